@@ -1,0 +1,25 @@
+using System.Globalization;
+
+namespace Skiff.Bench;
+
+/// <summary>Medians and spreads of a series of timings.</summary>
+internal static class Stats
+{
+    public static double Percentile(IReadOnlyList<double> values, double fraction)
+    {
+        var sorted = values.Order().ToArray();
+        var rank = fraction * (sorted.Length - 1);
+        var low = (int)Math.Floor(rank);
+        var high = (int)Math.Ceiling(rank);
+        return sorted[low] + ((sorted[high] - sorted[low]) * (rank - low));
+    }
+
+    public static string Row(string name, IReadOnlyList<double> milliseconds) =>
+        string.Create(
+            CultureInfo.InvariantCulture,
+            $"| {name,-34} | {Percentile(milliseconds, 0.5),8:0.0} | {Percentile(milliseconds, 0.9),8:0.0} | {milliseconds.Min(),8:0.0} | {milliseconds.Max(),8:0.0} |");
+
+    public const string Header =
+        "| stage                              |  p50 ms  |  p90 ms  |  min ms  |  max ms  |\n" +
+        "|------------------------------------|---------:|---------:|---------:|---------:|";
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one summary line: "N passed, M failed".
+# Installs and starts whatever the tests need (today: nothing beyond the .NET SDK).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+dotnet test Skiff.slnx --nologo --logger "trx" --results-directory "$results" "$@"
+status=$?
+# The builds under test started compiler and MSBuild servers; leave nothing running.
+dotnet build-server shutdown >/dev/null 2>&1 || true
+
+passed=0
+failed=0
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -1)"
+  p="$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  f="$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+done
+
+if [[ $status -ne 0 && $failed -eq 0 ]]; then
+  echo "the test run failed before all tests ran (exit $status); see above" >&2
+  failed=1
+fi
+echo "$passed passed, $failed failed"
+[[ $status -eq 0 && $failed -eq 0 ]]

@@ -1,0 +1,16 @@
+using System.Runtime.InteropServices;
+
+namespace Skiff.Build.Releases;
+
+/// <summary>What to build: a project (folder or project file) for a runtime identifier.</summary>
+internal sealed record BuildRequest(string Path)
+{
+    /// <summary>The runtime identifier the environment is resolved for; this machine's by default.</summary>
+    public string Rid { get; init; } = RuntimeInformation.RuntimeIdentifier;
+
+    /// <summary>A label that separates environments with the same packages built differently (for example cpu and gpu).</summary>
+    public string Variant { get; init; } = Core.Manifests.EnvironmentManifest.DefaultVariant;
+
+    /// <summary>Restore even when the restore output looks current.</summary>
+    public bool ForceRestore { get; init; }
+}

@@ -1,0 +1,121 @@
+using Skiff.Build.Environments;
+using Skiff.Build.Projects;
+using Skiff.Build.Restore;
+using Skiff.Build.Sources;
+using Skiff.Core;
+using Skiff.Core.Blobs;
+using Skiff.Core.Manifests;
+
+namespace Skiff.Build.Releases;
+
+/// <summary>
+/// Turns a project into a release in the store: restore, environment (one blob per package), build,
+/// source blob, manifests. Nothing reaches the store unless every step succeeded.
+/// </summary>
+internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index, TimeProvider time)
+{
+    public ReleaseBuilder(FileBlobStore store)
+        : this(store, new PackageBlobIndex(Path.Combine(store.Root, "index", "packages")), TimeProvider.System)
+    {
+    }
+
+    public async Task<BuildResult> BuildAsync(BuildRequest request, Action<StageReport>? report, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var projectPath = ProjectLocator.Locate(request.Path);
+
+        var stage = time.GetTimestamp();
+        var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, cancellationToken).ConfigureAwait(false);
+        var restoreTime = time.GetElapsedTime(stage);
+        var closure = restore.Closure;
+        report?.Invoke(new StageReport(
+            "restore",
+            restore.Restored ? $"restored {closure.Packages.Count} packages for {closure.Framework}/{closure.Rid}" : $"up to date ({closure.Packages.Count} packages, {closure.Framework}/{closure.Rid})",
+            restoreTime));
+
+        var packer = new EnvironmentPacker(store, index);
+        var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, request.Variant, cancellationToken));
+        stage = time.GetTimestamp();
+        string output;
+        try
+        {
+            output = await SourceBuild.RunAsync(closure, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DiscardAsync(environmentTask).ConfigureAwait(false);
+            throw;
+        }
+
+        var buildTime = time.GetElapsedTime(stage);
+        report?.Invoke(new StageReport("build", $"compiled {Path.GetFileName(projectPath)}", buildTime));
+
+        var (environment, environmentTime) = await environmentTask.ConfigureAwait(false);
+        report?.Invoke(new StageReport(
+            "environment",
+            $"{environment.Digest.Short} from {environment.Packages.Count} packages ({environment.PackedCount} packed, {environment.Packages.Count - environment.PackedCount} already in the store, {Format.Bytes(environment.Bytes)})",
+            environmentTime));
+
+        stage = time.GetTimestamp();
+        PreparedSource source;
+        try
+        {
+            source = await SourcePacker.PackAsync(output, projectPath, environment.Manifest, store, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            EnvironmentPacker.Discard(environment);
+            throw;
+        }
+
+        var manifest = ReleaseManifest.Create(environment.Digest, source.Digest, source.EntryAssembly, SdkVersion(environment.Manifest));
+        var manifestBytes = manifest.ToBytes();
+        var release = Digest.Compute(manifestBytes);
+
+        // The release manifest goes in last: a release in the store implies everything it names is there.
+        await packer.CommitAsync(environment, cancellationToken).ConfigureAwait(false);
+        var storedSource = await store.ImportFileAsync(source.StagedFile, cancellationToken).ConfigureAwait(false);
+        if (storedSource != source.Digest)
+        {
+            throw BlobIntegrityException.ForPut(source.Digest, storedSource, store.Root);
+        }
+
+        await store.PutAsync(release, new MemoryStream(manifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        var packTime = time.GetElapsedTime(stage);
+        report?.Invoke(new StageReport("pack", $"source {source.Digest.Short} ({source.FileCount} files, {Format.Bytes(source.Bytes)}); release {release.Short}", packTime));
+
+        return new BuildResult(
+            release,
+            manifest,
+            environment.Manifest,
+            environment.Digest,
+            environment.Bytes,
+            [.. environment.Packages.Select(p => (p.Entry, p.Bytes))],
+            source.Digest,
+            source.Bytes,
+            new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)));
+    }
+
+    private async Task<(T Value, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)
+    {
+        var started = time.GetTimestamp();
+        var value = await action().ConfigureAwait(false);
+        return (value, time.GetElapsedTime(started));
+    }
+
+    private static async Task DiscardAsync(Task<(PreparedEnvironment Value, TimeSpan Elapsed)> environmentTask)
+    {
+        try
+        {
+            EnvironmentPacker.Discard((await environmentTask.ConfigureAwait(false)).Value);
+        }
+        catch (Exception) when (environmentTask.IsFaulted || environmentTask.IsCanceled)
+        {
+            // The build's own failure is the one to report.
+        }
+    }
+
+    /// <summary>The Skiff.Sdk version the release was built against, when it references the SDK as a package.</summary>
+    private static string? SdkVersion(EnvironmentManifest environment) =>
+        environment.Packages.FirstOrDefault(p => string.Equals(p.Id, "Skiff.Sdk", StringComparison.OrdinalIgnoreCase))?.Version;
+}

@@ -1,0 +1,177 @@
+using System.Text.Json;
+using Skiff.Core.Archives;
+
+namespace Skiff.Build.Restore;
+
+/// <summary>
+/// Reads NuGet's restore output, <c>obj/project.assets.json</c>: the full resolved closure with each
+/// package's content hash and, per framework and runtime identifier, the assets the restore selected.
+/// </summary>
+internal static class AssetsFile
+{
+    public static string PathFor(string projectPath) =>
+        Path.Combine(Path.GetDirectoryName(projectPath)!, "obj", "project.assets.json");
+
+    /// <summary>
+    /// The resolved closure for <paramref name="rid"/>, or null when the file does not describe this
+    /// project for that runtime identifier (a restore is due).
+    /// </summary>
+    public static ResolvedClosure? TryRead(string projectPath, string rid)
+    {
+        var assetsPath = PathFor(projectPath);
+        if (!File.Exists(assetsPath))
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(File.ReadAllBytes(assetsPath));
+        var root = document.RootElement;
+        var project = root.GetProperty("project");
+        var restore = project.GetProperty("restore");
+        // An obj folder copied along with the project describes the project where it used to be.
+        if (!string.Equals(restore.GetProperty("projectPath").GetString(), projectPath, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var frameworks = project.GetProperty("frameworks").EnumerateObject().ToList();
+        if (frameworks.Count != 1)
+        {
+            throw new RestoreFailedException(
+                $"{projectPath} targets {frameworks.Count} frameworks ({string.Join(", ", frameworks.Select(f => f.Name))}); Skiff deploys one. Set a single <TargetFramework> in the project.",
+                output: null);
+        }
+
+        var framework = frameworks[0];
+        var targetKey = root.GetProperty("targets").EnumerateObject()
+            .Select(t => t.Name)
+            .FirstOrDefault(name => name.EndsWith("/" + rid, StringComparison.Ordinal));
+        if (targetKey is null)
+        {
+            return null;
+        }
+
+        var frameworkName = targetKey[..targetKey.IndexOf('/', StringComparison.Ordinal)];
+        var target = root.GetProperty("targets").GetProperty(targetKey);
+        var libraries = root.GetProperty("libraries");
+        var packageFolders = root.GetProperty("packageFolders").EnumerateObject().Select(f => f.Name).ToList();
+        var ridChain = RuntimeIdentifierChain(framework.Value, rid);
+
+        var packages = new List<ResolvedPackage>();
+        var projectReferences = new List<string>();
+        foreach (var library in target.EnumerateObject())
+        {
+            var type = library.Value.GetProperty("type").GetString();
+            var info = libraries.GetProperty(library.Name);
+            if (type == "project")
+            {
+                var relative = info.GetProperty("path").GetString()!;
+                projectReferences.Add(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(projectPath)!, relative)));
+                continue;
+            }
+
+            if (type != "package")
+            {
+                continue;
+            }
+
+            var slash = library.Name.IndexOf('/', StringComparison.Ordinal);
+            var id = library.Name[..slash];
+            var version = library.Name[(slash + 1)..];
+            var folder = FindPackageFolder(packageFolders, info.GetProperty("path").GetString()!, library.Name, projectPath);
+            var assets = RuntimeAssets(library.Value, ridChain)
+                .Select(asset => new ArchiveFile(asset, Path.Combine(folder, asset)))
+                .ToList();
+            packages.Add(new ResolvedPackage(id, version, info.GetProperty("sha512").GetString() ?? "", assets));
+        }
+
+        var frameworkReferences = framework.Value.TryGetProperty("frameworkReferences", out var references)
+            ? references.EnumerateObject().Select(r => r.Name).ToList()
+            : [];
+
+        return new ResolvedClosure(projectPath, frameworkName, rid, frameworkReferences, packages, projectReferences);
+    }
+
+    /// <summary>
+    /// The package-relative paths of the assets a process needs at run time: managed, native and
+    /// satellite assemblies, and RID-specific assets that apply to this runtime identifier.
+    /// </summary>
+    private static IEnumerable<string> RuntimeAssets(JsonElement library, IReadOnlyList<string> ridChain)
+    {
+        var assets = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var group in (string[])["runtime", "native", "resource"])
+        {
+            if (library.TryGetProperty(group, out var files))
+            {
+                assets.UnionWith(files.EnumerateObject().Select(f => f.Name));
+            }
+        }
+
+        // A RID-specific target has already resolved runtimes/<rid>/… into runtime and native; runtimeTargets
+        // only appear for portable targets. Take the most specific RID that has any, as the host would.
+        if (library.TryGetProperty("runtimeTargets", out var runtimeTargets))
+        {
+            var byRid = runtimeTargets.EnumerateObject()
+                .GroupBy(f => f.Value.TryGetProperty("rid", out var r) ? r.GetString() : null)
+                .Where(g => g.Key is not null)
+                .ToDictionary(g => g.Key!, g => g.Select(f => f.Name).ToList(), StringComparer.Ordinal);
+            var best = ridChain.FirstOrDefault(byRid.ContainsKey);
+            if (best is not null)
+            {
+                assets.UnionWith(byRid[best]);
+            }
+        }
+
+        // "_._" marks an empty folder: the package deliberately has no asset for this framework.
+        return assets.Where(path => !path.EndsWith("/_._", StringComparison.Ordinal) && path != "_._");
+    }
+
+    private static string FindPackageFolder(IReadOnlyList<string> packageFolders, string libraryPath, string library, string projectPath)
+    {
+        foreach (var folder in packageFolders)
+        {
+            var candidate = Path.Combine(folder, libraryPath);
+            if (Directory.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new RestoreFailedException(
+            $"package {library} of {projectPath} is not in any NuGet packages folder ({string.Join(", ", packageFolders)}); run `dotnet restore` or build again with --restore.",
+            output: null);
+    }
+
+    /// <summary>The runtime identifier and the ones it falls back to, from the graph the SDK used for the restore.</summary>
+    private static List<string> RuntimeIdentifierChain(JsonElement framework, string rid)
+    {
+        var chain = new List<string> { rid };
+        if (!framework.TryGetProperty("runtimeIdentifierGraphPath", out var graphPathElement)
+            || graphPathElement.GetString() is not { } graphPath
+            || !File.Exists(graphPath))
+        {
+            chain.Add("any");
+            return chain;
+        }
+
+        using var graph = JsonDocument.Parse(File.ReadAllBytes(graphPath));
+        var runtimes = graph.RootElement.GetProperty("runtimes");
+        // Breadth-first over "#import", which is how the host orders fallbacks.
+        for (var i = 0; i < chain.Count; i++)
+        {
+            if (runtimes.TryGetProperty(chain[i], out var entry) && entry.TryGetProperty("#import", out var imports))
+            {
+                foreach (var import in imports.EnumerateArray())
+                {
+                    var name = import.GetString()!;
+                    if (!chain.Contains(name))
+                    {
+                        chain.Add(name);
+                    }
+                }
+            }
+        }
+
+        return chain;
+    }
+}

@@ -1,0 +1,75 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Skiff.Core.Manifests;
+
+namespace Skiff.Build.Sources;
+
+/// <summary>
+/// Rewrites the <c>.deps.json</c> the SDK wrote so the host takes every package from its
+/// content-addressed folder under <c>--additionalprobingpath</c>: <c>libraries[].path</c> becomes the
+/// package blob's hex digest.
+/// </summary>
+internal static class DepsFile
+{
+    public static byte[] Rewrite(byte[] depsJson, EnvironmentManifest environment, string depsFileName)
+    {
+        var packages = environment.Packages.ToDictionary(
+            p => $"{p.Id}/{p.Version}",
+            p => p,
+            StringComparer.OrdinalIgnoreCase);
+        var root = JsonNode.Parse(depsJson)?.AsObject()
+            ?? throw new InvalidOperationException($"{depsFileName} is empty.");
+        var libraries = root["libraries"]?.AsObject() ?? [];
+        foreach (var (name, node) in libraries)
+        {
+            if (node is not JsonObject library || (string?)library["type"] != "package")
+            {
+                continue;
+            }
+
+            if (!packages.TryGetValue(name, out var package))
+            {
+                throw new CompilationFailedException(
+                    $"the build's {depsFileName} lists package {name}, which the restore did not resolve for {environment.Rid}; restore and build disagree. Build again with --restore.",
+                    diagnostics: "");
+            }
+
+            library["path"] = package.Blob.Hex;
+            // The host crashes on a package library without a sha512 key; an empty one is accepted.
+            library["sha512"] ??= "";
+            // hashPath names a NuGet-cache marker file that a content-addressed folder does not have.
+            library.Remove("hashPath");
+        }
+
+        Canonicalize(root);
+        return JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// Sorts every object's keys so the order of PackageReference items in the project file, which the SDK
+    /// carries into the deps file, does not change the source digest. The host reads the file by key.
+    /// </summary>
+    private static void Canonicalize(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                var entries = obj.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
+                obj.Clear();
+                foreach (var (key, value) in entries)
+                {
+                    Canonicalize(value);
+                    obj[key] = value;
+                }
+
+                break;
+            case JsonArray array:
+                foreach (var item in array)
+                {
+                    Canonicalize(item);
+                }
+
+                break;
+        }
+    }
+}

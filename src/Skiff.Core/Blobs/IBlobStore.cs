@@ -1,0 +1,41 @@
+namespace Skiff.Core.Blobs;
+
+/// <summary>
+/// A content-addressed store of blobs named by their <see cref="Digest"/>. Implemented on a local
+/// folder (<see cref="FileBlobStore"/>) and on S3-compatible object storage. Nothing leaves a store
+/// unverified and nothing enters one unverified: a reader never sees bytes that do not match their name.
+/// </summary>
+internal interface IBlobStore
+{
+    /// <summary>Whether a blob with this digest is stored. Says nothing about whether it is intact.</summary>
+    Task<bool> ContainsAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores <paramref name="content"/> as <paramref name="expected"/>. The content is always read to
+    /// its end and hashed, even when the blob is already stored, so a wrong upload is reported either way.
+    /// </summary>
+    /// <exception cref="BlobIntegrityException">The content does not hash to <paramref name="expected"/>;
+    /// the store is unchanged.</exception>
+    Task PutAsync(Digest expected, Stream content, CancellationToken cancellationToken);
+
+    /// <summary>Stores <paramref name="content"/> and returns its digest, computed while it is written.</summary>
+    Task<Digest> PutAsync(Stream content, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Opens a stored blob for reading, positioned at its start, after checking its bytes against its
+    /// digest. The caller disposes the stream.
+    /// </summary>
+    /// <exception cref="BlobNotFoundException">No blob with this digest is stored.</exception>
+    /// <exception cref="BlobIntegrityException">The stored bytes do not match the digest; the damaged blob
+    /// was deleted and must be put again.</exception>
+    Task<Stream> OpenReadAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>The size of a stored blob in bytes, or null when it is not stored.</summary>
+    Task<long?> GetLengthAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>Every stored blob, in no particular order. Anything in the store not named like a digest is skipped.</summary>
+    IAsyncEnumerable<Digest> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Deletes a blob; returns whether it was there.</summary>
+    Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken);
+}

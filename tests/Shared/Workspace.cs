@@ -1,0 +1,86 @@
+namespace Skiff.Testing;
+
+/// <summary>
+/// A temporary folder for one test: copies of the samples to build, stores, caches. Deleted on dispose.
+/// </summary>
+internal sealed class Workspace : IDisposable
+{
+    public Workspace()
+    {
+        Root = Path.Combine(Path.GetTempPath(), "skiff-tests", Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Root);
+    }
+
+    public string Root { get; }
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    public string PathTo(params string[] parts) => Path.Combine([Root, .. parts]);
+
+    /// <summary>Copies <c>samples/NAME</c> (without bin/ and obj/) to <paramref name="relativeDestination"/> and returns its folder.</summary>
+    public string CopySample(string name, string? relativeDestination = null)
+    {
+        var source = Path.Combine(RepositoryRoot, "samples", name);
+        var destination = PathTo(relativeDestination ?? name);
+        CopyTree(source, destination);
+        return destination;
+    }
+
+    /// <summary>Writes a project from text; handy for projects that exist only to be broken.</summary>
+    public string WriteProject(string name, string projectXml, string program)
+    {
+        var folder = PathTo(name);
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, name + ".csproj"), projectXml);
+        File.WriteAllText(Path.Combine(folder, "Program.cs"), program);
+        return folder;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A child process may still hold a file; the OS temp cleaner gets it later.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void CopyTree(string source, string destination)
+    {
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.EnumerateFiles(source))
+        {
+            File.Copy(file, Path.Combine(destination, Path.GetFileName(file)));
+        }
+
+        foreach (var folder in Directory.EnumerateDirectories(source))
+        {
+            var name = Path.GetFileName(folder);
+            if (name is "bin" or "obj")
+            {
+                continue;
+            }
+
+            CopyTree(folder, Path.Combine(destination, name));
+        }
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var folder = AppContext.BaseDirectory; folder is not null; folder = Path.GetDirectoryName(folder))
+        {
+            if (File.Exists(Path.Combine(folder, "Skiff.slnx")))
+            {
+                return folder;
+            }
+        }
+
+        throw new InvalidOperationException($"No Skiff.slnx above {AppContext.BaseDirectory}; run the tests from a checkout.");
+    }
+}

@@ -1,0 +1,193 @@
+using Skiff.Build.Projects;
+using Skiff.Build.Releases;
+using Skiff.Build.Restore;
+using Skiff.Build.Sources;
+using Skiff.Core.Blobs;
+using Skiff.Testing;
+
+namespace Skiff.Build.Tests.Releases;
+
+/// <summary>Real `dotnet` restores and builds of samples/Hello, copied into temporary folders.</summary>
+public sealed class ReleaseBuilderTests : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task Same_project_in_two_directories_gives_identical_digests_and_blob_bytes()
+    {
+        var first = _workspace.CopySample("Hello", "one/Hello");
+        var second = _workspace.CopySample("Hello", "two/deeper/path/Hello");
+
+        var a = await BuildAsync(first, "store-a");
+        var b = await BuildAsync(second, "store-b");
+
+        b.Release.ShouldBe(a.Release);
+        b.EnvironmentDigest.ShouldBe(a.EnvironmentDigest);
+        b.Source.ShouldBe(a.Source);
+        a.Packages.Count.ShouldBeGreaterThanOrEqualTo(3);
+        var blobsA = BlobFiles("store-a");
+        var blobsB = BlobFiles("store-b");
+        blobsB.Keys.ShouldBe(blobsA.Keys, ignoreOrder: true);
+        foreach (var (name, path) in blobsA)
+        {
+            File.ReadAllBytes(blobsB[name]).ShouldBe(File.ReadAllBytes(path), $"blob {name}");
+        }
+    }
+
+    [Fact]
+    public async Task Source_change_changes_the_source_digest_and_nothing_else()
+    {
+        var project = _workspace.CopySample("Hello");
+        var before = await BuildAsync(project, "store");
+
+        var program = Path.Combine(project, "Program.cs");
+        File.AppendAllText(program, "\nConsole.WriteLine(\"one more line\");\n");
+        var after = await BuildAsync(project, "store");
+
+        after.Source.ShouldNotBe(before.Source);
+        after.EnvironmentDigest.ShouldBe(before.EnvironmentDigest);
+        after.Packages.Select(p => p.Package.Blob).ShouldBe(before.Packages.Select(p => p.Package.Blob));
+        after.Release.ShouldNotBe(before.Release);
+    }
+
+    [Fact]
+    public async Task Package_bump_changes_the_environment_and_only_that_package_blob()
+    {
+        var project = _workspace.CopySample("Hello");
+        var before = await BuildAsync(project, "store");
+
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
+            "\"Newtonsoft.Json\" Version=\"13.0.3\"", "\"Newtonsoft.Json\" Version=\"13.0.1\"", StringComparison.Ordinal));
+        var after = await BuildAsync(project, "store");
+
+        after.EnvironmentDigest.ShouldNotBe(before.EnvironmentDigest);
+        var beforeBlobs = before.Packages.ToDictionary(p => p.Package.Id, p => p.Package.Blob);
+        var afterBlobs = after.Packages.ToDictionary(p => p.Package.Id, p => p.Package.Blob);
+        afterBlobs.Keys.ShouldBe(beforeBlobs.Keys, ignoreOrder: true);
+        var changed = afterBlobs.Where(p => beforeBlobs[p.Key] != p.Value).Select(p => p.Key).ToList();
+        changed.ShouldBe(["Newtonsoft.Json"]);
+        after.Packages.Single(p => p.Package.Id == "Newtonsoft.Json").Package.Version.ShouldBe("13.0.1");
+    }
+
+    [Fact]
+    public async Task Reordered_package_references_and_reformatted_project_file_change_nothing()
+    {
+        var original = _workspace.CopySample("Hello", "original/Hello");
+        var reordered = _workspace.CopySample("Hello", "reordered/Hello");
+        File.WriteAllText(Path.Combine(reordered, "Hello.csproj"), """
+            <Project Sdk="Microsoft.NET.Sdk">
+
+
+                <ItemGroup>
+                    <PackageReference Include="Newtonsoft.Json"     Version="13.0.3" />
+                    <PackageReference   Include="Microsoft.Data.Sqlite" Version="10.0.11" />
+                    <PackageReference Include="Humanizer.Core" Version="2.14.1"></PackageReference>
+                </ItemGroup>
+                <PropertyGroup>
+                    <NoWarn>$(NoWarn);NU1603</NoWarn>
+                    <Nullable>enable</Nullable>
+                    <ImplicitUsings>enable</ImplicitUsings>
+                    <TargetFramework>net10.0</TargetFramework>
+                    <OutputType>Exe</OutputType>
+                </PropertyGroup>
+            </Project>
+            """);
+
+        var a = await BuildAsync(original, "store-a");
+        var b = await BuildAsync(reordered, "store-b");
+
+        b.EnvironmentDigest.ShouldBe(a.EnvironmentDigest);
+        b.Source.ShouldBe(a.Source);
+        b.Release.ShouldBe(a.Release);
+    }
+
+    [Fact]
+    public async Task Another_runtime_identifier_gives_another_environment()
+    {
+        var project = _workspace.CopySample("Hello");
+        var linux = await BuildAsync(project, "store");
+        var windows = await BuildAsync(project, "store", rid: "win-x64");
+
+        windows.Environment.Rid.ShouldBe("win-x64");
+        windows.EnvironmentDigest.ShouldNotBe(linux.EnvironmentDigest);
+        // The native SQLite package differs per RID; managed-only packages are the same blob for both.
+        var linuxBlobs = linux.Packages.ToDictionary(p => p.Package.Id, p => p.Package.Blob);
+        windows.Packages.Single(p => p.Package.Id == "SourceGear.sqlite3").Package.Blob.ShouldNotBe(linuxBlobs["SourceGear.sqlite3"]);
+        windows.Packages.Single(p => p.Package.Id == "Humanizer.Core").Package.Blob.ShouldBe(linuxBlobs["Humanizer.Core"]);
+    }
+
+    [Fact]
+    public async Task Unchanged_project_reuses_every_package_blob_and_gives_the_same_release()
+    {
+        var project = _workspace.CopySample("Hello");
+        var stages = new List<StageReport>();
+        var first = await BuildAsync(project, "store");
+        var second = await new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")))
+            .BuildAsync(new BuildRequest(project), stages.Add, CancellationToken.None);
+
+        second.Release.ShouldBe(first.Release);
+        stages.Single(s => s.Stage == "restore").Summary.ShouldStartWith("up to date");
+        stages.Single(s => s.Stage == "environment").Summary.ShouldContain("0 packed");
+    }
+
+    [Fact]
+    public async Task Path_without_a_project_is_rejected()
+    {
+        var empty = _workspace.PathTo("empty");
+        Directory.CreateDirectory(empty);
+
+        var error = await Should.ThrowAsync<ProjectNotFoundException>(() => BuildAsync(empty, "store"));
+
+        error.Message.ShouldContain("holds no project file");
+        BlobFiles("store").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Compile_errors_are_reported_and_nothing_reaches_the_store()
+    {
+        var project = _workspace.CopySample("Hello");
+        File.AppendAllText(Path.Combine(project, "Program.cs"), "\nthis is not C#;\n");
+
+        var error = await Should.ThrowAsync<CompilationFailedException>(() => BuildAsync(project, "store"));
+
+        error.Diagnostics.ShouldContain("error CS");
+        error.Message.ShouldContain("nothing was put into the store");
+        BlobFiles("store").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Package_that_cannot_be_restored_is_reported_and_nothing_reaches_the_store()
+    {
+        var project = _workspace.CopySample("Hello");
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
+            "</ItemGroup>", "  <PackageReference Include=\"Skiff.No.Such.Package\" Version=\"9.9.9\" />\n  </ItemGroup>", StringComparison.Ordinal));
+
+        var error = await Should.ThrowAsync<RestoreFailedException>(() => BuildAsync(project, "store"));
+
+        error.Output.ShouldNotBeNull().ShouldContain("Skiff.No.Such.Package");
+        BlobFiles("store").ShouldBeEmpty();
+    }
+
+    private Task<BuildResult> BuildAsync(string project, string store, string? rid = null)
+    {
+        var request = new BuildRequest(project);
+        if (rid is not null)
+        {
+            request = request with { Rid = rid };
+        }
+
+        return new ReleaseBuilder(new FileBlobStore(_workspace.PathTo(store))).BuildAsync(request, report: null, CancellationToken.None);
+    }
+
+    private Dictionary<string, string> BlobFiles(string store)
+    {
+        var folder = _workspace.PathTo(store, "blobs", "sha256");
+        return Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder).ToDictionary(f => Path.GetFileName(f)!, f => f)
+            : [];
+    }
+}

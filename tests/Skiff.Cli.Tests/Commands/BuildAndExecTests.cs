@@ -1,0 +1,153 @@
+using System.Text.Json;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Commands;
+
+/// <summary>`skiff build` and `skiff exec` as a user runs them: real processes, real builds.</summary>
+public sealed class BuildAndExecTests : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    private string Home => _workspace.PathTo("home");
+
+    private List<string> StoredBlobs()
+    {
+        var folder = Path.Combine(Home, "store", "blobs", "sha256");
+        return Directory.Exists(folder) ? [.. Directory.EnumerateFiles(folder)] : [];
+    }
+
+    [Fact]
+    public async Task Build_json_then_exec_runs_the_sample_from_the_store_with_every_package_loaded()
+    {
+        var project = _workspace.CopySample("Hello");
+
+        var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project, "--json");
+
+        build.ExitCode.ShouldBe(0, build.ToString());
+        using var json = JsonDocument.Parse(build.Stdout);
+        var root = json.RootElement;
+        var release = root.GetProperty("release").GetString()!;
+        release.ShouldMatch("^sha256:[0-9a-f]{64}$");
+        root.GetProperty("framework").GetString().ShouldBe("net10.0");
+        root.GetProperty("rid").GetString().ShouldBe(System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier);
+        var environment = root.GetProperty("environment");
+        environment.GetProperty("digest").GetString()!.ShouldMatch("^sha256:[0-9a-f]{64}$");
+        environment.GetProperty("bytes").GetInt64().ShouldBeGreaterThan(100_000);
+        var packages = environment.GetProperty("packages").EnumerateArray().Select(p => p.GetProperty("id").GetString()).ToList();
+        packages.ShouldContain("Microsoft.Data.Sqlite");
+        packages.ShouldContain("SourceGear.sqlite3");
+        packages.ShouldContain("Newtonsoft.Json");
+        packages.ShouldContain("Humanizer.Core");
+        root.GetProperty("source").GetProperty("bytes").GetInt64().ShouldBeGreaterThan(0);
+        foreach (var stage in (string[])["restore", "build", "pack", "total"])
+        {
+            root.GetProperty("timings_ms").GetProperty(stage).GetInt64().ShouldBeGreaterThanOrEqualTo(0);
+        }
+
+        // The project folder is gone: whatever runs now comes from the store.
+        Directory.Delete(project, recursive: true);
+        var run = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "exec", release, "--", "from", "the store");
+
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello, from the store!");
+        run.Stdout.ShouldMatch(@"sqlite: 3\.\d+\.\d+ \(native e_sqlite3\)");
+        run.Stdout.ShouldContain("Newtonsoft.Json 13.0.0.0");
+        run.Stdout.ShouldContain("humanizer: Skiff deploys fast");
+        // One folder per distinct package blob: packages without runtime assets share the empty archive.
+        var blobs = environment.GetProperty("packages").EnumerateArray().Select(p => p.GetProperty("digest").GetString()![7..]).ToHashSet();
+        Directory.EnumerateDirectories(Path.Combine(Home, "cache", "packages")).Select(Path.GetFileName).ShouldBe(blobs, ignoreOrder: true);
+    }
+
+    [Fact]
+    public async Task Exec_passes_the_exit_code_through_and_accepts_a_short_release_id()
+    {
+        var project = _workspace.WriteProject(
+            "Exits",
+            """
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+              </PropertyGroup>
+            </Project>
+            """,
+            "System.Console.WriteLine(\"exiting with \" + args[0]); return int.Parse(args[0]);");
+        var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
+        build.ExitCode.ShouldBe(0, build.ToString());
+        var release = build.Stdout.Split('\n').Single(l => l.StartsWith("release ", StringComparison.Ordinal)).Split(' ')[1];
+
+        var run = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "exec", release[7..19], "--", "42");
+
+        run.ExitCode.ShouldBe(42, run.ToString());
+        run.Stdout.ShouldContain("exiting with 42");
+    }
+
+    [Fact]
+    public async Task Build_prints_each_stage_with_its_time()
+    {
+        var project = _workspace.CopySample("Hello");
+
+        var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
+
+        build.ExitCode.ShouldBe(0, build.ToString());
+        foreach (var stage in (string[])["restore", "build", "environment", "pack"])
+        {
+            build.Stdout.ShouldMatch($@"(?m)^{stage}\s+\d+ ms\s+\S");
+        }
+
+        build.Stdout.ShouldMatch(@"(?m)^release sha256:[0-9a-f]{64}");
+    }
+
+    [Fact]
+    public async Task Build_of_a_folder_without_a_project_fails_with_a_clear_message()
+    {
+        var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", _workspace.Root);
+
+        build.ExitCode.ShouldNotBe(0);
+        build.Stderr.ShouldContain("holds no project file");
+    }
+
+    [Fact]
+    public async Task Build_with_compile_errors_shows_the_compiler_messages_and_fails()
+    {
+        var project = _workspace.WriteProject(
+            "Broken",
+            """
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+              </PropertyGroup>
+            </Project>
+            """,
+            "int x = \"not a number\";");
+
+        var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
+
+        build.ExitCode.ShouldNotBe(0);
+        build.Stderr.ShouldContain("error CS0029");
+        build.Stderr.ShouldContain("nothing was put into the store");
+        StoredBlobs().ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Exec_of_an_unknown_release_fails_with_a_clear_message()
+    {
+        var run = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "exec", "sha256:" + new string('0', 64));
+
+        run.ExitCode.ShouldNotBe(0);
+        run.Stderr.ShouldContain("sha256:0000");
+    }
+
+    [Fact]
+    public async Task Launcher_script_builds_the_cli_and_runs_it()
+    {
+        var result = await CliProcess.RunAsync(Path.Combine(Workspace.RepositoryRoot, "skiff"), ["--help"], Workspace.RepositoryRoot);
+
+        result.ExitCode.ShouldBe(0, result.ToString());
+        result.Stdout.ShouldContain("build");
+        result.Stdout.ShouldContain("exec");
+    }
+}

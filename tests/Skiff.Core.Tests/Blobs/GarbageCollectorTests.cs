@@ -1,0 +1,53 @@
+using Skiff.Core.Blobs;
+
+namespace Skiff.Core.Tests.Blobs;
+
+public sealed class GarbageCollectorTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "skiff-gc-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task Keeps_what_a_kept_release_reaches_and_deletes_the_rest()
+    {
+        var store = new FileBlobStore(Path.Combine(_root, "store"));
+        var kept = await Some.ReleaseAsync(store, _root, "kept");
+        var dropped = await Some.ReleaseAsync(store, _root, "dropped");
+        var junk = await store.PutAsync(new MemoryStream("junk"u8.ToArray()), CancellationToken.None);
+
+        var result = await GarbageCollector.CollectAsync(store, [kept.Release], CancellationToken.None);
+
+        var left = await ListAsync(store);
+        left.ShouldBe([kept.Release, kept.Environment, kept.Source, kept.Package], ignoreOrder: true);
+        // The two releases share their environment (same packages); only what the dropped one has alone goes.
+        dropped.Environment.ShouldBe(kept.Environment);
+        left.ShouldNotContain(dropped.Release);
+        left.ShouldNotContain(dropped.Source);
+        left.ShouldNotContain(junk);
+        result.Deleted.ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task A_root_that_is_not_a_release_stops_the_collection_before_anything_is_deleted()
+    {
+        var store = new FileBlobStore(Path.Combine(_root, "store"));
+        var release = await Some.ReleaseAsync(store, _root);
+        var before = await ListAsync(store);
+
+        await Should.ThrowAsync<SkiffException>(() => GarbageCollector.CollectAsync(store, [release.Source], CancellationToken.None));
+
+        (await ListAsync(store)).ShouldBe(before, ignoreOrder: true);
+    }
+
+    private static async Task<List<Digest>> ListAsync(FileBlobStore store)
+    {
+        var digests = new List<Digest>();
+        await foreach (var digest in store.ListAsync(CancellationToken.None))
+        {
+            digests.Add(digest);
+        }
+
+        return digests;
+    }
+}
