@@ -10,6 +10,16 @@ public sealed class BuildAndExecTests : IDisposable
 
     public void Dispose() => _workspace.Dispose();
 
+    // A console app with no packages: an environment with nothing in it.
+    private const string PlainConsoleProject = """
+        <Project Sdk="Microsoft.NET.Sdk">
+          <PropertyGroup>
+            <OutputType>Exe</OutputType>
+            <TargetFramework>net10.0</TargetFramework>
+          </PropertyGroup>
+        </Project>
+        """;
+
     private string Home => _workspace.PathTo("home");
 
     private List<string> StoredBlobs()
@@ -65,14 +75,7 @@ public sealed class BuildAndExecTests : IDisposable
     {
         var project = _workspace.WriteProject(
             "Exits",
-            """
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-              </PropertyGroup>
-            </Project>
-            """,
+            PlainConsoleProject,
             "System.Console.WriteLine(\"exiting with \" + args[0]); return int.Parse(args[0]);");
         var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
         build.ExitCode.ShouldBe(0, build.ToString());
@@ -114,14 +117,7 @@ public sealed class BuildAndExecTests : IDisposable
     {
         var project = _workspace.WriteProject(
             "Broken",
-            """
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-              </PropertyGroup>
-            </Project>
-            """,
+            PlainConsoleProject,
             "int x = \"not a number\";");
 
         var build = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);

@@ -4,16 +4,16 @@ namespace Skiff.Core.Tests.Blobs;
 
 public sealed class GarbageCollectorTests : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "skiff-gc-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _temp = new();
 
-    public void Dispose() => Directory.Delete(_root, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task Keeps_what_a_kept_release_reaches_and_deletes_the_rest()
     {
-        var store = new FileBlobStore(Path.Combine(_root, "store"));
-        var kept = await Some.ReleaseAsync(store, _root, "kept");
-        var dropped = await Some.ReleaseAsync(store, _root, "dropped");
+        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+        var kept = await Some.ReleaseAsync(store, _temp.Path, "kept");
+        var dropped = await Some.ReleaseAsync(store, _temp.Path, "dropped");
         var junk = await store.PutAsync(new MemoryStream("junk"u8.ToArray()), CancellationToken.None);
 
         var result = await GarbageCollector.CollectAsync(store, [kept.Release], CancellationToken.None);
@@ -31,8 +31,8 @@ public sealed class GarbageCollectorTests : IDisposable
     [Fact]
     public async Task A_root_that_is_not_a_release_stops_the_collection_before_anything_is_deleted()
     {
-        var store = new FileBlobStore(Path.Combine(_root, "store"));
-        var release = await Some.ReleaseAsync(store, _root);
+        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+        var release = await Some.ReleaseAsync(store, _temp.Path);
         var before = await ListAsync(store);
 
         await Should.ThrowAsync<SkiffException>(() => GarbageCollector.CollectAsync(store, [release.Source], CancellationToken.None));

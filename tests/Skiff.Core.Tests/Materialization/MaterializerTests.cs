@@ -5,16 +5,16 @@ namespace Skiff.Core.Tests.Materialization;
 
 public sealed class MaterializerTests : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "skiff-mat-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _temp = new();
 
-    public void Dispose() => Directory.Delete(_root, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task Unpacks_packages_and_source_into_folders_named_by_digest()
     {
-        var store = new FileBlobStore(Path.Combine(_root, "store"));
-        var release = await Some.ReleaseAsync(store, _root);
-        var materializer = new Materializer(store, Path.Combine(_root, "cache"));
+        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+        var release = await Some.ReleaseAsync(store, _temp.Path);
+        var materializer = new Materializer(store, Path.Combine(_temp.Path, "cache"));
 
         var result = await materializer.MaterializeAsync(release.Release, CancellationToken.None);
 
@@ -30,28 +30,28 @@ public sealed class MaterializerTests : IDisposable
             Path.Combine(result.SourceDirectory, "App.dll"),
             "x",
         ]);
-        Directory.EnumerateFileSystemEntries(Path.Combine(_root, "cache", "tmp")).ShouldBeEmpty();
+        Directory.EnumerateFileSystemEntries(Path.Combine(_temp.Path, "cache", "tmp")).ShouldBeEmpty();
     }
 
     [Fact]
     public async Task Two_materializers_racing_for_the_same_release_both_succeed()
     {
-        var store = new FileBlobStore(Path.Combine(_root, "store"));
-        var release = await Some.ReleaseAsync(store, _root);
+        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+        var release = await Some.ReleaseAsync(store, _temp.Path);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
-            Task.Run(() => new Materializer(store, Path.Combine(_root, "cache")).MaterializeAsync(release.Release, CancellationToken.None))));
+            Task.Run(() => new Materializer(store, Path.Combine(_temp.Path, "cache")).MaterializeAsync(release.Release, CancellationToken.None))));
 
         results.Select(r => r.SourceDirectory).Distinct().Count().ShouldBe(1);
         File.ReadAllText(Path.Combine(results[0].SourceDirectory, "App.dll")).ShouldBe("app");
-        Directory.EnumerateFileSystemEntries(Path.Combine(_root, "cache", "tmp")).ShouldBeEmpty();
+        Directory.EnumerateFileSystemEntries(Path.Combine(_temp.Path, "cache", "tmp")).ShouldBeEmpty();
     }
 
     [Fact]
     public async Task A_damaged_blob_is_reported_and_leaves_no_folder_behind()
     {
-        var store = new FileBlobStore(Path.Combine(_root, "store"));
-        var release = await Some.ReleaseAsync(store, _root);
+        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+        var release = await Some.ReleaseAsync(store, _temp.Path);
         var blobPath = Path.Combine(store.Root, "blobs", "sha256", release.Source.Hex);
         if (!OperatingSystem.IsWindows())
         {
@@ -61,7 +61,7 @@ public sealed class MaterializerTests : IDisposable
         var bytes = File.ReadAllBytes(blobPath);
         bytes[^10] ^= 0xff;
         File.WriteAllBytes(blobPath, bytes);
-        var materializer = new Materializer(store, Path.Combine(_root, "cache"));
+        var materializer = new Materializer(store, Path.Combine(_temp.Path, "cache"));
 
         var error = await Should.ThrowAsync<BlobIntegrityException>(() => materializer.MaterializeAsync(release.Release, CancellationToken.None));
 
