@@ -13,4 +13,4 @@ echo "== skiff build samples/Hello"
 release="$(awk '/^release /{print $2}' "$log")"
 echo
 echo "== skiff exec ${release:7:12} -- from the store"
-./skiff exec "$release" -- "from the store"
+./skiff exec "$release" -- run hello --param "name=from the store"

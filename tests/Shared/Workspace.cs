@@ -17,13 +17,26 @@ internal sealed class Workspace : IDisposable
 
     public string PathTo(params string[] parts) => Path.Combine([Root, .. parts]);
 
-    /// <summary>Copies <c>samples/NAME</c> (without bin/ and obj/) to <paramref name="relativeDestination"/> and returns its folder.</summary>
+    /// <summary>
+    /// Copies <c>samples/NAME</c> together with what it references from the repository (the SDK's
+    /// sources and the build settings around them) into <paramref name="relativeDestination"/>, laid out as
+    /// in the repository, and returns the sample's folder. Each copy builds on its own: no two tests share
+    /// an obj/ folder.
+    /// </summary>
     public string CopySample(string name, string? relativeDestination = null)
     {
-        var source = Path.Combine(RepositoryRoot, "samples", name);
-        var destination = PathTo(relativeDestination ?? name);
-        CopyTree(source, destination);
-        return destination;
+        var root = PathTo(relativeDestination ?? name);
+        foreach (var file in (string[])["Directory.Build.props", "Directory.Packages.props", "global.json", ".editorconfig",
+                     "samples/Directory.Build.props", "samples/Directory.Packages.props"])
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, file))!);
+            File.Copy(Path.Combine(RepositoryRoot, file), Path.Combine(root, file));
+        }
+
+        CopyTree(Path.Combine(RepositoryRoot, "src", "Skiff.Sdk"), Path.Combine(root, "src", "Skiff.Sdk"));
+        var sample = Path.Combine(root, "samples", name);
+        CopyTree(Path.Combine(RepositoryRoot, "samples", name), sample);
+        return sample;
     }
 
     /// <summary>Writes a project from text; handy for projects that exist only to be broken.</summary>

@@ -68,7 +68,7 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             throw;
         }
 
-        var manifest = ReleaseManifest.Create(environment.Digest, source.Digest, source.EntryAssembly, SdkVersion(environment.Manifest));
+        var manifest = ReleaseManifest.Create(environment.Digest, source.Digest, source.EntryAssembly, source.SdkVersion ?? SdkVersion(environment.Manifest));
         var manifestBytes = manifest.ToBytes();
         var release = Digest.Compute(manifestBytes);
 

@@ -1,3 +1,4 @@
+using System.Reflection;
 using Skiff.Core;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
@@ -46,13 +47,19 @@ internal static class SourcePacker
                 await ArchiveWriter.WriteAsync(stream, files, cancellationToken).ConfigureAwait(false);
                 stream.Position = 0;
                 var digest = await Digest.ComputeAsync(stream, cancellationToken).ConfigureAwait(false);
-                return new PreparedSource(digest, stream.Length, staged, entryName + ".dll", files.Count);
+                return new PreparedSource(digest, stream.Length, staged, entryName + ".dll", files.Count, SdkVersion(outputFolder));
             }
         }
         finally
         {
             File.Delete(rewrittenDeps);
         }
+    }
+
+    private static string? SdkVersion(string outputFolder)
+    {
+        var sdk = Path.Combine(outputFolder, "Skiff.Sdk.dll");
+        return File.Exists(sdk) ? AssemblyName.GetAssemblyName(sdk).Version?.ToString(3) : null;
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public sealed class ReleaseBuilderTests : IDisposable
         b.EnvironmentDigest.ShouldBe(a.EnvironmentDigest);
         b.Source.ShouldBe(a.Source);
         a.Packages.Count.ShouldBeGreaterThanOrEqualTo(3);
+        a.Manifest.SdkVersion.ShouldNotBeNull();
         var blobsA = BlobFiles("store-a");
         var blobsB = BlobFiles("store-b");
         blobsB.Keys.ShouldBe(blobsA.Keys, ignoreOrder: true);
@@ -93,6 +94,9 @@ public sealed class ReleaseBuilderTests : IDisposable
                     <TargetFramework>net10.0</TargetFramework>
                     <OutputType>Exe</OutputType>
                 </PropertyGroup>
+                <ItemGroup>
+                        <ProjectReference Include="../../src/Skiff.Sdk/Skiff.Sdk.csproj" />
+                </ItemGroup>
             </Project>
             """);
 

@@ -58,13 +58,14 @@ public sealed class BuildAndExecTests : IDisposable
 
         // The project folder is gone: whatever runs now comes from the store.
         Directory.Delete(project, recursive: true);
-        var run = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "exec", release, "--", "from", "the store");
+        var run = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "exec", release, "--", "run", "hello", "--param", "name=from the store");
 
         run.ExitCode.ShouldBe(0, run.ToString());
         run.Stdout.ShouldContain("Hello, from the store!");
-        run.Stdout.ShouldMatch(@"sqlite: 3\.\d+\.\d+ \(native e_sqlite3\)");
-        run.Stdout.ShouldContain("Newtonsoft.Json 13.0.0.0");
+        run.Stdout.ShouldMatch(@"sqlite 3\.\d+\.\d+ \(native e_sqlite3\)");
+        run.Stdout.ShouldContain("(Newtonsoft.Json 13.0.0.0)");
         run.Stdout.ShouldContain("humanizer: Skiff deploys fast");
+        run.Stdout.ShouldContain("run succeeded");
         // One folder per distinct package blob: packages without runtime assets share the empty archive.
         var blobs = environment.GetProperty("packages").EnumerateArray().Select(p => p.GetProperty("digest").GetString()![7..]).ToHashSet();
         Directory.EnumerateDirectories(Path.Combine(Home, "cache", "packages")).Select(Path.GetFileName).ShouldBe(blobs, ignoreOrder: true);

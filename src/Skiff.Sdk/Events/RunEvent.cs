@@ -1,0 +1,58 @@
+using System.Text.Json;
+
+namespace Skiff.Sdk.Events;
+
+/// <summary>
+/// One thing that happened in a run. Written as one JSON object per line, the same on every channel
+/// (code-server protocol, local runner with --json, the agent's logs); see docs/events.md.
+/// Fields that do not apply to a type are left out.
+/// </summary>
+internal sealed record RunEvent
+{
+    public const int FormatVersion = 1;
+
+    public int V { get; init; } = FormatVersion;
+
+    public long Seq { get; init; }
+
+    public DateTimeOffset Ts { get; init; }
+
+    public required string Run { get; init; }
+
+    public required string Type { get; init; }
+
+    public string? Job { get; init; }
+
+    public string? Release { get; init; }
+
+    public string? Op { get; init; }
+
+    public int? Attempt { get; init; }
+
+    public string? Level { get; init; }
+
+    public string? Message { get; init; }
+
+    public IReadOnlyDictionary<string, JsonElement>? Properties { get; init; }
+
+    public double? Fraction { get; init; }
+
+    public ErrorInfo? Error { get; init; }
+
+    public IReadOnlyDictionary<string, JsonElement>? Metadata { get; init; }
+
+    public long? DelayMs { get; init; }
+
+    public long? DurationMs { get; init; }
+
+    public string? Reason { get; init; }
+
+    public IReadOnlyDictionary<string, JsonElement>? Parameters { get; init; }
+}
+
+/// <summary>An exception as events carry it: enough to act on without the process that threw it.</summary>
+internal sealed record ErrorInfo(string Type, string Message, string? Stack)
+{
+    public static ErrorInfo From(Exception exception) =>
+        new(exception.GetType().FullName ?? exception.GetType().Name, exception.Message, exception.ToString());
+}

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Skiff.Sdk.Events;
+
+namespace Skiff.Sdk.Local;
+
+/// <summary>Prints a run's events for a person at a terminal: one line each, time first.</summary>
+internal sealed class ConsoleEventWriter(TextWriter output)
+{
+    public void Write(RunEvent e)
+    {
+        var line = new StringBuilder()
+            .Append(e.Ts.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))
+            .Append("  ");
+        switch (e.Type)
+        {
+            case EventTypes.RunStarted:
+                line.Append($"run {e.Run} started: {e.Job}");
+                if (e.Parameters is { Count: > 0 } parameters)
+                {
+                    line.Append(' ').Append(Properties(parameters));
+                }
+
+                break;
+            case EventTypes.RunSucceeded:
+                line.Append($"run succeeded in {e.DurationMs} ms");
+                break;
+            case EventTypes.RunFailed:
+                line.Append($"run failed in {e.DurationMs} ms: {e.Reason}");
+                break;
+            case EventTypes.RunCanceled:
+                line.Append($"run canceled after {e.DurationMs} ms");
+                break;
+            case EventTypes.OpStarted:
+                line.Append($"{e.Op,-16} started").Append(e.Attempt > 1 ? $" (attempt {e.Attempt})" : "");
+                break;
+            case EventTypes.OpSucceeded:
+                line.Append($"{e.Op,-16} succeeded in {e.DurationMs} ms");
+                break;
+            case EventTypes.OpFailed:
+                line.Append($"{e.Op,-16} FAILED: {e.Error?.Type}: {e.Error?.Message}");
+                if (e.Error?.Stack is { } stack)
+                {
+                    line.AppendLine().Append(Indent(stack));
+                }
+
+                break;
+            case EventTypes.OpRetrying:
+                line.Append($"{e.Op,-16} attempt {e.Attempt} failed ({e.Error?.Message}); retrying in {e.DelayMs} ms");
+                break;
+            case EventTypes.OpCanceled:
+                line.Append($"{e.Op,-16} canceled");
+                break;
+            case EventTypes.OpSkipped:
+                line.Append($"{e.Op,-16} skipped: {e.Reason}");
+                break;
+            case EventTypes.Log:
+                line.Append($"{e.Op,-16} {e.Level,-5} {e.Message}");
+                if (e.Error is { } error)
+                {
+                    line.Append($" ({error.Type}: {error.Message})");
+                }
+
+                break;
+            case EventTypes.Progress:
+                line.Append(CultureInfo.InvariantCulture, $"{e.Op,-16} {e.Fraction * 100,3:0}%").Append(e.Message is null ? "" : "  " + e.Message);
+                break;
+            case EventTypes.Metadata:
+                line.Append($"{e.Op,-16} metadata {Properties(e.Metadata!)}");
+                break;
+            default:
+                line.Append(e.Type);
+                break;
+        }
+
+        output.WriteLine(line.ToString());
+    }
+
+    private static string Properties(IReadOnlyDictionary<string, JsonElement> values) =>
+        string.Join(' ', values.Select(pair => $"{pair.Key}={(pair.Value.ValueKind == JsonValueKind.String ? pair.Value.GetString() : pair.Value.GetRawText())}"));
+
+    private static string Indent(string text) =>
+        string.Join(Environment.NewLine, text.Split('\n').Select(l => "      " + l.TrimEnd('\r')));
+}

@@ -1,0 +1,114 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Skiff.Sdk.Definitions;
+using Skiff.Sdk.Events;
+using Skiff.Sdk.Execution;
+using Skiff.Sdk.Protocol;
+
+namespace Skiff.Sdk.Local;
+
+/// <summary>
+/// The program run by hand: <c>list</c> prints the jobs, <c>run JOB --param k=v</c> runs one and prints
+/// its events. No server is involved; this is the loop for developing a job.
+/// </summary>
+internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter output, TextWriter error, TimeProvider time)
+{
+    public int List(bool json)
+    {
+        if (json)
+        {
+            output.WriteLine(DefinitionsJson.Describe(jobs).ToJsonString(SdkJson.Options));
+            return ExitCodes.Success;
+        }
+
+        foreach (var job in jobs)
+        {
+            output.WriteLine(job.Description is null ? job.Name : $"{job.Name,-24} {job.Description}");
+            foreach (var parameter in job.Parameters)
+            {
+                var shown = parameter.Required ? "required" : $"default {JsonSerializer.Serialize(parameter.Default)}";
+                output.WriteLine($"    --param {parameter.Name}=<{parameter.TypeName}>  ({shown}){(parameter.Description is null ? "" : "  " + parameter.Description)}");
+            }
+
+            if (job.Ops.Count > 1)
+            {
+                output.WriteLine($"    ops: {string.Join(", ", job.Ops.Select(op => op.DependsOn.Count == 0 ? op.Name : $"{op.Name} <- {string.Join("+", op.DependsOn)}"))}");
+            }
+        }
+
+        return ExitCodes.Success;
+    }
+
+    public async Task<int> RunAsync(string jobName, IReadOnlyList<string> parameterArguments, bool json)
+    {
+        var job = jobs.FirstOrDefault(j => j.Name == jobName);
+        if (job is null)
+        {
+            error.WriteLine($"error: there is no job '{jobName}'. Jobs: {string.Join(", ", jobs.Select(j => j.Name))}.");
+            return ExitCodes.Usage;
+        }
+
+        JobParameters parameters;
+        try
+        {
+            parameters = job.Bind(ParseParameters(parameterArguments));
+        }
+        catch (ParameterException exception)
+        {
+            error.WriteLine($"error: {exception.Message}");
+            return ExitCodes.Usage;
+        }
+
+        var console = new ConsoleEventWriter(output);
+        var runId = "local-" + Guid.NewGuid().ToString("N")[..12];
+        var events = new RunEventStream(runId, time, e =>
+        {
+            if (json)
+            {
+                output.WriteLine(JsonSerializer.Serialize(e, SdkJson.Options));
+            }
+            else
+            {
+                console.Write(e);
+            }
+        });
+
+        using var cancellation = new CancellationTokenSource();
+        // The first Ctrl-C cancels the run and lets its ops stop cleanly; a second one ends the process.
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            if (!cancellation.IsCancellationRequested)
+            {
+                context.Cancel = true;
+                cancellation.Cancel();
+            }
+        });
+        var outcome = await new RunExecutor(time)
+            .ExecuteAsync(job, parameters, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellation.Token)
+            .ConfigureAwait(false);
+        return outcome switch
+        {
+            RunOutcome.Succeeded => ExitCodes.Success,
+            RunOutcome.Canceled => ExitCodes.Canceled,
+            _ => ExitCodes.Failed,
+        };
+    }
+
+    private static Dictionary<string, Func<ParameterDefinition, object>> ParseParameters(IReadOnlyList<string> arguments)
+    {
+        var given = new Dictionary<string, Func<ParameterDefinition, object>>(StringComparer.Ordinal);
+        foreach (var argument in arguments)
+        {
+            var equals = argument.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ParameterException($"'{argument}' is not a parameter: write --param name=value");
+            }
+
+            var value = argument[(equals + 1)..];
+            given[argument[..equals]] = definition => definition.Parse(value);
+        }
+
+        return given;
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Skiff.Sdk.Events;
+using Skiff.Sdk.Execution;
+
+namespace Skiff.Sdk;
+
+/// <summary>What an op gets while it runs: who it is, its run's parameters, a logger, progress, cancellation.</summary>
+public sealed class OpContext
+{
+    private readonly RunEventStream _events;
+    private readonly ProgressReporter _progress;
+    private readonly IReadOnlyDictionary<string, byte[]> _inputs;
+
+    internal OpContext(
+        RunEventStream events,
+        string jobName,
+        string? releaseId,
+        string opName,
+        int attempt,
+        JobParameters parameters,
+        IReadOnlyDictionary<string, byte[]> inputs,
+        ProgressReporter progress,
+        CancellationToken cancellationToken)
+    {
+        _events = events;
+        JobName = jobName;
+        ReleaseId = releaseId;
+        OpName = opName;
+        Attempt = attempt;
+        Parameters = parameters;
+        _inputs = inputs;
+        _progress = progress;
+        CancellationToken = cancellationToken;
+        Logger = new OpLogger(events, opName, () => attempt);
+    }
+
+    /// <summary>The run's id, unique per run.</summary>
+    public string RunId => _events.RunId;
+
+    /// <summary>The job being run.</summary>
+    public string JobName { get; }
+
+    /// <summary>The release (<c>sha256:…</c>) this code was deployed as; null when run by hand.</summary>
+    public string? ReleaseId { get; }
+
+    /// <summary>This op's name.</summary>
+    public string OpName { get; }
+
+    /// <summary>1 for the first attempt, 2 for the first retry, and so on.</summary>
+    public int Attempt { get; }
+
+    /// <summary>The run's parameters, validated and with defaults filled in.</summary>
+    public JobParameters Parameters { get; }
+
+    /// <summary>Logs become <c>log</c> events; named values in the message template become structured properties.</summary>
+    public ILogger Logger { get; }
+
+    /// <summary>Canceled when the run is canceled. Pass it on to every I/O call; an op that throws
+    /// <see cref="OperationCanceledException"/> for it ends canceled, not failed.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>
+    /// Reports how far along the op is. Cheap to call on every item: at most one progress event per
+    /// 100 ms leaves the process, and the last value is always delivered.
+    /// </summary>
+    /// <param name="fraction">From 0 to 1; values outside are clamped.</param>
+    /// <param name="message">What the op is doing now, for people.</param>
+    public void ReportProgress(double fraction, string? message = null) => _progress.Report(fraction, message);
+
+    /// <summary>Records a fact about what the op produced (row counts, paths, sizes), as a <c>metadata</c> event.</summary>
+    public void RecordMetadata(string key, object? value) =>
+        _events.Emit(new RunEvent
+        {
+            Run = _events.RunId,
+            Type = EventTypes.Metadata,
+            Op = OpName,
+            Metadata = new Dictionary<string, JsonElement> { [key] = SdkJson.ToElement(value) },
+        });
+
+    /// <summary>The output of an op this op depends on, read back from its JSON form.</summary>
+    /// <exception cref="InvalidOperationException">This op does not depend on <paramref name="op"/>.</exception>
+    public T Input<T>(string op)
+    {
+        if (!_inputs.TryGetValue(op, out var json))
+        {
+            throw new InvalidOperationException(
+                $"Op '{OpName}' reads the output of '{op}' but does not depend on it; add it to dependsOn. It depends on: {string.Join(", ", _inputs.Keys)}.");
+        }
+
+        return JsonSerializer.Deserialize<T>(json, SdkJson.Options)!;
+    }
+}

@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Skiff.Sdk.Definitions;
+using Skiff.Sdk.Events;
+using Skiff.Sdk.Execution;
+
+namespace Skiff.Sdk.Protocol;
+
+/// <summary>
+/// Serves the code-server protocol on one connection to the agent that started this process: health,
+/// list definitions, start runs and stream their events, cancel, shut down. The agent listens on a Unix
+/// domain socket and passes its path; this process connects, so it never outlives its agent: when the
+/// connection closes, running runs are canceled and the process exits. See docs/code-server-protocol.md.
+/// </summary>
+internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider time)
+{
+    private static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(30);
+
+    private readonly Channel<byte[]> _outbox = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentDictionary<string, ActiveRun> _runs = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Dictionary<string, JobDefinition> _jobsByName = jobs.ToDictionary(j => j.Name, StringComparer.Ordinal);
+    private bool _acceptingRuns = true;
+
+    private sealed record ActiveRun(Task<RunOutcome> Completion, CancellationTokenSource Cancellation);
+
+    public async Task<int> ServeAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        return await ServeAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<int> ServeAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        var writer = WriteLoopAsync(stream);
+        Send(new JsonObject
+        {
+            ["type"] = "hello",
+            ["protocol"] = ProtocolInfo.Version,
+            ["sdk"] = ProtocolInfo.SdkVersion,
+            ["pid"] = Environment.ProcessId,
+            ["jobs"] = jobs.Count,
+        });
+
+        var reader = new FrameReader(stream, ProtocolInfo.MaxFrameBytes);
+        try
+        {
+            while (await reader.ReadAsync(linked.Token).ConfigureAwait(false) is { } frame)
+            {
+                if (frame.TooLarge)
+                {
+                    SendError(null, "frame_too_large", $"a request was larger than {ProtocolInfo.MaxFrameBytes} bytes and was ignored");
+                    continue;
+                }
+
+                if (frame.Bytes is { Length: > 0 } bytes)
+                {
+                    Handle(bytes);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // A shutdown request ended the loop; its reply is already queued.
+        }
+        catch (IOException)
+        {
+            // The agent went away.
+        }
+
+        // Whether shut down or disconnected: no run outlives the connection it reports to.
+        foreach (var run in _runs.Values)
+        {
+            await run.Cancellation.CancelAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_runs.Values.Select(r => r.Completion)).ConfigureAwait(false);
+        _outbox.Writer.TryComplete();
+        await writer.ConfigureAwait(false);
+        return 0;
+    }
+
+    private void Handle(byte[] bytes)
+    {
+        JsonObject request;
+        try
+        {
+            request = JsonNode.Parse(bytes) as JsonObject
+                ?? throw new JsonException("a request must be a JSON object");
+        }
+        catch (JsonException exception)
+        {
+            SendError(null, "malformed", $"the request is not valid JSON: {exception.Message}");
+            return;
+        }
+
+        var id = request["id"]?.DeepClone();
+        var type = request["type"] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+        switch (type)
+        {
+            case "health":
+                Send(new JsonObject { ["type"] = "health", ["id"] = id, ["status"] = "ok", ["runs"] = _runs.Count });
+                break;
+            case "list":
+                Send(new JsonObject { ["type"] = "definitions", ["id"] = id, ["jobs"] = DefinitionsJson.Describe(jobs) });
+                break;
+            case "start":
+                Start(id, request);
+                break;
+            case "cancel":
+                Cancel(id, request);
+                break;
+            case "shutdown":
+                _ = ShutdownAsync(id, request);
+                break;
+            case null:
+                SendError(id, "malformed", "the request has no \"type\"");
+                break;
+            default:
+                SendError(id, "unknown_type", $"unknown request type '{type}'; this code server understands health, list, start, cancel and shutdown");
+                break;
+        }
+    }
+
+    private void Start(JsonNode? id, JsonObject request)
+    {
+        var runId = (string?)request["run"];
+        var jobName = (string?)request["job"];
+        if (string.IsNullOrEmpty(runId) || string.IsNullOrEmpty(jobName))
+        {
+            SendError(id, "malformed", "start needs \"run\" (a new run id) and \"job\"");
+            return;
+        }
+
+        if (!_acceptingRuns)
+        {
+            SendError(id, "shutting_down", $"this code server is shutting down and takes no new runs; run {runId} was not started");
+            return;
+        }
+
+        if (!_jobsByName.TryGetValue(jobName, out var job))
+        {
+            SendError(id, "unknown_job", $"this version defines no job '{jobName}'; it defines: {string.Join(", ", _jobsByName.Keys.Order(StringComparer.Ordinal))}");
+            return;
+        }
+
+        JobParameters parameters;
+        try
+        {
+            var given = (request["params"] as JsonObject ?? [])
+                .ToDictionary(
+                    pair => pair.Key,
+                    pair => (Func<ParameterDefinition, object>)(definition => definition.Convert(JsonSerializer.SerializeToElement(pair.Value))),
+                    StringComparer.Ordinal);
+            parameters = job.Bind(given);
+        }
+        catch (ParameterException exception)
+        {
+            SendError(id, "bad_parameters", exception.Message);
+            return;
+        }
+
+        var cancellation = new CancellationTokenSource();
+        var events = new RunEventStream(runId, time, e => Send(new JsonObject { ["type"] = "event", ["event"] = JsonSerializer.SerializeToNode(e, SdkJson.Options) }));
+        var completion = new TaskCompletionSource<RunOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_runs.TryAdd(runId, new ActiveRun(completion.Task, cancellation)))
+        {
+            SendError(id, "duplicate_run", $"a run with id {runId} is already running here; give each run a new id");
+            return;
+        }
+
+        Send(new JsonObject { ["type"] = "started", ["id"] = id, ["run"] = runId });
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var release = (string?)request["release"];
+                completion.SetResult(await new RunExecutor(time).ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
+            }
+            catch (Exception exception)
+            {
+                // The executor reports op failures itself; reaching here is a bug in the SDK, reported as one.
+                events.Emit(new RunEvent { Run = runId, Type = EventTypes.RunFailed, Job = job.Name, Reason = "the Skiff SDK failed while running the job", Error = ErrorInfo.From(exception) });
+                completion.SetResult(RunOutcome.Failed);
+            }
+            finally
+            {
+                // The source is not disposed: a concurrent cancel or shutdown may still be holding it.
+                _runs.TryRemove(runId, out _);
+            }
+        });
+    }
+
+    private void Cancel(JsonNode? id, JsonObject request)
+    {
+        var runId = (string?)request["run"];
+        if (runId is null || !_runs.TryGetValue(runId, out var run))
+        {
+            SendError(id, "unknown_run", $"no run {runId} is running here");
+            return;
+        }
+
+        run.Cancellation.Cancel();
+        Send(new JsonObject { ["type"] = "ok", ["id"] = id, ["run"] = runId });
+    }
+
+    /// <summary>Stops taking runs, lets running ones finish within the grace period, cancels the rest, then replies and ends.</summary>
+    private async Task ShutdownAsync(JsonNode? id, JsonObject request)
+    {
+        _acceptingRuns = false;
+        var grace = request["grace_ms"] is JsonValue value && value.TryGetValue<long>(out var ms) ? TimeSpan.FromMilliseconds(ms) : DefaultShutdownGrace;
+        var running = Task.WhenAll(_runs.Values.Select(r => r.Completion));
+        var graceOver = Task.Delay(grace, time);
+        if (await Task.WhenAny(running, graceOver).ConfigureAwait(false) == graceOver)
+        {
+            foreach (var run in _runs.Values)
+            {
+                await run.Cancellation.CancelAsync().ConfigureAwait(false);
+            }
+
+            await running.ConfigureAwait(false);
+        }
+
+        Send(new JsonObject { ["type"] = "ok", ["id"] = id });
+        await _stopping.CancelAsync().ConfigureAwait(false);
+    }
+
+    private void SendError(JsonNode? id, string code, string message) =>
+        Send(new JsonObject { ["type"] = "error", ["id"] = id, ["code"] = code, ["message"] = message });
+
+    private void Send(JsonObject message) => _outbox.Writer.TryWrite(SdkJson.Line(message));
+
+    private async Task WriteLoopAsync(Stream stream)
+    {
+        try
+        {
+            await foreach (var frame in _outbox.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                await stream.WriteAsync(frame).ConfigureAwait(false);
+                if (_outbox.Reader.Count == 0)
+                {
+                    await stream.FlushAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The agent went away; the read loop notices too and cancels the runs.
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using Skiff.Sdk.Local;
+using Skiff.Sdk.Protocol;
+
+namespace Skiff.Sdk;
+
+/// <summary>
+/// The entry point a Skiff program hands its <c>Main</c> to:
+/// <code>
+/// return await SkiffApp.RunAsync(args, jobs =>
+/// {
+///     jobs.Job("hello", "Says hello").Run(async context => context.Logger.LogInformation("Hello!"));
+/// });
+/// </code>
+/// Run by hand it is a local runner (<c>list</c>, <c>run JOB --param k=v</c>); started by a Skiff agent
+/// (<c>serve --connect SOCKET</c>) it is a code server.
+/// </summary>
+public static class SkiffApp
+{
+    private const string Usage = """
+        usage:
+          list [--json]                          print the jobs this program defines
+          run JOB [--param NAME=VALUE]... [--json]
+                                                 run a job here and print its events
+                                                 (exit 0 succeeded, 1 failed, 2 bad input, 130 canceled)
+          serve --connect SOCKET                 serve the code-server protocol to a Skiff agent
+        """;
+
+    /// <summary>Declares the program's jobs and does what the command line asks.</summary>
+    /// <param name="args">The program's arguments, as <c>Main</c> received them.</param>
+    /// <param name="define">Declares the jobs; called once, before anything runs. It runs no job body.</param>
+    /// <returns>The process exit code.</returns>
+    public static Task<int> RunAsync(string[] args, Action<JobCatalog> define) =>
+        RunAsync(args, define, Console.Out, Console.Error, TimeProvider.System);
+
+    internal static async Task<int> RunAsync(string[] args, Action<JobCatalog> define, TextWriter output, TextWriter error, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(define);
+        var catalog = new JobCatalog();
+        define(catalog);
+        var jobs = catalog.Build();
+
+        var json = args.Contains("--json");
+        switch (args.FirstOrDefault())
+        {
+            case "list":
+                return new LocalRunner(jobs, output, error, time).List(json);
+            case "run" when args.Length >= 2 && !args[1].StartsWith('-'):
+                return await new LocalRunner(jobs, output, error, time).RunAsync(args[1], Values(args, "--param", "-p"), json).ConfigureAwait(false);
+            case "serve" when Values(args, "--connect") is [var socket]:
+                return await new CodeServer(jobs, time).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);
+            case "help" or "--help" or "-h":
+                output.WriteLine(Usage);
+                return ExitCodes.Success;
+            default:
+                error.WriteLine(args.Length == 0 ? "error: no command given." : $"error: '{string.Join(' ', args)}' is not a command.");
+                error.WriteLine(Usage);
+                return ExitCodes.Usage;
+        }
+    }
+
+    private static List<string> Values(string[] args, params string[] names)
+    {
+        var values = new List<string>();
+        for (var i = 0; i < args.Length - 1; i++)
+        {
+            if (names.Contains(args[i]))
+            {
+                values.Add(args[++i]);
+            }
+        }
+
+        return values;
+    }
+}
