@@ -19,13 +19,16 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
 {
     private static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(30);
 
-    private readonly Channel<byte[]> _outbox = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentDictionary<string, ActiveRun> _runs = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, JobDefinition> _jobsByName = jobs.ToDictionary(j => j.Name, StringComparer.Ordinal);
     private bool _acceptingRuns = true;
 
     private sealed record ActiveRun(Task<RunOutcome> Completion, CancellationTokenSource Cancellation);
+
+    /// <summary>A frame to write; <paramref name="Written"/> completes once it has reached the socket.</summary>
+    private readonly record struct Outgoing(byte[] Frame, TaskCompletionSource? Written);
 
     public async Task<int> ServeAsync(string socketPath, CancellationToken cancellationToken)
     {
@@ -175,11 +178,14 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             return;
         }
 
-        Send(new JsonObject { ["type"] = "started", ["id"] = id, ["run"] = runId });
+        var startedSent = SendAsync(new JsonObject { ["type"] = "started", ["id"] = id, ["run"] = runId });
         _ = Task.Run(async () =>
         {
             try
             {
+                // The reply leaves the process before the job's code runs: a job that kills the process at
+                // once (Environment.FailFast) still leaves the agent knowing the run had started.
+                await startedSent.ConfigureAwait(false);
                 var release = (string?)request["release"];
                 completion.SetResult(await new RunExecutor(time).ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
             }
@@ -234,24 +240,52 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
     private void SendError(JsonNode? id, string code, string message) =>
         Send(new JsonObject { ["type"] = "error", ["id"] = id, ["code"] = code, ["message"] = message });
 
-    private void Send(JsonObject message) => _outbox.Writer.TryWrite(SdkJson.Line(message));
+    private void Send(JsonObject message) => _outbox.Writer.TryWrite(new Outgoing(SdkJson.Line(message), null));
+
+    private Task SendAsync(JsonObject message)
+    {
+        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_outbox.Writer.TryWrite(new Outgoing(SdkJson.Line(message), written)))
+        {
+            written.TrySetResult();
+        }
+
+        return written.Task;
+    }
 
     private async Task WriteLoopAsync(Stream stream)
     {
+        var flushed = new List<TaskCompletionSource>();
         try
         {
-            await foreach (var frame in _outbox.Reader.ReadAllAsync().ConfigureAwait(false))
+            // Write everything queued, then flush once: a burst of events costs one flush.
+            while (await _outbox.Reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                await stream.WriteAsync(frame).ConfigureAwait(false);
-                if (_outbox.Reader.Count == 0)
+                while (_outbox.Reader.TryRead(out var item))
                 {
-                    await stream.FlushAsync().ConfigureAwait(false);
+                    await stream.WriteAsync(item.Frame).ConfigureAwait(false);
+                    if (item.Written is not null)
+                    {
+                        flushed.Add(item.Written);
+                    }
                 }
+
+                await stream.FlushAsync().ConfigureAwait(false);
+                flushed.ForEach(written => written.TrySetResult());
+                flushed.Clear();
             }
         }
         catch (IOException)
         {
             // The agent went away; the read loop notices too and cancels the runs.
+        }
+        finally
+        {
+            flushed.ForEach(written => written.TrySetResult());
+            while (_outbox.Reader.TryRead(out var item))
+            {
+                item.Written?.TrySetResult();
+            }
         }
     }
 }

@@ -1,0 +1,14 @@
+namespace Skiff.Agent.CodeServers;
+
+/// <summary>
+/// How to start a program that hands its Main to Skiff.Sdk: the command that runs it, to which the agent
+/// appends <c>serve --connect SOCKET</c>.
+/// </summary>
+internal sealed record CodeServerLaunch(string FileName, IReadOnlyList<string> Arguments, string WorkingDirectory)
+{
+    /// <summary>Extra environment variables for the process.</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>A label for messages, such as the location and release.</summary>
+    public string Name { get; init; } = "code server";
+}

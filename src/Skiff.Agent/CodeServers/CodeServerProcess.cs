@@ -1,0 +1,375 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Skiff.Agent.CodeServers;
+
+/// <summary>
+/// One code-server process and the protocol connection to it (docs/code-server-protocol.md). The agent
+/// listens on a private Unix socket and the process connects back, so it never outlives the agent.
+/// Whatever way the process ends, every caller waiting on it is released with the reason: no request
+/// and no run waits forever on a dead process.
+/// </summary>
+internal sealed class CodeServerProcess : IAsyncDisposable
+{
+    private const int StderrTailLines = 40;
+    private const int MaxFrameBytes = 64 * 1024 * 1024;
+
+    private readonly Process _process;
+    private readonly Socket _connection;
+    private readonly NetworkStream _stream;
+    private readonly string _socketDirectory;
+    private readonly string _name;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
+    private readonly ConcurrentDictionary<string, RunHandle> _runs = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly OutputTail _stderr;
+    private long _nextId;
+
+    private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, JsonObject hello)
+    {
+        _process = process;
+        _connection = connection;
+        _stream = new NetworkStream(connection, ownsSocket: false);
+        _socketDirectory = socketDirectory;
+        _name = name;
+        _stderr = stderr;
+        Hello = hello;
+        _ = ReadLoopAsync();
+    }
+
+    /// <summary>The code server's first message: protocol and SDK versions, process id.</summary>
+    public JsonObject Hello { get; }
+
+    public int ProcessId => _process.Id;
+
+    /// <summary>Completes when the process has exited (and the connection is closed), with how it ended.</summary>
+    public Task<ProcessExit> Exited => _exited.Task;
+
+    /// <summary>Starts the process and waits until it has connected and said hello.</summary>
+    /// <exception cref="CodeServerException">It exited, or did not connect within <paramref name="timeout"/>.</exception>
+    public static async Task<CodeServerProcess> StartAsync(CodeServerLaunch launch, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // Socket paths are limited to 108 bytes; a short private folder under /tmp keeps well within it.
+        var socketDirectory = Directory.CreateTempSubdirectory("skiff-cs-").FullName;
+        var socketPath = Path.Combine(socketDirectory, "s");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+
+        var startInfo = new ProcessStartInfo(launch.FileName)
+        {
+            WorkingDirectory = launch.WorkingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in launch.Arguments.Concat(["serve", "--connect", socketPath]))
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in launch.Environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+        var stderr = new OutputTail(StderrTailLines);
+        process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
+        process.OutputDataReceived += (_, _) => { };
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var accept = listener.AcceptAsync(deadline.Token).AsTask();
+        var exit = process.WaitForExitAsync(deadline.Token);
+        try
+        {
+            if (await Task.WhenAny(accept, exit).ConfigureAwait(false) == exit && !accept.IsCompletedSuccessfully)
+            {
+                await exit.ConfigureAwait(false);
+                throw new CodeServerException(
+                    $"{launch.Name} {new ProcessExit(process.ExitCode, await stderr.SnapshotAfterExitAsync().ConfigureAwait(false)).Describe()}\nbefore it connected; it did not start.");
+            }
+
+            var connection = await accept.ConfigureAwait(false);
+            var hello = await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false);
+            return new CodeServerProcess(process, connection, socketDirectory, launch.Name, stderr, hello);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Kill(process);
+            Directory.Delete(socketDirectory, recursive: true);
+            throw new CodeServerException(
+                $"{launch.Name} did not connect within {timeout.TotalSeconds:0.#} s and was stopped; the end of its stderr:\n{string.Join('\n', stderr.Snapshot())}");
+        }
+        catch
+        {
+            Kill(process);
+            Directory.Delete(socketDirectory, recursive: true);
+            throw;
+        }
+    }
+
+    public Task<JsonObject> HealthAsync(CancellationToken cancellationToken) =>
+        RequestAsync(new JsonObject { ["type"] = "health" }, cancellationToken);
+
+    /// <summary>The jobs this version defines, as the protocol describes them.</summary>
+    public async Task<JsonArray> ListAsync(CancellationToken cancellationToken)
+    {
+        var reply = await RequestAsync(new JsonObject { ["type"] = "list" }, cancellationToken).ConfigureAwait(false);
+        return reply["jobs"] as JsonArray ?? throw new CodeServerException($"{_name} answered list without a jobs array.");
+    }
+
+    /// <summary>Starts a run; its events arrive on the returned handle.</summary>
+    /// <exception cref="CodeServerException">The code server refused it (unknown job, bad parameters, …).</exception>
+    public async Task<RunHandle> StartRunAsync(string runId, string job, JsonObject? parameters, string? release, CancellationToken cancellationToken)
+    {
+        var handle = new RunHandle(runId);
+        if (!_runs.TryAdd(runId, handle))
+        {
+            throw new CodeServerException($"run {runId} is already running on {_name}.", "duplicate_run");
+        }
+
+        try
+        {
+            await RequestAsync(
+                new JsonObject { ["type"] = "start", ["run"] = runId, ["job"] = job, ["params"] = parameters ?? [], ["release"] = release },
+                cancellationToken).ConfigureAwait(false);
+            return handle;
+        }
+        catch
+        {
+            _runs.TryRemove(runId, out _);
+            throw;
+        }
+    }
+
+    public Task CancelRunAsync(string runId, CancellationToken cancellationToken) =>
+        RequestAsync(new JsonObject { ["type"] = "cancel", ["run"] = runId }, cancellationToken);
+
+    /// <summary>Asks the code server to finish its runs (canceling them after <paramref name="grace"/>) and exit, and waits for it.</summary>
+    public async Task<ProcessExit> ShutdownAsync(TimeSpan grace, CancellationToken cancellationToken)
+    {
+        if (!_exited.Task.IsCompleted)
+        {
+            try
+            {
+                await RequestAsync(new JsonObject { ["type"] = "shutdown", ["grace_ms"] = (long)grace.TotalMilliseconds }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CodeServerException)
+            {
+                // Already on its way out; the exit below says how it ended.
+            }
+        }
+
+        return await _exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends raw bytes as a frame: for tests of how the code server treats bad input.</summary>
+    internal async Task SendRawAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _stream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+            await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>Replies the code server sent without an id (to malformed or oversized frames), in order.</summary>
+    internal System.Threading.Channels.Channel<JsonObject> UnsolicitedErrors { get; } =
+        System.Threading.Channels.Channel.CreateUnbounded<JsonObject>();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_exited.Task.IsCompleted)
+        {
+            Kill(_process);
+            try
+            {
+                await _exited.Task.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Killed but not reaped in time; the OS reaps it.
+            }
+        }
+
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        _connection.Dispose();
+        _process.Dispose();
+        _writeGate.Dispose();
+        if (Directory.Exists(_socketDirectory))
+        {
+            Directory.Delete(_socketDirectory, recursive: true);
+        }
+    }
+
+    private async Task<JsonObject> RequestAsync(JsonObject request, CancellationToken cancellationToken)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        request["id"] = id;
+        var reply = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = reply;
+        try
+        {
+            if (_exited.Task.IsCompleted)
+            {
+                throw Gone(await _exited.Task.ConfigureAwait(false));
+            }
+
+            var bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
+            try
+            {
+                await SendRawAsync(bytes, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The process is going away; the read loop completes the reply with how it ended.
+            }
+
+            var response = await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return (string?)response["type"] == "error"
+                ? throw new CodeServerException($"{_name}: {(string?)response["message"]}", (string?)response["code"])
+                : response;
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        try
+        {
+            using var reader = new StreamReader(_stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16, leaveOpen: true);
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                if (line.Length > MaxFrameBytes || JsonNode.Parse(line) is not JsonObject message)
+                {
+                    continue;
+                }
+
+                Dispatch(message);
+            }
+        }
+        catch (Exception exception) when (exception is IOException or JsonException or ObjectDisposedException)
+        {
+            // A broken connection or a garbled message: either way the process is done for; see below.
+        }
+
+        // The connection is closed: the process exited or is about to. Wait for it, then release everyone.
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await _process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill(_process);
+            await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var exit = new ProcessExit(_process.ExitCode, await _stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
+        foreach (var run in _runs.Values.Where(r => !r.IsFinished))
+        {
+            run.Deliver(new JsonObject
+            {
+                ["v"] = 1,
+                ["run"] = run.RunId,
+                ["type"] = "run_failed",
+                ["ts"] = DateTimeOffset.UtcNow.ToString("O"),
+                ["reason"] = $"the code server process {exit.Describe()}",
+            });
+        }
+
+        foreach (var pending in _pending.Values)
+        {
+            pending.TrySetException(Gone(exit));
+        }
+
+        UnsolicitedErrors.Writer.TryComplete();
+        _exited.TrySetResult(exit);
+    }
+
+    private void Dispatch(JsonObject message)
+    {
+        switch ((string?)message["type"])
+        {
+            case "event" when message["event"] is JsonObject runEvent && (string?)runEvent["run"] is { } runId:
+                if (_runs.TryGetValue(runId, out var run))
+                {
+                    run.Deliver((JsonObject)runEvent.DeepClone());
+                }
+
+                break;
+            default:
+                if (message["id"] is JsonValue idValue && idValue.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
+                {
+                    reply.TrySetResult(message);
+                }
+                else if ((string?)message["type"] == "error")
+                {
+                    UnsolicitedErrors.Writer.TryWrite(message);
+                }
+
+                break;
+        }
+    }
+
+    private CodeServerException Gone(ProcessExit exit) => new($"{_name} is gone: the process {exit.Describe()}", "exited");
+
+    private static async Task<JsonObject> ReadHelloAsync(Socket connection, CancellationToken cancellationToken)
+    {
+        // Read byte by byte up to the first newline so no later message is consumed before the read loop starts.
+        var line = new List<byte>();
+        var one = new byte[1];
+        while (true)
+        {
+            var read = await connection.ReceiveAsync(one, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                throw new CodeServerException("the code server closed its connection before saying hello.");
+            }
+
+            if (one[0] == (byte)'\n')
+            {
+                break;
+            }
+
+            line.Add(one[0]);
+        }
+
+        var hello = JsonNode.Parse(line.ToArray()) as JsonObject;
+        return hello is not null && (string?)hello["type"] == "hello"
+            ? hello
+            : throw new CodeServerException($"the code server's first message was not hello: {Encoding.UTF8.GetString([.. line])}");
+    }
+
+    private static void Kill(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+    }
+}

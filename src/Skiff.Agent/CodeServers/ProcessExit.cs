@@ -1,0 +1,23 @@
+namespace Skiff.Agent.CodeServers;
+
+/// <summary>How a code-server process ended, in words a person can act on.</summary>
+internal sealed record ProcessExit(int ExitCode, IReadOnlyList<string> StderrTail)
+{
+    /// <summary>"exited with code 1", "was killed by SIGABRT (exit code 134)".</summary>
+    public string Describe()
+    {
+        var how = ExitCode > 128 && ExitCode < 128 + 32
+            ? $"was killed by {SignalName(ExitCode - 128)} (exit code {ExitCode})"
+            : $"exited with code {ExitCode}";
+        return StderrTail.Count == 0 ? how : $"{how}; the end of its stderr:\n{string.Join('\n', StderrTail)}";
+    }
+
+    private static string SignalName(int signal) => signal switch
+    {
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        15 => "SIGTERM",
+        _ => $"signal {signal}",
+    };
+}

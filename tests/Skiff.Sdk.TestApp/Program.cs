@@ -1,0 +1,63 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Skiff.Sdk;
+
+// Jobs for tests of the code-server protocol and of the agent: each one does one thing a real job
+// might do by accident.
+if (Environment.GetEnvironmentVariable("SKIFF_TESTAPP_THROW_IN_MAIN") == "1")
+{
+    throw new InvalidOperationException("Main threw before handing over to Skiff (SKIFF_TESTAPP_THROW_IN_MAIN=1)");
+}
+
+var both = new Barrier(2);
+
+return await SkiffApp.RunAsync(args, jobs =>
+{
+    jobs.Job("ok", "Succeeds at once").Run(context =>
+    {
+        context.Logger.LogInformation("ok from {Pid}", Environment.ProcessId);
+        return Task.CompletedTask;
+    });
+
+    jobs.Job("slow", "Reports progress until canceled").Run(async context =>
+    {
+        for (var step = 0; ; step++)
+        {
+            context.ReportProgress(step % 100 / 100.0, $"step {step}");
+            await Task.Delay(20, context.CancellationToken);
+        }
+    });
+
+    // Each op waits at a barrier the other must also reach: the run can only finish if they overlap.
+    jobs.Job("overlap", "Two ops that can only finish together")
+        .Op("left", _ => Task.FromResult(both.SignalAndWait(TimeSpan.FromSeconds(20)) ? "met" : throw new TimeoutException("right never started")))
+        .Op("right", _ => Task.FromResult(both.SignalAndWait(TimeSpan.FromSeconds(20)) ? "met" : throw new TimeoutException("left never started")))
+        .Op("join", context => Task.FromResult(context.Input<string>("left") + "+" + context.Input<string>("right")), dependsOn: ["left", "right"]);
+
+    jobs.Job("failfast", "Takes the process down with Environment.FailFast")
+        .Run(_ => throw new InvalidOperationException(FailFast()));
+
+    jobs.Job("stackoverflow", "Recurses until the stack overflows")
+        .Run(_ => Task.FromResult(Recurse(0)));
+
+    jobs.Job("flaky", "Fails twice, then succeeds on its third attempt")
+        .Run(context => context.Attempt < 3 ? throw new IOException($"attempt {context.Attempt} failed") : Task.CompletedTask,
+            retry: new RetryPolicy(3, TimeSpan.FromMilliseconds(10)));
+
+    var extra = int.Parse(Environment.GetEnvironmentVariable("SKIFF_TESTAPP_JOBS") ?? "0", CultureInfo.InvariantCulture);
+    for (var i = 0; i < extra; i++)
+    {
+        jobs.Job($"generated_{i:D4}", "One of many")
+            .Parameter("rows", 10)
+            .Op("extract", _ => Task.FromResult(1))
+            .Op("load", _ => Task.CompletedTask, dependsOn: ["extract"]);
+    }
+});
+
+static string FailFast()
+{
+    Environment.FailFast("the failfast job called Environment.FailFast");
+    return "unreachable";
+}
+
+static int Recurse(int depth) => depth == int.MaxValue ? depth : Recurse(depth + 1) + 1;
