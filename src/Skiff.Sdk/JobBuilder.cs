@@ -35,11 +35,11 @@ public sealed class JobBuilder
     /// <param name="description">One line for people.</param>
     public JobBuilder Parameter<T>(string name, T defaultValue, string? description = null)
         where T : notnull =>
-        AddParameter(new ParameterDefinition(name, ParameterDefinition.TypeOf<T>(), Normalize(defaultValue), Required: false, description));
+        AddParameter(new ParameterDefinition(name, ParameterDefinition.TypeOf<T>(), Normalize(defaultValue), Required: false, description) { Is32Bit = typeof(T) == typeof(int) });
 
     /// <summary>Declares a parameter every run must give: string, int, long, double or bool.</summary>
     public JobBuilder RequiredParameter<T>(string name, string? description = null) =>
-        AddParameter(new ParameterDefinition(name, ParameterDefinition.TypeOf<T>(), Default: null, Required: true, description));
+        AddParameter(new ParameterDefinition(name, ParameterDefinition.TypeOf<T>(), Default: null, Required: true, description) { Is32Bit = typeof(T) == typeof(int) });
 
     /// <summary>Makes the job a single op, named after the job, that runs <paramref name="body"/>.</summary>
     public JobBuilder Run(Func<OpContext, Task> body, RetryPolicy? retry = null) => Op(Name, body, dependsOn: null, retry);

@@ -31,9 +31,10 @@ public sealed record RetryPolicy(int MaxAttempts, TimeSpan InitialDelay)
             throw new ArgumentException($"op '{op}': MaxAttempts must be at least 1, not {MaxAttempts}.");
         }
 
-        if (InitialDelay < TimeSpan.Zero || BackoffMultiplier < 1)
+        // Written as !(x >= 1) so that NaN is refused too.
+        if (InitialDelay < TimeSpan.Zero || MaxDelay < TimeSpan.Zero || !(BackoffMultiplier >= 1) || double.IsInfinity(BackoffMultiplier))
         {
-            throw new ArgumentException($"op '{op}': InitialDelay must not be negative and BackoffMultiplier must be at least 1.");
+            throw new ArgumentException($"op '{op}': InitialDelay and MaxDelay must not be negative, and BackoffMultiplier must be a finite number of at least 1.");
         }
     }
 }

@@ -49,6 +49,10 @@ public static class SkiffApp
                 return await new LocalRunner(jobs, output, error, time).RunAsync(args[1], Values(args, "--param", "-p"), json).ConfigureAwait(false);
             case "serve" when Values(args, "--connect") is [var socket]:
                 return await new CodeServer(jobs, time).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);
+            case "run":
+                error.WriteLine("error: run needs a job name: run JOB [--param NAME=VALUE]...");
+                error.WriteLine(Usage);
+                return ExitCodes.Usage;
             case "help" or "--help" or "-h":
                 output.WriteLine(Usage);
                 return ExitCodes.Success;

@@ -17,26 +17,37 @@ internal sealed class Workspace : IDisposable
 
     public string PathTo(params string[] parts) => Path.Combine([Root, .. parts]);
 
+    /// <summary>Copies <c>samples/NAME</c> the way <see cref="CopyProject"/> does and returns the sample's folder.</summary>
+    public string CopySample(string name, string? relativeDestination = null) =>
+        CopyProject($"samples/{name}", relativeDestination ?? name);
+
     /// <summary>
-    /// Copies <c>samples/NAME</c> together with what it references from the repository (the SDK's
-    /// sources and the build settings around them) into <paramref name="relativeDestination"/>, laid out as
-    /// in the repository, and returns the sample's folder. Each copy builds on its own: no two tests share
-    /// an obj/ folder.
+    /// Copies a project folder of the repository together with what it references (the SDK's sources and
+    /// the build settings around them) into <paramref name="relativeDestination"/>, laid out as in the
+    /// repository, and returns the project's folder. Each copy builds on its own: no two tests share an obj/.
     /// </summary>
-    public string CopySample(string name, string? relativeDestination = null)
+    public string CopyProject(string repositoryFolder, string relativeDestination)
     {
-        var root = PathTo(relativeDestination ?? name);
+        var root = PathTo(relativeDestination);
+        var top = repositoryFolder.Split('/')[0];
         foreach (var file in (string[])["Directory.Build.props", "Directory.Packages.props", "global.json", ".editorconfig",
-                     "samples/Directory.Build.props", "samples/Directory.Packages.props"])
+                     $"{top}/Directory.Build.props", $"{top}/Directory.Packages.props"])
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, file))!);
-            File.Copy(Path.Combine(RepositoryRoot, file), Path.Combine(root, file));
+            if (File.Exists(Path.Combine(RepositoryRoot, file)) && !File.Exists(Path.Combine(root, file)))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, file))!);
+                File.Copy(Path.Combine(RepositoryRoot, file), Path.Combine(root, file));
+            }
         }
 
-        CopyTree(Path.Combine(RepositoryRoot, "src", "Skiff.Sdk"), Path.Combine(root, "src", "Skiff.Sdk"));
-        var sample = Path.Combine(root, "samples", name);
-        CopyTree(Path.Combine(RepositoryRoot, "samples", name), sample);
-        return sample;
+        if (!Directory.Exists(Path.Combine(root, "src", "Skiff.Sdk")))
+        {
+            CopyTree(Path.Combine(RepositoryRoot, "src", "Skiff.Sdk"), Path.Combine(root, "src", "Skiff.Sdk"));
+        }
+
+        var project = Path.Combine(root, repositoryFolder);
+        CopyTree(Path.Combine(RepositoryRoot, repositoryFolder), project);
+        return project;
     }
 
     /// <summary>Writes a project from text; handy for projects that exist only to be broken.</summary>

@@ -4,15 +4,30 @@ using Skiff.Sdk;
 
 // Jobs for tests of the code-server protocol and of the agent: each one does one thing a real job
 // might do by accident.
-if (Environment.GetEnvironmentVariable("SKIFF_TESTAPP_THROW_IN_MAIN") == "1")
+if (Environment.GetEnvironmentVariable("SKIFF_TESTAPP_THROW_IN_MAIN") == "1" || Variant.Name == "throws")
 {
-    throw new InvalidOperationException("Main threw before handing over to Skiff (SKIFF_TESTAPP_THROW_IN_MAIN=1)");
+    throw new InvalidOperationException($"Main threw before handing over to Skiff (variant {Variant.Name})");
+}
+
+if (Variant.Name == "hangs")
+{
+    await Task.Delay(Timeout.Infinite);
+}
+
+if (Variant.Name == "crash_loop" && args.FirstOrDefault() == "serve")
+{
+    _ = Task.Delay(300).ContinueWith(_ => Environment.Exit(3), TaskScheduler.Default);
 }
 
 var both = new Barrier(2);
 
 return await SkiffApp.RunAsync(args, jobs =>
 {
+    if (Variant.Name == "bad_definitions")
+    {
+        jobs.Job("ok", "declared twice");
+    }
+
     jobs.Job("ok", "Succeeds at once").Run(context =>
     {
         context.Logger.LogInformation("ok from {Pid}", Environment.ProcessId);
@@ -43,6 +58,40 @@ return await SkiffApp.RunAsync(args, jobs =>
     jobs.Job("flaky", "Fails twice, then succeeds on its third attempt")
         .Run(context => context.Attempt < 3 ? throw new IOException($"attempt {context.Attempt} failed") : Task.CompletedTask,
             retry: new RetryPolicy(3, TimeSpan.FromMilliseconds(10)));
+
+    // Waits until the file named by --param file exists, then says which variant ran it.
+    jobs.Job("hold", "Waits for a file, then logs its variant")
+        .RequiredParameter<string>("file")
+        .Run(async context =>
+        {
+            var file = context.Parameters.Get<string>("file");
+            while (!File.Exists(file))
+            {
+                await Task.Delay(20, context.CancellationToken);
+            }
+
+            context.Logger.LogInformation("variant {Variant} in {Pid}", Variant.Name, Environment.ProcessId);
+        });
+
+    jobs.Job("hog", "Allocates memory without bound")
+        .Run(context =>
+        {
+            var hoard = new List<byte[]>();
+            while (true)
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                var block = new byte[8 * 1024 * 1024];
+                Array.Fill(block, (byte)1);
+                hoard.Add(block);
+                context.ReportProgress(0, $"{hoard.Count * 8} MiB held");
+            }
+        });
+
+    jobs.Job("whoami", "Logs the variant").Run(context =>
+    {
+        context.Logger.LogInformation("variant {Variant}", Variant.Name);
+        return Task.CompletedTask;
+    });
 
     var extra = int.Parse(Environment.GetEnvironmentVariable("SKIFF_TESTAPP_JOBS") ?? "0", CultureInfo.InvariantCulture);
     for (var i = 0; i < extra; i++)

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
 using Skiff.Core.Manifests;
@@ -8,36 +10,149 @@ namespace Skiff.Core.Materialization;
 /// Unpacks releases from a blob store into a cache folder. Every package and every source is unpacked
 /// once, into a folder named by its blob digest, and shared by every release that uses it:
 /// <c>packages/&lt;hex&gt;/</c> and <c>sources/&lt;hex&gt;/</c>. A folder appears under its real name only
-/// when complete (extracted beside it, then renamed), so a crash never leaves half a package.
+/// when complete (extracted beside it, then renamed), so a crash never leaves half a package. Beside each
+/// folder, <c>&lt;hex&gt;.tree</c> records a digest of its files, so a damaged folder can be found later
+/// (<see cref="VerifyAsync"/>).
 /// </summary>
 internal sealed class Materializer(IBlobStore store, string cacheRoot)
 {
+    private const string TreeSuffix = ".tree";
+
     public string PackagesDirectory { get; } = Path.Combine(Path.GetFullPath(cacheRoot), "packages");
 
     public string SourcesDirectory { get; } = Path.Combine(Path.GetFullPath(cacheRoot), "sources");
 
     private string TempDirectory => Path.Combine(Path.GetFullPath(cacheRoot), "tmp");
 
-    public async Task<MaterializedRelease> MaterializeAsync(Digest release, CancellationToken cancellationToken)
+    public async Task<MaterializedRelease> MaterializeAsync(Digest release, CancellationToken cancellationToken) =>
+        (await MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false)).Release;
+
+    /// <summary>Materializes a release and says what it took: which folders were unpacked now rather than found.</summary>
+    public async Task<MaterializeOutcome> MaterializeWithDetailsAsync(Digest release, CancellationToken cancellationToken)
     {
         var manifest = await ManifestLoader.LoadReleaseAsync(store, release, cancellationToken).ConfigureAwait(false);
         var environment = await ManifestLoader.LoadEnvironmentAsync(store, manifest.Environment, cancellationToken).ConfigureAwait(false);
 
-        await Parallel.ForEachAsync(
-            environment.Packages,
+        var packages = environment.Packages.Select(p => p.Blob).Distinct().ToList();
+        var unpacked = new bool[packages.Count];
+        await Parallel.ForAsync(
+            0,
+            packages.Count,
             new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-            async (package, ct) => await EnsureAsync(PackagesDirectory, package.Blob, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        var source = await EnsureAsync(SourcesDirectory, manifest.Source, cancellationToken).ConfigureAwait(false);
+            async (i, ct) => unpacked[i] = await EnsureAsync(PackagesDirectory, packages[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+        var sourceUnpacked = await EnsureAsync(SourcesDirectory, manifest.Source, cancellationToken).ConfigureAwait(false);
 
-        return new MaterializedRelease(release, source, PackagesDirectory, manifest.EntryAssembly);
+        return new MaterializeOutcome(
+            new MaterializedRelease(release, Path.Combine(SourcesDirectory, manifest.Source.Hex), PackagesDirectory, manifest.EntryAssembly),
+            manifest,
+            packages,
+            unpacked.Count(u => u),
+            sourceUnpacked);
     }
 
-    private async Task<string> EnsureAsync(string parent, Digest blob, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks every unpacked folder against its recorded digest and deletes the ones that differ or have
+    /// none (a crash between unpacking and recording). Returns the digests of the folders it deleted.
+    /// </summary>
+    public async Task<IReadOnlyList<Digest>> VerifyAsync(CancellationToken cancellationToken)
+    {
+        var dropped = new List<Digest>();
+        foreach (var parent in (string[])[PackagesDirectory, SourcesDirectory])
+        {
+            if (!Directory.Exists(parent))
+            {
+                continue;
+            }
+
+            foreach (var folder in Directory.EnumerateDirectories(parent))
+            {
+                if (!Digest.TryParseHex(Path.GetFileName(folder), out var digest))
+                {
+                    continue;
+                }
+
+                var record = folder + TreeSuffix;
+                var expected = File.Exists(record) ? await File.ReadAllTextAsync(record, cancellationToken).ConfigureAwait(false) : null;
+                if (expected is null || expected != await TreeDigestAsync(folder, cancellationToken).ConfigureAwait(false))
+                {
+                    Delete(parent, digest);
+                    dropped.Add(digest);
+                }
+            }
+
+            // Records whose folder is gone are leftovers of an interrupted delete.
+            foreach (var record in Directory.EnumerateFiles(parent, "*" + TreeSuffix))
+            {
+                if (!Directory.Exists(record[..^TreeSuffix.Length]))
+                {
+                    File.Delete(record);
+                }
+            }
+        }
+
+        if (Directory.Exists(TempDirectory))
+        {
+            Directory.Delete(TempDirectory, recursive: true);
+        }
+
+        return dropped;
+    }
+
+    /// <summary>Every unpacked folder with its size in bytes and when it was last used (its record's write time).</summary>
+    public IReadOnlyList<CachedFolder> List()
+    {
+        var folders = new List<CachedFolder>();
+        foreach (var parent in (string[])[PackagesDirectory, SourcesDirectory])
+        {
+            if (!Directory.Exists(parent))
+            {
+                continue;
+            }
+
+            foreach (var folder in Directory.EnumerateDirectories(parent))
+            {
+                if (Digest.TryParseHex(Path.GetFileName(folder), out var digest))
+                {
+                    var bytes = new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+                    var record = new FileInfo(folder + TreeSuffix);
+                    folders.Add(new CachedFolder(digest, parent == PackagesDirectory, bytes, record.Exists ? record.LastWriteTimeUtc : DateTime.MinValue));
+                }
+            }
+        }
+
+        return folders;
+    }
+
+    /// <summary>Marks a folder as used now, for least-recently-used eviction.</summary>
+    public void Touch(Digest digest, bool package)
+    {
+        var record = Path.Combine(package ? PackagesDirectory : SourcesDirectory, digest.Hex + TreeSuffix);
+        if (File.Exists(record))
+        {
+            File.SetLastWriteTimeUtc(record, DateTime.UtcNow);
+        }
+    }
+
+    /// <summary>Deletes an unpacked folder; its record goes first, so an interrupted delete is found damaged later.</summary>
+    public void Delete(Digest digest, bool package) => Delete(package ? PackagesDirectory : SourcesDirectory, digest);
+
+    private static void Delete(string parent, Digest digest)
+    {
+        var folder = Path.Combine(parent, digest.Hex);
+        File.Delete(folder + TreeSuffix);
+        if (Directory.Exists(folder))
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Returns true when the folder was unpacked now, false when it was already there.</summary>
+    private async Task<bool> EnsureAsync(string parent, Digest blob, CancellationToken cancellationToken)
     {
         var target = Path.Combine(parent, blob.Hex);
         if (Directory.Exists(target))
         {
-            return target;
+            return false;
         }
 
         Directory.CreateDirectory(parent);
@@ -52,16 +167,21 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
                 await ArchiveReader.ExtractAsync(stream, staging, $"blob {blob}", ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
             }
 
+            var record = staging + TreeSuffix;
+            await File.WriteAllTextAsync(record, await TreeDigestAsync(staging, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             try
             {
                 Directory.Move(staging, target);
+                File.Move(record, target + TreeSuffix, overwrite: true);
             }
             catch (IOException) when (Directory.Exists(target))
             {
                 // Another process materialized the same blob first; its folder has the same content.
+                File.Delete(record);
+                return false;
             }
 
-            return target;
+            return true;
         }
         finally
         {
@@ -70,5 +190,25 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
                 Directory.Delete(staging, recursive: true);
             }
         }
+    }
+
+    /// <summary>A digest of a folder's files: their paths, sizes and contents, in ordinal path order.</summary>
+    private static async Task<string> TreeDigestAsync(string folder, CancellationToken cancellationToken)
+    {
+        using var tree = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(file => (Relative: Path.GetRelativePath(folder, file).Replace('\\', '/'), Full: file))
+            .OrderBy(file => file.Relative, StringComparer.Ordinal);
+        foreach (var (relative, full) in files)
+        {
+            var stream = File.OpenRead(full);
+            await using (stream.ConfigureAwait(false))
+            {
+                var content = await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false);
+                tree.AppendData(Encoding.UTF8.GetBytes($"{relative}\0{stream.Length}\0{Convert.ToHexStringLower(content)}\n"));
+            }
+        }
+
+        return Digest.FromHash(tree.GetHashAndReset()).ToString();
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Skiff.Sdk.Events;
 
@@ -13,6 +14,8 @@ internal static class SdkJson
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         WriteIndented = false,
+        // Set up front: JsonNode.ToJsonString with these options needs a resolver, and options are read-only once used.
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
     };
 
     /// <summary>A value as JSON, or its ToString() when it cannot be serialized (a log property must never throw).</summary>
@@ -28,8 +31,17 @@ internal static class SdkJson
         }
     }
 
-    public static IReadOnlyDictionary<string, JsonElement> ToElements(IEnumerable<KeyValuePair<string, object?>> values) =>
-        values.ToDictionary(pair => pair.Key, pair => ToElement(pair.Value), StringComparer.Ordinal);
+    /// <summary>Named values as JSON; a name given twice (a log template may repeat a placeholder) keeps its last value.</summary>
+    public static IReadOnlyDictionary<string, JsonElement> ToElements(IEnumerable<KeyValuePair<string, object?>> values)
+    {
+        var elements = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var (key, value) in values)
+        {
+            elements[key] = ToElement(value);
+        }
+
+        return elements;
+    }
 
     public static byte[] Line<T>(T value)
     {

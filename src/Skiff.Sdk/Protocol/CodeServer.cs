@@ -94,7 +94,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         JsonObject request;
         try
         {
-            request = JsonNode.Parse(bytes) as JsonObject
+            // Invalid UTF-8 surfaces as InvalidOperationException from the parser, not JsonException.
+            request = (System.Text.Unicode.Utf8.IsValid(bytes) ? JsonNode.Parse(bytes) : throw new JsonException("it is not UTF-8")) as JsonObject
                 ?? throw new JsonException("a request must be a JSON object");
         }
         catch (JsonException exception)
@@ -104,7 +105,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         }
 
         var id = request["id"]?.DeepClone();
-        var type = request["type"] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+        var type = Text(request, "type");
         switch (type)
         {
             case "health":
@@ -133,11 +134,12 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
 
     private void Start(JsonNode? id, JsonObject request)
     {
-        var runId = (string?)request["run"];
-        var jobName = (string?)request["job"];
-        if (string.IsNullOrEmpty(runId) || string.IsNullOrEmpty(jobName))
+        var runId = Text(request, "run");
+        var jobName = Text(request, "job");
+        var release = Text(request, "release");
+        if (string.IsNullOrEmpty(runId) || string.IsNullOrEmpty(jobName) || (request["release"] is not null && release is null))
         {
-            SendError(id, "malformed", "start needs \"run\" (a new run id) and \"job\"");
+            SendError(id, "malformed", "start needs \"run\" (a new run id) and \"job\" as strings, and \"release\" as a string when given");
             return;
         }
 
@@ -186,7 +188,6 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 // The reply leaves the process before the job's code runs: a job that kills the process at
                 // once (Environment.FailFast) still leaves the agent knowing the run had started.
                 await startedSent.ConfigureAwait(false);
-                var release = (string?)request["release"];
                 completion.SetResult(await new RunExecutor(time).ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
             }
             catch (Exception exception)
@@ -205,8 +206,14 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
 
     private void Cancel(JsonNode? id, JsonObject request)
     {
-        var runId = (string?)request["run"];
-        if (runId is null || !_runs.TryGetValue(runId, out var run))
+        var runId = Text(request, "run");
+        if (runId is null)
+        {
+            SendError(id, "malformed", "cancel needs \"run\", the id of the run as a string");
+            return;
+        }
+
+        if (!_runs.TryGetValue(runId, out var run))
         {
             SendError(id, "unknown_run", $"no run {runId} is running here");
             return;
@@ -236,6 +243,10 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         Send(new JsonObject { ["type"] = "ok", ["id"] = id });
         await _stopping.CancelAsync().ConfigureAwait(false);
     }
+
+    /// <summary>A string field of a request, or null when it is missing or not a string.</summary>
+    private static string? Text(JsonObject request, string name) =>
+        request[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 
     private void SendError(JsonNode? id, string code, string message) =>
         Send(new JsonObject { ["type"] = "error", ["id"] = id, ["code"] = code, ["message"] = message });

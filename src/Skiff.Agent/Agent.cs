@@ -1,0 +1,339 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Skiff.Agent.Blobs;
+using Skiff.Agent.CodeServers;
+using Skiff.Agent.Locations;
+using Skiff.Agent.Runs;
+using Skiff.Core;
+using Skiff.Core.Blobs;
+using Skiff.Core.Manifests;
+using Skiff.Core.Materialization;
+
+namespace Skiff.Agent;
+
+/// <summary>
+/// The long-running host that makes the fast path fast. It keeps blobs and unpacked environments between
+/// versions, runs one supervised code server per live version of each location, swaps versions only once
+/// the new one is healthy, and runs every run in a process of its own from the release it was launched on.
+/// This in-process API is what the control plane and the embedded mode drive.
+/// </summary>
+internal sealed class Agent : IAsyncDisposable
+{
+    private readonly AgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly FetchingBlobStore _blobs;
+    private readonly Materializer _materializer;
+    private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
+    private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
+    private readonly Lock _evictionGate = new();
+
+    private sealed class Location(string name)
+    {
+        public string Name { get; } = name;
+
+        public SemaphoreSlim Activation { get; } = new(1, 1);
+
+        public LocationSettings Settings { get; set; } = LocationSettings.Default;
+
+        public LiveVersion? Live { get; set; }
+    }
+
+    public Agent(AgentOptions options, IBlobStore source, TimeProvider time)
+    {
+        options.Validate();
+        _options = options;
+        _time = time;
+        _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
+        _materializer = new Materializer(_blobs, Path.Combine(options.CacheDirectory, "releases"));
+    }
+
+    /// <summary>What happens to locations as it happens: activations, crashes, restarts, unhealthy code servers, out-of-memory runs.</summary>
+    public ChannelReader<AgentReport> Reports => _reports.Reader;
+
+    /// <summary>Blobs fetched from the source since the agent started.</summary>
+    public long BlobsFetched => _blobs.FetchedBlobs;
+
+    /// <summary>
+    /// Re-checks the cache left by an earlier run of the agent: unpacked folders whose files no longer match
+    /// what was unpacked are dropped (and unpacked again when needed). Returns how many were dropped.
+    /// </summary>
+    public async Task<int> StartAsync(CancellationToken cancellationToken) =>
+        (await _materializer.VerifyAsync(cancellationToken).ConfigureAwait(false)).Count;
+
+    public IReadOnlyList<LocationStatus> Locations =>
+        [.. _locations.Values.Select(Describe).OfType<LocationStatus>().OrderBy(l => l.Name, StringComparer.Ordinal)];
+
+    public LocationStatus? Describe(string location) =>
+        _locations.TryGetValue(location, out var found) ? Describe(found) : null;
+
+    /// <summary>
+    /// Makes <paramref name="release"/> the live version of <paramref name="location"/>: fetch, unpack, start
+    /// its code server, get its definitions — then swap. Until the new version has listed its definitions the
+    /// old one stays live; if the new one fails, the old one keeps serving and the result says why.
+    /// Activations of one location are serialized; different locations proceed in parallel.
+    /// </summary>
+    public async Task<ActivationResult> ActivateAsync(string location, Digest release, LocationSettings? settings, CancellationToken cancellationToken)
+    {
+        var state = _locations.GetOrAdd(location, name => new Location(name));
+        await state.Activation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            state.Settings = settings ?? state.Settings;
+            var result = await StartVersionAsync(state, release, cancellationToken).ConfigureAwait(false);
+            if (result.Version is not { } version)
+            {
+                Report(location, release, AgentReportKind.ActivationFailed, result.Result.Error!);
+                return result.Result;
+            }
+
+            var previous = state.Live;
+            state.Live = version;
+            Report(location, release, AgentReportKind.Activated, $"live in {result.Result.Timings.Total.TotalMilliseconds:0} ms");
+            if (previous is not null)
+            {
+                // Runs of the previous version live in their own processes and finish there; only its code
+                // server, which takes no new runs now, is stopped.
+                await previous.StopAsync().ConfigureAwait(false);
+                Report(location, previous.Release, AgentReportKind.Stopped, "replaced by " + release.Short);
+            }
+
+            Evict();
+            return result.Result;
+        }
+        finally
+        {
+            state.Activation.Release();
+        }
+    }
+
+    /// <summary>Stops a location's code server and forgets the location. Its running runs finish.</summary>
+    public async Task DeactivateAsync(string location)
+    {
+        if (_locations.TryRemove(location, out var state) && state.Live is { } live)
+        {
+            await live.StopAsync().ConfigureAwait(false);
+            Report(location, live.Release, AgentReportKind.Stopped, "deactivated");
+        }
+    }
+
+    /// <summary>
+    /// Starts a run of <paramref name="job"/> on the live version of <paramref name="location"/>, in a process
+    /// of its own. The run stays on that version even if a newer one goes live before it ends.
+    /// </summary>
+    /// <exception cref="CodeServerException">No live version, or the code server refused the run (unknown job, bad parameters).</exception>
+    public async Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, CancellationToken cancellationToken)
+    {
+        if (!_locations.TryGetValue(location, out var state) || state.Live is not { } live)
+        {
+            throw new CodeServerException($"location '{location}' has no live version; deploy one first.", "unknown_location");
+        }
+
+        runId ??= "run-" + Guid.NewGuid().ToString("N")[..16];
+        var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+        RunHandle inner;
+        try
+        {
+            inner = await process.StartRunAsync(runId, job, parameters, live.Release.ToString(), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var worker = new RunWorker
+        {
+            RunId = runId,
+            Location = location,
+            Release = live.Release,
+            Materialized = live.Materialized,
+            Process = process,
+            Inner = inner,
+            Outer = new RunHandle(runId),
+            MemoryLimit = state.Settings.MemoryLimit,
+        };
+        _runs[runId] = worker;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var terminal = await worker.RelayAsync(_options.StopGrace).ConfigureAwait(false);
+                if (terminal["out_of_memory"] is not null)
+                {
+                    Report(location, worker.Release, AgentReportKind.OutOfMemory, $"run {runId}: {(string?)terminal["reason"]}");
+                }
+            }
+            finally
+            {
+                _runs.TryRemove(runId, out _);
+            }
+        }, CancellationToken.None);
+        return worker.Outer;
+    }
+
+    /// <summary>Asks a running run to stop; it ends with run_canceled.</summary>
+    public async Task CancelRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        if (!_runs.TryGetValue(runId, out var worker))
+        {
+            throw new CodeServerException($"no run {runId} is running on this agent.", "unknown_run");
+        }
+
+        await worker.Process.CancelRunAsync(runId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var location in _locations.Keys.ToList())
+        {
+            await DeactivateAsync(location).ConfigureAwait(false);
+        }
+
+        foreach (var worker in _runs.Values)
+        {
+            await worker.Process.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _reports.Writer.TryComplete();
+    }
+
+    private async Task<(ActivationResult Result, LiveVersion? Version)> StartVersionAsync(Location state, Digest release, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var fetchedBefore = _blobs.FetchedBlobs;
+        TimeSpan fetch = default, materialize = default, processStart = default, ready = default;
+        ActivationResult Result(bool succeeded, string? error, JsonArray? definitions, int unpacked) =>
+            new(state.Name, release, succeeded, error, definitions, new ActivationTimings(fetch, materialize, processStart, ready, _time.GetElapsedTime(started)), _blobs.FetchedBlobs - fetchedBefore, unpacked);
+
+        MaterializeOutcome materialized;
+        try
+        {
+            var stage = _time.GetTimestamp();
+            await FetchAsync(release, cancellationToken).ConfigureAwait(false);
+            fetch = _time.GetElapsedTime(stage);
+            stage = _time.GetTimestamp();
+            materialized = await _materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
+            materialize = _time.GetElapsedTime(stage);
+        }
+        catch (SkiffException exception)
+        {
+            return (Result(false, $"release {release} could not be made ready: {exception.Message}", null, 0), null);
+        }
+
+        var launch = Launch(state, materialized);
+        CodeServerProcess? server = null;
+        try
+        {
+            var stage = _time.GetTimestamp();
+            server = await CodeServerProcess.StartAsync(launch, state.Settings.ActivationTimeout ?? _options.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+            processStart = _time.GetElapsedTime(stage);
+            stage = _time.GetTimestamp();
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter((state.Settings.ActivationTimeout ?? _options.ActivationTimeout) - processStart);
+            JsonArray definitions;
+            try
+            {
+                definitions = await server.ListAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new CodeServerException($"{launch.Name} did not list its definitions within the activation timeout.");
+            }
+
+            ready = _time.GetElapsedTime(stage);
+            var version = new LiveVersion(state.Name, materialized, launch, server, definitions, _options, _time,
+                (kind, message) => Report(state.Name, release, kind, message));
+            var unpacked = materialized.PackagesUnpacked + (materialized.SourceUnpacked ? 1 : 0);
+            return (Result(true, null, definitions, unpacked), version);
+        }
+        catch (CodeServerException exception)
+        {
+            if (server is not null)
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var kept = state.Live is { } live ? $"; {live.Release.Short} stays live" : "";
+            return (Result(false, $"release {release.Short} did not become live on '{state.Name}'{kept}: {exception.Message}", null, 0), null);
+        }
+    }
+
+    /// <summary>Brings every blob of the release into the local cache (manifests first, then the rest in parallel).</summary>
+    private async Task FetchAsync(Digest release, CancellationToken cancellationToken)
+    {
+        var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
+        var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
+        await Parallel.ForEachAsync(
+            environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct(),
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (blob, ct) => await _blobs.EnsureAsync(blob, ct).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private CodeServerLaunch Launch(Location state, MaterializeOutcome materialized)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["SKIFF_RELEASE"] = materialized.Release.Release.ToString(),
+            ["SKIFF_LOCATION"] = state.Name,
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+        };
+        if (state.Settings.MemoryLimit is { } limit)
+        {
+            foreach (var (key, value) in limit.Environment)
+            {
+                environment[key] = value;
+            }
+        }
+
+        return new CodeServerLaunch(_options.DotnetHost, materialized.Release.ExecArguments([]), materialized.Release.SourceDirectory)
+        {
+            Name = $"code server of {state.Name} ({materialized.Release.Release.Short})",
+            Environment = environment,
+        };
+    }
+
+    /// <summary>Deletes unpacked folders no live version or run uses, least recently used first, until the cache fits its budget.</summary>
+    private void Evict()
+    {
+        lock (_evictionGate)
+        {
+            var folders = _materializer.List();
+            var total = folders.Sum(f => f.Bytes);
+            if (total <= _options.CacheBudgetBytes)
+            {
+                return;
+            }
+
+            var inUse = new HashSet<Digest>();
+            var materialized = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
+                .Concat(_runs.Values.Select(r => r.Materialized));
+            foreach (var release in materialized)
+            {
+                inUse.UnionWith(release.Packages);
+                inUse.Add(release.Manifest.Source);
+            }
+
+            foreach (var folder in folders.Where(f => !inUse.Contains(f.Digest)).OrderBy(f => f.LastUsedUtc))
+            {
+                if (total <= _options.CacheBudgetBytes)
+                {
+                    break;
+                }
+
+                _materializer.Delete(folder.Digest, folder.IsPackage);
+                total -= folder.Bytes;
+            }
+        }
+    }
+
+    private LocationStatus? Describe(Location state) =>
+        state.Live is { } live
+            ? new LocationStatus(state.Name, live.Release, live.Health, live.ProcessId, live.Restarts, live.Definitions)
+            : null;
+
+    private void Report(string location, Digest release, AgentReportKind kind, string message) =>
+        _reports.Writer.TryWrite(new AgentReport(_time.GetUtcNow(), location, release, kind, message));
+}

@@ -1,0 +1,45 @@
+namespace Skiff.Agent;
+
+/// <summary>How an agent keeps its cache and supervises processes. Defaults suit one shared host.</summary>
+internal sealed class AgentOptions
+{
+    /// <summary>Where blobs and unpacked releases are kept between versions and restarts.</summary>
+    public required string CacheDirectory { get; init; }
+
+    /// <summary>How much disk unpacked releases may use before unused ones are evicted, least recently used first. Default 20 GiB.</summary>
+    public long CacheBudgetBytes { get; init; } = 20L * 1024 * 1024 * 1024;
+
+    /// <summary>How long a new version has to start and list its definitions. Default 60 s.</summary>
+    public TimeSpan ActivationTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The wait before the first restart of a crashed code server; it doubles per crash. Default 250 ms.</summary>
+    public TimeSpan RestartBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest wait between restarts. Default 30 s.</summary>
+    public TimeSpan MaxRestartBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Crashes within <see cref="CrashWindow"/> after which a code server is marked unhealthy and left down. Default 5.</summary>
+    public int MaxCrashes { get; init; } = 5;
+
+    /// <summary>The window in which crashes count toward <see cref="MaxCrashes"/>. Default 5 minutes.</summary>
+    public TimeSpan CrashWindow { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a replaced or shut-down code server gets to exit before it is killed. Default 10 s.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The <c>dotnet</c> host that runs releases.</summary>
+    public string DotnetHost { get; init; } = "dotnet";
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(CacheDirectory))
+        {
+            throw new ArgumentException("AgentOptions.CacheDirectory is required.");
+        }
+
+        if (ActivationTimeout <= TimeSpan.Zero || RestartBackoff < TimeSpan.Zero || MaxCrashes < 1 || CacheBudgetBytes <= 0)
+        {
+            throw new ArgumentException("AgentOptions: ActivationTimeout and CacheBudgetBytes must be positive, RestartBackoff not negative, MaxCrashes at least 1.");
+        }
+    }
+}

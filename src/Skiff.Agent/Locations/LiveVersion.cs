@@ -1,0 +1,172 @@
+using System.Text.Json.Nodes;
+using Skiff.Agent.CodeServers;
+using Skiff.Core;
+using Skiff.Core.Materialization;
+
+namespace Skiff.Agent.Locations;
+
+/// <summary>
+/// The code server of one release on one location, kept up: a crash is followed by a restart after an
+/// exponentially growing, jittered wait; too many crashes within the window leave it unhealthy and down,
+/// reported, instead of restarting forever.
+/// </summary>
+internal sealed class LiveVersion : IAsyncDisposable
+{
+    private readonly AgentOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Action<AgentReportKind, string> _report;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Queue<DateTimeOffset> _crashes = new();
+    private readonly Task _supervision;
+    private CodeServerProcess? _server;
+
+    public LiveVersion(
+        string location,
+        MaterializeOutcome materialized,
+        CodeServerLaunch launch,
+        CodeServerProcess server,
+        JsonArray definitions,
+        AgentOptions options,
+        TimeProvider time,
+        Action<AgentReportKind, string> report)
+    {
+        Location = location;
+        Materialized = materialized;
+        Launch = launch;
+        Definitions = definitions;
+        _server = server;
+        _options = options;
+        _time = time;
+        _report = report;
+        _supervision = SuperviseAsync();
+    }
+
+    public string Location { get; }
+
+    public Digest Release => Materialized.Release.Release;
+
+    public MaterializeOutcome Materialized { get; }
+
+    public CodeServerLaunch Launch { get; }
+
+    public JsonArray Definitions { get; private set; }
+
+    public VersionHealth Health { get; private set; } = VersionHealth.Healthy;
+
+    public int Restarts { get; private set; }
+
+    /// <summary>The code server's process id; 0 while it is down.</summary>
+    public int ProcessId => Volatile.Read(ref _server)?.ProcessId ?? 0;
+
+    /// <summary>Asks the code server to exit and waits for it (killing it after the grace period).</summary>
+    public async Task StopAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _supervision.ConfigureAwait(false);
+        if (Volatile.Read(ref _server) is not { } server)
+        {
+            return;
+        }
+
+        try
+        {
+            using var grace = new CancellationTokenSource(_options.StopGrace);
+            await server.ShutdownAsync(TimeSpan.Zero, grace.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or CodeServerException)
+        {
+            // It did not go quietly; disposing kills it.
+        }
+
+        await server.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stopping.IsCancellationRequested)
+        {
+            await StopAsync().ConfigureAwait(false);
+        }
+
+        _stopping.Dispose();
+    }
+
+    private async Task SuperviseAsync()
+    {
+        string? failedRestart = null;
+        while (true)
+        {
+            string crash;
+            if (Volatile.Read(ref _server) is { } server)
+            {
+                try
+                {
+                    crash = $"the code server process {(await server.Exited.WaitAsync(_stopping.Token).ConfigureAwait(false)).Describe()}";
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                Volatile.Write(ref _server, null);
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                crash = failedRestart!;
+            }
+
+            var now = _time.GetUtcNow();
+            _crashes.Enqueue(now);
+            while (_crashes.Count > 0 && now - _crashes.Peek() > _options.CrashWindow)
+            {
+                _crashes.Dequeue();
+            }
+
+            if (_crashes.Count >= _options.MaxCrashes)
+            {
+                Health = VersionHealth.Unhealthy;
+                _report(AgentReportKind.Unhealthy, $"the code server crashed {_crashes.Count} times within {_options.CrashWindow}; it is left down until a new version is activated. Last: {crash}");
+                return;
+            }
+
+            Health = VersionHealth.Restarting;
+            var delay = Backoff(_crashes.Count);
+            _report(AgentReportKind.Crashed, $"{crash}; restarting in {delay.TotalMilliseconds:0} ms");
+            try
+            {
+                await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                var restarted = await CodeServerProcess.StartAsync(Launch, _options.ActivationTimeout, _stopping.Token).ConfigureAwait(false);
+                Volatile.Write(ref _server, restarted);
+                Definitions = await restarted.ListAsync(_stopping.Token).ConfigureAwait(false);
+                Restarts++;
+                Health = VersionHealth.Healthy;
+                _report(AgentReportKind.Restarted, $"the code server is serving again (pid {restarted.ProcessId}, restart {Restarts})");
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (CodeServerException exception)
+            {
+                // A failed restart counts as one more crash on the next turn, with a longer wait.
+                failedRestart = $"a restart failed: {exception.Message}";
+            }
+        }
+    }
+
+    private TimeSpan Backoff(int crashes)
+    {
+        var exponential = _options.RestartBackoff.TotalMilliseconds * Math.Pow(2, crashes - 1);
+        var capped = Math.Min(exponential, _options.MaxRestartBackoff.TotalMilliseconds);
+        // ±20% jitter, so code servers that crashed together do not restart in lockstep.
+        var jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
+        return TimeSpan.FromMilliseconds(capped * jitter);
+    }
+
+}

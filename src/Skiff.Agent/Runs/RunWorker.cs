@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+using Skiff.Agent.CodeServers;
+using Skiff.Agent.Limits;
+using Skiff.Core;
+
+namespace Skiff.Agent.Runs;
+
+/// <summary>
+/// One run in a process of its own, started from the release the run was launched on: the release's
+/// program started as a code server that serves this one run and is then shut down. A run that takes
+/// its process down, or runs out of memory, ends failed with the reason; nothing else notices.
+/// </summary>
+internal sealed class RunWorker
+{
+    public required string RunId { get; init; }
+
+    public required string Location { get; init; }
+
+    public required Digest Release { get; init; }
+
+    /// <summary>What of the cache the run's release uses: it must stay on disk until the run ends.</summary>
+    public required Skiff.Core.Materialization.MaterializeOutcome Materialized { get; init; }
+
+    public required CodeServerProcess Process { get; init; }
+
+    public required RunHandle Inner { get; init; }
+
+    public required RunHandle Outer { get; init; }
+
+    public MemoryLimit? MemoryLimit { get; init; }
+
+    /// <summary>
+    /// Copies the worker's events to the caller's handle; labels a failure caused by the memory limit as out
+    /// of memory; then shuts the worker down. Completes when the run has ended and the process is gone.
+    /// </summary>
+    public async Task<JsonObject> RelayAsync(TimeSpan stopGrace)
+    {
+        var outOfMemory = false;
+        await foreach (var runEvent in Inner.Events.ReadAllAsync().ConfigureAwait(false))
+        {
+            outOfMemory |= IsOutOfMemory(runEvent);
+            if ((string?)runEvent["type"] == "run_failed" && outOfMemory)
+            {
+                runEvent["out_of_memory"] = true;
+                runEvent["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit?.ToString() ?? "(none)"} and its process was stopped. {(string?)runEvent["reason"]}";
+            }
+
+            Outer.Deliver(runEvent);
+        }
+
+        var terminal = await Inner.Completion.ConfigureAwait(false);
+        using var grace = new CancellationTokenSource(stopGrace);
+        try
+        {
+            await Process.ShutdownAsync(TimeSpan.Zero, grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // It would not exit; disposing kills it.
+        }
+
+        await Process.DisposeAsync().ConfigureAwait(false);
+        return terminal;
+    }
+
+    private static bool IsOutOfMemory(JsonObject runEvent) =>
+        (string?)runEvent["type"] is "op_failed" or "run_failed"
+        && ((string?)runEvent["error"]?["type"] == "System.OutOfMemoryException"
+            // The process itself died for want of memory: the runtime says so on stderr, which the reason quotes.
+            || ((string?)runEvent["reason"])?.Contains("OutOfMemory", StringComparison.Ordinal) == true
+            || ((string?)runEvent["reason"])?.Contains("Out of memory", StringComparison.Ordinal) == true);
+}

@@ -1,0 +1,77 @@
+using System.Text.Json.Nodes;
+using Skiff.Agent.CodeServers;
+using Skiff.Agent.Locations;
+
+namespace Skiff.Agent.Tests;
+
+/// <summary>An agent with its own cache folder, fed from the shared store of built releases.</summary>
+internal sealed class AgentHarness : IAsyncDisposable
+{
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private readonly string _cache = Directory.CreateTempSubdirectory("skiff-agent-").FullName;
+
+    public AgentHarness(Releases releases, Func<AgentOptions, AgentOptions>? configure = null)
+    {
+        var options = new AgentOptions
+        {
+            CacheDirectory = _cache,
+            RestartBackoff = TimeSpan.FromMilliseconds(50),
+            ActivationTimeout = TimeSpan.FromSeconds(30),
+        };
+        Options = configure?.Invoke(options) ?? options;
+        Agent = new Agent(Options, releases.Store, TimeProvider.System);
+    }
+
+    public Agent Agent { get; private set; }
+
+    public AgentOptions Options { get; }
+
+    public string CacheDirectory => _cache;
+
+    /// <summary>Replaces the agent with a new one on the same cache folder, as after a restart of the host.</summary>
+    public async Task RestartAsync(Releases releases)
+    {
+        await Agent.DisposeAsync();
+        Agent = new Agent(Options, releases.Store, TimeProvider.System);
+    }
+
+    public static CancellationToken Timeout() => new CancellationTokenSource(Deadline).Token;
+
+    public async Task<ActivationResult> ActivateAsync(string location, Skiff.Core.Digest release, LocationSettings? settings = null)
+    {
+        var result = await Agent.ActivateAsync(location, release, settings, Timeout());
+        return result;
+    }
+
+    /// <summary>Waits for a report of the given kind about the location, skipping others.</summary>
+    public async Task<AgentReport> WaitForReportAsync(string location, AgentReportKind kind)
+    {
+        await foreach (var report in Agent.Reports.ReadAllAsync(Timeout()))
+        {
+            if (report.Location == location && report.Kind == kind)
+            {
+                return report;
+            }
+        }
+
+        throw new InvalidOperationException($"the agent stopped before reporting {kind} for {location}");
+    }
+
+    public static async Task<List<JsonObject>> CollectAsync(RunHandle run)
+    {
+        var events = new List<JsonObject>();
+        await foreach (var e in run.Events.ReadAllAsync(Timeout()))
+        {
+            events.Add(e);
+        }
+
+        return events;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Agent.DisposeAsync();
+        Directory.Delete(_cache, recursive: true);
+    }
+}

@@ -1,0 +1,120 @@
+using Skiff.Agent.Locations;
+
+namespace Skiff.Agent.Tests.Locations;
+
+[Collection(AgentCollection.Name)]
+public sealed class ActivationTests(Releases releases)
+{
+    [Fact]
+    public async Task First_activation_fetches_and_unpacks_everything_and_lists_the_definitions()
+    {
+        await using var harness = new AgentHarness(releases);
+
+        var result = await harness.ActivateAsync("analytics", releases.V1);
+
+        result.Succeeded.ShouldBeTrue(result.Error);
+        result.Definitions!.Select(j => (string?)j!["name"]).ShouldContain("hold");
+        result.PackagesUnpacked.ShouldBe(releases.V1Build.Packages.Select(p => p.Package.Blob).Distinct().Count() + 1);
+        result.Timings.Total.ShouldBeGreaterThanOrEqualTo(result.Timings.ProcessStart + result.Timings.Ready);
+        var status = harness.Agent.Describe("analytics")!;
+        status.Release.ShouldBe(releases.V1);
+        status.Health.ShouldBe(VersionHealth.Healthy);
+    }
+
+    [Fact]
+    public async Task A_source_only_release_reuses_the_environment_and_swaps_without_a_gap()
+    {
+        await using var harness = new AgentHarness(releases);
+        (await harness.ActivateAsync("analytics", releases.V1)).Succeeded.ShouldBeTrue();
+        var fetchedBefore = harness.Agent.BlobsFetched;
+        var v1Pid = harness.Agent.Describe("analytics")!.CodeServerProcessId;
+
+        // Watch the location for the whole swap: at no moment may it be without a live, healthy version.
+        using var watching = new CancellationTokenSource();
+        var gaps = 0;
+        var watcher = Task.Run(() =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                if (harness.Agent.Describe("analytics") is not { Health: VersionHealth.Healthy })
+                {
+                    gaps++;
+                }
+            }
+        });
+        var result = await harness.ActivateAsync("analytics", releases.V2);
+        await watching.CancelAsync();
+        await watcher;
+
+        result.Succeeded.ShouldBeTrue(result.Error);
+        releases.V2Build.EnvironmentDigest.ShouldBe(releases.V1Build.EnvironmentDigest);
+        result.PackagesUnpacked.ShouldBe(1, "only the new source is unpacked");
+        // The release manifest and the source blob: no package, and not the (unchanged) environment manifest.
+        (harness.Agent.BlobsFetched - fetchedBefore).ShouldBe(2);
+        gaps.ShouldBe(0);
+        var status = harness.Agent.Describe("analytics")!;
+        status.Release.ShouldBe(releases.V2);
+        status.CodeServerProcessId.ShouldNotBe(v1Pid);
+        ProcessIsGone(v1Pid).ShouldBeTrue("the replaced code server is stopped");
+    }
+
+    [Theory]
+    [InlineData("throws", "Main threw before handing over to Skiff")]
+    [InlineData("bad_definitions", "A job named 'ok' is already declared")]
+    [InlineData("hangs", "did not connect within 3 s")]
+    public async Task A_version_that_cannot_start_leaves_the_old_one_serving_and_says_why(string variant, string expected)
+    {
+        await using var harness = new AgentHarness(releases);
+        (await harness.ActivateAsync("analytics", releases.V1)).Succeeded.ShouldBeTrue();
+        var bad = variant switch
+        {
+            "throws" => releases.Throws,
+            "bad_definitions" => releases.BadDefinitions,
+            _ => releases.Hangs,
+        };
+
+        var result = await harness.ActivateAsync("analytics", bad, new LocationSettings { ActivationTimeout = TimeSpan.FromSeconds(3) });
+
+        result.Succeeded.ShouldBeFalse();
+        result.Error.ShouldNotBeNull();
+        result.Error.ShouldContain(expected);
+        result.Error.ShouldContain($"{releases.V1.Short} stays live");
+        var status = harness.Agent.Describe("analytics")!;
+        status.Release.ShouldBe(releases.V1);
+        status.Health.ShouldBe(VersionHealth.Healthy);
+        var run = await harness.Agent.StartRunAsync("analytics", "whoami", null, null, AgentHarness.Timeout());
+        ((string?)(await run.Completion)["type"]).ShouldBe("run_succeeded");
+    }
+
+    [Fact]
+    public async Task Twenty_locations_are_live_at_once()
+    {
+        await using var harness = new AgentHarness(releases);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => harness.ActivateAsync($"team-{i:D2}", i % 2 == 0 ? releases.V1 : releases.V2)));
+
+        results.ShouldAllBe(r => r.Succeeded);
+        var locations = harness.Agent.Locations;
+        locations.Count.ShouldBe(20);
+        locations.ShouldAllBe(l => l.Health == VersionHealth.Healthy);
+        locations.Select(l => l.CodeServerProcessId).Distinct().Count().ShouldBe(20);
+        var runs = await Task.WhenAll(locations.Take(3).Select(l => harness.Agent.StartRunAsync(l.Name, "ok", null, null, AgentHarness.Timeout())));
+        foreach (var run in runs)
+        {
+            ((string?)(await run.Completion)["type"]).ShouldBe("run_succeeded");
+        }
+    }
+
+    private static bool ProcessIsGone(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
+    }
+}
