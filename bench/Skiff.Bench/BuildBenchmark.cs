@@ -16,9 +16,8 @@ internal static class BuildBenchmark
     public static async Task<int> RunAsync(int iterations)
     {
         var root = Path.Combine(Path.GetTempPath(), "skiff-bench", Guid.NewGuid().ToString("N")[..8]);
-        var project = Path.Combine(root, "Hello");
+        var project = Repository.CopySample("Hello", root);
         var store = Path.Combine(root, "store");
-        CopySample(project);
         var skiff = Path.Combine(AppContext.BaseDirectory, "skiff.dll");
         try
         {
@@ -106,28 +105,5 @@ internal static class BuildBenchmark
         }
 
         values.Add(value);
-    }
-
-    private static void CopySample(string destination)
-    {
-        var source = Path.Combine(FindRepositoryRoot(), "samples", "Hello");
-        Directory.CreateDirectory(destination);
-        foreach (var file in Directory.EnumerateFiles(source))
-        {
-            File.Copy(file, Path.Combine(destination, Path.GetFileName(file)));
-        }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var folder = AppContext.BaseDirectory; folder is not null; folder = Path.GetDirectoryName(folder))
-        {
-            if (File.Exists(Path.Combine(folder, "Skiff.slnx")))
-            {
-                return folder;
-            }
-        }
-
-        throw new InvalidOperationException("run the benchmark from a Skiff checkout");
     }
 }

@@ -1,17 +1,18 @@
 using Skiff.Bench;
 
-// dotnet run -c Release --project bench/Skiff.Bench -- build|list [--iterations N]
+// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate [--iterations N]
 var iterations = args.SkipWhile(a => a != "--iterations").Skip(1).Select(int.Parse).FirstOrDefault(20);
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "build";
 return scenario switch
 {
     "build" => await BuildBenchmark.RunAsync(iterations),
     "list" => await ListBenchmark.RunAsync(iterations),
+    "activate" => await ActivationBenchmark.RunAsync(iterations),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Skiff.Bench build|list [--iterations N]");
+    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate [--iterations N]");
     return 2;
 }

@@ -17,9 +17,9 @@ internal static class Stats
     public static string Row(string name, IReadOnlyList<double> milliseconds) =>
         string.Create(
             CultureInfo.InvariantCulture,
-            $"| {name,-34} | {Percentile(milliseconds, 0.5),8:0.0} | {Percentile(milliseconds, 0.9),8:0.0} | {milliseconds.Min(),8:0.0} | {milliseconds.Max(),8:0.0} |");
+            $"| {name,-44} | {Percentile(milliseconds, 0.5),8:0.0} | {Percentile(milliseconds, 0.9),8:0.0} | {milliseconds.Min(),8:0.0} | {milliseconds.Max(),8:0.0} |");
 
     public const string Header =
-        "| stage                              |  p50 ms  |  p90 ms  |  min ms  |  max ms  |\n" +
-        "|------------------------------------|---------:|---------:|---------:|---------:|";
+        "| stage                                        |  p50 ms  |  p90 ms  |  min ms  |  max ms  |\n" +
+        "|----------------------------------------------|---------:|---------:|---------:|---------:|";
 }

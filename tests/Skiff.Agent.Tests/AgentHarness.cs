@@ -20,10 +20,10 @@ internal sealed class AgentHarness : IAsyncDisposable
             ActivationTimeout = TimeSpan.FromSeconds(30),
         };
         Options = configure?.Invoke(options) ?? options;
-        Agent = new Agent(Options, releases.Store, TimeProvider.System);
+        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
     }
 
-    public Agent Agent { get; private set; }
+    public AgentHost Agent { get; private set; }
 
     public AgentOptions Options { get; }
 
@@ -33,7 +33,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public async Task RestartAsync(Releases releases)
     {
         await Agent.DisposeAsync();
-        Agent = new Agent(Options, releases.Store, TimeProvider.System);
+        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
     }
 
     public static CancellationToken Timeout() => new CancellationTokenSource(Deadline).Token;

@@ -18,7 +18,7 @@ namespace Skiff.Agent;
 /// the new one is healthy, and runs every run in a process of its own from the release it was launched on.
 /// This in-process API is what the control plane and the embedded mode drive.
 /// </summary>
-internal sealed class Agent : IAsyncDisposable
+internal sealed class AgentHost : IAsyncDisposable
 {
     private readonly AgentOptions _options;
     private readonly TimeProvider _time;
@@ -40,7 +40,7 @@ internal sealed class Agent : IAsyncDisposable
         public LiveVersion? Live { get; set; }
     }
 
-    public Agent(AgentOptions options, IBlobStore source, TimeProvider time)
+    public AgentHost(AgentOptions options, IBlobStore source, TimeProvider time)
     {
         options.Validate();
         _options = options;

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Skiff.Agent;
+using Skiff.Agent.Locations;
+using Skiff.Build.Releases;
+using Skiff.Core.Blobs;
+
+namespace Skiff.Bench;
+
+/// <summary>
+/// Agent-side activation of samples/Hello after a one-line change, environment already cached
+/// (activation requested → definitions reported), with its stage breakdown; then the agent's own memory
+/// with twenty locations live.
+/// </summary>
+internal static class ActivationBenchmark
+{
+    public static async Task<int> RunAsync(int iterations)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "skiff-bench", Guid.NewGuid().ToString("N")[..8]);
+        var project = Repository.CopySample("Hello", root);
+        var store = new FileBlobStore(Path.Combine(root, "store"));
+        var builder = new ReleaseBuilder(store);
+        await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent") }, store, TimeProvider.System);
+        try
+        {
+            var first = await builder.BuildAsync(new BuildRequest(project), null, CancellationToken.None);
+            Check(await agent.ActivateAsync("bench", first.Release, null, CancellationToken.None));
+
+            var stages = new Dictionary<string, List<double>>();
+            for (var i = 0; i < iterations + 2; i++)
+            {
+                await File.AppendAllTextAsync(Path.Combine(project, "Program.cs"), $"\n// change {i}\n");
+                var release = (await builder.BuildAsync(new BuildRequest(project), null, CancellationToken.None)).Release;
+                var result = Check(await agent.ActivateAsync("bench", release, null, CancellationToken.None));
+                if (i < 2)
+                {
+                    continue; // warm-up
+                }
+
+                Add(stages, "fetch (source blob into the agent cache)", result.Timings.Fetch);
+                Add(stages, "materialize (unpack the source)", result.Timings.Materialize);
+                Add(stages, "process start (→ hello)", result.Timings.ProcessStart);
+                Add(stages, "ready (→ definitions listed)", result.Timings.Ready);
+                Add(stages, "activation total", result.Timings.Total);
+            }
+
+            Console.WriteLine($"agent activation of samples/Hello after a one-line change, environment cached, {iterations} activations, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+            Console.WriteLine();
+            Console.WriteLine(Stats.Header);
+            foreach (var (stage, values) in stages)
+            {
+                Console.WriteLine(Stats.Row(stage, values));
+            }
+
+            var current = agent.Describe("bench")!.Release;
+            await Task.WhenAll(Enumerable.Range(0, 19).Select(i => agent.ActivateAsync($"bench-{i:D2}", current, null, CancellationToken.None)));
+            GC.Collect();
+            using var self = Process.GetCurrentProcess();
+            var codeServers = agent.Locations.Sum(l => ResidentBytes(l.CodeServerProcessId));
+            Console.WriteLine();
+            Console.WriteLine($"with {agent.Locations.Count} locations live: agent process {self.WorkingSet64 / (1024 * 1024)} MiB resident ({GC.GetTotalMemory(false) / (1024 * 1024)} MiB managed heap); code servers {codeServers / (1024 * 1024)} MiB resident in all ({codeServers / agent.Locations.Count / (1024 * 1024)} MiB each)");
+            return 0;
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static ActivationResult Check(ActivationResult result) =>
+        result.Succeeded ? result : throw new InvalidOperationException(result.Error);
+
+    private static void Add(Dictionary<string, List<double>> stages, string name, TimeSpan value)
+    {
+        if (!stages.TryGetValue(name, out var values))
+        {
+            stages[name] = values = [];
+        }
+
+        values.Add(value.TotalMilliseconds);
+    }
+
+    private static long ResidentBytes(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.WorkingSet64;
+        }
+        catch (ArgumentException)
+        {
+            return 0;
+        }
+    }
+}
