@@ -40,7 +40,7 @@ internal sealed class AgentHost : IAsyncDisposable
         public LiveVersion? Live { get; set; }
     }
 
-    public AgentHost(AgentOptions options, IBlobStore source, TimeProvider time)
+    public AgentHost(AgentOptions options, IBlobSource source, TimeProvider time)
     {
         options.Validate();
         _options = options;

@@ -8,7 +8,7 @@ namespace Skiff.Agent.Blobs;
 /// fetched once, verified as it is put, and read locally from then on; a cached blob found damaged is
 /// discarded by the local store and fetched again.
 /// </summary>
-internal sealed class FetchingBlobStore(FileBlobStore local, IBlobStore source) : IBlobStore
+internal sealed class FetchingBlobStore(FileBlobStore local, IBlobSource source) : IBlobStore
 {
     private long _fetchedBlobs;
     private long _fetchedBytes;

@@ -207,6 +207,13 @@ internal sealed class FileBlobStore : IBlobStore
         return Task.FromResult(true);
     }
 
+    /// <summary>When a stored blob was written, or null when it is not stored.</summary>
+    public DateTimeOffset? WrittenAt(Digest digest)
+    {
+        var file = new FileInfo(BlobPath(digest));
+        return file.Exists ? file.LastWriteTimeUtc : null;
+    }
+
     private string BlobPath(Digest digest) => Path.Combine(_blobs, digest.Hex);
 
     /// <summary>Writes <paramref name="content"/> to a new file, hashing it on the way, and flushes it to disk.</summary>

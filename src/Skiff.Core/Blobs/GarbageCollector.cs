@@ -15,7 +15,11 @@ internal static class GarbageCollector
 {
     public sealed record Result(int Kept, int Deleted, long DeletedBytes);
 
-    public static async Task<Result> CollectAsync(IBlobStore store, IEnumerable<Digest> keptReleases, CancellationToken cancellationToken)
+    /// <param name="store">The store to clean.</param>
+    /// <param name="keptReleases">The releases to keep, with everything they reach.</param>
+    /// <param name="cancellationToken">Stops the collection between blobs.</param>
+    /// <param name="keep">Keeps other blobs too, for example recent uploads of a deployment not yet registered.</param>
+    public static async Task<Result> CollectAsync(IBlobStore store, IEnumerable<Digest> keptReleases, CancellationToken cancellationToken, Func<Digest, bool>? keep = null)
     {
         var reachable = new HashSet<Digest>();
         foreach (var release in keptReleases)
@@ -38,7 +42,7 @@ internal static class GarbageCollector
         var unreachable = new List<Digest>();
         await foreach (var blob in store.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!reachable.Contains(blob))
+            if (!reachable.Contains(blob) && keep?.Invoke(blob) != true)
             {
                 unreachable.Add(blob);
             }

@@ -5,7 +5,7 @@ namespace Skiff.Core.Blobs;
 /// folder (<see cref="FileBlobStore"/>) and on S3-compatible object storage. Nothing leaves a store
 /// unverified and nothing enters one unverified: a reader never sees bytes that do not match their name.
 /// </summary>
-internal interface IBlobStore
+internal interface IBlobStore : IBlobSource
 {
     /// <summary>Whether a blob with this digest is stored. Says nothing about whether it is intact.</summary>
     Task<bool> ContainsAsync(Digest digest, CancellationToken cancellationToken);
@@ -28,7 +28,7 @@ internal interface IBlobStore
     /// <exception cref="BlobNotFoundException">No blob with this digest is stored.</exception>
     /// <exception cref="BlobIntegrityException">The stored bytes do not match the digest; the damaged blob
     /// was deleted and must be put again.</exception>
-    Task<Stream> OpenReadAsync(Digest digest, CancellationToken cancellationToken);
+    new Task<Stream> OpenReadAsync(Digest digest, CancellationToken cancellationToken);
 
     /// <summary>The size of a stored blob in bytes, or null when it is not stored.</summary>
     Task<long?> GetLengthAsync(Digest digest, CancellationToken cancellationToken);

@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Skiff.Agent;
+using Skiff.Agent.Blobs;
+using Skiff.Agent.Connection;
+using Skiff.Cli.Client;
+using Skiff.Server.Hosting;
+
+namespace Skiff.Cli.Commands;
+
+/// <summary><c>skiff server</c>, <c>skiff agent</c> and <c>skiff up</c> (both in one process): the long-running parts.</summary>
+internal static class PlatformCommands
+{
+    public static Command Server()
+    {
+        var data = new Option<string?>("--data") { Description = "The data folder (default ~/.skiff/server)." };
+        var port = new Option<int>("--port") { Description = "The port on 127.0.0.1 (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port };
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            var directory = parse.GetValue(data) ?? Path.Combine(CommonOptions.DataDirectory, "server");
+            await using var server = await SkiffServerHost.StartAsync(new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
+            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command AgentCommand()
+    {
+        var server = new Option<string>("--server") { Description = "The server URL.", Required = true };
+        var token = new Option<string?>("--token") { Description = "The server's token (else $SKIFF_TOKEN)." };
+        var cache = new Option<string?>("--cache") { Description = "The agent's cache folder (default ~/.skiff/agent)." };
+        var name = new Option<string>("--name") { Description = "How the server calls this agent (default: the host name).", DefaultValueFactory = _ => Environment.MachineName };
+        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host.") { server, token, cache, name };
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            var config = ClientConfig.Resolve(parse.GetValue(server), parse.GetValue(token), null);
+            await RunAgentAsync(config, parse.GetValue(cache) ?? Path.Combine(CommonOptions.DataDirectory, "agent"), parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Up()
+    {
+        var data = new Option<string?>("--data") { Description = "The data folder (default ~/.skiff)." };
+        var port = new Option<int>("--port") { Description = "The port on 127.0.0.1 (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
+        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port };
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            var directory = Path.GetFullPath(parse.GetValue(data) ?? CommonOptions.DataDirectory);
+            await using var server = await SkiffServerHost.StartAsync(
+                new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            ClientConfig.Write(directory, server.Url, server.Token);
+            Console.WriteLine($"skiff is up at {server.Url} (data in {directory}; client settings in {Path.Combine(directory, ClientConfig.FileName)})");
+            Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var agent = RunAgentAsync(new ClientConfig(server.Url, server.Token), Path.Combine(directory, "agent"), "embedded", stopping.Token);
+            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            await stopping.CancelAsync().ConfigureAwait(false);
+            await agent.ConfigureAwait(false);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task RunAgentAsync(ClientConfig config, string cacheDirectory, string name, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new HttpBlobSource(http, config.Server, config.Token), TimeProvider.System);
+        var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (dropped > 0)
+        {
+            Console.Error.WriteLine($"agent: dropped {dropped} damaged folder(s) from the cache; they will be unpacked again");
+        }
+
+        try
+        {
+            await new ServerConnection(host, config.Server, config.Token, name, TimeProvider.System).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Waits for Ctrl-C or SIGTERM (how a service manager or Kubernetes stops a process).</summary>
+    private static async Task WaitForStopAsync(CancellationToken cancellationToken)
+    {
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.TrySetResult(); });
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.TrySetResult(); });
+        using var registration = cancellationToken.Register(() => stop.TrySetResult());
+        await stop.Task.ConfigureAwait(false);
+    }
+}

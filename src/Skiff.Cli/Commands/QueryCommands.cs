@@ -1,0 +1,198 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Skiff.Cli.Commands;
+
+/// <summary>Commands that ask the server about locations, jobs, deployments and runs, and the few that change them.</summary>
+internal static class QueryCommands
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static IEnumerable<Command> Create()
+    {
+        yield return Locations();
+        yield return Jobs();
+        yield return History();
+        yield return Runs();
+        yield return Rollback();
+        yield return Gc();
+    }
+
+    private static Command Locations()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("locations", "List locations with their live release and health.") { json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var locations = (JsonArray)await api.GetAsync("api/v1/locations", cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(locations.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.WriteLine($"{"LOCATION",-24} {"RELEASE",-14} {"HEALTH",-11} {"JOBS",4}  DEPLOYMENT");
+            foreach (var l in locations.OfType<JsonObject>())
+            {
+                Console.WriteLine($"{(string?)l["location"],-24} {Short((string?)l["release"]),-14} {(string?)l["health"],-11} {(int?)l["jobs"],4}  {(string?)l["deployment"]}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Jobs()
+    {
+        var location = new Argument<string>("location") { Description = "The location." };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("jobs", "List the jobs the live version of a location defines.") { location, json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var answer = await api.GetAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/jobs", cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(answer.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.WriteLine($"{parse.GetValue(location)} runs release {Short((string?)answer["release"])}");
+            foreach (var job in (answer["jobs"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                Console.WriteLine($"  {(string?)job["name"],-24} {(string?)job["description"]}");
+                foreach (var parameter in (job["parameters"] as JsonArray ?? []).OfType<JsonObject>())
+                {
+                    var shown = (bool?)parameter["required"] == true ? "required" : $"default {parameter["default"]?.ToJsonString()}";
+                    Console.WriteLine($"      --param {(string?)parameter["name"]}=<{(string?)parameter["type"]}>  ({shown})");
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command History()
+    {
+        var location = new Argument<string>("location") { Description = "The location." };
+        var limit = new Option<int>("--limit") { Description = "How many deployments, newest first.", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("history", "List a location's deployments, newest first, with their path, outcome and timings.") { location, limit, json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var history = (JsonArray)await api.GetAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/deployments?limit={parse.GetValue(limit)}", cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(history.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"PATH",-9} {"OUTCOME",-8} {"UPLOADED",10} {"TOTAL",8}  WHEN");
+            foreach (var d in history.OfType<JsonObject>())
+            {
+                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {(string?)d["path"],-9} {(string?)d["outcome"],-8} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                if ((string?)d["error"] is { } error)
+                {
+                    Console.WriteLine($"    {error.Split('\n')[0]}");
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Runs()
+    {
+        var location = new Argument<string?>("location") { Description = "Only runs of this location.", Arity = ArgumentArity.ZeroOrOne };
+        var limit = new Option<int>("--limit") { Description = "How many runs, newest first.", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("runs", "List runs, newest first.") { location, limit, json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var query = parse.GetValue(location) is { } name ? $"location={Uri.EscapeDataString(name)}&" : "";
+            var runs = (JsonArray)await api.GetAsync($"api/v1/runs?{query}limit={parse.GetValue(limit)}", cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(runs.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.WriteLine($"{"RUN",-22} {"LOCATION",-16} {"JOB",-16} {"STATUS",-10} {"RELEASE",-13} STARTED");
+            foreach (var r in runs.OfType<JsonObject>())
+            {
+                Console.WriteLine($"{(string?)r["run"],-22} {(string?)r["location"],-16} {(string?)r["job"],-16} {(string?)r["status"],-10} {Short((string?)r["release"]),-13} {When((string?)r["started_at"])}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Rollback()
+    {
+        var location = new Argument<string>("location") { Description = "The location." };
+        var deployment = new Argument<string?>("deployment") { Description = "The deployment whose release to put back (default: the one live before the current).", Arity = ArgumentArity.ZeroOrOne };
+        var client = new ClientOptions();
+        var command = new Command("rollback", "Make an earlier release live again, exactly; nothing is built or uploaded.") { location, deployment };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var body = new JsonObject { ["who"] = $"{Environment.UserName}@{Environment.MachineName}" };
+            if (parse.GetValue(deployment) is { } id)
+            {
+                body["deployment"] = id;
+            }
+
+            var result = await api.PostAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/rollback", body, cancellationToken).ConfigureAwait(false);
+            if ((string?)result["outcome"] != "live")
+            {
+                await Console.Error.WriteLineAsync($"error: rollback {(string?)result["deployment"]} failed; the current version is still live.\n{(string?)result["error"]}").ConfigureAwait(false);
+                return CommandRunner.Failed;
+            }
+
+            Console.WriteLine($"deployment {(string?)result["deployment"]}: {Short((string?)result["release"])} live on {parse.GetValue(location)} again (rollback of {(string?)result["rollback_of"]}, 0 bytes uploaded)");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Gc()
+    {
+        var client = new ClientOptions();
+        var command = new Command("gc", "Delete blobs on the server that no live or recent release uses.");
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var result = await api.PostAsync("api/v1/gc", null, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"deleted {(int?)result["deleted"]} blob(s), {Bytes((long?)result["deleted_bytes"] ?? 0)}; kept everything {(int?)result["kept_releases"]} release(s) use");
+            return 0;
+        }));
+        return command;
+    }
+
+    internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";
+
+    private static string Bytes(long bytes) => Skiff.Build.Releases.Format.Bytes(bytes);
+
+    private static string When(string? timestamp) =>
+        DateTimeOffset.TryParse(timestamp, CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
+            ? at.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
+            : "";
+}

@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Skiff.Server.Agents;
+
+/// <summary>
+/// One connected agent: assignments go out on its WebSocket, replies are matched to requests by id, and
+/// run events are handed to the run's sink in the order they arrive.
+/// </summary>
+internal sealed class AgentSession(string name, WebSocket socket)
+{
+    private readonly SemaphoreSlim _sendGate = new(1, 1);
+    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
+    private long _nextRequest;
+
+    public string Name { get; } = name;
+
+    /// <summary>Called for every message that is not a reply: run events, reports.</summary>
+    public Func<JsonObject, Task>? OnMessage { get; set; }
+
+    /// <summary>Called for a reply before the waiting request sees it, in receive order (used to create a run's record before its first event).</summary>
+    public Func<JsonObject, Task>? OnReply { get; set; }
+
+    public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task<JsonObject> RequestAsync(JsonObject message, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var id = Interlocked.Increment(ref _nextRequest);
+        message["request"] = id;
+        var reply = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[id] = reply;
+        try
+        {
+            await SendAsync(message, cancellationToken).ConfigureAwait(false);
+            return await reply.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new AgentUnavailableException($"agent '{Name}' did not answer a {(string?)message["type"]} request within {timeout.TotalSeconds:0} s.");
+        }
+        finally
+        {
+            _pending.TryRemove(id, out _);
+        }
+    }
+
+    public async Task SendAsync(JsonObject message, CancellationToken cancellationToken)
+    {
+        var bytes = Encoding.UTF8.GetBytes(message.ToJsonString());
+        await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is WebSocketException or IOException or ObjectDisposedException)
+        {
+            throw new AgentUnavailableException($"agent '{Name}' disconnected.");
+        }
+        finally
+        {
+            _sendGate.Release();
+        }
+    }
+
+    /// <summary>Reads until the agent goes away; then fails every request still waiting.</summary>
+    public async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        using var message = new MemoryStream();
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                var result = await socket.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+
+                message.Write(buffer, 0, result.Count);
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+
+                var json = JsonNode.Parse(message.ToArray()) as JsonObject;
+                message.SetLength(0);
+                if (json is null)
+                {
+                    continue;
+                }
+
+                if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
+                {
+                    if (OnReply is { } onReply)
+                    {
+                        await onReply(json).ConfigureAwait(false);
+                    }
+
+                    reply.TrySetResult(json);
+                }
+                else if (OnMessage is { } onMessage)
+                {
+                    await onMessage(json).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception exception) when (exception is WebSocketException or OperationCanceledException or IOException)
+        {
+            // The agent went away.
+        }
+        finally
+        {
+            foreach (var pending in _pending.Values)
+            {
+                pending.TrySetException(new AgentUnavailableException($"agent '{Name}' disconnected before it answered."));
+            }
+
+            Closed.TrySetResult();
+        }
+    }
+}

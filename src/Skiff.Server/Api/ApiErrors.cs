@@ -1,0 +1,46 @@
+using System.Text.Json.Nodes;
+using Skiff.Core;
+using Skiff.Core.Archives;
+using Skiff.Core.Blobs;
+using Skiff.Core.Manifests;
+using Skiff.Server.Agents;
+using Skiff.Server.Deployments;
+
+namespace Skiff.Server.Api;
+
+/// <summary>Turns Skiff's errors into HTTP answers: a status that fits and <c>{"error": message}</c>.</summary>
+internal static class ApiErrors
+{
+    public static async Task HandleAsync(HttpContext context, Func<Task> next)
+    {
+        try
+        {
+            await next().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (StatusFor(exception) is { } status && !context.Response.HasStarted)
+        {
+            context.Response.StatusCode = status;
+            await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = exception.Message }).ConfigureAwait(false);
+        }
+    }
+
+    private static int? StatusFor(Exception exception) => exception switch
+    {
+        NotFoundException or BlobNotFoundException => StatusCodes.Status404NotFound,
+        InvalidDigestException or InvalidLocationNameException or BadRequestException => StatusCodes.Status400BadRequest,
+        ReleaseIncompleteException => StatusCodes.Status409Conflict,
+        BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
+        RequestTooLargeException => StatusCodes.Status413PayloadTooLarge,
+        AgentUnavailableException => StatusCodes.Status503ServiceUnavailable,
+        _ => null,
+    };
+}
+
+/// <summary>A location, deployment, run or job that does not exist.</summary>
+internal sealed class NotFoundException(string message) : SkiffException(message);
+
+/// <summary>A request that cannot be understood as sent.</summary>
+internal sealed class BadRequestException(string message) : SkiffException(message);
+
+/// <summary>A request body over the configured limit.</summary>
+internal sealed class RequestTooLargeException(string message) : SkiffException(message);

@@ -1,0 +1,159 @@
+using System.Security.Cryptography;
+using Skiff.Core;
+using Skiff.Core.Blobs;
+using Skiff.Core.Manifests;
+using Skiff.Server.Agents;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Deployments;
+
+/// <summary>
+/// Registers releases and takes them live. Deployments of one location run one at a time in the order
+/// they were registered (so the one registered later ends live); different locations proceed in parallel.
+/// A deployment is recorded pending before anything happens and completed live or failed after, in one
+/// transaction with the location's live pointer; a server that stops in between marks it failed on start.
+/// </summary>
+internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, TimeProvider time)
+{
+    private readonly SemaphoreSlim _registration = new(1, 1);
+    private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
+
+    public async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
+    {
+        var received = time.GetTimestamp();
+        LocationNames.Validate(request.Location);
+        var releaseId = Digest.Parse(request.Release);
+        var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
+        await store.RegisterReleaseAsync(
+            new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, time.GetUtcNow()),
+            cancellationToken).ConfigureAwait(false);
+
+        var record = new DeploymentRecord(
+            NewId(),
+            request.Location,
+            releaseId,
+            manifest.Environment,
+            manifest.Source,
+            request.Path,
+            request.BlobsUploaded,
+            request.BytesUploaded,
+            request.TimingsMs ?? new Dictionary<string, long>(),
+            string.IsNullOrWhiteSpace(request.Who) ? "unknown" : request.Who,
+            time.GetUtcNow(),
+            DeploymentOutcomes.Pending,
+            Error: null,
+            DefinitionsJson: null,
+            FinishedAt: null,
+            rollbackOf);
+
+        Task previous;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _registration.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
+            previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
+            _tails[request.Location] = done.Task;
+        }
+        finally
+        {
+            _registration.Release();
+        }
+
+        try
+        {
+            await previous.ConfigureAwait(false);
+            return await ActivateAsync(record, request, received, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            done.TrySetResult();
+        }
+    }
+
+    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, DeploymentRequest request, long received, CancellationToken cancellationToken)
+    {
+        var activating = time.GetTimestamp();
+        string outcome;
+        string? error = null;
+        string? definitions = null;
+        var location = await store.GetLocationAsync(record.Location, cancellationToken).ConfigureAwait(false);
+        var report = agents.LastReport(record.Location);
+        var healthy = report is null || (string?)report["kind"] is "Activated" or "Restarted" or "Stopped";
+        if (location?.LiveRelease == record.Release && healthy && agents.Agents.Count > 0)
+        {
+            // Already live and well: nothing to start.
+            outcome = DeploymentOutcomes.Live;
+            definitions = location.DefinitionsJson;
+        }
+        else
+        {
+            try
+            {
+                var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), request.MemoryLimit, cancellationToken).ConfigureAwait(false);
+                if ((string?)result["type"] == "error")
+                {
+                    outcome = DeploymentOutcomes.Failed;
+                    error = (string?)result["message"];
+                }
+                else if ((bool?)result["succeeded"] == true)
+                {
+                    outcome = DeploymentOutcomes.Live;
+                    definitions = result["definitions"]?.ToJsonString() ?? "[]";
+                }
+                else
+                {
+                    outcome = DeploymentOutcomes.Failed;
+                    error = (string?)result["error"];
+                }
+            }
+            catch (AgentUnavailableException exception)
+            {
+                outcome = DeploymentOutcomes.Failed;
+                error = exception.Message;
+            }
+        }
+
+        var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
+        {
+            ["activate"] = (long)time.GetElapsedTime(activating).TotalMilliseconds,
+        };
+        var clientStages = new[] { "restore", "build", "pack", "upload" }.Sum(stage => record.TimingsMs.GetValueOrDefault(stage));
+        timings["total"] = clientStages + (long)time.GetElapsedTime(received).TotalMilliseconds;
+        await store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+        return (await store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// Checks that the release manifest, its environment and every blob they name are in the store (each
+    /// read is verified), so a release never goes live with a blob missing.
+    /// </summary>
+    private async Task<ReleaseManifest> VerifyAsync(Digest release, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var manifest = await ManifestLoader.LoadReleaseAsync(blobs, release, cancellationToken).ConfigureAwait(false);
+            var environment = await ManifestLoader.LoadEnvironmentAsync(blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
+            var missing = new List<Digest>();
+            foreach (var blob in environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct())
+            {
+                if (!await blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
+                {
+                    missing.Add(blob);
+                }
+            }
+
+            return missing.Count == 0
+                ? manifest
+                : throw new ReleaseIncompleteException($"release {release} names {missing.Count} blob(s) the server does not have ({string.Join(", ", missing.Take(5))}); upload them, then deploy again.");
+        }
+        catch (BlobNotFoundException exception)
+        {
+            throw new ReleaseIncompleteException($"release {release} cannot be registered: {exception.Message}");
+        }
+    }
+
+    /// <summary>Time-ordered and unique: <c>d-</c>, milliseconds since the epoch, then random hex.</summary>
+    private string NewId() =>
+        $"d-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+}

@@ -1,0 +1,18 @@
+using Skiff.Core;
+
+namespace Skiff.Server.Deployments;
+
+/// <summary>Location names are safe in URLs, file names and command lines.</summary>
+internal static class LocationNames
+{
+    public static void Validate(string? name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > 100 || !name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '_' or '.'))
+        {
+            throw new InvalidLocationNameException(name);
+        }
+    }
+}
+
+internal sealed class InvalidLocationNameException(string? name)
+    : SkiffException($"'{name}' is not a location name: use 1 to 100 lowercase letters, digits, '-', '_' or '.'.");

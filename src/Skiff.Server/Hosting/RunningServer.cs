@@ -1,0 +1,23 @@
+using Skiff.Core.Blobs;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Hosting;
+
+/// <summary>A started server: where it listens, its token, and how to stop it.</summary>
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, FileBlobStore blobs) : IAsyncDisposable
+{
+    public Uri Url { get; } = url;
+
+    public string Token { get; } = token;
+
+    public IMetadataStore Store { get; } = store;
+
+    public FileBlobStore Blobs { get; } = blobs;
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync().ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+        await Store.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,29 @@
+namespace Skiff.Server.Hosting;
+
+/// <summary>Where the server keeps its data and how it listens.</summary>
+internal sealed class ServerOptions
+{
+    /// <summary>Holds <c>skiff.db</c> (metadata), <c>blobs/</c> (the blob store) and <c>token</c>.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>The port on 127.0.0.1; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>The address to listen on. Default 127.0.0.1: exposing the server is a deliberate choice.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>The largest request body accepted, in bytes: blob uploads. Default 4 GiB.</summary>
+    public long MaxBlobBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>The largest JSON request body accepted, in bytes. Default 4 MiB.</summary>
+    public long MaxJsonBytes { get; init; } = 4L * 1024 * 1024;
+
+    /// <summary>How long a deployment waits for its agent to report the outcome. Default 3 minutes.</summary>
+    public TimeSpan ActivationTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    public string DatabasePath => Path.Combine(DataDirectory, "skiff.db");
+
+    public string BlobDirectory => Path.Combine(DataDirectory, "blobs");
+
+    public string TokenPath => Path.Combine(DataDirectory, "token");
+}

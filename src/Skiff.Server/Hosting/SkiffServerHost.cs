@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Skiff.Core.Blobs;
+using Skiff.Server.Agents;
+using Skiff.Server.Api;
+using Skiff.Server.Deployments;
+using Skiff.Server.Metadata;
+using Skiff.Server.Runs;
+
+namespace Skiff.Server.Hosting;
+
+/// <summary>
+/// Builds and starts the control plane: SQLite metadata and a filesystem blob store under the data folder,
+/// the JSON API under <c>/api/v1</c> (bearer token on every call but <c>/healthz</c>), and the WebSocket
+/// agents connect to. This is the hosting edge; everything below it takes plain objects.
+/// </summary>
+internal static class SkiffServerHost
+{
+    public static async Task<RunningServer> StartAsync(ServerOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(options.DataDirectory);
+        var token = TokenFile.ReadOrCreate(options.TokenPath);
+        var store = await SqliteMetadataStore.OpenAsync(options.DatabasePath, time, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Whatever was in flight when the server last stopped did not finish: say so, never leave it half done.
+            await store.FailPendingDeploymentsAsync("the server stopped before this deployment finished; deploy again", cancellationToken).ConfigureAwait(false);
+            await store.FailRunningRunsAsync("the server stopped while this run was going; its end was not recorded", cancellationToken).ConfigureAwait(false);
+
+            var blobs = new FileBlobStore(options.BlobDirectory, time);
+            var runs = new RunService(store);
+            var agents = new AgentHub(store, runs, options.ActivationTimeout);
+            var deployer = new Deployer(store, blobs, agents, time);
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Listen(System.Net.IPAddress.Parse(options.Host), options.Port);
+                kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
+            });
+            var app = builder.Build();
+            app.UseWebSockets();
+            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Path.StartsWithSegments("/healthz"))
+                {
+                    await next(context).ConfigureAwait(false);
+                    return;
+                }
+
+                var header = context.Request.Headers.Authorization.ToString();
+                var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
+                if (!TokenFile.Matches(token, given))
+                {
+                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    context.Response.Headers.WWWAuthenticate = "Bearer";
+                    await context.Response.WriteAsJsonAsync(new JsonObject
+                    {
+                        ["error"] = given is null
+                            ? "this server needs a bearer token: pass --token, set SKIFF_TOKEN, or use the client.json that `skiff up` wrote."
+                            : "the bearer token is wrong; nothing was changed.",
+                    }).ConfigureAwait(false);
+                    return;
+                }
+
+                await next(context).ConfigureAwait(false);
+            });
+
+            app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok" }));
+            var api = app.MapGroup("/api/v1");
+            BlobEndpoints.Map(api, blobs, options);
+            ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
+            api.Map("/agents/connect", async (HttpContext context, string? name) =>
+            {
+                if (!context.WebSockets.IsWebSocketRequest)
+                {
+                    throw new BadRequestException("agents connect here with a WebSocket.");
+                }
+
+                using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+                await agents.ServeAsync(string.IsNullOrWhiteSpace(name) ? "agent" : name, socket, context.RequestAborted).ConfigureAwait(false);
+            });
+
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}

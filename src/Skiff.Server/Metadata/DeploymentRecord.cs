@@ -1,0 +1,41 @@
+using Skiff.Core;
+
+namespace Skiff.Server.Metadata;
+
+/// <summary>
+/// One release activated, or meant to be activated, on one location: who asked, how the bytes got
+/// there, how long each step took and how it ended.
+/// </summary>
+/// <param name="Id">Chosen by the caller; unique across all locations.</param>
+/// <param name="Location">The location it was deployed to.</param>
+/// <param name="Release">The release it activates.</param>
+/// <param name="Environment">The release's environment digest, kept here so history reads without joins.</param>
+/// <param name="Source">The release's source digest, likewise.</param>
+/// <param name="Path">How the deploy went: one of <see cref="DeploymentPaths"/>.</param>
+/// <param name="BlobsUploaded">Blobs the deploy had to upload (the rest were already stored).</param>
+/// <param name="BytesUploaded">Their total size in bytes.</param>
+/// <param name="TimingsMs">Milliseconds per step, by step name (for example <c>build</c>, <c>upload</c>, <c>activate</c>).</param>
+/// <param name="Who">The person or CI identity that deployed, as the server knows it.</param>
+/// <param name="CreatedAt">When the deploy was recorded.</param>
+/// <param name="Outcome">One of <see cref="DeploymentOutcomes"/>.</param>
+/// <param name="Error">Why the deployment failed, for people; null unless <see cref="Outcome"/> is failed.</param>
+/// <param name="DefinitionsJson">What the version reported it defines (jobs, ops), once it loaded.</param>
+/// <param name="FinishedAt">When the outcome was decided; null while pending.</param>
+/// <param name="RollbackOf">The deployment whose release this one put back, when <see cref="Path"/> is rollback.</param>
+internal sealed record DeploymentRecord(
+    string Id,
+    string Location,
+    Digest Release,
+    Digest Environment,
+    Digest Source,
+    string Path,
+    int BlobsUploaded,
+    long BytesUploaded,
+    IReadOnlyDictionary<string, long> TimingsMs,
+    string Who,
+    DateTimeOffset CreatedAt,
+    string Outcome,
+    string? Error,
+    string? DefinitionsJson,
+    DateTimeOffset? FinishedAt,
+    string? RollbackOf);

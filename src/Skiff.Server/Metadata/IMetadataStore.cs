@@ -1,0 +1,112 @@
+using Skiff.Core;
+
+namespace Skiff.Server.Metadata;
+
+/// <summary>
+/// What the control plane records: releases, deployments and the live deployment of each location,
+/// runs and their events. Implemented on SQLite (<see cref="SqliteMetadataStore"/>, embedded mode) and
+/// on PostgreSQL (scale-out). Safe to call from many requests at once; every write that changes more
+/// than one row is one transaction, so a crash never leaves it half done.
+/// </summary>
+/// <remarks>
+/// Ids of deployments and runs are chosen by callers. Lookups return null for what is not recorded;
+/// writes that name something not recorded throw <see cref="MetadataNotFoundException"/>, and writes
+/// that contradict what is recorded throw <see cref="MetadataConflictException"/> and change nothing.
+/// Lists take a <c>limit</c> that must be positive.
+/// </remarks>
+internal interface IMetadataStore : IAsyncDisposable
+{
+    /// <summary>How many of each location's most recent deployments keep their releases referenced.</summary>
+    const int RetainedDeploymentsPerLocation = 10;
+
+    /// <summary>
+    /// Records a release. Registering the same release again is harmless and keeps the first
+    /// <see cref="ReleaseRecord.RegisteredAt"/>. Returns whether it was new.
+    /// </summary>
+    /// <exception cref="MetadataConflictException">The id is registered with a different environment,
+    /// source, entry assembly or SDK version.</exception>
+    Task<bool> RegisterReleaseAsync(ReleaseRecord release, CancellationToken cancellationToken);
+
+    Task<ReleaseRecord?> GetReleaseAsync(Digest id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records a deployment with the outcome it carries, normally <see cref="DeploymentOutcomes.Pending"/>,
+    /// and creates its location (with nothing live) if this is the location's first deployment. A
+    /// deployment recorded as live at once becomes its location's live deployment.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">Its release, or the deployment it rolls back, is not recorded.</exception>
+    /// <exception cref="MetadataConflictException">A deployment with this id is already recorded.</exception>
+    Task CreateDeploymentAsync(DeploymentRecord deployment, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Decides a pending deployment's outcome (<see cref="DeploymentOutcomes.Live"/> or
+    /// <see cref="DeploymentOutcomes.Failed"/>), replaces its timings with <paramref name="timingsMs"/>
+    /// and stamps it finished now. A live outcome makes it its location's live deployment, with its
+    /// definitions, in the same transaction; a failed one leaves what was live.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">No deployment has this id.</exception>
+    /// <exception cref="MetadataConflictException">The deployment is not pending; nothing was changed.</exception>
+    Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken);
+
+    Task<DeploymentRecord?> GetDeploymentAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<DeploymentRecord>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks every pending deployment failed with <paramref name="reason"/>, leaving each location's live
+    /// deployment as it was, and returns how many there were. Called when the server starts: a deployment
+    /// the previous process did not finish is recorded as failed, never left half done.
+    /// </summary>
+    Task<int> FailPendingDeploymentsAsync(string reason, CancellationToken cancellationToken);
+
+    /// <summary>Every location, by name (ordinal).</summary>
+    Task<IReadOnlyList<LocationRecord>> ListLocationsAsync(CancellationToken cancellationToken);
+
+    Task<LocationRecord?> GetLocationAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Records a run as it starts, normally <see cref="RunStatuses.Running"/>.</summary>
+    /// <exception cref="MetadataNotFoundException">Its location or release is not recorded.</exception>
+    /// <exception cref="MetadataConflictException">A run with this id is already recorded.</exception>
+    Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records one event of a run. An event whose <paramref name="seq"/> is already recorded for the run
+    /// is ignored, so a worker may resend events after a reconnect. Events may arrive after the run ended.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">No run has this id.</exception>
+    Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a running run with a final <paramref name="status"/> and stamps it finished now. Returns false,
+    /// changing nothing, when the run had already ended: the first report of an end wins, because a
+    /// cancellation and the run's own end race as a matter of course.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">No run has this id.</exception>
+    Task<bool> CompleteRunAsync(string runId, string status, string? reason, CancellationToken cancellationToken);
+
+    Task<RunRecord?> GetRunAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Runs, newest first, on one location or (when <paramref name="location"/> is null) all.</summary>
+    Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? location, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A run's events with a sequence number above <paramref name="afterSeq"/>, in order, at most
+    /// <paramref name="limit"/>; pass the last one's <see cref="RunEventRecord.Seq"/> to read on. Empty
+    /// for a run that is not recorded.
+    /// </summary>
+    Task<IReadOnlyList<RunEventRecord>> GetRunEventsAsync(string runId, long afterSeq, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks every running run failed with <paramref name="reason"/> and returns how many there were.
+    /// Called when the server starts: runs the previous process supervised cannot report an end.
+    /// </summary>
+    Task<int> FailRunningRunsAsync(string reason, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The releases a blob garbage collector must keep: every location's live release, the releases of
+    /// each location's <see cref="RetainedDeploymentsPerLocation"/> most recent deployments (so they can
+    /// be rolled back to), of every pending deployment, and of every running run.
+    /// </summary>
+    Task<IReadOnlySet<Digest>> ListReferencedReleasesAsync(CancellationToken cancellationToken);
+}

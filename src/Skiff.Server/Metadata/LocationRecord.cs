@@ -1,0 +1,19 @@
+using Skiff.Core;
+
+namespace Skiff.Server.Metadata;
+
+/// <summary>
+/// A named place jobs are deployed to, and what is live there. A location exists from its first
+/// deployment on; until one of its deployments goes live it has no live release.
+/// </summary>
+/// <param name="Name">The location's name, unique and case-sensitive.</param>
+/// <param name="LiveDeployment">The deployment serving the location, or null when none ever went live.</param>
+/// <param name="LiveRelease">That deployment's release.</param>
+/// <param name="DefinitionsJson">What the live version defines, as it reported it.</param>
+/// <param name="UpdatedAt">When the location was created or its live deployment last changed.</param>
+internal sealed record LocationRecord(
+    string Name,
+    string? LiveDeployment,
+    Digest? LiveRelease,
+    string? DefinitionsJson,
+    DateTimeOffset UpdatedAt);

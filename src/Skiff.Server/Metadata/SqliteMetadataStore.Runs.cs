@@ -1,0 +1,171 @@
+using Microsoft.Data.Sqlite;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class SqliteMetadataStore
+{
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason FROM runs";
+
+    public Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentException.ThrowIfNullOrEmpty(run.Id, nameof(run));
+        ArgumentException.ThrowIfNullOrEmpty(run.Job, nameof(run));
+        ArgumentNullException.ThrowIfNull(run.ParametersJson, nameof(run));
+        if (!RunStatuses.IsKnown(run.Status))
+        {
+            throw new ArgumentException($"'{run.Status}' is not a run status; expected one of the values in {nameof(RunStatuses)}.", nameof(run));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                if (await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = $id;", ("$id", run.Id)), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataConflictException.DuplicateId("run", run.Id);
+                }
+
+                if (!await ExistsAsync(Sql(transaction, "SELECT 1 FROM locations WHERE name = $name;", ("$name", run.Location)), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Location(run.Location, $"run '{run.Id}'");
+                }
+
+                if (!await ExistsAsync(Sql(transaction, "SELECT 1 FROM releases WHERE id = $id;", ("$id", run.Release.ToString())), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Release(run.Release, $"run '{run.Id}'");
+                }
+
+                return await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        """
+                        INSERT INTO runs (id, location, release, job, parameters_json, status, started_at, finished_at, reason)
+                        VALUES ($id, $location, $release, $job, $parameters, $status, $startedAt, $finishedAt, $reason);
+                        """,
+                        ("$id", run.Id),
+                        ("$location", run.Location),
+                        ("$release", run.Release.ToString()),
+                        ("$job", run.Job),
+                        ("$parameters", run.ParametersJson),
+                        ("$status", run.Status),
+                        ("$startedAt", Time(run.StartedAt)),
+                        ("$finishedAt", Time(run.FinishedAt)),
+                        ("$reason", run.Reason)),
+                    cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken);
+    }
+
+    public async Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentNullException.ThrowIfNull(eventJson);
+        try
+        {
+            await WriteAsync(
+                transaction => ExecuteAsync(
+                    Sql(
+                        transaction,
+                        "INSERT INTO run_events (run_id, seq, json) VALUES ($runId, $seq, $json) ON CONFLICT (run_id, seq) DO NOTHING;",
+                        ("$runId", runId),
+                        ("$seq", seq),
+                        ("$json", eventJson)),
+                    cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SQLitePCL.raw.SQLITE_CONSTRAINT_FOREIGNKEY)
+        {
+            // Left to the constraint rather than checked first: events are the most frequent write.
+            throw MetadataNotFoundException.Run(runId);
+        }
+    }
+
+    public Task<bool> CompleteRunAsync(string runId, string status, string? reason, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        if (!RunStatuses.IsFinal(status))
+        {
+            throw new ArgumentException($"a run completes as '{RunStatuses.Succeeded}', '{RunStatuses.Failed}' or '{RunStatuses.Canceled}', not '{status}'.", nameof(status));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                var updated = await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        "UPDATE runs SET status = $status, reason = $reason, finished_at = $now WHERE id = $id AND status = $running;",
+                        ("$id", runId),
+                        ("$status", status),
+                        ("$reason", reason),
+                        ("$running", RunStatuses.Running),
+                        ("$now", Now())),
+                    cancellationToken).ConfigureAwait(false);
+                if (updated == 1)
+                {
+                    return true;
+                }
+
+                return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = $id;", ("$id", runId)), cancellationToken).ConfigureAwait(false)
+                    ? false
+                    : throw MetadataNotFoundException.Run(runId);
+            },
+            cancellationToken);
+    }
+
+    public Task<RunRecord?> GetRunAsync(string id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectRun} WHERE id = $id;", ("$id", id)), ReadRun, cancellationToken),
+            cancellationToken);
+
+    public Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? location, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            connection => ListAsync(
+                location is null
+                    ? Sql(connection, $"{SelectRun} ORDER BY started_at DESC, seq DESC LIMIT $limit;", ("$limit", limit))
+                    : Sql(connection, $"{SelectRun} WHERE location = $location ORDER BY started_at DESC, seq DESC LIMIT $limit;", ("$location", location), ("$limit", limit)),
+                ReadRun,
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RunEventRecord>> GetRunEventsAsync(string runId, long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            connection => ListAsync(
+                Sql(connection, "SELECT seq, json FROM run_events WHERE run_id = $runId AND seq > $afterSeq ORDER BY seq LIMIT $limit;", ("$runId", runId), ("$afterSeq", afterSeq), ("$limit", limit)),
+                reader => new RunEventRecord(reader.GetInt64(0), reader.GetString(1)),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task<int> FailRunningRunsAsync(string reason, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        return WriteAsync(
+            transaction => ExecuteAsync(
+                Sql(
+                    transaction,
+                    "UPDATE runs SET status = $failed, reason = $reason, finished_at = $now WHERE status = $running;",
+                    ("$failed", RunStatuses.Failed),
+                    ("$running", RunStatuses.Running),
+                    ("$reason", reason),
+                    ("$now", Now())),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    private static RunRecord ReadRun(SqliteDataReader reader) => new(
+        Id: reader.GetString(0),
+        Location: reader.GetString(1),
+        Release: ReadDigest(reader, 2),
+        Job: reader.GetString(3),
+        ParametersJson: reader.GetString(4),
+        Status: reader.GetString(5),
+        StartedAt: ReadTime(reader, 6),
+        FinishedAt: ReadNullableTime(reader, 7),
+        Reason: ReadNullableString(reader, 8));
+}

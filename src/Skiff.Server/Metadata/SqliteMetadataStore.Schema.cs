@@ -1,0 +1,141 @@
+using Microsoft.Data.Sqlite;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class SqliteMetadataStore
+{
+    /// <summary>
+    /// The schema, as the scripts that build it: version n is <c>Migrations[n - 1]</c>. Append new
+    /// scripts; never edit one that has shipped, since databases in the field already ran it.
+    /// </summary>
+    private static readonly string[] Migrations =
+    [
+        // Version 1. Times are ISO-8601 UTC text ("O"), digests "sha256:<hex>", timings a JSON object.
+        // Allowed values of path, outcome and status are checked in code, not by CHECK constraints,
+        // because SQLite can only change a CHECK by rebuilding the table. seq columns record insertion
+        // order (AUTOINCREMENT never reuses a value), which breaks ties between equal timestamps.
+        """
+        CREATE TABLE releases (
+            id TEXT PRIMARY KEY,
+            environment TEXT NOT NULL,
+            source TEXT NOT NULL,
+            entry_assembly TEXT NOT NULL,
+            sdk_version TEXT,
+            registered_at TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE locations (
+            name TEXT PRIMARY KEY,
+            live_deployment TEXT REFERENCES deployments (id),
+            live_release TEXT REFERENCES releases (id),
+            definitions_json TEXT,
+            updated_at TEXT NOT NULL
+        ) STRICT;
+
+        CREATE TABLE deployments (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            location TEXT NOT NULL REFERENCES locations (name),
+            release TEXT NOT NULL REFERENCES releases (id),
+            environment TEXT NOT NULL,
+            source TEXT NOT NULL,
+            path TEXT NOT NULL,
+            blobs_uploaded INTEGER NOT NULL,
+            bytes_uploaded INTEGER NOT NULL,
+            timings_json TEXT NOT NULL,
+            who TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            error TEXT,
+            definitions_json TEXT,
+            finished_at TEXT,
+            rollback_of TEXT REFERENCES deployments (id)
+        ) STRICT;
+
+        CREATE INDEX deployments_by_location ON deployments (location, created_at DESC, seq DESC);
+        CREATE INDEX deployments_pending ON deployments (outcome) WHERE outcome = 'pending';
+
+        CREATE TABLE runs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            location TEXT NOT NULL REFERENCES locations (name),
+            release TEXT NOT NULL REFERENCES releases (id),
+            job TEXT NOT NULL,
+            parameters_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            reason TEXT
+        ) STRICT;
+
+        CREATE INDEX runs_by_time ON runs (started_at DESC, seq DESC);
+        CREATE INDEX runs_by_location ON runs (location, started_at DESC, seq DESC);
+        CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+
+        CREATE TABLE run_events (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            seq INTEGER NOT NULL,
+            json TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) STRICT, WITHOUT ROWID;
+        """,
+    ];
+
+    /// <summary>The newest schema version this code knows.</summary>
+    internal static int KnownSchemaVersion => Migrations.Length;
+
+    private async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+        // Read before anything is written, so a database from a newer Skiff is left exactly as it was.
+        var current = await ReadSchemaVersionAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (current > KnownSchemaVersion)
+        {
+            throw MetadataStoreException.NewerSchema(DatabasePath, current, KnownSchemaVersion);
+        }
+
+        // Stored in the file: set once, every later connection (and process) uses the log.
+        using (var wal = Sql(connection, "PRAGMA journal_mode = WAL;"))
+        {
+            var mode = (string?)await wal.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw MetadataStoreException.WalUnavailable(DatabasePath, mode ?? "unknown");
+            }
+        }
+
+        for (var version = current + 1; version <= KnownSchemaVersion; version++)
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            await ExecuteAsync(Sql(transaction, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);"), cancellationToken).ConfigureAwait(false);
+
+            // Another process opening the same file may have applied it since it was read above.
+            var applied = await ExistsAsync(Sql(transaction, "SELECT 1 FROM schema_migrations WHERE version = $version;", ("$version", version)), cancellationToken).ConfigureAwait(false);
+            if (!applied)
+            {
+                await ExecuteAsync(Sql(transaction, Migrations[version - 1]), cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(
+                    Sql(transaction, "INSERT INTO schema_migrations (version, applied_at) VALUES ($version, $appliedAt);", ("$version", version), ("$appliedAt", Now())),
+                    cancellationToken).ConfigureAwait(false);
+            }
+
+            transaction.Commit();
+        }
+    }
+
+    /// <summary>The highest migration applied to the database; 0 for a new, empty file.</summary>
+    private static async Task<long> ReadSchemaVersionAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        using (var table = Sql(connection, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations';"))
+        {
+            if (await table.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+            {
+                return 0;
+            }
+        }
+
+        using var version = Sql(connection, "SELECT coalesce(max(version), 0) FROM schema_migrations;");
+        return (long)(await version.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+}

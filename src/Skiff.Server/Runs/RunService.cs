@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Runs;
+
+/// <summary>
+/// Records runs and their events as agents stream them, and lets any number of clients follow a run:
+/// what is stored first, then each new event the moment it is stored (no polling interval).
+/// </summary>
+internal sealed class RunService(IMetadataStore store)
+{
+    private readonly ConcurrentDictionary<string, RunRecord> _starting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _changed = new(StringComparer.Ordinal);
+
+    /// <summary>Remembers a run about to be started, so its record exists before its first event is stored.</summary>
+    public void Starting(RunRecord run) => _starting[run.Id] = run;
+
+    public void StartFailed(string runId) => _starting.TryRemove(runId, out _);
+
+    /// <summary>Called in receive order for every reply from an agent, before the waiting request sees it.</summary>
+    public async Task HandleReplyAsync(JsonObject reply)
+    {
+        if ((string?)reply["type"] == "run_started" && (string?)reply["run"] is { } runId && _starting.TryRemove(runId, out var run))
+        {
+            await store.CreateRunAsync(run, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    public async Task AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
+    {
+        var seq = (long?)runEvent["seq"] ?? 0;
+        await store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        var type = (string?)runEvent["type"];
+        if (type is "run_succeeded" or "run_failed" or "run_canceled")
+        {
+            var status = type switch
+            {
+                "run_succeeded" => RunStatuses.Succeeded,
+                "run_canceled" => RunStatuses.Canceled,
+                _ => RunStatuses.Failed,
+            };
+            await store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_changed.TryRemove(runId, out var changed))
+        {
+            changed.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The run's events after <paramref name="afterSeq"/>, as stored JSON. With <paramref name="follow"/>, keeps
+    /// going until the run has ended and every event has been delivered.
+    /// </summary>
+    public async IAsyncEnumerable<(long Seq, string Json)> ReadAsync(string runId, long afterSeq, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            // Take the signal before reading, so an event stored in between is not missed.
+            var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var events = await store.GetRunEventsAsync(runId, afterSeq, 1000, cancellationToken).ConfigureAwait(false);
+            foreach (var stored in events)
+            {
+                afterSeq = stored.Seq;
+                yield return (stored.Seq, stored.Json);
+            }
+
+            if (events.Count > 0)
+            {
+                continue;
+            }
+
+            var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+            if (!follow || run is null || run.Status != RunStatuses.Running)
+            {
+                yield break;
+            }
+
+            await changed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
