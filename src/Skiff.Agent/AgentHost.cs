@@ -81,6 +81,12 @@ internal sealed class AgentHost : IAsyncDisposable
         try
         {
             state.Settings = settings ?? state.Settings;
+            if (state.Live is { Health: VersionHealth.Healthy } current && current.Release == release && settings is null)
+            {
+                // Already live and well (a reconnecting server re-sends what should run): nothing to start.
+                return new ActivationResult(location, release, true, null, current.Definitions, new ActivationTimings(default, default, default, default, default), 0, 0);
+            }
+
             var result = await StartVersionAsync(state, release, cancellationToken).ConfigureAwait(false);
             if (result.Version is not { } version)
             {

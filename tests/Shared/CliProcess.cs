@@ -16,7 +16,12 @@ internal static class CliProcess
     public static Task<Result> RunSkiffAsync(string workingDirectory, string skiffHome, params string[] arguments) =>
         RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments], workingDirectory, skiffHome);
 
-    public static async Task<Result> RunAsync(string fileName, IReadOnlyList<string> arguments, string workingDirectory, string? skiffHome = null)
+    public static async Task<Result> RunAsync(
+        string fileName,
+        IReadOnlyList<string> arguments,
+        string workingDirectory,
+        string? skiffHome = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -33,6 +38,11 @@ internal static class CliProcess
         if (skiffHome is not null)
         {
             startInfo.Environment["SKIFF_HOME"] = skiffHome;
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[key] = value;
         }
 
         using var process = Process.Start(startInfo)!;

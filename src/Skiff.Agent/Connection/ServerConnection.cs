@@ -128,10 +128,10 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
 
     private async Task ActivateAsync(JsonNode? request, JsonObject message, CancellationToken cancellationToken)
     {
-        var settings = LocationSettings.Default;
+        LocationSettings? settings = null;
         if ((string?)message["memory_limit"] is { Length: > 0 } limit)
         {
-            settings = settings with { MemoryLimit = MemoryLimit.Parse(limit) };
+            settings = LocationSettings.Default with { MemoryLimit = MemoryLimit.Parse(limit) };
         }
 
         var result = await host.ActivateAsync((string)message["location"]!, Digest.Parse((string)message["release"]!), settings, cancellationToken).ConfigureAwait(false);
@@ -159,6 +159,17 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
     private async Task StartRunAsync(JsonNode? request, JsonObject message, CancellationToken cancellationToken)
     {
         var runId = (string)message["run"]!;
+        var location = (string)message["location"]!;
+        if ((string?)message["release"] is { } release && host.Describe(location)?.Release.ToString() != release)
+        {
+            // This agent has just (re)connected and not caught up yet: bring the location's release up first.
+            var activation = await host.ActivateAsync(location, Digest.Parse(release), null, cancellationToken).ConfigureAwait(false);
+            if (!activation.Succeeded)
+            {
+                throw new CodeServerException(activation.Error!, "activation_failed");
+            }
+        }
+
         var run = await host.StartRunAsync((string)message["location"]!, (string)message["job"]!, message["params"]?.DeepClone() as JsonObject, runId, cancellationToken).ConfigureAwait(false);
         await SendAsync(new JsonObject { ["type"] = "run_started", ["request"] = request, ["run"] = runId, ["release"] = host.Describe((string)message["location"]!)?.Release.ToString() }, cancellationToken).ConfigureAwait(false);
         await foreach (var runEvent in run.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))

@@ -5,6 +5,7 @@ using Skiff.Core.Blobs;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
 using Skiff.Server.Deployments;
+using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Api;
 
@@ -26,7 +27,8 @@ internal static class ApiErrors
 
     private static int? StatusFor(Exception exception) => exception switch
     {
-        NotFoundException or BlobNotFoundException => StatusCodes.Status404NotFound,
+        NotFoundException or BlobNotFoundException or MetadataNotFoundException => StatusCodes.Status404NotFound,
+        MetadataConflictException => StatusCodes.Status409Conflict,
         InvalidDigestException or InvalidLocationNameException or BadRequestException => StatusCodes.Status400BadRequest,
         ReleaseIncompleteException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,

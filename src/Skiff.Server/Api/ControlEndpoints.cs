@@ -125,7 +125,7 @@ internal static class ControlEndpoints
             runs.Starting(new RunRecord(runId, name, location.LiveRelease!.Value, job, parameters.ToJsonString(), RunStatuses.Running, time.GetUtcNow(), null, null));
             var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             var reply = await agent.RequestAsync(
-                new JsonObject { ["type"] = "start_run", ["run"] = runId, ["location"] = name, ["job"] = job, ["params"] = parameters.DeepClone() },
+                new JsonObject { ["type"] = "start_run", ["run"] = runId, ["location"] = name, ["job"] = job, ["params"] = parameters.DeepClone(), ["release"] = location.LiveRelease.ToString() },
                 options.ActivationTimeout,
                 cancellationToken).ConfigureAwait(false);
             if ((string?)reply["type"] == "error")

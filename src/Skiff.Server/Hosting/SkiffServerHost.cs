@@ -37,6 +37,9 @@ internal static class SkiffServerHost
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
+            // A deploy may be waiting minutes on an activation; a stopping server does not wait for it. What was
+            // cut off is recorded failed (now, or at the next start).
+            builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(3));
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.Listen(System.Net.IPAddress.Parse(options.Host), options.Port);

@@ -82,8 +82,6 @@ internal sealed partial class SqliteMetadataStore
                 {
                     await MakeLiveAsync(transaction, deployment.Location, deployment.Id, deployment.Release.ToString(), deployment.DefinitionsJson, cancellationToken).ConfigureAwait(false);
                 }
-
-                return true;
             },
             cancellationToken);
     }
@@ -127,8 +125,6 @@ internal sealed partial class SqliteMetadataStore
                 {
                     await MakeLiveAsync(transaction, deployment.Location, id, deployment.Release.ToString(), definitionsJson, cancellationToken).ConfigureAwait(false);
                 }
-
-                return true;
             },
             cancellationToken);
     }

@@ -35,7 +35,7 @@ internal sealed partial class SqliteMetadataStore
                     throw MetadataNotFoundException.Release(run.Release, $"run '{run.Id}'");
                 }
 
-                return await ExecuteAsync(
+                await ExecuteAsync(
                     Sql(
                         transaction,
                         """

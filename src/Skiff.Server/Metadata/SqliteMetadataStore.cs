@@ -7,8 +7,8 @@ namespace Skiff.Server.Metadata;
 
 /// <summary>
 /// The metadata store in one SQLite file, for embedded mode and single-server installs. Durable across
-/// restarts and crashes: every write is a committed transaction in write-ahead-log mode with SQLite's
-/// default full sync.
+/// restarts, crashes and power cuts: every write is one transaction, committed to the write-ahead log
+/// and synced to disk before it returns.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -116,8 +116,10 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
 
-            // busy_timeout: how long to wait for another process's write lock before failing.
-            using var settings = Sql(connection, "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;");
+            // busy_timeout: SQLite waits this long for another process's lock instead of failing at once.
+            // synchronous FULL: a commit is on disk before it returns, so a recorded deployment survives a
+            // power cut too (NORMAL, in WAL mode, may lose the last commits).
+            using var settings = Sql(connection, "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
             await settings.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return connection;
         }
@@ -155,6 +157,15 @@ internal sealed partial class SqliteMetadataStore : IMetadataStore
             _writeGate.Release();
         }
     }
+
+    private Task WriteAsync(Func<SqliteTransaction, Task> write, CancellationToken cancellationToken) =>
+        WriteAsync(
+            async transaction =>
+            {
+                await write(transaction).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken);
 
     private static SqliteCommand Sql(SqliteConnection connection, string text, params ReadOnlySpan<(string Name, object? Value)> parameters)
     {

@@ -1,0 +1,181 @@
+using System.Text.Json.Nodes;
+using Skiff.Core;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>`skiff deploy`, `run`, `history`, `rollback` as a user runs them against an embedded platform.</summary>
+public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+{
+    private EmbeddedPlatform Platform => fixture.Platform;
+
+    [Fact]
+    public async Task Full_then_unchanged_then_fast_uploading_only_what_changed()
+    {
+        // A platform of its own: "full" means the server has none of the packages yet.
+        await using var platform = await EmbeddedPlatform.StartAsync(fixture.Workspace.PathTo("platform-sequence"));
+        var project = fixture.Variant("sequence", text => text);
+
+        var full = await DeployAsync(project, "sequence", platform: platform);
+        var unchanged = await DeployAsync(project, "sequence", platform: platform);
+        var program = Path.Combine(project, "Program.cs");
+        File.WriteAllText(program, File.ReadAllText(program).Replace("\"Hello, {Name}!\"", "\"Hello again, {Name}!\"", StringComparison.Ordinal));
+        var fast = await DeployAsync(project, "sequence", platform: platform);
+        var run = await platform.SkiffAsync("run", "sequence", "hello", "--param", "name=fast path");
+
+        ((string?)full["path"]).ShouldBe("full");
+        ((int)full["uploaded"]!["blobs"]!).ShouldBeGreaterThan(5);
+        ((string?)unchanged["path"]).ShouldBe("unchanged");
+        ((long?)unchanged["uploaded"]!["bytes"]).ShouldBe(0);
+        ((string?)unchanged["release"]).ShouldBe((string?)full["release"]);
+        ((string?)fast["path"]).ShouldBe("fast");
+        ((int?)fast["uploaded"]!["blobs"]).ShouldBe(2, "the source blob and the release manifest that names it");
+        var local = new Skiff.Core.Blobs.FileBlobStore(Path.Combine(platform.Home, "store"));
+        var release = Skiff.Core.Manifests.ReleaseManifest.FromBytes(
+            await ReadAsync(local, Digest.Parse((string)fast["release"]!)), "release");
+        var sourceBytes = await local.GetLengthAsync(release.Source, CancellationToken.None);
+        var manifestBytes = await local.GetLengthAsync(Digest.Parse((string)fast["release"]!), CancellationToken.None);
+        ((long?)fast["uploaded"]!["bytes"]).ShouldBe(sourceBytes + manifestBytes);
+        foreach (var deployment in new[] { full, unchanged, fast })
+        {
+            ((string?)deployment["outcome"]).ShouldBe("live");
+            deployment["jobs"]!.AsArray().Select(j => (string?)j).ShouldBe(["hello", "etl"]);
+            foreach (var stage in (string[])["restore", "build", "pack", "upload", "activate", "total"])
+            {
+                ((long?)deployment["timings_ms"]![stage]).ShouldNotBeNull().ShouldBeGreaterThanOrEqualTo(0);
+            }
+        }
+
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello again, fast path!");
+        var history = JsonNode.Parse((await platform.SkiffAsync("history", "sequence", "--json")).Stdout)!.AsArray();
+        history.Select(d => (string?)d!["path"]).ShouldBe(["fast", "unchanged", "full"]);
+    }
+
+    [Fact]
+    public async Task Run_streams_events_and_its_exit_code_is_the_outcome()
+    {
+        await DeployAsync(fixture.Hello, "runs");
+
+        var succeeded = await Platform.SkiffAsync("run", "runs", "hello", "--param", "name=stream");
+        var failed = await Platform.SkiffAsync("run", "runs", "etl", "--param", "fail=clean");
+        var unknownJob = await Platform.SkiffAsync("run", "runs", "no_such_job");
+        var badParameter = await Platform.SkiffAsync("run", "runs", "etl", "--param", "rows=many");
+        var unknownLocation = await Platform.SkiffAsync("run", "nowhere", "hello");
+        var runs = JsonNode.Parse((await Platform.SkiffAsync("runs", "runs", "--json")).Stdout)!.AsArray();
+        var logs = await Platform.SkiffAsync("logs", (string)runs.Last()!["run"]!);
+
+        succeeded.ExitCode.ShouldBe(0, succeeded.ToString());
+        succeeded.Stdout.ShouldContain("Hello, stream!");
+        succeeded.Stdout.ShouldContain("run succeeded");
+        failed.ExitCode.ShouldBe(1, failed.ToString());
+        failed.Stdout.ShouldContain("load             skipped: dependency 'clean' failed");
+        failed.Stdout.ShouldContain("run failed: op 'clean' failed");
+        unknownJob.ExitCode.ShouldNotBe(0);
+        unknownJob.Stderr.ShouldContain("defines no job 'no_such_job'");
+        badParameter.ExitCode.ShouldNotBe(0);
+        badParameter.Stderr.ShouldContain("parameter 'rows' must be an integer");
+        unknownLocation.ExitCode.ShouldNotBe(0);
+        unknownLocation.Stderr.ShouldContain("there is no location 'nowhere'");
+        runs.Select(r => (string?)r!["status"]).ShouldBe(["failed", "succeeded"]);
+        logs.Stdout.ShouldContain("Hello, stream!");
+    }
+
+    [Fact]
+    public async Task Rollback_puts_the_earlier_release_back_uploading_nothing()
+    {
+        var first = await DeployAsync(fixture.Hello, "rollback");
+        var second = await DeployAsync(fixture.Variant("rollback", text => text.Replace("Hello, {Name}!", "Howdy, {Name}!", StringComparison.Ordinal)), "rollback");
+
+        var rollback = await Platform.SkiffAsync("rollback", "rollback");
+        var history = JsonNode.Parse((await Platform.SkiffAsync("history", "rollback", "--json")).Stdout)!.AsArray();
+        var run = await Platform.SkiffAsync("run", "rollback", "hello");
+
+        rollback.ExitCode.ShouldBe(0, rollback.ToString());
+        ((string?)second["release"]).ShouldNotBe((string?)first["release"]);
+        var latest = history[0]!;
+        ((string?)latest["path"]).ShouldBe("rollback");
+        ((string?)latest["release"]).ShouldBe((string?)first["release"]);
+        ((string?)latest["rollback_of"]).ShouldBe((string?)first["deployment"]);
+        ((long?)latest["uploaded"]!["bytes"]).ShouldBe(0);
+        run.Stdout.ShouldContain("Hello, world!");
+    }
+
+    [Fact]
+    public async Task A_failing_new_version_leaves_the_old_one_live_and_the_deploy_exits_non_zero()
+    {
+        var good = await DeployAsync(fixture.Hello, "guarded");
+        var broken = fixture.Variant("broken", text => text.Replace(
+            "return await SkiffApp.RunAsync",
+            "if (args.Length > 0) throw new InvalidOperationException(\"broken on purpose\");\nreturn await SkiffApp.RunAsync",
+            StringComparison.Ordinal));
+
+        var deploy = await Platform.SkiffAsync("deploy", broken, "--location", "guarded", "--json");
+        var locations = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray();
+        var run = await Platform.SkiffAsync("run", "guarded", "hello");
+
+        deploy.ExitCode.ShouldNotBe(0, deploy.ToString());
+        var result = JsonNode.Parse(deploy.Stdout)!;
+        ((string?)result["outcome"]).ShouldBe("failed");
+        ((string)result["error"]!).ShouldContain("broken on purpose");
+        ((string)result["error"]!).ShouldContain("stays live");
+        var guarded = locations.Single(l => (string?)l!["location"] == "guarded")!;
+        ((string?)guarded["release"]).ShouldBe((string?)good["release"]);
+        run.ExitCode.ShouldBe(0, run.ToString());
+    }
+
+    [Fact]
+    public async Task Two_deploys_to_one_location_at_once_are_both_recorded_and_the_later_one_ends_live()
+    {
+        var one = fixture.Variant("race-one", text => text.Replace("Hello, {Name}!", "One, {Name}!", StringComparison.Ordinal));
+        var two = fixture.Variant("race-two", text => text.Replace("Hello, {Name}!", "Two, {Name}!", StringComparison.Ordinal));
+        // Build both first so the two deploys reach the server at about the same time.
+        (await Platform.SkiffAsync("build", one)).ExitCode.ShouldBe(0);
+        (await Platform.SkiffAsync("build", two)).ExitCode.ShouldBe(0);
+
+        var results = await Task.WhenAll(DeployAsync(one, "race"), DeployAsync(two, "race"));
+        var history = JsonNode.Parse((await Platform.SkiffAsync("history", "race", "--json")).Stdout)!.AsArray();
+        var live = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray().Single(l => (string?)l!["location"] == "race")!;
+
+        results.ShouldAllBe(r => (string?)r["outcome"] == "live");
+        history.Count.ShouldBe(2);
+        ((string?)live["release"]).ShouldBe((string?)history[0]!["release"], "the deployment registered later is the one live");
+        ((string?)live["deployment"]).ShouldBe((string?)history[0]!["deployment"]);
+    }
+
+    [Fact]
+    public async Task Deploys_to_different_locations_proceed_in_parallel()
+    {
+        var hanging = fixture.Variant("hanging", text => text.Replace(
+            "return await SkiffApp.RunAsync",
+            "if (args.Length > 0) await Task.Delay(Timeout.Infinite);\nreturn await SkiffApp.RunAsync",
+            StringComparison.Ordinal));
+        (await Platform.SkiffAsync("build", hanging)).ExitCode.ShouldBe(0);
+        (await Platform.SkiffAsync("build", fixture.Hello)).ExitCode.ShouldBe(0);
+
+        var slow = DeployAsync(hanging, "slow-location", expectLive: false);
+        var quick = await DeployAsync(fixture.Hello, "quick-location");
+
+        slow.IsCompleted.ShouldBeFalse("the quick location went live while the slow one was still activating");
+        ((string?)quick["outcome"]).ShouldBe("live");
+        ((string)(await slow)["error"]!).ShouldContain("did not connect within");
+    }
+
+    private async Task<JsonNode> DeployAsync(string project, string location, bool expectLive = true, EmbeddedPlatform? platform = null)
+    {
+        var deploy = await (platform ?? Platform).SkiffAsync("deploy", project, "--location", location, "--json");
+        if (expectLive)
+        {
+            deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        }
+
+        return JsonNode.Parse(deploy.Stdout) ?? throw new InvalidOperationException(deploy.ToString());
+    }
+
+    private static async Task<byte[]> ReadAsync(Skiff.Core.Blobs.FileBlobStore store, Digest digest)
+    {
+        await using var stream = await store.OpenReadAsync(digest, CancellationToken.None);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer);
+        return buffer.ToArray();
+    }
+}

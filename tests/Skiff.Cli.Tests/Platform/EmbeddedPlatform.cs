@@ -1,0 +1,105 @@
+using System.Net.Http.Headers;
+using Skiff.Agent;
+using Skiff.Agent.Blobs;
+using Skiff.Agent.Connection;
+using Skiff.Server.Hosting;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>
+/// Server and agent as <c>skiff up</c> runs them, in this process on a free port, with the CLI run as real
+/// processes against it. Restartable on the same data folder, as after a crash of the host.
+/// </summary>
+internal sealed class EmbeddedPlatform : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly HttpClient _blobs = new() { Timeout = Timeout.InfiniteTimeSpan };
+    private RunningServer _server = null!;
+    private AgentHost _agent = null!;
+    private Task _connection = Task.CompletedTask;
+    private CancellationTokenSource? _stopAgent;
+
+    private EmbeddedPlatform(string dataDirectory) => DataDirectory = dataDirectory;
+
+    public string DataDirectory { get; }
+
+    public string Home => Path.Combine(DataDirectory, "home");
+
+    public Uri Url => _server.Url;
+
+    public string Token => _server.Token;
+
+    public RunningServer Server => _server;
+
+    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, TimeSpan? activationTimeout = null)
+    {
+        var platform = new EmbeddedPlatform(dataDirectory);
+        await platform.StartPartsAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
+        return platform;
+    }
+
+    /// <summary>Stops server and agent without any goodbye, then starts them again on the same data.</summary>
+    public async Task RestartAsync(TimeSpan? activationTimeout = null)
+    {
+        await StopPartsAsync();
+        await StartPartsAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Runs the real CLI against this platform.</summary>
+    public Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
+        CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments],
+            DataDirectory,
+            Home,
+            new Dictionary<string, string> { ["SKIFF_URL"] = Url.ToString(), ["SKIFF_TOKEN"] = Token });
+
+    public HttpClient Http(string? token = "use the platform's")
+    {
+        var client = new HttpClient { BaseAddress = Url };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token == "use the platform's" ? Token : token);
+        }
+
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopPartsAsync();
+        _blobs.Dispose();
+        _stopping.Dispose();
+    }
+
+    private async Task StartPartsAsync(TimeSpan activationTimeout)
+    {
+        _server = await SkiffServerHost.StartAsync(
+            new ServerOptions { DataDirectory = Path.Combine(DataDirectory, "server"), Port = 0, MaxJsonBytes = 1024 * 1024 },
+            TimeProvider.System,
+            CancellationToken.None);
+        _agent = new AgentHost(
+            new AgentOptions { CacheDirectory = Path.Combine(DataDirectory, "agent"), ActivationTimeout = activationTimeout },
+            new HttpBlobSource(_blobs, _server.Url, _server.Token),
+            TimeProvider.System);
+        await _agent.StartAsync(CancellationToken.None);
+        var connection = new ServerConnection(_agent, _server.Url, _server.Token, "test-agent", TimeProvider.System);
+        var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        _stopAgent = stopping;
+        _connection = Task.Run(() => connection.RunAsync(stopping.Token));
+    }
+
+    /// <summary>The server goes first, as when its host dies: whatever it was doing is cut off mid-way.</summary>
+    private async Task StopPartsAsync()
+    {
+        await _server.DisposeAsync();
+        if (_stopAgent is not null)
+        {
+            await _stopAgent.CancelAsync();
+        }
+
+        await _connection;
+        await _agent.DisposeAsync();
+    }
+}

@@ -1,0 +1,261 @@
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Tests.Metadata;
+
+public sealed class DeploymentTests : IAsyncLifetime
+{
+    private static readonly Dictionary<string, long> FinalTimings = new() { ["build"] = 850, ["upload"] = 40, ["activate"] = 210 };
+
+    private readonly TestDatabase _database = new();
+    private SqliteMetadataStore _store = null!;
+
+    public async Task InitializeAsync() => _store = await _database.OpenAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _database.Dispose();
+    }
+
+    [Fact]
+    public async Task CreateDeployment_RoundTripsAndCreatesItsLocationWithNothingLive()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        var deployment = Some.Deployment("d1", "analytics", release) with { Who = "ci@example.com", BlobsUploaded = 3, BytesUploaded = 5_000_000_000 };
+
+        await _store.CreateDeploymentAsync(deployment, CancellationToken.None);
+
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldMatch(deployment);
+        (await _store.GetLocationAsync("analytics", CancellationToken.None)).ShouldBe(new LocationRecord("analytics", null, null, null, _database.Clock.GetUtcNow()));
+        (await _store.GetDeploymentAsync("nope", CancellationToken.None)).ShouldBeNull();
+        (await _store.GetLocationAsync("nope", CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task CreateDeployment_Rollback_RoundTripsEveryField()
+    {
+        var release = Some.Release();
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", release);
+        var rollback = Some.Deployment("d2", "analytics", release, Some.Time.AddMinutes(5), DeploymentOutcomes.Failed) with
+        {
+            Path = DeploymentPaths.Rollback,
+            RollbackOf = "d1",
+            BlobsUploaded = 0,
+            BytesUploaded = 0,
+            TimingsMs = new Dictionary<string, long>(),
+            Error = "agent unreachable",
+            DefinitionsJson = """{"jobs":[]}""",
+            FinishedAt = Some.Time.AddMinutes(6),
+        };
+
+        await _store.CreateDeploymentAsync(rollback, CancellationToken.None);
+
+        (await _store.GetDeploymentAsync("d2", CancellationToken.None)).ShouldMatch(rollback);
+    }
+
+    [Fact]
+    public async Task CompleteDeployment_Live_MakesItTheLocationsLiveDeployment()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        var deployment = Some.Deployment("d1", "analytics", release);
+        await _store.CreateDeploymentAsync(deployment, CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromSeconds(2));
+
+        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, """{"jobs":["nightly_etl"]}""", FinalTimings, CancellationToken.None);
+
+        var finishedAt = _database.Clock.GetUtcNow();
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldMatch(deployment with
+        {
+            Outcome = DeploymentOutcomes.Live,
+            DefinitionsJson = """{"jobs":["nightly_etl"]}""",
+            TimingsMs = FinalTimings,
+            FinishedAt = finishedAt,
+        });
+        (await _store.GetLocationAsync("analytics", CancellationToken.None)).ShouldBe(
+            new LocationRecord("analytics", "d1", release.Id, """{"jobs":["nightly_etl"]}""", finishedAt));
+    }
+
+    [Fact]
+    public async Task CompleteDeployment_Failed_LeavesThePreviousDeploymentLive()
+    {
+        var first = Some.Release("first");
+        var second = Some.Release("second");
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", first);
+        var liveBefore = await _store.GetLocationAsync("analytics", CancellationToken.None);
+        await _store.RegisterReleaseAsync(second, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "analytics", second, Some.Time.AddMinutes(1)), CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromMinutes(2));
+
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "code server exited with 134 before reporting its jobs", null, FinalTimings, CancellationToken.None);
+
+        var failed = await _store.GetDeploymentAsync("d2", CancellationToken.None);
+        failed!.Outcome.ShouldBe(DeploymentOutcomes.Failed);
+        failed.Error.ShouldBe("code server exited with 134 before reporting its jobs");
+        failed.FinishedAt.ShouldBe(_database.Clock.GetUtcNow());
+        (await _store.GetLocationAsync("analytics", CancellationToken.None)).ShouldBe(liveBefore);
+        liveBefore!.LiveDeployment.ShouldBe("d1");
+        liveBefore.LiveRelease.ShouldBe(first.Id);
+    }
+
+    [Fact]
+    public async Task CompleteDeployment_Twice_IsRefusedAndChangesNothing()
+    {
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", Some.Release());
+        var deployment = await _store.GetDeploymentAsync("d1", CancellationToken.None);
+        var location = await _store.GetLocationAsync("analytics", CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromMinutes(1));
+
+        var refused = await Should.ThrowAsync<MetadataConflictException>(
+            _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Failed, "late failure", null, FinalTimings, CancellationToken.None));
+
+        refused.Message.ShouldContain("'d1' is already live");
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldMatch(deployment!);
+        (await _store.GetLocationAsync("analytics", CancellationToken.None)).ShouldBe(location);
+    }
+
+    [Fact]
+    public async Task CompleteDeployment_Unknown_IsNotFound()
+    {
+        var missing = await Should.ThrowAsync<MetadataNotFoundException>(
+            _store.CompleteDeploymentAsync("nope", DeploymentOutcomes.Live, null, null, FinalTimings, CancellationToken.None));
+
+        missing.Kind.ShouldBe("deployment");
+        missing.Id.ShouldBe("nope");
+    }
+
+    [Fact]
+    public async Task CompleteDeployment_AsPending_IsAnArgumentError() =>
+        await Should.ThrowAsync<ArgumentException>(
+            () => _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Pending, null, null, FinalTimings, CancellationToken.None));
+
+    [Fact]
+    public async Task CreateDeployment_OfAnUnregisteredRelease_IsRefusedAndCreatesNoLocation()
+    {
+        var release = Some.Release();
+
+        var missing = await Should.ThrowAsync<MetadataNotFoundException>(
+            _store.CreateDeploymentAsync(Some.Deployment("d1", "analytics", release), CancellationToken.None));
+
+        missing.Kind.ShouldBe("release");
+        missing.Message.ShouldContain(release.Id.ToString());
+        (await _store.ListLocationsAsync(CancellationToken.None)).ShouldBeEmpty();
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task CreateDeployment_RollingBackAnUnknownDeployment_IsRefused()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        var missing = await Should.ThrowAsync<MetadataNotFoundException>(_store.CreateDeploymentAsync(
+            Some.Deployment("d1", "analytics", release) with { Path = DeploymentPaths.Rollback, RollbackOf = "d0" },
+            CancellationToken.None));
+
+        missing.Id.ShouldBe("d0");
+    }
+
+    [Fact]
+    public async Task CreateDeployment_WithAnIdAlreadyUsed_IsRefused()
+    {
+        var release = Some.Release();
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", release);
+
+        await Should.ThrowAsync<MetadataConflictException>(
+            _store.CreateDeploymentAsync(Some.Deployment("d1", "reports", release), CancellationToken.None));
+
+        (await _store.GetLocationAsync("reports", CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task CreateDeployment_WithUnknownPath_IsAnArgumentError()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        await Should.ThrowAsync<ArgumentException>(
+            () => _store.CreateDeploymentAsync(Some.Deployment("d1", "analytics", release) with { Path = "sideways" }, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task CreateDeployment_RecordedLive_IsTheLocationsLiveDeploymentAtOnce()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        await _store.CreateDeploymentAsync(
+            Some.Deployment("d1", "analytics", release, outcome: DeploymentOutcomes.Live) with { Path = DeploymentPaths.Unchanged, DefinitionsJson = "{}", FinishedAt = Some.Time },
+            CancellationToken.None);
+
+        var location = await _store.GetLocationAsync("analytics", CancellationToken.None);
+        location!.LiveDeployment.ShouldBe("d1");
+        location.LiveRelease.ShouldBe(release.Id);
+        location.DefinitionsJson.ShouldBe("{}");
+    }
+
+    [Fact]
+    public async Task ListDeployments_IsNewestFirst_BreaksTiesByInsertionOrder_AndHonoursTheLimit()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        string[] ids = ["d1", "d2", "d3", "d4", "d5"];
+        DateTimeOffset[] createdAt = [Some.Time, Some.Time.AddSeconds(1), Some.Time.AddSeconds(2), Some.Time.AddSeconds(2), Some.Time.AddSeconds(3)];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            await _store.CreateDeploymentAsync(Some.Deployment(ids[i], "analytics", release, createdAt[i]), CancellationToken.None);
+        }
+
+        await _store.CreateDeploymentAsync(Some.Deployment("other", "reports", release, Some.Time.AddHours(1)), CancellationToken.None);
+
+        (await _store.ListDeploymentsAsync("analytics", 10, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d4", "d3", "d2", "d1"]);
+        (await _store.ListDeploymentsAsync("analytics", 3, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d4", "d3"]);
+        (await _store.ListDeploymentsAsync("nowhere", 3, CancellationToken.None)).ShouldBeEmpty();
+        await Should.ThrowAsync<ArgumentOutOfRangeException>(() => _store.ListDeploymentsAsync("analytics", 0, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task FailPendingDeployments_AfterARestart_FailsThemWithTheReasonAndLeavesLocationsAsTheyWere()
+    {
+        var first = Some.Release("first");
+        var second = Some.Release("second");
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", first);
+        await _store.RegisterReleaseAsync(second, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "analytics", second, Some.Time.AddMinutes(1)), CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d3", "reports", second, Some.Time.AddMinutes(1)), CancellationToken.None);
+        var locationsBefore = await _store.ListLocationsAsync(CancellationToken.None);
+
+        // The server crashes mid-deploy and starts again.
+        await _store.DisposeAsync();
+        _database.Clock.Advance(TimeSpan.FromMinutes(5));
+        _store = await _database.OpenAsync();
+        var failed = await _store.FailPendingDeploymentsAsync("the server restarted before the deployment finished", CancellationToken.None);
+
+        failed.ShouldBe(2);
+        foreach (var id in new[] { "d2", "d3" })
+        {
+            var deployment = await _store.GetDeploymentAsync(id, CancellationToken.None);
+            deployment!.Outcome.ShouldBe(DeploymentOutcomes.Failed);
+            deployment.Error.ShouldBe("the server restarted before the deployment finished");
+            deployment.FinishedAt.ShouldBe(_database.Clock.GetUtcNow());
+        }
+
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None))!.Outcome.ShouldBe(DeploymentOutcomes.Live);
+        (await _store.ListLocationsAsync(CancellationToken.None)).ShouldBe(locationsBefore);
+        (await _store.FailPendingDeploymentsAsync("again", CancellationToken.None)).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task ListLocations_IsOrderedByName()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        foreach (var name in new[] { "reports", "analytics", "Zeta", "billing" })
+        {
+            await _store.CreateDeploymentAsync(Some.Deployment($"d-{name}", name, release), CancellationToken.None);
+        }
+
+        (await _store.ListLocationsAsync(CancellationToken.None)).Select(l => l.Name).ShouldBe(["Zeta", "analytics", "billing", "reports"]);
+    }
+}

@@ -1,0 +1,83 @@
+using Skiff.Core;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Tests.Metadata;
+
+public sealed class ReleaseTests : IAsyncLifetime
+{
+    private readonly TestDatabase _database = new();
+    private SqliteMetadataStore _store = null!;
+
+    public async Task InitializeAsync() => _store = await _database.OpenAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _database.Dispose();
+    }
+
+    [Fact]
+    public async Task RegisterRelease_RoundTrips()
+    {
+        var release = Some.Release() with { SdkVersion = null };
+
+        (await _store.RegisterReleaseAsync(release, CancellationToken.None)).ShouldBeTrue();
+
+        (await _store.GetReleaseAsync(release.Id, CancellationToken.None)).ShouldBe(release);
+        (await _store.GetReleaseAsync(Some.Digest("unknown"), CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task RegisterRelease_Again_IsHarmlessAndKeepsTheFirstRegistrationTime()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        (await _store.RegisterReleaseAsync(release with { RegisteredAt = Some.Time.AddDays(1) }, CancellationToken.None)).ShouldBeFalse();
+
+        (await _store.GetReleaseAsync(release.Id, CancellationToken.None))!.RegisteredAt.ShouldBe(Some.Time);
+    }
+
+    [Fact]
+    public async Task RegisterRelease_SameIdWithOtherContents_IsRefused()
+    {
+        var release = Some.Release();
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        var refused = await Should.ThrowAsync<MetadataConflictException>(
+            _store.RegisterReleaseAsync(release with { Source = Some.Digest("other source") }, CancellationToken.None));
+
+        refused.Message.ShouldContain(release.Id.ToString());
+        (await _store.GetReleaseAsync(release.Id, CancellationToken.None)).ShouldBe(release);
+    }
+
+    [Fact]
+    public async Task ListReferencedReleases_KeepsLiveRecentPendingAndRunningReleases()
+    {
+        // analytics: 12 deployments; the oldest is live, the rest failed. Only the 10 newest count as
+        // recent, so the second oldest (r1) is the one release there nothing refers to.
+        var releases = Enumerable.Range(0, 12).Select(i => Some.Release($"r{i}")).ToArray();
+        await Some.LiveDeploymentAsync(_store, "a0", "analytics", releases[0]);
+        for (var i = 1; i < releases.Length; i++)
+        {
+            await _store.RegisterReleaseAsync(releases[i], CancellationToken.None);
+            await _store.CreateDeploymentAsync(Some.Deployment($"a{i}", "analytics", releases[i], Some.Time.AddMinutes(i)), CancellationToken.None);
+            await _store.CompleteDeploymentAsync($"a{i}", DeploymentOutcomes.Failed, "failed", null, new Dictionary<string, long>(), CancellationToken.None);
+        }
+
+        var pending = Some.Release("pending");
+        await _store.RegisterReleaseAsync(pending, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("b0", "reports", pending), CancellationToken.None);
+        var unused = Some.Release("never deployed");
+        await _store.RegisterReleaseAsync(unused, CancellationToken.None);
+
+        HashSet<Digest> expected = [releases[0].Id, .. releases[2..].Select(r => r.Id), pending.Id];
+        (await _store.ListReferencedReleasesAsync(CancellationToken.None)).ShouldBe(expected, ignoreOrder: true);
+
+        // A run pins its release for as long as it runs.
+        await _store.CreateRunAsync(Some.Run("run1", "analytics", releases[1]), CancellationToken.None);
+        (await _store.ListReferencedReleasesAsync(CancellationToken.None)).ShouldContain(releases[1].Id);
+        await _store.CompleteRunAsync("run1", RunStatuses.Succeeded, null, CancellationToken.None);
+        (await _store.ListReferencedReleasesAsync(CancellationToken.None)).ShouldBe(expected, ignoreOrder: true);
+    }
+}

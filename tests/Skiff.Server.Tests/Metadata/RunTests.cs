@@ -1,0 +1,144 @@
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Tests.Metadata;
+
+public sealed class RunTests : IAsyncLifetime
+{
+    private readonly TestDatabase _database = new();
+    private readonly ReleaseRecord _release = Some.Release();
+    private SqliteMetadataStore _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await _database.OpenAsync();
+        await Some.LiveDeploymentAsync(_store, "d1", "analytics", _release);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "reports", _release), CancellationToken.None);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _database.Dispose();
+    }
+
+    [Fact]
+    public async Task CreateRun_RoundTrips()
+    {
+        var run = Some.Run("r1", "analytics", _release);
+
+        await _store.CreateRunAsync(run, CancellationToken.None);
+
+        (await _store.GetRunAsync("r1", CancellationToken.None)).ShouldBe(run);
+        (await _store.GetRunAsync("nope", CancellationToken.None)).ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task CreateRun_OnALocationNeverDeployedTo_IsRefused()
+    {
+        var missing = await Should.ThrowAsync<MetadataNotFoundException>(
+            _store.CreateRunAsync(Some.Run("r1", "nowhere", _release), CancellationToken.None));
+
+        missing.Kind.ShouldBe("location");
+        missing.Id.ShouldBe("nowhere");
+    }
+
+    [Fact]
+    public async Task CreateRun_WithAnIdAlreadyUsed_IsRefused()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+
+        await Should.ThrowAsync<MetadataConflictException>(
+            _store.CreateRunAsync(Some.Run("r1", "reports", _release), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task AppendRunEvent_SameSeqAgain_KeepsTheFirst_AndEventsPageBySeq()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r2", "analytics", _release), CancellationToken.None);
+        for (var seq = 1; seq <= 5; seq++)
+        {
+            await _store.AppendRunEventAsync("r1", seq, $$"""{"n":{{seq}}}""", CancellationToken.None);
+        }
+
+        await _store.AppendRunEventAsync("r1", 3, """{"n":"resent"}""", CancellationToken.None);
+        await _store.AppendRunEventAsync("r2", 1, """{"other":true}""", CancellationToken.None);
+
+        (await _store.GetRunEventsAsync("r1", 0, 100, CancellationToken.None)).ShouldBe(
+            [.. Enumerable.Range(1, 5).Select(seq => new RunEventRecord(seq, $$"""{"n":{{seq}}}"""))]);
+        (await _store.GetRunEventsAsync("r1", 0, 2, CancellationToken.None)).Select(e => e.Seq).ShouldBe([1L, 2L]);
+        (await _store.GetRunEventsAsync("r1", 2, 2, CancellationToken.None)).Select(e => e.Seq).ShouldBe([3L, 4L]);
+        (await _store.GetRunEventsAsync("r1", 4, 2, CancellationToken.None)).Select(e => e.Seq).ShouldBe([5L]);
+        (await _store.GetRunEventsAsync("r1", 5, 2, CancellationToken.None)).ShouldBeEmpty();
+        (await _store.GetRunEventsAsync("unknown", 0, 2, CancellationToken.None)).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task AppendRunEvent_ForAnUnknownRun_IsNotFound()
+    {
+        var missing = await Should.ThrowAsync<MetadataNotFoundException>(
+            _store.AppendRunEventAsync("nope", 1, "{}", CancellationToken.None));
+
+        missing.Kind.ShouldBe("run");
+    }
+
+    [Fact]
+    public async Task CompleteRun_RecordsTheEnd_AndALaterReportDoesNotOverwriteIt()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromSeconds(30));
+
+        (await _store.CompleteRunAsync("r1", RunStatuses.Canceled, "canceled by ada@example.com", CancellationToken.None)).ShouldBeTrue();
+        var ended = _database.Clock.GetUtcNow();
+        _database.Clock.Advance(TimeSpan.FromSeconds(1));
+        (await _store.CompleteRunAsync("r1", RunStatuses.Succeeded, null, CancellationToken.None)).ShouldBeFalse();
+
+        (await _store.GetRunAsync("r1", CancellationToken.None)).ShouldBe(
+            Some.Run("r1", "analytics", _release) with { Status = RunStatuses.Canceled, Reason = "canceled by ada@example.com", FinishedAt = ended });
+    }
+
+    [Fact]
+    public async Task CompleteRun_Unknown_IsNotFound_AndRunningIsNotAnEnd()
+    {
+        await Should.ThrowAsync<MetadataNotFoundException>(_store.CompleteRunAsync("nope", RunStatuses.Failed, "x", CancellationToken.None));
+        await Should.ThrowAsync<ArgumentException>(() => _store.CompleteRunAsync("nope", RunStatuses.Running, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ListRuns_IsNewestFirst_ForOneLocationOrAll_WithALimit()
+    {
+        await _store.CreateRunAsync(Some.Run("a1", "analytics", _release, Some.Time), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("b1", "reports", _release, Some.Time.AddSeconds(1)), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("a2", "analytics", _release, Some.Time.AddSeconds(2)), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("a3", "analytics", _release, Some.Time.AddSeconds(2)), CancellationToken.None);
+
+        (await _store.ListRunsAsync("analytics", 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2", "a1"]);
+        (await _store.ListRunsAsync(null, 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2", "b1", "a1"]);
+        (await _store.ListRunsAsync(null, 2, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2"]);
+        (await _store.ListRunsAsync("reports", 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["b1"]);
+    }
+
+    [Fact]
+    public async Task FailRunningRuns_FailsOnlyRunsStillRunning()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r2", "reports", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r3", "analytics", _release), CancellationToken.None);
+        await _store.CompleteRunAsync("r3", RunStatuses.Succeeded, null, CancellationToken.None);
+        var succeeded = await _store.GetRunAsync("r3", CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromMinutes(10));
+
+        (await _store.FailRunningRunsAsync("the server restarted while the run was going", CancellationToken.None)).ShouldBe(2);
+
+        foreach (var id in new[] { "r1", "r2" })
+        {
+            var run = await _store.GetRunAsync(id, CancellationToken.None);
+            run!.Status.ShouldBe(RunStatuses.Failed);
+            run.Reason.ShouldBe("the server restarted while the run was going");
+            run.FinishedAt.ShouldBe(_database.Clock.GetUtcNow());
+        }
+
+        (await _store.GetRunAsync("r3", CancellationToken.None)).ShouldBe(succeeded);
+        (await _store.FailRunningRunsAsync("again", CancellationToken.None)).ShouldBe(0);
+    }
+}
