@@ -1,6 +1,6 @@
 using Skiff.Bench;
 
-// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate [--iterations N]
+// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate|deploy [--iterations N]
 var iterations = args.SkipWhile(a => a != "--iterations").Skip(1).Select(int.Parse).FirstOrDefault(20);
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "build";
 return scenario switch
@@ -8,11 +8,12 @@ return scenario switch
     "build" => await BuildBenchmark.RunAsync(iterations),
     "list" => await ListBenchmark.RunAsync(iterations),
     "activate" => await ActivationBenchmark.RunAsync(iterations),
+    "deploy" => await DeployBenchmark.RunAsync(iterations),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate [--iterations N]");
+    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate|deploy [--iterations N]");
     return 2;
 }

@@ -41,14 +41,24 @@ internal static class DeployCommand
                 request = request with { Rid = chosen };
             }
 
+            var status = new StatusLine();
+            void Show(string text)
+            {
+                if (!asJson)
+                {
+                    status.Show(text);
+                }
+            }
+
             void Stage(string stage, string summary, TimeSpan elapsed)
             {
                 if (!asJson)
                 {
-                    Console.WriteLine($"{stage,-12} {Format.Milliseconds(elapsed),8}  {summary}");
+                    status.Line($"{stage,-12} {Format.Milliseconds(elapsed),8}  {summary}");
                 }
             }
 
+            Show("restoring and building");
             var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
 
             var uploading = Stopwatch.GetTimestamp();
@@ -56,6 +66,7 @@ internal static class DeployCommand
             var digests = new[] { build.Release, build.EnvironmentDigest, build.Source }.Concat(packages).Distinct().ToList();
             var answer = await api.PostAsync("api/v1/blobs/missing", new JsonObject { ["digests"] = new JsonArray([.. digests.Select(d => (JsonNode?)d.ToString())]) }, cancellationToken).ConfigureAwait(false);
             var missing = (answer["missing"] as JsonArray ?? []).Select(n => Digest.Parse((string)n!)).ToList();
+            Show($"uploading {missing.Count} of {digests.Count} blobs");
             // The release manifest goes last, so the server never holds a release whose parts are missing.
             var parts = missing.Where(d => d != build.Release).ToList();
             await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
@@ -75,6 +86,7 @@ internal static class DeployCommand
             var upload = Stopwatch.GetElapsedTime(uploading);
             Stage("upload", $"{missing.Count} of {digests.Count} blobs ({Format.Bytes(bytes)}) — {deployPath} path", upload);
 
+            Show($"activating on {parse.GetValue(location)}");
             var activating = Stopwatch.GetTimestamp();
             var timings = new JsonObject
             {
@@ -117,7 +129,7 @@ internal static class DeployCommand
             }
             else if (outcome == "live")
             {
-                Console.WriteLine($"deployment {(string?)deployment["deployment"]}: {build.Release.Short} live on {parse.GetValue(location)} in {Ms(Stopwatch.GetElapsedTime(started))} ms ({deployPath} path); jobs: {string.Join(", ", (deployment["jobs"] as JsonArray ?? []).Select(j => (string?)j))}");
+                status.Line($"deployment {(string?)deployment["deployment"]}: {build.Release.Short} live on {parse.GetValue(location)} in {Ms(Stopwatch.GetElapsedTime(started))} ms ({deployPath} path); jobs: {string.Join(", ", (deployment["jobs"] as JsonArray ?? []).Select(j => (string?)j))}");
             }
             else
             {

@@ -85,8 +85,9 @@ internal static class QueryCommands
         var location = new Argument<string>("location") { Description = "The location." };
         var limit = new Option<int>("--limit") { Description = "How many deployments, newest first.", DefaultValueFactory = _ => 20 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var timeline = new Option<bool>("--timeline") { Description = "Show the deployments' stage timings side by side, oldest first." };
         var client = new ClientOptions();
-        var command = new Command("history", "List a location's deployments, newest first, with their path, outcome and timings.") { location, limit, json };
+        var command = new Command("history", "List a location's deployments, newest first, with their path, outcome and timings.") { location, limit, json, timeline };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -95,6 +96,12 @@ internal static class QueryCommands
             if (parse.GetValue(json))
             {
                 Console.WriteLine(history.ToJsonString(Indented));
+                return 0;
+            }
+
+            if (parse.GetValue(timeline))
+            {
+                PrintTimeline([.. history.OfType<JsonObject>().Reverse()]);
                 return 0;
             }
 
@@ -185,6 +192,22 @@ internal static class QueryCommands
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>One column per deployment, one row per stage: where each deploy's time went, side by side.</summary>
+    private static void PrintTimeline(IReadOnlyList<JsonObject> deployments)
+    {
+        const int width = 16;
+        string Row(string label, Func<JsonObject, string> cell) =>
+            $"{label,-10}" + string.Concat(deployments.Select(d => cell(d).PadLeft(width)));
+        Console.WriteLine(Row("", d => (string?)d["deployment"] is { Length: > 14 } id ? id[..14] : (string?)d["deployment"] ?? ""));
+        Console.WriteLine(Row("path", d => (string?)d["path"] ?? ""));
+        Console.WriteLine(Row("outcome", d => (string?)d["outcome"] ?? ""));
+        Console.WriteLine(Row("uploaded", d => Bytes((long?)d["uploaded"]?["bytes"] ?? 0)));
+        foreach (var stage in (string[])["restore", "build", "pack", "upload", "activate", "total"])
+        {
+            Console.WriteLine(Row(stage, d => d["timings_ms"]?[stage] is { } ms ? $"{(long)ms} ms" : "-"));
+        }
     }
 
     internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";

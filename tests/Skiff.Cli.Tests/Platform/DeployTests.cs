@@ -160,6 +160,41 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         ((string)(await slow)["error"]!).ShouldContain("did not connect within");
     }
 
+    [Fact]
+    public async Task A_run_canceled_with_skiff_cancel_ends_canceled_and_skiff_run_exits_130()
+    {
+        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-repo");
+        await DeployAsync(backfill, "long");
+
+        var following = Platform.SkiffAsync("run", "long", "backfill", "--param", "days=100000", "--param", "batch_ms=50");
+        var runId = await WaitForRunningAsync("long");
+        var cancel = await Platform.SkiffAsync("cancel", runId);
+        var run = await following;
+        var logs = await Platform.SkiffAsync("logs", runId);
+        var runs = JsonNode.Parse((await Platform.SkiffAsync("runs", "long", "--json")).Stdout)!.AsArray();
+
+        cancel.ExitCode.ShouldBe(0, cancel.ToString());
+        run.ExitCode.ShouldBe(130, run.ToString());
+        run.Stdout.ShouldContain("run canceled");
+        logs.Stdout.ShouldContain("canceled after");
+        ((string?)runs.Single(r => (string?)r!["run"] == runId)!["status"]).ShouldBe("canceled");
+    }
+
+    private async Task<string> WaitForRunningAsync(string location)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var runs = await Platform.Server.Store.ListRunsAsync(location, 1, deadline.Token);
+            if (runs is [{ Status: "running" } run] && (await Platform.Server.Store.GetRunEventsAsync(run.Id, 0, 10, deadline.Token)).Any(e => e.Json.Contains("\"progress\"", StringComparison.Ordinal)))
+            {
+                return run.Id;
+            }
+
+            await Task.Delay(50, deadline.Token);
+        }
+    }
+
     private async Task<JsonNode> DeployAsync(string project, string location, bool expectLive = true, EmbeddedPlatform? platform = null)
     {
         var deploy = await (platform ?? Platform).SkiffAsync("deploy", project, "--location", location, "--json");
