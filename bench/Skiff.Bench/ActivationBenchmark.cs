@@ -36,11 +36,11 @@ internal static class ActivationBenchmark
                     continue; // warm-up
                 }
 
-                Add(stages, "fetch (source blob into the agent cache)", result.Timings.Fetch);
-                Add(stages, "materialize (unpack the source)", result.Timings.Materialize);
-                Add(stages, "process start (→ hello)", result.Timings.ProcessStart);
-                Add(stages, "ready (→ definitions listed)", result.Timings.Ready);
-                Add(stages, "activation total", result.Timings.Total);
+                Stats.Add(stages, "fetch (source blob into the agent cache)", result.Timings.Fetch.TotalMilliseconds);
+                Stats.Add(stages, "materialize (unpack the source)", result.Timings.Materialize.TotalMilliseconds);
+                Stats.Add(stages, "process start (→ hello)", result.Timings.ProcessStart.TotalMilliseconds);
+                Stats.Add(stages, "ready (→ definitions listed)", result.Timings.Ready.TotalMilliseconds);
+                Stats.Add(stages, "activation total", result.Timings.Total.TotalMilliseconds);
             }
 
             Console.WriteLine($"agent activation of samples/Hello after a one-line change, environment cached, {iterations} activations, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
@@ -70,15 +70,6 @@ internal static class ActivationBenchmark
     private static ActivationResult Check(ActivationResult result) =>
         result.Succeeded ? result : throw new InvalidOperationException(result.Error);
 
-    private static void Add(Dictionary<string, List<double>> stages, string name, TimeSpan value)
-    {
-        if (!stages.TryGetValue(name, out var values))
-        {
-            stages[name] = values = [];
-        }
-
-        values.Add(value.TotalMilliseconds);
-    }
 
     private static long ResidentBytes(int pid)
     {

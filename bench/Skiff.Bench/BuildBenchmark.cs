@@ -31,10 +31,10 @@ internal static class BuildBenchmark
             for (var i = 0; i < iterations; i++)
             {
                 var (wall, timings) = await BuildAsync(skiff, project, store, 100 + i);
-                Add(stages, "cli wall clock (process start → exit)", wall);
+                Stats.Add(stages, "cli wall clock (process start → exit)", wall);
                 foreach (var (stage, ms) in timings)
                 {
-                    Add(stages, $"timings_ms.{stage}", ms);
+                    Stats.Add(stages, $"timings_ms.{stage}", ms);
                 }
             }
 
@@ -97,13 +97,4 @@ internal static class BuildBenchmark
         return (wall, timings);
     }
 
-    private static void Add(Dictionary<string, List<double>> stages, string name, double value)
-    {
-        if (!stages.TryGetValue(name, out var values))
-        {
-            stages[name] = values = [];
-        }
-
-        values.Add(value);
-    }
 }

@@ -40,13 +40,13 @@ internal static class DeployBenchmark
                     continue; // the first is the full path; then the build servers and caches warm up
                 }
 
-                Add(stages, "cli wall clock (process start → live)", wall);
+                Stats.Add(stages, "cli wall clock (process start → live)", wall);
                 foreach (var (stage, value) in result["timings_ms"]!.AsObject())
                 {
-                    Add(stages, $"timings_ms.{stage}", (double)(long)value!);
+                    Stats.Add(stages, $"timings_ms.{stage}", (double)(long)value!);
                 }
 
-                Add(stages, "uploaded bytes (not ms)", (double)(long)result["uploaded"]!["bytes"]!);
+                Stats.Add(stages, "uploaded bytes (not ms)", (double)(long)result["uploaded"]!["bytes"]!);
             }
 
             Console.WriteLine($"skiff deploy of samples/Hello after a one-line change (fast path), embedded platform warm, {iterations} deploys, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
@@ -88,13 +88,4 @@ internal static class DeployBenchmark
             : throw new InvalidOperationException($"skiff deploy printed no JSON:\n{await stdout}\n{await stderr}");
     }
 
-    private static void Add(Dictionary<string, List<double>> stages, string name, double value)
-    {
-        if (!stages.TryGetValue(name, out var values))
-        {
-            stages[name] = values = [];
-        }
-
-        values.Add(value);
-    }
 }

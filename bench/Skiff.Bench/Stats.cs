@@ -14,6 +14,16 @@ internal static class Stats
         return sorted[low] + ((sorted[high] - sorted[low]) * (rank - low));
     }
 
+    public static void Add(Dictionary<string, List<double>> series, string name, double value)
+    {
+        if (!series.TryGetValue(name, out var values))
+        {
+            series[name] = values = [];
+        }
+
+        values.Add(value);
+    }
+
     public static string Row(string name, IReadOnlyList<double> milliseconds) =>
         string.Create(
             CultureInfo.InvariantCulture,
