@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>`skiff up`, `skiff server` and `skiff agent` as real processes, the way a user starts them.</summary>
+public sealed class ProcessTests : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task Skiff_up_writes_a_private_client_json_serves_deploys_and_runs_and_stops_on_sigterm()
+    {
+        var data = _workspace.PathTo("data");
+        var hello = _workspace.CopySample("Hello");
+        using var up = Start("up", "--data", data, "--port", "0");
+        var announced = await ReadUntilAsync(up, line => line.StartsWith("skiff is up at ", StringComparison.Ordinal));
+        var client = Path.Combine(data, "client.json");
+
+        var deploy = await SkiffAsync("deploy", hello, "--location", "embedded", "--data", data);
+        var run = await SkiffAsync("run", "embedded", "hello", "--data", data);
+        var gc = await SkiffAsync("gc", "--data", data);
+        Signal(up, "TERM");
+        await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+
+        announced.ShouldContain("http://127.0.0.1:");
+        File.GetUnixFileMode(client).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.GetUnixFileMode(Path.Combine(data, "server", "token")).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        ((string?)JsonNode.Parse(File.ReadAllText(client))!["token"]).ShouldStartWith("skiff_");
+        deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello, world!");
+        gc.ExitCode.ShouldBe(0, gc.ToString());
+        gc.Stdout.ShouldContain("deleted");
+        up.ExitCode.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_separate_server_and_agent_serve_a_deploy()
+    {
+        var data = _workspace.PathTo("server");
+        var hello = _workspace.CopySample("Hello");
+        using var server = Start("server", "--data", data, "--port", "0");
+        var listening = await ReadUntilAsync(server, line => line.StartsWith("skiff server listening on ", StringComparison.Ordinal));
+        var url = listening.Split(' ')[4];
+        var token = File.ReadAllText(Path.Combine(data, "token")).Trim();
+        using var agent = Start("agent", "--server", url, "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
+
+        var deploy = await SkiffAsync("deploy", hello, "--location", "split", "--server", url, "--token", token);
+        var run = await SkiffAsync("run", "split", "hello", "--server", url, "--token", token);
+        var noToken = await SkiffAsync("locations", "--server", url);
+        Signal(agent, "TERM");
+        Signal(server, "TERM");
+        await agent.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        await server.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+
+        deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello, world!");
+        noToken.ExitCode.ShouldNotBe(0);
+        noToken.Stderr.ShouldContain("401");
+    }
+
+    private Process Start(params string[] arguments)
+    {
+        var startInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = _workspace.Root,
+        };
+        startInfo.Environment["SKIFF_HOME"] = _workspace.PathTo("home");
+        return Process.Start(startInfo)!;
+    }
+
+    private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
+        CliProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments], _workspace.Root, _workspace.PathTo("home"));
+
+    private static async Task<string> ReadUntilAsync(Process process, Func<string, bool> wanted)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (await process.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
+        {
+            if (wanted(line))
+            {
+                return line;
+            }
+        }
+
+        throw new InvalidOperationException($"the process ended before printing the expected line: {await process.StandardError.ReadToEndAsync()}");
+    }
+
+    private static void Signal(Process process, string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+    }
+}
