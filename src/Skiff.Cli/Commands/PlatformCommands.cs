@@ -14,12 +14,14 @@ internal static class PlatformCommands
     public static Command Server()
     {
         var data = new Option<string?>("--data") { Description = "The data folder (default ~/.skiff/server)." };
-        var port = new Option<int>("--port") { Description = "The port on 127.0.0.1 (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port };
+        var port = new Option<int>("--port") { Description = "The port (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
+        var host = new Option<string>("--host") { Description = "The address to listen on (default 127.0.0.1; exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = parse.GetValue(data) ?? Path.Combine(CommonOptions.DataDirectory, "server");
-            await using var server = await SkiffServerHost.StartAsync(new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            await using var server = await SkiffServerHost.StartAsync(
+                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)! }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             return 0;
