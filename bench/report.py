@@ -27,6 +27,10 @@ def median(values):
     return statistics.median(values) if values else 0
 
 
+def spread(values):
+    return f"{median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
 def human_bytes(n):
     for unit in ["B", "KiB", "MiB", "GiB"]:
         if abs(n) < 1024 or unit == "GiB":
@@ -63,7 +67,7 @@ def main():
     ]
     headline = []
     for app in apps:
-        lines += [f"## {app}", "", "| scenario | path | total (CLI start → live) | bytes moved | stages (median) |", "|---|---|---|---|---|"]
+        lines += [f"## {app}", "", "| scenario | path | total (CLI start → live) | bytes moved | stages: median (min–max) |", "|---|---|---|---|---|"]
         for scenario in SCENARIOS:
             subset = [r for r in rows if r["app"] == app and r["scenario"] == scenario]
             if not subset:
@@ -71,11 +75,11 @@ def main():
             walls = [r["wall_ms"] for r in subset]
             stage_names = CONTAINER_STAGES if scenario == "baseline" else SKIFF_STAGES
             stages = ", ".join(
-                f"{s} {median([r['stages'].get(s, 0) for r in subset]):.0f}"
+                f"{s} {spread([r['stages'].get(s, 0) for r in subset])}"
                 for s in stage_names if any(s in r["stages"] for r in subset))
             lines.append(
-                f"| {scenario} | {subset[0]['path']} | {median(walls):.0f} ({min(walls)}–{max(walls)}) "
-                f"| {human_bytes(median([r['bytes'] for r in subset]))} | {stages} |")
+                f"| {scenario} | {'/'.join(sorted(set(r['path'] for r in subset)))} | {spread(walls)} "
+                f"| {human_bytes(median([r['bytes'] for r in subset]))} ({human_bytes(min(r['bytes'] for r in subset))}–{human_bytes(max(r['bytes'] for r in subset))}) | {stages} |")
         fast = median([r["wall_ms"] for r in rows if r["app"] == app and r["scenario"] == "fast"])
         baseline = median([r["wall_ms"] for r in rows if r["app"] == app and r["scenario"] == "baseline"])
         if fast and baseline:
@@ -85,6 +89,18 @@ def main():
     lines += ["## Headline", "", "| app | container-image deploy ÷ Skiff fast path |", "|---|---|"]
     for app, ratio, baseline, fast in headline:
         lines.append(f"| {app} | **{ratio:.1f}×** ({baseline:.0f} ms ÷ {fast:.0f} ms) |")
+    lines += ["", "## Where the time goes", ""]
+    for app in apps:
+        for scenario, stages, label in [("fast", SKIFF_STAGES, "Skiff fast path"), ("baseline", CONTAINER_STAGES, "container image")]:
+            subset = [r for r in rows if r["app"] == app and r["scenario"] == scenario]
+            if not subset:
+                continue
+            total = median([r["wall_ms"] for r in subset])
+            parts = ", ".join(
+                f"{s} {median([r['stages'].get(s, 0) for r in subset]):.0f} ms ({100 * median([r['stages'].get(s, 0) for r in subset]) / total:.0f}%)"
+                for s in stages)
+            rest = total - sum(median([r["stages"].get(s, 0) for r in subset]) for s in stages)
+            lines.append(f"- {app}, {label}, {total:.0f} ms: {parts}; the rest ({rest:.0f} ms) is process start-up and coordination.")
     lines += ["", f"![stage timelines]({os.path.basename(stem)}.svg)", ""]
     with open(stem + ".md", "w") as f:
         f.write("\n".join(lines))
