@@ -40,8 +40,18 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         var receiving = session.ReceiveLoopAsync(cancellationToken);
         _ = ReconcileAsync(session, cancellationToken);
-        await receiving.ConfigureAwait(false);
+        try
+        {
+            await receiving.ConfigureAwait(false);
+        }
+        finally
+        {
+            Forget(name, session);
+        }
+    }
 
+    private void Forget(string name, AgentSession session)
+    {
         if (_agents.TryGetValue(name, out var current) && current == session)
         {
             _agents.TryRemove(name, out _);

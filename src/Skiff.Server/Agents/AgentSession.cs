@@ -85,7 +85,17 @@ internal sealed class AgentSession(string name, WebSocket socket)
                     continue;
                 }
 
-                var json = JsonNode.Parse(message.ToArray()) as JsonObject;
+                JsonObject? json;
+                try
+                {
+                    json = JsonNode.Parse(message.ToArray()) as JsonObject;
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    // A garbled message is dropped; the agent's next one may be fine, and requests time out.
+                    json = null;
+                }
+
                 message.SetLength(0);
                 if (json is null)
                 {
