@@ -32,7 +32,7 @@ internal static class ApiErrors
         InvalidDigestException or InvalidLocationNameException or BadRequestException => StatusCodes.Status400BadRequest,
         ReleaseIncompleteException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
-        RequestTooLargeException => StatusCodes.Status413PayloadTooLarge,
+        RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,
         AgentUnavailableException => StatusCodes.Status503ServiceUnavailable,
         _ => null,
     };

@@ -5,13 +5,13 @@ using Skiff.Core.Blobs;
 
 namespace Skiff.Core.Tests.Blobs;
 
-/// <summary>What the store does with hostile or damaged archive blobs: refuses them, names them, changes nothing.</summary>
-public sealed class ArchiveBlobsTests : IDisposable
+/// <summary>What the store does with hostile or damaged uploads: refuses them, names them, changes nothing.</summary>
+public sealed class UploadedBlobsTests : IDisposable
 {
     private readonly TempDirectory _temp = new();
     private readonly FileBlobStore _store;
 
-    public ArchiveBlobsTests() => _store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
+    public UploadedBlobsTests() => _store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
 
     public void Dispose() => _temp.Dispose();
 
@@ -21,7 +21,7 @@ public sealed class ArchiveBlobsTests : IDisposable
         var bytes = await GoodArchiveAsync();
         var digest = Digest.Compute(bytes);
 
-        await ArchiveBlobs.PutAsync(_store, digest, new MemoryStream(bytes), ArchiveLimits.Default, CancellationToken.None);
+        await UploadedBlobs.PutAsync(_store, digest, new MemoryStream(bytes), long.MaxValue, ArchiveLimits.Default, CancellationToken.None);
 
         (await _store.ContainsAsync(digest, CancellationToken.None)).ShouldBeTrue();
     }
@@ -104,15 +104,41 @@ public sealed class ArchiveBlobsTests : IDisposable
         var limits = new ArchiveLimits { MaxTotalBytes = 8 * 1024 * 1024 };
 
         var error = await Should.ThrowAsync<UnsafeArchiveException>(
-            () => ArchiveBlobs.PutAsync(_store, Digest.Compute(bytes), new MemoryStream(bytes), limits, CancellationToken.None));
+            () => UploadedBlobs.PutAsync(_store, Digest.Compute(bytes), new MemoryStream(bytes), long.MaxValue, limits, CancellationToken.None));
 
         bytes.Length.ShouldBeLessThan(1024 * 1024);
         error.Message.ShouldContain($"blob {Digest.Compute(bytes)}");
         StoreFiles().ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task A_manifest_in_canonical_form_is_stored_and_one_that_is_not_is_refused()
+    {
+        var manifest = Skiff.Core.Manifests.ReleaseManifest.Create(Digest.Compute("e"u8), Digest.Compute("s"u8), "App.dll", sdkVersion: null).ToBytes();
+        var reformatted = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(manifest).Replace(",", ", ", StringComparison.Ordinal));
+
+        await PutAsync(Digest.Compute(manifest), manifest);
+        var error = await Should.ThrowAsync<Skiff.Core.Manifests.InvalidManifestException>(() => PutAsync(Digest.Compute(reformatted), reformatted));
+
+        (await _store.ContainsAsync(Digest.Compute(manifest), CancellationToken.None)).ShouldBeTrue();
+        error.Message.ShouldContain("canonical form");
+        (await _store.ContainsAsync(Digest.Compute(reformatted), CancellationToken.None)).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Content_over_the_size_limit_is_refused_before_it_is_all_read()
+    {
+        var bytes = await GoodArchiveAsync();
+
+        var error = await Should.ThrowAsync<BlobTooLargeException>(
+            () => UploadedBlobs.PutAsync(_store, Digest.Compute(bytes), new MemoryStream(bytes), maxBytes: 100, ArchiveLimits.Default, CancellationToken.None));
+
+        error.Message.ShouldContain(Digest.Compute(bytes).ToString());
+        StoreFiles().ShouldBeEmpty();
+    }
+
     private Task PutAsync(Digest digest, byte[] bytes) =>
-        ArchiveBlobs.PutAsync(_store, digest, new MemoryStream(bytes), ArchiveLimits.Default, CancellationToken.None);
+        UploadedBlobs.PutAsync(_store, digest, new MemoryStream(bytes), long.MaxValue, ArchiveLimits.Default, CancellationToken.None);
 
     private List<string> StoreFiles() =>
         [.. Directory.EnumerateFiles(_store.Root, "*", SearchOption.AllDirectories)];

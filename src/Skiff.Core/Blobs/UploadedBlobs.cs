@@ -1,0 +1,92 @@
+using Skiff.Core.Archives;
+using Skiff.Core.Manifests;
+
+namespace Skiff.Core.Blobs;
+
+/// <summary>
+/// Puts blobs that arrive from outside (uploads to the server) into a store only after checking that the
+/// bytes match their digest and are something a Skiff blob can be: a safe archive (package and source
+/// blobs) or a manifest in canonical form. A refused blob leaves the store exactly as it was.
+/// </summary>
+internal static class UploadedBlobs
+{
+    private const int MaxManifestBytes = 16 * 1024 * 1024;
+
+    /// <exception cref="BlobTooLargeException">The content is longer than <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="BlobIntegrityException">The bytes do not match <paramref name="expected"/>.</exception>
+    /// <exception cref="UnsafeArchiveException">The bytes are an archive the reader refuses.</exception>
+    /// <exception cref="InvalidManifestException">The bytes are neither an archive nor a canonical manifest.</exception>
+    public static async Task PutAsync(FileBlobStore store, Digest expected, Stream content, long maxBytes, ArchiveLimits limits, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(content);
+
+        // Staged beside the store (same file system), so the checked file is renamed into place, not copied.
+        var staged = store.NewTempPath();
+        try
+        {
+            var file = new FileStream(staged, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, useAsync: true);
+            await using (file.ConfigureAwait(false))
+            {
+                var buffer = new byte[1 << 16];
+                int read;
+                while ((read = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    if (file.Length + read > maxBytes)
+                    {
+                        throw new BlobTooLargeException(expected, maxBytes);
+                    }
+
+                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                }
+
+                file.Position = 0;
+                var actual = await Digest.ComputeAsync(file, cancellationToken).ConfigureAwait(false);
+                if (actual != expected)
+                {
+                    throw BlobIntegrityException.ForPut(expected, actual, store.Root);
+                }
+
+                file.Position = 0;
+                await CheckContentAsync(expected, file, limits, cancellationToken).ConfigureAwait(false);
+            }
+
+            var stored = await store.ImportFileAsync(staged, cancellationToken).ConfigureAwait(false);
+            if (stored != expected)
+            {
+                throw BlobIntegrityException.ForPut(expected, stored, store.Root);
+            }
+        }
+        finally
+        {
+            File.Delete(staged);
+        }
+    }
+
+    private static async Task CheckContentAsync(Digest digest, FileStream file, ArchiveLimits limits, CancellationToken cancellationToken)
+    {
+        var magic = new byte[2];
+        var read = await file.ReadAsync(magic, cancellationToken).ConfigureAwait(false);
+        file.Position = 0;
+        if (read == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+        {
+            await ArchiveReader.ListAsync(file, $"blob {digest}", limits, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (file.Length > MaxManifestBytes)
+        {
+            throw new InvalidManifestException($"blob {digest}", "it is neither an archive nor small enough to be a manifest");
+        }
+
+        var bytes = new byte[file.Length];
+        await file.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
+        var canonical = bytes.AsSpan().StartsWith("{\"schema\":\"skiff.release/"u8)
+            ? ReleaseManifest.FromBytes(bytes, $"blob {digest}").ToBytes()
+            : EnvironmentManifest.FromBytes(bytes, $"blob {digest}").ToBytes();
+        if (!canonical.AsSpan().SequenceEqual(bytes))
+        {
+            throw new InvalidManifestException($"blob {digest}", "it is not in canonical form (as `skiff build` writes it)");
+        }
+    }
+}
