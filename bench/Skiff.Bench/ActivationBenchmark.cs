@@ -1,3 +1,4 @@
+using Skiff.Testing;
 using System.Diagnostics;
 using Skiff.Agent;
 using Skiff.Agent.Locations;
@@ -15,8 +16,9 @@ internal static class ActivationBenchmark
 {
     public static async Task<int> RunAsync(int iterations)
     {
-        var root = Path.Combine(Path.GetTempPath(), "skiff-bench", Guid.NewGuid().ToString("N")[..8]);
-        var project = Repository.CopySample("Hello", root);
+        using var workspace = new Workspace();
+        var root = workspace.Root;
+        var project = workspace.CopySample("Hello", "repo");
         var store = new FileBlobStore(Path.Combine(root, "store"));
         var builder = new ReleaseBuilder(store);
         await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent") }, store, TimeProvider.System);
@@ -63,7 +65,6 @@ internal static class ActivationBenchmark
         finally
         {
             await agent.DisposeAsync();
-            Directory.Delete(root, recursive: true);
         }
     }
 

@@ -1,3 +1,4 @@
+using Skiff.Testing;
 using System.Diagnostics;
 using System.Text.Json;
 using Skiff.Build.Environments;
@@ -15,60 +16,54 @@ internal static class BuildBenchmark
 {
     public static async Task<int> RunAsync(int iterations)
     {
-        var root = Path.Combine(Path.GetTempPath(), "skiff-bench", Guid.NewGuid().ToString("N")[..8]);
-        var project = Repository.CopySample("Hello", root);
+        using var workspace = new Workspace();
+        var root = workspace.Root;
+        var project = workspace.CopySample("Hello", "repo");
         var store = Path.Combine(root, "store");
         var skiff = Path.Combine(AppContext.BaseDirectory, "skiff.dll");
-        try
+        // Warm-up: the first build restores, packs every package and starts the build servers.
+        for (var i = 0; i < 3; i++)
         {
-            // Warm-up: the first build restores, packs every package and starts the build servers.
-            for (var i = 0; i < 3; i++)
-            {
-                await BuildAsync(skiff, project, store, i);
-            }
-
-            var stages = new Dictionary<string, List<double>>();
-            for (var i = 0; i < iterations; i++)
-            {
-                var (wall, timings) = await BuildAsync(skiff, project, store, 100 + i);
-                Stats.Add(stages, "cli wall clock (process start → exit)", wall);
-                foreach (var (stage, ms) in timings)
-                {
-                    Stats.Add(stages, $"timings_ms.{stage}", ms);
-                }
-            }
-
-            var digest = new List<double>();
-            var index = new PackageBlobIndex(Path.Combine(store, "index", "packages"));
-            var packer = new EnvironmentPacker(new FileBlobStore(store), index);
-            var projectFile = Path.Combine(project, "Hello.csproj");
-            for (var i = 0; i < iterations; i++)
-            {
-                var started = Stopwatch.GetTimestamp();
-                var restore = await RestoreStep.RunAsync(projectFile, System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, force: false, CancellationToken.None);
-                var environment = await packer.PrepareAsync(restore.Closure, "default", CancellationToken.None);
-                digest.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                if (restore.Restored || environment.PackedCount > 0)
-                {
-                    throw new InvalidOperationException("the environment was rebuilt although nothing changed; the measurement would be wrong");
-                }
-            }
-
-            Console.WriteLine($"skiff build of samples/Hello after a one-line change, {iterations} iterations, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
-            Console.WriteLine();
-            Console.WriteLine(Stats.Header);
-            foreach (var (stage, values) in stages)
-            {
-                Console.WriteLine(Stats.Row(stage, values));
-            }
-
-            Console.WriteLine(Stats.Row("environment digest, restore unchanged", digest));
-            return 0;
+            await BuildAsync(skiff, project, store, i);
         }
-        finally
+
+        var stages = new Dictionary<string, List<double>>();
+        for (var i = 0; i < iterations; i++)
         {
-            Directory.Delete(root, recursive: true);
+            var (wall, timings) = await BuildAsync(skiff, project, store, 100 + i);
+            Stats.Add(stages, "cli wall clock (process start → exit)", wall);
+            foreach (var (stage, ms) in timings)
+            {
+                Stats.Add(stages, $"timings_ms.{stage}", ms);
+            }
         }
+
+        var digest = new List<double>();
+        var index = new PackageBlobIndex(Path.Combine(store, "index", "packages"));
+        var packer = new EnvironmentPacker(new FileBlobStore(store), index);
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        for (var i = 0; i < iterations; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var restore = await RestoreStep.RunAsync(projectFile, System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, force: false, CancellationToken.None);
+            var environment = await packer.PrepareAsync(restore.Closure, "default", CancellationToken.None);
+            digest.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (restore.Restored || environment.PackedCount > 0)
+            {
+                throw new InvalidOperationException("the environment was rebuilt although nothing changed; the measurement would be wrong");
+            }
+        }
+
+        Console.WriteLine($"skiff build of samples/Hello after a one-line change, {iterations} iterations, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine();
+        Console.WriteLine(Stats.Header);
+        foreach (var (stage, values) in stages)
+        {
+            Console.WriteLine(Stats.Row(stage, values));
+        }
+
+        Console.WriteLine(Stats.Row("environment digest, restore unchanged", digest));
+        return 0;
     }
 
     private static async Task<(double Wall, List<(string Stage, double Ms)> Timings)> BuildAsync(string skiff, string project, string store, int change)

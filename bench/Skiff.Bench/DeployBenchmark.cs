@@ -1,3 +1,4 @@
+using Skiff.Testing;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Skiff.Agent;
@@ -15,8 +16,9 @@ internal static class DeployBenchmark
 {
     public static async Task<int> RunAsync(int iterations)
     {
-        var root = Path.Combine(Path.GetTempPath(), "skiff-bench", Guid.NewGuid().ToString("N")[..8]);
-        var project = Repository.CopySample("Hello", Path.Combine(root, "repo"));
+        using var workspace = new Workspace();
+        var root = workspace.Root;
+        var project = workspace.CopySample("Hello", "repo");
         await using var server = await SkiffServerHost.StartAsync(new ServerOptions { DataDirectory = Path.Combine(root, "server"), Port = 0 }, TimeProvider.System, CancellationToken.None);
         using var http = new HttpClient();
         await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent") }, new HttpBlobSource(http, server.Url, server.Token), TimeProvider.System);
@@ -63,7 +65,6 @@ internal static class DeployBenchmark
         {
             await stopping.CancelAsync();
             await connection;
-            Directory.Delete(root, recursive: true);
         }
     }
 
