@@ -80,8 +80,9 @@ internal sealed class AgentHost : IAsyncDisposable
         await state.Activation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var unchangedSettings = settings is null || settings == state.Settings;
             state.Settings = settings ?? state.Settings;
-            if (state.Live is { Health: VersionHealth.Healthy } current && current.Release == release && settings is null)
+            if (state.Live is { Health: VersionHealth.Healthy } current && current.Release == release && unchangedSettings)
             {
                 // Already live and well (a reconnecting server re-sends what should run): nothing to start.
                 return new ActivationResult(location, release, true, null, current.Definitions, new ActivationTimings(default, default, default, default, default), 0, 0);
@@ -223,7 +224,7 @@ internal sealed class AgentHost : IAsyncDisposable
             materialized = await _materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
             materialize = _time.GetElapsedTime(stage);
         }
-        catch (SkiffException exception)
+        catch (Exception exception) when (exception is SkiffException or HttpRequestException or IOException)
         {
             return (Result(false, $"release {release} could not be made ready: {exception.Message}", null, 0), null);
         }

@@ -84,7 +84,17 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
                 continue;
             }
 
-            var json = JsonNode.Parse(message.ToArray()) as JsonObject;
+            JsonObject? json;
+            try
+            {
+                json = JsonNode.Parse(message.ToArray()) as JsonObject;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                // A garbled assignment is dropped, not the connection; the server's request times out.
+                json = null;
+            }
+
             message.SetLength(0);
             if (json is not null)
             {
@@ -123,6 +133,12 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
         catch (SkiffException exception)
         {
             await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = "failed", ["message"] = exception.Message }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // Anything else (a blob fetch that failed, a full disk, a message missing a field) still gets an
+            // answer, so the server reports it instead of waiting out its timeout.
+            await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = "failed", ["message"] = $"{exception.GetType().Name}: {exception.Message}" }, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -143,7 +143,20 @@ internal sealed class LiveVersion : IAsyncDisposable
                 await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
                 var restarted = await CodeServerProcess.StartAsync(Launch, _options.ActivationTimeout, _stopping.Token).ConfigureAwait(false);
                 Volatile.Write(ref _server, restarted);
-                Definitions = await restarted.ListAsync(_stopping.Token).ConfigureAwait(false);
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                deadline.CancelAfter(_options.ActivationTimeout);
+                try
+                {
+                    Definitions = await restarted.ListAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception exception) when (exception is CodeServerException || (exception is OperationCanceledException && !_stopping.IsCancellationRequested))
+                {
+                    // Up but not answering: stop it, so the next turn counts a crash instead of waiting forever.
+                    Volatile.Write(ref _server, null);
+                    await restarted.DisposeAsync().ConfigureAwait(false);
+                    throw new CodeServerException($"the restarted code server did not list its definitions: {exception.Message}");
+                }
+
                 Restarts++;
                 Health = VersionHealth.Healthy;
                 _report(AgentReportKind.Restarted, $"the code server is serving again (pid {restarted.ProcessId}, restart {Restarts})");

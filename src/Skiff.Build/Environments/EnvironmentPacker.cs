@@ -46,7 +46,10 @@ internal sealed class EnvironmentPacker(FileBlobStore store, PackageBlobIndex in
             index.Set(package.IndexKey, stored);
         }
 
-        await store.PutAsync(environment.Digest, new MemoryStream(environment.ManifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        if (!await store.ContainsAsync(environment.Digest, cancellationToken).ConfigureAwait(false))
+        {
+            await store.PutAsync(environment.Digest, new MemoryStream(environment.ManifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public static void Discard(PreparedEnvironment environment)

@@ -80,7 +80,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             throw BlobIntegrityException.ForPut(source.Digest, storedSource, store.Root);
         }
 
-        await store.PutAsync(release, new MemoryStream(manifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        if (!await store.ContainsAsync(release, cancellationToken).ConfigureAwait(false))
+        {
+            await store.PutAsync(release, new MemoryStream(manifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        }
         var packTime = time.GetElapsedTime(stage);
         report?.Invoke(new StageReport("pack", $"source {source.Digest.Short} ({source.FileCount} files, {Format.Bytes(source.Bytes)}); release {release.Short}", packTime));
 

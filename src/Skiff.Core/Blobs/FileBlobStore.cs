@@ -214,6 +214,22 @@ internal sealed class FileBlobStore : IBlobStore
         return file.Exists ? file.LastWriteTimeUtc : null;
     }
 
+    /// <summary>
+    /// Marks a stored blob as written now, so a collection that spares recent blobs spares it too: a client
+    /// just told the blob is present may be about to register a release that names it.
+    /// </summary>
+    public void Touch(Digest digest)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(BlobPath(digest), DateTime.UtcNow);
+        }
+        catch (FileNotFoundException)
+        {
+            // Gone meanwhile; the client's registration will say which blob is missing.
+        }
+    }
+
     private string BlobPath(Digest digest) => Path.Combine(_blobs, digest.Hex);
 
     /// <summary>Writes <paramref name="content"/> to a new file, hashing it on the way, and flushes it to disk.</summary>

@@ -8,8 +8,8 @@ namespace Skiff.Core.Blobs;
 /// </summary>
 /// <remarks>
 /// A build puts its blobs before the release manifest that names them, so a collection that runs while a
-/// build writes into the same store can delete blobs the new release needs. Whoever owns the store runs
-/// collections exclusively (the server holds its deploy lock; the CLI has no concurrent writer).
+/// build writes into the same store could delete blobs the new release needs. Callers pass
+/// <c>keep</c> to spare recent blobs (the server spares those written or reported present within the hour).
 /// </remarks>
 internal static class GarbageCollector
 {

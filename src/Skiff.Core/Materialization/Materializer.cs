@@ -123,13 +123,16 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         return folders;
     }
 
-    /// <summary>Marks a folder as used now, for least-recently-used eviction.</summary>
-    public void Touch(Digest digest, bool package)
+    /// <summary>Marks a folder as used now (its record's write time), for least-recently-used eviction.</summary>
+    private static void Touch(string folder)
     {
-        var record = Path.Combine(package ? PackagesDirectory : SourcesDirectory, digest.Hex + TreeSuffix);
-        if (File.Exists(record))
+        try
         {
-            File.SetLastWriteTimeUtc(record, DateTime.UtcNow);
+            File.SetLastWriteTimeUtc(folder + TreeSuffix, DateTime.UtcNow);
+        }
+        catch (FileNotFoundException)
+        {
+            // No record: the folder is found damaged at the next check and unpacked again.
         }
     }
 
@@ -152,6 +155,7 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         var target = Path.Combine(parent, blob.Hex);
         if (Directory.Exists(target))
         {
+            Touch(target);
             return false;
         }
 

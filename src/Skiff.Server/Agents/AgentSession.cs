@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using Skiff.Core;
 
 namespace Skiff.Server.Agents;
 
@@ -102,18 +103,26 @@ internal sealed class AgentSession(string name, WebSocket socket)
                     continue;
                 }
 
-                if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
+                try
                 {
-                    if (OnReply is { } onReply)
+                    if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
                     {
-                        await onReply(json).ConfigureAwait(false);
-                    }
+                        if (OnReply is { } onReply)
+                        {
+                            await onReply(json).ConfigureAwait(false);
+                        }
 
-                    reply.TrySetResult(json);
+                        reply.TrySetResult(json);
+                    }
+                    else if (OnMessage is { } onMessage)
+                    {
+                        await onMessage(json).ConfigureAwait(false);
+                    }
                 }
-                else if (OnMessage is { } onMessage)
+                catch (SkiffException)
                 {
-                    await onMessage(json).ConfigureAwait(false);
+                    // One message the server cannot record (an event of a run it has no record of) must not
+                    // end the session and fail every other request on it.
                 }
             }
         }

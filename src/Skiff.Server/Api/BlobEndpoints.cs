@@ -25,6 +25,10 @@ internal static class BlobEndpoints
                 {
                     missing.Add(digest.ToString());
                 }
+                else
+                {
+                    blobs.Touch(digest);
+                }
             }
 
             return Results.Json(new JsonObject { ["missing"] = missing });

@@ -123,11 +123,21 @@ internal static class ControlEndpoints
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
             var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
             runs.Starting(new RunRecord(runId, name, location.LiveRelease!.Value, job, parameters.ToJsonString(), RunStatuses.Running, time.GetUtcNow(), null, null));
-            var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            var reply = await agent.RequestAsync(
-                new JsonObject { ["type"] = "start_run", ["run"] = runId, ["location"] = name, ["job"] = job, ["params"] = parameters.DeepClone(), ["release"] = location.LiveRelease.ToString() },
-                options.ActivationTimeout,
-                cancellationToken).ConfigureAwait(false);
+            JsonObject reply;
+            try
+            {
+                var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                reply = await agent.RequestAsync(
+                    new JsonObject { ["type"] = "start_run", ["run"] = runId, ["location"] = name, ["job"] = job, ["params"] = parameters.DeepClone(), ["release"] = location.LiveRelease.ToString() },
+                    options.ActivationTimeout,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                runs.StartFailed(runId);
+                throw;
+            }
+
             if ((string?)reply["type"] == "error")
             {
                 runs.StartFailed(runId);

@@ -63,7 +63,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         try
         {
             await previous.ConfigureAwait(false);
-            return await ActivateAsync(record, request, received, cancellationToken).ConfigureAwait(false);
+            return await ActivateAsync(record, request, received).ConfigureAwait(false);
         }
         finally
         {
@@ -71,47 +71,38 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         }
     }
 
-    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, DeploymentRequest request, long received, CancellationToken cancellationToken)
+    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, DeploymentRequest request, long received)
     {
         var activating = time.GetTimestamp();
         string outcome;
         string? error = null;
         string? definitions = null;
-        var location = await store.GetLocationAsync(record.Location, cancellationToken).ConfigureAwait(false);
-        var report = agents.LastReport(record.Location);
-        var healthy = report is null || (string?)report["kind"] is "Activated" or "Restarted" or "Stopped";
-        if (location?.LiveRelease == record.Release && healthy && agents.Agents.Count > 0)
+        // The agent decides whether anything needs starting (activating the release already live and healthy
+        // is a no-op there). The wait is not tied to the HTTP request: a client that gives up must not leave
+        // the deployment pending while the agent makes it live anyway.
+        try
         {
-            // Already live and well: nothing to start.
-            outcome = DeploymentOutcomes.Live;
-            definitions = location.DefinitionsJson;
-        }
-        else
-        {
-            try
-            {
-                var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), request.MemoryLimit, cancellationToken).ConfigureAwait(false);
-                if ((string?)result["type"] == "error")
-                {
-                    outcome = DeploymentOutcomes.Failed;
-                    error = (string?)result["message"];
-                }
-                else if ((bool?)result["succeeded"] == true)
-                {
-                    outcome = DeploymentOutcomes.Live;
-                    definitions = result["definitions"]?.ToJsonString() ?? "[]";
-                }
-                else
-                {
-                    outcome = DeploymentOutcomes.Failed;
-                    error = (string?)result["error"];
-                }
-            }
-            catch (AgentUnavailableException exception)
+            var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), request.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
+            if ((string?)result["type"] == "error")
             {
                 outcome = DeploymentOutcomes.Failed;
-                error = exception.Message;
+                error = (string?)result["message"];
             }
+            else if ((bool?)result["succeeded"] == true)
+            {
+                outcome = DeploymentOutcomes.Live;
+                definitions = result["definitions"]?.ToJsonString() ?? "[]";
+            }
+            else
+            {
+                outcome = DeploymentOutcomes.Failed;
+                error = (string?)result["error"];
+            }
+        }
+        catch (AgentUnavailableException exception)
+        {
+            outcome = DeploymentOutcomes.Failed;
+            error = exception.Message;
         }
 
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
