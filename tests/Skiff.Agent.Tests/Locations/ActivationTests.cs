@@ -15,6 +15,9 @@ public sealed class ActivationTests(Releases releases)
         result.Succeeded.ShouldBeTrue(result.Error);
         result.Definitions!.Select(j => (string?)j!["name"]).ShouldContain("hold");
         result.PackagesUnpacked.ShouldBe(releases.V1Build.Packages.Select(p => p.Package.Blob).Distinct().Count() + 1);
+        // Every distinct package blob, the source, and the two manifests.
+        result.BlobsFetched.ShouldBe(releases.V1Build.Packages.Select(p => p.Package.Blob).Distinct().Count() + 3);
+        result.Timings.ProcessStart.ShouldBeGreaterThan(TimeSpan.Zero);
         result.Timings.Total.ShouldBeGreaterThanOrEqualTo(result.Timings.ProcessStart + result.Timings.Ready);
         var status = harness.Agent.Describe("analytics")!;
         status.Release.ShouldBe(releases.V1);

@@ -134,7 +134,8 @@ public sealed class ReleaseBuilderTests : IDisposable
 
         second.Release.ShouldBe(first.Release);
         stages.Single(s => s.Stage == "restore").Summary.ShouldStartWith("up to date");
-        stages.Single(s => s.Stage == "environment").Summary.ShouldContain("0 packed");
+        stages.Single(s => s.Stage == "environment").Summary.ShouldContain("(0 packed, ");
+        second.Packages.Select(p => p.Package.Blob).ShouldBe(first.Packages.Select(p => p.Package.Blob));
     }
 
     [Fact]

@@ -51,10 +51,15 @@ public sealed class BuildAndExecTests : IDisposable
         packages.ShouldContain("Newtonsoft.Json");
         packages.ShouldContain("Humanizer.Core");
         root.GetProperty("source").GetProperty("bytes").GetInt64().ShouldBeGreaterThan(0);
-        foreach (var stage in (string[])["restore", "build", "pack", "total"])
+        var timings = root.GetProperty("timings_ms");
+        foreach (var stage in (string[])["restore", "environment", "pack"])
         {
-            root.GetProperty("timings_ms").GetProperty(stage).GetInt64().ShouldBeGreaterThanOrEqualTo(0);
+            timings.GetProperty(stage).GetInt64().ShouldBeGreaterThanOrEqualTo(0);
         }
+
+        timings.GetProperty("build").GetInt64().ShouldBeGreaterThan(0);
+        timings.GetProperty("total").GetInt64().ShouldBeGreaterThanOrEqualTo(
+            timings.GetProperty("restore").GetInt64() + timings.GetProperty("build").GetInt64() + timings.GetProperty("pack").GetInt64());
 
         // The project folder is gone: whatever runs now comes from the store.
         Directory.Delete(project, recursive: true);
@@ -136,6 +141,7 @@ public sealed class BuildAndExecTests : IDisposable
 
         run.ExitCode.ShouldNotBe(0);
         run.Stderr.ShouldContain("sha256:0000");
+        run.Stderr.ShouldContain("is not in the store");
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public sealed class GarbageCollectorTests : IDisposable
         var release = await Some.ReleaseAsync(store, _temp.Path);
         var before = await ListAsync(store);
 
-        await Should.ThrowAsync<SkiffException>(() => GarbageCollector.CollectAsync(store, [release.Source], CancellationToken.None));
+        await Should.ThrowAsync<Skiff.Core.Manifests.InvalidManifestException>(() => GarbageCollector.CollectAsync(store, [release.Source], CancellationToken.None));
 
         (await ListAsync(store)).ShouldBe(before, ignoreOrder: true);
     }

@@ -61,16 +61,22 @@ public sealed class ProgressTests
     public async Task Completion_IsSentAtOnce_EvenWithinTheInterval()
     {
         var time = new ManualTimeProvider();
-        var job = Some.Job(j => j.Op("load", context =>
+        var sentAtOnce = -1;
+        var log = new TaskCompletionSource<EventLog>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var job = Some.Job(j => j.Op("load", async context =>
         {
+            var events = await log.Task;
             context.ReportProgress(0.5);
             context.ReportProgress(1, "done");
-            return Task.CompletedTask;
+            // Sent before the op ends, not by the flush at its end.
+            sentAtOnce = events.OfType(EventTypes.Progress).Count;
         }));
 
         using var run = TestRun.Start(job, time);
+        log.SetResult(run.Events);
         await run.EndAsync();
 
+        sentAtOnce.ShouldBe(2);
         run.Events.OfType(EventTypes.Progress).Select(e => (e.Fraction, e.Message)).ShouldBe([(0.5, null), (1.0, "done")]);
     }
 

@@ -327,6 +327,7 @@ public sealed class CodeServerInProcessTests
         var health = await agent.RequestAsync("""{"type":"health","id":2}""");
 
         ((string?)error["type"]).ShouldBe("error");
+        ((string?)error["code"]).ShouldBe("malformed");
         ((string?)health["status"]).ShouldBe("ok");
     }
 

@@ -200,7 +200,8 @@ public sealed class DeploymentTests : IAsyncLifetime
     {
         var release = Some.Release();
         await _store.RegisterReleaseAsync(release, CancellationToken.None);
-        string[] ids = ["d1", "d2", "d3", "d4", "d5"];
+        // The tied pair is inserted against its id order, so only insertion order can put d3 first.
+        string[] ids = ["d1", "d2", "d4", "d3", "d5"];
         DateTimeOffset[] createdAt = [Some.Time, Some.Time.AddSeconds(1), Some.Time.AddSeconds(2), Some.Time.AddSeconds(2), Some.Time.AddSeconds(3)];
         for (var i = 0; i < ids.Length; i++)
         {
@@ -209,8 +210,8 @@ public sealed class DeploymentTests : IAsyncLifetime
 
         await _store.CreateDeploymentAsync(Some.Deployment("other", "reports", release, Some.Time.AddHours(1)), CancellationToken.None);
 
-        (await _store.ListDeploymentsAsync("analytics", 10, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d4", "d3", "d2", "d1"]);
-        (await _store.ListDeploymentsAsync("analytics", 3, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d4", "d3"]);
+        (await _store.ListDeploymentsAsync("analytics", 10, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d3", "d4", "d2", "d1"]);
+        (await _store.ListDeploymentsAsync("analytics", 3, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d3", "d4"]);
         (await _store.ListDeploymentsAsync("nowhere", 3, CancellationToken.None)).ShouldBeEmpty();
         await Should.ThrowAsync<ArgumentOutOfRangeException>(() => _store.ListDeploymentsAsync("analytics", 0, CancellationToken.None));
     }

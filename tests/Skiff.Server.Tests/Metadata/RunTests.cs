@@ -109,12 +109,13 @@ public sealed class RunTests : IAsyncLifetime
     {
         await _store.CreateRunAsync(Some.Run("a1", "analytics", _release, Some.Time), CancellationToken.None);
         await _store.CreateRunAsync(Some.Run("b1", "reports", _release, Some.Time.AddSeconds(1)), CancellationToken.None);
-        await _store.CreateRunAsync(Some.Run("a2", "analytics", _release, Some.Time.AddSeconds(2)), CancellationToken.None);
+        // The tied pair is inserted against its id order, so only insertion order can put a2 first.
         await _store.CreateRunAsync(Some.Run("a3", "analytics", _release, Some.Time.AddSeconds(2)), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("a2", "analytics", _release, Some.Time.AddSeconds(2)), CancellationToken.None);
 
-        (await _store.ListRunsAsync("analytics", 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2", "a1"]);
-        (await _store.ListRunsAsync(null, 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2", "b1", "a1"]);
-        (await _store.ListRunsAsync(null, 2, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a3", "a2"]);
+        (await _store.ListRunsAsync("analytics", 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a2", "a3", "a1"]);
+        (await _store.ListRunsAsync(null, 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a2", "a3", "b1", "a1"]);
+        (await _store.ListRunsAsync(null, 2, CancellationToken.None)).Select(r => r.Id).ShouldBe(["a2", "a3"]);
         (await _store.ListRunsAsync("reports", 10, CancellationToken.None)).Select(r => r.Id).ShouldBe(["b1"]);
     }
 
