@@ -109,10 +109,15 @@ public sealed class ServerRulesTests(PlatformFixture fixture) : IClassFixture<Pl
             "return await SkiffApp.RunAsync",
             "if (args.Length > 0) await Task.Delay(Timeout.Infinite);\nreturn await SkiffApp.RunAsync",
             StringComparison.Ordinal));
-        (await platform.SkiffAsync("build", hanging)).ExitCode.ShouldBe(0);
+        var build = await platform.SkiffAsync("build", hanging, "--json");
+        build.ExitCode.ShouldBe(0, build.ToString());
+        var source = Digest.Parse((string)JsonNode.Parse(build.Stdout)!["source"]!["digest"]!);
 
         var deploy = platform.SkiffAsync("deploy", hanging, "--location", "interrupted", "--json");
         await WaitForPendingAsync(platform, "interrupted");
+        // Cut the server off once the agent holds every blob, so what is interrupted is the
+        // activation itself rather than a blob download (which fails differently, and fine too).
+        await WaitForSourceMaterializedAsync(platform, source);
         await platform.RestartAsync();
         var interrupted = await deploy;
         var history = await platform.Server.Store.ListDeploymentsAsync("interrupted", 10, CancellationToken.None);
@@ -126,6 +131,16 @@ public sealed class ServerRulesTests(PlatformFixture fixture) : IClassFixture<Pl
         history[0].Error.ShouldNotBeNull().ShouldMatch("server stopped|disconnected");
         location!.LiveRelease.ShouldBe(history[1].Release);
         run.ExitCode.ShouldBe(0, run.ToString());
+    }
+
+    private static async Task WaitForSourceMaterializedAsync(EmbeddedPlatform platform, Digest source)
+    {
+        var folder = Path.Combine(platform.DataDirectory, "agent", "releases", "sources", source.Hex);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (!Directory.Exists(folder))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), deadline.Token);
+        }
     }
 
     private static async Task WaitForPendingAsync(EmbeddedPlatform platform, string location)
