@@ -22,6 +22,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     private readonly Socket _connection;
     private readonly NetworkStream _stream;
     private readonly string _socketDirectory;
+    private int _disposed;
     private readonly string _name;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
@@ -196,6 +197,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // A version being stopped and an agent shutting down may both dispose it.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!_exited.Task.IsCompleted)
         {
             Kill(_process);
@@ -213,9 +220,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         _connection.Dispose();
         _process.Dispose();
         _writeGate.Dispose();
-        if (Directory.Exists(_socketDirectory))
+        try
         {
             Directory.Delete(_socketDirectory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
         }
     }
 

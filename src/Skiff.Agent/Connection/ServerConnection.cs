@@ -2,7 +2,7 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Agent.CodeServers;
-using Skiff.Agent.Limits;
+using Skiff.Core.Limits;
 using Skiff.Agent.Locations;
 using Skiff.Core;
 
@@ -12,12 +12,17 @@ namespace Skiff.Agent.Connection;
 /// Keeps an agent connected to its server over one WebSocket: the server pushes assignments (activate a
 /// release, start or cancel a run) the moment it has them, and the agent streams back outcomes, run events
 /// and reports. No polling interval anywhere in the path. Reconnects with backoff when the connection drops;
-/// on each connect the server re-sends what this agent should be running. See docs/agent-protocol.md.
+/// on each connect the server re-sends what this agent should be running, and the agent resends the run
+/// events the server missed meanwhile (<see cref="RunJournal"/>). See docs/agent-protocol.md.
 /// </summary>
 internal sealed class ServerConnection(AgentHost host, Uri server, string token, string agentName, TimeProvider time)
 {
     private readonly SemaphoreSlim _sendGate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RunJournal> _journals = new(StringComparer.Ordinal);
     private ClientWebSocket? _socket;
+
+    // Numbers the connections, so a run's events go out only on one the journal is in step with.
+    private long _connection;
 
     /// <summary>Runs until canceled, reconnecting as needed.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -34,9 +39,20 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
                 var scheme = server.Scheme == "https" ? "wss" : "ws";
                 var uri = new UriBuilder(server) { Scheme = scheme, Path = server.AbsolutePath.TrimEnd('/') + "/api/v1/agents/connect", Query = "name=" + Uri.EscapeDataString(agentName) }.Uri;
                 await socket.ConnectAsync(uri, cancellationToken).ConfigureAwait(false);
-                _socket = socket;
+                long connection;
+                await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    connection = ++_connection;
+                    _socket = socket;
+                }
+                finally
+                {
+                    _sendGate.Release();
+                }
+
                 backoff = TimeSpan.FromMilliseconds(200);
-                await ReceiveLoopAsync(socket, cancellationToken).ConfigureAwait(false);
+                await ReceiveLoopAsync(socket, connection, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception exception) when (exception is WebSocketException or HttpRequestException or IOException)
             {
@@ -66,7 +82,7 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
         await reports.ConfigureAwait(false);
     }
 
-    private async Task ReceiveLoopAsync(ClientWebSocket socket, CancellationToken cancellationToken)
+    private async Task ReceiveLoopAsync(ClientWebSocket socket, long connection, CancellationToken cancellationToken)
     {
         var buffer = new byte[64 * 1024];
         using var message = new MemoryStream();
@@ -99,12 +115,12 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
             if (json is not null)
             {
                 // Each assignment runs on its own: a slow activation must not hold up a cancel.
-                _ = Task.Run(() => HandleAsync(json, cancellationToken), CancellationToken.None);
+                _ = Task.Run(() => HandleAsync(json, connection, cancellationToken), CancellationToken.None);
             }
         }
     }
 
-    private async Task HandleAsync(JsonObject message, CancellationToken cancellationToken)
+    private async Task HandleAsync(JsonObject message, long connection, CancellationToken cancellationToken)
     {
         var request = message["request"]?.DeepClone();
         try
@@ -115,7 +131,13 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
                     await ActivateAsync(request, message, cancellationToken).ConfigureAwait(false);
                     break;
                 case "start_run":
-                    await StartRunAsync(request, message, cancellationToken).ConfigureAwait(false);
+                    await StartRunAsync(request, message, connection, cancellationToken).ConfigureAwait(false);
+                    break;
+                case "resume_runs":
+                    await ResumeRunsAsync(request, message, connection, cancellationToken).ConfigureAwait(false);
+                    break;
+                case "run_stored":
+                    _journals.TryRemove((string)message["run"]!, out _);
                     break;
                 case "cancel_run":
                     await host.CancelRunAsync((string)message["run"]!, cancellationToken).ConfigureAwait(false);
@@ -144,13 +166,7 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
 
     private async Task ActivateAsync(JsonNode? request, JsonObject message, CancellationToken cancellationToken)
     {
-        LocationSettings? settings = null;
-        if ((string?)message["memory_limit"] is { Length: > 0 } limit)
-        {
-            settings = LocationSettings.Default with { MemoryLimit = MemoryLimit.Parse(limit) };
-        }
-
-        var result = await host.ActivateAsync((string)message["location"]!, Digest.Parse((string)message["release"]!), settings, cancellationToken).ConfigureAwait(false);
+        var result = await host.ActivateAsync((string)message["location"]!, Digest.Parse((string)message["release"]!), Settings(message), cancellationToken).ConfigureAwait(false);
         await SendAsync(new JsonObject
         {
             ["type"] = "activated",
@@ -172,27 +188,79 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task StartRunAsync(JsonNode? request, JsonObject message, CancellationToken cancellationToken)
+    private async Task StartRunAsync(JsonNode? request, JsonObject message, long connection, CancellationToken cancellationToken)
     {
         var runId = (string)message["run"]!;
         var location = (string)message["location"]!;
         if ((string?)message["release"] is { } release && host.Describe(location)?.Release.ToString() != release)
         {
             // This agent has just (re)connected and not caught up yet: bring the location's release up first.
-            var activation = await host.ActivateAsync(location, Digest.Parse(release), null, cancellationToken).ConfigureAwait(false);
+            var activation = await host.ActivateAsync(location, Digest.Parse(release), Settings(message), cancellationToken).ConfigureAwait(false);
             if (!activation.Succeeded)
             {
                 throw new CodeServerException(activation.Error!, "activation_failed");
             }
         }
 
-        var run = await host.StartRunAsync((string)message["location"]!, (string)message["job"]!, message["params"]?.DeepClone() as JsonObject, runId, cancellationToken).ConfigureAwait(false);
-        await SendAsync(new JsonObject { ["type"] = "run_started", ["request"] = request, ["run"] = runId, ["release"] = host.Describe((string)message["location"]!)?.Release.ToString() }, cancellationToken).ConfigureAwait(false);
+        var run = await host.StartRunAsync(location, (string)message["job"]!, message["params"]?.DeepClone() as JsonObject, runId, cancellationToken).ConfigureAwait(false);
+        var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
+        await SendAsync(new JsonObject { ["type"] = "run_started", ["request"] = request, ["run"] = runId, ["release"] = host.Describe(location)?.Release.ToString() }, cancellationToken).ConfigureAwait(false);
         await foreach (var runEvent in run.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            await SendAsync(new JsonObject { ["type"] = "run_event", ["run"] = runId, ["event"] = runEvent.DeepClone() }, cancellationToken).ConfigureAwait(false);
+            await journal.AppendAsync(runEvent, Volatile.Read(ref _connection), (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The server's first word on a new connection: the last event it stored of each run it believes this
+    /// agent runs. The rest of each is sent again, and the answer names the runs this agent does not have (it
+    /// restarted since), which the server then fails. A run the server no longer lists, it has given up on.
+    /// </summary>
+    private async Task ResumeRunsAsync(JsonNode? request, JsonObject message, long connection, CancellationToken cancellationToken)
+    {
+        var listed = message["runs"] as JsonObject ?? [];
+        var unknown = new JsonArray();
+        foreach (var (runId, storedThrough) in listed)
+        {
+            if (_journals.TryGetValue(runId, out var journal))
+            {
+                await journal.ResumeAsync((long?)storedThrough ?? 0, connection, (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
+            }
+            else
+            {
+                unknown.Add(runId);
+            }
+        }
+
+        foreach (var journal in _journals.Values.Where(j => j.Connection != connection && !listed.ContainsKey(j.RunId)))
+        {
+            // Ended and stored before the connection dropped, or failed by the server when this agent stayed
+            // away too long: either way no one is listening any more.
+            _journals.TryRemove(journal.RunId, out _);
+            if (!journal.Ended)
+            {
+                try
+                {
+                    await host.CancelRunAsync(journal.RunId, cancellationToken).ConfigureAwait(false);
+                }
+                catch (CodeServerException)
+                {
+                    // It ended meanwhile.
+                }
+            }
+        }
+
+        await SendAsync(new JsonObject { ["type"] = "resumed", ["request"] = request, ["unknown"] = unknown }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<bool> SendRunEventAsync(string runId, JsonObject runEvent, long connection, CancellationToken cancellationToken) =>
+        TrySendAsync(new JsonObject { ["type"] = "run_event", ["run"] = runId, ["event"] = runEvent.DeepClone() }, connection, cancellationToken);
+
+    /// <summary>The server is the authority on a location's settings: a limit it leaves out is no limit.</summary>
+    private static LocationSettings Settings(JsonObject message) =>
+        (string?)message["memory_limit"] is { Length: > 0 } limit
+            ? LocationSettings.Default with { MemoryLimit = MemoryLimit.Parse(limit) }
+            : LocationSettings.Default;
 
     private async Task ForwardReportsAsync(CancellationToken cancellationToken)
     {
@@ -216,20 +284,28 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
         }
     }
 
-    private async Task SendAsync(JsonObject message, CancellationToken cancellationToken)
+    /// <summary>Sends on whatever connection is up; a message that finds none is dropped (the server asks again).</summary>
+    private Task SendAsync(JsonObject message, CancellationToken cancellationToken) => TrySendAsync(message, connection: null, cancellationToken);
+
+    /// <summary>Sends on the given connection (any, when null), returning whether the message went out on it.</summary>
+    private async Task<bool> TrySendAsync(JsonObject message, long? connection, CancellationToken cancellationToken)
     {
         var bytes = Encoding.UTF8.GetBytes(message.ToJsonString());
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_socket is { State: WebSocketState.Open } socket)
+            if (_socket is { State: WebSocketState.Open } socket && (connection is null || connection == _connection))
             {
                 await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                return true;
             }
+
+            return false;
         }
-        catch (Exception exception) when (exception is WebSocketException or IOException)
+        catch (Exception exception) when (exception is WebSocketException or IOException or ObjectDisposedException)
         {
-            // The connection dropped; the receive loop reconnects and the server re-sends what matters.
+            // The connection dropped; the receive loop reconnects and the server asks for what it missed.
+            return false;
         }
         finally
         {

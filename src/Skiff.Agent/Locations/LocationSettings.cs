@@ -1,4 +1,4 @@
-using Skiff.Agent.Limits;
+using Skiff.Core.Limits;
 
 namespace Skiff.Agent.Locations;
 

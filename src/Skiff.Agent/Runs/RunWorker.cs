@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Skiff.Agent.CodeServers;
-using Skiff.Agent.Limits;
+using Skiff.Core.Limits;
 using Skiff.Core;
 
 namespace Skiff.Agent.Runs;

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Skiff.Build.Releases;
 using Skiff.Core;
 using Skiff.Core.Blobs;
+using Skiff.Core.Limits;
 
 namespace Skiff.Cli.Commands;
 
@@ -21,7 +22,7 @@ internal static class DeployCommand
         var location = new Option<string>("--location") { Description = "Where to deploy (created on first deploy).", Required = true };
         var rid = new Option<string?>("--rid") { Description = "The runtime identifier of the agents (default: this machine's)." };
         var store = CommonOptions.Store();
-        var memory = new Option<string?>("--memory") { Description = "Memory limit for every process of the location, e.g. 512MiB." };
+        var memory = new Option<string?>("--memory") { Description = "Memory limit for every process of the location, e.g. 512MiB; 'none' lifts it. Left out, the location keeps its current limit." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
@@ -33,6 +34,12 @@ internal static class DeployCommand
         {
             var started = Stopwatch.GetTimestamp();
             var asJson = parse.GetValue(json);
+            if (parse.GetValue(memory) is { } limit && !limit.Trim().Equals(MemoryLimit.None, StringComparison.OrdinalIgnoreCase))
+            {
+                // Checked before the build, so a typo costs nothing.
+                _ = MemoryLimit.Parse(limit);
+            }
+
             using var api = client.Connect(parse);
             var local = new FileBlobStore(parse.GetValue(store)!);
             var request = new BuildRequest(parse.GetValue(path)!);

@@ -9,11 +9,14 @@ namespace Skiff.Server.Agents;
 /// <summary>
 /// The agents connected to this server and which one hosts which location. A location goes to the
 /// connected agent with the fewest locations and stays there while it is connected. When an agent
-/// connects, every live location it should host is activated on it again, so an agent or server restart
-/// converges back to what the metadata says is live.
+/// connects it is first asked to resend the events of its runs that the server missed while they were
+/// apart, then every live location it should host is activated on it again, so an agent or server
+/// restart converges back to what the metadata says. Runs of an agent that stays away longer than the
+/// grace period are failed, so none is left running forever.
 /// </summary>
-internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan activationTimeout)
+internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan activationTimeout, TimeSpan gracePeriod, TimeProvider time, CancellationToken stopping)
 {
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _absentSince = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentSession> _agents = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _assignments = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, JsonObject> _lastReports = new(StringComparer.Ordinal);
@@ -26,20 +29,18 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
 
     public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
     {
-        var session = new AgentSession(name, socket)
-        {
-            OnMessage = HandleMessageAsync,
-            OnReply = runs.HandleReplyAsync,
-        };
+        var session = new AgentSession(name, socket) { OnReply = runs.HandleReplyAsync };
+        session.OnMessage = message => HandleMessageAsync(session, message);
         if (_agents.TryRemove(name, out var previous))
         {
             previous.Closed.TrySetResult();
         }
 
         _agents[name] = session;
+        _absentSince.TryRemove(name, out _);
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         var receiving = session.ReceiveLoopAsync(cancellationToken);
-        _ = ReconcileAsync(session, cancellationToken);
+        _ = CatchUpAsync(session, cancellationToken);
         try
         {
             await receiving.ConfigureAwait(false);
@@ -50,10 +51,31 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
         }
     }
 
+    /// <summary>
+    /// Called once as the server starts: runs recorded as running belong to agents that have not
+    /// reconnected yet; each gets the grace period to come back and resume them.
+    /// </summary>
+    public async Task WatchUnclaimedRunsAsync()
+    {
+        var running = await store.ListRunningRunsAsync(stopping).ConfigureAwait(false);
+        foreach (var run in running.Where(r => r.Agent is null))
+        {
+            await runs.FailLostRunAsync(run, "the server restarted while this run was going and does not know which agent ran it", stopping).ConfigureAwait(false);
+        }
+
+        foreach (var agent in running.Select(r => r.Agent).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            _absentSince.TryAdd(agent, time.GetUtcNow());
+            _ = FailRunsIfAbsentAsync(agent, "was not connected when the server started");
+        }
+    }
+
     private void Forget(string name, AgentSession session)
     {
         if (_agents.TryGetValue(name, out var current) && current == session)
         {
+            _absentSince[name] = time.GetUtcNow();
+            _ = FailRunsIfAbsentAsync(name, $"disconnected at {time.GetUtcNow():HH:mm:ss} UTC");
             _agents.TryRemove(name, out _);
             foreach (var (location, agent) in _assignments)
             {
@@ -108,6 +130,76 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
             cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>After the grace period, fails the runs of an agent that has not come back.</summary>
+    private async Task FailRunsIfAbsentAsync(string agent, string what)
+    {
+        try
+        {
+            while (true)
+            {
+                if (!_absentSince.TryGetValue(agent, out var since))
+                {
+                    return; // Back.
+                }
+
+                // Measured from when it went away (it may have come and gone again meanwhile); timers may fire a
+                // little early, so wait out whatever is left rather than trust one delay.
+                var left = gracePeriod - (time.GetUtcNow() - since);
+                if (left <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                await Task.Delay(left, time, stopping).ConfigureAwait(false);
+            }
+
+            foreach (var run in await store.ListRunningRunsAsync(stopping).ConfigureAwait(false))
+            {
+                if (run.Agent == agent)
+                {
+                    await runs.FailLostRunAsync(run, $"agent '{agent}', which ran this run, {what} and did not come back within {gracePeriod.TotalSeconds:0} s; what the run did after that is unknown", stopping).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException)
+        {
+            // The server is stopping; the next start watches these runs again.
+        }
+    }
+
+    private async Task CatchUpAsync(AgentSession session, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
+            await ReconcileAsync(session, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The agent went away again (or the server is stopping); its next connection catches up.
+        }
+    }
+
+    /// <summary>
+    /// Tells the agent the last event stored for each of its running runs. It resends what follows (on the
+    /// same connection, so before its answer is read) and names the runs it no longer has, which are failed.
+    /// </summary>
+    private async Task ResumeRunsAsync(AgentSession session, CancellationToken cancellationToken)
+    {
+        var held = (await store.ListRunningRunsAsync(cancellationToken).ConfigureAwait(false))
+            .Where(r => r.Agent == session.Name)
+            .ToList();
+        var reply = await session.RequestAsync(
+            new JsonObject { ["type"] = "resume_runs", ["runs"] = new JsonObject(held.Select(r => KeyValuePair.Create(r.Id, (JsonNode?)r.LastSeq))) },
+            activationTimeout,
+            cancellationToken).ConfigureAwait(false);
+        var unknown = (reply["unknown"] as JsonArray ?? []).Select(id => (string?)id).ToHashSet(StringComparer.Ordinal);
+        foreach (var run in held.Where(r => unknown.Contains(r.Id)))
+        {
+            await runs.FailLostRunAsync(run, $"agent '{session.Name}' restarted while this run was going, and its process ended with it", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private async Task ReconcileAsync(AgentSession session, CancellationToken cancellationToken)
     {
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
@@ -126,7 +218,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
             try
             {
                 await session.RequestAsync(
-                    new JsonObject { ["type"] = "activate", ["location"] = location.Name, ["release"] = release.ToString() },
+                    new JsonObject { ["type"] = "activate", ["location"] = location.Name, ["release"] = release.ToString(), ["memory_limit"] = location.MemoryLimit },
                     activationTimeout,
                     cancellationToken).ConfigureAwait(false);
             }
@@ -137,12 +229,17 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, TimeSpan a
         }
     }
 
-    private async Task HandleMessageAsync(JsonObject message)
+    private async Task HandleMessageAsync(AgentSession session, JsonObject message)
     {
         switch ((string?)message["type"])
         {
             case "run_event" when message["event"] is JsonObject runEvent && (string?)message["run"] is { } runId:
-                await runs.AppendEventAsync(runId, runEvent, CancellationToken.None).ConfigureAwait(false);
+                if (await runs.AppendEventAsync(runId, runEvent, CancellationToken.None).ConfigureAwait(false))
+                {
+                    // The run's end is stored: the agent may forget its events.
+                    await session.TrySendAsync(new JsonObject { ["type"] = "run_stored", ["run"] = runId }).ConfigureAwait(false);
+                }
+
                 break;
             case "report" when (string?)message["location"] is { } location:
                 _lastReports[location] = message;

@@ -65,6 +65,18 @@ internal sealed class AgentSession(string name, WebSocket socket)
         }
     }
 
+    /// <summary>Sends a notice that needs no answer; one the agent does not get is sent again another way (or not needed).</summary>
+    public async Task TrySendAsync(JsonObject message)
+    {
+        try
+        {
+            await SendAsync(message, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (AgentUnavailableException)
+        {
+        }
+    }
+
     /// <summary>Reads until the agent goes away; then fails every request still waiting.</summary>
     public async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Skiff.Core;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
+using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
 using Skiff.Server.Deployments;
@@ -29,7 +30,7 @@ internal static class ApiErrors
     {
         NotFoundException or BlobNotFoundException or MetadataNotFoundException => StatusCodes.Status404NotFound,
         MetadataConflictException => StatusCodes.Status409Conflict,
-        InvalidDigestException or InvalidLocationNameException or BadRequestException => StatusCodes.Status400BadRequest,
+        InvalidDigestException or InvalidLocationNameException or InvalidMemoryLimitException or BadRequestException => StatusCodes.Status400BadRequest,
         ReleaseIncompleteException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
         RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,

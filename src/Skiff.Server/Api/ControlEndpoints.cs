@@ -51,6 +51,7 @@ internal static class ControlEndpoints
                     ["release"] = location.LiveRelease?.ToString(),
                     ["deployment"] = location.LiveDeployment,
                     ["jobs"] = Json.JobNames(location.DefinitionsJson).Count,
+                    ["memory_limit"] = location.MemoryLimit,
                     ["health"] = (string?)report?["kind"] switch
                     {
                         null or "Activated" or "Restarted" or "Stopped" => location.LiveRelease is null ? "none" : "healthy",
@@ -122,13 +123,22 @@ internal static class ControlEndpoints
             var parameters = body["params"] as JsonObject ?? [];
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
             var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
-            runs.Starting(new RunRecord(runId, name, location.LiveRelease!.Value, job, parameters.ToJsonString(), RunStatuses.Running, time.GetUtcNow(), null, null));
+            var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            runs.Starting(new RunRecord(runId, name, location.LiveRelease!.Value, job, parameters.ToJsonString(), RunStatuses.Running, time.GetUtcNow(), null, null, agent.Name));
             JsonObject reply;
             try
             {
-                var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
                 reply = await agent.RequestAsync(
-                    new JsonObject { ["type"] = "start_run", ["run"] = runId, ["location"] = name, ["job"] = job, ["params"] = parameters.DeepClone(), ["release"] = location.LiveRelease.ToString() },
+                    new JsonObject
+                    {
+                        ["type"] = "start_run",
+                        ["run"] = runId,
+                        ["location"] = name,
+                        ["job"] = job,
+                        ["params"] = parameters.DeepClone(),
+                        ["release"] = location.LiveRelease.ToString(),
+                        ["memory_limit"] = location.MemoryLimit,
+                    },
                     options.ActivationTimeout,
                     cancellationToken).ConfigureAwait(false);
             }

@@ -22,6 +22,7 @@ internal static class Json
         ["created_at"] = d.CreatedAt.ToString("O"),
         ["finished_at"] = d.FinishedAt?.ToString("O"),
         ["rollback_of"] = d.RollbackOf,
+        ["memory_limit"] = d.MemoryLimit,
         ["jobs"] = JobNames(d.DefinitionsJson),
     };
 
@@ -36,6 +37,7 @@ internal static class Json
         ["started_at"] = r.StartedAt.ToString("O"),
         ["finished_at"] = r.FinishedAt?.ToString("O"),
         ["reason"] = r.Reason,
+        ["agent"] = r.Agent,
     };
 
     public static JsonArray JobNames(string? definitionsJson) =>

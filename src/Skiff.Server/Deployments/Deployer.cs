@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Skiff.Core;
 using Skiff.Core.Blobs;
+using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
 using Skiff.Server.Metadata;
@@ -23,6 +24,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         var received = time.GetTimestamp();
         LocationNames.Validate(request.Location);
         var releaseId = Digest.Parse(request.Release);
+        var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
         await store.RegisterReleaseAsync(
             new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, time.GetUtcNow()),
@@ -44,7 +46,8 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
             Error: null,
             DefinitionsJson: null,
             FinishedAt: null,
-            rollbackOf);
+            rollbackOf,
+            memoryLimit);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -63,7 +66,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         try
         {
             await previous.ConfigureAwait(false);
-            return await ActivateAsync(record, request, received).ConfigureAwait(false);
+            return await ActivateAsync(record, received).ConfigureAwait(false);
         }
         finally
         {
@@ -71,7 +74,25 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         }
     }
 
-    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, DeploymentRequest request, long received)
+    /// <summary>
+    /// The limit the deployment runs under, in canonical form: the one asked for, none when asked for
+    /// <see cref="MemoryLimit.None"/>, else the location's current one, so a deploy or rollback that does not
+    /// mention it keeps it.
+    /// </summary>
+    private async Task<string?> MemoryLimitAsync(DeploymentRequest request, CancellationToken cancellationToken)
+    {
+        switch (request.MemoryLimit?.Trim())
+        {
+            case null or "":
+                return (await store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false))?.MemoryLimit;
+            case var text when text.Equals(MemoryLimit.None, StringComparison.OrdinalIgnoreCase):
+                return null;
+            case var text:
+                return MemoryLimit.Parse(text).ToString();
+        }
+    }
+
+    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received)
     {
         var activating = time.GetTimestamp();
         string outcome;
@@ -82,7 +103,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), request.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
+            var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
             if ((string?)result["type"] == "error")
             {
                 outcome = DeploymentOutcomes.Failed;

@@ -21,6 +21,12 @@ internal sealed class ServerOptions
     /// <summary>How long a deployment waits for its agent to report the outcome. Default 3 minutes.</summary>
     public TimeSpan ActivationTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
+    /// <summary>
+    /// How long an agent may stay disconnected before its runs are recorded failed. Within it, an agent that
+    /// reconnects resends the events the server missed and its runs go on. Default 1 minute.
+    /// </summary>
+    public TimeSpan AgentGracePeriod { get; init; } = TimeSpan.FromMinutes(1);
+
     public string DatabasePath => Path.Combine(DataDirectory, "skiff.db");
 
     public string BlobDirectory => Path.Combine(DataDirectory, "blobs");

@@ -26,14 +26,10 @@ internal static class SkiffServerHost
         var store = await SqliteMetadataStore.OpenAsync(options.DatabasePath, time, cancellationToken).ConfigureAwait(false);
         try
         {
-            // Whatever was in flight when the server last stopped did not finish: say so, never leave it half done.
+            // A deployment in flight when the server last stopped did not finish: say so, never leave it half
+            // done. Runs are different: they go on on their agents, which resend their events when they reconnect.
             await store.FailPendingDeploymentsAsync("the server stopped before this deployment finished; deploy again", cancellationToken).ConfigureAwait(false);
-            await store.FailRunningRunsAsync("the server stopped while this run was going; its end was not recorded", cancellationToken).ConfigureAwait(false);
-
             var blobs = new FileBlobStore(options.BlobDirectory, time);
-            var runs = new RunService(store);
-            var agents = new AgentHub(store, runs, options.ActivationTimeout);
-            var deployer = new Deployer(store, blobs, agents, time);
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -46,6 +42,9 @@ internal static class SkiffServerHost
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
             var app = builder.Build();
+            var runs = new RunService(store);
+            var agents = new AgentHub(store, runs, options.ActivationTimeout, options.AgentGracePeriod, time, app.Lifetime.ApplicationStopping);
+            var deployer = new Deployer(store, blobs, agents, time);
             app.UseWebSockets();
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
@@ -90,6 +89,7 @@ internal static class SkiffServerHost
             });
 
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs);
         }

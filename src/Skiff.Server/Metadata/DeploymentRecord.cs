@@ -22,6 +22,7 @@ namespace Skiff.Server.Metadata;
 /// <param name="DefinitionsJson">What the version reported it defines (jobs, ops), once it loaded.</param>
 /// <param name="FinishedAt">When the outcome was decided; null while pending.</param>
 /// <param name="RollbackOf">The deployment whose release this one put back, when <see cref="Path"/> is rollback.</param>
+/// <param name="MemoryLimit">The memory limit of every process of the location while this deployment is live (canonical, for example <c>512MiB</c>); null for none.</param>
 internal sealed record DeploymentRecord(
     string Id,
     string Location,
@@ -38,4 +39,5 @@ internal sealed record DeploymentRecord(
     string? Error,
     string? DefinitionsJson,
     DateTimeOffset? FinishedAt,
-    string? RollbackOf);
+    string? RollbackOf,
+    string? MemoryLimit = null);

@@ -98,10 +98,10 @@ internal interface IMetadataStore : IAsyncDisposable
     Task<IReadOnlyList<RunEventRecord>> GetRunEventsAsync(string runId, long afterSeq, int limit, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Marks every running run failed with <paramref name="reason"/> and returns how many there were.
-    /// Called when the server starts: runs the previous process supervised cannot report an end.
+    /// Every run still <see cref="RunStatuses.Running"/>, with the agent running it and the last event stored
+    /// for it: what an agent is asked to resend after a reconnect, and what is failed when it never returns.
     /// </summary>
-    Task<int> FailRunningRunsAsync(string reason, CancellationToken cancellationToken);
+    Task<IReadOnlyList<RunningRun>> ListRunningRunsAsync(CancellationToken cancellationToken);
 
     /// <summary>
     /// The releases a blob garbage collector must keep: every location's live release, the releases of

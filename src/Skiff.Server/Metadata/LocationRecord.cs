@@ -11,9 +11,11 @@ namespace Skiff.Server.Metadata;
 /// <param name="LiveRelease">That deployment's release.</param>
 /// <param name="DefinitionsJson">What the live version defines, as it reported it.</param>
 /// <param name="UpdatedAt">When the location was created or its live deployment last changed.</param>
+/// <param name="MemoryLimit">The live deployment's memory limit; null for none.</param>
 internal sealed record LocationRecord(
     string Name,
     string? LiveDeployment,
     Digest? LiveRelease,
     string? DefinitionsJson,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    string? MemoryLimit = null);

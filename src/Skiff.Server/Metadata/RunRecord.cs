@@ -12,6 +12,7 @@ namespace Skiff.Server.Metadata;
 /// <param name="StartedAt">When the run was started.</param>
 /// <param name="FinishedAt">When the run ended; null while it runs.</param>
 /// <param name="Reason">Why the run failed or was canceled, for people.</param>
+/// <param name="Agent">The agent running it, which streams its events and is asked for them again after a reconnect.</param>
 internal sealed record RunRecord(
     string Id,
     string Location,
@@ -21,4 +22,11 @@ internal sealed record RunRecord(
     string Status,
     DateTimeOffset StartedAt,
     DateTimeOffset? FinishedAt,
-    string? Reason);
+    string? Reason,
+    string? Agent);
+
+/// <summary>A run still going as far as the store knows, and the last of its events it holds.</summary>
+/// <param name="Id">The run.</param>
+/// <param name="Agent">The agent running it; null only for runs recorded before agents were.</param>
+/// <param name="LastSeq">The highest event sequence number stored for it; 0 when none is.</param>
+internal sealed record RunningRun(string Id, string? Agent, long LastSeq);

@@ -7,11 +7,15 @@ internal sealed partial class SqliteMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit
         FROM deployments
         """;
 
-    private const string SelectLocation = "SELECT name, live_deployment, live_release, definitions_json, updated_at FROM locations";
+    private const string SelectLocation =
+        """
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit
+        FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
+        """;
 
     public Task CreateDeploymentAsync(DeploymentRecord deployment, CancellationToken cancellationToken)
     {
@@ -56,9 +60,9 @@ internal sealed partial class SqliteMetadataStore
                         transaction,
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
-                                                 timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of)
+                                                 timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
-                                $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf);
+                                $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -75,7 +79,8 @@ internal sealed partial class SqliteMetadataStore
                         ("$error", deployment.Error),
                         ("$definitions", deployment.DefinitionsJson),
                         ("$finishedAt", Time(deployment.FinishedAt)),
-                        ("$rollbackOf", deployment.RollbackOf)),
+                        ("$rollbackOf", deployment.RollbackOf),
+                        ("$memoryLimit", deployment.MemoryLimit)),
                     cancellationToken).ConfigureAwait(false);
 
                 if (deployment.Outcome == DeploymentOutcomes.Live)
@@ -163,12 +168,12 @@ internal sealed partial class SqliteMetadataStore
 
     public Task<IReadOnlyList<LocationRecord>> ListLocationsAsync(CancellationToken cancellationToken) =>
         ReadAsync(
-            connection => ListAsync(Sql(connection, $"{SelectLocation} ORDER BY name;"), ReadLocation, cancellationToken),
+            connection => ListAsync(Sql(connection, $"{SelectLocation} ORDER BY l.name;"), ReadLocation, cancellationToken),
             cancellationToken);
 
     public Task<LocationRecord?> GetLocationAsync(string name, CancellationToken cancellationToken) =>
         ReadAsync(
-            connection => SingleOrNullAsync(Sql(connection, $"{SelectLocation} WHERE name = $name;", ("$name", name)), ReadLocation, cancellationToken),
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectLocation} WHERE l.name = $name;", ("$name", name)), ReadLocation, cancellationToken),
             cancellationToken);
 
     private Task<int> MakeLiveAsync(SqliteTransaction transaction, string location, string deployment, string release, string? definitionsJson, CancellationToken cancellationToken) =>
@@ -206,12 +211,14 @@ internal sealed partial class SqliteMetadataStore
         Error: ReadNullableString(reader, 12),
         DefinitionsJson: ReadNullableString(reader, 13),
         FinishedAt: ReadNullableTime(reader, 14),
-        RollbackOf: ReadNullableString(reader, 15));
+        RollbackOf: ReadNullableString(reader, 15),
+        MemoryLimit: ReadNullableString(reader, 16));
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),
         LiveDeployment: ReadNullableString(reader, 1),
         LiveRelease: ReadNullableDigest(reader, 2),
         DefinitionsJson: ReadNullableString(reader, 3),
-        UpdatedAt: ReadTime(reader, 4));
+        UpdatedAt: ReadTime(reader, 4),
+        MemoryLimit: ReadNullableString(reader, 5));
 }

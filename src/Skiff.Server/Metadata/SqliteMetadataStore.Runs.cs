@@ -4,7 +4,7 @@ namespace Skiff.Server.Metadata;
 
 internal sealed partial class SqliteMetadataStore
 {
-    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason FROM runs";
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent FROM runs";
 
     public Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken)
     {
@@ -39,8 +39,8 @@ internal sealed partial class SqliteMetadataStore
                     Sql(
                         transaction,
                         """
-                        INSERT INTO runs (id, location, release, job, parameters_json, status, started_at, finished_at, reason)
-                        VALUES ($id, $location, $release, $job, $parameters, $status, $startedAt, $finishedAt, $reason);
+                        INSERT INTO runs (id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent)
+                        VALUES ($id, $location, $release, $job, $parameters, $status, $startedAt, $finishedAt, $reason, $agent);
                         """,
                         ("$id", run.Id),
                         ("$location", run.Location),
@@ -50,7 +50,8 @@ internal sealed partial class SqliteMetadataStore
                         ("$status", run.Status),
                         ("$startedAt", Time(run.StartedAt)),
                         ("$finishedAt", Time(run.FinishedAt)),
-                        ("$reason", run.Reason)),
+                        ("$reason", run.Reason),
+                        ("$agent", run.Agent)),
                     cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
@@ -142,21 +143,19 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
-    public Task<int> FailRunningRunsAsync(string reason, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(reason);
-        return WriteAsync(
-            transaction => ExecuteAsync(
+    public Task<IReadOnlyList<RunningRun>> ListRunningRunsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
                 Sql(
-                    transaction,
-                    "UPDATE runs SET status = $failed, reason = $reason, finished_at = $now WHERE status = $running;",
-                    ("$failed", RunStatuses.Failed),
-                    ("$running", RunStatuses.Running),
-                    ("$reason", reason),
-                    ("$now", Now())),
+                    connection,
+                    """
+                    SELECT r.id, r.agent, coalesce((SELECT max(e.seq) FROM run_events e WHERE e.run_id = r.id), 0)
+                    FROM runs r WHERE r.status = $running ORDER BY r.seq;
+                    """,
+                    ("$running", RunStatuses.Running)),
+                reader => new RunningRun(reader.GetString(0), ReadNullableString(reader, 1), reader.GetInt64(2)),
                 cancellationToken),
             cancellationToken);
-    }
 
     private static RunRecord ReadRun(SqliteDataReader reader) => new(
         Id: reader.GetString(0),
@@ -167,5 +166,6 @@ internal sealed partial class SqliteMetadataStore
         Status: reader.GetString(5),
         StartedAt: ReadTime(reader, 6),
         FinishedAt: ReadNullableTime(reader, 7),
-        Reason: ReadNullableString(reader, 8));
+        Reason: ReadNullableString(reader, 8),
+        Agent: ReadNullableString(reader, 9));
 }

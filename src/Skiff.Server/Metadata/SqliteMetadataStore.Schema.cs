@@ -79,7 +79,17 @@ internal sealed partial class SqliteMetadataStore
             PRIMARY KEY (run_id, seq)
         ) STRICT, WITHOUT ROWID;
         """,
+
+        // Version 2. The agent running each run, so a reconnecting agent can be asked for the events the
+        // server missed; and each deployment's memory limit, which its location keeps while it is live.
+        """
+        ALTER TABLE runs ADD COLUMN agent TEXT;
+        ALTER TABLE deployments ADD COLUMN memory_limit TEXT;
+        """,
     ];
+
+    /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>
+    internal static string MigrationScript(int version) => Migrations[version - 1];
 
     /// <summary>The newest schema version this code knows.</summary>
     internal static int KnownSchemaVersion => Migrations.Length;

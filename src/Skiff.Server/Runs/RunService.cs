@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Skiff.Server.Metadata;
@@ -28,7 +29,8 @@ internal sealed class RunService(IMetadataStore store)
         }
     }
 
-    public async Task AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
+    /// <summary>Stores one event an agent sent; returns whether it was the run's end.</summary>
+    public async Task<bool> AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
     {
         var seq = (long?)runEvent["seq"] ?? 0;
         await store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
@@ -44,6 +46,47 @@ internal sealed class RunService(IMetadataStore store)
             await store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken).ConfigureAwait(false);
         }
 
+        Changed(runId);
+        return type is "run_succeeded" or "run_failed" or "run_canceled";
+    }
+
+    /// <summary>
+    /// Ends a run whose agent can no longer report on it, with a <c>run_failed</c> event after its last
+    /// stored one, so it ends the way every run does (docs/events.md). Does nothing to a run already ended.
+    /// </summary>
+    public async Task FailLostRunAsync(RunningRun lost, string reason, CancellationToken cancellationToken)
+    {
+        if (!await store.CompleteRunAsync(lost.Id, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        // Read on from what the caller saw: events may have been stored since it looked.
+        var last = lost.LastSeq;
+        IReadOnlyList<RunEventRecord> later;
+        while ((later = await store.GetRunEventsAsync(lost.Id, last, 1000, cancellationToken).ConfigureAwait(false)).Count > 0)
+        {
+            last = later[^1].Seq;
+        }
+
+        var run = (await store.GetRunAsync(lost.Id, cancellationToken).ConfigureAwait(false))!;
+        var failed = new JsonObject
+        {
+            ["v"] = 1,
+            ["seq"] = last + 1,
+            ["ts"] = run.FinishedAt!.Value.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture),
+            ["run"] = run.Id,
+            ["type"] = "run_failed",
+            ["job"] = run.Job,
+            ["reason"] = reason,
+            ["duration_ms"] = (long)(run.FinishedAt.Value - run.StartedAt).TotalMilliseconds,
+        };
+        await store.AppendRunEventAsync(run.Id, last + 1, failed.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        Changed(run.Id);
+    }
+
+    private void Changed(string runId)
+    {
         if (_changed.TryRemove(runId, out var changed))
         {
             changed.TrySetResult();

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Skiff.Agent.Limits;
+using Skiff.Core.Limits;
 using Skiff.Agent.Locations;
 
 namespace Skiff.Agent.Tests.Runs;

@@ -189,6 +189,52 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         ((string?)runs.Single(r => (string?)r!["run"] == runId)!["status"]).ShouldBe("canceled");
     }
 
+    [Fact]
+    public async Task A_memory_limit_stays_with_the_location_through_later_deploys_and_rollbacks_until_lifted()
+    {
+        var project = fixture.Variant("memory", text => text.Replace(
+            "return await SkiffApp.RunAsync(args, jobs =>\n{",
+            """
+            return await SkiffApp.RunAsync(args, jobs =>
+            {
+                jobs.Job("limit", "Logs the heap limit this process runs under")
+                    .Run(context =>
+                    {
+                        context.Logger.LogInformation("heap limit {Bytes} bytes", GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+                        return Task.CompletedTask;
+                    });
+            """,
+            StringComparison.Ordinal));
+        var program = Path.Combine(project, "Program.cs");
+        const string Limited = "heap limit 314572800 bytes";
+
+        var first = await Platform.SkiffAsync("deploy", project, "--location", "bounded", "--memory", "300MiB");
+        var typo = await Platform.SkiffAsync("deploy", project, "--location", "bounded", "--memory", "lots");
+        await File.AppendAllTextAsync(program, "\n// edited\n");
+        var fast = await DeployAsync(project, "bounded");
+        var runFast = await Platform.SkiffAsync("run", "bounded", "limit");
+        var rollback = await Platform.SkiffAsync("rollback", "bounded");
+        var runRolledBack = await Platform.SkiffAsync("run", "bounded", "limit");
+        var lifted = await Platform.SkiffAsync("deploy", project, "--location", "bounded", "--memory", "none");
+        var runLifted = await Platform.SkiffAsync("run", "bounded", "limit");
+        var history = await Platform.Server.Store.ListDeploymentsAsync("bounded", 10, CancellationToken.None);
+        var location = await Platform.Server.Store.GetLocationAsync("bounded", CancellationToken.None);
+
+        first.ExitCode.ShouldBe(0, first.ToString());
+        typo.ExitCode.ShouldNotBe(0);
+        typo.Stderr.ShouldContain("'lots' is not a memory limit");
+        ((string?)fast["path"]).ShouldBe("fast");
+        rollback.ExitCode.ShouldBe(0, rollback.ToString());
+        lifted.ExitCode.ShouldBe(0, lifted.ToString());
+        history.Select(d => d.MemoryLimit).ShouldBe([null, "300MiB", "300MiB", "300MiB"]);
+        location!.MemoryLimit.ShouldBeNull();
+        runFast.Stdout.ShouldContain(Limited);
+        runRolledBack.Stdout.ShouldContain(Limited);
+        runLifted.ExitCode.ShouldBe(0, runLifted.ToString());
+        runLifted.Stdout.ShouldContain("heap limit ");
+        runLifted.Stdout.ShouldNotContain(Limited);
+    }
+
     private async Task<string> WaitForRunningAsync(string location)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));

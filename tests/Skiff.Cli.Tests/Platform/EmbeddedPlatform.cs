@@ -20,7 +20,16 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
     private Task _connection = Task.CompletedTask;
     private CancellationTokenSource? _stopAgent;
 
-    private EmbeddedPlatform(string dataDirectory) => DataDirectory = dataDirectory;
+    private readonly TimeSpan _gracePeriod;
+    private int _port;
+    private bool _serverRunning;
+    private bool _agentRunning;
+
+    private EmbeddedPlatform(string dataDirectory, TimeSpan gracePeriod)
+    {
+        DataDirectory = dataDirectory;
+        _gracePeriod = gracePeriod;
+    }
 
     public string DataDirectory { get; }
 
@@ -32,18 +41,61 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
 
     public RunningServer Server => _server;
 
-    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, TimeSpan? activationTimeout = null)
+    /// <summary>Starts server and agent on <paramref name="dataDirectory"/>; the agent gives each activation <paramref name="activationTimeout"/> (default 30 s) and the server waits <paramref name="gracePeriod"/> (default 1 minute) for a disconnected agent before failing its runs.</summary>
+    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, TimeSpan? activationTimeout = null, TimeSpan? gracePeriod = null)
     {
-        var platform = new EmbeddedPlatform(dataDirectory);
-        await platform.StartPartsAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
+        var platform = new EmbeddedPlatform(dataDirectory, gracePeriod ?? TimeSpan.FromMinutes(1));
+        await platform.StartServerAsync();
+        await platform.StartAgentAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
         return platform;
     }
 
     /// <summary>Stops server and agent without any goodbye, then starts them again on the same data.</summary>
     public async Task RestartAsync(TimeSpan? activationTimeout = null)
     {
-        await StopPartsAsync();
-        await StartPartsAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
+        await StopServerAsync();
+        await StopAgentAsync();
+        await StartServerAsync();
+        await StartAgentAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Stops the server as if its host died, leaving the agent (and its runs) going.</summary>
+    public async Task StopServerAsync()
+    {
+        if (_serverRunning)
+        {
+            _serverRunning = false;
+            await _server.DisposeAsync();
+        }
+    }
+
+    /// <summary>Starts the server on the same data and port, where a running agent finds it again.</summary>
+    public async Task StartServerAsync()
+    {
+        _server = await SkiffServerHost.StartAsync(
+            new ServerOptions { DataDirectory = Path.Combine(DataDirectory, "server"), Port = _port, MaxJsonBytes = 1024 * 1024, AgentGracePeriod = _gracePeriod },
+            TimeProvider.System,
+            CancellationToken.None);
+        _port = _server.Url.Port;
+        _serverRunning = true;
+    }
+
+    /// <summary>Stops the agent and every process it started, as if its host died.</summary>
+    public async Task StopAgentAsync()
+    {
+        if (!_agentRunning)
+        {
+            return;
+        }
+
+        _agentRunning = false;
+        if (_stopAgent is not null)
+        {
+            await _stopAgent.CancelAsync();
+        }
+
+        await _connection;
+        await _agent.DisposeAsync();
     }
 
     /// <summary>Runs the real CLI against this platform.</summary>
@@ -68,17 +120,14 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopPartsAsync();
+        await StopServerAsync();
+        await StopAgentAsync();
         _blobs.Dispose();
         _stopping.Dispose();
     }
 
-    private async Task StartPartsAsync(TimeSpan activationTimeout)
+    private async Task StartAgentAsync(TimeSpan activationTimeout)
     {
-        _server = await SkiffServerHost.StartAsync(
-            new ServerOptions { DataDirectory = Path.Combine(DataDirectory, "server"), Port = 0, MaxJsonBytes = 1024 * 1024 },
-            TimeProvider.System,
-            CancellationToken.None);
         _agent = new AgentHost(
             new AgentOptions { CacheDirectory = Path.Combine(DataDirectory, "agent"), ActivationTimeout = activationTimeout },
             new HttpBlobSource(_blobs, _server.Url, _server.Token),
@@ -88,18 +137,6 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
         var stopping = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         _stopAgent = stopping;
         _connection = Task.Run(() => connection.RunAsync(stopping.Token));
-    }
-
-    /// <summary>The server goes first, as when its host dies: whatever it was doing is cut off mid-way.</summary>
-    private async Task StopPartsAsync()
-    {
-        await _server.DisposeAsync();
-        if (_stopAgent is not null)
-        {
-            await _stopAgent.CancelAsync();
-        }
-
-        await _connection;
-        await _agent.DisposeAsync();
+        _agentRunning = true;
     }
 }

@@ -78,6 +78,26 @@ public sealed class DeploymentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MemoryLimit_IsTheLiveDeployments_NotThatOfOneThatFailed()
+    {
+        var first = Some.Release("first");
+        var second = Some.Release("second");
+        await _store.RegisterReleaseAsync(first, CancellationToken.None);
+        await _store.RegisterReleaseAsync(second, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "analytics", first) with { MemoryLimit = "512MiB" }, CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "[]", FinalTimings, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "analytics", second) with { MemoryLimit = "1024MiB" }, CancellationToken.None);
+
+        var whilePending = await _store.GetLocationAsync("analytics", CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "crashed", null, FinalTimings, CancellationToken.None);
+
+        whilePending!.MemoryLimit.ShouldBe("512MiB");
+        (await _store.GetLocationAsync("analytics", CancellationToken.None))!.MemoryLimit.ShouldBe("512MiB");
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single().MemoryLimit.ShouldBe("512MiB");
+        (await _store.GetDeploymentAsync("d2", CancellationToken.None))!.MemoryLimit.ShouldBe("1024MiB");
+    }
+
+    [Fact]
     public async Task CompleteDeployment_Failed_LeavesThePreviousDeploymentLive()
     {
         var first = Some.Release("first");

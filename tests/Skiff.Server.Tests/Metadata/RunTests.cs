@@ -120,26 +120,20 @@ public sealed class RunTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task FailRunningRuns_FailsOnlyRunsStillRunning()
+    public async Task ListRunningRuns_NamesEachRunStillGoingWithItsAgentAndLastStoredEvent()
     {
-        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
-        await _store.CreateRunAsync(Some.Run("r2", "reports", _release), CancellationToken.None);
-        await _store.CreateRunAsync(Some.Run("r3", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release, agent: "agent-a"), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r2", "reports", _release, agent: "agent-b"), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r3", "analytics", _release, agent: "agent-a"), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r4", "analytics", _release, agent: null), CancellationToken.None);
+        await _store.AppendRunEventAsync("r1", 1, "{}", CancellationToken.None);
+        await _store.AppendRunEventAsync("r1", 2, "{}", CancellationToken.None);
+        await _store.AppendRunEventAsync("r3", 1, "{}", CancellationToken.None);
         await _store.CompleteRunAsync("r3", RunStatuses.Succeeded, null, CancellationToken.None);
-        var succeeded = await _store.GetRunAsync("r3", CancellationToken.None);
-        _database.Clock.Advance(TimeSpan.FromMinutes(10));
 
-        (await _store.FailRunningRunsAsync("the server restarted while the run was going", CancellationToken.None)).ShouldBe(2);
+        var running = await _store.ListRunningRunsAsync(CancellationToken.None);
 
-        foreach (var id in new[] { "r1", "r2" })
-        {
-            var run = await _store.GetRunAsync(id, CancellationToken.None);
-            run!.Status.ShouldBe(RunStatuses.Failed);
-            run.Reason.ShouldBe("the server restarted while the run was going");
-            run.FinishedAt.ShouldBe(_database.Clock.GetUtcNow());
-        }
-
-        (await _store.GetRunAsync("r3", CancellationToken.None)).ShouldBe(succeeded);
-        (await _store.FailRunningRunsAsync("again", CancellationToken.None)).ShouldBe(0);
+        running.ShouldBe([new RunningRun("r1", "agent-a", 2), new RunningRun("r2", "agent-b", 0), new RunningRun("r4", null, 0)]);
+        (await _store.GetRunAsync("r2", CancellationToken.None))!.Agent.ShouldBe("agent-b");
     }
 }

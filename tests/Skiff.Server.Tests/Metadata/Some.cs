@@ -37,7 +37,7 @@ internal static class Some
         FinishedAt: null,
         RollbackOf: null);
 
-    public static RunRecord Run(string id, string location, ReleaseRecord release, DateTimeOffset? startedAt = null) => new(
+    public static RunRecord Run(string id, string location, ReleaseRecord release, DateTimeOffset? startedAt = null, string? agent = "agent-1") => new(
         Id: id,
         Location: location,
         Release: release.Id,
@@ -46,7 +46,8 @@ internal static class Some
         Status: RunStatuses.Running,
         StartedAt: startedAt ?? Time,
         FinishedAt: null,
-        Reason: null);
+        Reason: null,
+        Agent: agent);
 
     /// <summary>Registers a release and deploys it to a location, live, as the server does.</summary>
     public static async Task<DeploymentRecord> LiveDeploymentAsync(IMetadataStore store, string id, string location, ReleaseRecord release, DateTimeOffset? createdAt = null)

@@ -1,7 +1,6 @@
 using System.Globalization;
-using Skiff.Core;
 
-namespace Skiff.Agent.Limits;
+namespace Skiff.Core.Limits;
 
 /// <summary>
 /// A per-location memory limit such as <c>512MiB</c>. Each process of the location gets it as the .NET GC's
@@ -10,8 +9,12 @@ namespace Skiff.Agent.Limits;
 /// </summary>
 internal readonly record struct MemoryLimit(long Bytes)
 {
+    /// <summary>What a deploy says to lift a location's limit, where leaving it out keeps the current one.</summary>
+    public const string None = "none";
+
     public static MemoryLimit Parse(string text)
     {
+        ArgumentNullException.ThrowIfNull(text);
         var trimmed = text.Trim();
         var split = trimmed.TakeWhile(char.IsAsciiDigit).Count();
         var unit = trimmed[split..].Trim().ToUpperInvariant();
@@ -42,4 +45,4 @@ internal readonly record struct MemoryLimit(long Bytes)
 
 /// <summary>A memory limit that could not be read.</summary>
 internal sealed class InvalidMemoryLimitException(string text)
-    : SkiffException($"'{text}' is not a memory limit; write a positive number with a unit, for example 512MiB or 2GiB.");
+    : SkiffException($"'{text}' is not a memory limit; write a positive number with a unit, for example 512MiB or 2GiB (or 'none' for no limit).");
