@@ -1,3 +1,4 @@
+using Skiff.Build.Sources;
 using Skiff.Core;
 using Skiff.Core.Manifests;
 
@@ -13,7 +14,8 @@ internal sealed record BuildResult(
     IReadOnlyList<(PackageEntry Package, long Bytes)> Packages,
     Digest Source,
     long SourceBytes,
-    BuildTimings Timings);
+    BuildTimings Timings,
+    CompileRoute Compile);
 
 /// <summary>Wall-clock time per stage. Environment packing overlaps the build, so the stages do not add up to the total.</summary>
 internal sealed record BuildTimings(TimeSpan Restore, TimeSpan Environment, TimeSpan Build, TimeSpan Pack, TimeSpan Total);

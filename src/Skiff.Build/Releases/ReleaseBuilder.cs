@@ -36,10 +36,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var packer = new EnvironmentPacker(store, index);
         var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, request.Variant, cancellationToken));
         stage = time.GetTimestamp();
-        string output;
+        SourceBuildResult built;
         try
         {
-            output = await SourceBuild.RunAsync(closure, cancellationToken).ConfigureAwait(false);
+            built = await SourceBuild.RunAsync(closure, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -48,7 +48,16 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         }
 
         var buildTime = time.GetElapsedTime(stage);
-        report?.Invoke(new StageReport("build", $"compiled {Path.GetFileName(projectPath)}", buildTime));
+        var output = built.Output;
+        report?.Invoke(new StageReport(
+            "build",
+            built.Route switch
+            {
+                CompileRoute.CompilerOnly => $"compiled {Path.GetFileName(projectPath)} (only C# files changed: compiler server, no MSBuild)",
+                CompileRoute.UpToDate => $"{Path.GetFileName(projectPath)} is up to date",
+                _ => $"compiled {Path.GetFileName(projectPath)} with MSBuild",
+            },
+            buildTime));
 
         var (environment, environmentTime) = await environmentTask.ConfigureAwait(false);
         report?.Invoke(new StageReport(
@@ -96,7 +105,8 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             [.. environment.Packages.Select(p => (p.Entry, p.Bytes))],
             source.Digest,
             source.Bytes,
-            new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)));
+            new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
+            built.Route);
     }
 
     private async Task<(T Value, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)

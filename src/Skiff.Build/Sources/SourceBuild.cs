@@ -9,11 +9,16 @@ namespace Skiff.Build.Sources;
 /// </summary>
 internal static class SourceBuild
 {
-    /// <summary>Builds and returns the output folder.</summary>
-    public static async Task<string> RunAsync(ResolvedClosure closure, CancellationToken cancellationToken)
+    /// <summary>Builds into the output folder, the fastest way that gives the bytes a full build would.</summary>
+    public static async Task<SourceBuildResult> RunAsync(ResolvedClosure closure, CancellationToken cancellationToken)
     {
         var projectDirectory = Path.GetDirectoryName(closure.ProjectPath)!;
         var output = OutputFolder(closure);
+        if (await DirectCompile.TryRunAsync(closure, output, cancellationToken).ConfigureAwait(false) is { } direct)
+        {
+            return new SourceBuildResult(output, direct);
+        }
+
         // Start empty: a file the project stopped producing must not linger into the source blob.
         // Compilation stays incremental; its state lives in obj/.
         if (Directory.Exists(output))
@@ -36,6 +41,7 @@ internal static class SourceBuild
                 // In a git checkout the SDK appends the commit to the informational version: a commit with no
                 // code change would change the source digest.
                 "-p:IncludeSourceRevisionInInformationalVersion=false",
+                .. DirectCompile.Enabled ? DirectCompile.RecordingArguments(closure) : [],
                 "-clp:NoSummary",
                 "-v:quiet",
             ],
@@ -48,7 +54,12 @@ internal static class SourceBuild
                 BuildOutput.Diagnostics(result.Output));
         }
 
-        return output;
+        if (DirectCompile.Enabled)
+        {
+            DirectCompile.Record(closure);
+        }
+
+        return new SourceBuildResult(output, CompileRoute.MsBuild);
     }
 
     public static string OutputFolder(ResolvedClosure closure) =>
@@ -72,3 +83,19 @@ internal static class SourceBuild
         return root.TrimEnd('/') is { Length: > 0 } trimmed ? trimmed : "/";
     }
 }
+
+/// <summary>How the project was brought up to date.</summary>
+internal enum CompileRoute
+{
+    /// <summary>A full MSBuild build.</summary>
+    MsBuild,
+
+    /// <summary>Only C# files changed: the compiler ran directly with MSBuild's last arguments.</summary>
+    CompilerOnly,
+
+    /// <summary>Nothing changed since the last build; its outputs were reused.</summary>
+    UpToDate,
+}
+
+/// <summary>The output folder and how it was made.</summary>
+internal sealed record SourceBuildResult(string Output, CompileRoute Route);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Skiff.Build.Releases;
+using Skiff.Build.Sources;
 using Skiff.Core.Blobs;
 
 namespace Skiff.Cli.Commands;
@@ -61,6 +62,12 @@ internal static class BuildCommand
             writer.WriteString("release", result.Release.ToString());
             writer.WriteString("framework", result.Environment.Framework);
             writer.WriteString("rid", result.Environment.Rid);
+            writer.WriteString("compile", result.Compile switch
+            {
+                CompileRoute.CompilerOnly => "compiler",
+                CompileRoute.UpToDate => "up_to_date",
+                _ => "msbuild",
+            });
             writer.WriteStartObject("environment");
             writer.WriteString("digest", result.EnvironmentDigest.ToString());
             writer.WriteNumber("bytes", result.EnvironmentBytes);
