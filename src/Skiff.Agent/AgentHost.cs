@@ -29,6 +29,9 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
     private readonly Lock _evictionGate = new();
 
+    // Old versions being stopped after a swap; disposing the agent waits for them.
+    private readonly ConcurrentDictionary<Task, bool> _cleanups = new();
+
     private sealed class Location(string name)
     {
         public string Name { get; } = name;
@@ -78,6 +81,7 @@ internal sealed class AgentHost : IAsyncDisposable
     {
         var state = _locations.GetOrAdd(location, name => new Location(name));
         await state.Activation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var handedOff = false;
         try
         {
             var unchangedSettings = settings is null || settings == state.Settings;
@@ -98,16 +102,36 @@ internal sealed class AgentHost : IAsyncDisposable
             var previous = state.Live;
             state.Live = version;
             Report(location, release, AgentReportKind.Activated, $"live in {result.Result.Timings.Total.TotalMilliseconds:0} ms");
+            // The new version serves from here on, so the caller hears now. Stopping the old one and evicting
+            // happen after, still under the location's activation lock, so the next activation waits for them.
+            var cleanup = FinishSwapAsync(state, previous, release);
+            _cleanups[cleanup] = true;
+            _ = cleanup.ContinueWith(done => _cleanups.TryRemove(done, out _), TaskScheduler.Default);
+            handedOff = true;
+            return result.Result;
+        }
+        finally
+        {
+            if (!handedOff)
+            {
+                state.Activation.Release();
+            }
+        }
+    }
+
+    private async Task FinishSwapAsync(Location state, LiveVersion? previous, Digest release)
+    {
+        try
+        {
             if (previous is not null)
             {
                 // Runs of the previous version live in their own processes and finish there; only its code
                 // server, which takes no new runs now, is stopped.
                 await previous.StopAsync().ConfigureAwait(false);
-                Report(location, previous.Release, AgentReportKind.Stopped, "replaced by " + release.Short);
+                Report(state.Name, previous.Release, AgentReportKind.Stopped, "replaced by " + release.Short);
             }
 
             Evict();
-            return result.Result;
         }
         finally
         {
@@ -193,6 +217,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await Task.WhenAll(_cleanups.Keys).ConfigureAwait(false);
         foreach (var location in _locations.Keys.ToList())
         {
             await DeactivateAsync(location).ConfigureAwait(false);

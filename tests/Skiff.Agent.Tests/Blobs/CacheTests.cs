@@ -57,7 +57,13 @@ public sealed class CacheTests(Releases releases)
 
         (await harness.ActivateAsync("analytics", releases.V2)).Succeeded.ShouldBeTrue();
 
-        Directory.Exists(v1Source).ShouldBeFalse("no longer used, so evicted");
+        // No longer used once the old version has stopped, which happens after the swap is reported.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (Directory.Exists(v1Source))
+        {
+            await Task.Delay(20, deadline.Token);
+        }
+
         Directory.Exists(Path.Combine(harness.CacheDirectory, "releases", "sources", releases.V2Build.Source.Hex)).ShouldBeTrue();
         var run = await harness.Agent.StartRunAsync("analytics", "ok", null, null, AgentHarness.Timeout());
         ((string?)(await run.Completion)["type"]).ShouldBe("run_succeeded");

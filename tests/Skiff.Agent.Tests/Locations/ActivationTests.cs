@@ -58,7 +58,12 @@ public sealed class ActivationTests(Releases releases)
         var status = harness.Agent.Describe("analytics")!;
         status.Release.ShouldBe(releases.V2);
         status.CodeServerProcessId.ShouldNotBe(v1Pid);
-        ProcessIsGone(v1Pid).ShouldBeTrue("the replaced code server is stopped");
+        // Stopped after the swap is reported, so the caller does not wait for the old process to exit.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!ProcessIsGone(v1Pid))
+        {
+            await Task.Delay(20, deadline.Token);
+        }
     }
 
     [Theory]
