@@ -1,9 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.CodeServers;
 
@@ -298,14 +299,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         var exit = new ProcessExit(_process.ExitCode, await _stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
         foreach (var run in _runs.Values.Where(r => !r.IsFinished))
         {
-            run.Deliver(new JsonObject
-            {
-                ["v"] = 1,
-                ["run"] = run.RunId,
-                ["type"] = "run_failed",
-                ["ts"] = DateTimeOffset.UtcNow.ToString("O"),
-                ["reason"] = $"the code server process {exit.Describe()}",
-            });
+            run.Deliver(RunEvents.Failed(run.RunId, seq: null, DateTimeOffset.UtcNow, $"the code server process {exit.Describe()}"));
         }
 
         foreach (var pending in _pending.Values)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.CodeServers;
 
@@ -12,6 +13,7 @@ internal sealed class RunHandle
 {
     private readonly Channel<JsonObject> _events = Channel.CreateUnbounded<JsonObject>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly TaskCompletionSource<JsonObject> _terminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _lastSeq;
 
     public RunHandle(string runId) => RunId = runId;
 
@@ -31,8 +33,16 @@ internal sealed class RunHandle
             return;
         }
 
+        // An event the agent writes itself (the process died) continues the run's numbering, so the run's
+        // events stay 1, 2, 3 … with no gap wherever they are stored.
+        if (runEvent["seq"] is null)
+        {
+            runEvent["seq"] = _lastSeq + 1;
+        }
+
+        _lastSeq = (long?)runEvent["seq"] ?? _lastSeq;
         _events.Writer.TryWrite(runEvent);
-        if ((string?)runEvent["type"] is "run_succeeded" or "run_failed" or "run_canceled")
+        if (RunEvents.IsEnd(runEvent))
         {
             _events.Writer.TryComplete();
             _terminal.TrySetResult(runEvent);

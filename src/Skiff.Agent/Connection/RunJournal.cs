@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.Connection;
 
@@ -34,7 +35,7 @@ internal sealed class RunJournal(string runId, long connection)
         try
         {
             _events.Add(runEvent);
-            Ended |= (string?)runEvent["type"] is "run_succeeded" or "run_failed" or "run_canceled";
+            Ended |= RunEvents.IsEnd(runEvent);
             if (_connection == current)
             {
                 await FlushAsync(current, send).ConfigureAwait(false);

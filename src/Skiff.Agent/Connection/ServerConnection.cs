@@ -1,10 +1,10 @@
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Agent.CodeServers;
-using Skiff.Core.Limits;
 using Skiff.Agent.Locations;
 using Skiff.Core;
+using Skiff.Core.Limits;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.Connection;
 
@@ -84,39 +84,10 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
 
     private async Task ReceiveLoopAsync(ClientWebSocket socket, long connection, CancellationToken cancellationToken)
     {
-        var buffer = new byte[64 * 1024];
-        using var message = new MemoryStream();
-        while (socket.State == WebSocketState.Open)
+        await foreach (var message in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
         {
-            var result = await socket.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return;
-            }
-
-            message.Write(buffer, 0, result.Count);
-            if (!result.EndOfMessage)
-            {
-                continue;
-            }
-
-            JsonObject? json;
-            try
-            {
-                json = JsonNode.Parse(message.ToArray()) as JsonObject;
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                // A garbled assignment is dropped, not the connection; the server's request times out.
-                json = null;
-            }
-
-            message.SetLength(0);
-            if (json is not null)
-            {
-                // Each assignment runs on its own: a slow activation must not hold up a cancel.
-                _ = Task.Run(() => HandleAsync(json, connection, cancellationToken), CancellationToken.None);
-            }
+            // Each assignment runs on its own: a slow activation must not hold up a cancel.
+            _ = Task.Run(() => HandleAsync(message, connection, cancellationToken), CancellationToken.None);
         }
     }
 
@@ -290,13 +261,12 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
     /// <summary>Sends on the given connection (any, when null), returning whether the message went out on it.</summary>
     private async Task<bool> TrySendAsync(JsonObject message, long? connection, CancellationToken cancellationToken)
     {
-        var bytes = Encoding.UTF8.GetBytes(message.ToJsonString());
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (_socket is { State: WebSocketState.Open } socket && (connection is null || connection == _connection))
             {
-                await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+                await JsonMessages.SendAsync(socket, message, cancellationToken).ConfigureAwait(false);
                 return true;
             }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Cli.Commands;
 
@@ -102,7 +103,7 @@ internal static class RunCommands
         await foreach (var e in api.FollowAsync(runId, follow: true, cancellationToken).ConfigureAwait(false))
         {
             Console.WriteLine(json ? e.ToJsonString() : EventPrinter.Format(e));
-            if ((string?)e["type"] is "run_succeeded" or "run_failed" or "run_canceled")
+            if (RunEvents.IsEnd(e))
             {
                 end = (string?)e["type"];
             }

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Core;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Server.Agents;
 
@@ -49,11 +49,10 @@ internal sealed class AgentSession(string name, WebSocket socket)
 
     public async Task SendAsync(JsonObject message, CancellationToken cancellationToken)
     {
-        var bytes = Encoding.UTF8.GetBytes(message.ToJsonString());
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+            await JsonMessages.SendAsync(socket, message, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is WebSocketException or IOException or ObjectDisposedException)
         {
@@ -80,41 +79,10 @@ internal sealed class AgentSession(string name, WebSocket socket)
     /// <summary>Reads until the agent goes away; then fails every request still waiting.</summary>
     public async Task ReceiveLoopAsync(CancellationToken cancellationToken)
     {
-        var buffer = new byte[64 * 1024];
-        using var message = new MemoryStream();
         try
         {
-            while (socket.State == WebSocketState.Open)
+            await foreach (var json in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
             {
-                var result = await socket.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-
-                message.Write(buffer, 0, result.Count);
-                if (!result.EndOfMessage)
-                {
-                    continue;
-                }
-
-                JsonObject? json;
-                try
-                {
-                    json = JsonNode.Parse(message.ToArray()) as JsonObject;
-                }
-                catch (System.Text.Json.JsonException)
-                {
-                    // A garbled message is dropped; the agent's next one may be fine, and requests time out.
-                    json = null;
-                }
-
-                message.SetLength(0);
-                if (json is null)
-                {
-                    continue;
-                }
-
                 try
                 {
                     if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Runs;
@@ -35,7 +35,8 @@ internal sealed class RunService(IMetadataStore store)
         var seq = (long?)runEvent["seq"] ?? 0;
         await store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
         var type = (string?)runEvent["type"];
-        if (type is "run_succeeded" or "run_failed" or "run_canceled")
+        var ended = RunEvents.IsEnd(runEvent);
+        if (ended)
         {
             var status = type switch
             {
@@ -47,7 +48,7 @@ internal sealed class RunService(IMetadataStore store)
         }
 
         Changed(runId);
-        return type is "run_succeeded" or "run_failed" or "run_canceled";
+        return ended;
     }
 
     /// <summary>
@@ -70,17 +71,7 @@ internal sealed class RunService(IMetadataStore store)
         }
 
         var run = (await store.GetRunAsync(lost.Id, cancellationToken).ConfigureAwait(false))!;
-        var failed = new JsonObject
-        {
-            ["v"] = 1,
-            ["seq"] = last + 1,
-            ["ts"] = run.FinishedAt!.Value.ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture),
-            ["run"] = run.Id,
-            ["type"] = "run_failed",
-            ["job"] = run.Job,
-            ["reason"] = reason,
-            ["duration_ms"] = (long)(run.FinishedAt.Value - run.StartedAt).TotalMilliseconds,
-        };
+        var failed = RunEvents.Failed(run.Id, last + 1, run.FinishedAt!.Value, reason, run.Job, run.FinishedAt.Value - run.StartedAt);
         await store.AppendRunEventAsync(run.Id, last + 1, failed.ToJsonString(), cancellationToken).ConfigureAwait(false);
         Changed(run.Id);
     }

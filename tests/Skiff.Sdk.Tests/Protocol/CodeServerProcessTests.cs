@@ -112,8 +112,17 @@ public sealed class CodeServerProcessTests
         var run = await server.StartRunAsync("run-" + job, job, null, null, Timeout());
         var end = await run.Completion.WaitAsync(Deadline);
         var exit = await server.Exited.WaitAsync(Deadline);
+        var events = new List<JsonObject>();
+        using var reading = new CancellationTokenSource(Deadline);
+        await foreach (var runEvent in run.Events.ReadAllAsync(reading.Token))
+        {
+            events.Add(runEvent);
+        }
 
         ((string?)end["type"]).ShouldBe("run_failed");
+        // The agent's own run_failed continues the run's numbering: 1, 2, 3 … with no gap.
+        events.Select(e => (long?)e["seq"]).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long?)i));
+        events[^1].ShouldBeSameAs(end);
         ((string)end["reason"]!).ShouldContain("SIGABRT");
         ((string)end["reason"]!).ShouldContain(expected);
         exit.ExitCode.ShouldBe(134);
