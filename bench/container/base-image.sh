@@ -14,8 +14,8 @@
 # Idempotent: does nothing if the image already exists in the storage root; reuses the rootfs cache
 # when it is complete (a marker file is written only after debootstrap and cleanup succeeded).
 #
-# Environment: SKIFF_BENCH_CACHE (default /var/cache/skiff-bench), DEBIAN_MIRROR
-# (default http://deb.debian.org/debian), SKIFF_BENCH_STORAGE_DRIVER (see common.sh).
+# Environment: SKIFF_BENCH_CACHE (default /var/cache/skiff-bench), DEBIAN_MIRROR (default: the Debian
+# mirror this machine's own apt configuration uses for bookworm), SKIFF_BENCH_STORAGE_DRIVER (see common.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +38,22 @@ require_cmd podman buildah debootstrap flock
 store_setup "$root"
 
 cache="${SKIFF_BENCH_CACHE:-/var/cache/skiff-bench}"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The mirror apt already uses here (deb822 .sources or one-line sources.list), for the suite we bootstrap:
+# no registry or mirror name is written into the repository.
+apt_mirror() {
+    local suite="$1"
+    {
+        awk -v suite="$suite" '
+            /^[[:space:]]*$/ { if (uri != "" && suites ~ "(^| )" suite "( |$)") { print uri; exit } uri = ""; suites = ""; next }
+            $1 == "URIs:" { uri = $2 }
+            $1 == "Suites:" { $1 = ""; suites = $0 " " }
+            END { if (uri != "" && suites ~ "(^| )" suite "( |$)") print uri }
+        ' /etc/apt/sources.list.d/*.sources 2>/dev/null
+        awk -v suite="$suite" '$1 == "deb" && $0 !~ /\[/ && $3 == suite { print $2 }' /etc/apt/sources.list 2>/dev/null
+    } | head -n 1
+}
+mirror="${DEBIAN_MIRROR:-$(apt_mirror bookworm)}"
+[[ -n "$mirror" ]] || die "no Debian mirror for bookworm in this machine's apt configuration; set DEBIAN_MIRROR"
 rootfs="$cache/rootfs-bookworm-minbase"
 marker="$rootfs/.skiff-bench-complete"
 # What Microsoft's runtime-deps:bookworm-slim image installs on top of Debian, so the app sees the

@@ -27,7 +27,8 @@ internal sealed class EnvironmentPacker(FileBlobStore store, PackageBlobIndex in
             closure.Rid,
             closure.FrameworkReferences,
             variant,
-            prepared.Select(p => p.Entry));
+            prepared.Select(p => p.Entry),
+            closure.Locked);
         var bytes = manifest.ToBytes();
         return new PreparedEnvironment(manifest, bytes, Digest.Compute(bytes), prepared);
     }

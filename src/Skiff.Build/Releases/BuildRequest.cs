@@ -13,4 +13,7 @@ internal sealed record BuildRequest(string Path)
 
     /// <summary>Restore even when the restore output looks current.</summary>
     public bool ForceRestore { get; init; }
+
+    /// <summary>Refuse a project without a packages.lock.json (a project with one is always restored locked).</summary>
+    public bool RequireLockFile { get; init; }
 }

@@ -25,12 +25,13 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var projectPath = ProjectLocator.Locate(request.Path);
 
         var stage = time.GetTimestamp();
-        var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, cancellationToken).ConfigureAwait(false);
+        var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);
         var restoreTime = time.GetElapsedTime(stage);
         var closure = restore.Closure;
         report?.Invoke(new StageReport(
             "restore",
-            restore.Restored ? $"restored {closure.Packages.Count} packages for {closure.Framework}/{closure.Rid}" : $"up to date ({closure.Packages.Count} packages, {closure.Framework}/{closure.Rid})",
+            (restore.Restored ? $"restored {closure.Packages.Count} packages for {closure.Framework}/{closure.Rid}" : $"up to date ({closure.Packages.Count} packages, {closure.Framework}/{closure.Rid})")
+                + (restore.LockFileUpdated ? $", {PackagesLockFile.FileName} updated" : closure.Locked ? ", locked" : ""),
             restoreTime));
 
         var packer = new EnvironmentPacker(store, index);

@@ -7,4 +7,8 @@ internal sealed record ResolvedClosure(
     string Rid,
     IReadOnlyList<string> FrameworkReferences,
     IReadOnlyList<ResolvedPackage> Packages,
-    IReadOnlyList<string> ProjectReferences);
+    IReadOnlyList<string> ProjectReferences)
+{
+    /// <summary>Whether the packages are exactly what the project's packages.lock.json says.</summary>
+    public bool Locked { get; init; }
+}

@@ -16,19 +16,30 @@ internal static class RestoreStep
         "NuGet.Config", "NuGet.config", "nuget.config", "global.json",
     ];
 
-    public sealed record Outcome(ResolvedClosure Closure, bool Restored, string? Output);
-
-    public static async Task<Outcome> RunAsync(string projectPath, string rid, bool force, CancellationToken cancellationToken)
+    public sealed record Outcome(ResolvedClosure Closure, bool Restored, string? Output)
     {
-        if (!force && AssetsFile.TryRead(projectPath, rid) is { } current && IsUpToDate(current))
+        /// <summary>NuGet wrote a new packages.lock.json because the project's package references changed.</summary>
+        public bool LockFileUpdated { get; init; }
+    }
+
+    public static async Task<Outcome> RunAsync(string projectPath, string rid, bool force, bool requireLockFile, CancellationToken cancellationToken)
+    {
+        var lockFile = PackagesLockFile.TryRead(projectPath);
+        if (lockFile is null && requireLockFile)
         {
-            return new Outcome(current, Restored: false, Output: null);
+            throw new LockFileException(
+                $"{projectPath} has no {PackagesLockFile.FileName}, and --locked deploys only projects whose packages are locked. Add <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile> to the project, run `dotnet restore`, and commit {PackagesLockFile.FileName}.");
         }
 
-        var result = await DotnetCommand.RunAsync(
-            ["restore", projectPath, .. MsBuildArguments.ForRid(rid)],
-            Path.GetDirectoryName(projectPath)!,
-            cancellationToken).ConfigureAwait(false);
+        if (!force && AssetsFile.TryRead(projectPath, rid) is { } current && IsUpToDate(current))
+        {
+            return new Outcome(Checked(current, lockFile), Restored: false, Output: null);
+        }
+
+        var lockBefore = lockFile is null ? null : File.ReadAllBytes(lockFile.Path);
+        var result = lockFile is null
+            ? await RestoreAsync(projectPath, [.. MsBuildArguments.ForRid(rid)], cancellationToken).ConfigureAwait(false)
+            : await RestoreLockedAsync(projectPath, rid, lockFile.Covers(rid), requireLockFile, cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             throw new RestoreFailedException(
@@ -40,7 +51,74 @@ internal static class RestoreStep
             ?? throw new RestoreFailedException(
                 $"restore of {projectPath} succeeded but obj/project.assets.json has no target for {rid}; check that the project does not override its intermediate output path.",
                 result.Output);
-        return new Outcome(closure, Restored: true, result.Output);
+        // NuGet rewrites the lock file when the project's package references changed (unless in locked mode).
+        var lockAfter = lockFile is null ? null : PackagesLockFile.TryRead(projectPath);
+        var updated = lockBefore is not null && (lockAfter is null || !File.ReadAllBytes(lockAfter.Path).AsSpan().SequenceEqual(lockBefore));
+        return new Outcome(Checked(closure, lockAfter), Restored: true, result.Output) { LockFileUpdated = updated };
+    }
+
+    /// <summary>
+    /// Restores a project that has a lock file as `dotnet restore` would: the locked versions, and a new lock
+    /// file when the project's package references changed, unless in locked mode (<c>--locked</c>, or the
+    /// project's own <c>RestoreLockedMode</c>, typically set for CI), where that is refused.
+    /// NuGet uses a lock file only for the runtime identifiers it was written for. When it covers
+    /// <paramref name="rid"/> (the project lists it in <c>RuntimeIdentifiers</c>), NuGet pins the RID-specific
+    /// closure itself. Otherwise NuGet first checks the lock file with a portable restore, then the
+    /// RID-specific restore writes a private lock file under obj/ instead of changing the project's, and
+    /// <see cref="Checked"/> compares what it resolved with the project's lock file. A restore refused because
+    /// the lock file is out of date is repeated the second way, so the error can name the packages that would move.
+    /// </summary>
+    private static async Task<DotnetCommand.Result> RestoreLockedAsync(string projectPath, string rid, bool lockCoversRid, bool lockedMode, CancellationToken cancellationToken)
+    {
+        string[] mode = lockedMode ? ["-p:RestoreLockedMode=true"] : [];
+        // RuntimeIdentifier, not `-r`: `dotnet restore -r` replaces the project's RuntimeIdentifiers, and the
+        // lock file's set of runtime identifiers would no longer match.
+        var first = await RestoreAsync(
+            projectPath,
+            lockCoversRid ? [$"-p:RuntimeIdentifier={rid}", .. MsBuildArguments.BesidesRid, .. mode] : [.. MsBuildArguments.BesidesRid, .. mode],
+            cancellationToken).ConfigureAwait(false);
+        var outOfDate = !first.Succeeded && first.Output.Contains("NU1004", StringComparison.Ordinal);
+        if ((lockCoversRid || !first.Succeeded) && !outOfDate)
+        {
+            return first;
+        }
+
+        var privateLockFile = Path.Combine("obj", "skiff", rid, PackagesLockFile.FileName);
+        // Resolved afresh each time, so what is compared is what the registry gives today.
+        var stale = Path.Combine(Path.GetDirectoryName(projectPath)!, privateLockFile);
+        if (File.Exists(stale))
+        {
+            File.Delete(stale);
+        }
+
+        return await RestoreAsync(
+            projectPath,
+            [.. MsBuildArguments.ForRid(rid), "-p:RestoreLockedMode=false", $"-p:NuGetLockFilePath={privateLockFile}"],
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Task<DotnetCommand.Result> RestoreAsync(string projectPath, IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
+        DotnetCommand.RunAsync(["restore", projectPath, .. arguments], Path.GetDirectoryName(projectPath)!, cancellationToken);
+
+    /// <summary>The closure, marked locked when the project has a lock file and the closure is exactly what it says.</summary>
+    private static ResolvedClosure Checked(ResolvedClosure closure, PackagesLockFile? lockFile)
+    {
+        if (lockFile is null)
+        {
+            return closure;
+        }
+
+        var differences = lockFile.Differences(closure);
+        if (differences.Count > 0)
+        {
+            throw new LockFileException(
+                $"{closure.ProjectPath} restores other packages than {lockFile.Path} locks for {closure.Framework}/{closure.Rid}; nothing was put into the store:"
+                + string.Concat(differences.Select(d => $"{Environment.NewLine}  {d}"))
+                + $"{Environment.NewLine}If the project's package references changed on purpose, run `dotnet restore --force-evaluate` and commit the lock file."
+                + (lockFile.Covers(closure.Rid) ? "" : $" To have NuGet pin the {closure.Rid} closure too, add <RuntimeIdentifiers>{closure.Rid}</RuntimeIdentifiers> to the project before that."));
+        }
+
+        return closure with { Locked = true };
     }
 
     private static bool IsUpToDate(ResolvedClosure closure)
@@ -55,6 +133,7 @@ internal static class RestoreStep
         foreach (var project in projects)
         {
             yield return project;
+            yield return PackagesLockFile.PathFor(project);
         }
 
         var folders = new HashSet<string>(StringComparer.Ordinal);

@@ -20,14 +20,15 @@ internal static class BuildCommand
         var store = CommonOptions.Store();
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of progress lines." };
         var restore = new Option<bool>("--restore") { Description = "Restore even when the restore output looks current." };
+        var locked = LockOptions.Locked();
 
         var command = new Command("build", "Build a project into content-addressed environment and source blobs in the store.")
         {
-            path, rid, store, json, restore,
+            path, rid, store, json, restore, locked,
         };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var request = new BuildRequest(parse.GetValue(path)!) { ForceRestore = parse.GetValue(restore) };
+            var request = new BuildRequest(parse.GetValue(path)!) { ForceRestore = parse.GetValue(restore), RequireLockFile = parse.GetValue(locked) };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
             {
                 request = request with { Rid = chosen };
@@ -36,6 +37,7 @@ internal static class BuildCommand
             var asJson = parse.GetValue(json);
             var builder = new ReleaseBuilder(new FileBlobStore(parse.GetValue(store)!));
             var result = await builder.BuildAsync(request, asJson ? null : PrintStage, cancellationToken).ConfigureAwait(false);
+            LockOptions.NoticeIfUnlocked(result, request.Path);
             if (asJson)
             {
                 WriteJson(result);
@@ -70,6 +72,7 @@ internal static class BuildCommand
             });
             writer.WriteStartObject("environment");
             writer.WriteString("digest", result.EnvironmentDigest.ToString());
+            writer.WriteBoolean("locked", result.Environment.Locked);
             writer.WriteNumber("bytes", result.EnvironmentBytes);
             writer.WriteStartArray("packages");
             foreach (var (package, bytes) in result.Packages)

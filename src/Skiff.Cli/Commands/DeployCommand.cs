@@ -24,10 +24,11 @@ internal static class DeployCommand
         var store = CommonOptions.Store();
         var memory = new Option<string?>("--memory") { Description = "Memory limit for every process of the location, e.g. 512MiB; 'none' lifts it. Left out, the location keeps its current limit." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
+        var locked = LockOptions.Locked();
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
         {
-            path, location, rid, store, memory, json,
+            path, location, rid, store, memory, json, locked,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -42,7 +43,7 @@ internal static class DeployCommand
 
             using var api = client.Connect(parse);
             var local = new FileBlobStore(parse.GetValue(store)!);
-            var request = new BuildRequest(parse.GetValue(path)!);
+            var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked) };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
             {
                 request = request with { Rid = chosen };
@@ -67,6 +68,7 @@ internal static class DeployCommand
 
             Show("restoring and building");
             var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
+            LockOptions.NoticeIfUnlocked(build, request.Path);
 
             var uploading = Stopwatch.GetTimestamp();
             var packages = build.Packages.Select(p => p.Package.Blob).ToHashSet();
@@ -124,6 +126,7 @@ internal static class DeployCommand
                 ["location"] = parse.GetValue(location),
                 ["release"] = build.Release.ToString(),
                 ["path"] = deployPath,
+                ["locked"] = build.Environment.Locked,
                 ["outcome"] = outcome,
                 ["error"] = (string?)deployment["error"],
                 ["uploaded"] = new JsonObject { ["blobs"] = missing.Count, ["bytes"] = bytes },

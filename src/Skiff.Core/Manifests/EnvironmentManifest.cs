@@ -11,9 +11,11 @@ internal sealed record EnvironmentManifest(
     string Rid,
     IReadOnlyList<string> FrameworkReferences,
     string Variant,
+    bool Locked,
     IReadOnlyList<PackageEntry> Packages)
 {
-    public const string CurrentSchema = "skiff.environment/v1";
+    // v2 added Locked: whether the closure was restored from the project's packages.lock.json.
+    public const string CurrentSchema = "skiff.environment/v2";
     public const string DefaultVariant = "default";
 
     /// <summary>Creates a manifest in canonical order, so equal closures give equal bytes.</summary>
@@ -22,13 +24,15 @@ internal sealed record EnvironmentManifest(
         string rid,
         IEnumerable<string> frameworkReferences,
         string variant,
-        IEnumerable<PackageEntry> packages) =>
+        IEnumerable<PackageEntry> packages,
+        bool locked = false) =>
         new(
             CurrentSchema,
             framework,
             rid,
             [.. frameworkReferences.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
             variant,
+            locked,
             [.. packages.OrderBy(p => p.Id, StringComparer.OrdinalIgnoreCase).ThenBy(p => p.Id, StringComparer.Ordinal).ThenBy(p => p.Version, StringComparer.Ordinal)]);
 
     public byte[] ToBytes() => CanonicalJson.Serialize(this);

@@ -62,6 +62,8 @@ public sealed class ReleaseBuilderTests : IDisposable
         var projectFile = Path.Combine(project, "Hello.csproj");
         File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
             "\"Newtonsoft.Json\" Version=\"13.0.3\"", "\"Newtonsoft.Json\" Version=\"13.0.1\"", StringComparison.Ordinal));
+        // As a developer bumping a package does: the lock file follows the project (CI restores in locked mode).
+        await UpdateLockFileAsync(project);
         var after = await BuildAsync(project, "store");
 
         after.EnvironmentDigest.ShouldNotBe(before.EnvironmentDigest);
@@ -88,7 +90,9 @@ public sealed class ReleaseBuilderTests : IDisposable
                     <PackageReference Include="Humanizer.Core" Version="2.14.1"></PackageReference>
                 </ItemGroup>
                 <PropertyGroup>
-                    <NoWarn>$(NoWarn);NU1603</NoWarn>
+                    <RuntimeIdentifiers>linux-x64</RuntimeIdentifiers>
+                    <RestoreLockedMode Condition="'$(CI)' == 'true'">true</RestoreLockedMode>
+                    <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>
                     <Nullable>enable</Nullable>
                     <ImplicitUsings>enable</ImplicitUsings>
                     <TargetFramework>net10.0</TargetFramework>
@@ -117,9 +121,13 @@ public sealed class ReleaseBuilderTests : IDisposable
 
         windows.Environment.Rid.ShouldBe("win-x64");
         windows.EnvironmentDigest.ShouldNotBe(linux.EnvironmentDigest);
-        // The native SQLite package differs per RID; managed-only packages are the same blob for both.
+        // The lock file covers linux-x64 only: win-x64 was resolved apart from it and checked against it.
+        windows.Environment.Locked.ShouldBeTrue();
+        windows.Packages.Select(p => p.Package.Id).ShouldBe(LockedPackages.Read(project).Keys, ignoreOrder: true);
+        // The native SQLite package (the one the lock file lists per RID) differs; managed-only packages are the same blob.
+        var native = LockedPackages.SpecificTo(project, "linux-x64").ShouldHaveSingleItem();
         var linuxBlobs = linux.Packages.ToDictionary(p => p.Package.Id, p => p.Package.Blob);
-        windows.Packages.Single(p => p.Package.Id == "SourceGear.sqlite3").Package.Blob.ShouldNotBe(linuxBlobs["SourceGear.sqlite3"]);
+        windows.Packages.Single(p => p.Package.Id == native).Package.Blob.ShouldNotBe(linuxBlobs[native]);
         windows.Packages.Single(p => p.Package.Id == "Humanizer.Core").Package.Blob.ShouldBe(linuxBlobs["Humanizer.Core"]);
     }
 
@@ -177,9 +185,67 @@ public sealed class ReleaseBuilderTests : IDisposable
         BlobFiles("store").ShouldBeEmpty();
     }
 
-    private Task<BuildResult> BuildAsync(string project, string store, string? rid = null)
+    [Fact]
+    public async Task A_locked_project_restores_exactly_what_its_lock_file_says_and_records_it()
     {
-        var request = new BuildRequest(project);
+        var project = _workspace.CopySample("Hello");
+        var stages = new List<StageReport>();
+
+        var result = await new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")))
+            .BuildAsync(new BuildRequest(project) { RequireLockFile = true }, stages.Add, CancellationToken.None);
+
+        result.Environment.Locked.ShouldBeTrue();
+        var locked = LockedPackages.Read(project, rid: result.Environment.Rid);
+        result.Packages.ToDictionary(p => p.Package.Id, p => p.Package.Version).ShouldBe(locked, ignoreOrder: true);
+        stages.Single(s => s.Stage == "restore").Summary.ShouldEndWith(", locked");
+    }
+
+    [Fact]
+    public async Task Locked_build_of_a_project_whose_references_moved_from_its_lock_file_names_the_packages_and_stores_nothing()
+    {
+        var project = _workspace.CopySample("Hello");
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        var lockFile = Path.Combine(project, "packages.lock.json");
+        var lockBefore = File.ReadAllBytes(lockFile);
+        File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
+            "\"Newtonsoft.Json\" Version=\"13.0.3\"", "\"Newtonsoft.Json\" Version=\"13.0.1\"", StringComparison.Ordinal));
+
+        var error = await Should.ThrowAsync<LockFileException>(() => BuildAsync(project, "store", locked: true));
+
+        error.Message.ShouldContain("Newtonsoft.Json would move from 13.0.3 to 13.0.1");
+        error.Message.ShouldContain("dotnet restore --force-evaluate");
+        File.ReadAllBytes(lockFile).ShouldBe(lockBefore);
+        BlobFiles("store").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Locked_build_of_a_project_without_a_lock_file_is_refused_and_an_unlocked_one_is_recorded_as_such()
+    {
+        var project = _workspace.CopySample("Hello");
+        File.Delete(Path.Combine(project, "packages.lock.json"));
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
+            "<RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>", "", StringComparison.Ordinal));
+
+        var error = await Should.ThrowAsync<LockFileException>(() => BuildAsync(project, "store", locked: true));
+        var unlocked = await BuildAsync(project, "store-unlocked");
+
+        error.Message.ShouldContain("has no packages.lock.json");
+        error.Message.ShouldContain("<RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>");
+        BlobFiles("store").ShouldBeEmpty();
+        unlocked.Environment.Locked.ShouldBeFalse();
+        File.Exists(Path.Combine(project, "packages.lock.json")).ShouldBeFalse();
+    }
+
+    private static async Task UpdateLockFileAsync(string project)
+    {
+        var restore = await CliProcess.RunAsync("dotnet", ["restore", project, "--force-evaluate", "-p:RestoreLockedMode=false"], project);
+        restore.ExitCode.ShouldBe(0, restore.ToString());
+    }
+
+    private Task<BuildResult> BuildAsync(string project, string store, string? rid = null, bool locked = false)
+    {
+        var request = new BuildRequest(project) { RequireLockFile = locked };
         if (rid is not null)
         {
             request = request with { Rid = rid };

@@ -45,11 +45,13 @@ public sealed class BuildAndExecTests : IDisposable
         var environment = root.GetProperty("environment");
         environment.GetProperty("digest").GetString()!.ShouldMatch("^sha256:[0-9a-f]{64}$");
         environment.GetProperty("bytes").GetInt64().ShouldBeGreaterThan(100_000);
-        var packages = environment.GetProperty("packages").EnumerateArray().Select(p => p.GetProperty("id").GetString()).ToList();
-        packages.ShouldContain("Microsoft.Data.Sqlite");
-        packages.ShouldContain("SourceGear.sqlite3");
-        packages.ShouldContain("Newtonsoft.Json");
-        packages.ShouldContain("Humanizer.Core");
+        environment.GetProperty("locked").GetBoolean().ShouldBeTrue();
+        var packages = environment.GetProperty("packages").EnumerateArray()
+            .ToDictionary(p => p.GetProperty("id").GetString()!, p => p.GetProperty("version").GetString()!);
+        packages.ShouldBe(LockedPackages.Read(project, rid: root.GetProperty("rid").GetString()), ignoreOrder: true);
+        packages.Keys.ShouldContain("Microsoft.Data.Sqlite");
+        packages.Keys.ShouldContain("Newtonsoft.Json");
+        packages.Keys.ShouldContain("Humanizer.Core");
         root.GetProperty("source").GetProperty("bytes").GetInt64().ShouldBeGreaterThan(0);
         var timings = root.GetProperty("timings_ms");
         foreach (var stage in (string[])["restore", "environment", "pack"])
