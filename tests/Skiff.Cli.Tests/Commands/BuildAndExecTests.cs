@@ -96,6 +96,24 @@ public sealed class BuildAndExecTests : IDisposable
     }
 
     [Fact]
+    public async Task An_unlocked_project_is_told_once_how_to_lock_it_and_locked_refuses_it_with_exit_1()
+    {
+        var project = _workspace.WriteProject("Unlocked", PlainConsoleProject, "System.Console.WriteLine(1);");
+
+        var first = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
+        var second = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project);
+        var locked = await CliProcess.RunSkiffAsync(_workspace.Root, Home, "build", project, "--locked");
+
+        first.ExitCode.ShouldBe(0, first.ToString());
+        first.Stderr.ShouldContain("has no packages.lock.json, so its environment follows whatever the package registry serves");
+        first.Stderr.ShouldContain("<RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>");
+        second.ExitCode.ShouldBe(0, second.ToString());
+        second.Stderr.ShouldNotContain("packages.lock.json");
+        locked.ExitCode.ShouldBe(1, locked.ToString());
+        locked.Stderr.ShouldContain("--locked deploys only projects whose packages are locked");
+    }
+
+    [Fact]
     public async Task Build_prints_each_stage_with_its_time()
     {
         var project = _workspace.CopySample("Hello");
