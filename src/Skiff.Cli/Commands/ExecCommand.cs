@@ -41,10 +41,24 @@ internal static class ExecCommand
 
     private static async Task<int> RunAsync(MaterializedRelease release, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
+        // A content root the caller chose is kept, as `dotnet run` would keep it.
+        var environment = release.ExecEnvironment()
+            .Where(v => Environment.GetEnvironmentVariable(v.Key) is null)
+            .ToDictionary();
+        if (OperatingSystem.IsLinux())
+        {
+            ProcessReplacement.Exec("dotnet", release.ExecArguments(arguments), environment);
+        }
+
         var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
         foreach (var argument in release.ExecArguments(arguments))
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
         }
 
         using var process = Process.Start(startInfo)!;
