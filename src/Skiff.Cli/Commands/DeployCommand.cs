@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Build.Projects;
 using Skiff.Build.Releases;
 using Skiff.Core;
 using Skiff.Core.Blobs;
@@ -65,6 +66,8 @@ internal static class DeployCommand
                 }
             }
 
+            // Read while the build runs; recorded with the deployment, kept out of the release.
+            var revision = GitRevision.ReadAsync(parse.GetValue(path)!, cancellationToken);
             Show("restoring and building");
             var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
 
@@ -111,6 +114,8 @@ internal static class DeployCommand
                 ["timings_ms"] = timings.DeepClone(),
                 ["who"] = $"{Environment.UserName}@{Environment.MachineName}",
                 ["memory_limit"] = parse.GetValue(memory),
+                ["commit"] = (await revision.ConfigureAwait(false))?.Commit,
+                ["dirty"] = (await revision.ConfigureAwait(false))?.Dirty,
             }, cancellationToken).ConfigureAwait(false);
             var activate = Stopwatch.GetElapsedTime(activating);
             timings["activate"] = Ms(activate);
@@ -126,6 +131,8 @@ internal static class DeployCommand
                 ["path"] = deployPath,
                 ["outcome"] = outcome,
                 ["error"] = (string?)deployment["error"],
+                ["commit"] = (string?)deployment["commit"],
+                ["dirty"] = (bool?)deployment["dirty"],
                 ["uploaded"] = new JsonObject { ["blobs"] = missing.Count, ["bytes"] = bytes },
                 ["timings_ms"] = timings,
                 ["jobs"] = deployment["jobs"]?.DeepClone() ?? new JsonArray(),
