@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Skiff.Testing;
 
@@ -78,6 +80,18 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         rows[1].ShouldContain($" - ", Case.Sensitive, table.Stdout);
         rows[2].ShouldContain($" {head[..12]}-dirty ", Case.Sensitive, table.Stdout);
         rows[3].ShouldContain($" {head[..12]} ", Case.Sensitive, table.Stdout);
+    }
+
+    [Fact]
+    public async Task A_commit_that_is_not_a_git_object_id_gets_a_400_and_records_nothing()
+    {
+        using var http = Platform.Http();
+
+        var response = await http.PostAsJsonAsync("api/v1/deployments", new { location = "bad-commit", release = "sha256:" + new string('c', 64), commit = "main", dirty = false });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        ((string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!).ShouldContain("\"commit\" must be a git commit id");
+        (await Platform.Server.Store.GetLocationAsync("bad-commit", CancellationToken.None)).ShouldBeNull();
     }
 
     private async Task<JsonObject> DeployAsync(string project, string location)
