@@ -1,5 +1,4 @@
 using Skiff.Build.Projects;
-using Skiff.Build.Tests.Releases;
 using Skiff.Testing;
 
 namespace Skiff.Build.Tests.Projects;
@@ -19,8 +18,8 @@ public sealed class GitRevisionTests : IDisposable
         Directory.CreateDirectory(project);
         File.WriteAllText(Path.Combine(project, "App.csproj"), "<Project />\n");
         File.WriteAllText(Path.Combine(repository, ".gitignore"), "obj/\n");
-        await GitContextTests.GitRepositoryAsync(repository, "https://github.com/skiff-tests/app.git");
-        var head = (await GitContextTests.GitAsync(repository, "rev-parse", "HEAD")).Trim();
+        await GitRepository.InitAsync(repository, "https://github.com/skiff-tests/app.git");
+        var head = (await GitRepository.RunAsync(repository, "rev-parse", "HEAD")).Trim();
 
         var clean = await GitRevision.ReadAsync(Path.Combine(project, "App.csproj"), CancellationToken.None);
         Directory.CreateDirectory(Path.Combine(project, "obj"));
@@ -43,7 +42,7 @@ public sealed class GitRevisionTests : IDisposable
     {
         var outside = Directory.CreateDirectory(_workspace.PathTo("outside")).FullName;
         var empty = Directory.CreateDirectory(_workspace.PathTo("empty")).FullName;
-        await GitContextTests.GitAsync(empty, "init", "--quiet");
+        await GitRepository.RunAsync(empty, "init", "--quiet");
 
         (await GitRevision.ReadAsync(outside, CancellationToken.None)).ShouldBeNull();
         (await GitRevision.ReadAsync(empty, CancellationToken.None)).ShouldBeNull();

@@ -20,13 +20,13 @@ public sealed class GitContextTests : IDisposable
         var outside = _workspace.CopySample("Hello", "outside/Hello");
         var inRepository = _workspace.CopySample("Hello", "repository/Hello");
         var inFork = _workspace.CopySample("Hello", "fork/Hello");
-        await GitRepositoryAsync(_workspace.PathTo("repository"), "https://github.com/skiff-tests/hello.git");
-        await GitRepositoryAsync(_workspace.PathTo("fork"), "https://github.com/someone-else/hello-fork.git");
+        await GitRepository.InitAsync(_workspace.PathTo("repository"), "https://github.com/skiff-tests/hello.git");
+        await GitRepository.InitAsync(_workspace.PathTo("fork"), "https://github.com/someone-else/hello-fork.git");
 
         var plain = await BuildAsync(outside);
         var repository = await BuildAsync(inRepository);
         var fork = await BuildAsync(inFork);
-        await GitAsync(_workspace.PathTo("repository"), "remote", "set-url", "origin", "https://github.com/skiff-tests/moved.git");
+        await GitRepository.RunAsync(_workspace.PathTo("repository"), "remote", "set-url", "origin", "https://github.com/skiff-tests/moved.git");
         var moved = await BuildAsync(inRepository);
 
         repository.Source.ShouldBe(plain.Source, "a git work tree changed the source digest");
@@ -40,20 +40,4 @@ public sealed class GitContextTests : IDisposable
 
     private Task<BuildResult> BuildAsync(string project) =>
         new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store"))).BuildAsync(new BuildRequest(project), report: null, CancellationToken.None);
-
-    /// <summary>A repository with one commit of everything in <paramref name="folder"/> and an origin; obj/ stays untracked.</summary>
-    internal static async Task GitRepositoryAsync(string folder, string origin)
-    {
-        await GitAsync(folder, "init", "--quiet", "--initial-branch=main");
-        await GitAsync(folder, "remote", "add", "origin", origin);
-        await GitAsync(folder, "add", "--all");
-        await GitAsync(folder, "-c", "user.name=Skiff Tests", "-c", "user.email=tests@skiff.invalid", "commit", "--quiet", "--message", "first");
-    }
-
-    internal static async Task<string> GitAsync(string folder, params string[] arguments)
-    {
-        var git = await CliProcess.RunAsync("git", arguments, folder);
-        git.ExitCode.ShouldBe(0, git.ToString());
-        return git.Stdout;
-    }
 }

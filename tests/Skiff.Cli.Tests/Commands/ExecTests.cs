@@ -47,7 +47,7 @@ public sealed class ExecTests : IDisposable
         return 0;
         """;
 
-    private const string HostedProject = """
+    private static string ConsoleProject(string items = "") => $"""
         <Project Sdk="Microsoft.NET.Sdk">
           <PropertyGroup>
             <OutputType>Exe</OutputType>
@@ -55,8 +55,7 @@ public sealed class ExecTests : IDisposable
             <ImplicitUsings>enable</ImplicitUsings>
           </PropertyGroup>
           <ItemGroup>
-            <FrameworkReference Include="Microsoft.AspNetCore.App" />
-            <None Update="appsettings.json" CopyToOutputDirectory="PreserveNewest" />
+            {items}
           </ItemGroup>
         </Project>
         """;
@@ -67,15 +66,7 @@ public sealed class ExecTests : IDisposable
     [InlineData("HUP", 22)]
     public async Task A_signal_to_skiff_reaches_the_app_and_its_exit_code_comes_back(string signal, int expectedExitCode)
     {
-        var release = await BuildAsync(_workspace.WriteProject("Signals", """
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-              </PropertyGroup>
-            </Project>
-            """, SignalApp));
+        var release = await BuildAsync(_workspace.WriteProject("Signals", ConsoleProject(), SignalApp));
 
         await using var exec = RunningExec.Start(_workspace.Root, Home, release);
         var ready = await exec.WaitForLineAsync("ready ");
@@ -92,7 +83,13 @@ public sealed class ExecTests : IDisposable
     [Fact]
     public async Task A_generic_host_app_reads_its_appsettings_and_shuts_down_cleanly_on_SIGTERM()
     {
-        var project = _workspace.WriteProject("Hosted", HostedProject, HostedApp);
+        var project = _workspace.WriteProject(
+            "Hosted",
+            ConsoleProject("""
+                <FrameworkReference Include="Microsoft.AspNetCore.App" />
+                <None Update="appsettings.json" CopyToOutputDirectory="PreserveNewest" />
+                """),
+            HostedApp);
         File.WriteAllText(Path.Combine(project, "appsettings.json"), """{ "Greeting": "from appsettings" }""");
         var release = await BuildAsync(project);
         // The caller's working directory holds no appsettings.json: only the release's content files can answer.

@@ -57,10 +57,8 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         var project = fixture.Variant("git", program => program);
         var repository = Path.GetDirectoryName(Path.GetDirectoryName(project))!;
         File.WriteAllText(Path.Combine(repository, ".gitignore"), "bin/\nobj/\n");
-        await GitAsync(repository, "init", "--quiet", "--initial-branch=main");
-        await GitAsync(repository, "add", "--all");
-        await GitAsync(repository, "-c", "user.name=Skiff Tests", "-c", "user.email=tests@skiff.invalid", "commit", "--quiet", "--message", "first");
-        var head = (await GitAsync(repository, "rev-parse", "HEAD")).Trim();
+        await GitRepository.InitAsync(repository);
+        var head = (await GitRepository.RunAsync(repository, "rev-parse", "HEAD")).Trim();
 
         var clean = await DeployAsync(project, "provenance");
         File.AppendAllText(Path.Combine(project, "Program.cs"), "\n// not committed yet\n");
@@ -99,12 +97,5 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         var deploy = await Platform.SkiffAsync("deploy", project, "--location", location, "--json");
         deploy.ExitCode.ShouldBe(0, deploy.ToString());
         return JsonNode.Parse(deploy.Stdout)!.AsObject();
-    }
-
-    private static async Task<string> GitAsync(string folder, params string[] arguments)
-    {
-        var git = await CliProcess.RunAsync("git", arguments, folder);
-        git.ExitCode.ShouldBe(0, git.ToString());
-        return git.Stdout;
     }
 }
