@@ -47,9 +47,11 @@ internal static class ExecCommand
             .ToDictionary();
         if (OperatingSystem.IsLinux())
         {
+            // Returns only by throwing: from here on this process is the app.
             ProcessReplacement.Exec("dotnet", release.ExecArguments(arguments), environment);
         }
 
+        // Elsewhere (no Skiff target today) a child process, which passes Ctrl-C on through the process group only.
         var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
         foreach (var argument in release.ExecArguments(arguments))
         {
