@@ -312,6 +312,11 @@ internal sealed class AgentHost : IAsyncDisposable
             ["DOTNET_NOLOGO"] = "1",
             ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
         };
+        foreach (var (key, value) in materialized.Release.ExecEnvironment())
+        {
+            environment[key] = value;
+        }
+
         if (state.Settings.MemoryLimit is { } limit)
         {
             foreach (var (key, value) in limit.Environment)

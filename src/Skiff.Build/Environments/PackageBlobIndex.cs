@@ -11,8 +11,8 @@ namespace Skiff.Build.Environments;
 /// </summary>
 internal sealed class PackageBlobIndex(string directory)
 {
-    // Bump when the package blob layout changes, so old entries stop matching.
-    private const string Format = "skiff-package-blob/v1";
+    // Bump when the package blob layout changes, so old entries stop matching (v2: satellites per culture).
+    private const string Format = "skiff-package-blob/v2";
 
     public Digest? TryGet(string key)
     {

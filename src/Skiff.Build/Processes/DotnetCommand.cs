@@ -22,7 +22,7 @@ internal static class DotnetCommand
     public static Task<Result> RunAsync(IReadOnlyList<string> arguments, string workingDirectory, CancellationToken cancellationToken) =>
         RunAsync("dotnet", arguments, workingDirectory, cancellationToken);
 
-    /// <summary>Runs <paramref name="program"/> (the <c>dotnet</c> CLI or a tool of the SDK) with the same environment.</summary>
+    /// <summary>Runs <paramref name="program"/> (the <c>dotnet</c> CLI, a tool of the SDK, or git) with the same environment.</summary>
     public static async Task<Result> RunAsync(string program, IReadOnlyList<string> arguments, string workingDirectory, CancellationToken cancellationToken)
     {
         var startInfo = new ProcessStartInfo(program)

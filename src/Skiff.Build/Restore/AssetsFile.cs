@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Skiff.Build.Environments;
 using Skiff.Core.Archives;
 
 namespace Skiff.Build.Restore;
@@ -80,7 +81,7 @@ internal static class AssetsFile
             var version = library.Name[(slash + 1)..];
             var folder = FindPackageFolder(packageFolders, info.GetProperty("path").GetString()!, library.Name, projectPath);
             var assets = RuntimeAssets(library.Value, ridChain)
-                .Select(asset => new ArchiveFile(asset, Path.Combine(folder, asset)))
+                .Select(asset => new ArchiveFile(asset.InBlob, Path.Combine(folder, asset.Path)))
                 .ToList();
             packages.Add(new ResolvedPackage(id, version, info.GetProperty("sha512").GetString() ?? "", assets));
         }
@@ -93,17 +94,32 @@ internal static class AssetsFile
     }
 
     /// <summary>
-    /// The package-relative paths of the assets a process needs at run time: managed, native and
-    /// satellite assemblies, and RID-specific assets that apply to this runtime identifier.
+    /// The package-relative paths of the assets a process needs at run time (managed, native and
+    /// satellite assemblies, and RID-specific assets that apply to this runtime identifier), each with its
+    /// path in the package blob: satellites move to their culture's own folder (<see cref="SatelliteLayout"/>).
     /// </summary>
-    private static IEnumerable<string> RuntimeAssets(JsonElement library, IReadOnlyList<string> ridChain)
+    private static IEnumerable<(string Path, string InBlob)> RuntimeAssets(JsonElement library, IReadOnlyList<string> ridChain)
     {
-        var assets = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var group in (string[])["runtime", "native", "resource"])
+        var assets = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var group in (string[])["runtime", "native"])
         {
             if (library.TryGetProperty(group, out var files))
             {
-                assets.UnionWith(files.EnumerateObject().Select(f => f.Name));
+                foreach (var file in files.EnumerateObject())
+                {
+                    assets[file.Name] = file.Name;
+                }
+            }
+        }
+
+        // Every culture the package has, whatever the project's SatelliteResourceLanguages: the blob is shared.
+        if (library.TryGetProperty("resource", out var resources))
+        {
+            foreach (var file in resources.EnumerateObject())
+            {
+                assets[file.Name] = file.Value.TryGetProperty("locale", out var locale) && locale.GetString() is { Length: > 0 } culture
+                    ? SatelliteLayout.PathInBlob(file.Name, culture)
+                    : file.Name;
             }
         }
 
@@ -118,12 +134,17 @@ internal static class AssetsFile
             var best = ridChain.FirstOrDefault(byRid.ContainsKey);
             if (best is not null)
             {
-                assets.UnionWith(byRid[best]);
+                foreach (var file in byRid[best])
+                {
+                    assets[file] = file;
+                }
             }
         }
 
         // "_._" marks an empty folder: the package deliberately has no asset for this framework.
-        return assets.Where(path => !path.EndsWith("/_._", StringComparison.Ordinal) && path != "_._");
+        return assets
+            .Where(asset => !asset.Key.EndsWith("/_._", StringComparison.Ordinal) && asset.Key != "_._")
+            .Select(asset => (asset.Key, asset.Value));
     }
 
     private static string FindPackageFolder(IReadOnlyList<string> packageFolders, string libraryPath, string library, string projectPath)

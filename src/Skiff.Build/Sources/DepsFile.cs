@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Build.Environments;
 using Skiff.Core.Manifests;
 
 namespace Skiff.Build.Sources;
@@ -41,8 +42,36 @@ internal static class DepsFile
             library.Remove("hashPath");
         }
 
+        MoveSatellites(root, libraries);
         Canonicalize(root);
         return JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>
+    /// Points each package satellite the build listed (only the cultures of the project's
+    /// <c>SatelliteResourceLanguages</c>) to its culture's folder in the package blob.
+    /// </summary>
+    private static void MoveSatellites(JsonObject root, JsonObject libraries)
+    {
+        foreach (var (_, target) in root["targets"]?.AsObject() ?? [])
+        {
+            foreach (var (name, node) in target?.AsObject() ?? [])
+            {
+                if ((string?)libraries[name]?["type"] != "package" || node?["resources"] is not JsonObject resources)
+                {
+                    continue;
+                }
+
+                foreach (var (path, asset) in resources.ToList())
+                {
+                    if ((string?)asset?["locale"] is { Length: > 0 } locale)
+                    {
+                        resources.Remove(path);
+                        resources[SatelliteLayout.PathInBlob(path, locale)] = asset;
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -16,10 +16,11 @@ namespace Skiff.Build.Sources;
 /// <para>Each MSBuild build records, through a target Skiff adds, the compiler arguments and where the
 /// outputs were copied, together with a stamp of everything else that could change what MSBuild does: every
 /// file under the folder that holds the project and its project references (but the project's own C# files,
-/// and <c>bin</c>, <c>obj</c>, <c>.git</c>), the restore outputs, the build files in the folders above, the
-/// git commit (SourceLink puts it into the PDB) and the installed SDKs. The next build compiles directly
-/// only when that stamp is unchanged and the project's C# files are the same set; anything else goes
-/// through MSBuild, which records afresh.</para>
+/// and <c>bin</c>, <c>obj</c>, <c>.git</c>), the restore outputs, the build files in the folders above and
+/// the installed SDKs. Git is not an input: the build turns SourceLink and every git query off, so neither a
+/// commit nor a remote can change the bytes. The next build compiles directly only when that stamp is
+/// unchanged and the project's C# files are the same set; anything else goes through MSBuild, which records
+/// afresh.</para>
 /// <para>Not covered, as with MSBuild's own incremental build: environment variables that projects read as
 /// properties. <c>SKIFF_DIRECT_COMPILE=0</c> turns this off.</para>
 /// </remarks>
@@ -253,43 +254,12 @@ internal static class DirectCompile
             lines.AddRange(BuildFilesAbove.Select(name => Path.Combine(folder, name)).Where(File.Exists).Select(Stamp));
         }
 
-        lines.AddRange(GitHead(root));
-
         // A newly installed SDK may be the one MSBuild would pick next time.
         var sdks = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(compiler)!, "..", "..", ".."));
         lines.AddRange(Directory.EnumerateDirectories(sdks).Order(StringComparer.Ordinal).Select(d => "sdk " + d));
         lines.Add(Stamp(compiler));
         lines.Sort(StringComparer.Ordinal);
         return Hash(lines);
-    }
-
-    /// <summary>The commit checked out in the repository that holds <paramref name="root"/>, as file stamps.</summary>
-    private static IEnumerable<string> GitHead(string root)
-    {
-        for (var folder = root.TrimEnd('/'); !string.IsNullOrEmpty(folder); folder = Path.GetDirectoryName(folder))
-        {
-            var git = Path.Combine(folder, ".git");
-            if (File.Exists(git))
-            {
-                return [Stamp(git)]; // A worktree or submodule: the file points elsewhere; stamp what we can see.
-            }
-
-            if (!Directory.Exists(git))
-            {
-                continue;
-            }
-
-            var stamps = new List<string> { Stamp(Path.Combine(git, "HEAD")), Stamp(Path.Combine(git, "packed-refs")) };
-            var head = File.ReadAllText(Path.Combine(git, "HEAD")).Trim();
-            if (head.StartsWith("ref: ", StringComparison.Ordinal))
-            {
-                stamps.Add(Stamp(Path.Combine(git, head["ref: ".Length..])));
-            }
-
-            return stamps;
-        }
-
-        return [];
     }
 
     private static string Stamp(string path)

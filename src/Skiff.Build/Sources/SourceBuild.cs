@@ -41,6 +41,11 @@ internal static class SourceBuild
                 // In a git checkout the SDK appends the commit to the informational version: a commit with no
                 // code change would change the source digest.
                 "-p:IncludeSourceRevisionInInformationalVersion=false",
+                // In a git work tree SourceLink writes the remote's URL into the PDB and embeds the untracked
+                // generated files of obj/: a fork, another remote or a copy outside git gave another source
+                // digest for the same files. No git query at all: the commit is deployment metadata instead.
+                "-p:EnableSourceControlManagerQueries=false",
+                "-p:EnableSourceLink=false",
                 .. DirectCompile.Enabled ? DirectCompile.RecordingArguments(closure) : [],
                 "-clp:NoSummary",
                 "-v:quiet",

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Build.Projects;
 using Skiff.Build.Releases;
 using Skiff.Core;
 using Skiff.Core.Blobs;
@@ -66,6 +67,8 @@ internal static class DeployCommand
                 }
             }
 
+            // Read while the build runs; recorded with the deployment, kept out of the release.
+            var revision = GitRevision.ReadAsync(parse.GetValue(path)!, cancellationToken);
             Show("restoring and building");
             var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
             LockOptions.NoticeIfUnlocked(build, request.Path);
@@ -113,6 +116,8 @@ internal static class DeployCommand
                 ["timings_ms"] = timings.DeepClone(),
                 ["who"] = $"{Environment.UserName}@{Environment.MachineName}",
                 ["memory_limit"] = parse.GetValue(memory),
+                ["commit"] = (await revision.ConfigureAwait(false))?.Commit,
+                ["dirty"] = (await revision.ConfigureAwait(false))?.Dirty,
             }, cancellationToken).ConfigureAwait(false);
             var activate = Stopwatch.GetElapsedTime(activating);
             timings["activate"] = Ms(activate);
@@ -129,6 +134,8 @@ internal static class DeployCommand
                 ["locked"] = build.Environment.Locked,
                 ["outcome"] = outcome,
                 ["error"] = (string?)deployment["error"],
+                ["commit"] = (string?)deployment["commit"],
+                ["dirty"] = (bool?)deployment["dirty"],
                 ["uploaded"] = new JsonObject { ["blobs"] = missing.Count, ["bytes"] = bytes },
                 ["timings_ms"] = timings,
                 ["jobs"] = deployment["jobs"]?.DeepClone() ?? new JsonArray(),

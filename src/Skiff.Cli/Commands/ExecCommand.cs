@@ -41,10 +41,26 @@ internal static class ExecCommand
 
     private static async Task<int> RunAsync(MaterializedRelease release, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
+        // A content root the caller chose is kept, as `dotnet run` would keep it.
+        var environment = release.ExecEnvironment()
+            .Where(v => Environment.GetEnvironmentVariable(v.Key) is null)
+            .ToDictionary();
+        if (OperatingSystem.IsLinux())
+        {
+            // Returns only by throwing: from here on this process is the app.
+            ProcessReplacement.Exec("dotnet", release.ExecArguments(arguments), environment);
+        }
+
+        // Elsewhere (no Skiff target today) a child process, which passes Ctrl-C on through the process group only.
         var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false };
         foreach (var argument in release.ExecArguments(arguments))
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
         }
 
         using var process = Process.Start(startInfo)!;

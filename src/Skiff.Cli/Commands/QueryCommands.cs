@@ -105,10 +105,10 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"PATH",-9} {"OUTCOME",-8} {"UPLOADED",10} {"TOTAL",8}  WHEN");
+            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"COMMIT",-18} {"PATH",-9} {"OUTCOME",-8} {"UPLOADED",10} {"TOTAL",8}  WHEN");
             foreach (var d in history.OfType<JsonObject>())
             {
-                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {(string?)d["path"],-9} {(string?)d["outcome"],-8} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {Commit(d),-18} {(string?)d["path"],-9} {(string?)d["outcome"],-8} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
                 if ((string?)d["error"] is { } error)
                 {
                     Console.WriteLine($"    {error.Split('\n')[0]}");
@@ -209,6 +209,12 @@ internal static class QueryCommands
             Console.WriteLine(Row(stage, d => d["timings_ms"]?[stage] is { } ms ? $"{(long)ms} ms" : "-"));
         }
     }
+
+    /// <summary>The deployment's commit, short as git shows it, with <c>-dirty</c> as <c>git describe --dirty</c> marks a changed work tree.</summary>
+    private static string Commit(JsonObject deployment) =>
+        (string?)deployment["commit"] is { Length: >= 12 } commit
+            ? commit[..12] + ((bool?)deployment["dirty"] == true ? "-dirty" : "")
+            : "-";
 
     internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";
 

@@ -6,6 +6,12 @@ namespace Skiff.Core.Materialization;
 /// </summary>
 internal sealed record MaterializedRelease(Digest Release, string SourceDirectory, string PackagesDirectory, string EntryAssembly)
 {
+    /// <summary>
+    /// The variable through which the generic host (and WebApplication, which reads <c>DOTNET_</c> variables
+    /// too) takes its content root, where it looks for <c>appsettings.json</c>.
+    /// </summary>
+    public const string ContentRootVariable = "DOTNET_CONTENTROOT";
+
     private string AppName => Path.GetFileNameWithoutExtension(EntryAssembly);
 
     /// <summary>
@@ -21,4 +27,17 @@ internal sealed record MaterializedRelease(Digest Release, string SourceDirector
         Path.Combine(SourceDirectory, EntryAssembly),
         .. appArguments,
     ];
+
+    /// <summary>
+    /// Environment variables the app needs to find what <c>dotnet run</c> would show it. Under
+    /// <c>dotnet run</c> the generic host's content root is the working directory, normally the project
+    /// folder, which holds <c>appsettings.json</c> and the other content files. A release has no project
+    /// folder: its content files were copied into <see cref="SourceDirectory"/>, so that is the content root.
+    /// The working directory itself is left to the caller, so relative paths an app is given keep their
+    /// meaning, and the shared, content-addressed source folder is never where an app writes by accident.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ExecEnvironment() => new Dictionary<string, string>
+    {
+        [ContentRootVariable] = SourceDirectory,
+    };
 }

@@ -29,7 +29,11 @@ internal static class ControlEndpoints
                     (long?)body["uploaded"]?["bytes"] ?? 0,
                     timings,
                     Requests.OptionalString(body, "who"),
-                    Requests.OptionalString(body, "memory_limit")),
+                    Requests.OptionalString(body, "memory_limit"))
+                {
+                    Commit = Requests.OptionalCommit(body, "commit"),
+                    Dirty = body["dirty"] is JsonValue dirty && dirty.TryGetValue<bool>(out var isDirty) ? isDirty : null,
+                },
                 rollbackOf: null,
                 cancellationToken).ConfigureAwait(false);
             return Results.Json(Json.Deployment(deployment));
@@ -109,7 +113,12 @@ internal static class ControlEndpoints
             }
 
             var deployment = await deployer.DeployAsync(
-                new DeploymentRequest(name, target.Release.ToString(), DeploymentPaths.Rollback, 0, 0, null, Requests.OptionalString(body, "who"), null),
+                // The release put back was built from the target's commit.
+                new DeploymentRequest(name, target.Release.ToString(), DeploymentPaths.Rollback, 0, 0, null, Requests.OptionalString(body, "who"), null)
+                {
+                    Commit = target.Commit,
+                    Dirty = target.Dirty,
+                },
                 rollbackOf: target.Id,
                 cancellationToken).ConfigureAwait(false);
             return Results.Json(Json.Deployment(deployment));

@@ -41,6 +41,15 @@ internal static class Requests
             ? text
             : throw new BadRequestException($"the request needs \"{name}\" as a non-empty string.");
 
+    /// <summary>A git object id: 40 lowercase hex digits (SHA-1), or 64 in a SHA-256 repository.</summary>
+    public static string? OptionalCommit(JsonObject body, string name) =>
+        OptionalString(body, name) switch
+        {
+            null => null,
+            { Length: 40 or 64 } text when text.All(char.IsAsciiHexDigitLower) => text,
+            var text => throw new BadRequestException($"\"{name}\" must be a git commit id (40 or 64 lowercase hex digits), not '{text}'."),
+        };
+
     public static string? OptionalString(JsonObject body, string name) =>
         body[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 }

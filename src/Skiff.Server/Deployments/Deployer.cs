@@ -47,7 +47,9 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
             DefinitionsJson: null,
             FinishedAt: null,
             rollbackOf,
-            memoryLimit);
+            memoryLimit,
+            request.Commit,
+            request.Commit is null ? null : request.Dirty);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

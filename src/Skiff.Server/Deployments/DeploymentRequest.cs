@@ -9,4 +9,11 @@ internal sealed record DeploymentRequest(
     long BytesUploaded,
     IReadOnlyDictionary<string, long>? TimingsMs,
     string? Who,
-    string? MemoryLimit);
+    string? MemoryLimit)
+{
+    /// <summary>The git commit the release was built from, as the deploying client saw it; null when it was not built in a git work tree.</summary>
+    public string? Commit { get; init; }
+
+    /// <summary>Whether that work tree had changes the commit does not hold; null with no commit.</summary>
+    public bool? Dirty { get; init; }
+}

@@ -23,6 +23,8 @@ namespace Skiff.Server.Metadata;
 /// <param name="FinishedAt">When the outcome was decided; null while pending.</param>
 /// <param name="RollbackOf">The deployment whose release this one put back, when <see cref="Path"/> is rollback.</param>
 /// <param name="MemoryLimit">The memory limit of every process of the location while this deployment is live (canonical, for example <c>512MiB</c>); null for none.</param>
+/// <param name="Commit">The git commit the release was built from (as the deploying client saw it); null when not built in a git work tree.</param>
+/// <param name="Dirty">Whether that work tree had changes the commit does not hold; null with no commit.</param>
 internal sealed record DeploymentRecord(
     string Id,
     string Location,
@@ -40,4 +42,6 @@ internal sealed record DeploymentRecord(
     string? DefinitionsJson,
     DateTimeOffset? FinishedAt,
     string? RollbackOf,
-    string? MemoryLimit = null);
+    string? MemoryLimit = null,
+    string? Commit = null,
+    bool? Dirty = null);

@@ -7,7 +7,7 @@ internal sealed partial class SqliteMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty
         FROM deployments
         """;
 
@@ -60,9 +60,11 @@ internal sealed partial class SqliteMetadataStore
                         transaction,
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
-                                                 timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit)
+                                                 timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
+                                                 git_commit, git_dirty)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
-                                $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit);
+                                $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
+                                $gitCommit, $gitDirty);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -80,7 +82,9 @@ internal sealed partial class SqliteMetadataStore
                         ("$definitions", deployment.DefinitionsJson),
                         ("$finishedAt", Time(deployment.FinishedAt)),
                         ("$rollbackOf", deployment.RollbackOf),
-                        ("$memoryLimit", deployment.MemoryLimit)),
+                        ("$memoryLimit", deployment.MemoryLimit),
+                        ("$gitCommit", deployment.Commit),
+                        ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
                 if (deployment.Outcome == DeploymentOutcomes.Live)
@@ -212,7 +216,9 @@ internal sealed partial class SqliteMetadataStore
         DefinitionsJson: ReadNullableString(reader, 13),
         FinishedAt: ReadNullableTime(reader, 14),
         RollbackOf: ReadNullableString(reader, 15),
-        MemoryLimit: ReadNullableString(reader, 16));
+        MemoryLimit: ReadNullableString(reader, 16),
+        Commit: ReadNullableString(reader, 17),
+        Dirty: reader.IsDBNull(18) ? null : reader.GetInt64(18) != 0);
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),

@@ -86,6 +86,13 @@ internal sealed partial class SqliteMetadataStore
         ALTER TABLE runs ADD COLUMN agent TEXT;
         ALTER TABLE deployments ADD COLUMN memory_limit TEXT;
         """,
+
+        // Version 3. The git commit each deployment was built from and whether its work tree was dirty
+        // (0/1): provenance kept beside the release, since the commit is no longer built into it.
+        """
+        ALTER TABLE deployments ADD COLUMN git_commit TEXT;
+        ALTER TABLE deployments ADD COLUMN git_dirty INTEGER;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -35,6 +35,27 @@ public sealed class DepsFileTests
     }
 
     [Fact]
+    public void Package_satellites_point_at_their_culture_folder_and_the_projects_own_stay()
+    {
+        var rewritten = Rewrite("""
+            {"targets":{"net10.0/linux-x64":{
+              "App/1.0.0":{"resources":{"de/App.resources.dll":{"locale":"de"}}},
+              "Newtonsoft.Json/13.0.3":{"runtime":{"lib/net6.0/Newtonsoft.Json.dll":{}},"resources":{"lib/net6.0/pt-BR/Newtonsoft.Json.resources.dll":{"locale":"pt-BR"}}}
+            }},"libraries":{
+              "App/1.0.0":{"type":"project","serviceable":false,"sha512":""},
+              "Newtonsoft.Json/13.0.3":{"type":"package","serviceable":true,"path":"newtonsoft.json/13.0.3"}
+            }}
+            """);
+
+        var target = rewritten["targets"]!["net10.0/linux-x64"]!;
+        target["Newtonsoft.Json/13.0.3"]!["resources"]!.AsObject().Select(p => p.Key)
+            .ShouldBe(["_resources/pt-BR/lib/net6.0/pt-BR/Newtonsoft.Json.resources.dll"]);
+        ((string?)target["Newtonsoft.Json/13.0.3"]!["resources"]!.AsObject().Single().Value!["locale"]).ShouldBe("pt-BR");
+        target["Newtonsoft.Json/13.0.3"]!["runtime"]!.AsObject().Select(p => p.Key).ShouldBe(["lib/net6.0/Newtonsoft.Json.dll"]);
+        target["App/1.0.0"]!["resources"]!.AsObject().Select(p => p.Key).ShouldBe(["de/App.resources.dll"]);
+    }
+
+    [Fact]
     public void Key_order_does_not_matter()
     {
         var a = DepsFile.Rewrite(Encoding.UTF8.GetBytes("""{"targets":{"t":{"App/1.0.0":{"dependencies":{"B":"1","A":"2"}}}},"libraries":{}}"""), Environment, "App.deps.json");

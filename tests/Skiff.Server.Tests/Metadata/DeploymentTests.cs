@@ -78,6 +78,22 @@ public sealed class DeploymentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Commit_AndDirtyFlag_AreKeptWithEachDeployment()
+    {
+        var release = Some.Release("first");
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        var commit = new string('a', 40);
+        await _store.CreateDeploymentAsync(Some.Deployment("clean", "analytics", release) with { Commit = commit, Dirty = false }, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("dirty", "analytics", release) with { Commit = commit, Dirty = true }, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("none", "analytics", release), CancellationToken.None);
+
+        var history = await _store.ListDeploymentsAsync("analytics", 10, CancellationToken.None);
+
+        history.OrderBy(d => d.Id, StringComparer.Ordinal).Select(d => (d.Id, d.Commit, d.Dirty)).ShouldBe(
+            [("clean", commit, false), ("dirty", commit, true), ("none", null, null)]);
+    }
+
+    [Fact]
     public async Task MemoryLimit_IsTheLiveDeployments_NotThatOfOneThatFailed()
     {
         var first = Some.Release("first");
