@@ -9,7 +9,19 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 
-started=$SECONDS
+started=$EPOCHREALTIME
+# `step NAME HEADER`: ends the previous step (its time goes into the closing summary) and starts the next.
+steps=()
+step_name=""
+step_started=""
+step() {
+  local now=$EPOCHREALTIME
+  [[ -n "$step_name" ]] && steps+=("$step_name $(awk -v a="$step_started" -v b="$now" 'BEGIN { printf "%.1f", b - a }') s")
+  step_name="$1"
+  step_started=$now
+  [[ -n "$2" ]] && printf '\n== %s\n' "$2"
+  return 0
+}
 work="$(mktemp -d)"
 platform=""
 cleanup() {
@@ -22,7 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== ./scripts/pack.sh   (Skiff.Sdk, the skiff tool and Skiff.Templates into artifacts/packages)"
+step pack "./scripts/pack.sh   (Skiff.Sdk, the skiff tool and Skiff.Templates into artifacts/packages)"
 version="$("$root/scripts/pack.sh" | tail -1)"
 packages="$root/artifacts/packages"
 
@@ -41,22 +53,19 @@ cat >"$work/nuget.config" <<CONFIG
 CONFIG
 cd "$work"
 
-echo
-echo "== dotnet tool install --tool-path $work/tools --add-source artifacts/packages skiff --version $version"
+step "tool install" "dotnet tool install --tool-path $work/tools --add-source artifacts/packages skiff --version $version"
 dotnet tool install --tool-path "$work/tools" --add-source "$packages" skiff --version "$version" | tail -1
 skiff="$work/tools/skiff"
 # skiff up writes client.json into its data folder; with SKIFF_HOME there, every later command finds it.
 export SKIFF_HOME="$work/data"
 
-echo
-echo "== dotnet new install Skiff.Templates; dotnet new skiff-jobs -n MyJobs"
+step "template + new project" "dotnet new install Skiff.Templates; dotnet new skiff-jobs -n MyJobs"
 # A private template hive, so the user's own `dotnet new` list is left as it was.
 dotnet new install "$packages/Skiff.Templates.$version.nupkg" --debug:custom-hive "$work/hive" >/dev/null
 dotnet new skiff-jobs -n MyJobs --debug:custom-hive "$work/hive" | head -1
 (cd MyJobs && find . -path '*/obj' -prune -o -type f -print | sed 's|^\./|   MyJobs/|' | LC_ALL=C sort)
 
-echo
-echo "== skiff up   (embedded platform: server + agent, SQLite and files in $work/data)"
+step up "skiff up   (embedded platform: server + agent, SQLite and files in $work/data)"
 "$skiff" up --data "$work/data" --port 0 >"$work/up.log" 2>&1 &
 platform=$!
 for _ in $(seq 1 300); do
@@ -67,26 +76,23 @@ done
 [[ -f "$work/data/client.json" ]] || { echo "skiff up did not start within 30 s:"; cat "$work/up.log"; exit 1; }
 head -1 "$work/up.log"
 
-echo
-echo "== skiff deploy MyJobs/MyJobs --location quickstart   (first deploy: full path)"
+step "deploy (full)" "skiff deploy MyJobs/MyJobs --location quickstart   (first deploy: full path)"
 "$skiff" deploy MyJobs/MyJobs --location quickstart
 
-echo
-echo "== skiff run quickstart report --param rows=3"
+step run "skiff run quickstart report --param rows=3"
 "$skiff" run quickstart report --param rows=3
 
-echo
-echo "== one-line change in MyJobs/MyJobs/Jobs.cs, then skiff deploy again   (fast path)"
+step "deploy (fast)" "one-line change in MyJobs/MyJobs/Jobs.cs, then skiff deploy again   (fast path)"
 sed -i 's/"Read {Count} rows"/"Read {Count} rows, changed and deployed on the fast path"/' MyJobs/MyJobs/Jobs.cs
 "$skiff" deploy MyJobs/MyJobs --location quickstart
 
-echo
-echo "== skiff run quickstart report --param rows=3   (the changed line)"
+step run "skiff run quickstart report --param rows=3   (the changed line)"
 "$skiff" run quickstart report --param rows=3
 
-echo
-echo "== the two deploys side by side (skiff history quickstart --timeline)"
+step history "the two deploys side by side (skiff history quickstart --timeline)"
 "$skiff" history quickstart --timeline --limit 2
 
+step "" ""
 echo
-echo "quickstart done in $((SECONDS - started)) s; stopping the platform and deleting $work"
+printf 'quickstart done in %s s: %s\n' "$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')" "$(IFS=,; echo "${steps[*]}" | sed 's/,/, /g')"
+echo "stopping the platform and deleting $work"
