@@ -251,7 +251,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
         catch (Exception exception) when (exception is SkiffException or HttpRequestException or IOException)
         {
-            return (Result(false, $"release {release} could not be made ready: {exception.Message}", null, 0), null);
+            return (Result(false, $"release {release} could not be made ready{Kept(state)}: {exception.Message}", null, 0), null);
         }
 
         var launch = Launch(state, materialized);
@@ -287,10 +287,12 @@ internal sealed class AgentHost : IAsyncDisposable
                 await server.DisposeAsync().ConfigureAwait(false);
             }
 
-            var kept = state.Live is { } live ? $"; {live.Release.Short} stays live" : "";
-            return (Result(false, $"release {release.Short} did not become live on '{state.Name}'{kept}: {exception.Message}", null, 0), null);
+            return (Result(false, $"release {release.Short} did not become live on '{state.Name}'{Kept(state)}: {exception.Message}", null, 0), null);
         }
     }
+
+    /// <summary>What a failed activation leaves serving, for its error: nothing is said when nothing was live.</summary>
+    private static string Kept(Location state) => state.Live is { } live ? $"; {live.Release.Short} stays live" : "";
 
     /// <summary>Brings every blob of the release into the local cache (manifests first, then the rest in parallel).</summary>
     private async Task FetchAsync(Digest release, CancellationToken cancellationToken)

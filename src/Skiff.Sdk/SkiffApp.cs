@@ -32,6 +32,34 @@ public static class SkiffApp
     public static Task<int> RunAsync(string[] args, Action<JobCatalog> define) =>
         RunAsync(args, define, Console.Out, Console.Error, TimeProvider.System);
 
+    /// <summary>
+    /// Runs one job in this process, as <c>run JOB --param NAME=VALUE</c> does, and returns how it went:
+    /// the way a unit test runs a job. No server, agent or child process is involved.
+    /// <code>
+    /// var result = await SkiffApp.RunJobAsync(Jobs.Define, "greet", new Dictionary&lt;string, string&gt; { ["name"] = "you" });
+    /// Assert.True(result.Succeeded, result.ToString());
+    /// </code>
+    /// </summary>
+    /// <param name="define">Declares the jobs, the same callback <see cref="RunAsync(string[], Action{JobCatalog})"/> takes.</param>
+    /// <param name="job">The name of the job to run.</param>
+    /// <param name="parameters">Parameter values as text, parsed as on the command line; parameters left out take their defaults.</param>
+    /// <param name="cancellationToken">Cancels the run: its ops see their token canceled and it ends <c>canceled</c>.</param>
+    /// <returns>The run's outcome, logs and events. A failing op is an outcome, not an exception.</returns>
+    /// <exception cref="ArgumentException">No job of that name is declared.</exception>
+    /// <exception cref="ParameterException">A parameter is unknown, missing or not of its type.</exception>
+    public static Task<JobRunResult> RunJobAsync(
+        Action<JobCatalog> define,
+        string job,
+        IReadOnlyDictionary<string, string>? parameters = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(define);
+        ArgumentNullException.ThrowIfNull(job);
+        var catalog = new JobCatalog();
+        define(catalog);
+        return LocalRunner.RunInProcessAsync(catalog.Build(), job, parameters ?? new Dictionary<string, string>(), TimeProvider.System, cancellationToken);
+    }
+
     internal static async Task<int> RunAsync(string[] args, Action<JobCatalog> define, TextWriter output, TextWriter error, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(args);

@@ -21,7 +21,8 @@ internal static class CliProcess
         IReadOnlyList<string> arguments,
         string workingDirectory,
         string? skiffHome = null,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null,
+        TimeSpan? deadline = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -52,7 +53,7 @@ internal static class CliProcess
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        using var timeout = new CancellationTokenSource(Deadline);
+        using var timeout = new CancellationTokenSource(deadline ?? Deadline);
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -60,7 +61,7 @@ internal static class CliProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish within {Deadline}.\n{stdout}\n{stderr}");
+            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish within {deadline ?? Deadline}.\n{stdout}\n{stderr}");
         }
 
         lock (stdout)

@@ -99,12 +99,26 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             if (await Task.WhenAny(accept, exit).ConfigureAwait(false) == exit && !accept.IsCompletedSuccessfully)
             {
                 await exit.ConfigureAwait(false);
-                throw new CodeServerException(
-                    $"{launch.Name} {new ProcessExit(process.ExitCode, await stderr.SnapshotAfterExitAsync().ConfigureAwait(false)).Describe()}\nbefore it connected; it did not start.");
+                var ended = new ProcessExit(process.ExitCode, await stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
+                // Exit code 0 without ever connecting: Main returned normally and never handed over to the
+                // SDK; the usual cause is a project that does not call SkiffApp.RunAsync at all.
+                throw new CodeServerException(process.ExitCode == 0
+                    ? $"{launch.Name}: the entry assembly exited (code 0) without starting Skiff's code server: does Main call SkiffApp.RunAsync(args, …) and return its result?{(ended.StderrTail.Count == 0 ? "" : $" The end of its stderr:\n{string.Join('\n', ended.StderrTail)}")}"
+                    : $"{launch.Name} {ended.Describe()}\nbefore it connected; it did not start.");
             }
 
             var connection = await accept.ConfigureAwait(false);
-            var hello = await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false);
+            JsonObject hello;
+            try
+            {
+                hello = CodeServerHello.Check(await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false), launch.Name);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
             return new CodeServerProcess(process, connection, socketDirectory, launch.Name, stderr, hello);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -13,7 +13,7 @@ namespace Skiff.Cli.Commands;
 /// <summary>
 /// <c>skiff deploy [PATH] --location NAME</c>: build, send every digest of the release in one request,
 /// upload only what the server lacks (in parallel, streamed, retried), then ask for the release to go live
-/// and wait for the outcome. Exits non-zero when it did not go live (the previous version still serves).
+/// and wait for the outcome. Exits non-zero when it did not go live (a version that was live before still serves).
 /// </summary>
 internal static class DeployCommand
 {
@@ -150,7 +150,8 @@ internal static class DeployCommand
             }
             else
             {
-                await Console.Error.WriteLineAsync($"error: deployment {(string?)deployment["deployment"]} failed; the previous version is still live.\n{(string?)deployment["error"]}").ConfigureAwait(false);
+                // The error says what stays live, when something was; a first deploy that fails leaves nothing.
+                await Console.Error.WriteLineAsync($"error: deployment {(string?)deployment["deployment"]} failed.\n{(string?)deployment["error"]}").ConfigureAwait(false);
             }
 
             return outcome == "live" ? 0 : CommandRunner.Failed;

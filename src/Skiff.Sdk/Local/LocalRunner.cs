@@ -94,6 +94,27 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
         };
     }
 
+    /// <summary>What <see cref="SkiffApp.RunJobAsync"/> does: the run of <see cref="RunAsync"/>, its events collected instead of printed.</summary>
+    public static async Task<JobRunResult> RunInProcessAsync(
+        IReadOnlyList<JobDefinition> jobs, string jobName, IReadOnlyDictionary<string, string> parameters, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var job = jobs.FirstOrDefault(j => j.Name == jobName)
+            ?? throw new ArgumentException($"There is no job '{jobName}'. Jobs: {string.Join(", ", jobs.Select(j => j.Name))}.", nameof(jobName));
+        var bound = job.Bind(parameters.ToDictionary(
+            pair => pair.Key, pair => (Func<ParameterDefinition, object>)(definition => definition.Parse(pair.Value)), StringComparer.Ordinal));
+        var collected = new List<RunEvent>();
+        var events = new RunEventStream("local-" + Guid.NewGuid().ToString("N")[..12], time, collected.Add); // the stream serializes its calls
+        var outcome = await new RunExecutor(time)
+            .ExecuteAsync(job, bound, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellationToken)
+            .ConfigureAwait(false);
+        return new JobRunResult(outcome switch
+        {
+            RunOutcome.Succeeded => "succeeded",
+            RunOutcome.Canceled => "canceled",
+            _ => "failed",
+        }, collected);
+    }
+
     private static Dictionary<string, Func<ParameterDefinition, object>> ParseParameters(IReadOnlyList<string> arguments)
     {
         var given = new Dictionary<string, Func<ParameterDefinition, object>>(StringComparer.Ordinal);

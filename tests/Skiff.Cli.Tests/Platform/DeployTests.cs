@@ -131,6 +131,50 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
     }
 
     [Fact]
+    public async Task A_project_whose_Main_never_calls_RunAsync_fails_its_first_deploy_saying_so_and_not_that_anything_stays_live()
+    {
+        var project = fixture.Variant("no-runasync", text => text.Replace(
+            "return await SkiffApp.RunAsync",
+            "if (args.Length > 0) return 0; // forgot to hand over to Skiff\nreturn await SkiffApp.RunAsync",
+            StringComparison.Ordinal));
+
+        var deploy = await Platform.SkiffAsync("deploy", project, "--location", "never-served");
+
+        deploy.ExitCode.ShouldNotBe(0, deploy.ToString());
+        deploy.Stderr.ShouldContain("the entry assembly exited (code 0) without starting Skiff's code server: does Main call SkiffApp.RunAsync(args, …) and return its result?");
+        deploy.Stderr.ShouldNotContain("still live");
+        deploy.Stderr.ShouldNotContain("stays live");
+    }
+
+    [Fact]
+    public async Task An_sdk_speaking_a_protocol_the_agent_cannot_serve_fails_activation_naming_both_versions()
+    {
+        // A program that says hello as a future SDK would: protocol 99.
+        var project = fixture.Variant("future-sdk", text => text.Replace(
+            "return await SkiffApp.RunAsync",
+            """
+            if (args is ["serve", "--connect", var socketPath])
+            {
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                socket.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+                socket.Send("{\"type\":\"hello\",\"protocol\":99,\"sdk\":\"9.9.0\",\"pid\":1,\"jobs\":0}\n"u8);
+                socket.Receive(new byte[1]); // until the agent hangs up
+                return 0;
+            }
+
+            return await SkiffApp.RunAsync
+            """,
+            StringComparison.Ordinal));
+
+        var deploy = await Platform.SkiffAsync("deploy", project, "--location", "future", "--json");
+
+        deploy.ExitCode.ShouldNotBe(0, deploy.ToString());
+        var error = (string)JsonNode.Parse(deploy.Stdout)!["error"]!;
+        error.ShouldContain("uses Skiff.Sdk 9.9.0, which speaks code-server protocol 99; this agent (skiff 0.1.0) serves protocol 1 only");
+        error.ShouldNotContain("stays live");
+    }
+
+    [Fact]
     public async Task Two_deploys_to_one_location_at_once_are_both_recorded_and_the_later_one_ends_live()
     {
         var one = fixture.Variant("race-one", text => text.Replace("Hello, {Name}!", "One, {Name}!", StringComparison.Ordinal));
