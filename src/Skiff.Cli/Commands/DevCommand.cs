@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Skiff.Build.Projects;
 using Skiff.Build.Releases;
 using Skiff.Build.Restore;
@@ -24,6 +25,9 @@ internal static class DevCommand
     /// How long the folder must be quiet after a file event before deploying. An editor's save is a burst of
     /// events within a few milliseconds (temp file, rename, attributes); this is all the save costs in waiting.
     /// </summary>
+    /// <summary>The exit code after Ctrl-C, as <c>skiff run</c> and any program stopped by SIGINT.</summary>
+    private const int Canceled = 130;
+
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(30);
 
     public static Command Create()
@@ -54,18 +58,28 @@ internal static class DevCommand
                 parse.GetValue(json));
             // Watching starts before the first deploy, so a save made while it builds is not missed.
             using var watcher = new ProjectWatcher(Path.GetDirectoryName(project)!, Quiet, TimeProvider.System);
+            // Ctrl-C is how a dev loop ends, so it is handled here rather than left to kill the process mid-line.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            void Stop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
             Console.Error.WriteLine($"watching {Path.GetDirectoryName(project)} and deploying {Path.GetFileName(project)} to {parse.GetValue(location)} on every save; Ctrl-C stops.");
             try
             {
-                await loop.RunAsync(watcher, cancellationToken).ConfigureAwait(false);
+                await loop.RunAsync(watcher, stop.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                // Ctrl-C is how a dev loop ends. A run it started goes on; `skiff logs` shows it.
             }
 
+            // A run it started goes on; its events stay readable with `skiff logs`.
             Console.Error.WriteLine("stopped watching");
-            return 130;
+            return Canceled;
         }));
         return command;
     }
@@ -143,7 +157,7 @@ internal static class DevCommand
 
             try
             {
-                return await RunCommands.StartAsync(api, location, job.Job, job.Parameters, cancellationToken).ConfigureAwait(false);
+                return await RunCommands.StartAsync(api, location, job.Job, job.Parameters.DeepClone().AsObject(), cancellationToken).ConfigureAwait(false);
             }
             catch (SkiffException exception) when (!cancellationToken.IsCancellationRequested)
             {
