@@ -64,13 +64,7 @@ internal static class DevBenchmark
                 }
             }
 
-            Console.WriteLine($"skiff dev on samples/Hello, a one-line change per save (fast path), embedded platform warm, {iterations} saves, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
-            Console.WriteLine();
-            Console.WriteLine(Stats.Header);
-            foreach (var (stage, values) in stages)
-            {
-                Console.WriteLine(Stats.Row(stage, values));
-            }
+            Stats.Print($"skiff dev on samples/Hello, a one-line change per save (fast path), embedded platform warm, {iterations} saves, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}", stages);
 
             return 0;
         }

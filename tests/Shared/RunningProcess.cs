@@ -45,24 +45,7 @@ internal sealed class RunningProcess : IAsyncDisposable
 
     public static RunningProcess Start(string fileName, IReadOnlyList<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var startInfo = new ProcessStartInfo(fileName)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            startInfo.Environment[key] = value;
-        }
-
-        var process = new Process { StartInfo = startInfo };
+        var process = new Process { StartInfo = CliProcess.StartInfo(fileName, arguments, workingDirectory, environment) };
         var running = new RunningProcess(process, $"{fileName} {string.Join(' ', arguments)}");
         process.OutputDataReceived += (_, e) => running.Add(e.Data);
         process.ErrorDataReceived += (_, e) => running.Add(e.Data);

@@ -171,7 +171,7 @@ internal static class DevCommand
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var follow = RunCommands.FollowAsync(api, runId, json, stop.Token);
-            if (await Task.WhenAny(follow, next).ConfigureAwait(false) == next && !follow.IsCompleted)
+            if (await Task.WhenAny(follow, next).ConfigureAwait(false) == next && !follow.IsCompleted && !cancellationToken.IsCancellationRequested)
             {
                 await stop.CancelAsync().ConfigureAwait(false);
                 Line($"{Now()}  run {runId} goes on without being shown; `skiff logs {runId}` shows it", error: true);
