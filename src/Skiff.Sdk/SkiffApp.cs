@@ -34,9 +34,8 @@ public static class SkiffApp
     /// becomes <c>output</c> events of its run, attributed to the op that wrote it (docs/events.md).</remarks>
     public static Task<int> RunAsync(string[] args, Action<JobCatalog> define)
     {
-        // The runner's own output goes to the real console, taken before the capture replaces it.
-        var (output, error) = (Console.Out, Console.Error);
-        CapturedConsoleWriter.Install();
+        // The runner's own output (events, usage) goes to the real console, never into a run.
+        var (output, error) = CapturedConsoleWriter.Install();
         return RunAsync(args, define, output, error, TimeProvider.System);
     }
 

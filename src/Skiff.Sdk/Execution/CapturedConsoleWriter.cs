@@ -13,7 +13,8 @@ internal sealed class CapturedConsoleWriter(string stream, TextWriter fallback) 
     [ThreadStatic]
     private static bool _emitting;
 
-    private static int _installed;
+    private static readonly Lock InstallGate = new();
+    private static (TextWriter Out, TextWriter Error)? _real;
 
     public override Encoding Encoding => fallback.Encoding;
 
@@ -26,13 +27,23 @@ internal sealed class CapturedConsoleWriter(string stream, TextWriter fallback) 
         set => fallback.NewLine = value;
     }
 
-    /// <summary>Replaces the process's <see cref="Console.Out"/> and <see cref="Console.Error"/> with capturing writers, once.</summary>
-    public static void Install()
+    /// <summary>
+    /// Replaces the process's <see cref="Console.Out"/> and <see cref="Console.Error"/> with capturing writers
+    /// (once; later calls change nothing) and returns the real ones, for output that must never be captured.
+    /// </summary>
+    public static (TextWriter Out, TextWriter Error) Install()
     {
-        if (Interlocked.Exchange(ref _installed, 1) == 0)
+        lock (InstallGate)
         {
-            Console.SetOut(new CapturedConsoleWriter(OutputScope.Stdout, Console.Out));
-            Console.SetError(new CapturedConsoleWriter(OutputScope.Stderr, Console.Error));
+            if (_real is null)
+            {
+                var real = (Console.Out, Console.Error);
+                Console.SetOut(new CapturedConsoleWriter(OutputScope.Stdout, real.Out));
+                Console.SetError(new CapturedConsoleWriter(OutputScope.Stderr, real.Error));
+                _real = real;
+            }
+
+            return _real.Value;
         }
     }
 
