@@ -51,13 +51,7 @@ internal static class DeployBenchmark
                 Stats.Add(stages, "uploaded bytes (not ms)", (double)(long)result["uploaded"]!["bytes"]!);
             }
 
-            Console.WriteLine($"skiff deploy of samples/Hello after a one-line change (fast path), embedded platform warm, {iterations} deploys, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
-            Console.WriteLine();
-            Console.WriteLine(Stats.Header);
-            foreach (var (stage, values) in stages)
-            {
-                Console.WriteLine(Stats.Row(stage, values));
-            }
+            Stats.Print($"skiff deploy of samples/Hello after a one-line change (fast path), embedded platform warm, {iterations} deploys, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}", stages);
 
             return 0;
         }

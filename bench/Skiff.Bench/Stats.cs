@@ -29,6 +29,18 @@ internal static class Stats
             CultureInfo.InvariantCulture,
             $"| {name,-44} | {Percentile(milliseconds, 0.5),8:0.0} | {Percentile(milliseconds, 0.9),8:0.0} | {milliseconds.Min(),8:0.0} | {milliseconds.Max(),8:0.0} |");
 
+    /// <summary>A title line, then one table row per series.</summary>
+    public static void Print(string title, Dictionary<string, List<double>> series)
+    {
+        Console.WriteLine(title);
+        Console.WriteLine();
+        Console.WriteLine(Header);
+        foreach (var (name, values) in series)
+        {
+            Console.WriteLine(Row(name, values));
+        }
+    }
+
     public const string Header =
         "| stage                                        |  p50 ms  |  p90 ms  |  min ms  |  max ms  |\n" +
         "|----------------------------------------------|---------:|---------:|---------:|---------:|";

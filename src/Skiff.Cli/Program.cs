@@ -5,6 +5,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
 {
     PlatformCommands.Up(),
     DeployCommand.Create(),
+    DevCommand.Create(),
     BuildCommand.Create(),
     ExecCommand.Create(),
     PlatformCommands.Server(),

@@ -1,3 +1,4 @@
+using Skiff.Sdk.Execution;
 using Skiff.Sdk.Local;
 using Skiff.Sdk.Protocol;
 
@@ -29,8 +30,14 @@ public static class SkiffApp
     /// <param name="args">The program's arguments, as <c>Main</c> received them.</param>
     /// <param name="define">Declares the jobs; called once, before anything runs. It runs no job body.</param>
     /// <returns>The process exit code.</returns>
-    public static Task<int> RunAsync(string[] args, Action<JobCatalog> define) =>
-        RunAsync(args, define, Console.Out, Console.Error, TimeProvider.System);
+    /// <remarks>What job code writes to <see cref="Console.Out"/> and <see cref="Console.Error"/> while it runs
+    /// becomes <c>output</c> events of its run, attributed to the op that wrote it (docs/events.md).</remarks>
+    public static Task<int> RunAsync(string[] args, Action<JobCatalog> define)
+    {
+        // The runner's own output (events, usage) goes to the real console, never into a run.
+        var (output, error) = CapturedConsoleWriter.Install();
+        return RunAsync(args, define, output, error, TimeProvider.System);
+    }
 
     /// <summary>
     /// Runs one job in this process, as <c>run JOB --param NAME=VALUE</c> does, and returns how it went:

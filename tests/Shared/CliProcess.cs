@@ -24,26 +24,10 @@ internal static class CliProcess
         IReadOnlyDictionary<string, string>? environment = null,
         TimeSpan? deadline = null)
     {
-        var startInfo = new ProcessStartInfo(fileName)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
+        var startInfo = StartInfo(fileName, arguments, workingDirectory, environment);
         if (skiffHome is not null)
         {
             startInfo.Environment["SKIFF_HOME"] = skiffHome;
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            startInfo.Environment[key] = value;
         }
 
         using var process = Process.Start(startInfo)!;
@@ -71,5 +55,28 @@ internal static class CliProcess
                 return new Result(process.ExitCode, stdout.ToString(), stderr.ToString());
             }
         }
+    }
+
+    /// <summary>A child process with its output redirected and its environment as given.</summary>
+    public static ProcessStartInfo StartInfo(string fileName, IReadOnlyList<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string>? environment)
+    {
+        var startInfo = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        return startInfo;
     }
 }

@@ -1,19 +1,15 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using Skiff.Build.Projects;
 using Skiff.Build.Releases;
-using Skiff.Core;
+using Skiff.Cli.Deployments;
 using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 
 namespace Skiff.Cli.Commands;
 
 /// <summary>
-/// <c>skiff deploy [PATH] --location NAME</c>: build, send every digest of the release in one request,
-/// upload only what the server lacks (in parallel, streamed, retried), then ask for the release to go live
-/// and wait for the outcome. Exits non-zero when it did not go live (a version that was live before still serves).
+/// <c>skiff deploy [PATH] --location NAME</c>: one deploy through <see cref="ReleaseDeployer"/>, shown as it
+/// goes. Exits non-zero when it did not go live (a version that was live before still serves).
 /// </summary>
 internal static class DeployCommand
 {
@@ -34,7 +30,6 @@ internal static class DeployCommand
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var started = Stopwatch.GetTimestamp();
             var asJson = parse.GetValue(json);
             if (parse.GetValue(memory) is { } limit && !limit.Trim().Equals(MemoryLimit.None, StringComparison.OrdinalIgnoreCase))
             {
@@ -67,97 +62,24 @@ internal static class DeployCommand
                 }
             }
 
-            // Read while the build runs; recorded with the deployment, kept out of the release.
-            var revision = GitRevision.ReadAsync(parse.GetValue(path)!, cancellationToken);
-            Show("restoring and building");
-            var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
-            LockOptions.NoticeIfUnlocked(build, request.Path);
-
-            var uploading = Stopwatch.GetTimestamp();
-            var packages = build.Packages.Select(p => p.Package.Blob).ToHashSet();
-            var digests = new[] { build.Release, build.EnvironmentDigest, build.Source }.Concat(packages).Distinct().ToList();
-            var answer = await api.PostAsync("api/v1/blobs/missing", new JsonObject { ["digests"] = new JsonArray([.. digests.Select(d => (JsonNode?)d.ToString())]) }, cancellationToken).ConfigureAwait(false);
-            var missing = (answer["missing"] as JsonArray ?? []).Select(n => Digest.Parse((string)n!)).ToList();
-            Show($"uploading {missing.Count} of {digests.Count} blobs");
-            // The release manifest goes last, so the server never holds a release whose parts are missing.
-            var parts = missing.Where(d => d != build.Release).ToList();
-            await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-                async (digest, ct) => await api.UploadAsync(local, digest, ct).ConfigureAwait(false)).ConfigureAwait(false);
-            if (missing.Contains(build.Release))
-            {
-                await api.UploadAsync(local, build.Release, cancellationToken).ConfigureAwait(false);
-            }
-
-            var bytes = 0L;
-            foreach (var digest in missing)
-            {
-                bytes += await local.GetLengthAsync(digest, cancellationToken).ConfigureAwait(false) ?? 0;
-            }
-
-            var deployPath = missing.Any(packages.Contains) ? "full" : missing.Count > 0 ? "fast" : "unchanged";
-            var upload = Stopwatch.GetElapsedTime(uploading);
-            Stage("upload", $"{missing.Count} of {digests.Count} blobs ({Format.Bytes(bytes)}) — {deployPath} path", upload);
-
-            Show($"activating on {parse.GetValue(location)}");
-            var activating = Stopwatch.GetTimestamp();
-            var timings = new JsonObject
-            {
-                ["restore"] = Ms(build.Timings.Restore),
-                ["build"] = Ms(build.Timings.Build),
-                ["pack"] = Ms(build.Timings.Pack),
-                ["upload"] = Ms(upload),
-            };
-            var deployment = await api.PostAsync("api/v1/deployments", new JsonObject
-            {
-                ["location"] = parse.GetValue(location),
-                ["release"] = build.Release.ToString(),
-                ["path"] = deployPath,
-                ["uploaded"] = new JsonObject { ["blobs"] = missing.Count, ["bytes"] = bytes },
-                ["timings_ms"] = timings.DeepClone(),
-                ["who"] = $"{Environment.UserName}@{Environment.MachineName}",
-                ["memory_limit"] = parse.GetValue(memory),
-                ["commit"] = (await revision.ConfigureAwait(false))?.Commit,
-                ["dirty"] = (await revision.ConfigureAwait(false))?.Dirty,
-            }, cancellationToken).ConfigureAwait(false);
-            var activate = Stopwatch.GetElapsedTime(activating);
-            timings["activate"] = Ms(activate);
-            timings["total"] = Ms(Stopwatch.GetElapsedTime(started));
-            var outcome = (string?)deployment["outcome"];
-            Stage("activate", outcome == "live" ? $"live on {parse.GetValue(location)}" : "FAILED", activate);
-
-            var result = new JsonObject
-            {
-                ["deployment"] = (string?)deployment["deployment"],
-                ["location"] = parse.GetValue(location),
-                ["release"] = build.Release.ToString(),
-                ["path"] = deployPath,
-                ["locked"] = build.Environment.Locked,
-                ["outcome"] = outcome,
-                ["error"] = (string?)deployment["error"],
-                ["commit"] = (string?)deployment["commit"],
-                ["dirty"] = (bool?)deployment["dirty"],
-                ["uploaded"] = new JsonObject { ["blobs"] = missing.Count, ["bytes"] = bytes },
-                ["timings_ms"] = timings,
-                ["jobs"] = deployment["jobs"]?.DeepClone() ?? new JsonArray(),
-            };
+            var deployed = await new ReleaseDeployer(api, local).DeployAsync(
+                request, parse.GetValue(location)!, parse.GetValue(memory), Show, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
             if (asJson)
             {
-                Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(deployed.Result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             }
-            else if (outcome == "live")
+            else if (deployed.Live)
             {
-                status.Line($"deployment {(string?)deployment["deployment"]}: {build.Release.Short} live on {parse.GetValue(location)} in {Ms(Stopwatch.GetElapsedTime(started))} ms ({deployPath} path); jobs: {string.Join(", ", (deployment["jobs"] as JsonArray ?? []).Select(j => (string?)j))}");
+                status.Line($"deployment {deployed.Deployment}: {deployed.Build.Release.Short} live on {parse.GetValue(location)} in {deployed.TotalMilliseconds} ms ({deployed.Path} path); jobs: {string.Join(", ", deployed.Jobs)}");
             }
             else
             {
                 // The error says what stays live, when something was; a first deploy that fails leaves nothing.
-                await Console.Error.WriteLineAsync($"error: deployment {(string?)deployment["deployment"]} failed.\n{(string?)deployment["error"]}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"error: deployment {deployed.Deployment} failed.\n{deployed.Error}").ConfigureAwait(false);
             }
 
-            return outcome == "live" ? 0 : CommandRunner.Failed;
+            return deployed.Live ? 0 : CommandRunner.Failed;
         }));
         return command;
     }
-
-    private static long Ms(TimeSpan elapsed) => (long)Math.Round(elapsed.TotalMilliseconds);
 }

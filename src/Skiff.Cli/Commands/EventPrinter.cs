@@ -26,6 +26,7 @@ internal static class EventPrinter
             "op_skipped" => $"{op} skipped: {(string?)e["reason"]}",
             "log" => $"{op} {(string?)e["level"],-5} {(string?)e["message"]}",
             "progress" => string.Create(CultureInfo.InvariantCulture, $"{op} {((double?)e["fraction"] ?? 0) * 100,3:0}%  {(string?)e["message"]}"),
+            "output" => $"{(string?)e["op"] ?? "(run)",-16} {(string?)e["stream"],-6} {(string?)e["text"]}",
             "metadata" => $"{op} metadata {e["metadata"]?.ToJsonString()}",
             var other => other ?? "?",
         };

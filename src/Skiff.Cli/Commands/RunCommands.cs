@@ -33,20 +33,7 @@ internal static class RunCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var given = new JsonObject();
-            foreach (var pair in parse.GetValue(parameters) ?? [])
-            {
-                var equals = pair.IndexOf('=', StringComparison.Ordinal);
-                if (equals <= 0)
-                {
-                    throw new Client.ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.");
-                }
-
-                given[pair[..equals]] = pair[(equals + 1)..];
-            }
-
-            var started = await api.PostAsync("api/v1/runs", new JsonObject { ["location"] = parse.GetValue(location), ["job"] = parse.GetValue(job), ["params"] = given }, cancellationToken).ConfigureAwait(false);
-            var runId = (string)started["run"]!;
+            var runId = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, Parameters(parse.GetValue(parameters)), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(detach))
             {
                 Console.WriteLine(runId);
@@ -97,7 +84,34 @@ internal static class RunCommands
         return command;
     }
 
-    private static async Task<int> FollowAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
+    /// <summary>Parameters as <c>--param NAME=VALUE</c> gave them.</summary>
+    /// <exception cref="Client.ClientException">One is not NAME=VALUE.</exception>
+    internal static JsonObject Parameters(IEnumerable<string>? pairs)
+    {
+        var given = new JsonObject();
+        foreach (var pair in pairs ?? [])
+        {
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new Client.ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.");
+            }
+
+            given[pair[..equals]] = pair[(equals + 1)..];
+        }
+
+        return given;
+    }
+
+    /// <summary>Starts a run of a location's live version and returns its id.</summary>
+    internal static async Task<string> StartAsync(Client.SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
+    {
+        var started = await api.PostAsync("api/v1/runs", new JsonObject { ["location"] = location, ["job"] = job, ["params"] = parameters }, cancellationToken).ConfigureAwait(false);
+        return (string)started["run"]!;
+    }
+
+    /// <summary>Prints a run's events until it ends; returns the exit code of its outcome (0, 1, 130).</summary>
+    internal static async Task<int> FollowAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
     {
         string? end = null;
         await foreach (var e in api.FollowAsync(runId, follow: true, cancellationToken).ConfigureAwait(false))

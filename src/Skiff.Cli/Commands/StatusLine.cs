@@ -18,6 +18,16 @@ internal sealed class StatusLine
         }
     }
 
+    /// <summary>Takes the status away, so what comes next (on stderr, say) starts on a clean line.</summary>
+    public void Clear()
+    {
+        if (_showing)
+        {
+            Console.Write("\r\u001b[K");
+            _showing = false;
+        }
+    }
+
     public void Line(string text)
     {
         if (_showing)

@@ -16,6 +16,7 @@ internal static class EventTypes
     public const string Log = "log";
     public const string Progress = "progress";
     public const string Metadata = "metadata";
+    public const string Output = "output";
 
     public static bool EndsRun(string type) => type is RunSucceeded or RunFailed or RunCanceled;
 }

@@ -33,6 +33,12 @@ internal sealed record RunEvent
 
     public string? Message { get; init; }
 
+    /// <summary>For <c>output</c>: <c>stdout</c> or <c>stderr</c>.</summary>
+    public string? Stream { get; init; }
+
+    /// <summary>For <c>output</c>: one line as the job wrote it, without its line break.</summary>
+    public string? Text { get; init; }
+
     public IReadOnlyDictionary<string, JsonElement>? Properties { get; init; }
 
     public double? Fraction { get; init; }

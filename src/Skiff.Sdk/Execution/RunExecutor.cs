@@ -39,6 +39,8 @@ internal sealed class RunExecutor(TimeProvider time)
             Parameters = SdkJson.ToElements(parameters.All),
         });
 
+        // What the run's code writes to the console outside any op (a task started before the ops, say) is the run's.
+        var runOutput = new OutputScope(events, null, null).Enter();
         var results = new Dictionary<string, Task<OpResult>>(StringComparer.Ordinal);
         foreach (var op in job.Ops)
         {
@@ -47,6 +49,7 @@ internal sealed class RunExecutor(TimeProvider time)
         }
 
         var finished = await Task.WhenAll(results.Values).ConfigureAwait(false);
+        runOutput.Close();
         var duration = (long)time.GetElapsedTime(started).TotalMilliseconds;
         var failed = job.Ops.Zip(finished).FirstOrDefault(pair => pair.Second.State == OpState.Failed);
         if (failed.First is not null)
@@ -110,7 +113,7 @@ internal sealed class RunExecutor(TimeProvider time)
             try
             {
                 // Task.Run: an op body that blocks before its first await must not hold up its siblings.
-                var output = await Task.Run(() => op.Body(context), CancellationToken.None).ConfigureAwait(false);
+                var output = await Task.Run(() => RunBodyAsync(op, context, new OutputScope(events, op.Name, attempt)), CancellationToken.None).ConfigureAwait(false);
                 var json = JsonSerializer.SerializeToUtf8Bytes(output, output?.GetType() ?? typeof(object), SdkJson.Options);
                 progress.Flush();
                 events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.OpSucceeded, Op = op.Name, Attempt = attempt, DurationMs = Elapsed(started) });
@@ -154,6 +157,20 @@ internal sealed class RunExecutor(TimeProvider time)
                 events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.OpFailed, Op = op.Name, Attempt = attempt, Error = error, DurationMs = Elapsed(started) });
                 return new OpResult(OpState.Failed, Error: error);
             }
+        }
+    }
+
+    /// <summary>Runs an op's body with its console output captured; the op's last unfinished line is sent before it is reported done.</summary>
+    private static async Task<object?> RunBodyAsync(OpDefinition op, OpContext context, OutputScope output)
+    {
+        output.Enter();
+        try
+        {
+            return await op.Body(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            output.Close();
         }
     }
 

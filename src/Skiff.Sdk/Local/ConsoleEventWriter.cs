@@ -66,6 +66,9 @@ internal sealed class ConsoleEventWriter(TextWriter output)
             case EventTypes.Progress:
                 line.Append(CultureInfo.InvariantCulture, $"{e.Op,-16} {e.Fraction * 100,3:0}%").Append(e.Message is null ? "" : "  " + e.Message);
                 break;
+            case EventTypes.Output:
+                line.Append($"{e.Op ?? "(run)",-16} {e.Stream,-6} {e.Text}");
+                break;
             case EventTypes.Metadata:
                 line.Append($"{e.Op,-16} metadata {Properties(e.Metadata!)}");
                 break;

@@ -107,6 +107,14 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
             Home,
             new Dictionary<string, string> { ["SKIFF_URL"] = Url.ToString(), ["SKIFF_TOKEN"] = Token });
 
+    /// <summary>Starts the real CLI against this platform and leaves it running (for <c>skiff dev</c>).</summary>
+    public RunningProcess StartSkiff(params string[] arguments) =>
+        RunningProcess.Start(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments],
+            DataDirectory,
+            new Dictionary<string, string> { ["SKIFF_HOME"] = Home, ["SKIFF_URL"] = Url.ToString(), ["SKIFF_TOKEN"] = Token });
+
     public HttpClient Http(string? token = "use the platform's")
     {
         var client = new HttpClient { BaseAddress = Url };
