@@ -29,7 +29,8 @@ public sealed class ManifestTests
         var text = Encoding.UTF8.GetString(bytes);
         var back = EnvironmentManifest.FromBytes(bytes, "test");
 
-        text.ShouldStartWith("""{"schema":"skiff.environment/v1","framework":"net10.0","rid":"linux-x64",""");
+        text.ShouldStartWith("""{"schema":"skiff.environment/v2","framework":"net10.0","rid":"linux-x64",""");
+        text.ShouldContain("\"locked\":false");
         text.ShouldContain("\"sha512\":\"abc+/=\"");
         back.ToBytes().ShouldBe(bytes);
         back.Packages.Single().Blob.ShouldBe(A);
