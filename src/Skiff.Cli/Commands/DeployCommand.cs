@@ -48,8 +48,8 @@ internal static class DeployCommand
                 request = request with { Rid = chosen };
             }
 
-            var status = new StatusLine();
-            void Show(string text)
+            using var status = new StatusLine();
+            void Show(Func<string> text)
             {
                 if (!asJson)
                 {
@@ -65,35 +65,45 @@ internal static class DeployCommand
                 }
             }
 
-            Show("restoring and building");
-            var build = await new ReleaseBuilder(local).BuildAsync(request, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
+            Show(() => "restoring");
+            var build = await new ReleaseBuilder(local).BuildAsync(request, s =>
+            {
+                Stage(s.Stage, s.Summary, s.Elapsed);
+                if (s.Stage is "restore" or "build" or "environment")
+                {
+                    Show(() => s.Stage == "restore" ? "building" : "packing");
+                }
+            }, cancellationToken).ConfigureAwait(false);
 
             var uploading = Stopwatch.GetTimestamp();
             var packages = build.Packages.Select(p => p.Package.Blob).ToHashSet();
             var digests = new[] { build.Release, build.EnvironmentDigest, build.Source }.Concat(packages).Distinct().ToList();
             var answer = await api.PostAsync("api/v1/blobs/missing", new JsonObject { ["digests"] = new JsonArray([.. digests.Select(d => (JsonNode?)d.ToString())]) }, cancellationToken).ConfigureAwait(false);
             var missing = (answer["missing"] as JsonArray ?? []).Select(n => Digest.Parse((string)n!)).ToList();
-            Show($"uploading {missing.Count} of {digests.Count} blobs");
-            // The release manifest goes last, so the server never holds a release whose parts are missing.
-            var parts = missing.Where(d => d != build.Release).ToList();
-            await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-                async (digest, ct) => await api.UploadAsync(local, digest, ct).ConfigureAwait(false)).ConfigureAwait(false);
-            if (missing.Contains(build.Release))
-            {
-                await api.UploadAsync(local, build.Release, cancellationToken).ConfigureAwait(false);
-            }
-
             var bytes = 0L;
             foreach (var digest in missing)
             {
                 bytes += await local.GetLengthAsync(digest, cancellationToken).ConfigureAwait(false) ?? 0;
             }
 
+            // On a terminal the line counts the bytes as they go: a full deploy can move hundreds of MB.
+            var sent = 0L;
+            void Sent(long count) => Interlocked.Add(ref sent, count);
+            Show(() => $"uploading {missing.Count} of {digests.Count} blobs: {Format.Bytes(Math.Max(0, Interlocked.Read(ref sent)))} of {Format.Bytes(bytes)}");
+            // The release manifest goes last, so the server never holds a release whose parts are missing.
+            var parts = missing.Where(d => d != build.Release).ToList();
+            await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+                async (digest, ct) => await api.UploadAsync(local, digest, Sent, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            if (missing.Contains(build.Release))
+            {
+                await api.UploadAsync(local, build.Release, Sent, cancellationToken).ConfigureAwait(false);
+            }
+
             var deployPath = missing.Any(packages.Contains) ? "full" : missing.Count > 0 ? "fast" : "unchanged";
             var upload = Stopwatch.GetElapsedTime(uploading);
             Stage("upload", $"{missing.Count} of {digests.Count} blobs ({Format.Bytes(bytes)}) — {deployPath} path", upload);
 
-            Show($"activating on {parse.GetValue(location)}");
+            Show(() => $"activating on {parse.GetValue(location)}");
             var activating = Stopwatch.GetTimestamp();
             var timings = new JsonObject
             {

@@ -1,31 +1,103 @@
+using System.Diagnostics;
+using System.Globalization;
+
 namespace Skiff.Cli.Commands;
 
 /// <summary>
-/// On a terminal, a line at the bottom that says what is going on now ("uploading 2 blobs…"), replaced by
-/// each finished step's line; when output is redirected, only the finished steps' plain lines.
+/// On a terminal, a line at the bottom that says what is going on now and keeps moving while it runs
+/// ("uploading 3 of 12 blobs: 4.1 of 38.0 MiB… 2.3 s"), replaced by each finished step's line. In plain mode
+/// (output redirected, or <c>CI</c> set, as every CI service does) only the finished steps' lines, nothing
+/// animated, so a CI log holds no carriage returns or escape codes.
 /// </summary>
-internal sealed class StatusLine
+internal sealed class StatusLine : IDisposable
 {
-    private readonly bool _terminal = !Console.IsOutputRedirected;
+    /// <summary>How often the moving line is redrawn: often enough to look alive, rarely enough to cost nothing.</summary>
+    private static readonly TimeSpan Refresh = TimeSpan.FromMilliseconds(200);
+
+    private readonly Lock _lock = new();
+    private readonly Timer? _timer;
+    private Func<string>? _current;
+    private long _since;
     private bool _showing;
 
-    public void Show(string text)
+    public StatusLine()
     {
-        if (_terminal)
+        if (!Plain)
         {
-            Console.Write($"\r\u001b[K{text}…");
-            _showing = true;
+            _timer = new Timer(_ => Draw(), null, Refresh, Refresh);
         }
     }
 
-    public void Line(string text)
+    /// <summary>True when nothing may move: output is not a terminal, <c>CI</c> is set, or <c>TERM=dumb</c>.</summary>
+    public static bool Plain =>
+        Console.IsOutputRedirected
+        || Environment.GetEnvironmentVariable("CI") is { Length: > 0 } ci && !ci.Equals("false", StringComparison.OrdinalIgnoreCase) && ci != "0"
+        || Environment.GetEnvironmentVariable("TERM") == "dumb";
+
+    /// <summary>Shows what is going on now, with the time it has taken so far.</summary>
+    public void Show(string text) => Show(() => text);
+
+    /// <summary>Shows what is going on now, asking <paramref name="text"/> again at every redraw (for counters).</summary>
+    public void Show(Func<string> text)
     {
-        if (_showing)
+        lock (_lock)
         {
-            Console.Write("\r\u001b[K");
-            _showing = false;
+            _current = text;
+            _since = Stopwatch.GetTimestamp();
         }
 
-        Console.WriteLine(text);
+        Draw();
+    }
+
+    /// <summary>Prints a finished step's line (in plain mode too), clearing the moving line first.</summary>
+    public void Line(string text)
+    {
+        lock (_lock)
+        {
+            _current = null;
+            if (_showing)
+            {
+                Console.Write("\r\u001b[K");
+                _showing = false;
+            }
+
+            Console.WriteLine(text);
+        }
+    }
+
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        lock (_lock)
+        {
+            _current = null;
+            if (_showing)
+            {
+                Console.Write("\r\u001b[K");
+                _showing = false;
+            }
+        }
+    }
+
+    private void Draw()
+    {
+        if (_timer is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_current is null)
+            {
+                return;
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(_since);
+            // The seconds appear only once a step takes long enough for someone to wonder.
+            var clock = elapsed >= TimeSpan.FromSeconds(1) ? string.Create(CultureInfo.InvariantCulture, $" {elapsed.TotalSeconds:0.0} s") : "";
+            Console.Write($"\r\u001b[K{_current()}…{clock}");
+            _showing = true;
+        }
     }
 }
