@@ -33,7 +33,11 @@ internal static class HelpText
             return CommandRunner.Usage;
         }
 
-        foreach (var error in parse.Errors)
+        // A mistyped command ("skiff delpoy") also leaves "Required command was not provided"; the typo is the news.
+        var errors = parse.UnmatchedTokens.Count > 0
+            ? parse.Errors.Where(e => parse.UnmatchedTokens.Any(t => e.Message.Contains(t, StringComparison.Ordinal))).ToList()
+            : [.. parse.Errors];
+        foreach (var error in errors.Count > 0 ? errors : [.. parse.Errors])
         {
             Console.Error.WriteLine($"error: {error.Message}");
         }

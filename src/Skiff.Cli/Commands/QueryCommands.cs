@@ -36,12 +36,12 @@ internal static class QueryCommands
                 return 0;
             }
 
-            PrintTable(
+            Console.Write(Table(
                 ["LOCATION", "RELEASE", "HEALTH", "JOBS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
                     (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture), (string?)l["deployment"] ?? "-",
-                })]);
+                })]));
 
             return 0;
         }));
@@ -153,12 +153,12 @@ internal static class QueryCommands
                 return 0;
             }
 
-            PrintTable(
+            Console.Write(Table(
                 ["RUN", "LOCATION", "JOB", "STATUS", "RELEASE", "STARTED"],
                 [.. runs.OfType<JsonObject>().Select(r => new[]
                 {
                     (string?)r["run"] ?? "", (string?)r["location"] ?? "", (string?)r["job"] ?? "", (string?)r["status"] ?? "", Short((string?)r["release"]), When((string?)r["started_at"]),
-                })]);
+                })]));
 
             return 0;
         }));
@@ -243,15 +243,11 @@ internal static class QueryCommands
     /// Columns as wide as their widest cell, so no value (a long location name, a health like "restarting")
     /// pushes the rest of its row out of line.
     /// </summary>
-    private static void PrintTable(string[] headers, IReadOnlyList<string[]> rows)
+    internal static string Table(string[] headers, IReadOnlyList<string[]> rows)
     {
         var widths = headers.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
         string Row(string[] cells) => string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i])));
-        Console.WriteLine(Row(headers));
-        foreach (var row in rows)
-        {
-            Console.WriteLine(Row(row));
-        }
+        return string.Concat(rows.Prepend(headers).Select(r => Row(r) + Environment.NewLine));
     }
 
     /// <summary>"live" for the deployment serving now; one that was live before it is "superseded".</summary>
