@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 
@@ -50,7 +51,14 @@ internal static class RunCommands
                 return 0;
             }
 
-            return await FollowAsync(api, runId, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+            // Ctrl-C from here on stops the following, not the process outright, so it can say how to get back to the run.
+            using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+            {
+                context.Cancel = true;
+                interrupted.Cancel();
+            });
+            return await FollowAsync(api, runId, parse.GetValue(json), interrupted.Token).ConfigureAwait(false);
         }));
         return command;
     }

@@ -17,15 +17,18 @@ public sealed partial class ReadmeSnippetTests : IDisposable
         var snippets = Snippet().Matches(readme)
             .Select(m => (Line: readme[..m.Index].Count(c => c == '\n') + 1, Code: m.Groups["code"].Value))
             .ToList();
-        // The samples' folder stands for a user's repository (no repository-wide analyzers); the SDK comes along.
-        _workspace.CopySample("Hello", "readme");
+        // The SDK as this checkout built it, referenced as a package would be: its assembly plus its one dependency.
+        var sdk = typeof(Skiff.Sdk.SkiffApp).Assembly.Location;
+        var logging = System.Xml.Linq.XDocument.Load(Path.Combine(Workspace.RepositoryRoot, "Directory.Packages.props"))
+            .Descendants("PackageVersion").Single(p => (string?)p.Attribute("Include") == "Microsoft.Extensions.Logging.Abstractions")
+            .Attribute("Version")!.Value;
 
         var failures = new List<string>();
         for (var i = 0; i < snippets.Count; i++)
         {
-            var folder = _workspace.PathTo("readme", "samples", $"Snippet{i + 1}");
+            var folder = _workspace.PathTo($"Snippet{i + 1}");
             Directory.CreateDirectory(folder);
-            await File.WriteAllTextAsync(Path.Combine(folder, $"Snippet{i + 1}.csproj"), """
+            await File.WriteAllTextAsync(Path.Combine(folder, $"Snippet{i + 1}.csproj"), $"""
                 <Project Sdk="Microsoft.NET.Sdk">
                   <PropertyGroup>
                     <OutputType>Exe</OutputType>
@@ -34,10 +37,10 @@ public sealed partial class ReadmeSnippetTests : IDisposable
                     <Nullable>enable</Nullable>
                     <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
                     <RestorePackagesWithLockFile>false</RestorePackagesWithLockFile>
-                    <RestoreLockedMode>false</RestoreLockedMode>
                   </PropertyGroup>
                   <ItemGroup>
-                    <ProjectReference Include="../../src/Skiff.Sdk/Skiff.Sdk.csproj" />
+                    <Reference Include="Skiff.Sdk" HintPath="{sdk}" />
+                    <PackageReference Include="Microsoft.Extensions.Logging.Abstractions" Version="{logging}" />
                   </ItemGroup>
                 </Project>
                 """);
