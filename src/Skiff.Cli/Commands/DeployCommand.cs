@@ -61,19 +61,12 @@ internal static class DeployCommand
             {
                 if (!asJson)
                 {
-                    status.Line($"{stage,-12} {Format.Milliseconds(elapsed),8}  {summary}");
+                    status.Stage(stage, summary, elapsed);
                 }
             }
 
             Show(() => "restoring");
-            var build = await new ReleaseBuilder(local).BuildAsync(request, s =>
-            {
-                Stage(s.Stage, s.Summary, s.Elapsed);
-                if (s.Stage is "restore" or "build" or "environment")
-                {
-                    Show(() => s.Stage == "restore" ? "building" : "packing");
-                }
-            }, cancellationToken).ConfigureAwait(false);
+            var build = await new ReleaseBuilder(local).BuildAsync(request, asJson ? null : status.BuildStage, cancellationToken).ConfigureAwait(false);
 
             var uploading = Stopwatch.GetTimestamp();
             var packages = build.Packages.Select(p => p.Package.Blob).ToHashSet();

@@ -17,13 +17,16 @@ internal static class PlatformCommands
         var data = CommonOptions.Folder("--data", "The data folder.", "server");
         var port = new Option<int>("--port") { Description = "The port; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host };
+        var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host, json };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             await using var server = await SkiffServerHost.StartAsync(
                 new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)! }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            Console.WriteLine($"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
+            Console.WriteLine(parse.GetValue(json)
+                ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
+                : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             return 0;
         }));

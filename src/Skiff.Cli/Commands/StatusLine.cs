@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Skiff.Build.Releases;
 
 namespace Skiff.Cli.Commands;
 
@@ -62,6 +63,23 @@ internal sealed class StatusLine : IDisposable
             }
 
             Console.WriteLine(text);
+        }
+    }
+
+    /// <summary>A finished stage's line ("build        294 ms  compiled …"), in the one format every command uses.</summary>
+    public void Stage(string stage, string summary, TimeSpan elapsed) =>
+        Line($"{stage,-12} {Format.Milliseconds(elapsed),8}  {summary}");
+
+    /// <summary>
+    /// A build stage's line, then what the build does next, so the bottom line never says a finished stage is
+    /// still running (a restore that downloads packages can take a minute).
+    /// </summary>
+    public void BuildStage(StageReport report)
+    {
+        Stage(report.Stage, report.Summary, report.Elapsed);
+        if (report.Stage is "restore" or "build" or "environment")
+        {
+            Show(report.Stage == "restore" ? "building" : "packing");
         }
     }
 

@@ -66,14 +66,7 @@ public sealed class DeployActionTests(PlatformFixture fixture) : IClassFixture<P
     [Fact]
     public async Task A_build_error_is_annotated_with_what_skiff_said_on_one_line()
     {
-        var project = fixture.Workspace.WriteProject("ActionCompileError", """
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-              </PropertyGroup>
-            </Project>
-            """, "this is not C#");
+        var project = fixture.Workspace.WriteProject("ActionCompileError", Commands.BuildAndExecTests.PlainConsoleProject, "this is not C#");
         var runner = Runner.Create(fixture.Workspace, "compile");
 
         var result = await runner.RunAsync(Inputs(project, "ci-compile"));

@@ -80,6 +80,10 @@ public sealed class ProcessTests : IDisposable
         var gc = await SkiffAsync("gc", "--data", data, "--json");
         Signal(up, "TERM");
         await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        using var server2 = Start("server", "--data", _workspace.PathTo("server-json"), "--port", "0", "--json");
+        var serverReady = JsonNode.Parse(await ReadUntilAsync(server2, _ => true))!;
+        Signal(server2, "TERM");
+        await server2.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
 
         ((string?)ready["url"]).ShouldBe($"http://127.0.0.1:{port}");
         ((string?)ready["data"]).ShouldBe(data);
@@ -98,6 +102,9 @@ public sealed class ProcessTests : IDisposable
         ((int?)collected["deleted"]).ShouldBe(0);
         ((int?)collected["kept_releases"]).ShouldBe(0);
         up.ExitCode.ShouldBe(0);
+        ((string?)serverReady["url"]).ShouldStartWith("http://127.0.0.1:");
+        ((string?)serverReady["token_file"]).ShouldBe(Path.Combine(_workspace.PathTo("server-json"), "token"));
+        server2.ExitCode.ShouldBe(0);
     }
 
     private Process Start(params string[] arguments)
