@@ -66,26 +66,21 @@ internal static class QueryCommands
             }
 
             Console.WriteLine($"{parse.GetValue(location)} runs release {Short((string?)answer["release"])}");
+            // The same lines as the job project's own `dotnet run -- list`, so the platform and a local run read alike.
             foreach (var job in (answer["jobs"] as JsonArray ?? []).OfType<JsonObject>())
             {
-                Console.WriteLine();
-                Console.WriteLine($"  {(string?)job["name"]}{((string?)job["description"] is { Length: > 0 } description ? $"  {description}" : "")}");
-                var parameters = (job["parameters"] as JsonArray ?? []).OfType<JsonObject>()
-                    .Select(p => (Usage: $"--param {(string?)p["name"]}=<{(string?)p["type"]}>", Parameter: p)).ToList();
-                var width = parameters.Count == 0 ? 0 : parameters.Max(p => p.Usage.Length);
-                foreach (var (usage, parameter) in parameters)
+                Console.WriteLine((string?)job["description"] is { } description ? $"  {(string?)job["name"],-24} {description}" : $"  {(string?)job["name"]}");
+                foreach (var parameter in (job["parameters"] as JsonArray ?? []).OfType<JsonObject>())
                 {
-                    var shown = (bool?)parameter["required"] == true ? "required" : $"default {parameter["default"]?.ToJsonString() ?? "none"}";
-                    var said = (string?)parameter["description"] is { Length: > 0 } text ? $"{text} " : "";
-                    Console.WriteLine($"    {usage.PadRight(width)}  {said}({shown})");
+                    var shown = (bool?)parameter["required"] == true ? "required" : $"default {parameter["default"]?.ToJsonString() ?? "null"}";
+                    var said = (string?)parameter["description"] is { } text ? $"  {text}" : "";
+                    Console.WriteLine($"      --param {(string?)parameter["name"]}=<{(string?)parameter["type"]}>  ({shown}){said}");
                 }
 
-                // Each op with what it waits for: the shape of the job's DAG in one line per op.
-                foreach (var op in (job["ops"] as JsonArray ?? []).OfType<JsonObject>())
+                var ops = (job["ops"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+                if (ops.Count > 1)
                 {
-                    var after = (op["depends_on"] as JsonArray ?? []).Select(d => (string?)d).ToList();
-                    var attempts = (int?)op["max_attempts"] is > 1 and var max ? $", up to {max} attempts" : "";
-                    Console.WriteLine($"    op {(string?)op["name"]}{(after.Count > 0 ? $" (after {string.Join(", ", after)}{attempts})" : attempts.Length > 0 ? $" ({attempts[2..]})" : "")}");
+                    Console.WriteLine($"      ops: {string.Join(", ", ops.Select(Op))}");
                 }
             }
 
@@ -249,6 +244,12 @@ internal static class QueryCommands
         string Row(string[] cells) => string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i])));
         return string.Concat(rows.Prepend(headers).Select(r => Row(r) + Environment.NewLine));
     }
+
+    /// <summary>"load &lt;- clean+score": an op and the ops it waits for.</summary>
+    private static string Op(JsonObject op) =>
+        (op["depends_on"] as JsonArray ?? []) is { Count: > 0 } after
+            ? $"{(string?)op["name"]} <- {string.Join("+", after.Select(d => (string?)d))}"
+            : (string?)op["name"] ?? "";
 
     /// <summary>"live" for the deployment serving now; one that was live before it is "superseded".</summary>
     private static string State(JsonObject deployment) => (string?)deployment["outcome"] switch
