@@ -236,7 +236,7 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         var location = await Platform.Server.Store.GetLocationAsync("bounded", CancellationToken.None);
 
         first.ExitCode.ShouldBe(0, first.ToString());
-        typo.ExitCode.ShouldNotBe(0);
+        typo.ExitCode.ShouldBe(2, typo.ToString());
         typo.Stderr.ShouldContain("'lots' is not a memory limit");
         ((string?)fast["path"]).ShouldBe("fast");
         rollback.ExitCode.ShouldBe(0, rollback.ToString());
