@@ -45,7 +45,7 @@ internal static class BuildBenchmark
         for (var i = 0; i < iterations; i++)
         {
             var started = Stopwatch.GetTimestamp();
-            var restore = await RestoreStep.RunAsync(projectFile, System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, force: false, CancellationToken.None);
+            var restore = await RestoreStep.RunAsync(projectFile, System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, force: false, requireLockFile: false, CancellationToken.None);
             var environment = await packer.PrepareAsync(restore.Closure, "default", CancellationToken.None);
             digest.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             if (restore.Restored || environment.PackedCount > 0)

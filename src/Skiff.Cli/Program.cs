@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Skiff.Cli.Commands;
 
-var root = new RootCommand("Skiff: deploy .NET job code in about a second, reproducibly.")
+var root = new RootCommand("Skiff: deploy .NET job code in about a second, reproducibly. Data lives under $SKIFF_HOME (default ~/.skiff).")
 {
     PlatformCommands.Up(),
     DeployCommand.Create(),
@@ -16,4 +16,11 @@ foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()))
     root.Subcommands.Add(command);
 }
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+HelpText.Apply(root);
+var parse = root.Parse(args);
+if (HelpText.HasUsageErrors(parse))
+{
+    return HelpText.ReportUsageErrors(parse);
+}
+
+return await parse.InvokeAsync().ConfigureAwait(false);

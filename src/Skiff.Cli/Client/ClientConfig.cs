@@ -34,7 +34,7 @@ internal sealed record ClientConfig(Uri Server, string Token)
 
         if (!Uri.TryCreate(server.EndsWith('/') ? server : server + "/", UriKind.Absolute, out var uri))
         {
-            throw new ClientException($"'{server}' is not a server URL; expected something like http://127.0.0.1:5199.");
+            throw new ClientException($"'{server}' is not a server URL; expected something like http://127.0.0.1:5199.", usage: true);
         }
 
         return new ClientConfig(uri, token ?? "");
@@ -59,4 +59,11 @@ internal sealed record ClientConfig(Uri Server, string Token)
 }
 
 /// <summary>A client command could not do what was asked; the message says why and what to do.</summary>
-internal sealed class ClientException(string message) : SkiffException(message);
+internal sealed class ClientException(string message, bool usage = false) : SkiffException(message)
+{
+    /// <summary>
+    /// The command was given something wrong (an argument, a parameter, a name that does not exist, or the server
+    /// answered 400/404): it exits 2, as a job run by hand does for bad input.
+    /// </summary>
+    public bool Usage { get; } = usage;
+}

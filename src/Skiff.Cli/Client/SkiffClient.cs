@@ -26,14 +26,25 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
     public Task<JsonNode> PostAsync(string path, JsonObject? body, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, path, body, cancellationToken);
 
-    /// <summary>Uploads one blob from the local store, streamed; retried on transient failures (the server verifies every byte).</summary>
-    public async Task UploadAsync(IBlobStore local, Digest digest, CancellationToken cancellationToken)
+    /// <summary>
+    /// Uploads one blob from the local store, streamed; retried on transient failures (the server verifies every
+    /// byte). <paramref name="sent"/> hears of every chunk read for sending (and of a negative count when an
+    /// attempt is retried), so a caller can show progress.
+    /// </summary>
+    public async Task UploadAsync(IBlobStore local, Digest digest, Action<long>? sent, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
+            var counted = 0L;
+            void Count(long bytes)
+            {
+                counted += bytes;
+                sent?.Invoke(bytes);
+            }
+
             try
             {
-                var stream = await local.OpenReadAsync(digest, cancellationToken).ConfigureAwait(false);
+                var stream = new CountingStream(await local.OpenReadAsync(digest, cancellationToken).ConfigureAwait(false), Count);
                 await using (stream.ConfigureAwait(false))
                 {
                     using var content = new StreamContent(stream);
@@ -42,6 +53,7 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
                     using var response = await _http.PutAsync($"api/v1/blobs/{digest}", content, cancellationToken).ConfigureAwait(false);
                     if ((int)response.StatusCode >= 500 && attempt < 3)
                     {
+                        sent?.Invoke(-counted);
                         continue;
                     }
 
@@ -51,6 +63,7 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
             }
             catch (HttpRequestException) when (attempt < 3)
             {
+                sent?.Invoke(-counted);
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken).ConfigureAwait(false);
             }
             catch (HttpRequestException exception)
@@ -130,8 +143,10 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
         {
         }
 
-        throw new ClientException(response.StatusCode == HttpStatusCode.Unauthorized
-            ? $"the server refused the token (401): {message ?? "unauthorized"}"
-            : $"{message ?? text} (HTTP {(int)response.StatusCode})");
+        throw new ClientException(
+            response.StatusCode == HttpStatusCode.Unauthorized
+                ? $"the server refused the token (401): {message ?? "unauthorized"}"
+                : $"{message ?? text} (HTTP {(int)response.StatusCode})",
+            usage: response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound);
     }
 }

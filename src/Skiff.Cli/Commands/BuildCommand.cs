@@ -36,7 +36,13 @@ internal static class BuildCommand
 
             var asJson = parse.GetValue(json);
             var builder = new ReleaseBuilder(new FileBlobStore(parse.GetValue(store)!));
-            var result = await builder.BuildAsync(request, asJson ? null : PrintStage, cancellationToken).ConfigureAwait(false);
+            using var status = new StatusLine();
+            if (!asJson)
+            {
+                status.Show("restoring");
+            }
+
+            var result = await builder.BuildAsync(request, asJson ? null : status.BuildStage, cancellationToken).ConfigureAwait(false);
             LockOptions.NoticeIfUnlocked(result, request.Path);
             if (asJson)
             {
@@ -44,16 +50,13 @@ internal static class BuildCommand
             }
             else
             {
-                Console.WriteLine($"release {result.Release}  ({Format.Milliseconds(result.Timings.Total)} in all)");
+                status.Line($"release {result.Release}  ({Format.Milliseconds(result.Timings.Total)} in all)");
             }
 
             return 0;
         }));
         return command;
     }
-
-    private static void PrintStage(StageReport stage) =>
-        Console.WriteLine($"{stage.Stage,-12} {Format.Milliseconds(stage.Elapsed),8}  {stage.Summary}");
 
     private static void WriteJson(BuildResult result)
     {

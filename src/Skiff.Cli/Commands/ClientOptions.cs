@@ -10,7 +10,7 @@ internal sealed class ClientOptions
 
     public Option<string?> Token { get; } = new("--token") { Description = "The server's bearer token (else $SKIFF_TOKEN, else client.json)." };
 
-    public Option<string?> Data { get; } = new("--data") { Description = "The data folder whose client.json to use (default ~/.skiff)." };
+    public Option<string> Data { get; } = CommonOptions.Folder("--data", "The data folder whose client.json to use.", "");
 
     public void AddTo(Command command)
     {

@@ -1,6 +1,8 @@
 using Skiff.Build.Restore;
 using Skiff.Build.Sources;
+using Skiff.Cli.Client;
 using Skiff.Core;
+using Skiff.Core.Limits;
 
 namespace Skiff.Cli.Commands;
 
@@ -8,6 +10,12 @@ namespace Skiff.Cli.Commands;
 internal static class CommandRunner
 {
     public const int Failed = 1;
+
+    /// <summary>Bad input (arguments, options, parameters, names that do not exist), as for a job run by hand.</summary>
+    public const int Usage = 2;
+
+    /// <summary>Stopped with Ctrl-C, as for any program.</summary>
+    public const int Interrupted = 130;
 
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
@@ -29,12 +37,12 @@ internal static class CommandRunner
                 await Console.Error.WriteLineAsync(details.TrimEnd()).ConfigureAwait(false);
             }
 
-            return Failed;
+            return exception is ClientException { Usage: true } or InvalidMemoryLimitException ? Usage : Failed;
         }
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync("canceled").ConfigureAwait(false);
-            return 130;
+            return Interrupted;
         }
     }
 }

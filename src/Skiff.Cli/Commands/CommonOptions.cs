@@ -11,9 +11,16 @@ internal static class CommonOptions
             ? Path.GetFullPath(home)
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".skiff");
 
-    public static Option<string> Store() => new("--store")
+    public static Option<string> Store() => Folder("--store", "The blob store folder.", "store");
+
+    /// <summary>
+    /// A folder option whose default is <paramref name="relative"/> under the data folder. Help shows that default
+    /// once, resolved, so it follows <c>$SKIFF_HOME</c> as the command itself does.
+    /// </summary>
+    public static Option<string> Folder(string name, string description, string relative) => new(name)
     {
-        Description = "The blob store folder (default: ~/.skiff/store, or $SKIFF_HOME/store).",
-        DefaultValueFactory = _ => Path.Combine(DataDirectory, "store"),
+        Description = description,
+        HelpName = "dir",
+        DefaultValueFactory = _ => relative.Length == 0 ? DataDirectory : Path.Combine(DataDirectory, relative),
     };
 }

@@ -45,8 +45,8 @@ internal static class DeployCommand
                 request = request with { Rid = chosen };
             }
 
-            var status = new StatusLine();
-            void Show(string text)
+            using var status = new StatusLine();
+            void Show(Func<string> text)
             {
                 if (!asJson)
                 {
@@ -54,16 +54,8 @@ internal static class DeployCommand
                 }
             }
 
-            void Stage(string stage, string summary, TimeSpan elapsed)
-            {
-                if (!asJson)
-                {
-                    status.Line($"{stage,-12} {Format.Milliseconds(elapsed),8}  {summary}");
-                }
-            }
-
             var deployed = await new ReleaseDeployer(api, local).DeployAsync(
-                request, parse.GetValue(location)!, parse.GetValue(memory), Show, s => Stage(s.Stage, s.Summary, s.Elapsed), cancellationToken).ConfigureAwait(false);
+                request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? null : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {
                 Console.WriteLine(deployed.Result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -117,7 +117,7 @@ internal static class DevCommand
             DeployOutcome deployed;
             try
             {
-                deployed = await deployer.DeployAsync(request, location, null, json ? null : text => _status.Show($"{Now()}  {why}: {text}"), null, cancellationToken).ConfigureAwait(false);
+                deployed = await deployer.DeployAsync(request, location, null, json ? null : text => _status.Show(() => $"{Now()}  {why}: {text()}"), null, cancellationToken).ConfigureAwait(false);
             }
             catch (SkiffException exception) when (!cancellationToken.IsCancellationRequested)
             {
@@ -170,7 +170,7 @@ internal static class DevCommand
         private async Task FollowAsync(string runId, Task next, CancellationToken cancellationToken)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var follow = RunCommands.FollowAsync(api, runId, json, stop.Token);
+            var follow = RunCommands.FollowAsync(api, runId, json, stop.Token, sayHowToResume: false);
             if (await Task.WhenAny(follow, next).ConfigureAwait(false) == next && !follow.IsCompleted && !cancellationToken.IsCancellationRequested)
             {
                 await stop.CancelAsync().ConfigureAwait(false);

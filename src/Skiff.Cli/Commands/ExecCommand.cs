@@ -18,11 +18,7 @@ internal static class ExecCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var store = CommonOptions.Store();
-        var cache = new Option<string>("--cache")
-        {
-            Description = "Where releases are unpacked (default: ~/.skiff/cache, or $SKIFF_HOME/cache).",
-            DefaultValueFactory = _ => Path.Combine(CommonOptions.DataDirectory, "cache"),
-        };
+        var cache = CommonOptions.Folder("--cache", "Where releases are unpacked.", "cache");
 
         var command = new Command("exec", "Unpack a release from the store (packages and source from their own blobs) and run it with `dotnet exec`.")
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
 using Skiff.Agent;
 using Skiff.Agent.Blobs;
 using Skiff.Agent.Connection;
@@ -13,16 +14,19 @@ internal static class PlatformCommands
 {
     public static Command Server()
     {
-        var data = new Option<string?>("--data") { Description = "The data folder (default ~/.skiff/server)." };
-        var port = new Option<int>("--port") { Description = "The port (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
-        var host = new Option<string>("--host") { Description = "The address to listen on (default 127.0.0.1; exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host };
+        var data = CommonOptions.Folder("--data", "The data folder.", "server");
+        var port = new Option<int>("--port") { Description = "The port; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
+        var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
+        var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host, json };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var directory = parse.GetValue(data) ?? Path.Combine(CommonOptions.DataDirectory, "server");
+            var directory = Path.GetFullPath(parse.GetValue(data)!);
             await using var server = await SkiffServerHost.StartAsync(
                 new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)! }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            Console.WriteLine($"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
+            Console.WriteLine(parse.GetValue(json)
+                ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
+                : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             return 0;
         }));
@@ -33,13 +37,13 @@ internal static class PlatformCommands
     {
         var server = new Option<string>("--server") { Description = "The server URL.", Required = true };
         var token = new Option<string?>("--token") { Description = "The server's token (else $SKIFF_TOKEN)." };
-        var cache = new Option<string?>("--cache") { Description = "The agent's cache folder (default ~/.skiff/agent)." };
-        var name = new Option<string>("--name") { Description = "How the server calls this agent (default: the host name).", DefaultValueFactory = _ => Environment.MachineName };
+        var cache = CommonOptions.Folder("--cache", "The agent's cache folder.", "agent");
+        var name = new Option<string>("--name") { Description = "How the server calls this agent (the host name unless given).", DefaultValueFactory = _ => Environment.MachineName };
         var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host.") { server, token, cache, name };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var config = ClientConfig.Resolve(parse.GetValue(server), parse.GetValue(token), null);
-            await RunAgentAsync(config, parse.GetValue(cache) ?? Path.Combine(CommonOptions.DataDirectory, "agent"), parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            await RunAgentAsync(config, parse.GetValue(cache)!, parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -47,17 +51,28 @@ internal static class PlatformCommands
 
     public static Command Up()
     {
-        var data = new Option<string?>("--data") { Description = "The data folder (default ~/.skiff)." };
-        var port = new Option<int>("--port") { Description = "The port on 127.0.0.1 (default 5199; 0 picks a free one).", DefaultValueFactory = _ => 5199 };
-        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port };
+        var data = CommonOptions.Folder("--data", "The data folder.", "");
+        var port = new Option<int>("--port") { Description = "The port on 127.0.0.1; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
+        var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"client\"} (client.json's path)." };
+        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var directory = Path.GetFullPath(parse.GetValue(data) ?? CommonOptions.DataDirectory);
+            var directory = Path.GetFullPath(parse.GetValue(data)!);
             await using var server = await SkiffServerHost.StartAsync(
                 new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             ClientConfig.Write(directory, server.Url, server.Token);
-            Console.WriteLine($"skiff is up at {server.Url} (data in {directory}; client settings in {Path.Combine(directory, ClientConfig.FileName)})");
-            Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
+            var client = Path.Combine(directory, ClientConfig.FileName);
+            if (parse.GetValue(json))
+            {
+                // One line, flushed, once the server listens: a script or test reads it and goes on.
+                Console.WriteLine(new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["client"] = client }.ToJsonString());
+            }
+            else
+            {
+                Console.WriteLine($"skiff is up at {server.Url} (data in {directory}; client settings in {client})");
+                Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
+            }
+
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var agent = RunAgentAsync(new ClientConfig(server.Url, server.Token), Path.Combine(directory, "agent"), "embedded", stopping.Token);
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);

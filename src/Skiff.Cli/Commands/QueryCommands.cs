@@ -36,11 +36,12 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"LOCATION",-24} {"RELEASE",-14} {"HEALTH",-11} {"JOBS",4}  DEPLOYMENT");
-            foreach (var l in locations.OfType<JsonObject>())
-            {
-                Console.WriteLine($"{(string?)l["location"],-24} {Short((string?)l["release"]),-14} {(string?)l["health"],-11} {(int?)l["jobs"],4}  {(string?)l["deployment"]}");
-            }
+            Console.Write(Table(
+                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "DEPLOYMENT"],
+                [.. locations.OfType<JsonObject>().Select(l => new[]
+                {
+                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture), (string?)l["deployment"] ?? "-",
+                })]));
 
             return 0;
         }));
@@ -65,13 +66,21 @@ internal static class QueryCommands
             }
 
             Console.WriteLine($"{parse.GetValue(location)} runs release {Short((string?)answer["release"])}");
+            // The same lines as the job project's own `dotnet run -- list`, so the platform and a local run read alike.
             foreach (var job in (answer["jobs"] as JsonArray ?? []).OfType<JsonObject>())
             {
-                Console.WriteLine($"  {(string?)job["name"],-24} {(string?)job["description"]}");
+                Console.WriteLine((string?)job["description"] is { } description ? $"  {(string?)job["name"],-24} {description}" : $"  {(string?)job["name"]}");
                 foreach (var parameter in (job["parameters"] as JsonArray ?? []).OfType<JsonObject>())
                 {
-                    var shown = (bool?)parameter["required"] == true ? "required" : $"default {parameter["default"]?.ToJsonString()}";
-                    Console.WriteLine($"      --param {(string?)parameter["name"]}=<{(string?)parameter["type"]}>  ({shown})");
+                    var shown = (bool?)parameter["required"] == true ? "required" : $"default {parameter["default"]?.ToJsonString() ?? "null"}";
+                    var said = (string?)parameter["description"] is { } text ? $"  {text}" : "";
+                    Console.WriteLine($"      --param {(string?)parameter["name"]}=<{(string?)parameter["type"]}>  ({shown}){said}");
+                }
+
+                var ops = (job["ops"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+                if (ops.Count > 1)
+                {
+                    Console.WriteLine($"      ops: {string.Join(", ", ops.Select(Op))}");
                 }
             }
 
@@ -105,10 +114,10 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"COMMIT",-18} {"PATH",-9} {"OUTCOME",-8} {"UPLOADED",10} {"TOTAL",8}  WHEN");
+            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"COMMIT",-18} {"PATH",-9} {"STATE",-10} {"UPLOADED",10} {"TOTAL",8}  WHEN");
             foreach (var d in history.OfType<JsonObject>())
             {
-                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {Commit(d),-18} {(string?)d["path"],-9} {(string?)d["outcome"],-8} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
                 if ((string?)d["error"] is { } error)
                 {
                     Console.WriteLine($"    {error.Split('\n')[0]}");
@@ -139,11 +148,12 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"RUN",-22} {"LOCATION",-16} {"JOB",-16} {"STATUS",-10} {"RELEASE",-13} STARTED");
-            foreach (var r in runs.OfType<JsonObject>())
-            {
-                Console.WriteLine($"{(string?)r["run"],-22} {(string?)r["location"],-16} {(string?)r["job"],-16} {(string?)r["status"],-10} {Short((string?)r["release"]),-13} {When((string?)r["started_at"])}");
-            }
+            Console.Write(Table(
+                ["RUN", "LOCATION", "JOB", "STATUS", "RELEASE", "STARTED"],
+                [.. runs.OfType<JsonObject>().Select(r => new[]
+                {
+                    (string?)r["run"] ?? "", (string?)r["location"] ?? "", (string?)r["job"] ?? "", (string?)r["status"] ?? "", Short((string?)r["release"]), When((string?)r["started_at"]),
+                })]));
 
             return 0;
         }));
@@ -153,9 +163,10 @@ internal static class QueryCommands
     private static Command Rollback()
     {
         var location = new Argument<string>("location") { Description = "The location." };
-        var deployment = new Argument<string?>("deployment") { Description = "The deployment whose release to put back (default: the one live before the current).", Arity = ArgumentArity.ZeroOrOne };
+        var deployment = new Argument<string?>("deployment") { Description = "The deployment whose release to put back; left out, the release live before the current one.", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print the new deployment as one JSON object." };
         var client = new ClientOptions();
-        var command = new Command("rollback", "Make an earlier release live again, exactly; nothing is built or uploaded.") { location, deployment };
+        var command = new Command("rollback", "Make an earlier release live again, exactly; nothing is built or uploaded.") { location, deployment, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -167,6 +178,12 @@ internal static class QueryCommands
             }
 
             var result = await api.PostAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/rollback", body, cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(result.ToJsonString(Indented));
+                return (string?)result["outcome"] == "live" ? 0 : CommandRunner.Failed;
+            }
+
             if ((string?)result["outcome"] != "live")
             {
                 await Console.Error.WriteLineAsync($"error: rollback {(string?)result["deployment"]} failed; the current version is still live.\n{(string?)result["error"]}").ConfigureAwait(false);
@@ -181,13 +198,20 @@ internal static class QueryCommands
 
     private static Command Gc()
     {
+        var json = new Option<bool>("--json") { Description = "Print JSON: {\"deleted\", \"deleted_bytes\", \"kept_releases\"}." };
         var client = new ClientOptions();
-        var command = new Command("gc", "Delete blobs on the server that no live or recent release uses.");
+        var command = new Command("gc", "Delete blobs on the server that no live or recent release uses.") { json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
             var result = await api.PostAsync("api/v1/gc", null, cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(result.ToJsonString(Indented));
+                return 0;
+            }
+
             Console.WriteLine($"deleted {(int?)result["deleted"]} blob(s), {Bytes((long?)result["deleted_bytes"] ?? 0)}; kept everything {(int?)result["kept_releases"]} release(s) use");
             return 0;
         }));
@@ -215,6 +239,30 @@ internal static class QueryCommands
         (string?)deployment["commit"] is { Length: >= 12 } commit
             ? commit[..12] + ((bool?)deployment["dirty"] == true ? "-dirty" : "")
             : "-";
+
+    /// <summary>
+    /// Columns as wide as their widest cell, so no value (a long location name, a health like "restarting")
+    /// pushes the rest of its row out of line.
+    /// </summary>
+    internal static string Table(string[] headers, IReadOnlyList<string[]> rows)
+    {
+        var widths = headers.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
+        string Row(string[] cells) => string.Join("  ", cells.Select((c, i) => i == cells.Length - 1 ? c : c.PadRight(widths[i])));
+        return string.Concat(rows.Prepend(headers).Select(r => Row(r) + Environment.NewLine));
+    }
+
+    /// <summary>"load &lt;- clean+score": an op and the ops it waits for.</summary>
+    private static string Op(JsonObject op) =>
+        (op["depends_on"] as JsonArray ?? []) is { Count: > 0 } after
+            ? $"{(string?)op["name"]} <- {string.Join("+", after.Select(d => (string?)d))}"
+            : (string?)op["name"] ?? "";
+
+    /// <summary>"live" for the deployment serving now; one that was live before it is "superseded".</summary>
+    private static string State(JsonObject deployment) => (string?)deployment["outcome"] switch
+    {
+        "live" when (bool?)deployment["live"] == false => "superseded",
+        var outcome => outcome ?? "",
+    };
 
     internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 
@@ -7,9 +8,6 @@ namespace Skiff.Cli.Commands;
 /// <summary><c>skiff run</c>, <c>skiff logs</c>, <c>skiff cancel</c>.</summary>
 internal static class RunCommands
 {
-    /// <summary>Exit code of a canceled run, as for a program stopped with Ctrl-C.</summary>
-    private const int Canceled = 130;
-
     public static IEnumerable<Command> Create()
     {
         yield return Run();
@@ -23,7 +21,7 @@ internal static class RunCommands
         var job = new Argument<string>("job") { Description = "The job." };
         var parameters = new Option<string[]>("--param", "-p") { Description = "A parameter, NAME=VALUE; repeat for more.", AllowMultipleArgumentsPerToken = false };
         var detach = new Option<bool>("--detach") { Description = "Print the run id and return at once instead of following the run." };
-        var json = new Option<bool>("--json") { Description = "Print the events as JSON lines." };
+        var json = new Option<bool>("--json") { Description = "Print the events as JSON lines (with --detach: {\"run\"})." };
         var client = new ClientOptions();
         var command = new Command("run", "Run a job on a location's live version and follow its events; the exit code is the outcome (0 succeeded, 1 failed, 130 canceled).")
         {
@@ -36,11 +34,18 @@ internal static class RunCommands
             var runId = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, Parameters(parse.GetValue(parameters)), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(detach))
             {
-                Console.WriteLine(runId);
+                Console.WriteLine(parse.GetValue(json) ? new JsonObject { ["run"] = runId }.ToJsonString() : runId);
                 return 0;
             }
 
-            return await FollowAsync(api, runId, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+            // Ctrl-C from here on stops the following, not the process outright, so it can say how to get back to the run.
+            using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+            {
+                context.Cancel = true;
+                interrupted.Cancel();
+            });
+            return await FollowAsync(api, runId, parse.GetValue(json), interrupted.Token).ConfigureAwait(false);
         }));
         return command;
     }
@@ -69,13 +74,20 @@ internal static class RunCommands
     private static Command Cancel()
     {
         var run = new Argument<string>("run") { Description = "The run id." };
+        var json = new Option<bool>("--json") { Description = "Print JSON: {\"run\", \"canceled\", \"status\"}." };
         var client = new ClientOptions();
-        var command = new Command("cancel", "Cancel a running run; its ops get their cancellation token and it ends canceled.") { run };
+        var command = new Command("cancel", "Cancel a running run; its ops get their cancellation token and it ends canceled.") { run, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
             var result = await api.PostAsync($"api/v1/runs/{Uri.EscapeDataString(parse.GetValue(run)!)}/cancel", null, cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(new JsonObject { ["run"] = parse.GetValue(run), ["canceled"] = (bool?)result["canceled"] == true, ["status"] = (string?)result["status"] }.ToJsonString());
+                return 0;
+            }
+
             Console.WriteLine((bool?)result["canceled"] == true
                 ? $"run {parse.GetValue(run)} is being canceled"
                 : $"run {parse.GetValue(run)} already ended ({(string?)result["status"]})");
@@ -94,7 +106,7 @@ internal static class RunCommands
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0)
             {
-                throw new Client.ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.");
+                throw new Client.ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.", usage: true);
             }
 
             given[pair[..equals]] = pair[(equals + 1)..];
@@ -111,22 +123,33 @@ internal static class RunCommands
     }
 
     /// <summary>Prints a run's events until it ends; returns the exit code of its outcome (0, 1, 130).</summary>
-    internal static async Task<int> FollowAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
+    /// <remarks>With <paramref name="sayHowToResume"/>, a cancellation tells the user the run goes on and how to follow or cancel it.</remarks>
+    internal static async Task<int> FollowAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken, bool sayHowToResume = true)
     {
         string? end = null;
-        await foreach (var e in api.FollowAsync(runId, follow: true, cancellationToken).ConfigureAwait(false))
+        try
         {
-            Console.WriteLine(json ? e.ToJsonString() : EventPrinter.Format(e));
-            if (RunEvents.IsEnd(e))
+            await foreach (var e in api.FollowAsync(runId, follow: true, cancellationToken).ConfigureAwait(false))
             {
-                end = (string?)e["type"];
+                Console.WriteLine(json ? e.ToJsonString() : EventPrinter.Format(e));
+                if (RunEvents.IsEnd(e))
+                {
+                    end = (string?)e["type"];
+                }
             }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && end is null && sayHowToResume)
+        {
+            // Ctrl-C stops this terminal's view, not the run: it lives on the platform. Say so, and how to get back.
+            await Console.Error.WriteLineAsync(
+                $"stopped following run {runId}; it goes on on the platform. Follow it again with `skiff logs {runId} --follow`, or cancel it with `skiff cancel {runId}`.").ConfigureAwait(false);
+            return CommandRunner.Interrupted;
         }
 
         return end switch
         {
             "run_succeeded" => 0,
-            "run_canceled" => Canceled,
+            "run_canceled" => CommandRunner.Interrupted,
             _ => CommandRunner.Failed,
         };
     }

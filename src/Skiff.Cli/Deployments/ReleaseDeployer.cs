@@ -22,7 +22,7 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
     /// <param name="request">The project to build, and for which runtime.</param>
     /// <param name="location">The location to make it live on (created on first deploy).</param>
     /// <param name="memoryLimit">A new memory limit for the location (<c>none</c> lifts it); null keeps the current one.</param>
-    /// <param name="show">What is going on now ("uploading 2 of 9 blobs"), for a status line.</param>
+    /// <param name="show">What is going on now ("uploading 2 of 9 blobs: 1.2 of 3.4 MiB"), for a status line; asked again at every redraw.</param>
     /// <param name="stage">A stage that finished: name, summary, time.</param>
     /// <param name="cancellationToken">Stops waiting; a deploy the server has accepted still completes there.</param>
     /// <exception cref="SkiffException">The build failed (the server was not asked anything), or the server refused.</exception>
@@ -30,14 +30,14 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         BuildRequest request,
         string location,
         string? memoryLimit,
-        Action<string>? show,
+        Action<Func<string>>? show,
         Action<StageReport>? stage,
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         // Read while the build runs; recorded with the deployment, kept out of the release.
         var revision = GitRevision.ReadAsync(request.Path, cancellationToken);
-        show?.Invoke("restoring and building");
+        show?.Invoke(() => "restoring");
         var build = await _builder.BuildAsync(request, stage, cancellationToken).ConfigureAwait(false);
         LockOptions.NoticeIfUnlocked(build, request.Path);
         var git = await revision.ConfigureAwait(false);
@@ -47,27 +47,30 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         var digests = new[] { build.Release, build.EnvironmentDigest, build.Source }.Concat(packages).Distinct().ToList();
         var answer = await api.PostAsync("api/v1/blobs/missing", new JsonObject { ["digests"] = new JsonArray([.. digests.Select(d => (JsonNode?)d.ToString())]) }, cancellationToken).ConfigureAwait(false);
         var missing = (answer["missing"] as JsonArray ?? []).Select(n => Digest.Parse((string)n!)).ToList();
-        show?.Invoke($"uploading {missing.Count} of {digests.Count} blobs");
-        // The release manifest goes last, so the server never holds a release whose parts are missing.
-        var parts = missing.Where(d => d != build.Release).ToList();
-        await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-            async (digest, ct) => await api.UploadAsync(local, digest, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        if (missing.Contains(build.Release))
-        {
-            await api.UploadAsync(local, build.Release, cancellationToken).ConfigureAwait(false);
-        }
-
         var bytes = 0L;
         foreach (var digest in missing)
         {
             bytes += await local.GetLengthAsync(digest, cancellationToken).ConfigureAwait(false) ?? 0;
         }
 
+        // On a terminal the line counts the bytes as they go: a full deploy can move hundreds of MB.
+        var sent = 0L;
+        void Sent(long count) => Interlocked.Add(ref sent, count);
+        show?.Invoke(() => $"uploading {missing.Count} of {digests.Count} blobs: {Format.Bytes(Math.Max(0, Interlocked.Read(ref sent)))} of {Format.Bytes(bytes)}");
+        // The release manifest goes last, so the server never holds a release whose parts are missing.
+        var parts = missing.Where(d => d != build.Release).ToList();
+        await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (digest, ct) => await api.UploadAsync(local, digest, Sent, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        if (missing.Contains(build.Release))
+        {
+            await api.UploadAsync(local, build.Release, Sent, cancellationToken).ConfigureAwait(false);
+        }
+
         var deployPath = missing.Any(packages.Contains) ? "full" : missing.Count > 0 ? "fast" : "unchanged";
         var upload = Stopwatch.GetElapsedTime(uploading);
         stage?.Invoke(new StageReport("upload", $"{missing.Count} of {digests.Count} blobs ({Format.Bytes(bytes)}) — {deployPath} path", upload));
 
-        show?.Invoke($"activating on {location}");
+        show?.Invoke(() => $"activating on {location}");
         var activating = Stopwatch.GetTimestamp();
         var timings = new JsonObject
         {

@@ -83,10 +83,16 @@ internal static class ControlEndpoints
 
         api.MapGet("/locations/{name}/deployments", async (string name, int? limit, CancellationToken cancellationToken) =>
         {
-            _ = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
+            var location = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
                 ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them.");
             var history = await store.ListDeploymentsAsync(name, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
-            return Results.Json(new JsonArray([.. history.Select(d => (JsonNode)Json.Deployment(d))]));
+            // Several deployments went live in their time; "live" marks the one serving now.
+            return Results.Json(new JsonArray([.. history.Select(d =>
+            {
+                var json = Json.Deployment(d);
+                json["live"] = d.Id == location.LiveDeployment;
+                return (JsonNode)json;
+            })]));
         });
 
         api.MapPost("/locations/{name}/rollback", async (string name, HttpRequest request, CancellationToken cancellationToken) =>

@@ -21,6 +21,12 @@ internal static class SkiffServerHost
 {
     public static async Task<RunningServer> StartAsync(ServerOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
+        // Checked before anything is opened or created, so a typo costs nothing and leaves nothing behind.
+        if (!System.Net.IPAddress.TryParse(options.Host, out var listenAddress))
+        {
+            throw new ListenFailedException($"'{options.Host}' is not an IP address to listen on; give one such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).");
+        }
+
         Directory.CreateDirectory(options.DataDirectory);
         var token = TokenFile.ReadOrCreate(options.TokenPath);
         var store = await SqliteMetadataStore.OpenAsync(options.DatabasePath, time, cancellationToken).ConfigureAwait(false);
@@ -38,7 +44,7 @@ internal static class SkiffServerHost
             builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(3));
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
-                kestrel.Listen(System.Net.IPAddress.Parse(options.Host), options.Port);
+                kestrel.Listen(listenAddress, options.Port);
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
             var app = builder.Build();
@@ -88,7 +94,17 @@ internal static class SkiffServerHost
                 await agents.ServeAsync(string.IsNullOrWhiteSpace(name) ? "agent" : name, socket, context.RequestAborted).ConfigureAwait(false);
             });
 
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException exception) when (exception.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                throw new ListenFailedException(
+                    $"port {options.Port} on {options.Host} is already in use (another `skiff up` or `skiff server`?); stop that one, or pick another port with --port (0 picks a free one).",
+                    exception);
+            }
+
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs);

@@ -11,7 +11,7 @@ public sealed class BuildAndExecTests : IDisposable
     public void Dispose() => _workspace.Dispose();
 
     // A console app with no packages: an environment with nothing in it.
-    private const string PlainConsoleProject = """
+    internal const string PlainConsoleProject = """
         <Project Sdk="Microsoft.NET.Sdk">
           <PropertyGroup>
             <OutputType>Exe</OutputType>

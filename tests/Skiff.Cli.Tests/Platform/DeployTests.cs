@@ -67,6 +67,7 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         var unknownLocation = await Platform.SkiffAsync("run", "nowhere", "hello");
         var runs = JsonNode.Parse((await Platform.SkiffAsync("runs", "runs", "--json")).Stdout)!.AsArray();
         var logs = await Platform.SkiffAsync("logs", (string)runs.Last()!["run"]!);
+        var jobs = await Platform.SkiffAsync("jobs", "runs");
 
         succeeded.ExitCode.ShouldBe(0, succeeded.ToString());
         succeeded.Stdout.ShouldContain("Hello, stream!");
@@ -74,14 +75,19 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         failed.ExitCode.ShouldBe(1, failed.ToString());
         failed.Stdout.ShouldContain("load             skipped: dependency 'clean' failed");
         failed.Stdout.ShouldContain("run failed: op 'clean' failed");
-        unknownJob.ExitCode.ShouldNotBe(0);
+        // Bad input exits 2 on the platform as it does when the job runs by hand.
+        unknownJob.ExitCode.ShouldBe(2, unknownJob.ToString());
         unknownJob.Stderr.ShouldContain("defines no job 'no_such_job'");
-        badParameter.ExitCode.ShouldNotBe(0);
+        badParameter.ExitCode.ShouldBe(2, badParameter.ToString());
         badParameter.Stderr.ShouldContain("parameter 'rows' must be an integer");
-        unknownLocation.ExitCode.ShouldNotBe(0);
+        unknownLocation.ExitCode.ShouldBe(2, unknownLocation.ToString());
         unknownLocation.Stderr.ShouldContain("there is no location 'nowhere'");
         runs.Select(r => (string?)r!["status"]).ShouldBe(["failed", "succeeded"]);
         logs.Stdout.ShouldContain("Hello, stream!");
+        jobs.ExitCode.ShouldBe(0, jobs.ToString());
+        jobs.Stdout.ShouldContain("      --param rows=<integer>  (default 200)  how many rows to extract");
+        jobs.Stdout.ShouldContain("      --param name=<string>  (default \"world\")  who to greet");
+        jobs.Stdout.ShouldContain("      ops: extract, clean <- extract, score <- extract, load <- clean+score");
     }
 
     [Fact]
@@ -91,13 +97,22 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         var second = await DeployAsync(fixture.Variant("rollback", text => text.Replace("Hello, {Name}!", "Howdy, {Name}!", StringComparison.Ordinal)), "rollback");
 
         var blobsBefore = await CountServerBlobsAsync();
-        var rollback = await Platform.SkiffAsync("rollback", "rollback");
+        var rollback = await Platform.SkiffAsync("rollback", "rollback", "--json");
         var blobsAfter = await CountServerBlobsAsync();
         var history = JsonNode.Parse((await Platform.SkiffAsync("history", "rollback", "--json")).Stdout)!.AsArray();
+        var table = (await Platform.SkiffAsync("history", "rollback")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var run = await Platform.SkiffAsync("run", "rollback", "hello");
 
         rollback.ExitCode.ShouldBe(0, rollback.ToString());
+        var rolledBack = JsonNode.Parse(rollback.Stdout)!;
+        ((string?)rolledBack["outcome"]).ShouldBe("live");
+        ((string?)rolledBack["deployment"]).ShouldBe((string?)history[0]!["deployment"]);
         ((string?)second["release"]).ShouldNotBe((string?)first["release"]);
+        // All three went live in their time; only the rollback serves now.
+        history.Select(d => (bool?)d!["live"]).ShouldBe([true, false, false]);
+        table.Single(l => l.StartsWith((string)history[0]!["deployment"]!, StringComparison.Ordinal)).ShouldContain(" live ");
+        table.Single(l => l.StartsWith((string)history[1]!["deployment"]!, StringComparison.Ordinal)).ShouldContain(" superseded ");
+        table.Single(l => l.StartsWith((string)history[2]!["deployment"]!, StringComparison.Ordinal)).ShouldContain(" superseded ");
         var latest = history[0]!;
         ((string?)latest["path"]).ShouldBe("rollback");
         ((string?)latest["release"]).ShouldBe((string?)first["release"]);
@@ -265,7 +280,7 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         var location = await Platform.Server.Store.GetLocationAsync("bounded", CancellationToken.None);
 
         first.ExitCode.ShouldBe(0, first.ToString());
-        typo.ExitCode.ShouldNotBe(0);
+        typo.ExitCode.ShouldBe(2, typo.ToString());
         typo.Stderr.ShouldContain("'lots' is not a memory limit");
         ((string?)fast["path"]).ShouldBe("fast");
         rollback.ExitCode.ShouldBe(0, rollback.ToString());
@@ -278,6 +293,80 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         runLifted.Stdout.ShouldContain("heap limit ");
         runLifted.Stdout.ShouldNotContain(Limited);
     }
+
+    [Fact]
+    public async Task Ctrl_C_during_run_stops_following_says_the_run_goes_on_and_how_to_follow_or_cancel_it_and_exits_130()
+    {
+        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-interrupted");
+        await DeployAsync(backfill, "interrupted");
+        var startInfo = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "run", "interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Platform.DataDirectory,
+            Environment = { ["SKIFF_HOME"] = Platform.Home, ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token },
+        };
+        using var following = System.Diagnostics.Process.Start(startInfo)!;
+        var stderr = following.StandardError.ReadToEndAsync();
+
+        var runId = await WaitForRunningAsync("interrupted");
+        // The run prints its start before any progress; once progress is stored, the follower is streaming.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await following.StandardOutput.ReadLineAsync(deadline.Token) is { } line && !line.Contains("started", StringComparison.Ordinal))
+        {
+        }
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", following.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            await kill.WaitForExitAsync(deadline.Token);
+        }
+
+        _ = following.StandardOutput.ReadToEndAsync(deadline.Token);
+        await following.WaitForExitAsync(deadline.Token);
+        var said = await stderr;
+        var stillRunning = (await Platform.Server.Store.ListRunsAsync("interrupted", 1, deadline.Token)).Single();
+        var cancel = await Platform.SkiffAsync("cancel", runId, "--json");
+
+        following.ExitCode.ShouldBe(130, said);
+        said.ShouldContain($"stopped following run {runId}; it goes on on the platform.");
+        said.ShouldContain($"`skiff logs {runId} --follow`");
+        said.ShouldContain($"`skiff cancel {runId}`");
+        stillRunning.Status.ShouldBe("running");
+        cancel.ExitCode.ShouldBe(0, cancel.ToString());
+        var canceled = JsonNode.Parse(cancel.Stdout)!;
+        ((string?)canceled["run"]).ShouldBe(runId);
+        ((bool?)canceled["canceled"]).ShouldBe(true);
+    }
+
+    [Fact]
+    public async Task On_a_terminal_deploy_shows_moving_progress_and_in_CI_only_plain_lines()
+    {
+        var project = fixture.Variant("terminal", text => text.Replace("Hello, {Name}!", "Terminal, {Name}!", StringComparison.Ordinal));
+
+        var terminal = await UnderTerminalAsync(project, "terminal", ci: "");
+        var ci = await UnderTerminalAsync(project, "terminal-ci", ci: "true");
+
+        terminal.ExitCode.ShouldBe(0, terminal.ToString());
+        // (CliProcess reads lines, and a lone \r ends one: the escape code is what shows a line being redrawn.)
+        terminal.Stdout.ShouldContain("\u001b[K");
+        terminal.Stdout.ShouldContain("uploading ");
+        terminal.Stdout.ShouldContain("live on terminal");
+        ci.ExitCode.ShouldBe(0, ci.ToString());
+        // (.NET itself writes a keypad-mode sequence to a terminal at start; no line is ever cleared and redrawn.)
+        ci.Stdout.ShouldNotContain("\u001b[K");
+        ci.Stdout.ShouldNotContain("…", Case.Sensitive, "a status line in the making; plain mode prints finished steps only");
+        ci.Stdout.ShouldContain("upload ");
+        ci.Stdout.ShouldContain("live on terminal-ci");
+    }
+
+    /// <summary>Runs deploy under a pseudo-terminal (util-linux `script`), as a person at a terminal would.</summary>
+    private Task<Skiff.Testing.CliProcess.Result> UnderTerminalAsync(string project, string location, string ci) =>
+        Skiff.Testing.CliProcess.RunAsync(
+            "script",
+            ["-qefc", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "skiff.dll")}' deploy '{project}' --location {location}", "/dev/null"],
+            Platform.DataDirectory,
+            Platform.Home,
+            new Dictionary<string, string> { ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token, ["CI"] = ci, ["TERM"] = "xterm" });
 
     private async Task<string> WaitForRunningAsync(string location)
     {

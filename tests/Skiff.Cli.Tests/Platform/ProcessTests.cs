@@ -67,6 +67,46 @@ public sealed class ProcessTests : IDisposable
         noToken.Stderr.ShouldContain("401");
     }
 
+    [Fact]
+    public async Task Up_json_says_where_it_listens_in_one_line_and_a_port_in_use_is_one_clear_line()
+    {
+        var data = _workspace.PathTo("json-data");
+        using var up = Start("up", "--data", data, "--port", "0", "--json");
+        var ready = JsonNode.Parse(await ReadUntilAsync(up, _ => true))!;
+        var port = new Uri((string)ready["url"]!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var secondUp = await SkiffAsync("up", "--data", _workspace.PathTo("second"), "--port", port);
+        var server = await SkiffAsync("server", "--data", _workspace.PathTo("third"), "--port", port);
+        var gc = await SkiffAsync("gc", "--data", data, "--json");
+        Signal(up, "TERM");
+        await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        using var server2 = Start("server", "--data", _workspace.PathTo("server-json"), "--port", "0", "--json");
+        var serverReady = JsonNode.Parse(await ReadUntilAsync(server2, _ => true))!;
+        Signal(server2, "TERM");
+        await server2.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+
+        ((string?)ready["url"]).ShouldBe($"http://127.0.0.1:{port}");
+        ((string?)ready["data"]).ShouldBe(data);
+        ((string?)ready["client"]).ShouldBe(Path.Combine(data, "client.json"));
+        File.Exists(Path.Combine(data, "client.json")).ShouldBeTrue();
+        foreach (var taken in new[] { secondUp, server })
+        {
+            taken.ExitCode.ShouldBe(1, taken.ToString());
+            taken.Stderr.Trim().Split('\n').ShouldHaveSingleItem().ShouldBe(
+                $"error: port {port} on 127.0.0.1 is already in use (another `skiff up` or `skiff server`?); stop that one, or pick another port with --port (0 picks a free one).");
+            taken.Stdout.ShouldBeEmpty();
+        }
+
+        gc.ExitCode.ShouldBe(0, gc.ToString());
+        var collected = JsonNode.Parse(gc.Stdout)!;
+        ((int?)collected["deleted"]).ShouldBe(0);
+        ((int?)collected["kept_releases"]).ShouldBe(0);
+        up.ExitCode.ShouldBe(0);
+        ((string?)serverReady["url"]).ShouldStartWith("http://127.0.0.1:");
+        ((string?)serverReady["token_file"]).ShouldBe(Path.Combine(_workspace.PathTo("server-json"), "token"));
+        server2.ExitCode.ShouldBe(0);
+    }
+
     private Process Start(params string[] arguments)
     {
         var startInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments])

@@ -1,0 +1,99 @@
+using Skiff.Cli.Commands;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Commands;
+
+/// <summary>What `--help` and a mistyped command line say, as a newcomer reads them.</summary>
+public sealed class HelpAndUsageTests : IDisposable
+{
+    private readonly Workspace _workspace = new();
+
+    public void Dispose() => _workspace.Dispose();
+
+    [Fact]
+    public async Task The_command_list_shows_optional_arguments_in_brackets_and_no_defaults_after_descriptions()
+    {
+        var help = await SkiffAsync("--help");
+
+        help.ExitCode.ShouldBe(0, help.ToString());
+        var rows = help.Stdout.Split('\n').Select(l => l.Trim()).ToList();
+        rows.ShouldContain(r => r.StartsWith("deploy [<path>] ", StringComparison.Ordinal));
+        rows.ShouldContain(r => r.StartsWith("build [<path>] ", StringComparison.Ordinal));
+        rows.ShouldContain(r => r.StartsWith("runs [<location>] ", StringComparison.Ordinal));
+        rows.ShouldContain(r => r.StartsWith("rollback <location> [<deployment>] ", StringComparison.Ordinal));
+        rows.ShouldContain(r => r.StartsWith("exec <release> [<args>...] ", StringComparison.Ordinal));
+        rows.ShouldContain(r => r.StartsWith("jobs <location> ", StringComparison.Ordinal));
+        help.Stdout.ShouldNotContain("[default: .]");
+    }
+
+    [Fact]
+    public async Task Store_has_one_default_that_follows_SKIFF_HOME_and_required_is_said_once()
+    {
+        var home = _workspace.PathTo("elsewhere");
+
+        var deploy = await InHomeAsync("deploy", "--help");
+        var exec = await InHomeAsync("exec", "--help");
+
+        foreach (var help in new[] { deploy, exec })
+        {
+            help.ExitCode.ShouldBe(0, help.ToString());
+            var store = help.Stdout.Split('\n').Single(l => l.TrimStart().StartsWith("--store", StringComparison.Ordinal));
+            store.Split("default", StringSplitOptions.None).Length.ShouldBe(2, store);
+            store.ShouldContain($"[default: {Path.Combine(home, "store")}]");
+        }
+
+        deploy.Stdout.Split("required", StringSplitOptions.None).Length.ShouldBe(2, "one option is required and it is said once");
+        deploy.Stdout.ShouldContain("--location <location> (required)");
+        deploy.Stdout.ShouldContain("skiff deploy [<path>] [options]");
+
+        Task<CliProcess.Result> InHomeAsync(params string[] arguments) => CliProcess.RunSkiffAsync(_workspace.Root, home, arguments);
+    }
+
+    [Theory]
+    [InlineData("deploy", "Option '--location' is required.")]
+    [InlineData("delpoy", "'delpoy'")]
+    [InlineData("run analytics", "Required argument missing")]
+    [InlineData("history analytics --limit lots", "lots")]
+    public async Task A_usage_error_is_one_line_and_exit_2(string commandLine, string said)
+    {
+        var result = await SkiffAsync(commandLine.Split(' '));
+
+        result.ExitCode.ShouldBe(2, result.ToString());
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines[0].ShouldStartWith("error: ");
+        lines[0].ShouldContain(said);
+        lines[^1].ShouldStartWith("see `skiff");
+        result.Stderr.ShouldNotContain("Usage:", Case.Sensitive, "the error, not the whole help page");
+        result.Stdout.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_parameter_without_a_value_is_a_usage_error_before_any_server_is_asked()
+    {
+        // No server anywhere: the parameter is checked first, so the answer is about the parameter.
+        var result = await SkiffAsync("run", "analytics", "etl", "--param", "rows");
+
+        result.ExitCode.ShouldBe(2, result.ToString());
+        result.Stderr.ShouldContain("'rows' is not a parameter: write --param NAME=VALUE.");
+    }
+
+    [Fact]
+    public void Table_columns_stay_aligned_whatever_the_widest_value()
+    {
+        string[] healths = ["healthy", "none", "restarting", "unhealthy", "activation_failed"];
+
+        var table = QueryCommands.Table(
+            ["LOCATION", "HEALTH", "DEPLOYMENT"],
+            [.. healths.Select((h, i) => new[] { $"location-{new string('x', i * 3)}", h, $"d-{i}" })]);
+
+        var lines = table.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.ShouldBe(6);
+        lines.Select(l => l.IndexOf(l.Split("  ", StringSplitOptions.RemoveEmptyEntries)[^1].Trim(), StringComparison.Ordinal))
+            .Distinct().Count().ShouldBe(1, table);
+        lines.Select(l => l.IndexOf(l.Split("  ", StringSplitOptions.RemoveEmptyEntries)[1].Trim(), StringComparison.Ordinal))
+            .Distinct().Count().ShouldBe(1, table);
+    }
+
+    private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
+        CliProcess.RunSkiffAsync(_workspace.Root, _workspace.PathTo("home"), arguments);
+}
