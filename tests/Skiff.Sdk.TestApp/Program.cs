@@ -14,9 +14,11 @@ if (Variant.Name == "hangs")
     await Task.Delay(Timeout.Infinite);
 }
 
+// Long enough for the agent to see the version serve (activation succeeds) even on a loaded machine,
+// short enough for three crashes to come quickly.
 if (Variant.Name == "crash_loop" && args.FirstOrDefault() == "serve")
 {
-    _ = Task.Delay(300).ContinueWith(_ => Environment.Exit(3), TaskScheduler.Default);
+    _ = Task.Delay(1500).ContinueWith(_ => Environment.Exit(3), TaskScheduler.Default);
 }
 
 var both = new Barrier(2);
