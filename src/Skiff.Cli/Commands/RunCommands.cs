@@ -30,8 +30,10 @@ internal static class RunCommands
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            // Checked before the server is looked for, so a typo is answered as one.
+            var given = Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);
-            var runId = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, Parameters(parse.GetValue(parameters)), cancellationToken).ConfigureAwait(false);
+            var runId = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, given, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(detach))
             {
                 Console.WriteLine(parse.GetValue(json) ? new JsonObject { ["run"] = runId }.ToJsonString() : runId);
