@@ -48,8 +48,8 @@ apt_mirror() {
             $1 == "URIs:" { uri = $2 }
             $1 == "Suites:" { $1 = ""; suites = $0 " " }
             END { if (uri != "" && suites ~ "(^| )" suite "( |$)") print uri }
-        ' /etc/apt/sources.list.d/*.sources 2>/dev/null
-        awk -v suite="$suite" '$1 == "deb" && $0 !~ /\[/ && $3 == suite { print $2 }' /etc/apt/sources.list 2>/dev/null
+        ' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
+        awk -v suite="$suite" '$1 == "deb" && $0 !~ /\[/ && $3 == suite { print $2 }' /etc/apt/sources.list 2>/dev/null || true
     } | head -n 1
 }
 mirror="${DEBIAN_MIRROR:-$(apt_mirror bookworm)}"
