@@ -30,6 +30,16 @@ internal static class LockedPackages
         return packages;
     }
 
+    /// <summary>
+    /// Brings a project's lock file up to date after its references changed, as a developer does (the tests
+    /// restore in locked mode, as CI does, so a build alone would refuse the change).
+    /// </summary>
+    public static async Task UpdateAsync(string projectFolder)
+    {
+        var restore = await CliProcess.RunAsync("dotnet", ["restore", projectFolder, "--force-evaluate", "-p:RestoreLockedMode=false"], projectFolder);
+        restore.ExitCode.ShouldBe(0, restore.ToString());
+    }
+
     /// <summary>The packages only the runtime identifier's section lists: those with RID-specific assets.</summary>
     public static IReadOnlyList<string> SpecificTo(string projectFolder, string rid, string framework = "net10.0")
     {

@@ -63,7 +63,7 @@ public sealed class ReleaseBuilderTests : IDisposable
         File.WriteAllText(projectFile, File.ReadAllText(projectFile).Replace(
             "\"Newtonsoft.Json\" Version=\"13.0.3\"", "\"Newtonsoft.Json\" Version=\"13.0.1\"", StringComparison.Ordinal));
         // As a developer bumping a package does: the lock file follows the project (CI restores in locked mode).
-        await UpdateLockFileAsync(project);
+        await LockedPackages.UpdateAsync(project);
         var after = await BuildAsync(project, "store");
 
         after.EnvironmentDigest.ShouldNotBe(before.EnvironmentDigest);
@@ -201,6 +201,29 @@ public sealed class ReleaseBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task After_a_restore_rewrote_the_lock_file_the_next_build_needs_no_restore()
+    {
+        var project = _workspace.CopySample("Hello");
+        var projectFile = Path.Combine(project, "Hello.csproj");
+        await BuildAsync(project, "store");
+        // A developer's project outside CI: a changed reference rewrites the lock file, as `dotnet build` would.
+        File.WriteAllText(projectFile, File.ReadAllText(projectFile)
+            .Replace("<RestoreLockedMode Condition=\"'$(CI)' == 'true'\">true</RestoreLockedMode>", "", StringComparison.Ordinal)
+            .Replace("\"Newtonsoft.Json\" Version=\"13.0.3\"", "\"Newtonsoft.Json\" Version=\"13.0.1\"", StringComparison.Ordinal));
+        var builder = new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")));
+        var first = new List<StageReport>();
+        var second = new List<StageReport>();
+
+        await builder.BuildAsync(new BuildRequest(project), first.Add, CancellationToken.None);
+        await builder.BuildAsync(new BuildRequest(project), second.Add, CancellationToken.None);
+
+        // NuGet writes the lock file after the assets file; the next build must still see the restore as current.
+        first.Single(s => s.Stage == "restore").Summary.ShouldEndWith("packages.lock.json updated");
+        LockedPackages.Read(project)["Newtonsoft.Json"].ShouldBe("13.0.1");
+        second.Single(s => s.Stage == "restore").Summary.ShouldStartWith("up to date");
+    }
+
+    [Fact]
     public async Task Locked_build_of_a_project_whose_references_moved_from_its_lock_file_names_the_packages_and_stores_nothing()
     {
         var project = _workspace.CopySample("Hello");
@@ -235,12 +258,6 @@ public sealed class ReleaseBuilderTests : IDisposable
         BlobFiles("store").ShouldBeEmpty();
         unlocked.Environment.Locked.ShouldBeFalse();
         File.Exists(Path.Combine(project, "packages.lock.json")).ShouldBeFalse();
-    }
-
-    private static async Task UpdateLockFileAsync(string project)
-    {
-        var restore = await CliProcess.RunAsync("dotnet", ["restore", project, "--force-evaluate", "-p:RestoreLockedMode=false"], project);
-        restore.ExitCode.ShouldBe(0, restore.ToString());
     }
 
     private Task<BuildResult> BuildAsync(string project, string store, string? rid = null, bool locked = false)
