@@ -43,9 +43,15 @@ rm -f "$out"/*.nupkg "$out"/*.snupkg
 # bytes (2000-01-01: a DOS zip time cannot go before 1980 in any time zone).
 for project in src/Skiff.Sdk src/Skiff.Cli src/Skiff.Templates; do
   echo "packing $project ($version)" >&2
+  # The template's lock files pin the Skiff.Sdk package packed just before it by NuGet's content hash
+  # (base64 SHA-512 of the .nupkg): the same bytes every pack, as the pack is deterministic.
+  sdk_hash=""
+  if [[ -f "$out/Skiff.Sdk.$version.nupkg" ]]; then
+    sdk_hash="$(openssl dgst -sha512 -binary "$out/Skiff.Sdk.$version.nupkg" | base64 -w0)"
+  fi
   log="$(mktemp)"
   if ! dotnet pack "$project" -c Release --artifacts-path "$root/artifacts/build" -o "$out" \
-      -p:ContinuousIntegrationBuild=true -p:PackageVersion="$version" -p:SkiffSdkVersion="$version" -p:DeterministicTimestamp=946684800 \
+      -p:ContinuousIntegrationBuild=true -p:PackageVersion="$version" -p:SkiffSdkVersion="$version" -p:SkiffSdkContentHash="$sdk_hash" -p:DeterministicTimestamp=946684800 \
       -nologo -v:quiet >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Reflection.Metadata;
 using System.Text.Json.Nodes;
+using Skiff.Testing;
 
 namespace Skiff.Cli.Tests.Packages;
 
@@ -16,10 +17,21 @@ public sealed class OutsideRepositoryTests(OutsideRepositoryFixture team) : ICla
         var project = await File.ReadAllTextAsync(Path.Combine(team.Solution, "MyJobs", "MyJobs.csproj"));
         project.ShouldContain($"""<PackageReference Include="Skiff.Sdk" Version="{team.Version}" />""");
         project.ShouldContain("<RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>");
-        // The template's restore post-action wrote the lock files, pinning the SDK that was just packed.
+        // The template ships its lock files, stamped with the SDK that was just packed, and the restore
+        // after creating the project kept them as they are: nothing came from what the registry serves today.
+        var sdk = await File.ReadAllBytesAsync(Path.Combine(team.Packages, $"Skiff.Sdk.{team.Version}.nupkg"));
+        var sdkHash = Convert.ToBase64String(System.Security.Cryptography.SHA512.HashData(sdk));
+        foreach (var folder in (string[])["MyJobs", "MyJobs.Tests"])
+        {
+            var shipped = (await File.ReadAllTextAsync(Path.Combine(Workspace.RepositoryRoot, "src", "Skiff.Templates", "content", "skiff-jobs", folder, "packages.lock.json")))
+                .Replace("SKIFF_SDK_VERSION", team.Version, StringComparison.Ordinal)
+                .Replace("SKIFF_SDK_CONTENT_HASH", sdkHash, StringComparison.Ordinal);
+            (await File.ReadAllTextAsync(Path.Combine(team.Solution, folder, "packages.lock.json"))).ShouldBe(shipped, folder);
+        }
+
         var locked = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(team.Solution, "MyJobs", "packages.lock.json")))!;
         ((string?)locked["dependencies"]!["net10.0"]!["Skiff.Sdk"]!["resolved"]).ShouldBe(team.Version);
-        File.Exists(Path.Combine(team.Solution, "MyJobs.Tests", "packages.lock.json")).ShouldBeTrue();
+        ((string?)locked["dependencies"]!["net10.0"]!["Skiff.Sdk"]!["contentHash"]).ShouldBe(sdkHash);
 
         var test = await team.DotnetAsync("test", Path.Combine(team.Solution, "MyJobs.slnx"));
 
