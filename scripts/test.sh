@@ -8,7 +8,10 @@ cd "$root"
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 
-dotnet test Skiff.slnx --nologo --logger "trx" --results-directory "$results" "$@"
+# Several tests send SIGINT to the programs they start (Ctrl-C during `skiff run`, `skiff exec`, a job run by
+# hand). A shell started in the background ignores SIGINT and SIGQUIT, every child inherits that, and .NET
+# then (rightly) never sees the signal: give the test run the default dispositions whatever started it.
+env --default-signal=INT,QUIT dotnet test Skiff.slnx --nologo --logger "trx" --results-directory "$results" "$@"
 status=$?
 # The builds under test started compiler and MSBuild servers; leave nothing running.
 dotnet build-server shutdown >/dev/null 2>&1 || true
