@@ -24,9 +24,15 @@ exec 9>"$root/artifacts/.pack.lock"
 flock 9
 
 base="$(sed -n 's|.*<Version>\(.*\)</Version>.*|\1|p' Directory.Build.props | head -1)"
-hash="$( { find src \( -name bin -o -name obj \) -prune -o -type f -print
-           echo Directory.Build.props Directory.Packages.props global.json .editorconfig scripts/pack.sh | tr ' ' '\n'
-         } | LC_ALL=C sort | while read -r f; do [[ -f "$f" ]] && printf '%s\n' "$f" && sha256sum <"$f"; done | sha256sum | cut -c1-7)"
+# SourceLink writes the commit and the remote into the packages (nuspec and PDB), so they are inputs too:
+# otherwise two checkouts of the same sources at other commits would pack the same version with other bytes,
+# and a lock file's content hash would depend on which one a machine's NuGet cache met first.
+hash="$( { { find src \( -name bin -o -name obj \) -prune -o -type f -print
+             echo Directory.Build.props Directory.Packages.props global.json .editorconfig scripts/pack.sh | tr ' ' '\n'
+           } | LC_ALL=C sort | while read -r f; do [[ -f "$f" ]] && printf '%s\n' "$f" && sha256sum <"$f"; done
+           git rev-parse HEAD 2>/dev/null || true
+           git remote get-url origin 2>/dev/null || true
+         } | sha256sum | cut -c1-7)"
 version="$base.$((16#$hash))"
 
 if [[ -f "$out/Skiff.Sdk.$version.nupkg" && -f "$out/Skiff.Sdk.$version.snupkg" && -f "$out/skiff.$version.nupkg" && -f "$out/Skiff.Templates.$version.nupkg" ]]; then
