@@ -8,7 +8,8 @@ namespace Skiff.Build.Sources;
 
 /// <summary>
 /// The fast way to rebuild when only the project's own C# files changed: run the compiler (on the warm
-/// compiler server) with the exact arguments MSBuild gave it last time, and copy its outputs where MSBuild
+/// compiler server, asked from this process by <see cref="CompilerServerClient"/>) with the exact arguments
+/// MSBuild gave it last time, and copy its outputs where MSBuild
 /// would. This skips MSBuild's start-up, evaluation and up-to-date checks, about half of a one-line rebuild,
 /// and produces the same bytes.
 /// </summary>
@@ -167,7 +168,10 @@ internal static class DirectCompile
         var responseFile = Path.Combine(folder, "csc.rsp");
         // The compiler reads /noconfig only from its command line.
         await File.WriteAllLinesAsync(responseFile, record.Arguments.Where(a => a != "/noconfig"), cancellationToken).ConfigureAwait(false);
-        var result = await DotnetCommand.RunAsync(record.Compiler, ["-nologo", "-noconfig", "-shared", "@" + responseFile], Path.GetDirectoryName(closure.ProjectPath)!, cancellationToken).ConfigureAwait(false);
+        var projectDirectory = Path.GetDirectoryName(closure.ProjectPath)!;
+        var result = await CompilerServerClient.TryCompileAsync(Path.GetDirectoryName(record.Compiler)!, responseFile, projectDirectory, cancellationToken).ConfigureAwait(false) is { } served
+            ? new DotnetCommand.Result(served.ExitCode, served.Output)
+            : await DotnetCommand.RunAsync(record.Compiler, ["-nologo", "-noconfig", "-shared", "@" + responseFile], projectDirectory, cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             throw new CompilationFailedException(

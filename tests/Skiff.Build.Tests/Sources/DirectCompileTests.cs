@@ -40,6 +40,26 @@ public sealed class DirectCompileTests : IDisposable
     }
 
     [Fact]
+    public async Task The_SDKs_compiler_server_takes_the_compile_from_this_process_and_reports_errors()
+    {
+        var project = _workspace.CopySample("Hello", "served");
+        await BuildAsync(project);
+        File.AppendAllText(Path.Combine(project, "Program.cs"), Edit);
+        (await BuildAsync(project)).Compile.ShouldBe(CompileRoute.CompilerOnly);
+        var folder = Directory.GetDirectories(Path.Combine(project, "obj", "skiff")).Single();
+        using var record = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "compile.json")));
+        var compilerDirectory = Path.GetDirectoryName(record.RootElement.GetProperty("Compiler").GetString())!;
+        File.AppendAllText(Path.Combine(project, "Program.cs"), "\nint broken = ;\n");
+
+        var served = await CompilerServerClient.TryCompileAsync(compilerDirectory, Path.Combine(folder, "csc.rsp"), project, CancellationToken.None);
+
+        // Null would mean this SDK's client code changed shape and every direct compile starts a csc process again.
+        served.ShouldNotBeNull($"the compiler client in {compilerDirectory} could not be driven from this process");
+        served.ExitCode.ShouldNotBe(0);
+        served.Output.ShouldContain("error CS1525");
+    }
+
+    [Fact]
     public async Task Changes_beyond_the_projects_CSharp_files_go_through_MSBuild_and_take_effect()
     {
         var project = _workspace.CopySample("Hello", "changing");
