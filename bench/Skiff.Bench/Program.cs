@@ -7,7 +7,7 @@ return scenario switch
 {
     "build" => await BuildBenchmark.RunAsync(iterations),
     "list" => await ListBenchmark.RunAsync(iterations),
-    "activate" => await ActivationBenchmark.RunAsync(iterations),
+    "activate" or "activation" => await ActivationBenchmark.RunAsync(iterations),
     "deploy" => await DeployBenchmark.RunAsync(iterations),
     "dev" => await DevBenchmark.RunAsync(iterations),
     _ => Usage(),

@@ -24,6 +24,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly FetchingBlobStore _blobs;
     private readonly Materializer _materializer;
+    private readonly StandbyPool _standbys;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
@@ -50,6 +51,17 @@ internal sealed class AgentHost : IAsyncDisposable
         _time = time;
         _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
         _materializer = new Materializer(_blobs, Path.Combine(options.CacheDirectory, "releases"));
+        _standbys = new StandbyPool(options.StandbyHost, Path.Combine(options.CacheDirectory, "standby"), options.Standbys);
+    }
+
+    /// <summary>Code servers and run workers that started in a standby process rather than cold.</summary>
+    public long StandbysTaken => _standbys.Taken;
+
+    /// <summary>Completes when the swaps under way are done and the standbys they asked for have started: for tests and benchmarks.</summary>
+    internal async Task StandbysStartedAsync()
+    {
+        await Task.WhenAll(_cleanups.Keys).ConfigureAwait(false);
+        await _standbys.WhenStartedAsync().ConfigureAwait(false);
     }
 
     /// <summary>What happens to locations as it happens: activations, crashes, restarts, unhealthy code servers, out-of-memory runs.</summary>
@@ -132,6 +144,11 @@ internal sealed class AgentHost : IAsyncDisposable
             }
 
             Evict();
+            // The next version of this location, and its runs, start in a process that is already up.
+            if (state.Live is { } live)
+            {
+                _standbys.Replenish(live.Launch);
+            }
         }
         finally
         {
@@ -162,7 +179,8 @@ internal sealed class AgentHost : IAsyncDisposable
         }
 
         runId ??= "run-" + Guid.NewGuid().ToString("N")[..16];
-        var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+        var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
+        _standbys.Replenish(live.Launch);
         RunHandle inner;
         try
         {
@@ -228,6 +246,7 @@ internal sealed class AgentHost : IAsyncDisposable
             await worker.Process.DisposeAsync().ConfigureAwait(false);
         }
 
+        await _standbys.DisposeAsync().ConfigureAwait(false);
         _reports.Writer.TryComplete();
     }
 
@@ -259,7 +278,7 @@ internal sealed class AgentHost : IAsyncDisposable
         try
         {
             var stage = _time.GetTimestamp();
-            server = await CodeServerProcess.StartAsync(launch, state.Settings.ActivationTimeout ?? _options.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+            server = await CodeServerProcess.StartAsync(launch, state.Settings.ActivationTimeout ?? _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
             processStart = _time.GetElapsedTime(stage);
             stage = _time.GetTimestamp();
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -305,6 +324,12 @@ internal sealed class AgentHost : IAsyncDisposable
             async (blob, ct) => await _blobs.EnsureAsync(blob, ct).ConfigureAwait(false)).ConfigureAwait(false);
     }
 
+    /// <summary>The variables of a launch that differ between releases and locations of one shape; see <see cref="StandbyShape"/>.</summary>
+    private static readonly IReadOnlySet<string> ReleaseVariables = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "SKIFF_RELEASE", "SKIFF_LOCATION", MaterializedRelease.ContentRootVariable,
+    };
+
     private CodeServerLaunch Launch(Location state, MaterializeOutcome materialized)
     {
         var environment = new Dictionary<string, string>
@@ -327,10 +352,12 @@ internal sealed class AgentHost : IAsyncDisposable
             }
         }
 
-        return new CodeServerLaunch(_options.DotnetHost, materialized.Release.ExecArguments([]), materialized.Release.SourceDirectory)
+        var release = materialized.Release;
+        return new CodeServerLaunch(_options.DotnetHost, release.ExecArguments([]), release.SourceDirectory)
         {
-            Name = $"code server of {state.Name} ({materialized.Release.Release.Short})",
+            Name = $"code server of {state.Name} ({release.Release.Short})",
             Environment = environment,
+            Standby = new StandbyShape(release.RuntimeConfigFile, release.DepsFile, release.PackagesDirectory, release.EntryAssemblyFile, [], ReleaseVariables),
         };
     }
 

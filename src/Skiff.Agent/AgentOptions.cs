@@ -27,6 +27,16 @@ internal sealed class AgentOptions
     /// <summary>How long a replaced or shut-down code server gets to exit before it is killed. Default 10 s.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How many launch shapes (runtime settings, packages, process environment) keep a standby process started
+    /// ahead of need, so the next version of a location, or a run, skips the process start. Each costs one idle
+    /// process. Default 2; 0 turns standbys off.
+    /// </summary>
+    public int Standbys { get; init; } = 2;
+
+    /// <summary>The standby program (Skiff.Standby.dll), shipped beside the agent.</summary>
+    public string StandbyHost { get; init; } = Path.Combine(AppContext.BaseDirectory, "Skiff.Standby.dll");
+
     /// <summary>The <c>dotnet</c> host that runs releases.</summary>
     public string DotnetHost { get; init; } = "dotnet";
 
@@ -37,9 +47,9 @@ internal sealed class AgentOptions
             throw new ArgumentException("AgentOptions.CacheDirectory is required.");
         }
 
-        if (ActivationTimeout <= TimeSpan.Zero || RestartBackoff < TimeSpan.Zero || MaxCrashes < 1 || CacheBudgetBytes <= 0)
+        if (ActivationTimeout <= TimeSpan.Zero || RestartBackoff < TimeSpan.Zero || MaxCrashes < 1 || CacheBudgetBytes <= 0 || Standbys < 0)
         {
-            throw new ArgumentException("AgentOptions: ActivationTimeout and CacheBudgetBytes must be positive, RestartBackoff not negative, MaxCrashes at least 1.");
+            throw new ArgumentException("AgentOptions: ActivationTimeout and CacheBudgetBytes must be positive, RestartBackoff and Standbys not negative, MaxCrashes at least 1.");
         }
     }
 }

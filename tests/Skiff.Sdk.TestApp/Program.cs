@@ -89,9 +89,19 @@ return await SkiffApp.RunAsync(args, jobs =>
             }
         });
 
-    jobs.Job("whoami", "Logs the variant").Run(context =>
+    jobs.Job("whoami", "Logs the variant, and how the process sees itself").Run(context =>
     {
         context.Logger.LogInformation("variant {Variant}", Variant.Name);
+        context.Logger.LogInformation(
+            "entry {Entry}; base {Base}; cwd {Cwd}; release {Release}; location {Location}; content root {ContentRoot}; deps {Deps}; culture {Culture}",
+            System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name,
+            AppContext.BaseDirectory,
+            Environment.CurrentDirectory,
+            Environment.GetEnvironmentVariable("SKIFF_RELEASE"),
+            Environment.GetEnvironmentVariable("SKIFF_LOCATION"),
+            Environment.GetEnvironmentVariable("DOTNET_CONTENTROOT"),
+            AppContext.GetData("APP_CONTEXT_DEPS_FILES"),
+            CultureInfo.CurrentCulture.Name);
         return Task.CompletedTask;
     });
 

@@ -9,6 +9,9 @@ internal sealed record CodeServerLaunch(string FileName, IReadOnlyList<string> A
     /// <summary>Extra environment variables for the process.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The same launch spelled out for a standby process; null when it must start cold.</summary>
+    public StandbyShape? Standby { get; init; }
+
     /// <summary>A label for messages, such as the location and release.</summary>
     public string Name { get; init; } = "code server";
 }

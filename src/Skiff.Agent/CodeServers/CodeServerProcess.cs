@@ -52,9 +52,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     /// <summary>Completes when the process has exited (and the connection is closed), with how it ended.</summary>
     public Task<ProcessExit> Exited => _exited.Task;
 
-    /// <summary>Starts the process and waits until it has connected and said hello.</summary>
+    /// <summary>
+    /// Starts the process, or has a waiting standby from <paramref name="standbys"/> become it, and waits until it
+    /// has connected and said hello.
+    /// </summary>
     /// <exception cref="CodeServerException">It exited, or did not connect within <paramref name="timeout"/>.</exception>
-    public static async Task<CodeServerProcess> StartAsync(CodeServerLaunch launch, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<CodeServerProcess> StartAsync(CodeServerLaunch launch, TimeSpan timeout, CancellationToken cancellationToken, StandbyPool? standbys = null)
     {
         // Socket paths are limited to 108 bytes; a short private folder under /tmp keeps well within it.
         var socketDirectory = Directory.CreateTempSubdirectory("skiff-cs-").FullName;
@@ -63,32 +66,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         listener.Listen(1);
 
-        var startInfo = new ProcessStartInfo(launch.FileName)
-        {
-            WorkingDirectory = launch.WorkingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in launch.Arguments.Concat(["serve", "--connect", socketPath]))
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in launch.Environment)
-        {
-            startInfo.Environment[key] = value;
-        }
-
-        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
-        var stderr = new OutputTail(StderrTailLines);
-        process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
-        process.OutputDataReceived += (_, _) => { };
-        process.Start();
-        process.StandardInput.Close();
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        var (process, stderr) = await TakeStandbyAsync(standbys, launch, socketPath, cancellationToken).ConfigureAwait(false) ?? StartCold(launch, socketPath);
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -133,6 +111,61 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             Kill(process);
             Directory.Delete(socketDirectory, recursive: true);
             throw;
+        }
+    }
+
+    private static (Process Process, OutputTail Stderr) StartCold(CodeServerLaunch launch, string socketPath) =>
+        Spawn(launch.FileName, [.. launch.Arguments, "serve", "--connect", socketPath], launch.WorkingDirectory, launch.Environment);
+
+    /// <summary>Starts a program the agent supervises: stdin closed, stdout drained, the end of stderr kept for when it dies.</summary>
+    internal static (Process Process, OutputTail Stderr) Spawn(string fileName, IEnumerable<string> arguments, string workingDirectory, IEnumerable<KeyValuePair<string, string>> environment)
+    {
+        var startInfo = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+        var stderr = new OutputTail(StderrTailLines);
+        process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
+        process.OutputDataReceived += (_, _) => { };
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        return (process, stderr);
+    }
+
+    /// <summary>A standby that became this launch, or null (none waiting, or it was gone): then the launch starts cold.</summary>
+    private static async Task<(Process, OutputTail)?> TakeStandbyAsync(StandbyPool? standbys, CodeServerLaunch launch, string socketPath, CancellationToken cancellationToken)
+    {
+        if (standbys?.TryTake(launch) is not { } standby)
+        {
+            return null;
+        }
+
+        try
+        {
+            await standby.HandOverAsync(launch, [.. launch.Standby!.AppArguments, "serve", "--connect", socketPath], cancellationToken).ConfigureAwait(false);
+            return (standby.Process, standby.Stderr);
+        }
+        catch (IOException)
+        {
+            await standby.DisposeAsync().ConfigureAwait(false);
+            return null;
         }
     }
 

@@ -21,12 +21,18 @@ internal sealed record MaterializedRelease(Digest Release, string SourceDirector
     public IReadOnlyList<string> ExecArguments(IEnumerable<string> appArguments) =>
     [
         "exec",
-        "--runtimeconfig", Path.Combine(SourceDirectory, AppName + ".runtimeconfig.json"),
-        "--depsfile", Path.Combine(SourceDirectory, AppName + ".deps.json"),
+        "--runtimeconfig", RuntimeConfigFile,
+        "--depsfile", DepsFile,
         "--additionalprobingpath", PackagesDirectory,
-        Path.Combine(SourceDirectory, EntryAssembly),
+        EntryAssemblyFile,
         .. appArguments,
     ];
+
+    public string RuntimeConfigFile => Path.Combine(SourceDirectory, AppName + ".runtimeconfig.json");
+
+    public string DepsFile => Path.Combine(SourceDirectory, AppName + ".deps.json");
+
+    public string EntryAssemblyFile => Path.Combine(SourceDirectory, EntryAssembly);
 
     /// <summary>
     /// Environment variables the app needs to find what <c>dotnet run</c> would show it. Under
