@@ -242,7 +242,18 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         AWSCredentials credentials = options.SessionToken is null
             ? new BasicAWSCredentials(options.AccessKey, options.SecretKey)
             : new SessionAWSCredentials(options.AccessKey, options.SecretKey, options.SessionToken);
-        return new AmazonS3Client(credentials, config);
+        var client = new AmazonS3Client(credentials, config);
+
+        // The SDK escapes every '/' of x-amz-copy-source, the bucket's separator too; S3 unescapes it, s3rver
+        // (decodeURI) does not and looks for a bucket named "bucket%2Fkey". Unescaped slashes suit both.
+        client.BeforeRequestEvent += (_, e) =>
+        {
+            if (e is WebServiceRequestEventArgs request && request.Headers.TryGetValue("x-amz-copy-source", out var source))
+            {
+                request.Headers["x-amz-copy-source"] = source.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+            }
+        };
+        return client;
     }
 
     /// <summary>
