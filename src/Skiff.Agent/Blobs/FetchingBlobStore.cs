@@ -19,6 +19,8 @@ internal sealed class FetchingBlobStore(FileBlobStore local, IBlobSource source)
     /// <summary>Bytes fetched from the source since this store was made.</summary>
     public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
 
+    public string Location => local.Location;
+
     public Task<bool> ContainsAsync(Digest digest, CancellationToken cancellationToken) => local.ContainsAsync(digest, cancellationToken);
 
     public Task PutAsync(Digest expected, Stream content, CancellationToken cancellationToken) => local.PutAsync(expected, content, cancellationToken);
@@ -30,6 +32,10 @@ internal sealed class FetchingBlobStore(FileBlobStore local, IBlobSource source)
     public IAsyncEnumerable<Digest> ListAsync(CancellationToken cancellationToken) => local.ListAsync(cancellationToken);
 
     public Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken) => local.DeleteAsync(digest, cancellationToken);
+
+    public Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken) => local.GetWrittenAtAsync(digest, cancellationToken);
+
+    public Task TouchAsync(Digest digest, CancellationToken cancellationToken) => local.TouchAsync(digest, cancellationToken);
 
     /// <summary>Makes sure the blob is in the local cache, fetching it when it is not.</summary>
     public async Task EnsureAsync(Digest digest, CancellationToken cancellationToken)

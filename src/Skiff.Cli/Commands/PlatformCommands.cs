@@ -5,6 +5,7 @@ using Skiff.Agent;
 using Skiff.Agent.Blobs;
 using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
+using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
 
 namespace Skiff.Cli.Commands;
@@ -18,12 +19,13 @@ internal static class PlatformCommands
         var port = new Option<int>("--port") { Description = "The port; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host, json };
+        var blobs = BlobsOption();
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host, json, blobs };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)! }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, S3Blobs = ReadBlobs(parse.GetValue(blobs)) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
@@ -32,6 +34,30 @@ internal static class PlatformCommands
         }));
         return command;
     }
+
+    /// <summary><c>--blobs s3://…</c>; checked while parsing, so a bad value is a usage error (exit 2) and nothing starts.</summary>
+    private static Option<string?> BlobsOption()
+    {
+        var option = new Option<string?>("--blobs")
+        {
+            Description = $"Keep blobs in S3: {S3BlobStoreOptions.Syntax}, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Default: the data folder.",
+        };
+        option.Validators.Add(result =>
+        {
+            try
+            {
+                ReadBlobs(result.GetValueOrDefault<string?>());
+            }
+            catch (InvalidBlobStoreException e)
+            {
+                result.AddError(e.Message);
+            }
+        });
+        return option;
+    }
+
+    private static S3BlobStoreOptions? ReadBlobs(string? text) =>
+        text is null ? null : S3BlobStoreOptions.Parse(text, Environment.GetEnvironmentVariable);
 
     public static Command AgentCommand()
     {

@@ -23,6 +23,7 @@ internal sealed class FileBlobStore : IBlobStore
 
     private readonly string _blobs;
     private readonly string _temp;
+    private readonly TimeProvider _time;
 
     /// <summary>
     /// Opens (creating if needed) the store at <paramref name="root"/> and deletes temporary files
@@ -36,11 +37,14 @@ internal sealed class FileBlobStore : IBlobStore
         _temp = Path.Combine(Root, "tmp");
         Directory.CreateDirectory(_blobs);
         Directory.CreateDirectory(_temp);
-        DeleteStaleTempFiles((timeProvider ?? TimeProvider.System).GetUtcNow());
+        _time = timeProvider ?? TimeProvider.System;
+        DeleteStaleTempFiles(_time.GetUtcNow());
     }
 
     /// <summary>The store's folder, as a full path.</summary>
     public string Root { get; }
+
+    public string Location => Root;
 
     /// <summary>
     /// A new, unused path in the store's temporary folder, on the same file system as the blobs, for a
@@ -207,27 +211,26 @@ internal sealed class FileBlobStore : IBlobStore
         return Task.FromResult(true);
     }
 
-    /// <summary>When a stored blob was written, or null when it is not stored.</summary>
-    public DateTimeOffset? WrittenAt(Digest digest)
+    public Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var file = new FileInfo(BlobPath(digest));
-        return file.Exists ? file.LastWriteTimeUtc : null;
+        return Task.FromResult(file.Exists ? new DateTimeOffset(file.LastWriteTimeUtc) : (DateTimeOffset?)null);
     }
 
-    /// <summary>
-    /// Marks a stored blob as written now, so a collection that spares recent blobs spares it too: a client
-    /// just told the blob is present may be about to register a release that names it.
-    /// </summary>
-    public void Touch(Digest digest)
+    public Task TouchAsync(Digest digest, CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
-            File.SetLastWriteTimeUtc(BlobPath(digest), DateTime.UtcNow);
+            File.SetLastWriteTimeUtc(BlobPath(digest), _time.GetUtcNow().UtcDateTime);
         }
         catch (FileNotFoundException)
         {
             // Gone meanwhile; the client's registration will say which blob is missing.
         }
+
+        return Task.CompletedTask;
     }
 
     private string BlobPath(Digest digest) => Path.Combine(_blobs, digest.Hex);

@@ -9,7 +9,7 @@ namespace Skiff.Core.Blobs;
 /// <remarks>
 /// A build puts its blobs before the release manifest that names them, so a collection that runs while a
 /// build writes into the same store could delete blobs the new release needs. Callers pass
-/// <c>keep</c> to spare recent blobs (the server spares those written or reported present within the hour).
+/// <c>spareWrittenAfter</c> to spare recent blobs (the server spares those written or reported present within the hour).
 /// </remarks>
 internal static class GarbageCollector
 {
@@ -18,8 +18,9 @@ internal static class GarbageCollector
     /// <param name="store">The store to clean.</param>
     /// <param name="keptReleases">The releases to keep, with everything they reach.</param>
     /// <param name="cancellationToken">Stops the collection between blobs.</param>
-    /// <param name="keep">Keeps other blobs too, for example recent uploads of a deployment not yet registered.</param>
-    public static async Task<Result> CollectAsync(IBlobStore store, IEnumerable<Digest> keptReleases, CancellationToken cancellationToken, Func<Digest, bool>? keep = null)
+    /// <param name="spareWrittenAfter">Keeps blobs written or touched after this too, for example recent uploads of
+    /// a deployment not yet registered.</param>
+    public static async Task<Result> CollectAsync(IBlobStore store, IEnumerable<Digest> keptReleases, CancellationToken cancellationToken, DateTimeOffset? spareWrittenAfter = null)
     {
         var reachable = new HashSet<Digest>();
         foreach (var release in keptReleases)
@@ -42,7 +43,7 @@ internal static class GarbageCollector
         var unreachable = new List<Digest>();
         await foreach (var blob in store.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!reachable.Contains(blob) && keep?.Invoke(blob) != true)
+            if (!reachable.Contains(blob))
             {
                 unreachable.Add(blob);
             }
@@ -52,6 +53,13 @@ internal static class GarbageCollector
         var deleted = 0;
         foreach (var blob in unreachable)
         {
+            if (spareWrittenAfter is { } after
+                && await store.GetWrittenAtAsync(blob, cancellationToken).ConfigureAwait(false) is { } written
+                && written > after)
+            {
+                continue;
+            }
+
             var length = await store.GetLengthAsync(blob, cancellationToken).ConfigureAwait(false) ?? 0;
             if (await store.DeleteAsync(blob, cancellationToken).ConfigureAwait(false))
             {

@@ -7,6 +7,9 @@ namespace Skiff.Core.Blobs;
 /// </summary>
 internal interface IBlobStore : IBlobSource
 {
+    /// <summary>Where the store is, for people and error messages: a folder, or a bucket and its endpoint.</summary>
+    string Location { get; }
+
     /// <summary>Whether a blob with this digest is stored. Says nothing about whether it is intact.</summary>
     Task<bool> ContainsAsync(Digest digest, CancellationToken cancellationToken);
 
@@ -38,4 +41,14 @@ internal interface IBlobStore : IBlobSource
 
     /// <summary>Deletes a blob; returns whether it was there.</summary>
     Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>When a stored blob was written or last touched (<see cref="TouchAsync"/>), or null when it is not stored.</summary>
+    Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks a stored blob as written now, so a collection that spares recent blobs spares it too: a client
+    /// just told the blob is present may be about to register a release that names it. A blob that is not
+    /// stored is left so.
+    /// </summary>
+    Task TouchAsync(Digest digest, CancellationToken cancellationToken);
 }

@@ -16,13 +16,15 @@ internal static class UploadedBlobs
     /// <exception cref="BlobIntegrityException">The bytes do not match <paramref name="expected"/>.</exception>
     /// <exception cref="UnsafeArchiveException">The bytes are an archive the reader refuses.</exception>
     /// <exception cref="InvalidManifestException">The bytes are neither an archive nor a canonical manifest.</exception>
-    public static async Task PutAsync(FileBlobStore store, Digest expected, Stream content, long maxBytes, ArchiveLimits limits, CancellationToken cancellationToken)
+    public static async Task PutAsync(IBlobStore store, Digest expected, Stream content, long maxBytes, ArchiveLimits limits, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(content);
 
-        // Staged beside the store (same file system), so the checked file is renamed into place, not copied.
-        var staged = store.NewTempPath();
+        // Staged beside a file store (same file system), so the checked file is renamed into place, not copied;
+        // another store reads the checked file from where it was staged.
+        var fileStore = store as FileBlobStore;
+        var staged = fileStore?.NewTempPath() ?? Path.Combine(Path.GetTempPath(), $"skiff-upload-{Guid.NewGuid():N}.tmp");
         try
         {
             var file = new FileStream(staged, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, useAsync: true);
@@ -44,17 +46,24 @@ internal static class UploadedBlobs
                 var actual = await Digest.ComputeAsync(file, cancellationToken).ConfigureAwait(false);
                 if (actual != expected)
                 {
-                    throw BlobIntegrityException.ForPut(expected, actual, store.Root);
+                    throw BlobIntegrityException.ForPut(expected, actual, store.Location);
                 }
 
                 file.Position = 0;
                 await CheckContentAsync(expected, file, limits, cancellationToken).ConfigureAwait(false);
+                if (fileStore is null)
+                {
+                    // The store hashes again as it stores, so the bytes checked here are the bytes it keeps.
+                    file.Position = 0;
+                    await store.PutAsync(expected, file, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
             }
 
-            var stored = await store.ImportFileAsync(staged, cancellationToken).ConfigureAwait(false);
+            var stored = await fileStore.ImportFileAsync(staged, cancellationToken).ConfigureAwait(false);
             if (stored != expected)
             {
-                throw BlobIntegrityException.ForPut(expected, stored, store.Root);
+                throw BlobIntegrityException.ForPut(expected, stored, store.Location);
             }
         }
         finally

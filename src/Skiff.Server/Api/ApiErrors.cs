@@ -34,7 +34,7 @@ internal static class ApiErrors
         ReleaseIncompleteException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
         RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,
-        AgentUnavailableException => StatusCodes.Status503ServiceUnavailable,
+        AgentUnavailableException or BlobStoreUnavailableException => StatusCodes.Status503ServiceUnavailable,
         _ => null,
     };
 }

@@ -9,7 +9,11 @@ namespace Skiff.Server.Api;
 /// <summary>Blob upload (checked by <see cref="UploadedBlobs"/> before it enters the store) and download.</summary>
 internal static class BlobEndpoints
 {
-    public static void Map(IEndpointRouteBuilder api, FileBlobStore blobs, ServerOptions options)
+    // A blob written or touched this recently is spared by gc for most of its hour anyway; touching it again
+    // would cost an S3 copy per blob on every deploy.
+    private static readonly TimeSpan TouchAfter = TimeSpan.FromMinutes(10);
+
+    public static void Map(IEndpointRouteBuilder api, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
         api.MapPost("/blobs/missing", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
@@ -21,13 +25,14 @@ internal static class BlobEndpoints
             var missing = new JsonArray();
             foreach (var digest in digests)
             {
-                if (!await blobs.ContainsAsync(digest, cancellationToken).ConfigureAwait(false))
+                var written = await blobs.GetWrittenAtAsync(digest, cancellationToken).ConfigureAwait(false);
+                if (written is null)
                 {
                     missing.Add(digest.ToString());
                 }
-                else
+                else if (written < time.GetUtcNow() - TouchAfter)
                 {
-                    blobs.Touch(digest);
+                    await blobs.TouchAsync(digest, cancellationToken).ConfigureAwait(false);
                 }
             }
 

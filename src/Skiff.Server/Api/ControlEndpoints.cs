@@ -12,7 +12,7 @@ namespace Skiff.Server.Api;
 /// <summary>Deployments, locations, rollbacks, runs and garbage collection (docs/api.md).</summary>
 internal static class ControlEndpoints
 {
-    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, FileBlobStore blobs, ServerOptions options, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
         api.MapPost("/deployments", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
@@ -218,7 +218,7 @@ internal static class ControlEndpoints
             var roots = await store.ListReferencedReleasesAsync(cancellationToken).ConfigureAwait(false);
             // Blobs uploaded in the last hour may belong to a deployment not yet registered.
             var recent = time.GetUtcNow() - TimeSpan.FromHours(1);
-            var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, keep: digest => blobs.WrittenAt(digest) > recent).ConfigureAwait(false);
+            var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, spareWrittenAfter: recent).ConfigureAwait(false);
             return Results.Json(new JsonObject { ["kept_releases"] = roots.Count, ["deleted"] = result.Deleted, ["deleted_bytes"] = result.DeletedBytes });
         });
     }

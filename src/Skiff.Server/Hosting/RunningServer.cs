@@ -4,7 +4,7 @@ using Skiff.Server.Metadata;
 namespace Skiff.Server.Hosting;
 
 /// <summary>A started server: where it listens, its token, and how to stop it.</summary>
-internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, FileBlobStore blobs) : IAsyncDisposable
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs) : IAsyncDisposable
 {
     public Uri Url { get; } = url;
 
@@ -12,12 +12,13 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
 
     public IMetadataStore Store { get; } = store;
 
-    public FileBlobStore Blobs { get; } = blobs;
+    public IBlobStore Blobs { get; } = blobs;
 
     public async ValueTask DisposeAsync()
     {
         await app.StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
+        (Blobs as IDisposable)?.Dispose();
     }
 }

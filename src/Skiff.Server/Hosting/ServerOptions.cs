@@ -1,10 +1,15 @@
+using Skiff.Server.Blobs;
+
 namespace Skiff.Server.Hosting;
 
 /// <summary>Where the server keeps its data and how it listens.</summary>
 internal sealed class ServerOptions
 {
-    /// <summary>Holds <c>skiff.db</c> (metadata), <c>blobs/</c> (the blob store) and <c>token</c>.</summary>
+    /// <summary>Holds <c>skiff.db</c> (metadata), <c>blobs/</c> (the blob store, unless <see cref="S3Blobs"/>) and <c>token</c>.</summary>
     public required string DataDirectory { get; init; }
+
+    /// <summary>Where blobs are kept when not in <see cref="BlobDirectory"/>: an S3 bucket. Default null (the data folder).</summary>
+    public S3BlobStoreOptions? S3Blobs { get; init; }
 
     /// <summary>The port on 127.0.0.1; 0 picks a free one.</summary>
     public int Port { get; init; }

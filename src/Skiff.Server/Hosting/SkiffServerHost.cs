@@ -3,9 +3,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Skiff.Core.Blobs;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
+using Skiff.Server.Blobs;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
@@ -13,7 +13,7 @@ using Skiff.Server.Runs;
 namespace Skiff.Server.Hosting;
 
 /// <summary>
-/// Builds and starts the control plane: SQLite metadata and a filesystem blob store under the data folder,
+/// Builds and starts the control plane: SQLite metadata under the data folder, blobs there or in S3,
 /// the JSON API under <c>/api/v1</c> (bearer token on every call but <c>/healthz</c>), and the WebSocket
 /// agents connect to. This is the hosting edge; everything below it takes plain objects.
 /// </summary>
@@ -35,7 +35,7 @@ internal static class SkiffServerHost
             // A deployment in flight when the server last stopped did not finish: say so, never leave it half
             // done. Runs are different: they go on on their agents, which resend their events when they reconnect.
             await store.FailPendingDeploymentsAsync("the server stopped before this deployment finished; deploy again", cancellationToken).ConfigureAwait(false);
-            var blobs = new FileBlobStore(options.BlobDirectory, time);
+            var blobs = await BlobStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -81,7 +81,7 @@ internal static class SkiffServerHost
 
             app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok" }));
             var api = app.MapGroup("/api/v1");
-            BlobEndpoints.Map(api, blobs, options);
+            BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             api.Map("/agents/connect", async (HttpContext context, string? name) =>
             {

@@ -47,7 +47,7 @@ public sealed class ServerRulesTests(PlatformFixture fixture) : IClassFixture<Pl
         response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
         ((string)body["error"]!).ShouldContain($"did not match that digest (got {Digest.Compute("something else"u8)})");
         (await Platform.Server.Blobs.ContainsAsync(claimed, CancellationToken.None)).ShouldBeFalse();
-        Directory.EnumerateFiles(Path.Combine(Platform.Server.Blobs.Root, "tmp")).ShouldBeEmpty();
+        Directory.EnumerateFiles(Path.Combine(Platform.Server.Blobs.Location, "tmp")).ShouldBeEmpty();
     }
 
     [Fact]

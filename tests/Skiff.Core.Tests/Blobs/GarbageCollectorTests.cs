@@ -9,26 +9,6 @@ public sealed class GarbageCollectorTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact]
-    public async Task Keeps_what_a_kept_release_reaches_and_deletes_the_rest()
-    {
-        var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));
-        var kept = await Some.ReleaseAsync(store, _temp.Path, "kept");
-        var dropped = await Some.ReleaseAsync(store, _temp.Path, "dropped");
-        var junk = await store.PutAsync(new MemoryStream("junk"u8.ToArray()), CancellationToken.None);
-
-        var result = await GarbageCollector.CollectAsync(store, [kept.Release], CancellationToken.None);
-
-        var left = await ListAsync(store);
-        left.ShouldBe([kept.Release, kept.Environment, kept.Source, kept.Package], ignoreOrder: true);
-        // The two releases share their environment (same packages); only what the dropped one has alone goes.
-        dropped.Environment.ShouldBe(kept.Environment);
-        left.ShouldNotContain(dropped.Release);
-        left.ShouldNotContain(dropped.Source);
-        left.ShouldNotContain(junk);
-        result.Deleted.ShouldBe(3);
-    }
-
-    [Fact]
     public async Task A_root_that_is_not_a_release_stops_the_collection_before_anything_is_deleted()
     {
         var store = new FileBlobStore(Path.Combine(_temp.Path, "store"));

@@ -1,0 +1,211 @@
+using System.Net;
+using System.Net.Sockets;
+using Amazon.S3.Model;
+using Skiff.Core;
+using Skiff.Core.Blobs;
+using Skiff.Server.Blobs;
+using Skiff.Testing;
+using Skiff.Testing.Blobs;
+
+namespace Skiff.Server.Tests.Blobs;
+
+/// <summary>The blob-store contract on a real S3 protocol server (s3rver), and what only S3 has: staging keys, outages.</summary>
+public sealed class S3BlobStoreTests : BlobStoreContract
+{
+    private static readonly Lazy<Task<string>> SharedBucket = new(async () => await (await S3Server.Shared).CreateBucketAsync());
+
+    // Each test its own prefix in one bucket: the prefix is part of what is under test.
+    private readonly string _prefix = $"tests/{Guid.NewGuid():N}/";
+    private readonly string _temp = Directory.CreateTempSubdirectory("skiff-tests-").FullName;
+    private S3Server _server = null!;
+    private string _bucket = null!;
+
+    private string BlobsPrefix => _prefix + "blobs/sha256/";
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Directory.Delete(_temp, recursive: true);
+    }
+
+    private protected override async Task<IBlobStore> CreateStoreAsync()
+    {
+        _server = await S3Server.Shared;
+        _bucket = await SharedBucket.Value;
+        return await OpenAsync();
+    }
+
+    private protected override async Task<IBlobStore> OpenSameStoreAsync() => await OpenAsync();
+
+    private protected override async Task DamageAsync(Digest digest, Func<byte[], byte[]> change)
+    {
+        using var client = _server.CreateClient();
+        byte[] bytes;
+        using (var response = await client.GetObjectAsync(_bucket, BlobsPrefix + digest.Hex))
+        using (var copy = new MemoryStream())
+        {
+            await response.ResponseStream.CopyToAsync(copy);
+            bytes = copy.ToArray();
+        }
+
+        await PutRawAsync(BlobsPrefix + digest.Hex, change(bytes));
+    }
+
+    private protected override Task WriteJunkAsync(string name) => PutRawAsync(BlobsPrefix + name, "junk"u8.ToArray());
+
+    private protected override async Task<IReadOnlyList<string>> LeftoversAsync() =>
+        [.. (await _server.KeysAsync(_bucket, _prefix)).Where(key => !key.StartsWith(BlobsPrefix, StringComparison.Ordinal))];
+
+    [Fact]
+    public async Task Blobs_are_kept_under_the_prefix_as_the_file_store_lays_them_out()
+    {
+        var digest = await Store.PutAsync(new MemoryStream(Bytes(10)), CancellationToken.None);
+
+        (await _server.KeysAsync(_bucket, _prefix)).ShouldBe([$"{_prefix}blobs/sha256/{digest.Hex}"]);
+        Store.Location.ShouldBe($"s3://{_bucket}/{_prefix} at {_server.Endpoint.GetLeftPart(UriPartial.Authority)}");
+    }
+
+    [Fact]
+    public async Task List_skips_keys_below_a_digest_and_outside_the_blobs()
+    {
+        var digest = await Store.PutAsync(new MemoryStream(Bytes(10)), CancellationToken.None);
+        await PutRawAsync($"{BlobsPrefix}{digest.Hex}/nested", Bytes(5));
+        await PutRawAsync($"{_prefix}staging/{Digest.Compute("x"u8).Hex}", Bytes(5));
+        await PutRawAsync($"{_prefix}{Digest.Compute("y"u8).Hex}", Bytes(5));
+
+        (await ListAsync(Store)).ShouldBe([digest]);
+    }
+
+    [Fact]
+    public async Task Opening_deletes_staging_objects_older_than_an_hour_and_keeps_younger_ones()
+    {
+        var staged = $"{_prefix}staging/left-by-a-crash";
+        await PutRawAsync(staged, Bytes(5));
+
+        using (await S3BlobStore.OpenAsync(Options(), _temp, new ShiftedTime(TimeSpan.FromMinutes(30)), CancellationToken.None))
+        {
+        }
+
+        (await _server.KeysAsync(_bucket, staged)).ShouldBe([staged]);
+        using (await S3BlobStore.OpenAsync(Options(), _temp, new ShiftedTime(TimeSpan.FromHours(2)), CancellationToken.None))
+        {
+        }
+
+        (await _server.KeysAsync(_bucket, staged)).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_stopped_server_gives_a_clear_error_naming_the_endpoint_and_bucket_and_nothing_is_stored()
+    {
+        var own = await S3Server.StartAsync();
+        string bucket;
+        S3BlobStore store;
+        Digest stored;
+        await using (own)
+        {
+            bucket = await own.CreateBucketAsync();
+            store = await S3BlobStore.OpenAsync(Options(own, bucket), _temp, TimeProvider.System, CancellationToken.None);
+            stored = await store.PutAsync(new MemoryStream(Bytes(100)), CancellationToken.None);
+        }
+
+        using (store)
+        {
+            var content = Bytes(200, seed: 7);
+            var put = await Should.ThrowAsync<BlobStoreUnavailableException>(() => store.PutAsync(Digest.Compute(content), new MemoryStream(content), CancellationToken.None));
+            var read = await Should.ThrowAsync<BlobStoreUnavailableException>(() => store.OpenReadAsync(stored, CancellationToken.None));
+            var contains = await Should.ThrowAsync<BlobStoreUnavailableException>(() => store.ContainsAsync(stored, CancellationToken.None));
+
+            var endpoint = own.Endpoint.GetLeftPart(UriPartial.Authority);
+            put.Message.ShouldStartWith($"the blob store s3://{bucket}/{_prefix} at {endpoint} could not ");
+            put.Message.ShouldContain("Check that it runs and is reachable");
+            read.Message.ShouldContain($"could not read blob {stored}");
+            contains.Message.ShouldContain(endpoint);
+        }
+
+        var open = await Should.ThrowAsync<BlobStoreUnavailableException>(() => S3BlobStore.OpenAsync(Options(own, bucket), _temp, TimeProvider.System, CancellationToken.None));
+        open.Message.ShouldContain(bucket);
+    }
+
+    [Fact]
+    public async Task A_server_that_does_not_answer_gives_a_clear_error_within_the_timeout()
+    {
+        // Accepts connections and never answers, as an overloaded S3 gateway may.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var options = S3BlobStoreOptions.Parse($"s3://silent-bucket?endpoint=http://127.0.0.1:{port}&timeout=1", Environment);
+        var started = TimeProvider.System.GetTimestamp();
+
+        var error = await Should.ThrowAsync<BlobStoreUnavailableException>(() => S3BlobStore.OpenAsync(options, _temp, TimeProvider.System, CancellationToken.None));
+
+        error.Message.ShouldContain($"s3://silent-bucket/ at http://127.0.0.1:{port}");
+        error.Message.ShouldContain("did not answer in time");
+        TimeProvider.System.GetElapsedTime(started).ShouldBeLessThan(TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
+    public async Task A_missing_bucket_is_named()
+    {
+        var error = await Should.ThrowAsync<BlobStoreUnavailableException>(
+            () => S3BlobStore.OpenAsync(Options(_server, "no-such-bucket"), _temp, TimeProvider.System, CancellationToken.None));
+
+        error.Message.ShouldContain("bucket 'no-such-bucket' does not exist there");
+    }
+
+    [Theory]
+    [InlineData("s3://my-bucket", "my-bucket", "", null, "us-east-1")]
+    [InlineData("s3://my-bucket/team/a/?endpoint=http://127.0.0.1:9000&region=eu-west-1", "my-bucket", "team/a/", "http://127.0.0.1:9000/", "eu-west-1")]
+    public void Options_are_read_from_the_url(string text, string bucket, string prefix, string? endpoint, string region)
+    {
+        var options = S3BlobStoreOptions.Parse(text, Environment);
+
+        options.Bucket.ShouldBe(bucket);
+        options.Prefix.ShouldBe(prefix);
+        options.Endpoint?.ToString().ShouldBe(endpoint);
+        options.Region.ShouldBe(region);
+        options.AccessKey.ShouldBe(S3Server.AccessKey);
+        options.ToString().ShouldNotContain(S3Server.SecretKey);
+    }
+
+    [Theory]
+    [InlineData("/var/blobs", "expected s3://BUCKET")]
+    [InlineData("s3://My_Bucket", "'My_Bucket' is not an S3 bucket name")]
+    [InlineData("s3://bucket?endpoint=ftp://x", "endpoint 'ftp://x' is not an http:// or https:// URL")]
+    [InlineData("s3://bucket?timeout=soon", "timeout 'soon'")]
+    [InlineData("s3://bucket?colour=blue", "'colour' is not a setting")]
+    public void A_bad_url_is_refused_with_what_is_wrong(string text, string expected)
+    {
+        var error = Should.Throw<InvalidBlobStoreException>(() => S3BlobStoreOptions.Parse(text, Environment));
+
+        error.Message.ShouldContain($"--blobs '{text}' is not a blob store");
+        error.Message.ShouldContain(expected);
+    }
+
+    [Fact]
+    public void Missing_credentials_are_refused()
+    {
+        var error = Should.Throw<InvalidBlobStoreException>(() => S3BlobStoreOptions.Parse("s3://bucket", _ => null));
+
+        error.Message.ShouldContain("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    }
+
+    private static string? Environment(string name) => S3Server.Credentials.GetValueOrDefault(name);
+
+    private Task<S3BlobStore> OpenAsync() => S3BlobStore.OpenAsync(Options(), _temp, TimeProvider.System, CancellationToken.None);
+
+    private S3BlobStoreOptions Options() => Options(_server, _bucket);
+
+    private S3BlobStoreOptions Options(S3Server server, string bucket) =>
+        S3BlobStoreOptions.Parse($"s3://{bucket}/{_prefix}?endpoint={server.Endpoint}", Environment);
+
+    private async Task PutRawAsync(string key, byte[] bytes)
+    {
+        using var client = _server.CreateClient();
+        await client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = new MemoryStream(bytes), UseChunkEncoding = false });
+    }
+
+    private sealed class ShiftedTime(TimeSpan ahead) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + ahead;
+    }
+}
