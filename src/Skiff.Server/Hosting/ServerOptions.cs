@@ -3,8 +3,15 @@ namespace Skiff.Server.Hosting;
 /// <summary>Where the server keeps its data and how it listens.</summary>
 internal sealed class ServerOptions
 {
-    /// <summary>Holds <c>skiff.db</c> (metadata), <c>blobs/</c> (the blob store) and <c>token</c>.</summary>
+    /// <summary>Holds <c>skiff.db</c> (metadata, unless <see cref="Metadata"/> names a database), <c>blobs/</c> (the blob store) and <c>token</c>.</summary>
     public required string DataDirectory { get; init; }
+
+    /// <summary>
+    /// Where metadata is kept: null for SQLite in <see cref="DatabasePath"/> (one server), or a PostgreSQL
+    /// database as a <c>postgres://user@host:port/database</c> URL or an Npgsql connection string, which any
+    /// number of servers can share. Checked when the server starts.
+    /// </summary>
+    public string? Metadata { get; init; }
 
     /// <summary>The port on 127.0.0.1; 0 picks a free one.</summary>
     public int Port { get; init; }
