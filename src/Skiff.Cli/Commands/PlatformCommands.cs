@@ -7,6 +7,7 @@ using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
 using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
+using Skiff.Server.Metadata;
 
 namespace Skiff.Cli.Commands;
 
@@ -20,12 +21,23 @@ internal static class PlatformCommands
         var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
         var blobs = BlobsOption();
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite) and blob store, for agents to connect to.") { data, port, host, json, blobs };
+        var metadata = new Option<string?>("--metadata")
+        {
+            Description = "Keep metadata in PostgreSQL, which any number of servers can share: postgres://user[:password]@host[:port]/database or an Npgsql connection string (\"Host=…;Username=…;Database=…\"). Default: SQLite (skiff.db) in the data folder.",
+        };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
+            var database = parse.GetValue(metadata);
+            if (database is not null && !PostgresMetadataStore.TryParseConnectionString(database, out var problem))
+            {
+                await Console.Error.WriteLineAsync($"error: --metadata: {problem}").ConfigureAwait(false);
+                return CommandRunner.Usage;
+            }
+
             await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, S3Blobs = ReadBlobs(parse.GetValue(blobs)) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, Metadata = database, S3Blobs = ReadBlobs(parse.GetValue(blobs)) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");

@@ -35,6 +35,8 @@ internal static class ApiErrors
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
         RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,
         AgentUnavailableException or BlobStoreUnavailableException => StatusCodes.Status503ServiceUnavailable,
+        // PostgreSQL restarting or out of reach: the request changed nothing and can be repeated.
+        MetadataStoreException => StatusCodes.Status503ServiceUnavailable,
         _ => null,
     };
 }

@@ -5,8 +5,15 @@ namespace Skiff.Server.Hosting;
 /// <summary>Where the server keeps its data and how it listens.</summary>
 internal sealed class ServerOptions
 {
-    /// <summary>Holds <c>skiff.db</c> (metadata), <c>blobs/</c> (the blob store, unless <see cref="S3Blobs"/>) and <c>token</c>.</summary>
+    /// <summary>Holds <c>skiff.db</c> (metadata, unless <see cref="Metadata"/> names a database), <c>blobs/</c> (the blob store, unless <see cref="S3Blobs"/>) and <c>token</c>.</summary>
     public required string DataDirectory { get; init; }
+
+    /// <summary>
+    /// Where metadata is kept: null for SQLite in <see cref="DatabasePath"/> (one server), or a PostgreSQL
+    /// database as a <c>postgres://user@host:port/database</c> URL or an Npgsql connection string, which any
+    /// number of servers can share. Checked when the server starts.
+    /// </summary>
+    public string? Metadata { get; init; }
 
     /// <summary>Where blobs are kept when not in <see cref="BlobDirectory"/>: an S3 bucket. Default null (the data folder).</summary>
     public S3BlobStoreOptions? S3Blobs { get; init; }

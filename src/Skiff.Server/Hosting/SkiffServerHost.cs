@@ -29,7 +29,7 @@ internal static class SkiffServerHost
 
         Directory.CreateDirectory(options.DataDirectory);
         var token = TokenFile.ReadOrCreate(options.TokenPath);
-        var store = await SqliteMetadataStore.OpenAsync(options.DatabasePath, time, cancellationToken).ConfigureAwait(false);
+        var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
         try
         {
             // A deployment in flight when the server last stopped did not finish: say so, never leave it half

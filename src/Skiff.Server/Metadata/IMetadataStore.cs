@@ -5,7 +5,7 @@ namespace Skiff.Server.Metadata;
 /// <summary>
 /// What the control plane records: releases, deployments and the live deployment of each location,
 /// runs and their events. Implemented on SQLite (<see cref="SqliteMetadataStore"/>, embedded mode) and
-/// on PostgreSQL (scale-out). Safe to call from many requests at once; every write that changes more
+/// on PostgreSQL (<see cref="PostgresMetadataStore"/>, scale-out). Safe to call from many requests at once; every write that changes more
 /// than one row is one transaction, so a crash never leaves it half done.
 /// </summary>
 /// <remarks>

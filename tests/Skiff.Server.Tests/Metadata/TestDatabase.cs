@@ -4,10 +4,10 @@ using Skiff.Server.Metadata;
 namespace Skiff.Server.Tests.Metadata;
 
 /// <summary>
-/// A metadata database file in a new temp folder, deleted on dispose, with a <see cref="TestClock"/> for
+/// A SQLite metadata database file in a new temp folder, deleted on dispose, with a <see cref="TestClock"/> for
 /// the stores opened on it and raw SQL access for looking behind the store's back.
 /// </summary>
-internal sealed class TestDatabase : IDisposable
+internal sealed class TestDatabase : IContractDatabase, IDisposable
 {
     public TestDatabase() => Folder = Directory.CreateTempSubdirectory("skiff-tests-").FullName;
 
@@ -19,6 +19,8 @@ internal sealed class TestDatabase : IDisposable
 
     public Task<SqliteMetadataStore> OpenAsync() => SqliteMetadataStore.OpenAsync(Path, Clock, CancellationToken.None);
 
+    async Task<IMetadataStore> IContractDatabase.OpenStoreAsync() => await OpenAsync();
+
     /// <summary>Runs one statement on a connection of its own, not pooled, closed before this returns.</summary>
     public async Task<object?> ScalarAsync(string sql)
     {
@@ -27,6 +29,12 @@ internal sealed class TestDatabase : IDisposable
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return await command.ExecuteScalarAsync();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 
     public void Dispose()

@@ -1,21 +1,29 @@
 using Skiff.Server.Metadata;
+using Skiff.Testing;
 
 namespace Skiff.Server.Tests.Metadata;
 
-public sealed class DeploymentTests : IAsyncLifetime
+/// <summary>The metadata contract for deployments, run against each store by the classes below it.</summary>
+public abstract class DeploymentContract : IAsyncLifetime
 {
     private static readonly Dictionary<string, long> FinalTimings = new() { ["build"] = 850, ["upload"] = 40, ["activate"] = 210 };
 
-    private readonly TestDatabase _database = new();
-    private SqliteMetadataStore _store = null!;
+    private IContractDatabase _database = null!;
+    private IMetadataStore _store = null!;
 
-    public async Task InitializeAsync() => _store = await _database.OpenAsync();
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _store = await _database.OpenStoreAsync();
+    }
 
     public async Task DisposeAsync()
     {
         await _store.DisposeAsync();
-        _database.Dispose();
+        await _database.DisposeAsync();
     }
+
+    private protected abstract Task<IContractDatabase> CreateDatabaseAsync();
 
     [Fact]
     public async Task CreateDeployment_RoundTripsAndCreatesItsLocationWithNothingLive()
@@ -266,7 +274,7 @@ public sealed class DeploymentTests : IAsyncLifetime
         // The server crashes mid-deploy and starts again.
         await _store.DisposeAsync();
         _database.Clock.Advance(TimeSpan.FromMinutes(5));
-        _store = await _database.OpenAsync();
+        _store = await _database.OpenStoreAsync();
         var failed = await _store.FailPendingDeploymentsAsync("the server restarted before the deployment finished", CancellationToken.None);
 
         failed.ShouldBe(2);
@@ -295,4 +303,15 @@ public sealed class DeploymentTests : IAsyncLifetime
 
         (await _store.ListLocationsAsync(CancellationToken.None)).Select(l => l.Name).ShouldBe(["Zeta", "analytics", "billing", "reports"]);
     }
+}
+
+public sealed class SqliteDeploymentTests : DeploymentContract
+{
+    private protected override Task<IContractDatabase> CreateDatabaseAsync() => Task.FromResult<IContractDatabase>(new TestDatabase());
+}
+
+[Collection(PostgresServer.Collection)]
+public sealed class PostgresDeploymentTests(PostgresServer server) : DeploymentContract
+{
+    private protected override async Task<IContractDatabase> CreateDatabaseAsync() => await PostgresTestDatabase.CreateAsync(server);
 }

@@ -1,20 +1,28 @@
 using Skiff.Core;
 using Skiff.Server.Metadata;
+using Skiff.Testing;
 
 namespace Skiff.Server.Tests.Metadata;
 
-public sealed class ReleaseTests : IAsyncLifetime
+/// <summary>The metadata contract for releases, run against each store by the classes below it.</summary>
+public abstract class ReleaseContract : IAsyncLifetime
 {
-    private readonly TestDatabase _database = new();
-    private SqliteMetadataStore _store = null!;
+    private IContractDatabase _database = null!;
+    private IMetadataStore _store = null!;
 
-    public async Task InitializeAsync() => _store = await _database.OpenAsync();
+    public async Task InitializeAsync()
+    {
+        _database = await CreateDatabaseAsync();
+        _store = await _database.OpenStoreAsync();
+    }
 
     public async Task DisposeAsync()
     {
         await _store.DisposeAsync();
-        _database.Dispose();
+        await _database.DisposeAsync();
     }
+
+    private protected abstract Task<IContractDatabase> CreateDatabaseAsync();
 
     [Fact]
     public async Task RegisterRelease_RoundTrips()
@@ -80,4 +88,15 @@ public sealed class ReleaseTests : IAsyncLifetime
         await _store.CompleteRunAsync("run1", RunStatuses.Succeeded, null, CancellationToken.None);
         (await _store.ListReferencedReleasesAsync(CancellationToken.None)).ShouldBe(expected, ignoreOrder: true);
     }
+}
+
+public sealed class SqliteReleaseTests : ReleaseContract
+{
+    private protected override Task<IContractDatabase> CreateDatabaseAsync() => Task.FromResult<IContractDatabase>(new TestDatabase());
+}
+
+[Collection(PostgresServer.Collection)]
+public sealed class PostgresReleaseTests(PostgresServer server) : ReleaseContract
+{
+    private protected override async Task<IContractDatabase> CreateDatabaseAsync() => await PostgresTestDatabase.CreateAsync(server);
 }

@@ -1,16 +1,19 @@
 using Skiff.Server.Metadata;
+using Skiff.Testing;
 
 namespace Skiff.Server.Tests.Metadata;
 
-public sealed class RunTests : IAsyncLifetime
+/// <summary>The metadata contract for runs, run against each store by the classes below it.</summary>
+public abstract class RunContract : IAsyncLifetime
 {
-    private readonly TestDatabase _database = new();
+    private IContractDatabase _database = null!;
     private readonly ReleaseRecord _release = Some.Release();
-    private SqliteMetadataStore _store = null!;
+    private IMetadataStore _store = null!;
 
     public async Task InitializeAsync()
     {
-        _store = await _database.OpenAsync();
+        _database = await CreateDatabaseAsync();
+        _store = await _database.OpenStoreAsync();
         await Some.LiveDeploymentAsync(_store, "d1", "analytics", _release);
         await _store.CreateDeploymentAsync(Some.Deployment("d2", "reports", _release), CancellationToken.None);
     }
@@ -18,8 +21,10 @@ public sealed class RunTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _store.DisposeAsync();
-        _database.Dispose();
+        await _database.DisposeAsync();
     }
+
+    private protected abstract Task<IContractDatabase> CreateDatabaseAsync();
 
     [Fact]
     public async Task CreateRun_RoundTrips()
@@ -136,4 +141,15 @@ public sealed class RunTests : IAsyncLifetime
         running.ShouldBe([new RunningRun("r1", "agent-a", 2), new RunningRun("r2", "agent-b", 0), new RunningRun("r4", null, 0)]);
         (await _store.GetRunAsync("r2", CancellationToken.None))!.Agent.ShouldBe("agent-b");
     }
+}
+
+public sealed class SqliteRunTests : RunContract
+{
+    private protected override Task<IContractDatabase> CreateDatabaseAsync() => Task.FromResult<IContractDatabase>(new TestDatabase());
+}
+
+[Collection(PostgresServer.Collection)]
+public sealed class PostgresRunTests(PostgresServer server) : RunContract
+{
+    private protected override async Task<IContractDatabase> CreateDatabaseAsync() => await PostgresTestDatabase.CreateAsync(server);
 }

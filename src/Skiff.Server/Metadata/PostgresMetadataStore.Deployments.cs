@@ -1,0 +1,252 @@
+using Npgsql;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class PostgresMetadataStore
+{
+    private const string SelectDeployment =
+        """
+        SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty
+        FROM deployments
+        """;
+
+    private const string SelectLocation =
+        """
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit
+        FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
+        """;
+
+    /// <remarks>
+    /// Concurrency: the checks read rows nothing deletes (releases, deployments), so they stay true until
+    /// commit. Two servers creating one id at once both pass the duplicate check; the unique constraint
+    /// stops the second, which is reported as the same conflict. The location is created by an insert that
+    /// does nothing when another transaction created it first.
+    /// </remarks>
+    public Task CreateDeploymentAsync(DeploymentRecord deployment, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(deployment);
+        ArgumentException.ThrowIfNullOrEmpty(deployment.Id, nameof(deployment));
+        ArgumentException.ThrowIfNullOrEmpty(deployment.Location, nameof(deployment));
+        ArgumentNullException.ThrowIfNull(deployment.TimingsMs, nameof(deployment));
+        if (!DeploymentPaths.IsKnown(deployment.Path))
+        {
+            throw new ArgumentException($"'{deployment.Path}' is not a deployment path; expected one of the values in {nameof(DeploymentPaths)}.", nameof(deployment));
+        }
+
+        if (!DeploymentOutcomes.IsKnown(deployment.Outcome))
+        {
+            throw new ArgumentException($"'{deployment.Outcome}' is not a deployment outcome; expected one of the values in {nameof(DeploymentOutcomes)}.", nameof(deployment));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                // Checked here, not left to the constraints, so the error can say which reference is missing.
+                if (await DeploymentExistsAsync(transaction, deployment.Id, cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataConflictException.DuplicateId("deployment", deployment.Id);
+                }
+
+                if (!await ExistsAsync(Sql(transaction, "SELECT 1 FROM releases WHERE id = @id;", ("@id", deployment.Release.ToString())), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Release(deployment.Release, $"deployment '{deployment.Id}'");
+                }
+
+                if (deployment.RollbackOf is { } target && !await DeploymentExistsAsync(transaction, target, cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Deployment(target);
+                }
+
+                await ExecuteAsync(
+                    Sql(transaction, "INSERT INTO locations (name, updated_at) VALUES (@name, @now) ON CONFLICT (name) DO NOTHING;", ("@name", deployment.Location), ("@now", Now())),
+                    cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await ExecuteAsync(
+                        Sql(
+                            transaction,
+                            """
+                            INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
+                                                     timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
+                                                     git_commit, git_dirty)
+                            VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
+                                    @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
+                                    @gitCommit, @gitDirty);
+                            """,
+                            ("@id", deployment.Id),
+                            ("@location", deployment.Location),
+                            ("@release", deployment.Release.ToString()),
+                            ("@environment", deployment.Environment.ToString()),
+                            ("@source", deployment.Source.ToString()),
+                            ("@path", deployment.Path),
+                            ("@blobsUploaded", deployment.BlobsUploaded),
+                            ("@bytesUploaded", deployment.BytesUploaded),
+                            ("@timings", TimingsJson(deployment.TimingsMs)),
+                            ("@who", deployment.Who),
+                            ("@createdAt", Time(deployment.CreatedAt)),
+                            ("@outcome", deployment.Outcome),
+                            ("@error", deployment.Error),
+                            ("@definitions", deployment.DefinitionsJson),
+                            ("@finishedAt", Time(deployment.FinishedAt)),
+                            ("@rollbackOf", deployment.RollbackOf),
+                            ("@memoryLimit", deployment.MemoryLimit),
+                            ("@gitCommit", deployment.Commit),
+                            ("@gitDirty", deployment.Dirty)),
+                        cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+                {
+                    throw MetadataConflictException.DuplicateId("deployment", deployment.Id);
+                }
+
+                if (deployment.Outcome == DeploymentOutcomes.Live)
+                {
+                    await MakeLiveAsync(transaction, deployment.Location, deployment.Id, deployment.Release.ToString(), deployment.DefinitionsJson, cancellationToken).ConfigureAwait(false);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <remarks>
+    /// Concurrency: the outcome is decided by a conditional update (<c>WHERE outcome = 'pending'</c>), so of
+    /// two servers completing one deployment at once exactly one changes it; the other waits on the row
+    /// lock, finds it no longer pending and gets the conflict, with nothing changed. The location's row is
+    /// updated in the same transaction.
+    /// </remarks>
+    public Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(timingsMs);
+        if (outcome is not (DeploymentOutcomes.Live or DeploymentOutcomes.Failed))
+        {
+            throw new ArgumentException($"a deployment completes as '{DeploymentOutcomes.Live}' or '{DeploymentOutcomes.Failed}', not '{outcome}'.", nameof(outcome));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                var completed = await ListAsync(
+                    Sql(
+                        transaction,
+                        """
+                        UPDATE deployments
+                        SET outcome = @outcome, error = @error, definitions_json = @definitions, timings_json = @timings, finished_at = @now
+                        WHERE id = @id AND outcome = @pending
+                        RETURNING location, release;
+                        """,
+                        ("@id", id),
+                        ("@outcome", outcome),
+                        ("@pending", DeploymentOutcomes.Pending),
+                        ("@error", error),
+                        ("@definitions", definitionsJson),
+                        ("@timings", TimingsJson(timingsMs)),
+                        ("@now", Now())),
+                    reader => (Location: reader.GetString(0), Release: reader.GetString(1)),
+                    cancellationToken).ConfigureAwait(false);
+                if (completed.Count == 0)
+                {
+                    var deployment = await SingleOrNullAsync(Sql(transaction, $"{SelectDeployment} WHERE id = @id;", ("@id", id)), ReadDeployment, cancellationToken).ConfigureAwait(false)
+                        ?? throw MetadataNotFoundException.Deployment(id);
+                    throw MetadataConflictException.DeploymentNotPending(id, deployment.Outcome);
+                }
+
+                if (outcome == DeploymentOutcomes.Live)
+                {
+                    await MakeLiveAsync(transaction, completed[0].Location, id, completed[0].Release, definitionsJson, cancellationToken).ConfigureAwait(false);
+                }
+            },
+            cancellationToken);
+    }
+
+    public Task<DeploymentRecord?> GetDeploymentAsync(string id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectDeployment} WHERE id = @id;", ("@id", id)), ReadDeployment, cancellationToken),
+            cancellationToken);
+
+    public Task<IReadOnlyList<DeploymentRecord>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            connection => ListAsync(
+                Sql(connection, $"{SelectDeployment} WHERE location = @location ORDER BY created_at DESC, seq DESC LIMIT @limit;", ("@location", location), ("@limit", limit)),
+                ReadDeployment,
+                cancellationToken),
+            cancellationToken);
+    }
+
+    /// <remarks>Concurrency: one conditional update; a deployment another server completes meanwhile is either already decided (and skipped) or waited for.</remarks>
+    public Task<int> FailPendingDeploymentsAsync(string reason, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        return WriteAsync(
+            transaction => ExecuteAsync(
+                Sql(
+                    transaction,
+                    "UPDATE deployments SET outcome = @failed, error = @reason, finished_at = @now WHERE outcome = @pending;",
+                    ("@failed", DeploymentOutcomes.Failed),
+                    ("@pending", DeploymentOutcomes.Pending),
+                    ("@reason", reason),
+                    ("@now", Now())),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task<IReadOnlyList<LocationRecord>> ListLocationsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(Sql(connection, $"{SelectLocation} ORDER BY l.name;"), ReadLocation, cancellationToken),
+            cancellationToken);
+
+    public Task<LocationRecord?> GetLocationAsync(string name, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectLocation} WHERE l.name = @name;", ("@name", name)), ReadLocation, cancellationToken),
+            cancellationToken);
+
+    private Task<int> MakeLiveAsync(NpgsqlTransaction transaction, string location, string deployment, string release, string? definitionsJson, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            Sql(
+                transaction,
+                """
+                UPDATE locations
+                SET live_deployment = @deployment, live_release = @release, definitions_json = @definitions, updated_at = @now
+                WHERE name = @location;
+                """,
+                ("@location", location),
+                ("@deployment", deployment),
+                ("@release", release),
+                ("@definitions", definitionsJson),
+                ("@now", Now())),
+            cancellationToken);
+
+    private static Task<bool> DeploymentExistsAsync(NpgsqlTransaction transaction, string id, CancellationToken cancellationToken) =>
+        ExistsAsync(Sql(transaction, "SELECT 1 FROM deployments WHERE id = @id;", ("@id", id)), cancellationToken);
+
+    private static DeploymentRecord ReadDeployment(NpgsqlDataReader reader) => new(
+        Id: reader.GetString(0),
+        Location: reader.GetString(1),
+        Release: ReadDigest(reader, 2),
+        Environment: ReadDigest(reader, 3),
+        Source: ReadDigest(reader, 4),
+        Path: reader.GetString(5),
+        BlobsUploaded: reader.GetInt32(6),
+        BytesUploaded: reader.GetInt64(7),
+        TimingsMs: ReadTimings(reader, 8),
+        Who: reader.GetString(9),
+        CreatedAt: ReadTime(reader, 10),
+        Outcome: reader.GetString(11),
+        Error: ReadNullableString(reader, 12),
+        DefinitionsJson: ReadNullableString(reader, 13),
+        FinishedAt: ReadNullableTime(reader, 14),
+        RollbackOf: ReadNullableString(reader, 15),
+        MemoryLimit: ReadNullableString(reader, 16),
+        Commit: ReadNullableString(reader, 17),
+        Dirty: reader.IsDBNull(18) ? null : reader.GetBoolean(18));
+
+    private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
+        Name: reader.GetString(0),
+        LiveDeployment: ReadNullableString(reader, 1),
+        LiveRelease: ReadNullableDigest(reader, 2),
+        DefinitionsJson: ReadNullableString(reader, 3),
+        UpdatedAt: ReadTime(reader, 4),
+        MemoryLimit: ReadNullableString(reader, 5));
+}

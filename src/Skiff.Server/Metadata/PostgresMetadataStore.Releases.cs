@@ -1,0 +1,96 @@
+using Npgsql;
+using Skiff.Core;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class PostgresMetadataStore
+{
+    private const string SelectRelease = "SELECT id, environment, source, entry_assembly, sdk_version, registered_at FROM releases";
+
+    /// <remarks>
+    /// Concurrency: an insert that does nothing on a conflict. When another server is inserting the same id
+    /// at once, PostgreSQL makes this one wait for it and then do nothing, and the read that follows (a new
+    /// statement, so a new READ COMMITTED snapshot) sees the row it committed.
+    /// </remarks>
+    public Task<bool> RegisterReleaseAsync(ReleaseRecord release, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        ArgumentException.ThrowIfNullOrEmpty(release.EntryAssembly, nameof(release));
+        return WriteAsync(
+            async transaction =>
+            {
+                var inserted = await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        """
+                        INSERT INTO releases (id, environment, source, entry_assembly, sdk_version, registered_at)
+                        VALUES (@id, @environment, @source, @entryAssembly, @sdkVersion, @registeredAt)
+                        ON CONFLICT (id) DO NOTHING;
+                        """,
+                        ("@id", release.Id.ToString()),
+                        ("@environment", release.Environment.ToString()),
+                        ("@source", release.Source.ToString()),
+                        ("@entryAssembly", release.EntryAssembly),
+                        ("@sdkVersion", release.SdkVersion),
+                        ("@registeredAt", Time(release.RegisteredAt))),
+                    cancellationToken).ConfigureAwait(false);
+                if (inserted == 1)
+                {
+                    return true;
+                }
+
+                var recorded = await SingleOrNullAsync(Sql(transaction, $"{SelectRelease} WHERE id = @id;", ("@id", release.Id.ToString())), ReadRelease, cancellationToken).ConfigureAwait(false);
+                if (recorded!.Environment != release.Environment
+                    || recorded.Source != release.Source
+                    || recorded.EntryAssembly != release.EntryAssembly
+                    || recorded.SdkVersion != release.SdkVersion)
+                {
+                    throw MetadataConflictException.ReleaseMismatch(recorded, release);
+                }
+
+                return false;
+            },
+            cancellationToken);
+    }
+
+    public Task<ReleaseRecord?> GetReleaseAsync(Digest id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectRelease} WHERE id = @id;", ("@id", id.ToString())), ReadRelease, cancellationToken),
+            cancellationToken);
+
+    public Task<IReadOnlySet<Digest>> ListReferencedReleasesAsync(CancellationToken cancellationToken) =>
+        ReadAsync<IReadOnlySet<Digest>>(
+            async connection =>
+            {
+                var releases = await ListAsync(
+                    Sql(
+                        connection,
+                        """
+                        SELECT live_release FROM locations WHERE live_release IS NOT NULL
+                        UNION
+                        SELECT release FROM (
+                            SELECT release, row_number() OVER (PARTITION BY location ORDER BY created_at DESC, seq DESC) AS recency
+                            FROM deployments) AS recent
+                        WHERE recency <= @retained
+                        UNION
+                        SELECT release FROM deployments WHERE outcome = @pending
+                        UNION
+                        SELECT release FROM runs WHERE status = @running;
+                        """,
+                        ("@retained", IMetadataStore.RetainedDeploymentsPerLocation),
+                        ("@pending", DeploymentOutcomes.Pending),
+                        ("@running", RunStatuses.Running)),
+                    reader => ReadDigest(reader, 0),
+                    cancellationToken).ConfigureAwait(false);
+                return releases.ToHashSet();
+            },
+            cancellationToken);
+
+    private static ReleaseRecord ReadRelease(NpgsqlDataReader reader) => new(
+        Id: ReadDigest(reader, 0),
+        Environment: ReadDigest(reader, 1),
+        Source: ReadDigest(reader, 2),
+        EntryAssembly: reader.GetString(3),
+        SdkVersion: ReadNullableString(reader, 4),
+        RegisteredAt: ReadTime(reader, 5));
+}

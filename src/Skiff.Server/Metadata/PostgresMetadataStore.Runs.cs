@@ -1,0 +1,196 @@
+using Npgsql;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class PostgresMetadataStore
+{
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent FROM runs";
+
+    /// <remarks>
+    /// Concurrency: the checks read rows nothing deletes; an id taken at once by another server is caught
+    /// by the unique constraint and reported as the same conflict.
+    /// </remarks>
+    public Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentException.ThrowIfNullOrEmpty(run.Id, nameof(run));
+        ArgumentException.ThrowIfNullOrEmpty(run.Job, nameof(run));
+        ArgumentNullException.ThrowIfNull(run.ParametersJson, nameof(run));
+        if (!RunStatuses.IsKnown(run.Status))
+        {
+            throw new ArgumentException($"'{run.Status}' is not a run status; expected one of the values in {nameof(RunStatuses)}.", nameof(run));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                if (await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = @id;", ("@id", run.Id)), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataConflictException.DuplicateId("run", run.Id);
+                }
+
+                if (!await ExistsAsync(Sql(transaction, "SELECT 1 FROM locations WHERE name = @name;", ("@name", run.Location)), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Location(run.Location, $"run '{run.Id}'");
+                }
+
+                if (!await ExistsAsync(Sql(transaction, "SELECT 1 FROM releases WHERE id = @id;", ("@id", run.Release.ToString())), cancellationToken).ConfigureAwait(false))
+                {
+                    throw MetadataNotFoundException.Release(run.Release, $"run '{run.Id}'");
+                }
+
+                try
+                {
+                    await ExecuteAsync(
+                        Sql(
+                            transaction,
+                            """
+                            INSERT INTO runs (id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent)
+                            VALUES (@id, @location, @release, @job, @parameters, @status, @startedAt, @finishedAt, @reason, @agent);
+                            """,
+                            ("@id", run.Id),
+                            ("@location", run.Location),
+                            ("@release", run.Release.ToString()),
+                            ("@job", run.Job),
+                            ("@parameters", run.ParametersJson),
+                            ("@status", run.Status),
+                            ("@startedAt", Time(run.StartedAt)),
+                            ("@finishedAt", Time(run.FinishedAt)),
+                            ("@reason", run.Reason),
+                            ("@agent", run.Agent)),
+                        cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+                {
+                    // Two servers recorded the same id at once; both passed the check above.
+                    throw MetadataConflictException.DuplicateId("run", run.Id);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <remarks>
+    /// Concurrency: one insert that does nothing when the (run, seq) pair is recorded, so events resent by
+    /// a worker, or by two servers at once, land once. It runs as a single statement on its own (no explicit
+    /// transaction, one round trip less on the most frequent write); being idempotent, it is also safe to
+    /// send again after a connection that broke in the middle, which the store does once.
+    /// </remarks>
+    public Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentNullException.ThrowIfNull(eventJson);
+        return WithoutTransactionAsync(
+            async connection =>
+            {
+                try
+                {
+                    return await ExecuteAsync(
+                        Sql(
+                            connection,
+                            "INSERT INTO run_events (run_id, seq, json) VALUES (@runId, @seq, @json) ON CONFLICT (run_id, seq) DO NOTHING;",
+                            ("@runId", runId),
+                            ("@seq", seq),
+                            ("@json", eventJson)),
+                        cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+                {
+                    // Left to the constraint rather than checked first: events are the most frequent write.
+                    throw MetadataNotFoundException.Run(runId);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <remarks>
+    /// Concurrency: a conditional update (<c>WHERE status = 'running'</c>): of two ends reported at once,
+    /// the second waits on the row lock, then finds the run ended and changes nothing.
+    /// </remarks>
+    public Task<bool> CompleteRunAsync(string runId, string status, string? reason, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        if (!RunStatuses.IsFinal(status))
+        {
+            throw new ArgumentException($"a run completes as '{RunStatuses.Succeeded}', '{RunStatuses.Failed}' or '{RunStatuses.Canceled}', not '{status}'.", nameof(status));
+        }
+
+        return WriteAsync(
+            async transaction =>
+            {
+                var updated = await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        "UPDATE runs SET status = @status, reason = @reason, finished_at = @now WHERE id = @id AND status = @running;",
+                        ("@id", runId),
+                        ("@status", status),
+                        ("@reason", reason),
+                        ("@running", RunStatuses.Running),
+                        ("@now", Now())),
+                    cancellationToken).ConfigureAwait(false);
+                if (updated == 1)
+                {
+                    return true;
+                }
+
+                return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = @id;", ("@id", runId)), cancellationToken).ConfigureAwait(false)
+                    ? false
+                    : throw MetadataNotFoundException.Run(runId);
+            },
+            cancellationToken);
+    }
+
+    public Task<RunRecord?> GetRunAsync(string id, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => SingleOrNullAsync(Sql(connection, $"{SelectRun} WHERE id = @id;", ("@id", id)), ReadRun, cancellationToken),
+            cancellationToken);
+
+    public Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? location, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            connection => ListAsync(
+                location is null
+                    ? Sql(connection, $"{SelectRun} ORDER BY started_at DESC, seq DESC LIMIT @limit;", ("@limit", limit))
+                    : Sql(connection, $"{SelectRun} WHERE location = @location ORDER BY started_at DESC, seq DESC LIMIT @limit;", ("@location", location), ("@limit", limit)),
+                ReadRun,
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RunEventRecord>> GetRunEventsAsync(string runId, long afterSeq, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(
+            connection => ListAsync(
+                Sql(connection, "SELECT seq, json FROM run_events WHERE run_id = @runId AND seq > @afterSeq ORDER BY seq LIMIT @limit;", ("@runId", runId), ("@afterSeq", afterSeq), ("@limit", limit)),
+                reader => new RunEventRecord(reader.GetInt64(0), reader.GetString(1)),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RunningRun>> ListRunningRunsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
+                Sql(
+                    connection,
+                    """
+                    SELECT r.id, r.agent, coalesce((SELECT max(e.seq) FROM run_events e WHERE e.run_id = r.id), 0)
+                    FROM runs r WHERE r.status = @running ORDER BY r.seq;
+                    """,
+                    ("@running", RunStatuses.Running)),
+                reader => new RunningRun(reader.GetString(0), ReadNullableString(reader, 1), reader.GetInt64(2)),
+                cancellationToken),
+            cancellationToken);
+
+    private static RunRecord ReadRun(NpgsqlDataReader reader) => new(
+        Id: reader.GetString(0),
+        Location: reader.GetString(1),
+        Release: ReadDigest(reader, 2),
+        Job: reader.GetString(3),
+        ParametersJson: reader.GetString(4),
+        Status: reader.GetString(5),
+        StartedAt: ReadTime(reader, 6),
+        FinishedAt: ReadNullableTime(reader, 7),
+        Reason: ReadNullableString(reader, 8),
+        Agent: ReadNullableString(reader, 9));
+}

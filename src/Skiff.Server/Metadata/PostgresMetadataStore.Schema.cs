@@ -1,0 +1,150 @@
+using Npgsql;
+
+namespace Skiff.Server.Metadata;
+
+internal sealed partial class PostgresMetadataStore
+{
+    /// <summary>
+    /// Taken (per transaction) by every migration step, so servers started at once against one database
+    /// migrate it one after another: the second finds the step applied and skips it. An arbitrary constant,
+    /// shared by every Skiff; PostgreSQL's advisory locks are per database, so other databases are unaffected.
+    /// </summary>
+    internal const long MigrationLock = 0x736B_6966_666D_6967; // "skiffmig" in ASCII
+
+    /// <summary>
+    /// The schema, as the scripts that build it: version n is <c>Migrations[n - 1]</c>. Append new
+    /// scripts; never edit one that has shipped, since databases in the field already ran it. Versions
+    /// count on their own, apart from SQLite's.
+    /// </summary>
+    private static readonly string[] Migrations =
+    [
+        // Version 1: what SQLite's versions 1 to 3 built. JSON is kept as text, byte for byte as it was
+        // given (jsonb would reorder and respace it). Names sort by byte ("C" collation), as SQLite's do,
+        // whatever locale the database was created with. seq columns record insertion order and break ties
+        // between equal timestamps.
+        """
+        CREATE TABLE releases (
+            id text PRIMARY KEY,
+            environment text NOT NULL,
+            source text NOT NULL,
+            entry_assembly text NOT NULL,
+            sdk_version text,
+            registered_at timestamptz NOT NULL
+        );
+
+        CREATE TABLE locations (
+            name text COLLATE "C" PRIMARY KEY,
+            live_deployment text,
+            live_release text REFERENCES releases (id),
+            definitions_json text,
+            updated_at timestamptz NOT NULL
+        );
+
+        CREATE TABLE deployments (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            location text COLLATE "C" NOT NULL REFERENCES locations (name),
+            release text NOT NULL REFERENCES releases (id),
+            environment text NOT NULL,
+            source text NOT NULL,
+            path text NOT NULL,
+            blobs_uploaded integer NOT NULL,
+            bytes_uploaded bigint NOT NULL,
+            timings_json text NOT NULL,
+            who text NOT NULL,
+            created_at timestamptz NOT NULL,
+            outcome text NOT NULL,
+            error text,
+            definitions_json text,
+            finished_at timestamptz,
+            rollback_of text REFERENCES deployments (id),
+            memory_limit text,
+            git_commit text,
+            git_dirty boolean
+        );
+
+        ALTER TABLE locations ADD FOREIGN KEY (live_deployment) REFERENCES deployments (id);
+
+        CREATE INDEX deployments_by_location ON deployments (location, created_at DESC, seq DESC);
+        CREATE INDEX deployments_pending ON deployments (outcome) WHERE outcome = 'pending';
+
+        CREATE TABLE runs (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            location text COLLATE "C" NOT NULL REFERENCES locations (name),
+            release text NOT NULL REFERENCES releases (id),
+            job text NOT NULL,
+            parameters_json text NOT NULL,
+            status text NOT NULL,
+            started_at timestamptz NOT NULL,
+            finished_at timestamptz,
+            reason text,
+            agent text
+        );
+
+        CREATE INDEX runs_by_time ON runs (started_at DESC, seq DESC);
+        CREATE INDEX runs_by_location ON runs (location, started_at DESC, seq DESC);
+        CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+
+        CREATE TABLE run_events (
+            run_id text NOT NULL REFERENCES runs (id),
+            seq bigint NOT NULL,
+            json text NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        );
+        """,
+    ];
+
+    /// <summary>The newest schema version this code knows.</summary>
+    internal static int KnownSchemaVersion => Migrations.Length;
+
+    /// <summary>
+    /// Applies the migrations the database lacks, one transaction each, every one under
+    /// <see cref="MigrationLock"/> and deciding on the version it reads while holding it. A database at a
+    /// newer version is refused before anything is written.
+    /// </summary>
+    private Task MigrateAsync(CancellationToken cancellationToken) =>
+        RunAsync<bool>(
+            async (connection, _) =>
+            {
+                while (true)
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await ExecuteAsync(Sql(transaction, "SELECT pg_advisory_xact_lock(@lock);", ("@lock", MigrationLock)), cancellationToken).ConfigureAwait(false);
+                    var current = await ReadSchemaVersionAsync(transaction, cancellationToken).ConfigureAwait(false);
+                    if (current > KnownSchemaVersion)
+                    {
+                        throw MetadataStoreException.NewerPostgresSchema(Database, current, KnownSchemaVersion);
+                    }
+
+                    if (current == KnownSchemaVersion)
+                    {
+                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        return true;
+                    }
+
+                    var version = current + 1;
+                    await ExecuteAsync(Sql(transaction, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL);"), cancellationToken).ConfigureAwait(false);
+                    await ExecuteAsync(Sql(transaction, Migrations[version - 1]), cancellationToken).ConfigureAwait(false);
+                    await ExecuteAsync(
+                        Sql(transaction, "INSERT INTO schema_migrations (version, applied_at) VALUES (@version, @appliedAt);", ("@version", (int)version), ("@appliedAt", Now())),
+                        cancellationToken).ConfigureAwait(false);
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            },
+            transactional: false,
+            cancellationToken);
+
+    /// <summary>The highest migration applied to the database; 0 for a database Skiff never used.</summary>
+    private static async Task<long> ReadSchemaVersionAsync(NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        // to_regclass follows the search path, as the unqualified table names of the migrations do.
+        if (!await ExistsAsync(Sql(transaction, "SELECT 1 WHERE to_regclass('schema_migrations') IS NOT NULL;"), cancellationToken).ConfigureAwait(false))
+        {
+            return 0;
+        }
+
+        await using var version = Sql(transaction, "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations;");
+        return (long)(await version.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+}
