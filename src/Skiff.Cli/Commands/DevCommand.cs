@@ -46,6 +46,11 @@ internal static class DevCommand
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            if (parse.GetValue(parameters) is { Length: > 0 } && parse.GetValue(run) is not { Length: > 0 })
+            {
+                throw new ClientException("--param gives parameters to the job that --run starts after each deploy; add --run JOB, or drop --param.", usage: true);
+            }
+
             var project = ProjectLocator.Locate(parse.GetValue(path)!);
             var runParameters = RunCommands.Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);

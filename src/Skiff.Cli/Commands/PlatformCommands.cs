@@ -19,6 +19,14 @@ internal static class PlatformCommands
         var data = CommonOptions.Folder("--data", "The data folder.", "server");
         var port = new Option<int>("--port") { Description = "The port; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
+        // Checked while parsing: a typo is a usage error (exit 2) and nothing is opened or created.
+        host.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } value && !System.Net.IPAddress.TryParse(value, out _))
+            {
+                result.AddError($"--host: '{value}' is not an IP address to listen on; give one such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).");
+            }
+        });
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
         var blobs = BlobsOption();
         var metadata = new Option<string?>("--metadata")
