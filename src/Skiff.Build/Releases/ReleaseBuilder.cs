@@ -107,7 +107,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             source.Digest,
             source.Bytes,
             new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
-            built.Route);
+            built.Route)
+        {
+            ProjectReferences = closure.ProjectReferences,
+        };
     }
 
     private async Task<(T Value, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)
