@@ -23,6 +23,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
     {
         var started = time.GetTimestamp();
         var projectPath = ProjectLocator.Locate(request.Path);
+        using var exclusive = await ProjectBuildLock.AcquireAsync(
+            projectPath,
+            holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is { } pid ? $" (pid {pid})" : "")}; waiting for it to finish", time.GetElapsedTime(started))),
+            cancellationToken).ConfigureAwait(false);
 
         var stage = time.GetTimestamp();
         var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);

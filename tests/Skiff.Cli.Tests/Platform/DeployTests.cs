@@ -378,6 +378,24 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
     }
 
     [Fact]
+    public async Task Twenty_concurrent_deploys_of_one_project_folder_serialize_their_builds_and_all_succeed()
+    {
+        var project = fixture.Workspace.CopySample("Hello", "concurrent");
+
+        var deploys = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Platform.SkiffAsync("deploy", project, "--location", "concurrent", "--json")));
+
+        foreach (var deploy in deploys)
+        {
+            deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        }
+
+        var results = deploys.Select(d => JsonNode.Parse(d.Stdout)!).ToList();
+        results.ShouldAllBe(r => (string?)r["outcome"] == "live");
+        results.Select(r => (string?)r["release"]).Distinct().ShouldHaveSingleItem("one project, one release");
+        deploys.Count(d => d.Stderr.Contains("another build of Hello.csproj is running", StringComparison.Ordinal)).ShouldBeGreaterThan(0, "some waited for another's build");
+    }
+
+    [Fact]
     public async Task On_a_terminal_deploy_shows_moving_progress_and_in_CI_only_plain_lines()
     {
         var project = fixture.Variant("terminal", text => text.Replace("Hello, {Name}!", "Terminal, {Name}!", StringComparison.Ordinal));
