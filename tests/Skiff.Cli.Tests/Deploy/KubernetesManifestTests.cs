@@ -467,8 +467,15 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
             }
 
             result.ExitCode.ShouldBe(0, $"kubectl kustomize {folder}\n{result}");
-            // strict: a misspelled field is an error here rather than something a cluster drops silently.
-            return KubernetesYaml.LoadAllFromString(result.Stdout, strict: true);
+            try
+            {
+                // strict: a misspelled field is an error here rather than something a cluster drops silently.
+                return KubernetesYaml.LoadAllFromString(result.Stdout, strict: true);
+            }
+            catch (YamlDotNet.Core.YamlException e)
+            {
+                throw new InvalidOperationException($"kubectl kustomize {Path.GetRelativePath(Workspace.RepositoryRoot, folder)} renders what Kubernetes' models do not know: {e.Message}", e);
+            }
         }
 
         private static async Task<Dictionary<string, bool>> FlagsAsync(string command)
