@@ -172,9 +172,11 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
         {
             var server = objects.OfType<V1Deployment>().Single(d => d.Name() == "skiff-server").Spec.Template.Spec.Containers.Single();
             var args = Expand(server, objects);
-            PostgresMetadataStore.TryParseConnectionString(Option(args, "--metadata")!, out var problem).ShouldBeTrue($"{folder}: --metadata: {problem}");
             var environment = Environment(server, objects);
-            var blobs = S3BlobStoreOptions.Parse(Option(args, "--blobs")!, name => environment.GetValueOrDefault(name));
+            // From the environment, not flags: `skiff server` reads SKIFF_METADATA and SKIFF_BLOBS when the flags are absent.
+            Option(args, "--metadata").ShouldBeNull($"{folder}: the PostgreSQL password belongs in SKIFF_METADATA, not on the command line");
+            PostgresMetadataStore.TryParseConnectionString(environment["SKIFF_METADATA"], out var problem).ShouldBeTrue($"{folder}: SKIFF_METADATA: {problem}");
+            var blobs = S3BlobStoreOptions.Parse(environment["SKIFF_BLOBS"], name => environment.GetValueOrDefault(name));
             blobs.AccessKey.ShouldNotBeNullOrEmpty(folder);
 
             var service = objects.OfType<V1Service>().Single(s => s.Name() == "skiff-server");

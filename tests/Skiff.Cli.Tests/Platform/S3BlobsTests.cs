@@ -59,6 +59,32 @@ public sealed class S3BlobsTests : IDisposable
         Directory.Exists(data).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task Blobs_and_metadata_come_from_the_environment_when_not_given_and_a_bad_value_there_is_named()
+    {
+        var data = _workspace.PathTo("bad-env");
+
+        var blobs = await CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "server", "--data", data, "--port", "0"],
+            _workspace.Root,
+            _workspace.PathTo("home"),
+            new Dictionary<string, string>(S3Server.Credentials) { ["SKIFF_BLOBS"] = "/var/lib/blobs" });
+        var metadata = await CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "server", "--data", data, "--port", "0"],
+            _workspace.Root,
+            _workspace.PathTo("home"),
+            new Dictionary<string, string> { ["SKIFF_METADATA"] = "mysql://nope" });
+
+        blobs.ExitCode.ShouldBe(2, blobs.ToString());
+        blobs.Stderr.ShouldContain("error: SKIFF_BLOBS: ");
+        blobs.Stderr.ShouldContain("is not a blob store");
+        metadata.ExitCode.ShouldBe(2, metadata.ToString());
+        metadata.Stderr.ShouldContain("error: SKIFF_METADATA: ");
+        Directory.Exists(data).ShouldBeFalse();
+    }
+
     private RunningProcess Start(params string[] arguments) =>
         RunningProcess.Start(
             "dotnet",
