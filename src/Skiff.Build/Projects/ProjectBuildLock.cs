@@ -1,4 +1,4 @@
-using System.Globalization;
+using Skiff.Core.Locking;
 
 namespace Skiff.Build.Projects;
 
@@ -8,18 +8,14 @@ namespace Skiff.Build.Projects;
 /// each other's files. A second build waits for the first, then finds most of its work done. The lock is an
 /// OS file lock, so a build that was killed holds nothing.
 /// </summary>
-internal sealed class ProjectBuildLock : IDisposable
+internal static class ProjectBuildLock
 {
     private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(50);
 
-    private readonly FileStream _lock;
-
-    private ProjectBuildLock(FileStream @lock) => _lock = @lock;
-
     /// <param name="projectPath">The project file.</param>
-    /// <param name="waiting">Told once, with the holder's process id when known, if another build holds the lock.</param>
+    /// <param name="waiting">Told once, with who holds the lock when known, if another build holds it.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
-    public static async Task<ProjectBuildLock> AcquireAsync(string projectPath, Action<int?>? waiting, CancellationToken cancellationToken)
+    public static async Task<ProcessLock> AcquireAsync(string projectPath, Action<string?>? waiting, CancellationToken cancellationToken)
     {
         var folder = Path.Combine(Path.GetDirectoryName(projectPath)!, "obj", "skiff");
         Directory.CreateDirectory(folder);
@@ -27,38 +23,19 @@ internal sealed class ProjectBuildLock : IDisposable
         var told = false;
         while (true)
         {
-            try
+            if (ProcessLock.TryAcquire(path, "skiff build of " + Path.GetFileName(projectPath)) is { } acquired)
             {
-                // FileShare.None is an exclusive flock on Linux: released by the kernel when the holder exits.
-                var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                await File.WriteAllTextAsync(path + ".pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
-                return new ProjectBuildLock(stream);
+                return acquired;
             }
-            catch (IOException) when (File.Exists(path))
+
+            if (!told)
             {
-                if (!told)
-                {
-                    told = true;
-                    waiting?.Invoke(Holder(path + ".pid"));
-                }
-
-                // Polled: a file lock has no wait that can be canceled or given a deadline.
-                await Task.Delay(Retry, cancellationToken).ConfigureAwait(false);
+                told = true;
+                waiting?.Invoke(ProcessLock.DescribeHolder(path));
             }
-        }
-    }
 
-    public void Dispose() => _lock.Dispose();
-
-    private static int? Holder(string pidFile)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(pidFile), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
-        }
-        catch (IOException)
-        {
-            return null;
+            // Polled: a file lock has no wait that can be canceled or given a deadline.
+            await Task.Delay(Retry, cancellationToken).ConfigureAwait(false);
         }
     }
 }

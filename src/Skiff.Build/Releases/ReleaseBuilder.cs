@@ -25,7 +25,7 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var projectPath = ProjectLocator.Locate(request.Path);
         using var exclusive = await ProjectBuildLock.AcquireAsync(
             projectPath,
-            holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is { } pid ? $" (pid {pid})" : "")}; waiting for it to finish", time.GetElapsedTime(started))),
+            holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is null ? "" : $" ({holder})")}; waiting for it to finish", time.GetElapsedTime(started))),
             cancellationToken).ConfigureAwait(false);
 
         var stage = time.GetTimestamp();

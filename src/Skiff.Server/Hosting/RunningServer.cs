@@ -4,7 +4,7 @@ using Skiff.Server.Metadata;
 namespace Skiff.Server.Hosting;
 
 /// <summary>A started server: where it listens, its token, and how to stop it.</summary>
-internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs) : IAsyncDisposable
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, IDisposable folderLock) : IAsyncDisposable
 {
     public Uri Url { get; } = url;
 
@@ -20,5 +20,6 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
         await app.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         (Blobs as IDisposable)?.Dispose();
+        folderLock.Dispose();
     }
 }
