@@ -88,6 +88,12 @@ internal static class BlobEndpoints
         api.MapPut("/blobs/{digest}", async (string digest, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var expected = Digest.Parse(digest);
+            if (blobs is S3BlobStore)
+            {
+                // Scale-out servers never carry blob bytes: they would be the bottleneck of every deploy.
+                throw new BadRequestException($"this server keeps blobs in S3 and takes no blob bytes itself: ask POST /api/v1/blobs/missing for an upload URL for {expected}, PUT the bytes there, then POST /api/v1/blobs/{expected}/commit.");
+            }
+
             if (request.ContentLength > options.MaxBlobBytes)
             {
                 throw new RequestTooLargeException($"blob {expected} is {request.ContentLength} bytes; this server accepts blobs up to {options.MaxBlobBytes} bytes.");
