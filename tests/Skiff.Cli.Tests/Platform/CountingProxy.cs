@@ -17,6 +17,7 @@ internal sealed class CountingProxy : IAsyncDisposable
     private readonly MemoryStream _fromServer = new();
     private readonly List<Task> _connections = [];
     private readonly Task _accepting;
+    private int _disposed;
 
     public CountingProxy(Uri target)
     {
@@ -41,9 +42,20 @@ internal sealed class CountingProxy : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         _listener.Stop();
-        await Task.WhenAll([_accepting, .. _connections]).ContinueWith(_ => { }, TaskScheduler.Default);
+        Task[] running;
+        lock (_connections)
+        {
+            running = [_accepting, .. _connections];
+        }
+
+        await Task.WhenAll(running).ContinueWith(_ => { }, TaskScheduler.Default);
         _stopping.Dispose();
     }
 

@@ -1,7 +1,6 @@
+using System.Text.Json.Nodes;
 using Amazon.S3.Model;
 using Skiff.Core;
-using Skiff.Server.Blobs;
-using Skiff.Server.Hosting;
 using Skiff.Testing;
 
 namespace Skiff.Cli.Tests.Platform;
@@ -15,7 +14,7 @@ public sealed class S3BlobsTests : IDisposable
     public void Dispose() => _workspace.Dispose();
 
     [Fact]
-    public async Task A_server_with_blobs_in_s3_deploys_and_runs_and_keeps_every_blob_in_the_bucket_without_carrying_one()
+    public async Task A_server_with_blobs_in_s3_deploys_and_runs_without_carrying_a_blob_and_names_s3_when_it_is_gone()
     {
         var s3 = await S3Server.Shared;
         var bucket = await s3.CreateBucketAsync();
@@ -59,33 +58,18 @@ public sealed class S3BlobsTests : IDisposable
         // once more; the bearer token never did.
         (s3Proxy.BytesToServer + s3Proxy.BytesFromServer).ShouldBeGreaterThan(2 * blobBytes);
         s3Proxy.ToServer.ShouldNotContain(token);
-    }
 
-    [Fact]
-    public async Task With_s3_stopped_a_deploy_fails_with_one_line_naming_it_and_nothing_is_recorded()
-    {
-        var s3 = await S3Server.StartAsync();
-        var bucket = await s3.CreateBucketAsync();
-        var endpoint = s3.Endpoint.GetLeftPart(UriPartial.Authority);
-        var hello = _workspace.CopySample("Hello");
-        await using var server = await SkiffServerHost.StartAsync(
-            new ServerOptions
-            {
-                DataDirectory = _workspace.PathTo("server"),
-                Port = 0,
-                S3Blobs = S3BlobStoreOptions.Parse($"s3://{bucket}/platform?endpoint={s3.Endpoint}&timeout=5", name => S3Server.Credentials.GetValueOrDefault(name)),
-            },
-            TimeProvider.System,
-            CancellationToken.None);
-        await s3.DisposeAsync();
+        // S3 gone (its proxy stops): the next deploy fails with one line that names it, and records nothing.
+        await s3Proxy.DisposeAsync();
+        var blocked = await SkiffAsync("deploy", hello, "--location", "s3", "--server", url, "--token", token);
+        var history = await SkiffAsync("history", "s3", "--json", "--server", url, "--token", token);
 
-        var deploy = await SkiffAsync("deploy", hello, "--location", "s3", "--server", server.Url.ToString(), "--token", server.Token);
-
-        deploy.ExitCode.ShouldBe(1, deploy.ToString());
-        var error = deploy.Stderr.Split('\n').Where(line => line.StartsWith("error:", StringComparison.Ordinal)).ShouldHaveSingleItem();
-        error.ShouldContain($"the blob store s3://{bucket}/platform/ at {endpoint}");
+        blocked.ExitCode.ShouldBe(1, blocked.ToString());
+        var error = blocked.Stderr.Split('\n').Where(line => line.StartsWith("error:", StringComparison.Ordinal)).ShouldHaveSingleItem(blocked.ToString());
+        error.ShouldContain($"the blob store s3://{bucket}/platform/ at {s3Proxy.Url.GetLeftPart(UriPartial.Authority)} could not");
         error.ShouldContain("Check that it runs and is reachable");
-        (await server.Store.ListLocationsAsync(CancellationToken.None)).ShouldBeEmpty();
+        history.ExitCode.ShouldBe(0, history.ToString());
+        JsonNode.Parse(history.Stdout)!.AsArray().Count.ShouldBe(1, history.Stdout);
     }
 
     [Theory]
