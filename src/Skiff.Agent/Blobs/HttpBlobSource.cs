@@ -15,6 +15,9 @@ namespace Skiff.Agent.Blobs;
 /// </remarks>
 internal sealed class HttpBlobSource(HttpClient http, Uri server, string token) : IBlobSource
 {
+    /// <summary>How long the blob store (S3) may send nothing, for headers or for the next bytes, before the fetch fails. Default 30 seconds.</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     public async Task<Stream> OpenReadAsync(Digest digest, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(server, $"api/v1/blobs/{digest}"));
@@ -45,18 +48,20 @@ internal sealed class HttpBlobSource(HttpClient http, Uri server, string token) 
         // The signature is in the query: messages name only the store's scheme, host and port.
         var endpoint = url.GetLeftPart(UriPartial.Authority);
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stalled.CancelAfter(StallTimeout);
         HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stalled.Token).ConfigureAwait(false);
         }
         catch (HttpRequestException exception)
         {
             throw new BlobStoreFetchException(digest, endpoint, exception.Message, exception);
         }
-        catch (TaskCanceledException exception) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new BlobStoreFetchException(digest, endpoint, "it did not answer in time", exception);
+            throw new BlobStoreFetchException(digest, endpoint, $"it sent nothing for {StallTimeout.TotalSeconds:0.#} s", exception);
         }
 
         if (!response.IsSuccessStatusCode)
@@ -66,7 +71,10 @@ internal sealed class HttpBlobSource(HttpClient http, Uri server, string token) 
             throw new BlobStoreFetchException(digest, endpoint, $"HTTP {(int)status}", innerException: null);
         }
 
-        return await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        return new StallGuardStream(
+            await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false),
+            StallTimeout,
+            () => new BlobStoreFetchException(digest, endpoint, $"it stopped sending the blob for {StallTimeout.TotalSeconds:0.#} s", innerException: null));
     }
 }
 

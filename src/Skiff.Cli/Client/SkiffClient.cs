@@ -20,6 +20,9 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
 
     public Uri Server => config.Server;
 
+    /// <summary>How long an upload to the server's blob store (S3) may move no bytes before the attempt is given up. Default 30 seconds.</summary>
+    public TimeSpan BlobStoreStallTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     public Task<JsonNode> GetAsync(string path, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, path, null, cancellationToken);
 
@@ -51,10 +54,16 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
         for (var attempt = 1; ; attempt++)
         {
             var counted = 0L;
+            // A blob store that stops taking bytes (or never answers) ends the attempt instead of hanging it.
+            using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             void Count(long bytes)
             {
                 counted += bytes;
                 sent?.Invoke(bytes);
+                if (direct is not null)
+                {
+                    stalled.CancelAfter(BlobStoreStallTimeout);
+                }
             }
 
             var atBlobStore = false;
@@ -67,9 +76,14 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
                     content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
                     content.Headers.ContentLength = stream.Length;
                     atBlobStore = direct is not null;
+                    if (direct is not null)
+                    {
+                        stalled.CancelAfter(BlobStoreStallTimeout);
+                    }
+
                     using var response = direct is null
                         ? await _http.PutAsync($"api/v1/blobs/{digest}", content, cancellationToken).ConfigureAwait(false)
-                        : await _blobStore.PutAsync(direct.Url, content, cancellationToken).ConfigureAwait(false);
+                        : await _blobStore.PutAsync(direct.Url, content, stalled.Token).ConfigureAwait(false);
                     if ((int)response.StatusCode >= 500 && attempt < 3)
                     {
                         sent?.Invoke(-counted);
@@ -104,6 +118,15 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
             {
                 sent?.Invoke(-counted);
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (atBlobStore && stalled.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                sent?.Invoke(-counted);
+                if (attempt == 3)
+                {
+                    throw new ClientException(
+                        $"the server's blob store at {direct!.Endpoint} stopped answering while blob {digest} was uploaded (nothing moved for {BlobStoreStallTimeout.TotalSeconds:0.#} s, three times). Nothing was recorded as uploaded; deploy again once it answers.");
+                }
             }
             catch (HttpRequestException exception) when (atBlobStore)
             {

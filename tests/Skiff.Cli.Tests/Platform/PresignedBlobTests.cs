@@ -183,6 +183,59 @@ public sealed class PresignedBlobTests : IAsyncLifetime
         (await _server.Blobs.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task An_s3_that_stops_answering_fails_the_cli_upload_and_the_agent_fetch_with_a_line_naming_it()
+    {
+        var bytes = SafeArchive();
+        var local = new FileBlobStore(_workspace.PathTo("local"));
+        var digest = await local.PutAsync(new MemoryStream(bytes), CancellationToken.None);
+        // Accepts connections (the kernel does, from its backlog) and never answers.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var silentPort = ((IPEndPoint)silent.LocalEndpoint).Port;
+        // Answers with headers and the first bytes of a blob, then sends nothing more.
+        using var halting = new TcpListener(IPAddress.Loopback, 0);
+        halting.Start();
+        var haltingPort = ((IPEndPoint)halting.LocalEndpoint).Port;
+        var halted = Task.Run(async () =>
+        {
+            using var connection = await halting.AcceptTcpClientAsync();
+            var stream = connection.GetStream();
+            if (await stream.ReadAsync(new byte[4096]) == 0)
+            {
+                return;
+            }
+
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {bytes.Length}\r\n\r\n"));
+            await stream.WriteAsync(bytes.AsMemory(0, 10));
+            // Holds the connection open, sending nothing, until the agent gives up and closes it.
+            while (await stream.ReadAsync(new byte[1]) > 0)
+            {
+            }
+        });
+        using var client = new SkiffClient(new ClientConfig(_server.Url, _server.Token)) { BlobStoreStallTimeout = TimeSpan.FromMilliseconds(500) };
+        using var toSilent = new HttpClient(new Redirecting(new Uri($"http://127.0.0.1:{silentPort}/bucket/key")));
+        using var toHalting = new HttpClient(new Redirecting(new Uri($"http://127.0.0.1:{haltingPort}/bucket/key")));
+        var stall = TimeSpan.FromMilliseconds(500);
+
+        var upload = await Should.ThrowAsync<ClientException>(() =>
+            client.UploadAsync(local, digest, new DirectUpload(Guid.NewGuid().ToString("N"), new Uri($"http://127.0.0.1:{silentPort}/bucket/staging")), sent: null, CancellationToken.None));
+        var headers = await Should.ThrowAsync<BlobStoreFetchException>(() =>
+            new HttpBlobSource(toSilent, _server.Url, _server.Token) { StallTimeout = stall }.OpenReadAsync(digest, CancellationToken.None));
+        var body = await Should.ThrowAsync<BlobStoreFetchException>(async () =>
+        {
+            await using var stream = await new HttpBlobSource(toHalting, _server.Url, _server.Token) { StallTimeout = stall }.OpenReadAsync(digest, CancellationToken.None);
+            await stream.CopyToAsync(Stream.Null);
+        });
+
+        upload.Message.ShouldStartWith($"the server's blob store at http://127.0.0.1:{silentPort} stopped answering while blob {digest} was uploaded (nothing moved for 0.5 s, three times)");
+        headers.Message.ShouldStartWith($"fetching blob {digest} from the server's blob store at http://127.0.0.1:{silentPort} failed (it sent nothing for 0.5 s)");
+        body.Message.ShouldStartWith($"fetching blob {digest} from the server's blob store at http://127.0.0.1:{haltingPort} failed (it stopped sending the blob for 0.5 s)");
+        (await _server.Blobs.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
+        halting.Stop();
+        await halted.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
     private async Task<DirectUpload> AskToUploadAsync(Digest digest)
     {
         using var response = await _api.PostAsJsonAsync("api/v1/blobs/missing", new { digests = new[] { digest.ToString() } });
