@@ -147,7 +147,8 @@ internal static class PlatformCommands
 
     private static async Task RunAgentAsync(ClientConfig config, string cacheDirectory, string name, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
         await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new HttpBlobSource(http, config.Server, config.Token), TimeProvider.System);
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)
