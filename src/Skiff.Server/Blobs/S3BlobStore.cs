@@ -320,13 +320,37 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
                     throw new IOException("the bytes it stored were not the bytes sent");
                 }
 
-                await _s3.CopyObjectAsync(new CopyObjectRequest
+                try
                 {
-                    SourceBucket = _bucket,
-                    SourceKey = stagingKey,
-                    DestinationBucket = _bucket,
-                    DestinationKey = BlobKey(staged.Digest),
-                }, cancellationToken).ConfigureAwait(false);
+                    await _s3.CopyObjectAsync(new CopyObjectRequest
+                    {
+                        SourceBucket = _bucket,
+                        SourceKey = stagingKey,
+                        DestinationBucket = _bucket,
+                        DestinationKey = BlobKey(staged.Digest),
+                    }, cancellationToken).ConfigureAwait(false);
+                }
+                catch (AmazonS3Exception) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // Two writers of one blob at once: a store may fail the copy that lands on a key being written
+                    // (s3rver answers 500). If the blob is there now, another put stored the same name, and so the
+                    // same bytes (every read checks them); else the failure stands.
+                    long? stored = null;
+                    try
+                    {
+                        stored = (await _s3.GetObjectMetadataAsync(_bucket, BlobKey(staged.Digest), cancellationToken).ConfigureAwait(false)).ContentLength;
+                    }
+                    catch (AmazonS3Exception)
+                    {
+                        // Not there (or not answering): the copy's own failure is the one to report.
+                    }
+
+                    if (stored != staged.Length)
+                    {
+                        throw;
+                    }
+                }
+
                 return true;
             }, cancellationToken).ConfigureAwait(false);
         }
