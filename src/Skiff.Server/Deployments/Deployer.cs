@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
+using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Deployments;
@@ -14,10 +16,41 @@ namespace Skiff.Server.Deployments;
 /// A deployment is recorded pending before anything happens and completed live or failed after, in one
 /// transaction with the location's live pointer; a server that stops in between marks it failed on start.
 /// </summary>
-internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, TimeProvider time)
+/// <remarks>
+/// Servers sharing the store keep that order through it: a deployment goes ahead once it is the oldest pending
+/// one of its location (<see cref="IMetadataStore.ListPendingDeploymentsAsync"/>), and each one that finishes
+/// is announced on the bus. Within one server the deployments of a location also queue in memory, so in
+/// embedded mode the store is only asked to confirm what the queue already decided. Each deployment records
+/// the server driving it; one left pending by a server that stopped heartbeating is failed by another
+/// (<see cref="FailOrphanedDeploymentsAsync"/>), which also lets the deployments queued behind it go ahead.
+/// </remarks>
+internal sealed class Deployer
 {
+    private const string Topic = "deploy";
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
+    private readonly IMetadataStore store;
+    private readonly IBlobStore blobs;
+    private readonly AgentHub agents;
+    private readonly IServerBus bus;
+    private readonly TimeProvider time;
+
+    public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
+    {
+        this.store = store;
+        this.blobs = blobs;
+        this.agents = agents;
+        this.bus = bus;
+        this.time = time;
+        bus.Subscribe((topic, location) =>
+        {
+            if (topic == Topic)
+            {
+                Signal(location);
+            }
+        });
+    }
 
     public async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
     {
@@ -49,7 +82,8 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
             rollbackOf,
             memoryLimit,
             request.Commit,
-            request.Commit is null ? null : request.Dirty);
+            request.Commit is null ? null : request.Dirty,
+            bus.ServerId);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -68,6 +102,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         try
         {
             await previous.ConfigureAwait(false);
+            await WaitForTurnAsync(record).ConfigureAwait(false);
             return await ActivateAsync(record, received).ConfigureAwait(false);
         }
         finally
@@ -134,8 +169,103 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         };
         var clientStages = new[] { "restore", "build", "pack", "upload" }.Sum(stage => record.TimingsMs.GetValueOrDefault(stage));
         timings["total"] = clientStages + (long)time.GetElapsedTime(received).TotalMilliseconds;
-        await store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (MetadataConflictException)
+        {
+            // Another server took this one for dead (no heartbeat past the grace period) and failed it; what it
+            // recorded stands, and is what the caller is told.
+        }
+
+        await FinishedAsync(record.Location).ConfigureAwait(false);
         return (await store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>
+    private async Task WaitForTurnAsync(DeploymentRecord record)
+    {
+        while (true)
+        {
+            // Taken before reading, so a deployment finishing in between is not missed.
+            var finished = _finished.GetOrAdd(record.Location, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var pending = await store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
+
+            // This server's own deployments are ordered by the queue above already; one it left pending (its
+            // store write failed) must not block the location forever.
+            var first = pending.FirstOrDefault(d => d.Location == record.Location && (d.Server != bus.ServerId || d.Id == record.Id));
+            if (first is null || first.Id == record.Id)
+            {
+                return;
+            }
+
+            try
+            {
+                await finished.Task.WaitAsync(bus.Backstop, time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // No notice: look again in case one was lost.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fails the pending deployments of servers that stopped heartbeating more than <paramref name="gracePeriod"/>
+    /// ago (killed, or cut off from the database), and of servers not recorded at all. Run by every server on
+    /// each heartbeat. Returns how many it failed.
+    /// </summary>
+    public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
+    {
+        var pending = await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
+        if (pending.All(d => d.Server == bus.ServerId))
+        {
+            return 0;
+        }
+
+        var servers = (await store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var now = time.GetUtcNow();
+        var failed = 0;
+        foreach (var deployment in pending.Where(d => d.Server != bus.ServerId))
+        {
+            var server = deployment.Server is { } id ? servers.GetValueOrDefault(id) : null;
+            if (server is not null && now - server.HeartbeatAt <= gracePeriod)
+            {
+                continue;
+            }
+
+            var reason = server is null
+                ? $"the server that drove this deployment ({deployment.Server ?? "unrecorded"}) stopped before it finished; deploy again"
+                : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
+            try
+            {
+                await store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
+                failed++;
+            }
+            catch (MetadataConflictException)
+            {
+                // Finished meanwhile, by its server or by another one sweeping at the same time.
+            }
+
+            await FinishedAsync(deployment.Location).ConfigureAwait(false);
+        }
+
+        return failed;
+    }
+
+    private Task FinishedAsync(string location)
+    {
+        Signal(location);
+        return bus.PublishAsync(Topic, location);
+    }
+
+    private void Signal(string location)
+    {
+        if (_finished.TryRemove(location, out var finished))
+        {
+            finished.TrySetResult();
+        }
     }
 
     /// <summary>
