@@ -112,8 +112,8 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
 
             var taken = await WithdrawAsync(id).ConfigureAwait(false);
             throw new AgentUnavailableException(taken
-                ? $"server '{server}' took a {(string?)request["message"]?["type"] ?? "request"} request but did not answer within {timeout.TotalSeconds:0} s."
-                : $"server '{server}' did not take a {(string?)request["message"]?["type"] ?? "request"} request within {timeout.TotalSeconds:0} s; it may have stopped.");
+                ? $"server '{server}' took the {(string?)request["message"]?["type"] ?? "relayed"} request but did not answer within {timeout.TotalSeconds:0} s."
+                : $"server '{server}' did not take the {(string?)request["message"]?["type"] ?? "relayed"} request within {timeout.TotalSeconds:0} s; it may have stopped.");
         }
         finally
         {
