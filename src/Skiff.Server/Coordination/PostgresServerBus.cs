@@ -32,6 +32,9 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
 
     public TimeSpan Backstop { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>A target whose heartbeat is older than this is taken for dead: a request to it fails then instead of waiting out its timeout.</summary>
+    public TimeSpan ServerGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
     public Func<JsonObject, CancellationToken, Task<JsonObject>>? OnRequest { get; set; }
 
     public void Subscribe(Action<string, string> handler)
@@ -102,6 +105,13 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
                 {
                     // The reply's notice may have been missed: look for the reply itself.
                     await CollectAsync(id, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (!reply.Task.IsCompleted && await LastHeartbeatIfDeadAsync(server, cancellationToken).ConfigureAwait(false) is { } last)
+                {
+                    // Killed while it held the request (or before it took it): no answer will come.
+                    await WithdrawAsync(id).ConfigureAwait(false);
+                    throw new AgentUnavailableException($"server '{server}' stopped before it answered the {(string?)request["message"]?["type"] ?? "relayed"} request (its last heartbeat was at {last:HH:mm:ss} UTC); try again.");
                 }
             }
 
@@ -346,6 +356,25 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or ObjectDisposedException)
         {
             // Looked for again at the next backstop.
+        }
+    }
+
+    /// <summary>The target's last heartbeat when it is older than the grace period; null while it beats, or when it never did (nothing to judge by).</summary>
+    private async Task<DateTimeOffset?> LastHeartbeatIfDeadAsync(string server, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var read = new NpgsqlCommand("SELECT heartbeat_at FROM servers WHERE id = @id;", connection);
+            read.Parameters.AddWithValue("id", server);
+            return await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is DateTime at
+                && time.GetUtcNow() - new DateTimeOffset(at, TimeSpan.Zero) > ServerGracePeriod
+                    ? new DateTimeOffset(at, TimeSpan.Zero)
+                    : null;
+        }
+        catch (NpgsqlException)
+        {
+            return null;
         }
     }
 

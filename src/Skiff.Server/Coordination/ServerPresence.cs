@@ -53,8 +53,9 @@ internal sealed class ServerPresence(IMetadataStore store, IServerBus bus, Deplo
                 await deployer.FailOrphanedDeploymentsAsync(gracePeriod, cancellationToken).ConfigureAwait(false);
                 await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException)
             {
+                // This server is stopping: the web host (whose token the run watch uses) may stop before this loop.
                 return;
             }
             catch (SkiffException)
@@ -65,10 +66,37 @@ internal sealed class ServerPresence(IMetadataStore store, IServerBus bus, Deplo
         }
     }
 
+    /// <summary>
+    /// Stops heartbeating and fails the deployments this server still drives (the web host has stopped, so
+    /// nothing will finish them), so the others need not wait out the grace period for them.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _beating.ConfigureAwait(false);
+        if (shared)
+        {
+            try
+            {
+                foreach (var deployment in (await store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false)).Where(d => d.Server == bus.ServerId))
+                {
+                    try
+                    {
+                        await store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, $"server '{bus.ServerId}' stopped before this deployment finished; deploy again", null, deployment.TimingsMs, CancellationToken.None).ConfigureAwait(false);
+                        await bus.PublishAsync(Deployer.Topic, deployment.Location).ConfigureAwait(false);
+                    }
+                    catch (MetadataConflictException)
+                    {
+                        // It finished after all.
+                    }
+                }
+            }
+            catch (SkiffException)
+            {
+                // The store is away: the others fail them once this server's heartbeat is old enough.
+            }
+        }
+
         await bus.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }

@@ -26,7 +26,8 @@ namespace Skiff.Server.Deployments;
 /// </remarks>
 internal sealed class Deployer
 {
-    private const string Topic = "deploy";
+    /// <summary>The bus topic announcing that a deployment of a location (the key) finished.</summary>
+    internal const string Topic = "deploy";
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);

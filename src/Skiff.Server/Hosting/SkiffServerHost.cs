@@ -36,7 +36,7 @@ internal static class SkiffServerHost
         {
             // PostgreSQL can be shared by several servers; they coordinate through it (Coordination/).
             var serverId = ServerPresence.NewServerId();
-            IServerBus bus = store is PostgresMetadataStore postgres ? new PostgresServerBus(postgres.DataSource, serverId, time) : new InProcessServerBus(serverId);
+            IServerBus bus = store is PostgresMetadataStore postgres ? new PostgresServerBus(postgres.DataSource, serverId, time) { ServerGracePeriod = options.ServerGracePeriod } : new InProcessServerBus(serverId);
             var blobs = await BlobStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
 
             var builder = WebApplication.CreateSlimBuilder();
