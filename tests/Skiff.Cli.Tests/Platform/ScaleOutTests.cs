@@ -6,8 +6,9 @@ using Skiff.Testing;
 namespace Skiff.Cli.Tests.Platform;
 
 /// <summary>
-/// Two `skiff server` processes on one real PostgreSQL serving one platform, with a real agent: any server
-/// answers any request, and one killed with SIGKILL in the middle of a deploy leaves nothing pending.
+/// Two `skiff server` processes on one real PostgreSQL and one S3 bucket (s3rver) serving one platform, with a
+/// real agent: any server answers any request, and one killed with SIGKILL in the middle of a deploy leaves
+/// nothing pending.
 /// </summary>
 [Collection(PostgresServer.Collection)]
 public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
@@ -47,14 +48,14 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
 
         var deploy = await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token);
         var run = await SkiffAsync("run", "pg", "etl", "--param", "rows=4000", "--detach", "--json", "--server", urlB, "--token", token);
+        deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        run.ExitCode.ShouldBe(0, run.ToString());
         var runId = (string?)JsonNode.Parse(run.Stdout)?["run"] ?? "missing";
         var following = Stopwatch.StartNew();
         var logs = await SkiffAsync("logs", runId, "--follow", "--json", "--server", urlA, "--token", token);
         following.Stop();
         var status = await SkiffAsync("runs", "pg", "--json", "--server", urlA, "--token", token);
 
-        deploy.ExitCode.ShouldBe(0, deploy.ToString());
-        run.ExitCode.ShouldBe(0, run.ToString());
         logs.ExitCode.ShouldBe(0, logs.ToString());
         var events = logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
         ((string?)events[^1]["type"]).ShouldBe("run_succeeded", "the follower on A ends with the run's end, which the agent sent to B");
@@ -75,7 +76,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
         var slow = _workspace.CopySample("Hello", "SlowHello");
         // Main takes 8 s before it hands over to Skiff: the activation is still going when A is killed.
         var program = Path.Combine(slow, "Program.cs");
-        File.WriteAllText(program, "System.Threading.Thread.Sleep(8000);\n" + File.ReadAllText(program));
+        File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(8000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
         Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
 
         var cut = Start("deploy", slow, "--location", "pg", "--server", urlA, "--token", token);
@@ -98,8 +99,13 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
         outcomes.ShouldBe(["live", "failed"]);
     }
 
+    private string _blobs = "";
+
+    /// <summary>A new database, and a new bucket for the servers' blobs (each server has a data folder of its own).</summary>
     private async Task<(string Database, string Url)> NewDatabaseAsync()
     {
+        var s3 = await S3Server.Shared;
+        _blobs = $"s3://{await s3.CreateBucketAsync()}/platform?endpoint={s3.Endpoint}";
         var database = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync()).Database!;
         return (database, postgres.Url(database));
     }
@@ -148,7 +154,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
             File.WriteAllText(Path.Combine(data, "token"), token);
         }
 
-        var server = Start("server", "--data", data, "--port", "0", "--metadata", metadata);
+        var server = Start("server", "--data", data, "--port", "0", "--metadata", metadata, "--blobs", _blobs);
         using var deadline = new CancellationTokenSource(Deadline);
         while (await server.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
         {
@@ -170,6 +176,11 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
             WorkingDirectory = _workspace.Root,
         };
         startInfo.Environment["SKIFF_HOME"] = _workspace.PathTo("home");
+        foreach (var (name, value) in S3Server.Credentials)
+        {
+            startInfo.Environment[name] = value;
+        }
+
         var process = Process.Start(startInfo)!;
         _started.Add(process);
         return process;
