@@ -45,12 +45,20 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
         }
     }
 
-    /// <summary>Returns once the listener hears notices, so nothing published after this is missed without need.</summary>
+    /// <summary>Returns once the listener hears notices (or after 30 s of trying), so nothing published after this is missed without need.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _listening = ListenAsync(listening, _stopping.Token);
-        await listening.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // PostgreSQL went away just after the store opened: the listener keeps trying, and until it hears
+            // notices every waiter looks in the store on the backstop.
+        }
     }
 
     public async Task PublishAsync(string topic, string key)
