@@ -1,6 +1,6 @@
 using Skiff.Bench;
 
-// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate|deploy|dev [--iterations N]
+// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate|deploy|dev|scaleout [--iterations N]
 var iterations = args.SkipWhile(a => a != "--iterations").Skip(1).Select(int.Parse).FirstOrDefault(20);
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "build";
 return scenario switch
@@ -10,11 +10,12 @@ return scenario switch
     "activate" or "activation" => await ActivationBenchmark.RunAsync(iterations),
     "deploy" => await DeployBenchmark.RunAsync(iterations),
     "dev" => await DevBenchmark.RunAsync(iterations),
+    "scaleout" => await ScaleOutBenchmark.RunAsync(iterations),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate|deploy|dev [--iterations N]");
+    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate|deploy|dev|scaleout [--iterations N]");
     return 2;
 }

@@ -7,6 +7,7 @@ using Skiff.Agent.Locations;
 using Skiff.Agent.Runs;
 using Skiff.Core;
 using Skiff.Core.Blobs;
+using Skiff.Core.Locking;
 using Skiff.Core.Manifests;
 using Skiff.Core.Materialization;
 
@@ -25,6 +26,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly FetchingBlobStore _blobs;
     private readonly Materializer _materializer;
     private readonly StandbyPool _standbys;
+    private readonly ProcessLock _folderLock;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
@@ -47,6 +49,8 @@ internal sealed class AgentHost : IAsyncDisposable
     public AgentHost(AgentOptions options, IBlobSource source, TimeProvider time)
     {
         options.Validate();
+        // One agent per cache: two would unpack into and evict from the same folders under each other.
+        _folderLock = DataFolder.Lock(options.CacheDirectory, "skiff agent");
         _options = options;
         _time = time;
         _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
@@ -248,6 +252,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
         await _standbys.DisposeAsync().ConfigureAwait(false);
         _reports.Writer.TryComplete();
+        _folderLock.Dispose();
     }
 
     private async Task<(ActivationResult Result, LiveVersion? Version)> StartVersionAsync(Location state, Digest release, CancellationToken cancellationToken)

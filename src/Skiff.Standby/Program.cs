@@ -24,10 +24,12 @@ if (args is not ["--await", var socketPath])
 JsonDocument? start;
 using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
 {
-    socket.Connect(new UnixDomainSocketEndPoint(socketPath));
-    using var stream = new NetworkStream(socket, ownsSocket: false);
+    // Asynchronously, as the release's code server will talk to its agent: the first use of these paths is paid here.
+    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath)).ConfigureAwait(false);
+    Warmup.Run();
+    await using var stream = new NetworkStream(socket, ownsSocket: false);
     using var buffer = new MemoryStream();
-    stream.CopyTo(buffer);
+    await stream.CopyToAsync(buffer).ConfigureAwait(false);
     start = buffer.Length == 0 ? null : JsonDocument.Parse(buffer.ToArray());
 }
 

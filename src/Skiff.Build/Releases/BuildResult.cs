@@ -15,7 +15,11 @@ internal sealed record BuildResult(
     Digest Source,
     long SourceBytes,
     BuildTimings Timings,
-    CompileRoute Compile);
+    CompileRoute Compile)
+{
+    /// <summary>The project files of the project's project references, full paths: their folders are sources too.</summary>
+    public IReadOnlyList<string> ProjectReferences { get; init; } = [];
+}
 
 /// <summary>Wall-clock time per stage. Environment packing overlaps the build, so the stages do not add up to the total.</summary>
 internal sealed record BuildTimings(TimeSpan Restore, TimeSpan Environment, TimeSpan Build, TimeSpan Pack, TimeSpan Total);

@@ -23,6 +23,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
     {
         var started = time.GetTimestamp();
         var projectPath = ProjectLocator.Locate(request.Path);
+        using var exclusive = await ProjectBuildLock.AcquireAsync(
+            projectPath,
+            holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is null ? "" : $" ({holder})")}; waiting for it to finish", time.GetElapsedTime(started))),
+            cancellationToken).ConfigureAwait(false);
 
         var stage = time.GetTimestamp();
         var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);
@@ -107,7 +111,10 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             source.Digest,
             source.Bytes,
             new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
-            built.Route);
+            built.Route)
+        {
+            ProjectReferences = closure.ProjectReferences,
+        };
     }
 
     private async Task<(T Value, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)

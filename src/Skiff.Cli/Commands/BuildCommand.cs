@@ -42,7 +42,7 @@ internal static class BuildCommand
                 status.Show("restoring");
             }
 
-            var result = await builder.BuildAsync(request, asJson ? null : status.BuildStage, cancellationToken).ConfigureAwait(false);
+            var result = await builder.BuildAsync(request, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             LockOptions.NoticeIfUnlocked(result, request.Path);
             if (asJson)
             {

@@ -55,7 +55,7 @@ internal static class DeployCommand
             }
 
             var deployed = await new ReleaseDeployer(api, local).DeployAsync(
-                request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? null : status.BuildStage, cancellationToken).ConfigureAwait(false);
+                request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {
                 Console.WriteLine(deployed.Result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -46,6 +46,11 @@ internal static class DevCommand
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            if (parse.GetValue(parameters) is { Length: > 0 } && parse.GetValue(run) is not { Length: > 0 })
+            {
+                throw new ClientException("--param gives parameters to the job that --run starts after each deploy; add --run JOB, or drop --param.", usage: true);
+            }
+
             var project = ProjectLocator.Locate(parse.GetValue(path)!);
             var runParameters = RunCommands.Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);
@@ -94,7 +99,7 @@ internal static class DevCommand
             IReadOnlyList<string> changed = [];
             while (true)
             {
-                var runId = await DeployAsync(changed, cancellationToken).ConfigureAwait(false);
+                var runId = await DeployAsync(changed, watcher, cancellationToken).ConfigureAwait(false);
                 var next = watcher.NextAsync(cancellationToken);
                 if (runId is not null)
                 {
@@ -106,7 +111,7 @@ internal static class DevCommand
         }
 
         /// <summary>Deploys; returns the id of the run it started, if any. Failures are printed, not thrown.</summary>
-        private async Task<string?> DeployAsync(IReadOnlyList<string> changed, CancellationToken cancellationToken)
+        private async Task<string?> DeployAsync(IReadOnlyList<string> changed, ProjectWatcher watcher, CancellationToken cancellationToken)
         {
             var why = changed.Count switch
             {
@@ -140,6 +145,17 @@ internal static class DevCommand
             if (json)
             {
                 Console.WriteLine(deployed.Result.ToJsonString());
+            }
+
+            // Project references are sources too, wherever they live; the build says which they are.
+            foreach (var folder in deployed.Build.ProjectReferences.Select(Path.GetDirectoryName).OfType<string>())
+            {
+                var before = watcher.Folders.Count;
+                watcher.Watch(folder);
+                if (watcher.Folders.Count > before && !json)
+                {
+                    Line($"{Now()}  also watching {folder} (a project reference)", error: false);
+                }
             }
 
             if (!deployed.Live)

@@ -18,25 +18,46 @@ internal static class PlatformCommands
         var data = CommonOptions.Folder("--data", "The data folder.", "server");
         var port = new Option<int>("--port") { Description = "The port; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var host = new Option<string>("--host") { Description = "The address to listen on (exposing the server is a deliberate choice).", DefaultValueFactory = _ => "127.0.0.1" };
+        // Checked while parsing: a typo is a usage error (exit 2) and nothing is opened or created.
+        host.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string>() is { } value && !System.Net.IPAddress.TryParse(value, out _))
+            {
+                result.AddError($"--host: '{value}' is not an IP address to listen on; give one such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).");
+            }
+        });
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"token_file\"}." };
         var blobs = BlobsOption();
         var metadata = new Option<string?>("--metadata")
         {
-            Description = "Keep metadata in PostgreSQL, which any number of servers can share: postgres://user[:password]@host[:port]/database or an Npgsql connection string (\"Host=…;Username=…;Database=…\"). Default: SQLite (skiff.db) in the data folder.",
+            Description = "Keep metadata in PostgreSQL, which any number of servers can share: postgres://user[:password]@host[:port]/database or an Npgsql connection string (\"Host=…;Username=…;Database=…\"). Else $SKIFF_METADATA; default: SQLite (skiff.db) in the data folder.",
         };
         var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
-            var database = parse.GetValue(metadata);
+            // Also from the environment, so a password need not be on a command line (a pod's, say) for all to see.
+            var database = parse.GetValue(metadata) ?? FromEnvironment("SKIFF_METADATA");
             if (database is not null && !PostgresMetadataStore.TryParseConnectionString(database, out var problem))
             {
-                await Console.Error.WriteLineAsync($"error: --metadata: {problem}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"error: {(parse.GetValue(metadata) is null ? "SKIFF_METADATA" : "--metadata")}: {problem}").ConfigureAwait(false);
+                return CommandRunner.Usage;
+            }
+
+            S3BlobStoreOptions? s3;
+            try
+            {
+                s3 = ReadBlobs(parse.GetValue(blobs) ?? FromEnvironment("SKIFF_BLOBS"));
+            }
+            catch (InvalidBlobStoreException exception)
+            {
+                // Only the variable can be wrong here: the option was checked while parsing.
+                await Console.Error.WriteLineAsync($"error: SKIFF_BLOBS: {exception.Message}").ConfigureAwait(false);
                 return CommandRunner.Usage;
             }
 
             await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, Metadata = database, S3Blobs = ReadBlobs(parse.GetValue(blobs)) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, Metadata = database, S3Blobs = s3 }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
@@ -51,7 +72,7 @@ internal static class PlatformCommands
     {
         var option = new Option<string?>("--blobs")
         {
-            Description = $"Keep blobs in S3: {S3BlobStoreOptions.Syntax}, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Default: the data folder.",
+            Description = $"Keep blobs in S3: {S3BlobStoreOptions.Syntax}, credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Else $SKIFF_BLOBS; default: the data folder.",
         };
         option.Validators.Add(result =>
         {
@@ -66,6 +87,9 @@ internal static class PlatformCommands
         });
         return option;
     }
+
+    private static string? FromEnvironment(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
 
     private static S3BlobStoreOptions? ReadBlobs(string? text) =>
         text is null ? null : S3BlobStoreOptions.Parse(text, Environment.GetEnvironmentVariable);
@@ -132,7 +156,8 @@ internal static class PlatformCommands
 
     private static async Task RunAgentAsync(ServerList servers, string token, string cacheDirectory, string name, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
         await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new FailoverBlobSource(http, servers, token), TimeProvider.System);
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)

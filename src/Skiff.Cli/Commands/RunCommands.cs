@@ -40,14 +40,7 @@ internal static class RunCommands
                 return 0;
             }
 
-            // Ctrl-C from here on stops the following, not the process outright, so it can say how to get back to the run.
-            using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-            {
-                context.Cancel = true;
-                interrupted.Cancel();
-            });
-            return await FollowAsync(api, runId, parse.GetValue(json), interrupted.Token).ConfigureAwait(false);
+            return (await FollowUntilInterruptedAsync(api, runId, parse.GetValue(json), cancellationToken).ConfigureAwait(false)).Code;
         }));
         return command;
     }
@@ -63,7 +56,14 @@ internal static class RunCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            await foreach (var e in api.FollowAsync(parse.GetValue(run)!, parse.GetValue(follow), cancellationToken).ConfigureAwait(false))
+            if (parse.GetValue(follow))
+            {
+                // What the run ended with is not this command's outcome: it printed what it was asked to.
+                var (code, interrupted) = await FollowUntilInterruptedAsync(api, parse.GetValue(run)!, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+                return interrupted ? code : 0;
+            }
+
+            await foreach (var e in api.FollowAsync(parse.GetValue(run)!, follow: false, cancellationToken).ConfigureAwait(false))
             {
                 Console.WriteLine(parse.GetValue(json) ? e.ToJsonString() : EventPrinter.Format(e));
             }
@@ -122,6 +122,22 @@ internal static class RunCommands
     {
         var started = await api.PostAsync("api/v1/runs", new JsonObject { ["location"] = location, ["job"] = job, ["params"] = parameters }, cancellationToken).ConfigureAwait(false);
         return (string)started["run"]!;
+    }
+
+    /// <summary>
+    /// <see cref="FollowAsync"/> where Ctrl-C stops the following, not the process outright, so it can say that the
+    /// run goes on and how to get back to it.
+    /// </summary>
+    private static async Task<(int Code, bool Interrupted)> FollowUntilInterruptedAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
+    {
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            interrupted.Cancel();
+        });
+        var code = await FollowAsync(api, runId, json, interrupted.Token).ConfigureAwait(false);
+        return (code, interrupted.IsCancellationRequested);
     }
 
     /// <summary>Prints a run's events until it ends; returns the exit code of its outcome (0, 1, 130).</summary>

@@ -74,6 +74,18 @@ internal sealed class StatusLine : IDisposable
     /// A build stage's line, then what the build does next, so the bottom line never says a finished stage is
     /// still running (a restore that downloads packages can take a minute).
     /// </summary>
+    /// <summary>
+    /// What a command that prints JSON on stdout still says on stderr while building: only that it is waiting for
+    /// another build of the project, so a script's deploy that seems stuck says why.
+    /// </summary>
+    public static void WaitsOnly(StageReport report)
+    {
+        if (report.Stage == "wait")
+        {
+            Console.Error.WriteLine(report.Summary);
+        }
+    }
+
     public void BuildStage(StageReport report)
     {
         Stage(report.Stage, report.Summary, report.Elapsed);

@@ -12,7 +12,7 @@ namespace Skiff.Cli.Deployments;
 /// <summary>
 /// The deploy plan every front end shares (<c>skiff deploy</c>, <c>skiff dev</c>): build into the local
 /// store, send every digest of the release in one request, upload only what the server lacks (in
-/// parallel, streamed, retried), then ask for the release to go live and wait for the outcome.
+/// parallel, streamed, retried; to the server, or straight into its S3 bucket by pre-signed URLs), then ask for the release to go live and wait for the outcome.
 /// </summary>
 /// <remarks>One instance can deploy many times; <c>skiff dev</c> keeps it (and the HTTP connection) warm between saves.</remarks>
 internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
@@ -47,6 +47,8 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         var digests = new[] { build.Release, build.EnvironmentDigest, build.Source }.Concat(packages).Distinct().ToList();
         var answer = await api.PostAsync("api/v1/blobs/missing", new JsonObject { ["digests"] = new JsonArray([.. digests.Select(d => (JsonNode?)d.ToString())]) }, cancellationToken).ConfigureAwait(false);
         var missing = (answer["missing"] as JsonArray ?? []).Select(n => Digest.Parse((string)n!)).ToList();
+        // Present when the server keeps blobs in S3: the bytes go there directly, not through the server.
+        var direct = DirectUpload.FromAnswer(answer);
         var bytes = 0L;
         foreach (var digest in missing)
         {
@@ -60,10 +62,10 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         // The release manifest goes last, so the server never holds a release whose parts are missing.
         var parts = missing.Where(d => d != build.Release).ToList();
         await Parallel.ForEachAsync(parts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-            async (digest, ct) => await api.UploadAsync(local, digest, Sent, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (digest, ct) => await api.UploadAsync(local, digest, direct.GetValueOrDefault(digest), Sent, ct).ConfigureAwait(false)).ConfigureAwait(false);
         if (missing.Contains(build.Release))
         {
-            await api.UploadAsync(local, build.Release, Sent, cancellationToken).ConfigureAwait(false);
+            await api.UploadAsync(local, build.Release, direct.GetValueOrDefault(build.Release), Sent, cancellationToken).ConfigureAwait(false);
         }
 
         var deployPath = missing.Any(packages.Contains) ? "full" : missing.Count > 0 ? "fast" : "unchanged";

@@ -11,7 +11,7 @@ internal sealed class ProjectWatcher : IDisposable
     private readonly string _folder;
     private readonly TimeSpan _quiet;
     private readonly TimeProvider _time;
-    private readonly FileSystemWatcher _watcher;
+    private readonly List<(string Folder, FileSystemWatcher Watcher)> _watchers = [];
     private readonly Lock _gate = new();
     private readonly SortedSet<string> _changed = new(StringComparer.Ordinal);
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -25,24 +25,55 @@ internal sealed class ProjectWatcher : IDisposable
         _folder = Path.GetFullPath(folder);
         _quiet = quiet;
         _time = time;
-        _watcher = new FileSystemWatcher(_folder)
+        Watch(_folder);
+    }
+
+    /// <summary>
+    /// Watches another folder as well (a project reference outside the project's folder); changes there are
+    /// reported relative to the project's folder. A folder already watched, or under one, is left alone.
+    /// </summary>
+    public void Watch(string folder)
+    {
+        folder = Path.GetFullPath(folder);
+        lock (_gate)
         {
-            IncludeSubdirectories = true,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
-            // The largest buffer the OS allows: a checkout or a formatter touching many files must not overflow it.
-            InternalBufferSize = 64 * 1024,
-        };
-        _watcher.Changed += (_, e) => Record(e.FullPath);
-        _watcher.Created += (_, e) => Record(e.FullPath);
-        _watcher.Deleted += (_, e) => Record(e.FullPath);
-        _watcher.Renamed += (_, e) =>
+            if (_watchers.Any(w => folder == w.Folder || ProjectFolderContains(w.Folder, folder)))
+            {
+                return;
+            }
+
+            var watcher = new FileSystemWatcher(folder)
+            {
+                IncludeSubdirectories = true,
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+                // The largest buffer the OS allows: a checkout or a formatter touching many files must not overflow it.
+                InternalBufferSize = 64 * 1024,
+            };
+            watcher.Changed += (_, e) => Record(folder, e.FullPath);
+            watcher.Created += (_, e) => Record(folder, e.FullPath);
+            watcher.Deleted += (_, e) => Record(folder, e.FullPath);
+            watcher.Renamed += (_, e) =>
+            {
+                Record(folder, e.OldFullPath);
+                Record(folder, e.FullPath);
+            };
+            // Events were lost (buffer overflow): something changed, so build; the build finds out what.
+            watcher.Error += (_, _) => Record(folder, null);
+            watcher.EnableRaisingEvents = true;
+            _watchers.Add((folder, watcher));
+        }
+    }
+
+    /// <summary>The folders watched, the project's first.</summary>
+    public IReadOnlyList<string> Folders
+    {
+        get
         {
-            Record(e.OldFullPath);
-            Record(e.FullPath);
-        };
-        // Events were lost (buffer overflow): something changed, so build; the build finds out what.
-        _watcher.Error += (_, _) => Record(null);
-        _watcher.EnableRaisingEvents = true;
+            lock (_gate)
+            {
+                return [.. _watchers.Select(w => w.Folder)];
+            }
+        }
     }
 
     /// <summary>
@@ -118,11 +149,23 @@ internal sealed class ProjectWatcher : IDisposable
             || name.Contains("___jb_", StringComparison.Ordinal)); // JetBrains safe-write temp files
     }
 
-    public void Dispose() => _watcher.Dispose();
-
-    private void Record(string? path)
+    public void Dispose()
     {
-        if (path is not null && !IsSourceChange(_folder, path))
+        lock (_gate)
+        {
+            foreach (var (_, watcher) in _watchers)
+            {
+                watcher.Dispose();
+            }
+        }
+    }
+
+    private static bool ProjectFolderContains(string folder, string path) =>
+        path.StartsWith(folder.TrimEnd('/') + "/", StringComparison.Ordinal);
+
+    private void Record(string folder, string? path)
+    {
+        if (path is not null && !IsSourceChange(folder, path))
         {
             return;
         }

@@ -30,27 +30,7 @@ internal static class UploadedBlobs
             var file = new FileStream(staged, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, useAsync: true);
             await using (file.ConfigureAwait(false))
             {
-                var buffer = new byte[1 << 16];
-                int read;
-                while ((read = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    if (file.Length + read > maxBytes)
-                    {
-                        throw new BlobTooLargeException(expected, maxBytes);
-                    }
-
-                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                }
-
-                file.Position = 0;
-                var actual = await Digest.ComputeAsync(file, cancellationToken).ConfigureAwait(false);
-                if (actual != expected)
-                {
-                    throw BlobIntegrityException.ForPut(expected, actual, store.Location);
-                }
-
-                file.Position = 0;
-                await CheckContentAsync(expected, file, limits, cancellationToken).ConfigureAwait(false);
+                await ReadCheckedAsync(file, expected, content, maxBytes, limits, store.Location, cancellationToken).ConfigureAwait(false);
                 if (fileStore is null)
                 {
                     // The store hashes again as it stores, so the bytes checked here are the bytes it keeps.
@@ -70,6 +50,57 @@ internal static class UploadedBlobs
         {
             File.Delete(staged);
         }
+    }
+
+    /// <summary>
+    /// Checks content exactly as <see cref="PutAsync"/> does, without storing it: for a blob that reaches its
+    /// store another way (a pre-signed upload, which the store copies into place only after this check).
+    /// </summary>
+    /// <remarks><paramref name="storeLocation"/> is where the blob was to be stored, for messages.</remarks>
+    /// <exception cref="BlobTooLargeException">The content is longer than <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="BlobIntegrityException">The bytes do not match <paramref name="expected"/>.</exception>
+    /// <exception cref="UnsafeArchiveException">The bytes are an archive the reader refuses.</exception>
+    /// <exception cref="InvalidManifestException">The bytes are neither an archive nor a canonical manifest.</exception>
+    public static async Task CheckAsync(Digest expected, Stream content, long maxBytes, ArchiveLimits limits, string storeLocation, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var file = new FileStream(
+            Path.Combine(Path.GetTempPath(), $"skiff-check-{Guid.NewGuid():N}.tmp"),
+            FileMode.CreateNew,
+            FileAccess.ReadWrite,
+            FileShare.None,
+            1 << 16,
+            FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        await using (file.ConfigureAwait(false))
+        {
+            await ReadCheckedAsync(file, expected, content, maxBytes, limits, storeLocation, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Copies <paramref name="content"/> into <paramref name="file"/> and checks size, digest and content.</summary>
+    private static async Task ReadCheckedAsync(FileStream file, Digest expected, Stream content, long maxBytes, ArchiveLimits limits, string storeLocation, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (file.Length + read > maxBytes)
+            {
+                throw new BlobTooLargeException(expected, maxBytes);
+            }
+
+            await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+        }
+
+        file.Position = 0;
+        var actual = await Digest.ComputeAsync(file, cancellationToken).ConfigureAwait(false);
+        if (actual != expected)
+        {
+            throw BlobIntegrityException.ForPut(expected, actual, storeLocation);
+        }
+
+        file.Position = 0;
+        await CheckContentAsync(expected, file, limits, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task CheckContentAsync(Digest digest, FileStream file, ArchiveLimits limits, CancellationToken cancellationToken)

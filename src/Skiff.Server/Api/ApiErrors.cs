@@ -5,6 +5,7 @@ using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
+using Skiff.Server.Blobs;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 
@@ -31,7 +32,7 @@ internal static class ApiErrors
         NotFoundException or BlobNotFoundException or MetadataNotFoundException => StatusCodes.Status404NotFound,
         MetadataConflictException => StatusCodes.Status409Conflict,
         InvalidDigestException or InvalidLocationNameException or InvalidMemoryLimitException or BadRequestException => StatusCodes.Status400BadRequest,
-        ReleaseIncompleteException => StatusCodes.Status409Conflict,
+        ReleaseIncompleteException or StagedUploadNotFoundException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
         RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,
         AgentUnavailableException or BlobStoreUnavailableException => StatusCodes.Status503ServiceUnavailable,

@@ -2,11 +2,16 @@ using System.Text.Json.Nodes;
 using Skiff.Core;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
+using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
 
 namespace Skiff.Server.Api;
 
-/// <summary>Blob upload (checked by <see cref="UploadedBlobs"/> before it enters the store) and download.</summary>
+/// <summary>
+/// Blob upload (checked by <see cref="UploadedBlobs"/> before it enters the store) and download. With blobs in S3
+/// the bytes do not pass through here: uploads go to pre-signed URLs and are committed after the same checks,
+/// downloads are redirected to pre-signed URLs.
+/// </summary>
 internal static class BlobEndpoints
 {
     // A blob written or touched this recently is spared by gc for most of its hour anyway; touching it again
@@ -22,13 +27,13 @@ internal static class BlobEndpoints
                 .Select(node => Digest.Parse((string?)node ?? ""))
                 .Distinct()
                 .ToList();
-            var missing = new JsonArray();
+            var missing = new List<Digest>();
             foreach (var digest in digests)
             {
                 var written = await blobs.GetWrittenAtAsync(digest, cancellationToken).ConfigureAwait(false);
                 if (written is null)
                 {
-                    missing.Add(digest.ToString());
+                    missing.Add(digest);
                 }
                 else if (written < time.GetUtcNow() - TouchAfter)
                 {
@@ -36,12 +41,59 @@ internal static class BlobEndpoints
                 }
             }
 
-            return Results.Json(new JsonObject { ["missing"] = missing });
+            var answer = new JsonObject { ["missing"] = new JsonArray([.. missing.Select(d => (JsonNode?)d.ToString())]) };
+            if (blobs is S3BlobStore s3)
+            {
+                // Scale-out: the client PUTs each blob to S3 itself and then commits it (POST /blobs/{digest}/commit).
+                var uploads = new JsonObject();
+                foreach (var digest in missing)
+                {
+                    var upload = await s3.PresignUploadAsync(cancellationToken).ConfigureAwait(false);
+                    uploads[digest.ToString()] = new JsonObject
+                    {
+                        ["upload"] = upload.Id,
+                        ["url"] = upload.Url.ToString(),
+                        ["expires"] = upload.Expires.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    };
+                }
+
+                answer["uploads"] = uploads;
+            }
+
+            return Results.Json(answer);
+        });
+
+        api.MapPost("/blobs/{digest}/commit", async (string digest, HttpRequest request, CancellationToken cancellationToken) =>
+        {
+            var expected = Digest.Parse(digest);
+            if (blobs is not S3BlobStore s3)
+            {
+                throw new BadRequestException($"this server keeps blobs in a folder, with nothing to commit: upload blob {expected} with PUT /api/v1/blobs/{expected}.");
+            }
+
+            var body = await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false);
+            var upload = Requests.RequiredString(body, "upload");
+
+            // The same checks as an upload through the server (digest, archive safety, canonical manifests), on
+            // the bytes S3 holds; only then does the blob get its final key.
+            var stored = await s3.CommitUploadAsync(
+                expected,
+                upload,
+                (content, ct) => UploadedBlobs.CheckAsync(expected, content, options.MaxBlobBytes, ArchiveLimits.Default, s3.Location, ct),
+                cancellationToken).ConfigureAwait(false);
+            var result = new JsonObject { ["digest"] = expected.ToString(), ["stored"] = stored };
+            return stored ? Results.Json(result, statusCode: StatusCodes.Status201Created) : Results.Ok(result);
         });
 
         api.MapPut("/blobs/{digest}", async (string digest, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var expected = Digest.Parse(digest);
+            if (blobs is S3BlobStore)
+            {
+                // Scale-out servers never carry blob bytes: they would be the bottleneck of every deploy.
+                throw new BadRequestException($"this server keeps blobs in S3 and takes no blob bytes itself: ask POST /api/v1/blobs/missing for an upload URL for {expected}, PUT the bytes there, then POST /api/v1/blobs/{expected}/commit.");
+            }
+
             if (request.ContentLength > options.MaxBlobBytes)
             {
                 throw new RequestTooLargeException($"blob {expected} is {request.ContentLength} bytes; this server accepts blobs up to {options.MaxBlobBytes} bytes.");
@@ -60,7 +112,20 @@ internal static class BlobEndpoints
 
         api.MapGet("/blobs/{digest}", async (string digest, CancellationToken cancellationToken) =>
         {
-            var stream = await blobs.OpenReadAsync(Digest.Parse(digest), cancellationToken).ConfigureAwait(false);
+            var wanted = Digest.Parse(digest);
+            if (blobs is S3BlobStore s3)
+            {
+                if (!await s3.ContainsAsync(wanted, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new BlobNotFoundException(wanted, s3.Location);
+                }
+
+                // The reader fetches from S3 itself (and checks the bytes against the digest, as an agent's cache
+                // does); 307 so that a client that follows it keeps the GET.
+                return Results.Redirect((await s3.PresignDownloadAsync(wanted, cancellationToken).ConfigureAwait(false)).ToString(), permanent: false, preserveMethod: true);
+            }
+
+            var stream = await blobs.OpenReadAsync(wanted, cancellationToken).ConfigureAwait(false);
             return Results.Stream(stream, "application/octet-stream");
         });
     }

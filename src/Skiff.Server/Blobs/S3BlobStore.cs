@@ -23,7 +23,7 @@ namespace Skiff.Server.Blobs;
 /// Failures of S3 itself (unreachable, too slow, a missing bucket, refused credentials) surface as
 /// <see cref="BlobStoreUnavailableException"/>, never as the SDK's own exceptions.
 /// </remarks>
-internal sealed class S3BlobStore : IBlobStore, IDisposable
+internal sealed partial class S3BlobStore : IBlobStore, IDisposable
 {
     private const int CopyBufferBytes = 81920;
 
@@ -38,9 +38,13 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     private readonly string _blobsPrefix;
     private readonly string _stagingPrefix;
     private readonly string _temp;
+    private readonly Uri? _endpoint;
+    private readonly TimeProvider _time;
 
-    private S3BlobStore(IAmazonS3 s3, S3BlobStoreOptions options, string tempDirectory)
+    private S3BlobStore(IAmazonS3 s3, S3BlobStoreOptions options, string tempDirectory, TimeProvider time)
     {
+        _endpoint = options.Endpoint;
+        _time = time;
         _s3 = s3;
         _bucket = options.Bucket;
         _blobsPrefix = options.Prefix + "blobs/sha256/";
@@ -62,7 +66,7 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(time);
         Directory.CreateDirectory(tempDirectory);
-        var store = new S3BlobStore(CreateClient(options), options, Path.GetFullPath(tempDirectory));
+        var store = new S3BlobStore(CreateClient(options), options, Path.GetFullPath(tempDirectory), time);
         try
         {
             await store.DeleteStaleStagingAsync(time.GetUtcNow() - StaleStagingAge, cancellationToken).ConfigureAwait(false);

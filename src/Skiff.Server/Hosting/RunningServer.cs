@@ -5,7 +5,7 @@ using Skiff.Server.Metadata;
 namespace Skiff.Server.Hosting;
 
 /// <summary>A started server: where it listens, its token, and how to stop it.</summary>
-internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, ServerPresence presence) : IAsyncDisposable
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, ServerPresence presence, IDisposable folderLock) : IAsyncDisposable
 {
     public Uri Url { get; } = url;
 
@@ -22,5 +22,6 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
         await presence.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         (Blobs as IDisposable)?.Dispose();
+        folderLock.Dispose();
     }
 }

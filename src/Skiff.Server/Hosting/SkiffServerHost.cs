@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Skiff.Core.Locking;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Blobs;
@@ -28,9 +29,23 @@ internal static class SkiffServerHost
             throw new ListenFailedException($"'{options.Host}' is not an IP address to listen on; give one such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).");
         }
 
-        Directory.CreateDirectory(options.DataDirectory);
-        var token = TokenFile.ReadOrCreate(options.TokenPath);
-        var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
+        var folderLock = DataFolder.Lock(options.DataDirectory, "skiff server");
+        try
+        {
+            var token = TokenFile.ReadOrCreate(options.TokenPath);
+            var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(options, listenAddress, token, store, folderLock, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            folderLock.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<RunningServer> StartAsync(
+        ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
+    {
         ServerPresence? presence = null;
         try
         {
@@ -115,7 +130,7 @@ internal static class SkiffServerHost
 
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, presence);
+            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, presence, folderLock);
         }
         catch
         {

@@ -54,6 +54,7 @@ public sealed class HelpAndUsageTests : IDisposable
     [InlineData("delpoy", "'delpoy'")]
     [InlineData("run analytics", "Required argument missing")]
     [InlineData("history analytics --limit lots", "lots")]
+    [InlineData("server --host localhost --port 0", "'localhost' is not an IP address")]
     public async Task A_usage_error_is_one_line_and_exit_2(string commandLine, string said)
     {
         var result = await SkiffAsync(commandLine.Split(' '));
@@ -65,6 +66,15 @@ public sealed class HelpAndUsageTests : IDisposable
         lines[^1].ShouldStartWith("see `skiff");
         result.Stderr.ShouldNotContain("Usage:", Case.Sensitive, "the error, not the whole help page");
         result.Stdout.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Dev_params_without_a_job_to_run_are_a_usage_error_before_anything_is_built()
+    {
+        var result = await SkiffAsync("dev", _workspace.PathTo("nothing-here"), "--location", "analytics", "--param", "rows=3");
+
+        result.ExitCode.ShouldBe(2, result.ToString());
+        result.Stderr.ShouldContain("--param gives parameters to the job that --run starts");
     }
 
     [Fact]

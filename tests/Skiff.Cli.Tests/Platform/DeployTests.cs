@@ -339,6 +339,63 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
     }
 
     [Fact]
+    public async Task Ctrl_C_during_logs_follow_says_the_run_goes_on_and_exits_130()
+    {
+        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-logs-interrupted");
+        await DeployAsync(backfill, "logs-interrupted");
+        var started = await Platform.SkiffAsync("run", "logs-interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50", "--detach");
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = started.Stdout.Trim();
+        var startInfo = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "logs", runId, "--follow"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Platform.DataDirectory,
+            Environment = { ["SKIFF_HOME"] = Platform.Home, ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token },
+        };
+        using var following = System.Diagnostics.Process.Start(startInfo)!;
+        var stderr = following.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await following.StandardOutput.ReadLineAsync(deadline.Token) is { } line && !line.Contains("started", StringComparison.Ordinal))
+        {
+        }
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", following.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            await kill.WaitForExitAsync(deadline.Token);
+        }
+
+        _ = following.StandardOutput.ReadToEndAsync(deadline.Token);
+        await following.WaitForExitAsync(deadline.Token);
+        var said = await stderr;
+        var stillRunning = (await Platform.Server.Store.GetRunAsync(runId, deadline.Token))!;
+        var cancel = await Platform.SkiffAsync("cancel", runId);
+
+        following.ExitCode.ShouldBe(130, said);
+        said.ShouldContain($"stopped following run {runId}; it goes on on the platform.");
+        stillRunning.Status.ShouldBe("running");
+        cancel.ExitCode.ShouldBe(0, cancel.ToString());
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_deploys_of_one_project_folder_serialize_their_builds_and_all_succeed()
+    {
+        var project = fixture.Workspace.CopySample("Hello", "concurrent");
+
+        var deploys = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Platform.SkiffAsync("deploy", project, "--location", "concurrent", "--json")));
+
+        foreach (var deploy in deploys)
+        {
+            deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        }
+
+        var results = deploys.Select(d => JsonNode.Parse(d.Stdout)!).ToList();
+        results.ShouldAllBe(r => (string?)r["outcome"] == "live");
+        results.Select(r => (string?)r["release"]).Distinct().ShouldHaveSingleItem("one project, one release");
+        deploys.Count(d => d.Stderr.Contains("another build of Hello.csproj is running", StringComparison.Ordinal)).ShouldBeGreaterThan(0, "some waited for another's build");
+    }
+
+    [Fact]
     public async Task On_a_terminal_deploy_shows_moving_progress_and_in_CI_only_plain_lines()
     {
         var project = fixture.Variant("terminal", text => text.Replace("Hello, {Name}!", "Terminal, {Name}!", StringComparison.Ordinal));

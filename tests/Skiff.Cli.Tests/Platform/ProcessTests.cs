@@ -76,6 +76,7 @@ public sealed class ProcessTests : IDisposable
         var port = new Uri((string)ready["url"]!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         var secondUp = await SkiffAsync("up", "--data", _workspace.PathTo("second"), "--port", port);
+        var sameData = await SkiffAsync("up", "--data", data, "--port", "0");
         var server = await SkiffAsync("server", "--data", _workspace.PathTo("third"), "--port", port);
         var gc = await SkiffAsync("gc", "--data", data, "--json");
         Signal(up, "TERM");
@@ -97,6 +98,14 @@ public sealed class ProcessTests : IDisposable
             taken.Stdout.ShouldBeEmpty();
         }
 
+        // A second platform on the same data folder is refused before it touches anything; the first goes on.
+        sameData.ExitCode.ShouldBe(1, sameData.ToString());
+        sameData.Stderr.Trim().Split('\n').ShouldHaveSingleItem().ShouldBe(
+            $"error: {Path.Combine(data, "server")} is in use by another Skiff process (pid {up.Id}, skiff server); stop that one, or give this one a folder of its own.");
+        // A second platform on the same data folder is refused before it touches anything; the first goes on.
+        sameData.ExitCode.ShouldBe(1, sameData.ToString());
+        sameData.Stderr.Trim().Split('\n').ShouldHaveSingleItem().ShouldBe(
+            $"error: {Path.Combine(data, "server")} is in use by another Skiff process (pid {up.Id}, skiff server); stop that one, or give this one a folder of its own.");
         gc.ExitCode.ShouldBe(0, gc.ToString());
         var collected = JsonNode.Parse(gc.Stdout)!;
         ((int?)collected["deleted"]).ShouldBe(0);

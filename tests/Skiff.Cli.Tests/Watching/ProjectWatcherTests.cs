@@ -51,4 +51,29 @@ public sealed class ProjectWatcherTests
 
         changed.ShouldBe(["Other.cs", "Program.cs"], ignoreOrder: true);
     }
+
+    [Fact]
+    public async Task A_project_reference_outside_the_folder_is_watched_once_added_and_its_build_output_is_not()
+    {
+        using var workspace = new Workspace();
+        var folder = workspace.PathTo("app");
+        var library = workspace.PathTo("lib");
+        Directory.CreateDirectory(folder);
+        Directory.CreateDirectory(Path.Combine(library, "obj"));
+        using var watcher = new ProjectWatcher(folder, TimeSpan.FromMilliseconds(50), TimeProvider.System);
+
+        watcher.Watch(library);
+        watcher.Watch(Path.Combine(library, "Sub"));
+        await File.WriteAllTextAsync(Path.Combine(library, "obj", "Lib.dll"), "build output");
+        await File.WriteAllTextAsync(Path.Combine(library, "Lib.cs"), "class L {}");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        while (!changed.Contains("../lib/Lib.cs"))
+        {
+            changed.UnionWith(await watcher.NextAsync(deadline.Token));
+        }
+
+        changed.ShouldBe(["../lib/Lib.cs"]);
+        watcher.Folders.ShouldBe([Path.GetFullPath(folder), Path.GetFullPath(library)], "a folder under one watched is not watched twice");
+    }
 }
