@@ -31,19 +31,19 @@ internal sealed class Deployer
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
-    private readonly IMetadataStore store;
-    private readonly IBlobStore blobs;
-    private readonly AgentHub agents;
-    private readonly IServerBus bus;
-    private readonly TimeProvider time;
+    private readonly IMetadataStore _store;
+    private readonly IBlobStore _blobs;
+    private readonly AgentHub _agents;
+    private readonly IServerBus _bus;
+    private readonly TimeProvider _time;
 
     public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
     {
-        this.store = store;
-        this.blobs = blobs;
-        this.agents = agents;
-        this.bus = bus;
-        this.time = time;
+        _store = store;
+        _blobs = blobs;
+        _agents = agents;
+        _bus = bus;
+        _time = time;
         bus.Subscribe((topic, location) =>
         {
             if (topic == Topic)
@@ -55,13 +55,13 @@ internal sealed class Deployer
 
     public async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
     {
-        var received = time.GetTimestamp();
+        var received = _time.GetTimestamp();
         LocationNames.Validate(request.Location);
         var releaseId = Digest.Parse(request.Release);
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
-        await store.RegisterReleaseAsync(
-            new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, time.GetUtcNow()),
+        await _store.RegisterReleaseAsync(
+            new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, _time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
 
         var record = new DeploymentRecord(
@@ -75,7 +75,7 @@ internal sealed class Deployer
             request.BytesUploaded,
             request.TimingsMs ?? new Dictionary<string, long>(),
             string.IsNullOrWhiteSpace(request.Who) ? "unknown" : request.Who,
-            time.GetUtcNow(),
+            _time.GetUtcNow(),
             DeploymentOutcomes.Pending,
             Error: null,
             DefinitionsJson: null,
@@ -84,14 +84,14 @@ internal sealed class Deployer
             memoryLimit,
             request.Commit,
             request.Commit is null ? null : request.Dirty,
-            bus.ServerId);
+            _bus.ServerId);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await _registration.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
+            await _store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
             previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
             _tails[request.Location] = done.Task;
         }
@@ -122,7 +122,7 @@ internal sealed class Deployer
         switch (request.MemoryLimit?.Trim())
         {
             case null or "":
-                return (await store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false))?.MemoryLimit;
+                return (await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false))?.MemoryLimit;
             case var text when text.Equals(MemoryLimit.None, StringComparison.OrdinalIgnoreCase):
                 return null;
             case var text:
@@ -132,7 +132,7 @@ internal sealed class Deployer
 
     private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received)
     {
-        var activating = time.GetTimestamp();
+        var activating = _time.GetTimestamp();
         string outcome;
         string? error = null;
         string? definitions = null;
@@ -141,7 +141,7 @@ internal sealed class Deployer
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
+            var result = await _agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
             if ((string?)result["type"] == "error")
             {
                 outcome = DeploymentOutcomes.Failed;
@@ -166,13 +166,13 @@ internal sealed class Deployer
 
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
         {
-            ["activate"] = (long)time.GetElapsedTime(activating).TotalMilliseconds,
+            ["activate"] = (long)_time.GetElapsedTime(activating).TotalMilliseconds,
         };
         var clientStages = new[] { "restore", "build", "pack", "upload" }.Sum(stage => record.TimingsMs.GetValueOrDefault(stage));
-        timings["total"] = clientStages + (long)time.GetElapsedTime(received).TotalMilliseconds;
+        timings["total"] = clientStages + (long)_time.GetElapsedTime(received).TotalMilliseconds;
         try
         {
-            await store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+            await _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
         }
         catch (MetadataConflictException)
         {
@@ -181,7 +181,7 @@ internal sealed class Deployer
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
-        return (await store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+        return (await _store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
     }
 
     /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>
@@ -191,11 +191,11 @@ internal sealed class Deployer
         {
             // Taken before reading, so a deployment finishing in between is not missed.
             var finished = _finished.GetOrAdd(record.Location, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var pending = await store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
+            var pending = await _store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
 
             // This server's own deployments are ordered by the queue above already; one it left pending (its
             // store write failed) must not block the location forever.
-            var first = pending.FirstOrDefault(d => d.Location == record.Location && (d.Server != bus.ServerId || d.Id == record.Id));
+            var first = pending.FirstOrDefault(d => d.Location == record.Location && (d.Server != _bus.ServerId || d.Id == record.Id));
             if (first is null || first.Id == record.Id)
             {
                 return;
@@ -203,7 +203,7 @@ internal sealed class Deployer
 
             try
             {
-                await finished.Task.WaitAsync(bus.Backstop, time).ConfigureAwait(false);
+                await finished.Task.WaitAsync(_bus.Backstop, _time).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -219,16 +219,16 @@ internal sealed class Deployer
     /// </summary>
     public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
-        var pending = await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
-        if (pending.All(d => d.Server == bus.ServerId))
+        var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
+        if (pending.All(d => d.Server == _bus.ServerId))
         {
             return 0;
         }
 
-        var servers = (await store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
-        var now = time.GetUtcNow();
+        var servers = (await _store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var now = _time.GetUtcNow();
         var failed = 0;
-        foreach (var deployment in pending.Where(d => d.Server != bus.ServerId))
+        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId))
         {
             var server = deployment.Server is { } id ? servers.GetValueOrDefault(id) : null;
             if (server is not null && now - server.HeartbeatAt <= gracePeriod)
@@ -241,7 +241,7 @@ internal sealed class Deployer
                 : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
             try
             {
-                await store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
+                await _store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
                 failed++;
             }
             catch (MetadataConflictException)
@@ -258,7 +258,7 @@ internal sealed class Deployer
     private Task FinishedAsync(string location)
     {
         Signal(location);
-        return bus.PublishAsync(Topic, location);
+        return _bus.PublishAsync(Topic, location);
     }
 
     private void Signal(string location)
@@ -277,12 +277,12 @@ internal sealed class Deployer
     {
         try
         {
-            var manifest = await ManifestLoader.LoadReleaseAsync(blobs, release, cancellationToken).ConfigureAwait(false);
-            var environment = await ManifestLoader.LoadEnvironmentAsync(blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
+            var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
+            var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
             var missing = new List<Digest>();
             foreach (var blob in environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct())
             {
-                if (!await blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
+                if (!await _blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
                 {
                     missing.Add(blob);
                 }
@@ -300,5 +300,5 @@ internal sealed class Deployer
 
     /// <summary>Time-ordered and unique: <c>d-</c>, milliseconds since the epoch, then random hex.</summary>
     private string NewId() =>
-        $"d-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        $"d-{_time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
 }
