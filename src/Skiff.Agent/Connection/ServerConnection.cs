@@ -13,10 +13,16 @@ namespace Skiff.Agent.Connection;
 /// release, start or cancel a run) the moment it has them, and the agent streams back outcomes, run events
 /// and reports. No polling interval anywhere in the path. Reconnects with backoff when the connection drops;
 /// on each connect the server re-sends what this agent should be running, and the agent resends the run
-/// events the server missed meanwhile (<see cref="RunJournal"/>). See docs/agent-protocol.md.
+/// events the server missed meanwhile (<see cref="RunJournal"/>). See docs/agent-protocol.md. With several
+/// servers (<see cref="ServerList"/>), a connection that fails or drops moves on to the next one.
 /// </summary>
-internal sealed class ServerConnection(AgentHost host, Uri server, string token, string agentName, TimeProvider time)
+internal sealed class ServerConnection(AgentHost host, ServerList servers, string token, string agentName, TimeProvider time)
 {
+    public ServerConnection(AgentHost host, Uri server, string token, string agentName, TimeProvider time)
+        : this(host, new ServerList([server]), token, agentName, time)
+    {
+    }
+
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RunJournal> _journals = new(StringComparer.Ordinal);
     private ClientWebSocket? _socket;
@@ -31,6 +37,7 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!cancellationToken.IsCancellationRequested)
         {
+            var server = servers.Current;
             try
             {
                 using var socket = new ClientWebSocket();
@@ -66,6 +73,9 @@ internal sealed class ServerConnection(AgentHost host, Uri server, string token,
             {
                 _socket = null;
             }
+
+            // The server is down or dropped us: the next one may be up (with one server, it is the same one).
+            servers.MoveOn(server);
 
             try
             {

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Skiff.Agent;
-using Skiff.Agent.Blobs;
 using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
 using Skiff.Server.Blobs;
@@ -97,15 +96,25 @@ internal static class PlatformCommands
 
     public static Command AgentCommand()
     {
-        var server = new Option<string>("--server") { Description = "The server URL.", Required = true };
+        var server = new Option<string[]>("--server")
+        {
+            Description = "The server URL. Several servers of one platform (sharing PostgreSQL) may be given, comma-separated or repeated: the agent uses the first that answers and moves on when it fails.",
+            Required = true,
+        };
         var token = new Option<string?>("--token") { Description = "The server's token (else $SKIFF_TOKEN)." };
         var cache = CommonOptions.Folder("--cache", "The agent's cache folder.", "agent");
         var name = new Option<string>("--name") { Description = "How the server calls this agent (the host name unless given).", DefaultValueFactory = _ => Environment.MachineName };
         var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host.") { server, token, cache, name };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var config = ClientConfig.Resolve(parse.GetValue(server), parse.GetValue(token), null);
-            await RunAgentAsync(config, parse.GetValue(cache)!, parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            var urls = parse.GetValue(server)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            if (urls.Count == 0)
+            {
+                throw new ClientException("--server names no URL; give one, or several comma-separated, such as http://10.0.0.5:5199,http://10.0.0.6:5199.", usage: true);
+            }
+
+            var configs = urls.Select(url => ClientConfig.Resolve(url, parse.GetValue(token), null)).ToList();
+            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, parse.GetValue(cache)!, parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -136,7 +145,7 @@ internal static class PlatformCommands
             }
 
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var agent = RunAgentAsync(new ClientConfig(server.Url, server.Token), Path.Combine(directory, "agent"), "embedded", stopping.Token);
+            var agent = RunAgentAsync(new ServerList([server.Url]), server.Token, Path.Combine(directory, "agent"), "embedded", stopping.Token);
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             await stopping.CancelAsync().ConfigureAwait(false);
             await agent.ConfigureAwait(false);
@@ -145,11 +154,11 @@ internal static class PlatformCommands
         return command;
     }
 
-    private static async Task RunAgentAsync(ClientConfig config, string cacheDirectory, string name, CancellationToken cancellationToken)
+    private static async Task RunAgentAsync(ServerList servers, string token, string cacheDirectory, string name, CancellationToken cancellationToken)
     {
         // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
-        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new HttpBlobSource(http, config.Server, config.Token), TimeProvider.System);
+        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new FailoverBlobSource(http, servers, token), TimeProvider.System);
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)
         {
@@ -158,7 +167,7 @@ internal static class PlatformCommands
 
         try
         {
-            await new ServerConnection(host, config.Server, config.Token, name, TimeProvider.System).RunAsync(cancellationToken).ConfigureAwait(false);
+            await new ServerConnection(host, servers, token, name, TimeProvider.System).RunAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -139,33 +139,23 @@ internal static class ControlEndpoints
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
             var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
             var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            runs.Starting(new RunRecord(runId, name, location.LiveRelease!.Value, job, parameters.ToJsonString(), RunStatuses.Running, time.GetUtcNow(), null, null, agent.Name));
-            JsonObject reply;
-            try
-            {
-                reply = await agent.RequestAsync(
-                    new JsonObject
-                    {
-                        ["type"] = "start_run",
-                        ["run"] = runId,
-                        ["location"] = name,
-                        ["job"] = job,
-                        ["params"] = parameters.DeepClone(),
-                        ["release"] = location.LiveRelease.ToString(),
-                        ["memory_limit"] = location.MemoryLimit,
-                    },
-                    options.ActivationTimeout,
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                runs.StartFailed(runId);
-                throw;
-            }
-
+            var reply = await agents.StartRunAsync(
+                agent,
+                new JsonObject
+                {
+                    ["type"] = "start_run",
+                    ["run"] = runId,
+                    ["location"] = name,
+                    ["job"] = job,
+                    ["params"] = parameters.DeepClone(),
+                    ["release"] = location.LiveRelease.ToString(),
+                    ["memory_limit"] = location.MemoryLimit,
+                },
+                time.GetUtcNow(),
+                options.ActivationTimeout,
+                cancellationToken).ConfigureAwait(false);
             if ((string?)reply["type"] == "error")
             {
-                runs.StartFailed(runId);
                 var message = (string?)reply["message"] ?? "the agent refused the run";
                 throw (string?)reply["code"] switch
                 {
@@ -207,7 +197,7 @@ internal static class ControlEndpoints
             }
 
             var agent = await agents.AgentForAsync(run.Location, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            var reply = await agent.RequestAsync(new JsonObject { ["type"] = "cancel_run", ["run"] = id }, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            var reply = await agents.RequestAsync(agent, new JsonObject { ["type"] = "cancel_run", ["run"] = id }, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             return (string?)reply["type"] == "error"
                 ? throw new AgentUnavailableException((string?)reply["message"] ?? "the agent could not cancel the run")
                 : Results.Json(new JsonObject { ["run"] = id, ["status"] = run.Status, ["canceled"] = true });

@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
+using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Deployments;
@@ -14,20 +16,52 @@ namespace Skiff.Server.Deployments;
 /// A deployment is recorded pending before anything happens and completed live or failed after, in one
 /// transaction with the location's live pointer; a server that stops in between marks it failed on start.
 /// </summary>
-internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, TimeProvider time)
+/// <remarks>
+/// Servers sharing the store keep that order through it: a deployment goes ahead once it is the oldest pending
+/// one of its location (<see cref="IMetadataStore.ListPendingDeploymentsAsync"/>), and each one that finishes
+/// is announced on the bus. Within one server the deployments of a location also queue in memory, so in
+/// embedded mode the store is only asked to confirm what the queue already decided. Each deployment records
+/// the server driving it; one left pending by a server that stopped heartbeating is failed by another
+/// (<see cref="FailOrphanedDeploymentsAsync"/>), which also lets the deployments queued behind it go ahead.
+/// </remarks>
+internal sealed class Deployer
 {
+    /// <summary>The bus topic announcing that a deployment of a location (the key) finished.</summary>
+    internal const string Topic = "deploy";
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
+    private readonly IMetadataStore _store;
+    private readonly IBlobStore _blobs;
+    private readonly AgentHub _agents;
+    private readonly IServerBus _bus;
+    private readonly TimeProvider _time;
+
+    public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
+    {
+        _store = store;
+        _blobs = blobs;
+        _agents = agents;
+        _bus = bus;
+        _time = time;
+        bus.Subscribe((topic, location) =>
+        {
+            if (topic == Topic)
+            {
+                Signal(location);
+            }
+        });
+    }
 
     public async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
     {
-        var received = time.GetTimestamp();
+        var received = _time.GetTimestamp();
         LocationNames.Validate(request.Location);
         var releaseId = Digest.Parse(request.Release);
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
-        await store.RegisterReleaseAsync(
-            new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, time.GetUtcNow()),
+        await _store.RegisterReleaseAsync(
+            new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, _time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
 
         var record = new DeploymentRecord(
@@ -41,7 +75,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
             request.BytesUploaded,
             request.TimingsMs ?? new Dictionary<string, long>(),
             string.IsNullOrWhiteSpace(request.Who) ? "unknown" : request.Who,
-            time.GetUtcNow(),
+            _time.GetUtcNow(),
             DeploymentOutcomes.Pending,
             Error: null,
             DefinitionsJson: null,
@@ -49,14 +83,15 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
             rollbackOf,
             memoryLimit,
             request.Commit,
-            request.Commit is null ? null : request.Dirty);
+            request.Commit is null ? null : request.Dirty,
+            _bus.ServerId);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await _registration.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
+            await _store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
             previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
             _tails[request.Location] = done.Task;
         }
@@ -68,6 +103,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         try
         {
             await previous.ConfigureAwait(false);
+            await WaitForTurnAsync(record).ConfigureAwait(false);
             return await ActivateAsync(record, received).ConfigureAwait(false);
         }
         finally
@@ -86,7 +122,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         switch (request.MemoryLimit?.Trim())
         {
             case null or "":
-                return (await store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false))?.MemoryLimit;
+                return (await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false))?.MemoryLimit;
             case var text when text.Equals(MemoryLimit.None, StringComparison.OrdinalIgnoreCase):
                 return null;
             case var text:
@@ -96,7 +132,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
 
     private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received)
     {
-        var activating = time.GetTimestamp();
+        var activating = _time.GetTimestamp();
         string outcome;
         string? error = null;
         string? definitions = null;
@@ -105,7 +141,7 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var result = await agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
+            var result = await _agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
             if ((string?)result["type"] == "error")
             {
                 outcome = DeploymentOutcomes.Failed;
@@ -130,12 +166,107 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
 
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
         {
-            ["activate"] = (long)time.GetElapsedTime(activating).TotalMilliseconds,
+            ["activate"] = (long)_time.GetElapsedTime(activating).TotalMilliseconds,
         };
         var clientStages = new[] { "restore", "build", "pack", "upload" }.Sum(stage => record.TimingsMs.GetValueOrDefault(stage));
-        timings["total"] = clientStages + (long)time.GetElapsedTime(received).TotalMilliseconds;
-        await store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
-        return (await store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+        timings["total"] = clientStages + (long)_time.GetElapsedTime(received).TotalMilliseconds;
+        try
+        {
+            await _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (MetadataConflictException)
+        {
+            // Another server took this one for dead (no heartbeat past the grace period) and failed it; what it
+            // recorded stands, and is what the caller is told.
+        }
+
+        await FinishedAsync(record.Location).ConfigureAwait(false);
+        return (await _store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>
+    private async Task WaitForTurnAsync(DeploymentRecord record)
+    {
+        while (true)
+        {
+            // Taken before reading, so a deployment finishing in between is not missed.
+            var finished = _finished.GetOrAdd(record.Location, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var pending = await _store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
+
+            // This server's own deployments are ordered by the queue above already; one it left pending (its
+            // store write failed) must not block the location forever.
+            var first = pending.FirstOrDefault(d => d.Location == record.Location && (d.Server != _bus.ServerId || d.Id == record.Id));
+            if (first is null || first.Id == record.Id)
+            {
+                return;
+            }
+
+            try
+            {
+                await finished.Task.WaitAsync(_bus.Backstop, _time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // No notice: look again in case one was lost.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fails the pending deployments of servers that stopped heartbeating more than <paramref name="gracePeriod"/>
+    /// ago (killed, or cut off from the database), and of servers not recorded at all. Run by every server on
+    /// each heartbeat. Returns how many it failed.
+    /// </summary>
+    public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
+    {
+        var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
+        if (pending.All(d => d.Server == _bus.ServerId))
+        {
+            return 0;
+        }
+
+        var servers = (await _store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
+        var now = _time.GetUtcNow();
+        var failed = 0;
+        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId))
+        {
+            var server = deployment.Server is { } id ? servers.GetValueOrDefault(id) : null;
+            if (server is not null && now - server.HeartbeatAt <= gracePeriod)
+            {
+                continue;
+            }
+
+            var reason = server is null
+                ? $"the server that drove this deployment ({deployment.Server ?? "unrecorded"}) stopped before it finished; deploy again"
+                : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
+            try
+            {
+                await _store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
+                failed++;
+            }
+            catch (MetadataConflictException)
+            {
+                // Finished meanwhile, by its server or by another one sweeping at the same time.
+            }
+
+            await FinishedAsync(deployment.Location).ConfigureAwait(false);
+        }
+
+        return failed;
+    }
+
+    private Task FinishedAsync(string location)
+    {
+        Signal(location);
+        return _bus.PublishAsync(Topic, location);
+    }
+
+    private void Signal(string location)
+    {
+        if (_finished.TryRemove(location, out var finished))
+        {
+            finished.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -146,12 +277,12 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
     {
         try
         {
-            var manifest = await ManifestLoader.LoadReleaseAsync(blobs, release, cancellationToken).ConfigureAwait(false);
-            var environment = await ManifestLoader.LoadEnvironmentAsync(blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
+            var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
+            var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
             var missing = new List<Digest>();
             foreach (var blob in environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct())
             {
-                if (!await blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
+                if (!await _blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
                 {
                     missing.Add(blob);
                 }
@@ -169,5 +300,5 @@ internal sealed class Deployer(IMetadataStore store, IBlobStore blobs, AgentHub 
 
     /// <summary>Time-ordered and unique: <c>d-</c>, milliseconds since the epoch, then random hex.</summary>
     private string NewId() =>
-        $"d-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        $"d-{_time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
 }

@@ -1,10 +1,11 @@
 using Skiff.Core.Blobs;
+using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Hosting;
 
 /// <summary>A started server: where it listens, its token, and how to stop it.</summary>
-internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, IDisposable folderLock) : IAsyncDisposable
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, ServerPresence presence, IDisposable folderLock) : IAsyncDisposable
 {
     public Uri Url { get; } = url;
 
@@ -18,6 +19,7 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
     {
         await app.StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        await presence.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         (Blobs as IDisposable)?.Dispose();
         folderLock.Dispose();

@@ -39,6 +39,13 @@ internal sealed class ServerOptions
     /// </summary>
     public TimeSpan AgentGracePeriod { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// With several servers on one PostgreSQL database: how long a server may go without a heartbeat before the
+    /// others take it for dead, fail the deployments it was driving and stop passing it requests for its agents.
+    /// It heartbeats four times in this period. Default 10 s. Unused with SQLite (one server).
+    /// </summary>
+    public TimeSpan ServerGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
+
     public string DatabasePath => Path.Combine(DataDirectory, "skiff.db");
 
     public string BlobDirectory => Path.Combine(DataDirectory, "blobs");

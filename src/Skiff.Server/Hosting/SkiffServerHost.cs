@@ -7,6 +7,7 @@ using Skiff.Core.Locking;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Blobs;
+using Skiff.Server.Coordination;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
@@ -45,11 +46,12 @@ internal static class SkiffServerHost
     private static async Task<RunningServer> StartAsync(
         ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
     {
+        ServerPresence? presence = null;
         try
         {
-            // A deployment in flight when the server last stopped did not finish: say so, never leave it half
-            // done. Runs are different: they go on on their agents, which resend their events when they reconnect.
-            await store.FailPendingDeploymentsAsync("the server stopped before this deployment finished; deploy again", cancellationToken).ConfigureAwait(false);
+            // PostgreSQL can be shared by several servers; they coordinate through it (Coordination/).
+            var serverId = ServerPresence.NewServerId();
+            IServerBus bus = store is PostgresMetadataStore postgres ? new PostgresServerBus(postgres.DataSource, serverId, time) { ServerGracePeriod = options.ServerGracePeriod } : new InProcessServerBus(serverId);
             var blobs = await BlobStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
 
             var builder = WebApplication.CreateSlimBuilder();
@@ -63,9 +65,15 @@ internal static class SkiffServerHost
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
             var app = builder.Build();
-            var runs = new RunService(store);
-            var agents = new AgentHub(store, runs, options.ActivationTimeout, options.AgentGracePeriod, time, app.Lifetime.ApplicationStopping);
-            var deployer = new Deployer(store, blobs, agents, time);
+            var runs = new RunService(store, bus, time);
+            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
+            bus.OnRequest = agents.HandleRelayedAsync;
+            var deployer = new Deployer(store, blobs, agents, bus, time);
+
+            // A deployment in flight when a server stopped did not finish: say so, never leave it half done. Runs
+            // are different: they go on on their agents, which resend their events when they reconnect.
+            presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time);
+            await presence.StartAsync(cancellationToken).ConfigureAwait(false);
             app.UseWebSockets();
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
@@ -122,10 +130,15 @@ internal static class SkiffServerHost
 
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, folderLock);
+            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, presence, folderLock);
         }
         catch
         {
+            if (presence is not null)
+            {
+                await presence.DisposeAsync().ConfigureAwait(false);
+            }
+
             await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }

@@ -25,6 +25,8 @@ namespace Skiff.Server.Metadata;
 /// <param name="MemoryLimit">The memory limit of every process of the location while this deployment is live (canonical, for example <c>512MiB</c>); null for none.</param>
 /// <param name="Commit">The git commit the release was built from (as the deploying client saw it); null when not built in a git work tree.</param>
 /// <param name="Dirty">Whether that work tree had changes the commit does not hold; null with no commit.</param>
+/// <param name="Server">The server process driving it while pending (see <see cref="ServerRecord"/>): when that server stops
+/// heartbeating, another fails it instead of leaving it pending. Null for deployments recorded before servers were.</param>
 internal sealed record DeploymentRecord(
     string Id,
     string Location,
@@ -44,4 +46,5 @@ internal sealed record DeploymentRecord(
     string? RollbackOf,
     string? MemoryLimit = null,
     string? Commit = null,
-    bool? Dirty = null);
+    bool? Dirty = null,
+    string? Server = null);

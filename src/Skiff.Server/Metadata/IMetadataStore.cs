@@ -109,4 +109,35 @@ internal interface IMetadataStore : IAsyncDisposable
     /// be rolled back to), of every pending deployment, and of every running run.
     /// </summary>
     Task<IReadOnlySet<Digest>> ListReferencedReleasesAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every pending deployment, the oldest (first registered) first: the one of each location that may go ahead.</summary>
+    Task<IReadOnlyList<DeploymentRecord>> ListPendingDeploymentsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Records that a server process is alive: creates its row, started now, or moves its heartbeat to now.</summary>
+    Task HeartbeatServerAsync(string server, CancellationToken cancellationToken);
+
+    /// <summary>Every server that ever heartbeated, by id.</summary>
+    Task<IReadOnlyList<ServerRecord>> ListServersAsync(CancellationToken cancellationToken);
+
+    /// <summary>Records that <paramref name="server"/> now holds <paramref name="agent"/>'s connection, replacing whichever server held it.</summary>
+    Task AgentConnectedAsync(string agent, string server, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Forgets <paramref name="agent"/>'s connection if <paramref name="server"/> still holds it (the agent may
+    /// already have reconnected elsewhere). Returns whether it did.
+    /// </summary>
+    Task<bool> AgentDisconnectedAsync(string agent, string server, CancellationToken cancellationToken);
+
+    /// <summary>Every recorded agent connection, by agent name. A row may outlive a server killed without warning: check its heartbeat.</summary>
+    Task<IReadOnlyList<AgentConnection>> ListAgentConnectionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Which agent hosts each location that has been assigned one, by location.</summary>
+    Task<IReadOnlyDictionary<string, string>> ListAssignmentsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Assigns <paramref name="location"/> to <paramref name="agent"/> if it has no agent yet, or has
+    /// <paramref name="replacing"/> (one that went away); otherwise leaves it. Returns the agent assigned after
+    /// the call, so of servers that assign one location at once all end up using the same agent.
+    /// </summary>
+    Task<string> AssignLocationAsync(string location, string agent, string? replacing, CancellationToken cancellationToken);
 }

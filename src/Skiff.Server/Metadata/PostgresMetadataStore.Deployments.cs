@@ -7,7 +7,7 @@ internal sealed partial class PostgresMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server
         FROM deployments
         """;
 
@@ -69,10 +69,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty)
+                                                     git_commit, git_dirty, server)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty);
+                                    @gitCommit, @gitDirty, @server);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -92,7 +92,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@rollbackOf", deployment.RollbackOf),
                             ("@memoryLimit", deployment.MemoryLimit),
                             ("@gitCommit", deployment.Commit),
-                            ("@gitDirty", deployment.Dirty)),
+                            ("@gitDirty", deployment.Dirty),
+                            ("@server", deployment.Server)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -240,7 +241,8 @@ internal sealed partial class PostgresMetadataStore
         RollbackOf: ReadNullableString(reader, 15),
         MemoryLimit: ReadNullableString(reader, 16),
         Commit: ReadNullableString(reader, 17),
-        Dirty: reader.IsDBNull(18) ? null : reader.GetBoolean(18));
+        Dirty: reader.IsDBNull(18) ? null : reader.GetBoolean(18),
+        Server: ReadNullableString(reader, 19));
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
         Name: reader.GetString(0),

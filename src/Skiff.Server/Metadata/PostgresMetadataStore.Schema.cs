@@ -93,6 +93,40 @@ internal sealed partial class PostgresMetadataStore
             PRIMARY KEY (run_id, seq)
         );
         """,
+
+        // Version 2. Coordination of servers that share the database: which server drives each pending
+        // deployment, each server's heartbeat, which server holds each agent's connection, which agent hosts
+        // each location, and the requests one server passes to another (ServerBus: a NOTIFY may be missed
+        // while a listener reconnects, a row is not).
+        """
+        ALTER TABLE deployments ADD COLUMN server text;
+        CREATE TABLE servers (
+            id text PRIMARY KEY,
+            started_at timestamptz NOT NULL,
+            heartbeat_at timestamptz NOT NULL
+        );
+        CREATE TABLE agents (
+            name text COLLATE "C" PRIMARY KEY,
+            server text NOT NULL,
+            connected_at timestamptz NOT NULL
+        );
+        CREATE TABLE assignments (
+            location text COLLATE "C" PRIMARY KEY,
+            agent text NOT NULL,
+            assigned_at timestamptz NOT NULL
+        );
+        CREATE TABLE bus_requests (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            target text NOT NULL,
+            sender text NOT NULL,
+            body text NOT NULL,
+            claimed boolean NOT NULL DEFAULT false,
+            reply text,
+            created_at timestamptz NOT NULL
+        );
+        CREATE INDEX bus_requests_open ON bus_requests (target) WHERE NOT claimed;
+        CREATE INDEX bus_requests_answered ON bus_requests (sender) WHERE reply IS NOT NULL;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

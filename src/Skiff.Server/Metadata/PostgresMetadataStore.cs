@@ -28,6 +28,9 @@ namespace Skiff.Server.Metadata;
 internal sealed partial class PostgresMetadataStore : IMetadataStore
 {
     private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>The pool the store uses, shared with <see cref="Coordination.PostgresServerBus"/> (its own table, its own LISTEN connection).</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
     private readonly TimeProvider _time;
     private volatile bool _disposed;
 

@@ -7,7 +7,7 @@ internal sealed partial class SqliteMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server
         FROM deployments
         """;
 
@@ -61,10 +61,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty)
+                                                 git_commit, git_dirty, server)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty);
+                                $gitCommit, $gitDirty, $server);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -84,6 +84,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$rollbackOf", deployment.RollbackOf),
                         ("$memoryLimit", deployment.MemoryLimit),
                         ("$gitCommit", deployment.Commit),
+                        ("$server", deployment.Server),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -218,7 +219,8 @@ internal sealed partial class SqliteMetadataStore
         RollbackOf: ReadNullableString(reader, 15),
         MemoryLimit: ReadNullableString(reader, 16),
         Commit: ReadNullableString(reader, 17),
-        Dirty: reader.IsDBNull(18) ? null : reader.GetInt64(18) != 0);
+        Dirty: reader.IsDBNull(18) ? null : reader.GetInt64(18) != 0,
+        Server: ReadNullableString(reader, 19));
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),

@@ -93,6 +93,29 @@ internal sealed partial class SqliteMetadataStore
         ALTER TABLE deployments ADD COLUMN git_commit TEXT;
         ALTER TABLE deployments ADD COLUMN git_dirty INTEGER;
         """,
+
+        // Version 4. Coordination of servers that share the database (docs: "stateless servers"): which
+        // server drives each pending deployment, each server's heartbeat, which server holds each agent's
+        // connection, and which agent hosts each location. Embedded mode writes these too, so the code
+        // that reads them is the same in both modes.
+        """
+        ALTER TABLE deployments ADD COLUMN server TEXT;
+        CREATE TABLE servers (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE agents (
+            name TEXT PRIMARY KEY,
+            server TEXT NOT NULL,
+            connected_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE assignments (
+            location TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            assigned_at TEXT NOT NULL
+        ) STRICT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
+using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Runs;
@@ -10,10 +11,33 @@ namespace Skiff.Server.Runs;
 /// Records runs and their events as agents stream them, and lets any number of clients follow a run:
 /// what is stored first, then each new event the moment it is stored (no polling interval).
 /// </summary>
-internal sealed class RunService(IMetadataStore store)
+/// <remarks>
+/// With several servers, the agent streams to whichever server holds its connection, and a follower may be on
+/// another: each stored event is announced on the <see cref="IServerBus"/>, and a follower that hears nothing
+/// reads the store again after <see cref="IServerBus.Backstop"/> in case a notice was lost.
+/// </remarks>
+internal sealed class RunService
 {
+    private const string Topic = "run";
     private readonly ConcurrentDictionary<string, RunRecord> _starting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _changed = new(StringComparer.Ordinal);
+    private readonly IMetadataStore _store;
+    private readonly IServerBus _bus;
+    private readonly TimeProvider _time;
+
+    public RunService(IMetadataStore store, IServerBus bus, TimeProvider time)
+    {
+        _store = store;
+        _bus = bus;
+        _time = time;
+        bus.Subscribe((topic, runId) =>
+        {
+            if (topic == Topic)
+            {
+                Signal(runId);
+            }
+        });
+    }
 
     /// <summary>Remembers a run about to be started, so its record exists before its first event is stored.</summary>
     public void Starting(RunRecord run) => _starting[run.Id] = run;
@@ -25,7 +49,7 @@ internal sealed class RunService(IMetadataStore store)
     {
         if ((string?)reply["type"] == "run_started" && (string?)reply["run"] is { } runId && _starting.TryRemove(runId, out var run))
         {
-            await store.CreateRunAsync(run, CancellationToken.None).ConfigureAwait(false);
+            await _store.CreateRunAsync(run, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
@@ -33,7 +57,7 @@ internal sealed class RunService(IMetadataStore store)
     public async Task<bool> AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
     {
         var seq = (long?)runEvent["seq"] ?? 0;
-        await store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        await _store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
         var type = (string?)runEvent["type"];
         var ended = RunEvents.IsEnd(runEvent);
         if (ended)
@@ -44,10 +68,10 @@ internal sealed class RunService(IMetadataStore store)
                 "run_canceled" => RunStatuses.Canceled,
                 _ => RunStatuses.Failed,
             };
-            await store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken).ConfigureAwait(false);
+            await _store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken).ConfigureAwait(false);
         }
 
-        Changed(runId);
+        await ChangedAsync(runId).ConfigureAwait(false);
         return ended;
     }
 
@@ -57,7 +81,7 @@ internal sealed class RunService(IMetadataStore store)
     /// </summary>
     public async Task FailLostRunAsync(RunningRun lost, string reason, CancellationToken cancellationToken)
     {
-        if (!await store.CompleteRunAsync(lost.Id, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
+        if (!await _store.CompleteRunAsync(lost.Id, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
         {
             return;
         }
@@ -65,18 +89,24 @@ internal sealed class RunService(IMetadataStore store)
         // Read on from what the caller saw: events may have been stored since it looked.
         var last = lost.LastSeq;
         IReadOnlyList<RunEventRecord> later;
-        while ((later = await store.GetRunEventsAsync(lost.Id, last, 1000, cancellationToken).ConfigureAwait(false)).Count > 0)
+        while ((later = await _store.GetRunEventsAsync(lost.Id, last, 1000, cancellationToken).ConfigureAwait(false)).Count > 0)
         {
             last = later[^1].Seq;
         }
 
-        var run = (await store.GetRunAsync(lost.Id, cancellationToken).ConfigureAwait(false))!;
+        var run = (await _store.GetRunAsync(lost.Id, cancellationToken).ConfigureAwait(false))!;
         var failed = RunEvents.Failed(run.Id, last + 1, run.FinishedAt!.Value, reason, run.Job, run.FinishedAt.Value - run.StartedAt);
-        await store.AppendRunEventAsync(run.Id, last + 1, failed.ToJsonString(), cancellationToken).ConfigureAwait(false);
-        Changed(run.Id);
+        await _store.AppendRunEventAsync(run.Id, last + 1, failed.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        await ChangedAsync(run.Id).ConfigureAwait(false);
     }
 
-    private void Changed(string runId)
+    private Task ChangedAsync(string runId)
+    {
+        Signal(runId);
+        return _bus.PublishAsync(Topic, runId);
+    }
+
+    private void Signal(string runId)
     {
         if (_changed.TryRemove(runId, out var changed))
         {
@@ -94,7 +124,7 @@ internal sealed class RunService(IMetadataStore store)
         {
             // Take the signal before reading, so an event stored in between is not missed.
             var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var events = await store.GetRunEventsAsync(runId, afterSeq, 1000, cancellationToken).ConfigureAwait(false);
+            var events = await _store.GetRunEventsAsync(runId, afterSeq, 1000, cancellationToken).ConfigureAwait(false);
             foreach (var stored in events)
             {
                 afterSeq = stored.Seq;
@@ -106,13 +136,20 @@ internal sealed class RunService(IMetadataStore store)
                 continue;
             }
 
-            var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+            var run = await _store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
             if (!follow || run is null || run.Status != RunStatuses.Running)
             {
                 yield break;
             }
 
-            await changed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await changed.Task.WaitAsync(_bus.Backstop, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // No notice: read the store again in case one was lost.
+            }
         }
     }
 }

@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>
+/// Two `skiff server` processes on one real PostgreSQL and one S3 bucket (s3rver) serving one platform, with a
+/// real agent: any server answers any request, and one killed with SIGKILL in the middle of a deploy leaves
+/// nothing pending.
+/// </summary>
+[Collection(PostgresServer.Collection)]
+public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
+
+    // ServerOptions.ServerGracePeriod's default: how long a silent server is given before others take over.
+    private static readonly TimeSpan ServerGrace = TimeSpan.FromSeconds(10);
+    private readonly Workspace _workspace = new();
+    private readonly List<Process> _started = [];
+
+    public void Dispose()
+    {
+        foreach (var process in _started)
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+            }
+
+            process.Dispose();
+        }
+
+        _workspace.Dispose();
+    }
+
+    [Fact]
+    public async Task A_deploy_through_one_server_a_run_through_the_other_and_a_follower_on_the_first_all_reach_the_agent_on_the_second()
+    {
+        var (database, metadata) = await NewDatabaseAsync();
+        var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
+        var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
+        var hello = _workspace.CopySample("Hello");
+        // The agent connects to B (its first URL): A must pass the activation to B.
+        Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
+
+        var deploy = await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token);
+        var run = await SkiffAsync("run", "pg", "etl", "--param", "rows=4000", "--detach", "--json", "--server", urlB, "--token", token);
+        deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        run.ExitCode.ShouldBe(0, run.ToString());
+        var runId = (string?)JsonNode.Parse(run.Stdout)?["run"] ?? "missing";
+        var following = Stopwatch.StartNew();
+        var logs = await SkiffAsync("logs", runId, "--follow", "--json", "--server", urlA, "--token", token);
+        following.Stop();
+        var status = await SkiffAsync("runs", "pg", "--json", "--server", urlA, "--token", token);
+
+        logs.ExitCode.ShouldBe(0, logs.ToString());
+        var events = logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
+        ((string?)events[^1]["type"]).ShouldBe("run_succeeded", "the follower on A ends with the run's end, which the agent sent to B");
+        events.Select(e => (long)e["seq"]!).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long)i), "every event once, in order");
+        following.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(30));
+        ((string?)JsonNode.Parse(status.Stdout)!.AsArray().Single()!["status"]).ShouldBe("succeeded");
+        var drivenBy = (string)(await ScalarAsync(database, "SELECT server FROM deployments;"))!;
+        var agentOn = (string)(await ScalarAsync(database, "SELECT server FROM agents WHERE name = 'worker-1';"))!;
+        drivenBy.ShouldNotBe(agentOn, "the deploy went through A and the agent is on B");
+    }
+
+    [Fact]
+    public async Task A_server_killed_while_its_agent_activates_a_deploy_leaves_it_failed_by_the_other_and_the_agent_deploys_on_through_it()
+    {
+        var (database, metadata) = await NewDatabaseAsync();
+        var (serverA, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
+        var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
+        var slow = _workspace.CopySample("Hello", "SlowHello");
+        // Main takes 8 s before it hands over to Skiff: the activation is still going when A is killed.
+        var program = Path.Combine(slow, "Program.cs");
+        File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(8000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
+        Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
+
+        var cut = Start("deploy", slow, "--location", "pg", "--server", urlA, "--token", token);
+        await WaitUntilAsync(async () => (long)(await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';"))! == 1, cut);
+        serverA.Kill();
+        var killed = Stopwatch.StartNew();
+        await WaitUntilAsync(async () => (long)(await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';"))! == 0);
+        killed.Stop();
+        await cut.WaitForExitAsync();
+        var row = await RowAsync(database, "SELECT outcome, coalesce(error, ''), server FROM deployments;");
+        var again = await SkiffAsync("deploy", slow, "--location", "pg", "--server", urlB, "--token", token);
+        var history = await SkiffAsync("history", "pg", "--json", "--server", urlB, "--token", token);
+
+        cut.ExitCode.ShouldNotBe(0, "the deploy's server died under it");
+        row[0].ShouldBe("failed");
+        row[1].ShouldContain($"server '{row[2]}', which drove this deployment, stopped before it finished");
+        killed.Elapsed.ShouldBeLessThan(ServerGrace + TimeSpan.FromSeconds(8), "failed within the grace period and a heartbeat or two");
+        again.ExitCode.ShouldBe(0, again.ToString());
+        var outcomes = JsonNode.Parse(history.Stdout)!.AsArray().Select(d => (string?)d!["outcome"]).ToList();
+        outcomes.ShouldBe(["live", "failed"]);
+    }
+
+    private string _blobs = "";
+
+    /// <summary>A new database, and a new bucket for the servers' blobs (each server has a data folder of its own).</summary>
+    private async Task<(string Database, string Url)> NewDatabaseAsync()
+    {
+        var s3 = await S3Server.Shared;
+        _blobs = $"s3://{await s3.CreateBucketAsync()}/platform?endpoint={s3.Endpoint}";
+        var database = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync()).Database!;
+        return (database, postgres.Url(database));
+    }
+
+    private async Task<object?> ScalarAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(postgres.ConnectionString(database) + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+
+    private async Task<string[]> RowAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(postgres.ConnectionString(database) + ";Pooling=false");
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        (await reader.ReadAsync()).ShouldBeTrue();
+        return [.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetString(i))];
+    }
+
+    /// <summary>Polls the condition (a query) until it holds; fails if <paramref name="mustNotExit"/> ends first.</summary>
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Process? mustNotExit = null)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (!await condition())
+        {
+            if (mustNotExit is { HasExited: true })
+            {
+                throw new InvalidOperationException($"the process ended first: {await mustNotExit.StandardError.ReadToEndAsync()}");
+            }
+
+            await Task.Yield();
+            deadline.Token.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>Starts a server in a data folder of its own; the second one is given the first one's token, as an operator would.</summary>
+    private async Task<(Process Server, string Url, string Token)> StartServerAsync(string name, string metadata, string? token)
+    {
+        var data = _workspace.PathTo(name);
+        if (token is not null)
+        {
+            Directory.CreateDirectory(data);
+            File.WriteAllText(Path.Combine(data, "token"), token);
+        }
+
+        var server = Start("server", "--data", data, "--port", "0", "--metadata", metadata, "--blobs", _blobs);
+        using var deadline = new CancellationTokenSource(Deadline);
+        while (await server.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
+        {
+            if (line.StartsWith("skiff server listening on ", StringComparison.Ordinal))
+            {
+                return (server, line.Split(' ')[4], File.ReadAllText(Path.Combine(data, "token")).Trim());
+            }
+        }
+
+        throw new InvalidOperationException($"the server ended before it listened: {await server.StandardError.ReadToEndAsync()}");
+    }
+
+    private Process Start(params string[] arguments)
+    {
+        var startInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = _workspace.Root,
+        };
+        startInfo.Environment["SKIFF_HOME"] = _workspace.PathTo("home");
+        foreach (var (name, value) in S3Server.Credentials)
+        {
+            startInfo.Environment[name] = value;
+        }
+
+        var process = Process.Start(startInfo)!;
+        _started.Add(process);
+        return process;
+    }
+
+    private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
+        CliProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments], _workspace.Root, _workspace.PathTo("home"));
+}
