@@ -16,7 +16,7 @@ namespace Skiff.Server.Hosting;
 
 /// <summary>
 /// Builds and starts the control plane: SQLite metadata under the data folder, blobs there or in S3,
-/// the JSON API under <c>/api/v1</c> (bearer token on every call but <c>/healthz</c>), and the WebSocket
+/// the JSON API under <c>/api/v1</c> (bearer token on every call but <c>/healthz</c> and <c>/readyz</c>), and the WebSocket
 /// agents connect to. This is the hosting edge; everything below it takes plain objects.
 /// </summary>
 internal static class SkiffServerHost
@@ -78,7 +78,7 @@ internal static class SkiffServerHost
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
             {
-                if (context.Request.Path.StartsWithSegments("/healthz"))
+                if (context.Request.Path.StartsWithSegments("/healthz") || context.Request.Path.StartsWithSegments("/readyz"))
                 {
                     await next(context).ConfigureAwait(false);
                     return;
@@ -103,6 +103,38 @@ internal static class SkiffServerHost
             });
 
             app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok" }));
+            // Whether this server can do its work now: its metadata store and blob store answer. A load balancer
+            // (a Kubernetes readiness probe) sends requests elsewhere while it cannot; /healthz only says it runs.
+            app.MapGet("/readyz", async (CancellationToken requestAborted) =>
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+                deadline.CancelAfter(TimeSpan.FromSeconds(5));
+                string? problem = null;
+                try
+                {
+                    _ = await store.GetLocationAsync("", deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception exception) when (exception is MetadataStoreException or OperationCanceledException)
+                {
+                    problem = $"the metadata store does not answer: {(exception is OperationCanceledException ? "no answer within 5 s" : exception.Message)}";
+                }
+
+                if (problem is null)
+                {
+                    try
+                    {
+                        _ = await blobs.ContainsAsync(Skiff.Core.Digest.Compute([]), deadline.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception exception) when (exception is Skiff.Core.Blobs.BlobStoreUnavailableException or IOException or OperationCanceledException)
+                    {
+                        problem = $"the blob store does not answer: {(exception is OperationCanceledException ? "no answer within 5 s" : exception.Message)}";
+                    }
+                }
+
+                return problem is null
+                    ? Results.Json(new JsonObject { ["status"] = "ready" })
+                    : Results.Json(new JsonObject { ["status"] = "unavailable", ["error"] = problem }, statusCode: StatusCodes.Status503ServiceUnavailable);
+            });
             var api = app.MapGroup("/api/v1");
             BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);

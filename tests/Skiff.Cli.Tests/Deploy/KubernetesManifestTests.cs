@@ -63,11 +63,12 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
             var port = PortNumber(container, servicePort.TargetPort.Value);
             Option(container.Args, "--port").ShouldBe(port.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{folder}: skiff server must listen on the port the Service targets");
             Option(container.Args, "--host").ShouldBe("0.0.0.0", $"{folder}: on 127.0.0.1 (the default) nothing outside the pod reaches it");
-            foreach (var (kind, probe) in new[] { ("readiness", container.ReadinessProbe), ("liveness", container.LivenessProbe), ("startup", container.StartupProbe) })
+            // Readiness asks whether the stores answer (/readyz); liveness and startup only whether the process serves.
+            foreach (var (kind, probe, path) in new[] { ("readiness", container.ReadinessProbe, "/readyz"), ("liveness", container.LivenessProbe, "/healthz"), ("startup", container.StartupProbe, "/healthz") })
             {
                 probe.ShouldNotBeNull($"{folder}: {kind} probe");
                 probe.HttpGet.ShouldNotBeNull($"{folder}: {kind} probe");
-                probe.HttpGet.Path.ShouldBe("/healthz", $"{folder}: {kind} probe");
+                probe.HttpGet.Path.ShouldBe(path, $"{folder}: {kind} probe");
                 PortNumber(container, probe.HttpGet.Port.Value).ShouldBe(port, $"{folder}: {kind} probe");
             }
         }

@@ -23,12 +23,15 @@ public sealed class ServerRulesTests(PlatformFixture fixture) : IClassFixture<Pl
         var deploy = await http.PostAsJsonAsync("api/v1/deployments", new { location = "intruder", release = "sha256:" + new string('a', 64) });
         var upload = await http.PutAsync($"api/v1/blobs/{Digest.Compute("x"u8)}", new ByteArrayContent("x"u8.ToArray()));
         var health = await http.GetAsync("healthz");
+        var ready = await http.GetAsync("readyz");
         var cli = await Platform.SkiffAsync("locations", "--token", token ?? "");
 
         list.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         deploy.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         upload.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         health.StatusCode.ShouldBe(HttpStatusCode.OK);
+        ready.StatusCode.ShouldBe(HttpStatusCode.OK, "metadata and blob stores answer; no token needed");
+        ((string?)JsonNode.Parse(await ready.Content.ReadAsStringAsync())!["status"]).ShouldBe("ready");
         (await Platform.Server.Store.ListLocationsAsync(CancellationToken.None)).Count.ShouldBe(before.Count);
         (await Platform.Server.Blobs.ContainsAsync(Digest.Compute("x"u8), CancellationToken.None)).ShouldBeFalse();
         cli.ExitCode.ShouldNotBe(0);
