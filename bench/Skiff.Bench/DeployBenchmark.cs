@@ -62,7 +62,11 @@ internal static class DeployBenchmark
         }
     }
 
-    private static async Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, RunningServer server)
+    private static Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, RunningServer server) =>
+        DeployAsync(skiff, project, root, server.Url.ToString(), server.Token);
+
+    /// <summary>One <c>skiff deploy --json</c> as a user runs it: wall clock from process start, and what it printed.</summary>
+    internal static async Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, string url, string token)
     {
         var startInfo = new ProcessStartInfo("dotnet", [skiff, "deploy", project, "--location", "bench", "--json"])
         {
@@ -70,8 +74,8 @@ internal static class DeployBenchmark
             RedirectStandardError = true,
         };
         startInfo.Environment["SKIFF_HOME"] = Path.Combine(root, "home");
-        startInfo.Environment["SKIFF_URL"] = server.Url.ToString();
-        startInfo.Environment["SKIFF_TOKEN"] = server.Token;
+        startInfo.Environment["SKIFF_URL"] = url;
+        startInfo.Environment["SKIFF_TOKEN"] = token;
         var started = Stopwatch.GetTimestamp();
         using var process = Process.Start(startInfo)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -67,7 +67,7 @@ internal static class ScaleOutBenchmark
                         await File.AppendAllTextAsync(Path.Combine(platform.Project, "Program.cs"), $"\n// change {i}\n");
                     }
 
-                    var (wall, result) = await DeployAsync(platform.Project, root, platform.Url, platform.Token);
+                    var (wall, result) = await DeployBenchmark.DeployAsync(Skiff, platform.Project, root, platform.Url, platform.Token);
                     if ((string?)result["outcome"] != "live" || (i > 0 && (string?)result["path"] != "fast"))
                     {
                         throw new InvalidOperationException($"{platform.Name} deploy {i} was {(string?)result["path"]}/{(string?)result["outcome"]}: {(string?)result["error"]}");
@@ -141,27 +141,6 @@ internal static class ScaleOutBenchmark
         }
 
         process.Dispose();
-    }
-
-    private static async Task<(double Wall, JsonObject Result)> DeployAsync(string project, string root, string url, string token)
-    {
-        var startInfo = new ProcessStartInfo("dotnet", [Skiff, "deploy", project, "--location", "bench", "--json"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        startInfo.Environment["SKIFF_HOME"] = Path.Combine(root, "home");
-        startInfo.Environment["SKIFF_URL"] = url;
-        startInfo.Environment["SKIFF_TOKEN"] = token;
-        var started = Stopwatch.GetTimestamp();
-        using var process = Process.Start(startInfo)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        var wall = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        return JsonNode.Parse(await stdout) is JsonObject result
-            ? (wall, result)
-            : throw new InvalidOperationException($"skiff deploy printed no JSON:\n{await stdout}\n{await stderr}");
     }
 
     private static async Task<string> RunAsync(string fileName, string[] arguments, IReadOnlyDictionary<string, string>? environment)

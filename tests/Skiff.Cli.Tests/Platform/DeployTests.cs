@@ -299,31 +299,10 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
     {
         var backfill = fixture.Workspace.CopySample("Backfill", "backfill-interrupted");
         await DeployAsync(backfill, "interrupted");
-        var startInfo = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "run", "interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Platform.DataDirectory,
-            Environment = { ["SKIFF_HOME"] = Platform.Home, ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token },
-        };
-        using var following = System.Diagnostics.Process.Start(startInfo)!;
-        var stderr = following.StandardError.ReadToEndAsync();
-
+        using var following = StartFollowing("run", "interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50");
         var runId = await WaitForRunningAsync("interrupted");
-        // The run prints its start before any progress; once progress is stored, the follower is streaming.
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (await following.StandardOutput.ReadLineAsync(deadline.Token) is { } line && !line.Contains("started", StringComparison.Ordinal))
-        {
-        }
-
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", following.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
-        {
-            await kill.WaitForExitAsync(deadline.Token);
-        }
-
-        _ = following.StandardOutput.ReadToEndAsync(deadline.Token);
-        await following.WaitForExitAsync(deadline.Token);
-        var said = await stderr;
+        var said = await InterruptOnceStreamingAsync(following, deadline.Token);
         var stillRunning = (await Platform.Server.Store.ListRunsAsync("interrupted", 1, deadline.Token)).Single();
         var cancel = await Platform.SkiffAsync("cancel", runId, "--json");
 
@@ -346,28 +325,9 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         var started = await Platform.SkiffAsync("run", "logs-interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50", "--detach");
         started.ExitCode.ShouldBe(0, started.ToString());
         var runId = started.Stdout.Trim();
-        var startInfo = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "logs", runId, "--follow"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Platform.DataDirectory,
-            Environment = { ["SKIFF_HOME"] = Platform.Home, ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token },
-        };
-        using var following = System.Diagnostics.Process.Start(startInfo)!;
-        var stderr = following.StandardError.ReadToEndAsync();
+        using var following = StartFollowing("logs", runId, "--follow");
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (await following.StandardOutput.ReadLineAsync(deadline.Token) is { } line && !line.Contains("started", StringComparison.Ordinal))
-        {
-        }
-
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", following.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
-        {
-            await kill.WaitForExitAsync(deadline.Token);
-        }
-
-        _ = following.StandardOutput.ReadToEndAsync(deadline.Token);
-        await following.WaitForExitAsync(deadline.Token);
-        var said = await stderr;
+        var said = await InterruptOnceStreamingAsync(following, deadline.Token);
         var stillRunning = (await Platform.Server.Store.GetRunAsync(runId, deadline.Token))!;
         var cancel = await Platform.SkiffAsync("cancel", runId);
 
@@ -424,6 +384,35 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
             Platform.DataDirectory,
             Platform.Home,
             new Dictionary<string, string> { ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token, ["CI"] = ci, ["TERM"] = "xterm" });
+
+    /// <summary>A `skiff` command that follows a run, started as a user starts it.</summary>
+    private System.Diagnostics.Process StartFollowing(params string[] arguments) =>
+        System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Platform.DataDirectory,
+            Environment = { ["SKIFF_HOME"] = Platform.Home, ["SKIFF_URL"] = Platform.Url.ToString(), ["SKIFF_TOKEN"] = Platform.Token },
+        })!;
+
+    /// <summary>Sends Ctrl-C (SIGINT) once the follower prints the run's start, waits for it to exit, and returns its stderr.</summary>
+    private static async Task<string> InterruptOnceStreamingAsync(System.Diagnostics.Process following, CancellationToken deadline)
+    {
+        var stderr = following.StandardError.ReadToEndAsync(deadline);
+        // The run prints its start before any progress; once that is printed, the follower is streaming.
+        while (await following.StandardOutput.ReadLineAsync(deadline) is { } line && !line.Contains("started", StringComparison.Ordinal))
+        {
+        }
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", following.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
+        {
+            await kill.WaitForExitAsync(deadline);
+        }
+
+        _ = following.StandardOutput.ReadToEndAsync(deadline);
+        await following.WaitForExitAsync(deadline);
+        return await stderr;
+    }
 
     private async Task<string> WaitForRunningAsync(string location)
     {
