@@ -400,6 +400,35 @@ internal sealed class AgentHost : IAsyncDisposable
         }
     }
 
+    /// <summary>How many runs this agent is running now.</summary>
+    public int RunningRuns => _runs.Count;
+
+    /// <summary>
+    /// What the cache holds: how many unpacked package and source folders, and the environments of the releases it
+    /// runs now (an environment's packages stay cached after it stops, until evicted). Cheap enough to report
+    /// often: folders are counted, not measured.
+    /// </summary>
+    public (int Folders, IReadOnlyList<string> Environments) CacheSummary()
+    {
+        var folders = _materializer.CountFolders();
+        var environments = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
+            .Concat(_runs.Values.Select(r => r.Materialized))
+            .Select(m => m.Manifest.Environment.ToString())
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return (folders, environments);
+    }
+
+    /// <summary>The labels the server places locations by.</summary>
+    public IReadOnlyDictionary<string, string> Labels => _options.Labels;
+
+    /// <summary>The folder the cache is in, whose disk the agent reports.</summary>
+    public string CacheDirectory => _options.CacheDirectory;
+
+    /// <summary>How often to report load.</summary>
+    public TimeSpan LoadInterval => _options.LoadInterval;
+
     private LocationStatus? Describe(Location state) =>
         state.Live is { } live
             ? new LocationStatus(state.Name, live.Release, live.Health, live.ProcessId, live.Restarts, live.Definitions)

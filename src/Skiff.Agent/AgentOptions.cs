@@ -37,6 +37,15 @@ internal sealed class AgentOptions
     /// <summary>The standby program (Skiff.Standby.dll), shipped beside the agent.</summary>
     public string StandbyHost { get; init; } = Path.Combine(AppContext.BaseDirectory, "Skiff.Standby.dll");
 
+    /// <summary>
+    /// What this agent tells the server about itself (<c>skiff agent --label gpu=h200</c>): placement constraints
+    /// (<c>skiff deploy --on gpu=h200</c>) match them.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>How often the agent reports its load to the server. Default 5 s.</summary>
+    public TimeSpan LoadInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The <c>dotnet</c> host that runs releases.</summary>
     public string DotnetHost { get; init; } = "dotnet";
 

@@ -59,7 +59,21 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 }
 
                 backoff = TimeSpan.FromMilliseconds(200);
-                await ReceiveLoopAsync(socket, connection, cancellationToken).ConfigureAwait(false);
+
+                // First word on every connection: who this agent is and what it runs, so the server can place
+                // locations by label and tell it to stop any it no longer hosts.
+                await TrySendAsync(Hello(), connection, cancellationToken).ConfigureAwait(false);
+                using var connected = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var load = ReportLoadAsync(connection, connected.Token);
+                try
+                {
+                    await ReceiveLoopAsync(socket, connection, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await connected.CancelAsync().ConfigureAwait(false);
+                    await load.ConfigureAwait(false);
+                }
             }
             catch (Exception exception) when (exception is WebSocketException or HttpRequestException or IOException)
             {
@@ -116,6 +130,11 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     break;
                 case "resume_runs":
                     await ResumeRunsAsync(request, message, connection, cancellationToken).ConfigureAwait(false);
+                    break;
+                case "deactivate":
+                    // The location moved to other agents (a drain, or failover while this one was away).
+                    await host.DeactivateAsync((string)message["location"]!).ConfigureAwait(false);
+                    await SendAsync(new JsonObject { ["type"] = "ok", ["request"] = request }, cancellationToken).ConfigureAwait(false);
                     break;
                 case "run_stored":
                     _journals.TryRemove((string)message["run"]!, out _);
@@ -232,6 +251,36 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
 
         await SendAsync(new JsonObject { ["type"] = "resumed", ["request"] = request, ["unknown"] = unknown }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private JsonObject Hello() => new()
+    {
+        ["type"] = "hello",
+        ["labels"] = new JsonObject([.. host.Labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
+        ["capacity"] = HostFacts.Capacity(host.CacheDirectory),
+        ["load"] = HostFacts.Load(host),
+        ["locations"] = new JsonArray([.. host.Locations.Select(l => (JsonNode)new JsonObject { ["location"] = l.Name, ["release"] = l.Release.ToString() })]),
+    };
+
+    /// <summary>Reports load on one connection until it ends: what the server spreads locations and runs by.</summary>
+    private async Task ReportLoadAsync(long connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(host.LoadInterval, time, cancellationToken).ConfigureAwait(false);
+                var load = HostFacts.Load(host);
+                load["type"] = "load";
+                if (!await TrySendAsync(load, connection, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private Task<bool> SendRunEventAsync(string runId, JsonObject runEvent, long connection, CancellationToken cancellationToken) =>

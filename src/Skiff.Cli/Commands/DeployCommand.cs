@@ -20,12 +20,39 @@ internal static class DeployCommand
         var rid = new Option<string?>("--rid") { Description = "The runtime identifier of the agents (default: this machine's)." };
         var store = CommonOptions.Store();
         var memory = new Option<string?>("--memory") { Description = "Memory limit for every process of the location, e.g. 512MiB; 'none' lifts it. Left out, the location keeps its current limit." };
+        var on = new Option<string[]>("--on")
+        {
+            Description = "Run only on agents with these labels (key=value, repeatable or comma-separated), e.g. --on gpu=h200; 'any' lifts the constraint. Left out, the location keeps its current one.",
+        };
+        on.Validators.Add(result =>
+        {
+            var given = result.GetValueOrDefault<string[]>() ?? [];
+            if (given is not ["any"] && given.Length > 0)
+            {
+                try
+                {
+                    _ = Skiff.Server.Agents.Placement.ParseLabels(given, "constraint");
+                }
+                catch (ArgumentException exception)
+                {
+                    result.AddError("--on: " + exception.Message);
+                }
+            }
+        });
+        var replicas = new Option<int?>("--replicas") { Description = "On how many agents the location runs (each runs its own code server; runs are spread over them). Left out, the location keeps its current number (1 at first)." };
+        replicas.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 1 or > Skiff.Server.Agents.Placement.MaxReplicas)
+            {
+                result.AddError($"--replicas must be between 1 and {Skiff.Server.Agents.Placement.MaxReplicas}.");
+            }
+        });
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
         {
-            path, location, rid, store, memory, json, locked,
+            path, location, rid, store, memory, on, replicas, json, locked,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -54,7 +81,8 @@ internal static class DeployCommand
                 }
             }
 
-            var deployed = await new ReleaseDeployer(api, local).DeployAsync(
+            var constraints = parse.GetValue(on) is { Length: > 0 } labels ? string.Join(",", labels) : null;
+            var deployed = await new ReleaseDeployer(api, local) { On = constraints, Replicas = parse.GetValue(replicas) }.DeployAsync(
                 request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {

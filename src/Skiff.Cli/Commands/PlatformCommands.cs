@@ -32,7 +32,18 @@ internal static class PlatformCommands
         {
             Description = "Keep metadata in PostgreSQL, which any number of servers can share: postgres://user[:password]@host[:port]/database or an Npgsql connection string (\"Host=…;Username=…;Database=…\"). Else $SKIFF_METADATA; default: SQLite (skiff.db) in the data folder.",
         };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs };
+        var grace = new Option<string?>("--agent-grace")
+        {
+            Description = "How long an agent may be away (disconnected, or its server gone) before its runs are failed and its locations move to other agents, e.g. 30s or 2m. Default 1m.",
+        };
+        grace.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
+            {
+                result.AddError($"--agent-grace: '{text}' is not a duration; write a number with s, m or h, such as 30s or 2m.");
+            }
+        });
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
@@ -56,8 +67,16 @@ internal static class PlatformCommands
                 return CommandRunner.Usage;
             }
 
-            await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = directory, Port = parse.GetValue(port), Host = parse.GetValue(host)!, Metadata = database, S3Blobs = s3 }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            var options = new ServerOptions
+            {
+                DataDirectory = directory,
+                Port = parse.GetValue(port),
+                Host = parse.GetValue(host)!,
+                Metadata = database,
+                S3Blobs = s3,
+                AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
+            };
+            await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
@@ -88,6 +107,28 @@ internal static class PlatformCommands
         return option;
     }
 
+    /// <summary>"30s", "2m", "1h", "500ms": a positive duration of at most a day.</summary>
+    internal static bool TryParseDuration(string text, out TimeSpan duration)
+    {
+        duration = default;
+        var trimmed = text.Trim();
+        var unit = trimmed.EndsWith("ms", StringComparison.Ordinal) ? "ms" : trimmed.Length > 0 ? trimmed[^1..] : "";
+        if (!double.TryParse(trimmed[..^unit.Length], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var number))
+        {
+            return false;
+        }
+
+        duration = unit switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(number),
+            "s" => TimeSpan.FromSeconds(number),
+            "m" => TimeSpan.FromMinutes(number),
+            "h" => TimeSpan.FromHours(number),
+            _ => TimeSpan.Zero,
+        };
+        return duration > TimeSpan.Zero && duration <= TimeSpan.FromDays(1);
+    }
+
     private static string? FromEnvironment(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
 
@@ -104,7 +145,24 @@ internal static class PlatformCommands
         var token = new Option<string?>("--token") { Description = "The server's token (else $SKIFF_TOKEN)." };
         var cache = CommonOptions.Folder("--cache", "The agent's cache folder.", "agent");
         var name = new Option<string>("--name") { Description = "How the server calls this agent (the host name unless given).", DefaultValueFactory = _ => Environment.MachineName };
-        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host.") { server, token, cache, name };
+        var label = new Option<string[]>("--label")
+        {
+            Description = "A label for placement (key=value, repeatable or comma-separated), e.g. --label zone=a --label gpu=h200: `skiff deploy --on gpu=h200` places locations only on agents that have it.",
+        };
+        label.Validators.Add(result =>
+        {
+            try
+            {
+                _ = Skiff.Server.Agents.Placement.ParseLabels(result.GetValueOrDefault<string[]>() ?? [], "label");
+            }
+            catch (ArgumentException exception)
+            {
+                result.AddError("--label: " + exception.Message);
+            }
+        });
+        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label };
+        command.Subcommands.Add(Drain());
+        command.Subcommands.Add(Undrain());
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var urls = parse.GetValue(server)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
@@ -114,7 +172,8 @@ internal static class PlatformCommands
             }
 
             var configs = urls.Select(url => ClientConfig.Resolve(url, parse.GetValue(token), null)).ToList();
-            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, parse.GetValue(cache)!, parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
+            var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
+            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, parse.GetValue(cache)!, parse.GetValue(name)!, labels, cancellationToken).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -145,7 +204,7 @@ internal static class PlatformCommands
             }
 
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var agent = RunAgentAsync(new ServerList([server.Url]), server.Token, Path.Combine(directory, "agent"), "embedded", stopping.Token);
+            var agent = RunAgentAsync(new ServerList([server.Url]), server.Token, Path.Combine(directory, "agent"), "embedded", new Dictionary<string, string>(), stopping.Token);
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             await stopping.CancelAsync().ConfigureAwait(false);
             await agent.ConfigureAwait(false);
@@ -154,11 +213,95 @@ internal static class PlatformCommands
         return command;
     }
 
-    private static async Task RunAgentAsync(ServerList servers, string token, string cacheDirectory, string name, CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>skiff agent drain NAME</c>: moves the agent's locations to other agents (each live there before it
+    /// stops here), then waits for its runs to finish and reports it empty.
+    /// </summary>
+    private static Command Drain()
+    {
+        var name = new Argument<string>("name") { Description = "The agent, as `skiff agents` lists it." };
+        var noWait = new Option<bool>("--no-wait") { Description = "Return once the locations have moved; do not wait for the agent's runs to finish." };
+        var timeout = new Option<string>("--timeout") { Description = "How long to wait for its runs, e.g. 10m.", DefaultValueFactory = _ => "1h" };
+        var client = new ClientOptions();
+        var command = new Command("drain", "Move an agent's locations to other agents (health-gated), let its runs finish, and report it empty; it gets no new locations or runs until `skiff agent undrain`.") { name, noWait, timeout };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            if (!TryParseDuration(parse.GetValue(timeout)!, out var limit))
+            {
+                throw new ClientException($"--timeout: '{parse.GetValue(timeout)}' is not a duration; write a number with s, m or h, such as 10m.", usage: true);
+            }
+
+            using var api = client.Connect(parse);
+            var agent = parse.GetValue(name)!;
+            var drained = await api.PostAsync($"api/v1/agents/{Uri.EscapeDataString(agent)}/drain", null, cancellationToken).ConfigureAwait(false);
+            foreach (var move in drained["moved"] as JsonArray ?? [])
+            {
+                Console.WriteLine($"{(string?)move?["location"]}: moved to {string.Join(", ", (move?["to"] as JsonArray ?? []).Select(a => (string?)a))}");
+            }
+
+            if (parse.GetValue(noWait))
+            {
+                Console.WriteLine($"agent {agent} is draining; `skiff agents` shows when it is drained");
+                return 0;
+            }
+
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(limit);
+            var announced = -1;
+            try
+            {
+                while (true)
+                {
+                    var state = ((JsonArray)await api.GetAsync("api/v1/agents", deadline.Token).ConfigureAwait(false))
+                        .OfType<JsonObject>().FirstOrDefault(a => (string?)a["name"] == agent);
+                    var runs = (int?)state?["runs"] ?? 0;
+                    if (state is null || (string?)state["state"] == "drained")
+                    {
+                        Console.WriteLine($"agent {agent} is drained: no locations, no runs");
+                        return 0;
+                    }
+
+                    if (runs != announced)
+                    {
+                        Console.WriteLine($"waiting for {runs} run(s) on {agent} to finish");
+                        announced = runs;
+                    }
+
+                    // The runs are the agent's users' work: there is nothing to be notified of but their end.
+                    await Task.Delay(TimeSpan.FromSeconds(1), deadline.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                await Console.Error.WriteLineAsync($"error: agent {agent} still has runs after {parse.GetValue(timeout)}; it stays draining. Wait longer, or cancel them (`skiff runs`, `skiff cancel RUN`).").ConfigureAwait(false);
+                return CommandRunner.Failed;
+            }
+        }));
+        return command;
+    }
+
+    private static Command Undrain()
+    {
+        var name = new Argument<string>("name") { Description = "The agent, as `skiff agents` lists it." };
+        var client = new ClientOptions();
+        var command = new Command("undrain", "Let a drained agent take locations and runs again.") { name };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            await api.PostAsync($"api/v1/agents/{Uri.EscapeDataString(parse.GetValue(name)!)}/undrain", null, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"agent {parse.GetValue(name)} takes locations and runs again");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async Task RunAgentAsync(ServerList servers, string token, string cacheDirectory, string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
-        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory }, new FailoverBlobSource(http, servers, token), TimeProvider.System);
+        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory, Labels = labels }, new FailoverBlobSource(http, servers, token), TimeProvider.System);
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)
         {

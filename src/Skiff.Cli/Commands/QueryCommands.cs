@@ -13,6 +13,7 @@ internal static class QueryCommands
     public static IEnumerable<Command> Create()
     {
         yield return Locations();
+        yield return Agents();
         yield return Jobs();
         yield return History();
         yield return Runs();
@@ -37,16 +38,71 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
-                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture), (string?)l["deployment"] ?? "-",
+                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    Names(l["agents"]) + ((string?)l["on"] is { } on ? $" (on {on})" : ""), (string?)l["deployment"] ?? "-",
                 })]));
 
             return 0;
         }));
         return command;
     }
+
+    private static Command Agents()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("agents", "List the agents with their state, labels, load, locations and cached environments.") { json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var agents = (JsonArray)await api.GetAsync("api/v1/agents", cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(agents.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.Write(Table(
+                ["AGENT", "STATE", "LABELS", "LOAD", "RUNS", "LOCATIONS", "ENVIRONMENTS"],
+                [.. agents.OfType<JsonObject>().Select(a => new[]
+                {
+                    (string?)a["name"] ?? "",
+                    (string?)a["state"] ?? "",
+                    a["labels"] is JsonObject labels && labels.Count > 0 ? string.Join(",", labels.Select(l => $"{l.Key}={(string?)l.Value}")) : "-",
+                    Load(a["capacity"], a["load"]),
+                    ((int?)a["runs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    Names(a["locations"]),
+                    (a["load"]?["environments"] as JsonArray ?? []).Count.ToString(CultureInfo.InvariantCulture) + " live, " + ((int?)a["load"]?["cached_folders"] ?? 0).ToString(CultureInfo.InvariantCulture) + " folders cached",
+                })]));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>"3.1/16.0 GiB, load 0.42 on 8 CPUs": memory in use of the host's, and its load average.</summary>
+    private static string Load(JsonNode? capacity, JsonNode? load)
+    {
+        const double GiB = 1024.0 * 1024 * 1024;
+        var parts = new List<string>();
+        if ((long?)load?["memory_used_bytes"] is { } used && (long?)capacity?["memory_bytes"] is { } total)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{used / GiB:0.0}/{total / GiB:0.0} GiB"));
+        }
+
+        if ((double?)load?["cpu_load"] is { } cpu)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"load {cpu:0.00} on {(int?)capacity?["cpus"] ?? 0} CPUs"));
+        }
+
+        return parts.Count == 0 ? "-" : string.Join(", ", parts);
+    }
+
+    private static string Names(JsonNode? list) =>
+        list is JsonArray { Count: > 0 } names ? string.Join(",", names.Select(n => (string?)n)) : "-";
 
     private static Command Jobs()
     {

@@ -19,6 +19,12 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
 {
     private readonly ReleaseBuilder _builder = new(local);
 
+    /// <summary>The labels the location's agents must have (<c>gpu=h200,zone=a</c>, or <c>any</c>); null keeps the location's.</summary>
+    public string? On { get; init; }
+
+    /// <summary>On how many agents the location runs; null keeps the location's number.</summary>
+    public int? Replicas { get; init; }
+
     /// <param name="request">The project to build, and for which runtime.</param>
     /// <param name="location">The location to make it live on (created on first deploy).</param>
     /// <param name="memoryLimit">A new memory limit for the location (<c>none</c> lifts it); null keeps the current one.</param>
@@ -90,6 +96,8 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
             ["timings_ms"] = timings.DeepClone(),
             ["who"] = $"{Environment.UserName}@{Environment.MachineName}",
             ["memory_limit"] = memoryLimit,
+            ["on"] = On,
+            ["replicas"] = Replicas,
             ["commit"] = git?.Commit,
             ["dirty"] = git?.Dirty,
         }, cancellationToken).ConfigureAwait(false);

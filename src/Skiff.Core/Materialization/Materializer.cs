@@ -98,6 +98,10 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         return dropped;
     }
 
+    /// <summary>How many unpacked folders there are, without measuring them.</summary>
+    public int CountFolders() =>
+        ((string[])[PackagesDirectory, SourcesDirectory]).Where(Directory.Exists).Sum(parent => Directory.EnumerateDirectories(parent).Count(f => Digest.TryParseHex(Path.GetFileName(f), out _)));
+
     /// <summary>Every unpacked folder with its size in bytes and when it was last used (its record's write time).</summary>
     public IReadOnlyList<CachedFolder> List()
     {

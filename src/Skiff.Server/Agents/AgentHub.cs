@@ -28,6 +28,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     private readonly ConcurrentDictionary<string, DateTimeOffset> _absentSince = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentSession> _agents = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, JsonObject> _lastReports = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastFailedMove = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _turns = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _rebalancing = new(1, 1);
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
     private TaskCompletionSource _agentConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
@@ -46,9 +50,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         await store.AgentConnectedAsync(name, bus.ServerId, cancellationToken).ConfigureAwait(false);
         _agents[name] = session;
         _absentSince.TryRemove(name, out _);
-        Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+        // Its hello (the first message) records what it is and starts catching it up (HelloAsync).
         var receiving = session.ReceiveLoopAsync(cancellationToken);
-        _ = CatchUpAsync(session, cancellationToken);
         try
         {
             await receiving.ConfigureAwait(false);
@@ -130,8 +134,13 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         return connected;
     }
 
-    /// <summary>The agent that hosts (or will host) a location, waiting up to <paramref name="wait"/> for one to connect.</summary>
-    public async Task<AgentLink> AgentForAsync(string location, TimeSpan wait, CancellationToken cancellationToken)
+    /// <summary>
+    /// The agent a new run of a location goes to: one it is placed on that is connected, taking turns between
+    /// replicas (draining agents last). A location placed nowhere (its agents were all replaced, or it predates
+    /// placement) is placed now; the agent brings up the live release as the run starts. Waits up to
+    /// <paramref name="wait"/> for a placed agent to (re)connect.
+    /// </summary>
+    public async Task<AgentLink> AgentForRunAsync(LocationRecord location, TimeSpan wait, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(wait);
@@ -139,27 +148,26 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             // Taken before looking, so an agent connecting here in between is not missed.
             var connecting = Volatile.Read(ref _agentConnected).Task;
-            var connected = await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false);
-            var assignments = await store.ListAssignmentsAsync(cancellationToken).ConfigureAwait(false);
-            var assigned = assignments.GetValueOrDefault(location);
-            if (assigned is not null && connected.TryGetValue(assigned, out var holder))
+            var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+            var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+            var placed = placements.GetValueOrDefault(location.Name) ?? [];
+            var usable = placed.Where(fleet.Connected.ContainsKey).ToList();
+            if (usable.Count > 0)
             {
-                return new AgentLink(assigned, holder);
+                var ready = usable.Where(a => !fleet.IsDraining(a)).ToList() is { Count: > 0 } notDraining ? notDraining : usable;
+                var turn = _turns.AddOrUpdate(location.Name, 0, (_, n) => n + 1);
+                var chosen = ready[(int)((uint)turn % (uint)ready.Count)];
+                return new AgentLink(chosen, fleet.Connected[chosen]);
             }
 
-            var chosen = connected.Keys
-                .OrderBy(a => assignments.Values.Count(v => v == a))
-                .ThenBy(a => a, StringComparer.Ordinal)
-                .FirstOrDefault();
-            if (chosen is not null)
+            if (placed.Count == 0)
             {
-                var winner = await store.AssignLocationAsync(location, chosen, assigned, cancellationToken).ConfigureAwait(false);
-                if (connected.TryGetValue(winner, out var server))
+                var target = Choose(PlacementOf(location), [], fleet, placements, keepAbsent: false);
+                if (target.Count > 0)
                 {
-                    return new AgentLink(winner, server);
+                    await store.ReplacePlacementAsync(location.Name, [], target, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
-
-                continue;
             }
 
             try
@@ -172,21 +180,169 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new AgentUnavailableException($"no agent is connected to host '{location}'. Start one with `skiff agent --server URL` (or use `skiff up`, which runs one).");
+                throw new AgentUnavailableException(placed.Count == 0
+                    ? Refusal(location.Name, PlacementOf(location), fleet, [])
+                    : $"no agent hosting '{location.Name}' is connected (it is placed on {string.Join(", ", placed)}); start one, or wait: after {gracePeriod.TotalSeconds:0} s away an agent's locations move to other agents.");
             }
         }
     }
 
-    /// <summary>Asks the location's agent to make the release live and waits for the outcome.</summary>
-    public async Task<JsonObject> ActivateAsync(string location, string release, string? memoryLimit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes a release live on a location's agents, placed as <paramref name="placement"/> asks: the agents it
+    /// is on that still fit are kept, and the least loaded others that fit are added. Health-gated: the
+    /// placement changes only when every one of them reports the release healthy; otherwise those that took it
+    /// go back to <paramref name="previous"/> (or stop the location, if they did not run it before), and the
+    /// reply names the agent that failed. Returns the first agent's reply, with <c>agents</c> added.
+    /// </summary>
+    public async Task<JsonObject> ActivateAsync(string location, string release, string? memoryLimit, Placement placement, string? previous, CancellationToken cancellationToken)
     {
-        var agent = await AgentForAsync(location, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-        return await RequestAsync(
-            agent,
-            new JsonObject { ["type"] = "activate", ["location"] = location, ["release"] = release, ["memory_limit"] = memoryLimit },
-            activationTimeout,
-            cancellationToken).ConfigureAwait(false);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var connecting = Volatile.Read(ref _agentConnected).Task;
+            var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+            var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+            var current = placements.GetValueOrDefault(location) ?? [];
+            var target = Choose(placement, current, fleet, placements, keepAbsent: false);
+            if (target.Count < placement.Replicas)
+            {
+                try
+                {
+                    // Right after a start, agents may still be connecting.
+                    await connecting.WaitAsync(bus.Backstop, time, deadline.Token).ConfigureAwait(false);
+                    continue;
+                }
+                catch (TimeoutException)
+                {
+                    continue;
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    throw new AgentUnavailableException(Refusal(location, placement, fleet, target));
+                }
+            }
+
+            var replies = await Task.WhenAll(target.Select(agent => ActivateOnAsync(new AgentLink(agent, fleet.Connected[agent]), location, release, memoryLimit, cancellationToken))).ConfigureAwait(false);
+            var outcomes = target.Zip(replies).ToList();
+            if (outcomes.FirstOrDefault(o => !Succeeded(o.Second)) is ({ } failedAgent, { } failedReply))
+            {
+                foreach (var (agent, _) in outcomes.Where(o => Succeeded(o.Second)))
+                {
+                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, current.Contains(agent) ? previous : null, memoryLimit).ConfigureAwait(false);
+                }
+
+                var reason = (string?)failedReply["message"] ?? (string?)failedReply["error"] ?? "it did not say why";
+                return new JsonObject { ["type"] = "activated", ["succeeded"] = false, ["error"] = target.Count == 1 ? reason : $"agent '{failedAgent}': {reason}" };
+            }
+
+            if (!await store.ReplacePlacementAsync(location, current, target, cancellationToken).ConfigureAwait(false))
+            {
+                // Moved meanwhile (failover by another server): place again from what it is on now.
+                continue;
+            }
+
+            foreach (var agent in current.Except(target, StringComparer.Ordinal).Where(fleet.Connected.ContainsKey))
+            {
+                await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, release: null, memoryLimit).ConfigureAwait(false);
+            }
+
+            var result = replies[0].DeepClone().AsObject();
+            result["agents"] = new JsonArray([.. target.Select(a => (JsonNode)a)]);
+            return result;
+        }
     }
+
+    private async Task<JsonObject> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RequestAsync(
+                agent,
+                new JsonObject { ["type"] = "activate", ["location"] = location, ["release"] = release, ["memory_limit"] = memoryLimit },
+                activationTimeout,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentUnavailableException exception)
+        {
+            return new JsonObject { ["type"] = "error", ["message"] = exception.Message };
+        }
+    }
+
+    private static bool Succeeded(JsonObject reply) => (string?)reply["type"] != "error" && (bool?)reply["succeeded"] == true;
+
+    /// <summary>
+    /// Puts an agent back as it was before a placement that did not happen, or off a location that moved: the
+    /// release it ran before, or the location stopped. Best effort: an agent that does not answer is told when
+    /// it next connects (it is not placed there).
+    /// </summary>
+    private async Task PutBackAsync(AgentLink agent, string location, string? release, string? memoryLimit)
+    {
+        try
+        {
+            await RequestAsync(
+                agent,
+                release is null
+                    ? new JsonObject { ["type"] = "deactivate", ["location"] = location }
+                    : new JsonObject { ["type"] = "activate", ["location"] = location, ["release"] = release, ["memory_limit"] = memoryLimit },
+                activationTimeout,
+                stopping).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or SkiffException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// The agents a location should be on: those it is on that can still host it (connected, or with
+    /// <paramref name="keepAbsent"/> away for less than the grace period; not draining; labels that fit), then
+    /// the least loaded others that fit (fewest placed locations, then least memory in use, then by name), up
+    /// to the replicas asked for. Never moves a location for load alone.
+    /// </summary>
+    private List<string> Choose(Placement placement, IReadOnlyList<string> current, Fleet fleet, IReadOnlyDictionary<string, IReadOnlyList<string>> placements, bool keepAbsent)
+    {
+        var fits = fleet.Profiles.Values.Where(p => !p.Draining && placement.Admits(p.Labels)).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var placedCount = placements.Values.SelectMany(agents => agents).GroupBy(a => a, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var keep = current.Where(a => fits.Contains(a) && (fleet.Connected.ContainsKey(a) || (keepAbsent && !fleet.IsGone(a, gracePeriod))))
+            .OrderBy(a => placedCount.GetValueOrDefault(a))
+            .ThenBy(a => a, StringComparer.Ordinal)
+            .Take(placement.Replicas)
+            .ToList();
+        var add = fits.Where(a => fleet.Connected.ContainsKey(a) && !keep.Contains(a))
+            .OrderBy(a => placedCount.GetValueOrDefault(a))
+            .ThenBy(fleet.MemoryInUse)
+            .ThenBy(a => a, StringComparer.Ordinal)
+            .Take(placement.Replicas - keep.Count);
+        return [.. keep.Concat(add).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Why a location cannot be placed, naming the constraint and every agent checked.</summary>
+    private static string Refusal(string location, Placement placement, Fleet fleet, IReadOnlyList<string> usable)
+    {
+        if (fleet.Profiles.Count == 0)
+        {
+            return $"no agent is connected to host '{location}'. Start one with `skiff agent --server URL` (or use `skiff up`, which runs one).";
+        }
+
+        var needs = placement.Replicas == 1 ? "an agent" : $"{placement.Replicas} agents";
+        var found = usable.Count == 0 ? "none can host it" : $"only {string.Join(", ", usable)} can";
+        var checkedAgents = fleet.Profiles.Values.Select(p => $"{p.Name} ({Why(p)})");
+        return $"'{location}' needs {needs} with {placement.Describe()}, and {found}; checked {string.Join("; ", checkedAgents)}.";
+
+        string Why(AgentProfile profile) =>
+            !fleet.Connected.ContainsKey(profile.Name) ? "not connected"
+            : profile.Draining ? "draining"
+            : placement.Admits(profile.Labels) ? "fits"
+            : placement.Mismatch(profile.Labels);
+    }
+
+    private static Placement PlacementOf(LocationRecord location) => Placement.FromStored(location.Replicas, location.Constraints);
+
+    /// <summary>How to reach a named agent now (a run's, to cancel it).</summary>
+    public async Task<AgentLink> LinkAsync(string agent, CancellationToken cancellationToken) =>
+        (await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false)).TryGetValue(agent, out var server)
+            ? new AgentLink(agent, server)
+            : throw new AgentUnavailableException($"agent '{agent}', which runs this run, is not connected; try again once it is back (after {gracePeriod.TotalSeconds:0} s away its runs are failed).");
 
     /// <summary>Sends a request to an agent, here or through the server holding it, and returns its reply.</summary>
     public Task<JsonObject> RequestAsync(AgentLink agent, JsonObject message, TimeSpan timeout, CancellationToken cancellationToken) =>
@@ -317,14 +473,17 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
     }
 
-    private async Task CatchUpAsync(AgentSession session, CancellationToken cancellationToken)
+    private async Task CatchUpAsync(AgentSession session, JsonObject hello, CancellationToken cancellationToken)
     {
         try
         {
             await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
-            await ReconcileAsync(session, cancellationToken).ConfigureAwait(false);
+            await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
+
+            // A new agent may be what a location short of replicas (or placed nowhere) was waiting for.
+            await RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or ObjectDisposedException or MetadataStoreException)
+        catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or ObjectDisposedException or SkiffException)
         {
             // The agent went away again (or the server is stopping, or the store is away); its next connection catches up.
         }
@@ -350,44 +509,250 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
     }
 
-    private async Task ReconcileAsync(AgentSession session, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings a (re)connected agent in line with the store: the live release of every location placed on it,
+    /// and a stop for every location it runs that is placed elsewhere now (moved while it was away). Nothing
+    /// moves because an agent or server restarted: locations move only off an agent gone past the grace period.
+    /// </summary>
+    private async Task ReconcileAsync(AgentSession session, JsonObject hello, CancellationToken cancellationToken)
     {
-        var assignments = await store.ListAssignmentsAsync(cancellationToken).ConfigureAwait(false);
-        var connected = await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false);
+        var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        bool PlacedHere(string location) => placements.GetValueOrDefault(location)?.Contains(session.Name) == true;
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (location.LiveRelease is not { } release)
-            {
-                continue;
-            }
-
-            // Its own locations, and those of agents connected nowhere: the first agent back takes them.
-            var assigned = assignments.GetValueOrDefault(location.Name);
-            if (assigned != session.Name)
-            {
-                if (assigned is not null && assigned != session.Name && connected.ContainsKey(assigned))
-                {
-                    continue;
-                }
-
-                if (await store.AssignLocationAsync(location.Name, session.Name, assigned, cancellationToken).ConfigureAwait(false) != session.Name)
-                {
-                    continue;
-                }
-            }
-
-            try
+            if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {
                 await session.RequestAsync(
                     new JsonObject { ["type"] = "activate", ["location"] = location.Name, ["release"] = release.ToString(), ["memory_limit"] = location.MemoryLimit },
                     activationTimeout,
                     cancellationToken).ConfigureAwait(false);
             }
-            catch (AgentUnavailableException)
+        }
+
+        foreach (var held in (hello["locations"] as JsonArray ?? []).Select(l => (string?)l?["location"]).OfType<string>())
+        {
+            if (!PlacedHere(held))
+            {
+                await session.RequestAsync(new JsonObject { ["type"] = "deactivate", ["location"] = held }, activationTimeout, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Watches the fleet until the server stops: every few seconds, locations on agents gone past the grace
+    /// period, on draining agents, or short of their replicas are placed on agents that can host them.
+    /// </summary>
+    public async Task WatchFleetAsync()
+    {
+        var interval = TimeSpan.FromTicks(Math.Min(gracePeriod.Ticks / 4, TimeSpan.FromSeconds(2.5).Ticks));
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, time, stopping).ConfigureAwait(false);
+                await RebalanceAsync(onlyAgent: null, stopping).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException)
             {
                 return;
             }
+            catch (SkiffException)
+            {
+                // The store is away (PostgreSQL restarting): look again at the next interval.
+            }
         }
+    }
+
+    /// <summary>
+    /// Moves locations to where they should be: off agents gone past the grace period and off draining agents,
+    /// and onto more agents where they are short of replicas. Health-gated like a deploy: a location's placement
+    /// changes only to agents that report its live release healthy, and the agents it left are told to stop it.
+    /// Locations with a deployment pending are left to it. With <paramref name="onlyAgent"/>, only the
+    /// locations on that agent are looked at, and each that cannot move says why.
+    /// </summary>
+    public async Task<IReadOnlyList<LocationMove>> RebalanceAsync(string? onlyAgent, CancellationToken cancellationToken)
+    {
+        await _rebalancing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+            var placements = new Dictionary<string, IReadOnlyList<string>>(await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+            var pending = (await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false)).Select(d => d.Location).ToHashSet(StringComparer.Ordinal);
+            var moves = new List<LocationMove>();
+            foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var current = placements.GetValueOrDefault(location.Name) ?? [];
+                if (location.LiveRelease is not { } release || pending.Contains(location.Name) || (onlyAgent is not null && !current.Contains(onlyAgent)))
+                {
+                    continue;
+                }
+
+                var placement = PlacementOf(location);
+                var target = Choose(placement, current, fleet, placements, keepAbsent: true);
+                var added = target.Except(current, StringComparer.Ordinal).ToList();
+                if (added.Count == 0)
+                {
+                    if (onlyAgent is not null)
+                    {
+                        moves.Add(new LocationMove(location.Name, current, current, Refusal(location.Name, placement, fleet, target)));
+                    }
+
+                    continue;
+                }
+
+                if (onlyAgent is null && _lastFailedMove.TryGetValue(location.Name, out var failedAt) && time.GetUtcNow() - failedAt < activationTimeout)
+                {
+                    // Tried a moment ago and the agents refused: not again on every tick.
+                    continue;
+                }
+
+                var replies = await Task.WhenAll(added.Select(a => ActivateOnAsync(new AgentLink(a, fleet.Connected[a]), location.Name, release.ToString(), location.MemoryLimit, cancellationToken))).ConfigureAwait(false);
+                var refused = added.Zip(replies).Where(r => !Succeeded(r.Second)).ToList();
+                var error = refused.Count == 0 ? null : string.Join("; ", refused.Select(r => $"agent '{r.First}': {(string?)r.Second["message"] ?? (string?)r.Second["error"]}"));
+                var next = target.Except(refused.Select(r => r.First), StringComparer.Ordinal).ToList();
+                if (refused.Count > 0)
+                {
+                    _lastFailedMove[location.Name] = time.GetUtcNow();
+                }
+
+                if (refused.Count == added.Count)
+                {
+                    moves.Add(new LocationMove(location.Name, current, current, error));
+                    continue;
+                }
+
+                if (!await store.ReplacePlacementAsync(location.Name, current, next, cancellationToken).ConfigureAwait(false))
+                {
+                    // Another server moved it first; its agents are the ones that stay.
+                    foreach (var agent in added.Except(refused.Select(r => r.First), StringComparer.Ordinal))
+                    {
+                        await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit).ConfigureAwait(false);
+                    }
+
+                    continue;
+                }
+
+                placements[location.Name] = next;
+                foreach (var agent in current.Except(next, StringComparer.Ordinal).Where(fleet.Connected.ContainsKey))
+                {
+                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit).ConfigureAwait(false);
+                }
+
+                moves.Add(new LocationMove(location.Name, current, next, error));
+            }
+
+            return moves;
+        }
+        finally
+        {
+            _rebalancing.Release();
+        }
+    }
+
+    /// <summary>
+    /// Drains an agent: marks it draining (no new locations or runs), moves each of its locations to other agents
+    /// that report it healthy, and tells it to stop them; its runs go on to their end. When a location cannot
+    /// move, the agent is left as it was (not draining) and the error names the location and why.
+    /// </summary>
+    public async Task<IReadOnlyList<LocationMove>> DrainAsync(string agent, CancellationToken cancellationToken)
+    {
+        if (!await store.SetAgentDrainingAsync(agent, true, cancellationToken).ConfigureAwait(false))
+        {
+            throw new AgentNotFoundException($"there is no agent '{agent}'; `skiff agents` lists them.");
+        }
+
+        var moves = await RebalanceAsync(agent, cancellationToken).ConfigureAwait(false);
+        if (moves.FirstOrDefault(m => m.To.Contains(agent)) is { } stuck)
+        {
+            await store.SetAgentDrainingAsync(agent, false, CancellationToken.None).ConfigureAwait(false);
+            throw new PlacementException($"agent '{agent}' was not drained: '{stuck.Location}' cannot move off it: {stuck.Error} Locations already moved stay where they went.");
+        }
+
+        return moves;
+    }
+
+    /// <summary>Takes an agent out of draining: it gets locations and runs again.</summary>
+    public async Task UndrainAsync(string agent, CancellationToken cancellationToken)
+    {
+        if (!await store.SetAgentDrainingAsync(agent, false, cancellationToken).ConfigureAwait(false))
+        {
+            throw new AgentNotFoundException($"there is no agent '{agent}'; `skiff agents` lists them.");
+        }
+
+        await RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Every agent the store knows: connected or not (and through which server), labels, capacity, last load,
+    /// the locations placed on it, its running runs, and its state: <c>ready</c>, <c>draining</c> (runs or
+    /// locations left), <c>drained</c>, <c>away</c> (within the grace period) or <c>gone</c>.
+    /// </summary>
+    public async Task<JsonArray> DescribeAgentsAsync(CancellationToken cancellationToken)
+    {
+        var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+        var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        var running = (await store.ListRunningRunsAsync(cancellationToken).ConfigureAwait(false))
+            .Where(r => r.Agent is not null)
+            .GroupBy(r => r.Agent!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var agents = new JsonArray();
+        foreach (var profile in fleet.Profiles.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
+        {
+            var locations = placements.Where(p => p.Value.Contains(profile.Name)).Select(p => p.Key).Order(StringComparer.Ordinal).ToList();
+            var runsHere = running.GetValueOrDefault(profile.Name);
+            var connected = fleet.Connected.TryGetValue(profile.Name, out var server);
+            agents.Add(new JsonObject
+            {
+                ["name"] = profile.Name,
+                ["state"] = profile.Draining
+                    ? (locations.Count > 0 || runsHere > 0 ? "draining" : "drained")
+                    : connected ? "ready"
+                    : fleet.IsGone(profile.Name, gracePeriod) ? "gone" : "away",
+                ["connected"] = connected,
+                ["server"] = server,
+                ["labels"] = new JsonObject([.. profile.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
+                ["capacity"] = JsonNode.Parse(profile.CapacityJson),
+                ["load"] = profile.LoadJson is null ? null : JsonNode.Parse(profile.LoadJson),
+                ["locations"] = new JsonArray([.. locations.Select(l => (JsonNode)l)]),
+                ["runs"] = runsHere,
+                ["seen_at"] = profile.SeenAt.ToString("O"),
+            });
+        }
+
+        return agents;
+    }
+
+    /// <summary>Which agents are connected to a live server, and what every known agent said of itself.</summary>
+    private async Task<Fleet> FleetAsync(CancellationToken cancellationToken)
+    {
+        var connected = await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false);
+        var profiles = await store.ListAgentProfilesAsync(cancellationToken).ConfigureAwait(false);
+        return new Fleet(connected, profiles.ToDictionary(p => p.Name, StringComparer.Ordinal), time.GetUtcNow(), _startedAt);
+    }
+
+    private sealed record Fleet(IReadOnlyDictionary<string, string> Connected, IReadOnlyDictionary<string, AgentProfile> Profiles, DateTimeOffset Now, DateTimeOffset WatchingSince)
+    {
+        public bool IsDraining(string agent) => Profiles.TryGetValue(agent, out var profile) && profile.Draining;
+
+        /// <summary>
+        /// Away for longer than the grace period: not connected, and last heard of that long ago. Counted from when
+        /// this server started at the earliest, so a restart of the whole platform moves nothing.
+        /// </summary>
+        public bool IsGone(string agent, TimeSpan grace)
+        {
+            if (Connected.ContainsKey(agent))
+            {
+                return false;
+            }
+
+            var seen = Profiles.TryGetValue(agent, out var profile) ? profile.SeenAt : DateTimeOffset.MinValue;
+            return Now - (seen > WatchingSince ? seen : WatchingSince) > grace;
+        }
+
+        public long MemoryInUse(string agent) =>
+            Profiles.TryGetValue(agent, out var profile) && profile.LoadJson is { } load && JsonNode.Parse(load)?["memory_used_bytes"] is JsonValue used && used.TryGetValue<long>(out var bytes)
+                ? bytes
+                : 0;
     }
 
     private async Task HandleMessageAsync(AgentSession session, JsonObject message)
@@ -405,6 +770,41 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case "report" when (string?)message["location"] is { } location:
                 _lastReports[location] = message;
                 break;
+            case "hello":
+                await HelloAsync(session, message).ConfigureAwait(false);
+                break;
+            case "load":
+                message.Remove("type");
+                await store.RecordAgentLoadAsync(session.Name, message.ToJsonString(), CancellationToken.None).ConfigureAwait(false);
+                break;
         }
+    }
+
+    /// <summary>
+    /// An agent's first message on a connection: what it is (labels, capacity) and runs. Recorded before the agent
+    /// counts as available for placement, then the agent is caught up with the store.
+    /// </summary>
+    private async Task HelloAsync(AgentSession session, JsonObject hello)
+    {
+        Dictionary<string, string> labels;
+        try
+        {
+            labels = Placement.ParseLabels((hello["labels"] as JsonObject ?? []).Select(l => $"{l.Key}={(string?)l.Value}"), "label");
+        }
+        catch (ArgumentException exception)
+        {
+            // The agent checks its labels before it connects; one that sends bad ones anyway gets none.
+            labels = [];
+            _ = exception;
+        }
+
+        await store.RecordAgentAsync(session.Name, labels, (hello["capacity"] as JsonObject ?? []).ToJsonString(), CancellationToken.None).ConfigureAwait(false);
+        if (hello["load"] is JsonObject load)
+        {
+            await store.RecordAgentLoadAsync(session.Name, load.ToJsonString(), CancellationToken.None).ConfigureAwait(false);
+        }
+
+        Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        _ = CatchUpAsync(session, hello, stopping);
     }
 }

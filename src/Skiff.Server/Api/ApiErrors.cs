@@ -30,7 +30,9 @@ internal static class ApiErrors
     private static int? StatusFor(Exception exception) => exception switch
     {
         NotFoundException or BlobNotFoundException or MetadataNotFoundException => StatusCodes.Status404NotFound,
-        MetadataConflictException => StatusCodes.Status409Conflict,
+        MetadataConflictException or PlacementException => StatusCodes.Status409Conflict,
+        AgentNotFoundException => StatusCodes.Status404NotFound,
+        InvalidPlacementException => StatusCodes.Status400BadRequest,
         InvalidDigestException or InvalidLocationNameException or InvalidMemoryLimitException or BadRequestException => StatusCodes.Status400BadRequest,
         ReleaseIncompleteException or StagedUploadNotFoundException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,

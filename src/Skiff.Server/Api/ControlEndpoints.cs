@@ -33,6 +33,8 @@ internal static class ControlEndpoints
                 {
                     Commit = Requests.OptionalCommit(body, "commit"),
                     Dirty = body["dirty"] is JsonValue dirty && dirty.TryGetValue<bool>(out var isDirty) ? isDirty : null,
+                    On = Requests.OptionalString(body, "on"),
+                    Replicas = Requests.OptionalInt(body, "replicas"),
                 },
                 rollbackOf: null,
                 cancellationToken).ConfigureAwait(false);
@@ -46,6 +48,7 @@ internal static class ControlEndpoints
         api.MapGet("/locations", async (CancellationToken cancellationToken) =>
         {
             var locations = new JsonArray();
+            var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
             foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
             {
                 var report = agents.LastReport(location.Name);
@@ -56,6 +59,9 @@ internal static class ControlEndpoints
                     ["deployment"] = location.LiveDeployment,
                     ["jobs"] = Json.JobNames(location.DefinitionsJson).Count,
                     ["memory_limit"] = location.MemoryLimit,
+                    ["replicas"] = location.Replicas,
+                    ["on"] = location.Constraints,
+                    ["agents"] = new JsonArray([.. (placements.GetValueOrDefault(location.Name) ?? []).Select(a => (JsonNode)a)]),
                     ["health"] = (string?)report?["kind"] switch
                     {
                         null or "Activated" or "Restarted" or "Stopped" => location.LiveRelease is null ? "none" : "healthy",
@@ -138,7 +144,7 @@ internal static class ControlEndpoints
             var parameters = body["params"] as JsonObject ?? [];
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
             var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
-            var agent = await agents.AgentForAsync(name, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            var agent = await agents.AgentForRunAsync(location, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
             var reply = await agents.StartRunAsync(
                 agent,
                 new JsonObject
@@ -196,11 +202,35 @@ internal static class ControlEndpoints
                 return Results.Json(new JsonObject { ["run"] = id, ["status"] = run.Status, ["canceled"] = false });
             }
 
-            var agent = await agents.AgentForAsync(run.Location, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            var agent = await agents.LinkAsync(run.Agent ?? throw new AgentUnavailableException($"run {id} is recorded with no agent; it cannot be canceled."), cancellationToken).ConfigureAwait(false);
             var reply = await agents.RequestAsync(agent, new JsonObject { ["type"] = "cancel_run", ["run"] = id }, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             return (string?)reply["type"] == "error"
                 ? throw new AgentUnavailableException((string?)reply["message"] ?? "the agent could not cancel the run")
                 : Results.Json(new JsonObject { ["run"] = id, ["status"] = run.Status, ["canceled"] = true });
+        });
+
+        api.MapGet("/agents", async (CancellationToken cancellationToken) =>
+            Results.Json(await agents.DescribeAgentsAsync(cancellationToken).ConfigureAwait(false)));
+
+        api.MapPost("/agents/{name}/drain", async (string name, CancellationToken cancellationToken) =>
+        {
+            var moves = await agents.DrainAsync(name, cancellationToken).ConfigureAwait(false);
+            return Results.Json(new JsonObject
+            {
+                ["agent"] = name,
+                ["moved"] = new JsonArray([.. moves.Select(m => (JsonNode)new JsonObject
+                {
+                    ["location"] = m.Location,
+                    ["from"] = new JsonArray([.. m.From.Select(a => (JsonNode)a)]),
+                    ["to"] = new JsonArray([.. m.To.Select(a => (JsonNode)a)]),
+                })]),
+            });
+        });
+
+        api.MapPost("/agents/{name}/undrain", async (string name, CancellationToken cancellationToken) =>
+        {
+            await agents.UndrainAsync(name, cancellationToken).ConfigureAwait(false);
+            return Results.Json(new JsonObject { ["agent"] = name, ["draining"] = false });
         });
 
         api.MapPost("/gc", async (CancellationToken cancellationToken) =>

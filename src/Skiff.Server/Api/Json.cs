@@ -23,6 +23,8 @@ internal static class Json
         ["finished_at"] = d.FinishedAt?.ToString("O"),
         ["rollback_of"] = d.RollbackOf,
         ["memory_limit"] = d.MemoryLimit,
+        ["replicas"] = d.Replicas ?? 1,
+        ["on"] = d.Constraints,
         ["commit"] = d.Commit,
         ["dirty"] = d.Dirty,
         ["jobs"] = JobNames(d.DefinitionsJson),

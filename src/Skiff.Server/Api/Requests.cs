@@ -52,4 +52,13 @@ internal static class Requests
 
     public static string? OptionalString(JsonObject body, string name) =>
         body[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+
+    /// <summary>A whole number, or null when absent; anything else (a string, a fraction) is refused.</summary>
+    public static int? OptionalInt(JsonObject body, string name) =>
+        body[name] switch
+        {
+            null => null,
+            JsonValue value when value.TryGetValue<int>(out var number) => number,
+            var other => throw new BadRequestException($"\"{name}\" must be a whole number, not {other.ToJsonString()}."),
+        };
 }

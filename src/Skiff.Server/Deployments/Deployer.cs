@@ -59,6 +59,7 @@ internal sealed class Deployer
         LocationNames.Validate(request.Location);
         var releaseId = Digest.Parse(request.Release);
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
+        var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
         await _store.RegisterReleaseAsync(
             new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, _time.GetUtcNow()),
@@ -84,7 +85,9 @@ internal sealed class Deployer
             memoryLimit,
             request.Commit,
             request.Commit is null ? null : request.Dirty,
-            _bus.ServerId);
+            _bus.ServerId,
+            placement.Replicas,
+            placement.Canonical);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -130,6 +133,40 @@ internal sealed class Deployer
         }
     }
 
+    /// <summary>
+    /// Where the deployment runs: the replicas and constraints asked for, each kept from the location's current
+    /// placement when not given (so a rollback or a deploy that does not mention them keeps them).
+    /// </summary>
+    private async Task<Placement> PlacementAsync(DeploymentRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Replicas is < 1 or > Placement.MaxReplicas)
+        {
+            throw new InvalidPlacementException($"replicas must be between 1 and {Placement.MaxReplicas}; got {request.Replicas}.");
+        }
+
+        Dictionary<string, string>? constraints = null;
+        if (request.On is { } on)
+        {
+            try
+            {
+                constraints = on.Trim() is "" or "any" ? [] : Placement.ParseLabels([on], "constraint");
+            }
+            catch (ArgumentException exception)
+            {
+                throw new InvalidPlacementException("on: " + exception.Message);
+            }
+        }
+
+        if (constraints is not null && request.Replicas is { } replicas)
+        {
+            return new Placement(replicas, constraints);
+        }
+
+        var location = await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false);
+        var current = location is null ? Placement.Default : Placement.FromStored(location.Replicas, location.Constraints);
+        return new Placement(request.Replicas ?? current.Replicas, constraints ?? current.Constraints);
+    }
+
     private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received)
     {
         var activating = _time.GetTimestamp();
@@ -141,7 +178,14 @@ internal sealed class Deployer
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var result = await _agents.ActivateAsync(record.Location, record.Release.ToString(), record.MemoryLimit, CancellationToken.None).ConfigureAwait(false);
+            var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
+            var result = await _agents.ActivateAsync(
+                record.Location,
+                record.Release.ToString(),
+                record.MemoryLimit,
+                Placement.FromStored(record.Replicas, record.Constraints),
+                previous?.ToString(),
+                CancellationToken.None).ConfigureAwait(false);
             if ((string?)result["type"] == "error")
             {
                 outcome = DeploymentOutcomes.Failed;

@@ -16,4 +16,13 @@ internal sealed record DeploymentRequest(
 
     /// <summary>Whether that work tree had changes the commit does not hold; null with no commit.</summary>
     public bool? Dirty { get; init; }
+
+    /// <summary>
+    /// The labels the location's agents must have (<c>gpu=h200,zone=a</c>); <c>any</c> (or empty) for none; null
+    /// keeps the location's current constraints.
+    /// </summary>
+    public string? On { get; init; }
+
+    /// <summary>On how many agents the location runs; null keeps the location's current number (one at first).</summary>
+    public int? Replicas { get; init; }
 }

@@ -34,10 +34,14 @@ internal sealed class ServerOptions
     public TimeSpan ActivationTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
     /// <summary>
-    /// How long an agent may stay disconnected before its runs are recorded failed. Within it, an agent that
-    /// reconnects resends the events the server missed and its runs go on. Default 1 minute.
+    /// How long an agent may stay disconnected before its runs are recorded failed and its locations are placed
+    /// on other agents. Within it, an agent that reconnects resends the events the server missed, its runs go on,
+    /// and it keeps its locations. Default 1 minute.
     /// </summary>
-    public TimeSpan AgentGracePeriod { get; init; } = TimeSpan.FromMinutes(1);
+    public TimeSpan AgentGracePeriod { get; init; } = DefaultAgentGracePeriod;
+
+    /// <summary>One minute: long enough for an agent or server restart, short enough that work moves on.</summary>
+    public static readonly TimeSpan DefaultAgentGracePeriod = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// With several servers on one PostgreSQL database: how long a server may go without a heartbeat before the

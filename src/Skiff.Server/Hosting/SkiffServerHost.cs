@@ -161,6 +161,7 @@ internal static class SkiffServerHost
             }
 
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
+            _ = agents.WatchFleetAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, presence, folderLock);
         }

@@ -27,6 +27,8 @@ namespace Skiff.Server.Metadata;
 /// <param name="Dirty">Whether that work tree had changes the commit does not hold; null with no commit.</param>
 /// <param name="Server">The server process driving it while pending (see <see cref="ServerRecord"/>): when that server stops
 /// heartbeating, another fails it instead of leaving it pending. Null for deployments recorded before servers were.</param>
+/// <param name="Replicas">On how many agents the location runs while this deployment is live; null for deployments recorded before fleets were (one).</param>
+/// <param name="Constraints">The labels an agent must have to host the location while this deployment is live, canonical (<see cref="Skiff.Server.Agents.Placement"/>); null for any agent.</param>
 internal sealed record DeploymentRecord(
     string Id,
     string Location,
@@ -47,4 +49,6 @@ internal sealed record DeploymentRecord(
     string? MemoryLimit = null,
     string? Commit = null,
     bool? Dirty = null,
-    string? Server = null);
+    string? Server = null,
+    int? Replicas = null,
+    string? Constraints = null);

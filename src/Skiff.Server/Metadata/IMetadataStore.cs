@@ -131,13 +131,26 @@ internal interface IMetadataStore : IAsyncDisposable
     /// <summary>Every recorded agent connection, by agent name. A row may outlive a server killed without warning: check its heartbeat.</summary>
     Task<IReadOnlyList<AgentConnection>> ListAgentConnectionsAsync(CancellationToken cancellationToken);
 
-    /// <summary>Which agent hosts each location that has been assigned one, by location.</summary>
-    Task<IReadOnlyDictionary<string, string>> ListAssignmentsAsync(CancellationToken cancellationToken);
+    /// <summary>The agents each placed location runs on, by location, each list in name order.</summary>
+    Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> ListPlacementsAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Assigns <paramref name="location"/> to <paramref name="agent"/> if it has no agent yet, or has
-    /// <paramref name="replacing"/> (one that went away); otherwise leaves it. Returns the agent assigned after
-    /// the call, so of servers that assign one location at once all end up using the same agent.
+    /// Places <paramref name="location"/> on <paramref name="agents"/> if it is still on exactly
+    /// <paramref name="expected"/> (compared as sets; empty for a location not placed yet); otherwise leaves it.
+    /// Returns whether it did, so of servers that place one location at once only one wins, and the others
+    /// read the placement again.
     /// </summary>
-    Task<string> AssignLocationAsync(string location, string agent, string? replacing, CancellationToken cancellationToken);
+    Task<bool> ReplacePlacementAsync(string location, IReadOnlyCollection<string> expected, IReadOnlyCollection<string> agents, CancellationToken cancellationToken);
+
+    /// <summary>Records what an agent said of itself as it connected; keeps whether it is draining. Seen now.</summary>
+    Task RecordAgentAsync(string agent, IReadOnlyDictionary<string, string> labels, string capacityJson, CancellationToken cancellationToken);
+
+    /// <summary>Records an agent's latest load report. Seen now.</summary>
+    Task RecordAgentLoadAsync(string agent, string loadJson, CancellationToken cancellationToken);
+
+    /// <summary>Marks an agent draining (or not). Returns false for an agent never recorded.</summary>
+    Task<bool> SetAgentDrainingAsync(string agent, bool draining, CancellationToken cancellationToken);
+
+    /// <summary>Every agent ever recorded, by name.</summary>
+    Task<IReadOnlyList<AgentProfile>> ListAgentProfilesAsync(CancellationToken cancellationToken);
 }

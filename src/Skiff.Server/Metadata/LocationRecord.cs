@@ -12,10 +12,14 @@ namespace Skiff.Server.Metadata;
 /// <param name="DefinitionsJson">What the live version defines, as it reported it.</param>
 /// <param name="UpdatedAt">When the location was created or its live deployment last changed.</param>
 /// <param name="MemoryLimit">The live deployment's memory limit; null for none.</param>
+/// <param name="Replicas">On how many agents the live deployment runs.</param>
+/// <param name="Constraints">The labels the live deployment's agents must have, canonical; null for any agent.</param>
 internal sealed record LocationRecord(
     string Name,
     string? LiveDeployment,
     Digest? LiveRelease,
     string? DefinitionsJson,
     DateTimeOffset UpdatedAt,
-    string? MemoryLimit = null);
+    string? MemoryLimit = null,
+    int Replicas = 1,
+    string? Constraints = null);

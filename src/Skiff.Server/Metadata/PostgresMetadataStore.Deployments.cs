@@ -7,13 +7,14 @@ internal sealed partial class PostgresMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
+               replicas, constraints
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -69,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server)
+                                                     git_commit, git_dirty, server, replicas, constraints)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -93,7 +94,9 @@ internal sealed partial class PostgresMetadataStore
                             ("@memoryLimit", deployment.MemoryLimit),
                             ("@gitCommit", deployment.Commit),
                             ("@gitDirty", deployment.Dirty),
-                            ("@server", deployment.Server)),
+                            ("@server", deployment.Server),
+                            ("@replicas", deployment.Replicas),
+                            ("@constraints", deployment.Constraints)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -242,7 +245,9 @@ internal sealed partial class PostgresMetadataStore
         MemoryLimit: ReadNullableString(reader, 16),
         Commit: ReadNullableString(reader, 17),
         Dirty: reader.IsDBNull(18) ? null : reader.GetBoolean(18),
-        Server: ReadNullableString(reader, 19));
+        Server: ReadNullableString(reader, 19),
+        Replicas: reader.IsDBNull(20) ? null : reader.GetInt32(20),
+        Constraints: ReadNullableString(reader, 21));
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
         Name: reader.GetString(0),
@@ -250,5 +255,7 @@ internal sealed partial class PostgresMetadataStore
         LiveRelease: ReadNullableDigest(reader, 2),
         DefinitionsJson: ReadNullableString(reader, 3),
         UpdatedAt: ReadTime(reader, 4),
-        MemoryLimit: ReadNullableString(reader, 5));
+        MemoryLimit: ReadNullableString(reader, 5),
+        Replicas: reader.IsDBNull(6) ? 1 : reader.GetInt32(6),
+        Constraints: ReadNullableString(reader, 7));
 }

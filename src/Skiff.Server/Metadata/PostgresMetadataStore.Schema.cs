@@ -127,6 +127,30 @@ internal sealed partial class PostgresMetadataStore
         CREATE INDEX bus_requests_open ON bus_requests (target) WHERE NOT claimed;
         CREATE INDEX bus_requests_answered ON bus_requests (sender) WHERE reply IS NOT NULL;
         """,
+
+        // Version 3. A fleet of agents (docs/agent.md, "A fleet"): what each agent said of itself when it
+        // connected (labels, capacity) and last reported (load), whether it is being drained, and when it was last
+        // heard from; a location placed on several agents (replicas), and the placement a deployment asked for.
+        """
+        ALTER TABLE deployments ADD COLUMN replicas integer;
+        ALTER TABLE deployments ADD COLUMN constraints text;
+        CREATE TABLE agent_profiles (
+            name text COLLATE "C" PRIMARY KEY,
+            labels_json text NOT NULL,
+            capacity_json text NOT NULL,
+            load_json text,
+            draining boolean NOT NULL DEFAULT false,
+            seen_at timestamptz NOT NULL
+        );
+        CREATE TABLE placements (
+            location text COLLATE "C" NOT NULL,
+            agent text COLLATE "C" NOT NULL,
+            assigned_at timestamptz NOT NULL,
+            PRIMARY KEY (location, agent)
+        );
+        INSERT INTO placements (location, agent, assigned_at) SELECT location, agent, assigned_at FROM assignments;
+        DROP TABLE assignments;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -47,7 +47,7 @@ internal sealed partial class SqliteMetadataStore
 
     public async Task<bool> AgentDisconnectedAsync(string agent, string server, CancellationToken cancellationToken) =>
         await WriteAsync(
-            transaction => ExecuteAsync(Sql(transaction, "DELETE FROM agents WHERE name = $name AND server = $server;", ("$name", agent), ("$server", server)), cancellationToken),
+            transaction => ExecuteAsync(Sql(transaction, "UPDATE agent_profiles SET seen_at = $now WHERE name = $name AND EXISTS (SELECT 1 FROM agents WHERE name = $name AND server = $server); DELETE FROM agents WHERE name = $name AND server = $server;", ("$name", agent), ("$server", server), ("$now", Now())), cancellationToken),
             cancellationToken).ConfigureAwait(false) > 0;
 
     public Task<IReadOnlyList<AgentConnection>> ListAgentConnectionsAsync(CancellationToken cancellationToken) =>
@@ -58,39 +58,87 @@ internal sealed partial class SqliteMetadataStore
                 cancellationToken),
             cancellationToken);
 
-    public async Task<IReadOnlyDictionary<string, string>> ListAssignmentsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> ListPlacementsAsync(CancellationToken cancellationToken)
     {
         var rows = await ReadAsync(
-            connection => ListAsync(Sql(connection, "SELECT location, agent FROM assignments;"), reader => (Location: reader.GetString(0), Agent: reader.GetString(1)), cancellationToken),
+            connection => ListAsync(Sql(connection, "SELECT location, agent FROM placements ORDER BY location, agent;"), reader => (Location: reader.GetString(0), Agent: reader.GetString(1)), cancellationToken),
             cancellationToken).ConfigureAwait(false);
-        return rows.ToDictionary(r => r.Location, r => r.Agent, StringComparer.Ordinal);
+        return rows.GroupBy(r => r.Location, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Select(r => r.Agent)], StringComparer.Ordinal);
     }
 
-    public Task<string> AssignLocationAsync(string location, string agent, string? replacing, CancellationToken cancellationToken)
+    public Task<bool> ReplacePlacementAsync(string location, IReadOnlyCollection<string> expected, IReadOnlyCollection<string> agents, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(location);
-        ArgumentException.ThrowIfNullOrEmpty(agent);
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(agents);
         return WriteAsync(
             async transaction =>
             {
-                // The upsert changes an existing row only when it still names the agent being replaced, so a
-                // second server racing on the same stale assignment finds it taken and uses the winner.
-                await ExecuteAsync(
-                    Sql(
-                        transaction,
-                        """
-                        INSERT INTO assignments (location, agent, assigned_at) VALUES ($location, $agent, $now)
-                        ON CONFLICT (location) DO UPDATE SET agent = excluded.agent, assigned_at = excluded.assigned_at
-                        WHERE assignments.agent = $replacing;
-                        """,
-                        ("$location", location),
-                        ("$agent", agent),
-                        ("$replacing", replacing),
-                        ("$now", Now())),
-                    cancellationToken).ConfigureAwait(false);
-                using var read = Sql(transaction, "SELECT agent FROM assignments WHERE location = $location;", ("$location", location));
-                return (string)(await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                var current = await ListAsync(Sql(transaction, "SELECT agent FROM placements WHERE location = $location;", ("$location", location)), reader => reader.GetString(0), cancellationToken).ConfigureAwait(false);
+                if (!current.ToHashSet(StringComparer.Ordinal).SetEquals(expected))
+                {
+                    return false;
+                }
+
+                await ExecuteAsync(Sql(transaction, "DELETE FROM placements WHERE location = $location;", ("$location", location)), cancellationToken).ConfigureAwait(false);
+                foreach (var agent in agents.Distinct(StringComparer.Ordinal))
+                {
+                    await ExecuteAsync(
+                        Sql(transaction, "INSERT INTO placements (location, agent, assigned_at) VALUES ($location, $agent, $now);", ("$location", location), ("$agent", agent), ("$now", Now())),
+                        cancellationToken).ConfigureAwait(false);
+                }
+
+                return true;
             },
             cancellationToken);
     }
+
+    public Task RecordAgentAsync(string agent, IReadOnlyDictionary<string, string> labels, string capacityJson, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(agent);
+        return WriteAsync(
+            transaction => ExecuteAsync(
+                Sql(
+                    transaction,
+                    """
+                    INSERT INTO agent_profiles (name, labels_json, capacity_json, seen_at) VALUES ($name, $labels, $capacity, $now)
+                    ON CONFLICT (name) DO UPDATE SET labels_json = excluded.labels_json, capacity_json = excluded.capacity_json, seen_at = excluded.seen_at;
+                    """,
+                    ("$name", agent),
+                    ("$labels", System.Text.Json.JsonSerializer.Serialize(labels.ToDictionary(l => l.Key, l => l.Value, StringComparer.Ordinal))),
+                    ("$capacity", capacityJson),
+                    ("$now", Now())),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public Task RecordAgentLoadAsync(string agent, string loadJson, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(agent);
+        return WriteAsync(
+            transaction => ExecuteAsync(
+                Sql(transaction, "UPDATE agent_profiles SET load_json = $load, seen_at = $now WHERE name = $name;", ("$name", agent), ("$load", loadJson), ("$now", Now())),
+                cancellationToken),
+            cancellationToken);
+    }
+
+    public async Task<bool> SetAgentDrainingAsync(string agent, bool draining, CancellationToken cancellationToken) =>
+        await WriteAsync(
+            transaction => ExecuteAsync(Sql(transaction, "UPDATE agent_profiles SET draining = $draining WHERE name = $name;", ("$name", agent), ("$draining", draining)), cancellationToken),
+            cancellationToken).ConfigureAwait(false) > 0;
+
+    public Task<IReadOnlyList<AgentProfile>> ListAgentProfilesAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
+                Sql(connection, "SELECT name, labels_json, capacity_json, load_json, draining, seen_at FROM agent_profiles ORDER BY name;"),
+                reader => new AgentProfile(
+                    reader.GetString(0),
+                    System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1)) ?? [],
+                    reader.GetString(2),
+                    ReadNullableString(reader, 3),
+                    reader.GetInt64(4) != 0,
+                    ReadTime(reader, 5)),
+                cancellationToken),
+            cancellationToken);
 }

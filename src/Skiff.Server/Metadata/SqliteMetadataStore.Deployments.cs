@@ -7,13 +7,14 @@ internal sealed partial class SqliteMetadataStore
     private const string SelectDeployment =
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
-               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server
+               who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
+               replicas, constraints
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -61,10 +62,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty, server)
+                                                 git_commit, git_dirty, server, replicas, constraints)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty, $server);
+                                $gitCommit, $gitDirty, $server, $replicas, $constraints);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -85,6 +86,8 @@ internal sealed partial class SqliteMetadataStore
                         ("$memoryLimit", deployment.MemoryLimit),
                         ("$gitCommit", deployment.Commit),
                         ("$server", deployment.Server),
+                        ("$replicas", deployment.Replicas),
+                        ("$constraints", deployment.Constraints),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -220,7 +223,9 @@ internal sealed partial class SqliteMetadataStore
         MemoryLimit: ReadNullableString(reader, 16),
         Commit: ReadNullableString(reader, 17),
         Dirty: reader.IsDBNull(18) ? null : reader.GetInt64(18) != 0,
-        Server: ReadNullableString(reader, 19));
+        Server: ReadNullableString(reader, 19),
+        Replicas: reader.IsDBNull(20) ? null : (int)reader.GetInt64(20),
+        Constraints: ReadNullableString(reader, 21));
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),
@@ -228,5 +233,7 @@ internal sealed partial class SqliteMetadataStore
         LiveRelease: ReadNullableDigest(reader, 2),
         DefinitionsJson: ReadNullableString(reader, 3),
         UpdatedAt: ReadTime(reader, 4),
-        MemoryLimit: ReadNullableString(reader, 5));
+        MemoryLimit: ReadNullableString(reader, 5),
+        Replicas: reader.IsDBNull(6) ? 1 : (int)reader.GetInt64(6),
+        Constraints: ReadNullableString(reader, 7));
 }

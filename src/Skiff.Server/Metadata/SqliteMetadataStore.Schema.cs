@@ -116,6 +116,30 @@ internal sealed partial class SqliteMetadataStore
             assigned_at TEXT NOT NULL
         ) STRICT;
         """,
+
+        // Version 5. A fleet of agents (docs/agent.md, "A fleet"): what each agent said of itself when it
+        // connected (labels, capacity) and last reported (load), whether it is being drained, and when it was last
+        // heard from; a location placed on several agents (replicas), and the placement a deployment asked for.
+        """
+        ALTER TABLE deployments ADD COLUMN replicas INTEGER;
+        ALTER TABLE deployments ADD COLUMN constraints TEXT;
+        CREATE TABLE agent_profiles (
+            name TEXT PRIMARY KEY,
+            labels_json TEXT NOT NULL,
+            capacity_json TEXT NOT NULL,
+            load_json TEXT,
+            draining INTEGER NOT NULL DEFAULT 0,
+            seen_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE placements (
+            location TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (location, agent)
+        ) STRICT;
+        INSERT INTO placements (location, agent, assigned_at) SELECT location, agent, assigned_at FROM assignments;
+        DROP TABLE assignments;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -1,3 +1,4 @@
+using Skiff.Core;
 using Skiff.Server.Agents;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
@@ -6,10 +7,15 @@ using Skiff.Server.Tests.Metadata;
 
 namespace Skiff.Server.Tests.Coordination;
 
-/// <summary>Which agent a server picks for a location when the agents are connected to other servers.</summary>
+/// <summary>
+/// Which agents a server picks for a location: by labels, draining, load and liveness of the server each agent
+/// is connected to, and what it says when none fits. The agents here are recorded in the store as other servers
+/// would record them, so no agent process is needed.
+/// </summary>
 public sealed class AgentPlacementTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ServerGrace = TimeSpan.FromSeconds(10);
+    private static readonly Digest Release = Digest.Compute("release"u8);
     private readonly TestDatabase _database = new();
     private IMetadataStore _store = null!;
     private AgentHub _agents = null!;
@@ -18,7 +24,8 @@ public sealed class AgentPlacementTests : IAsyncLifetime
     {
         _store = await _database.OpenAsync();
         var bus = new InProcessServerBus("server-me");
-        _agents = new AgentHub(_store, new RunService(_store, bus, _database.Clock), bus, TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(1), Grace, _database.Clock, CancellationToken.None);
+        _agents = new AgentHub(_store, new RunService(_store, bus, _database.Clock), bus, TimeSpan.FromMinutes(3), TimeSpan.FromMinutes(1), ServerGrace, _database.Clock, CancellationToken.None);
+        await _store.HeartbeatServerAsync("server-b", CancellationToken.None);
     }
 
     public async Task DisposeAsync()
@@ -28,42 +35,89 @@ public sealed class AgentPlacementTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_agent_on_a_live_server_is_used_through_that_server_and_the_choice_is_recorded()
+    public async Task A_location_with_a_constraint_goes_to_the_agent_whose_labels_fit_and_the_choice_is_recorded()
     {
-        await _store.HeartbeatServerAsync("server-b", CancellationToken.None);
-        await _store.AgentConnectedAsync("worker-1", "server-b", CancellationToken.None);
+        await ConnectAsync("cpu-1", "zone=a");
+        await ConnectAsync("gpu-1", "zone=a,gpu=h200");
 
-        var agent = await _agents.AgentForAsync("analytics", TimeSpan.FromSeconds(5), CancellationToken.None);
+        var agent = await _agents.AgentForRunAsync(Location(constraints: "gpu=h200"), TimeSpan.FromSeconds(5), CancellationToken.None);
 
-        agent.ShouldBe(new AgentLink("worker-1", "server-b"));
-        (await _store.ListAssignmentsAsync(CancellationToken.None))["analytics"].ShouldBe("worker-1");
+        agent.ShouldBe(new AgentLink("gpu-1", "server-b"));
+        (await _store.ListPlacementsAsync(CancellationToken.None))["analytics"].ShouldBe(["gpu-1"]);
     }
 
     [Fact]
-    public async Task A_location_moves_off_an_agent_whose_server_stopped_heartbeating_to_one_that_is_connected()
+    public async Task A_new_location_goes_to_the_agent_with_the_fewest_locations_and_never_to_a_draining_one()
+    {
+        await ConnectAsync("worker-1", "");
+        await ConnectAsync("worker-2", "");
+        await ConnectAsync("worker-3", "");
+        await _store.ReplacePlacementAsync("reports", [], ["worker-1"], CancellationToken.None);
+        await _store.SetAgentDrainingAsync("worker-2", true, CancellationToken.None);
+
+        var agent = await _agents.AgentForRunAsync(Location(), TimeSpan.FromSeconds(5), CancellationToken.None);
+
+        agent.Name.ShouldBe("worker-3");
+    }
+
+    [Fact]
+    public async Task Runs_of_a_location_with_replicas_take_turns_between_its_agents()
+    {
+        await ConnectAsync("worker-1", "");
+        await ConnectAsync("worker-2", "");
+        await _store.ReplacePlacementAsync("analytics", [], ["worker-1", "worker-2"], CancellationToken.None);
+
+        var chosen = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            chosen.Add((await _agents.AgentForRunAsync(Location(replicas: 2), TimeSpan.FromSeconds(5), CancellationToken.None)).Name);
+        }
+
+        chosen.Order().ShouldBe(["worker-1", "worker-1", "worker-2", "worker-2"]);
+    }
+
+    [Fact]
+    public async Task A_location_no_agent_fits_is_refused_naming_the_constraint_and_every_agent_checked()
+    {
+        await ConnectAsync("cpu-1", "zone=a");
+        await ConnectAsync("gpu-1", "gpu=a100");
+        await ConnectAsync("gpu-2", "gpu=h200");
+        await _store.SetAgentDrainingAsync("gpu-2", true, CancellationToken.None);
+
+        var refusal = await Should.ThrowAsync<AgentUnavailableException>(() => _agents.AgentForRunAsync(Location(constraints: "gpu=h200"), TimeSpan.FromMilliseconds(200), CancellationToken.None));
+
+        refusal.Message.ShouldBe("'analytics' needs an agent with gpu=h200, and none can host it; checked cpu-1 (no gpu); gpu-1 (gpu=a100, not h200); gpu-2 (draining).");
+    }
+
+    [Fact]
+    public async Task Agents_of_a_server_that_stopped_heartbeating_count_as_not_connected()
     {
         await _store.HeartbeatServerAsync("server-dead", CancellationToken.None);
+        await _store.RecordAgentAsync("worker-1", new Dictionary<string, string>(), "{}", CancellationToken.None);
         await _store.AgentConnectedAsync("worker-1", "server-dead", CancellationToken.None);
-        await _store.AssignLocationAsync("analytics", "worker-1", replacing: null, CancellationToken.None);
-        _database.Clock.Advance(Grace + TimeSpan.FromSeconds(1));
+        _database.Clock.Advance(ServerGrace + TimeSpan.FromSeconds(1));
         await _store.HeartbeatServerAsync("server-b", CancellationToken.None);
-        await _store.AgentConnectedAsync("worker-2", "server-b", CancellationToken.None);
+        await ConnectAsync("worker-2", "");
 
-        var agent = await _agents.AgentForAsync("analytics", TimeSpan.FromSeconds(5), CancellationToken.None);
+        var agent = await _agents.AgentForRunAsync(Location(), TimeSpan.FromSeconds(5), CancellationToken.None);
 
         agent.ShouldBe(new AgentLink("worker-2", "server-b"));
-        (await _store.ListAssignmentsAsync(CancellationToken.None))["analytics"].ShouldBe("worker-2");
     }
 
     [Fact]
-    public async Task With_only_agents_of_dead_servers_recorded_no_agent_is_available()
+    public async Task With_no_agent_at_all_the_refusal_says_how_to_start_one()
     {
-        await _store.HeartbeatServerAsync("server-dead", CancellationToken.None);
-        await _store.AgentConnectedAsync("worker-1", "server-dead", CancellationToken.None);
-        _database.Clock.Advance(Grace + TimeSpan.FromSeconds(1));
-
-        var failure = await Should.ThrowAsync<AgentUnavailableException>(() => _agents.AgentForAsync("analytics", TimeSpan.FromMilliseconds(200), CancellationToken.None));
+        var failure = await Should.ThrowAsync<AgentUnavailableException>(() => _agents.AgentForRunAsync(Location(), TimeSpan.FromMilliseconds(200), CancellationToken.None));
 
         failure.Message.ShouldStartWith("no agent is connected to host 'analytics'.");
     }
+
+    private async Task ConnectAsync(string agent, string labels)
+    {
+        await _store.RecordAgentAsync(agent, Placement.ParseLabels([labels], "label"), "{}", CancellationToken.None);
+        await _store.AgentConnectedAsync(agent, "server-b", CancellationToken.None);
+    }
+
+    private LocationRecord Location(int replicas = 1, string? constraints = null) =>
+        new("analytics", "d-1", Release, "[]", _database.Clock.GetUtcNow(), null, replicas, constraints);
 }

@@ -75,23 +75,24 @@ public abstract class CoordinationContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AssignLocation_KeepsTheFirstAgent_UnlessTheOneReplacedIsNamed()
+    public async Task ReplacePlacement_ChangesOnlyWhatItExpects_AndListsAgentsInNameOrder()
     {
-        var first = await _store.AssignLocationAsync("analytics", "worker-1", replacing: null, CancellationToken.None);
-        var ignored = await _store.AssignLocationAsync("analytics", "worker-2", replacing: null, CancellationToken.None);
-        var staleReplace = await _store.AssignLocationAsync("analytics", "worker-2", replacing: "worker-3", CancellationToken.None);
-        var replaced = await _store.AssignLocationAsync("analytics", "worker-2", replacing: "worker-1", CancellationToken.None);
-        await _store.AssignLocationAsync("reports", "worker-1", replacing: null, CancellationToken.None);
+        var first = await _store.ReplacePlacementAsync("analytics", [], ["worker-2", "worker-1"], CancellationToken.None);
+        var stale = await _store.ReplacePlacementAsync("analytics", ["worker-1"], ["worker-3"], CancellationToken.None);
+        var moved = await _store.ReplacePlacementAsync("analytics", ["worker-1", "worker-2"], ["worker-3", "worker-2"], CancellationToken.None);
+        await _store.ReplacePlacementAsync("reports", [], ["worker-1"], CancellationToken.None);
+        var emptied = await _store.ReplacePlacementAsync("reports", ["worker-1"], [], CancellationToken.None);
 
-        (first, ignored, staleReplace, replaced).ShouldBe(("worker-1", "worker-1", "worker-1", "worker-2"));
-        (await _store.ListAssignmentsAsync(CancellationToken.None)).OrderBy(a => a.Key, StringComparer.Ordinal)
-            .ShouldBe([KeyValuePair.Create("analytics", "worker-2"), KeyValuePair.Create("reports", "worker-1")]);
+        (first, stale, moved, emptied).ShouldBe((true, false, true, true));
+        var placements = await _store.ListPlacementsAsync(CancellationToken.None);
+        placements.Keys.ShouldBe(["analytics"]);
+        placements["analytics"].ShouldBe(["worker-2", "worker-3"]);
     }
 
     [Fact]
-    public async Task AssignLocation_FromServersRacingOnOneStaleAssignment_GivesThemAllTheSameAgent()
+    public async Task ReplacePlacement_FromServersRacingOnOnePlacement_LetsExactlyOneWin()
     {
-        await _store.AssignLocationAsync("analytics", "gone", replacing: null, CancellationToken.None);
+        await _store.ReplacePlacementAsync("analytics", [], ["gone"], CancellationToken.None);
         var stores = new List<IMetadataStore> { _store };
         for (var i = 0; i < 3; i++)
         {
@@ -100,10 +101,10 @@ public abstract class CoordinationContract : IAsyncLifetime
 
         try
         {
-            var winners = await Task.WhenAll(stores.Select((store, i) => Task.Run(() => store.AssignLocationAsync("analytics", $"worker-{i}", replacing: "gone", CancellationToken.None))));
+            var won = await Task.WhenAll(stores.Select((store, i) => Task.Run(() => store.ReplacePlacementAsync("analytics", ["gone"], [$"worker-{i}"], CancellationToken.None))));
 
-            winners.Distinct().ShouldHaveSingleItem().ShouldNotBe("gone");
-            (await _store.ListAssignmentsAsync(CancellationToken.None))["analytics"].ShouldBe(winners[0]);
+            won.Count(w => w).ShouldBe(1);
+            (await _store.ListPlacementsAsync(CancellationToken.None))["analytics"].ShouldBe([$"worker-{Array.IndexOf(won, true)}"]);
         }
         finally
         {
@@ -112,6 +113,26 @@ public abstract class CoordinationContract : IAsyncLifetime
                 await store.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task AgentProfiles_KeepLabelsCapacityLoadAndDraining_AcrossConnections()
+    {
+        await _store.RecordAgentAsync("worker-1", new Dictionary<string, string> { ["gpu"] = "h200", ["zone"] = "a" }, """{"cpus":8}""", CancellationToken.None);
+        await _store.RecordAgentLoadAsync("worker-1", """{"runs":2}""", CancellationToken.None);
+        var drained = await _store.SetAgentDrainingAsync("worker-1", true, CancellationToken.None);
+        var unknown = await _store.SetAgentDrainingAsync("nobody", true, CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromSeconds(5));
+        await _store.RecordAgentAsync("worker-1", new Dictionary<string, string> { ["gpu"] = "h200" }, """{"cpus":16}""", CancellationToken.None);
+
+        (drained, unknown).ShouldBe((true, false));
+        var profile = (await _store.ListAgentProfilesAsync(CancellationToken.None)).ShouldHaveSingleItem();
+        profile.Name.ShouldBe("worker-1");
+        profile.Labels.ShouldBe(new Dictionary<string, string> { ["gpu"] = "h200" });
+        profile.CapacityJson.ShouldBe("""{"cpus":16}""");
+        profile.LoadJson.ShouldBe("""{"runs":2}""");
+        profile.Draining.ShouldBeTrue();
+        profile.SeenAt.ShouldBe(Some.Time.AddSeconds(5));
     }
 }
 

@@ -1,0 +1,68 @@
+using System.Text.RegularExpressions;
+
+namespace Skiff.Server.Agents;
+
+/// <summary>
+/// Where a location may run: on how many agents (<c>--replicas</c>), and the labels each of them must have
+/// (<c>--on gpu=h200</c>). Kept with each deployment, so a rollback or failover places the location as it
+/// was deployed.
+/// </summary>
+internal sealed partial record Placement(int Replicas, IReadOnlyDictionary<string, string> Constraints)
+{
+    /// <summary>The most replicas of one location; more is almost surely a typo.</summary>
+    public const int MaxReplicas = 100;
+
+    /// <summary>One agent, any labels: what a location gets when its deploy says nothing.</summary>
+    public static Placement Default { get; } = new(1, new Dictionary<string, string>(StringComparer.Ordinal));
+
+    /// <summary>Constraints as stored and shown: <c>key=value</c> pairs in key order, comma-separated; null for none.</summary>
+    public string? Canonical => Constraints.Count == 0 ? null : string.Join(",", Constraints.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}={c.Value}"));
+
+    /// <summary>For messages: "gpu=h200" or "any agent".</summary>
+    public string Describe() => Canonical ?? "any agent";
+
+    public bool Admits(IReadOnlyDictionary<string, string> labels) =>
+        Constraints.All(c => labels.TryGetValue(c.Key, out var value) && value == c.Value);
+
+    /// <summary>What an agent's labels lack for this placement, for a refusal: "gpu=a100, not h200", "no zone".</summary>
+    public string Mismatch(IReadOnlyDictionary<string, string> labels) => string.Join(
+        ", ",
+        Constraints.Where(c => !(labels.TryGetValue(c.Key, out var value) && value == c.Value))
+            .Select(c => labels.TryGetValue(c.Key, out var value) ? $"{c.Key}={value}, not {c.Value}" : $"no {c.Key}"));
+
+    /// <summary>A deployment's stored placement (both null for one recorded before fleets: the default).</summary>
+    public static Placement FromStored(int? replicas, string? constraints) =>
+        new(replicas ?? 1, ParseLabels(constraints?.Split(',') ?? [], "constraint"));
+
+    /// <summary>
+    /// Labels or constraints given as <c>key=value</c> (each may itself hold several, comma-separated). Keys and
+    /// values are what Kubernetes allows in labels, so node labels can be passed through.
+    /// </summary>
+    /// <exception cref="ArgumentException">One is malformed or a key is given twice; the message says which.</exception>
+    public static Dictionary<string, string> ParseLabels(IEnumerable<string> given, string what)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in given.SelectMany(g => g.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            var equals = item.IndexOf('=', StringComparison.Ordinal);
+            var (key, value) = equals < 0 ? (item, "") : (item[..equals], item[(equals + 1)..]);
+            if (!Key().IsMatch(key) || !Value().IsMatch(value))
+            {
+                throw new ArgumentException($"'{item}' is not a {what}: write key=value, where the key is letters, digits, '.', '-', '_' or '/' (up to 63 characters, starting with a letter or digit) and the value the same without '/' (may be empty), for example gpu=h200.");
+            }
+
+            if (!labels.TryAdd(key, value) && labels[key] != value)
+            {
+                throw new ArgumentException($"{what} '{key}' is given twice, as {labels[key]} and {value}; give it once.");
+            }
+        }
+
+        return labels;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")]
+    private static partial Regex Key();
+
+    [GeneratedRegex("^([A-Za-z0-9][A-Za-z0-9._-]{0,62})?$")]
+    private static partial Regex Value();
+}
