@@ -623,8 +623,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
                 if (!await store.ReplacePlacementAsync(location.Name, current, next, cancellationToken).ConfigureAwait(false))
                 {
-                    // Another server moved it first; its agents are the ones that stay.
-                    foreach (var agent in added.Except(refused.Select(r => r.First), StringComparer.Ordinal))
+                    // Another server moved it first, often to the same agents: only those it did not choose are undone.
+                    var winner = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(location.Name) ?? [];
+                    placements[location.Name] = winner;
+                    foreach (var agent in added.Except(refused.Select(r => r.First), StringComparer.Ordinal).Except(winner, StringComparer.Ordinal))
                     {
                         await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit).ConfigureAwait(false);
                     }
@@ -656,16 +658,21 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// </summary>
     public async Task<IReadOnlyList<LocationMove>> DrainAsync(string agent, CancellationToken cancellationToken)
     {
+        var before = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).Where(p => p.Value.Contains(agent)).ToList();
         if (!await store.SetAgentDrainingAsync(agent, true, cancellationToken).ConfigureAwait(false))
         {
             throw new AgentNotFoundException($"there is no agent '{agent}'; `skiff agents` lists them.");
         }
 
-        var moves = await RebalanceAsync(agent, cancellationToken).ConfigureAwait(false);
+        // Any server's fleet watch may make some of these moves first (they all see the agent draining now), so
+        // what happened is read back from the store rather than taken from this server's own rebalance.
+        var errors = (await RebalanceAsync(agent, cancellationToken).ConfigureAwait(false)).Where(m => m.Error is not null).ToDictionary(m => m.Location, m => m.Error, StringComparer.Ordinal);
+        var after = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        var moves = before.Select(p => new LocationMove(p.Key, p.Value, after.GetValueOrDefault(p.Key) ?? [], errors.GetValueOrDefault(p.Key))).ToList();
         if (moves.FirstOrDefault(m => m.To.Contains(agent)) is { } stuck)
         {
             await store.SetAgentDrainingAsync(agent, false, CancellationToken.None).ConfigureAwait(false);
-            throw new PlacementException($"agent '{agent}' was not drained: '{stuck.Location}' cannot move off it: {stuck.Error} Locations already moved stay where they went.");
+            throw new PlacementException($"agent '{agent}' was not drained: '{stuck.Location}' cannot move off it: {stuck.Error ?? "another server is moving it; try again"} Locations already moved stay where they went.");
         }
 
         return moves;

@@ -22,13 +22,6 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
     /// </summary>
     private static readonly string[] SecretsAnOverlayProvides = ["skiff-postgres", "skiff-s3", "skiff-token"];
 
-    /// <summary>
-    /// Flags the manifests use that the CLI does not have yet. `skiff agent --label` is specified in issue 10
-    /// (item 4); docs/kubernetes.md says so. Each entry is checked to be still missing from the CLI, so the day
-    /// it lands this list (and that note) must go.
-    /// </summary>
-    private static readonly Dictionary<string, string[]> FlagsNotInTheCliYet = new() { ["agent"] = ["--label"] };
-
     [Fact]
     public void Every_kustomization_renders_offline_into_known_typed_objects()
     {
@@ -136,7 +129,6 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
                     {
                         args[i].ShouldStartWith("--", customMessage: $"{where}: '{args[i]}' is neither a flag nor a flag's value");
                         var takesValue = flags.TryGetValue(args[i], out var known) ? known
-                            : FlagsNotInTheCliYet.GetValueOrDefault(command, []).Contains(args[i]) ? true
                             : throw new ShouldAssertException($"{where}: `skiff {command}` has no flag {args[i]}; it accepts {string.Join(", ", flags.Keys)}");
                         if (takesValue)
                         {
@@ -156,14 +148,6 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
         }
 
         checkedCommands.ShouldBe(["agent", "server"], ignoreOrder: true);
-        foreach (var (command, pending) in FlagsNotInTheCliYet)
-        {
-            foreach (var flag in pending)
-            {
-                rendered.Help[command].ShouldNotContainKey(flag,
-                    $"`skiff {command}` has {flag} now: take it out of FlagsNotInTheCliYet and out of docs/kubernetes.md's note that it is missing");
-            }
-        }
     }
 
     [Fact]

@@ -99,6 +99,80 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
         outcomes.ShouldBe(["live", "failed"]);
     }
 
+    [Fact]
+    public async Task A_fleet_places_by_label_refuses_what_fits_nowhere_drains_and_fails_over_an_agent_killed_mid_run()
+    {
+        var (_, metadata) = await NewDatabaseAsync();
+        var grace = TimeSpan.FromSeconds(3);
+        var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null, "--agent-grace", "3s");
+        var (_, urlB, _) = await StartServerAsync("server-b", metadata, token, "--agent-grace", "3s");
+        var hello = _workspace.CopySample("Hello");
+        var agentA = Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent-a"), "--name", "w-a", "--label", "zone=a");
+        Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent-b"), "--name", "w-b", "--label", "zone=b", "--label", "gpu=h200");
+        var agentC = Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent-c"), "--name", "w-c", "--label", "zone=b");
+        await WaitUntilAsync(async () => (await AgentsAsync(urlA, token)).Count(a => (string?)a["state"] == "ready") == 3);
+
+        var pinned = await SkiffAsync("deploy", hello, "--location", "gpu", "--on", "gpu=h200", "--server", urlA, "--token", token);
+        var nowhere = await SkiffAsync("deploy", hello, "--location", "nowhere", "--on", "gpu=a100", "--server", urlB, "--token", token);
+        var work = await SkiffAsync("deploy", hello, "--location", "work", "--server", urlA, "--token", token);
+        pinned.ExitCode.ShouldBe(0, pinned.ToString());
+        work.ExitCode.ShouldBe(0, work.ToString());
+        nowhere.ExitCode.ShouldNotBe(0);
+        nowhere.Stderr.ShouldContain("'nowhere' needs an agent with gpu=a100, and none can host it; checked w-a (no gpu); w-b (gpu=h200, not a100); w-c (no gpu).");
+        (await PlacedOnAsync(urlB, token, "gpu")).ShouldBe(["w-b"]);
+        var first = (await PlacedOnAsync(urlB, token, "work")).ShouldHaveSingleItem();
+        first.ShouldNotBe("w-b", "w-b has a location already; w-a and w-c have none");
+        var other = first == "w-a" ? "w-c" : "w-a";
+
+        var drain = await SkiffAsync("agent", "drain", first!, "--server", urlB, "--token", token);
+        drain.ExitCode.ShouldBe(0, drain.ToString());
+        drain.Stdout.ShouldContain($"work: moved to {other}");
+        drain.Stdout.ShouldContain($"agent {first} is drained");
+        (await PlacedOnAsync(urlA, token, "work")).ShouldBe([other]);
+        (await SkiffAsync("agent", "undrain", first!, "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
+
+        var started = await SkiffAsync("run", "work", "etl", "--param", "rows=400000", "--detach", "--json", "--server", urlA, "--token", token);
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
+        await WaitUntilAsync(async () => (await RunAsync(urlB, token, runId))["agent"]?.GetValue<string>() == other);
+        (other == "w-c" ? agentC : agentA).Kill();
+        var killed = Stopwatch.StartNew();
+        await WaitUntilAsync(async () => await PlacedOnAsync(urlB, token, "work") is [var agent] && agent != other);
+        var movedAfter = killed.Elapsed;
+        await WaitUntilAsync(async () => (string?)(await RunAsync(urlA, token, runId))["status"] == "failed");
+        var lost = await RunAsync(urlA, token, runId);
+        var after = await SkiffAsync("run", "work", "hello", "--server", urlB, "--token", token);
+        var agents = await AgentsAsync(urlA, token);
+
+        movedAfter.ShouldBeLessThan(grace + TimeSpan.FromSeconds(20), "moved within the grace period, a fleet check and an activation");
+        ((string?)lost["reason"] ?? "").ShouldContain($"agent '{other}', which ran this run,");
+        after.ExitCode.ShouldBe(0, after.ToString());
+        agents.Single(a => (string?)a["name"] == other)["state"]!.GetValue<string>().ShouldBe("gone");
+        agents.Single(a => (string?)a["name"] == "w-b")["labels"]!.ToJsonString().ShouldBe("""{"gpu":"h200","zone":"b"}""");
+    }
+
+    private async Task<List<JsonNode>> AgentsAsync(string url, string token)
+    {
+        var listed = await SkiffAsync("agents", "--json", "--server", url, "--token", token);
+        listed.ExitCode.ShouldBe(0, listed.ToString());
+        return [.. JsonNode.Parse(listed.Stdout)!.AsArray().OfType<JsonNode>()];
+    }
+
+    private async Task<List<string?>> PlacedOnAsync(string url, string token, string location)
+    {
+        var listed = await SkiffAsync("locations", "--json", "--server", url, "--token", token);
+        listed.ExitCode.ShouldBe(0, listed.ToString());
+        var found = JsonNode.Parse(listed.Stdout)!.AsArray().Single(l => (string?)l!["location"] == location)!;
+        return [.. found["agents"]!.AsArray().Select(a => (string?)a)];
+    }
+
+    private async Task<JsonNode> RunAsync(string url, string token, string runId)
+    {
+        var listed = await SkiffAsync("runs", "--json", "--server", url, "--token", token);
+        listed.ExitCode.ShouldBe(0, listed.ToString());
+        return JsonNode.Parse(listed.Stdout)!.AsArray().Single(r => (string?)r!["run"] == runId)!;
+    }
+
     private string _blobs = "";
 
     /// <summary>A new database, and a new bucket for the servers' blobs (each server has a data folder of its own).</summary>
@@ -145,7 +219,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
     }
 
     /// <summary>Starts a server in a data folder of its own; the second one is given the first one's token, as an operator would.</summary>
-    private async Task<(Process Server, string Url, string Token)> StartServerAsync(string name, string metadata, string? token)
+    private async Task<(Process Server, string Url, string Token)> StartServerAsync(string name, string metadata, string? token, params string[] options)
     {
         var data = _workspace.PathTo(name);
         if (token is not null)
@@ -154,7 +228,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
             File.WriteAllText(Path.Combine(data, "token"), token);
         }
 
-        var server = Start("server", "--data", data, "--port", "0", "--metadata", metadata, "--blobs", _blobs);
+        var server = Start(["server", "--data", data, "--port", "0", "--metadata", metadata, "--blobs", _blobs, .. options]);
         using var deadline = new CancellationTokenSource(Deadline);
         while (await server.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
         {
