@@ -105,7 +105,7 @@ internal static class ScaleOutBenchmark
         }
     }
 
-    private static async Task<JsonObject> StartPlatformAsync(List<Process> processes, string[] arguments, IReadOnlyDictionary<string, string> environment)
+    internal static async Task<JsonObject> StartPlatformAsync(List<Process> processes, string[] arguments, IReadOnlyDictionary<string, string> environment)
     {
         var process = Start(arguments, environment);
         processes.Add(process);
@@ -115,7 +115,7 @@ internal static class ScaleOutBenchmark
         return JsonNode.Parse(line)!.AsObject();
     }
 
-    private static Process Start(string[] arguments, IReadOnlyDictionary<string, string> environment)
+    internal static Process Start(string[] arguments, IReadOnlyDictionary<string, string> environment)
     {
         var startInfo = new ProcessStartInfo("dotnet", [Skiff, .. arguments]) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var (key, value) in environment)
@@ -129,7 +129,7 @@ internal static class ScaleOutBenchmark
         return process;
     }
 
-    private static void Stop(Process process)
+    internal static void Stop(Process process)
     {
         if (!process.HasExited)
         {

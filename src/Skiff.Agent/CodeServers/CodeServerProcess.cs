@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
-using System.Text.Json.Nodes;
 using System.Text.Json;
-using System.Text;
+using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
+using Skiff.Sdk.Protocol;
 
 namespace Skiff.Agent.CodeServers;
 
@@ -26,13 +26,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     private int _disposed;
     private readonly string _name;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
+    private readonly PendingRequests<CodeServerMessage> _requests = new(TimeProvider.System);
     private readonly ConcurrentDictionary<string, RunHandle> _runs = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OutputTail _stderr;
-    private long _nextId;
 
-    private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, JsonObject hello)
+    private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, HelloMessage hello)
     {
         _process = process;
         _connection = connection;
@@ -45,7 +44,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     }
 
     /// <summary>The code server's first message: protocol and SDK versions, process id.</summary>
-    public JsonObject Hello { get; }
+    public HelloMessage Hello { get; }
 
     public int ProcessId => _process.Id;
 
@@ -86,7 +85,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             }
 
             var connection = await accept.ConfigureAwait(false);
-            JsonObject hello;
+            HelloMessage hello;
             try
             {
                 hello = CodeServerHello.Check(await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false), launch.Name);
@@ -169,14 +168,17 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         }
     }
 
-    public Task<JsonObject> HealthAsync(CancellationToken cancellationToken) =>
-        RequestAsync(new JsonObject { ["type"] = "health" }, cancellationToken);
+    public Task<HealthReply> HealthAsync(CancellationToken cancellationToken) =>
+        RequestAsync<HealthReply>(new HealthRequest(), cancellationToken);
 
-    /// <summary>The jobs this version defines, as the protocol describes them.</summary>
+    /// <summary>
+    /// The jobs this version defines, as the protocol describes them; as JSON, because the agent only passes
+    /// them on (to the server, which stores them as sent).
+    /// </summary>
     public async Task<JsonArray> ListAsync(CancellationToken cancellationToken)
     {
-        var reply = await RequestAsync(new JsonObject { ["type"] = "list" }, cancellationToken).ConfigureAwait(false);
-        return reply["jobs"] as JsonArray ?? throw new CodeServerException($"{_name} answered list without a jobs array.");
+        var reply = await RequestAsync<DefinitionsReply>(new ListRequest(), cancellationToken).ConfigureAwait(false);
+        return (JsonArray)JsonSerializer.SerializeToNode(reply.Jobs, ProtocolJson.Wire.IReadOnlyListJobDescription)!;
     }
 
     /// <summary>Starts a run; its events arrive on the returned handle.</summary>
@@ -191,9 +193,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
         try
         {
-            await RequestAsync(
-                new JsonObject { ["type"] = "start", ["run"] = runId, ["job"] = job, ["params"] = parameters ?? [], ["release"] = release },
-                cancellationToken).ConfigureAwait(false);
+            await RequestAsync<StartedReply>(new StartRequest(runId, job, parameters, release), cancellationToken).ConfigureAwait(false);
             return handle;
         }
         catch
@@ -204,7 +204,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     }
 
     public Task CancelRunAsync(string runId, CancellationToken cancellationToken) =>
-        RequestAsync(new JsonObject { ["type"] = "cancel", ["run"] = runId }, cancellationToken);
+        RequestAsync<OkReply>(new CancelRequest(runId), cancellationToken);
 
     /// <summary>Asks the code server to finish its runs (canceling them after <paramref name="grace"/>) and exit, and waits for it.</summary>
     public async Task<ProcessExit> ShutdownAsync(TimeSpan grace, CancellationToken cancellationToken)
@@ -213,7 +213,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         {
             try
             {
-                await RequestAsync(new JsonObject { ["type"] = "shutdown", ["grace_ms"] = (long)grace.TotalMilliseconds }, cancellationToken).ConfigureAwait(false);
+                await RequestAsync<OkReply>(new ShutdownRequest((long)grace.TotalMilliseconds), cancellationToken).ConfigureAwait(false);
             }
             catch (CodeServerException)
             {
@@ -240,8 +240,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     }
 
     /// <summary>Replies the code server sent without an id (to malformed or oversized frames), in order.</summary>
-    internal System.Threading.Channels.Channel<JsonObject> UnsolicitedErrors { get; } =
-        System.Threading.Channels.Channel.CreateUnbounded<JsonObject>();
+    internal System.Threading.Channels.Channel<ErrorReply> UnsolicitedErrors { get; } =
+        System.Threading.Channels.Channel.CreateUnbounded<ErrorReply>();
 
     public async ValueTask DisposeAsync()
     {
@@ -277,56 +277,46 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         }
     }
 
-    private async Task<JsonObject> RequestAsync(JsonObject request, CancellationToken cancellationToken)
+    /// <summary>Sends a request and waits for its reply; an error reply, or one of another kind, throws.</summary>
+    private async Task<TReply> RequestAsync<TReply>(CodeServerRequest request, CancellationToken cancellationToken)
+        where TReply : CodeServerMessage
     {
-        var id = Interlocked.Increment(ref _nextId);
-        request["id"] = id;
-        var reply = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = reply;
-        try
+        var reply = await _requests.RequestAsync(
+            async (id, token) =>
+            {
+                try
+                {
+                    await SendRawAsync(ProtocolJson.Frame(request with { Id = id }, ProtocolJson.Wire.CodeServerRequest), token).ConfigureAwait(false);
+                }
+                catch (IOException)
+                {
+                    // The process is going away; the read loop fails the request with how it ended.
+                }
+            },
+            timeout: null,
+            cancellationToken).ConfigureAwait(false);
+        return reply switch
         {
-            if (_exited.Task.IsCompleted)
-            {
-                throw Gone(await _exited.Task.ConfigureAwait(false));
-            }
-
-            var bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
-            try
-            {
-                await SendRawAsync(bytes, cancellationToken).ConfigureAwait(false);
-            }
-            catch (IOException)
-            {
-                // The process is going away; the read loop completes the reply with how it ended.
-            }
-
-            var response = await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            return (string?)response["type"] == "error"
-                ? throw new CodeServerException($"{_name}: {(string?)response["message"]}", (string?)response["code"])
-                : response;
-        }
-        finally
-        {
-            _pending.TryRemove(id, out _);
-        }
+            TReply expected => expected,
+            ErrorReply error => throw new CodeServerException($"{_name}: {error.Message}", error.Code),
+            _ => throw new CodeServerException($"{_name} answered a {request.GetType().Name} with a {reply.GetType().Name}.", "unexpected_reply"),
+        };
     }
 
     private async Task ReadLoopAsync()
     {
         try
         {
-            using var reader = new StreamReader(_stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16, leaveOpen: true);
-            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            var reader = new FrameReader(_stream, MaxFrameBytes);
+            while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
             {
-                if (line.Length > MaxFrameBytes || JsonNode.Parse(line) is not JsonObject message)
+                if (frame.Bytes is { Length: > 0 } bytes && JsonSerializer.Deserialize(bytes, ProtocolJson.Wire.CodeServerMessage) is { } message)
                 {
-                    continue;
+                    Dispatch(message);
                 }
-
-                Dispatch(message);
             }
         }
-        catch (Exception exception) when (exception is IOException or JsonException or ObjectDisposedException)
+        catch (Exception exception) when (exception is IOException or JsonException or NotSupportedException or ObjectDisposedException)
         {
             // A broken connection or a garbled message: either way the process is done for; see below.
         }
@@ -349,45 +339,36 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             run.Deliver(RunEvents.Failed(run.RunId, seq: null, DateTimeOffset.UtcNow, $"the code server process {exit.Describe()}"));
         }
 
-        foreach (var pending in _pending.Values)
-        {
-            pending.TrySetException(Gone(exit));
-        }
-
+        _requests.Close(Gone(exit));
         UnsolicitedErrors.Writer.TryComplete();
         _exited.TrySetResult(exit);
     }
 
-    private void Dispatch(JsonObject message)
+    private void Dispatch(CodeServerMessage message)
     {
-        switch ((string?)message["type"])
+        switch (message)
         {
-            case "event" when message["event"] is JsonObject runEvent && (string?)runEvent["run"] is { } runId:
-                if (_runs.TryGetValue(runId, out var run))
+            case RunEventMessage { Event: var runEvent }:
+                // Deserialized on its own, so the run's handle can keep it (and number it) as it is.
+                if (runEvent["run"] is JsonValue run && run.TryGetValue<string>(out var runId) && _runs.TryGetValue(runId, out var handle))
                 {
-                    run.Deliver((JsonObject)runEvent.DeepClone());
+                    handle.Deliver(runEvent);
                 }
 
                 break;
-            default:
-                if (message["id"] is JsonValue idValue && idValue.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
-                {
-                    reply.TrySetResult(message);
-                }
-                else if ((string?)message["type"] == "error")
-                {
-                    UnsolicitedErrors.Writer.TryWrite(message);
-                }
-
+            case { Id: { } id } when _requests.TryComplete(id, message):
+                break;
+            case ErrorReply error:
+                UnsolicitedErrors.Writer.TryWrite(error);
                 break;
         }
     }
 
     private CodeServerException Gone(ProcessExit exit) => new($"{_name} is gone: the process {exit.Describe()}", "exited");
 
-    private static async Task<JsonObject> ReadHelloAsync(Socket connection, CancellationToken cancellationToken)
+    /// <summary>The first line the code server sends, read byte by byte so no later message is consumed before the read loop starts.</summary>
+    private static async Task<byte[]> ReadHelloAsync(Socket connection, CancellationToken cancellationToken)
     {
-        // Read byte by byte up to the first newline so no later message is consumed before the read loop starts.
         var line = new List<byte>();
         var one = new byte[1];
         while (true)
@@ -400,16 +381,11 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
             if (one[0] == (byte)'\n')
             {
-                break;
+                return [.. line];
             }
 
             line.Add(one[0]);
         }
-
-        var hello = JsonNode.Parse(line.ToArray()) as JsonObject;
-        return hello is not null && (string?)hello["type"] == "hello"
-            ? hello
-            : throw new CodeServerException($"the code server's first message was not hello: {Encoding.UTF8.GetString([.. line])}");
     }
 
     private static void Kill(Process process)

@@ -30,10 +30,28 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
     private long _connection;
 
+    /// <summary>The agent-protocol version asked for at connect; another one only in tests of the server's refusal.</summary>
+    internal int Protocol { get; init; } = AgentProtocol.Version;
+
     /// <summary>Runs until canceled, reconnecting as needed.</summary>
+    /// <exception cref="AgentRefusedException">A server does not speak this agent's protocol: retrying cannot help.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var reports = ForwardReportsAsync(cancellationToken);
+        using var stopReports = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reports = ForwardReportsAsync(stopReports.Token);
+        try
+        {
+            await ConnectLoopAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await stopReports.CancelAsync().ConfigureAwait(false);
+            await reports.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ConnectLoopAsync(CancellationToken cancellationToken)
+    {
         var backoff = TimeSpan.FromMilliseconds(200);
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -43,9 +61,22 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 using var socket = new ClientWebSocket();
                 socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
                 socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(15);
+                // So a refused handshake's status and reason can be read: ConnectAsync only says it was not 101.
+                socket.Options.CollectHttpResponseDetails = true;
                 var scheme = server.Scheme == "https" ? "wss" : "ws";
-                var uri = new UriBuilder(server) { Scheme = scheme, Path = server.AbsolutePath.TrimEnd('/') + "/api/v1/agents/connect", Query = "name=" + Uri.EscapeDataString(agentName) }.Uri;
-                await socket.ConnectAsync(uri, cancellationToken).ConfigureAwait(false);
+                var query = $"name={Uri.EscapeDataString(agentName)}&{AgentProtocol.QueryParameter}={Protocol}";
+                var uri = new UriBuilder(server) { Scheme = scheme, Path = server.AbsolutePath.TrimEnd('/') + "/api/v1/agents/connect", Query = query }.Uri;
+                try
+                {
+                    await socket.ConnectAsync(uri, cancellationToken).ConfigureAwait(false);
+                }
+                catch (WebSocketException) when ((int)socket.HttpStatusCode == AgentProtocol.RefusedStatus)
+                {
+                    var reason = socket.HttpResponseHeaders?.TryGetValue(AgentProtocol.RefusalHeader, out var values) == true ? string.Join(' ', values) : null;
+                    throw new AgentRefusedException(
+                        $"the server at {server} refused this agent (skiff {AgentProtocol.SkiffVersion}, agent protocol {Protocol}): {reason ?? "it does not speak this agent's protocol; run an agent and a server of the same skiff release"}");
+                }
+
                 long connection;
                 await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
@@ -102,8 +133,6 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
 
             backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
         }
-
-        await reports.ConfigureAwait(false);
     }
 
     private async Task ReceiveLoopAsync(ClientWebSocket socket, long connection, CancellationToken cancellationToken)

@@ -17,7 +17,7 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
     {
         if (json)
         {
-            output.WriteLine(DefinitionsJson.Describe(jobs).ToJsonString(SdkJson.Options));
+            output.WriteLine(JsonSerializer.Serialize(DefinitionsJson.Describe(jobs), ProtocolJson.Wire.IReadOnlyListJobDescription));
             return ExitCodes.Success;
         }
 

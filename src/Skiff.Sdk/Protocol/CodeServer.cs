@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
@@ -42,14 +41,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         var writer = WriteLoopAsync(stream);
-        Send(new JsonObject
-        {
-            ["type"] = "hello",
-            ["protocol"] = ProtocolInfo.Version,
-            ["sdk"] = ProtocolInfo.SdkVersion,
-            ["pid"] = Environment.ProcessId,
-            ["jobs"] = jobs.Count,
-        });
+        Send(new HelloMessage(ProtocolInfo.Version, ProtocolInfo.SdkVersion, Environment.ProcessId, jobs.Count));
 
         var reader = new FrameReader(stream, ProtocolInfo.MaxFrameBytes);
         try
@@ -91,55 +83,45 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
 
     private void Handle(byte[] bytes)
     {
-        JsonObject request;
+        CodeServerRequest request;
         try
         {
-            // Invalid UTF-8 surfaces as InvalidOperationException from the parser, not JsonException.
-            request = (System.Text.Unicode.Utf8.IsValid(bytes) ? JsonNode.Parse(bytes) : throw new JsonException("it is not UTF-8")) as JsonObject
-                ?? throw new JsonException("a request must be a JSON object");
+            request = JsonSerializer.Deserialize(bytes, ProtocolJson.Wire.CodeServerRequest) ?? throw new JsonException("a request must be a JSON object");
         }
-        catch (JsonException exception)
+        catch (Exception exception) when (exception is JsonException or NotSupportedException or InvalidOperationException)
         {
-            SendError(null, "malformed", $"the request is not valid JSON: {exception.Message}");
+            // Rare and never on the hot path: read the request again, loosely, to say what was wrong with it.
+            var (id, code, message) = RequestProblem.Describe(bytes, exception);
+            SendError(id, code, message);
             return;
         }
 
-        var id = request["id"]?.DeepClone();
-        var type = Text(request, "type");
-        switch (type)
+        switch (request)
         {
-            case "health":
-                Send(new JsonObject { ["type"] = "health", ["id"] = id, ["status"] = "ok", ["runs"] = _runs.Count });
+            case HealthRequest:
+                Send(new HealthReply("ok", _runs.Count) { Id = request.Id });
                 break;
-            case "list":
-                Send(new JsonObject { ["type"] = "definitions", ["id"] = id, ["jobs"] = DefinitionsJson.Describe(jobs) });
+            case ListRequest:
+                Send(new DefinitionsReply(DefinitionsJson.Describe(jobs)) { Id = request.Id });
                 break;
-            case "start":
-                Start(id, request);
+            case StartRequest start:
+                Start(start);
                 break;
-            case "cancel":
-                Cancel(id, request);
+            case CancelRequest cancel:
+                Cancel(cancel);
                 break;
-            case "shutdown":
-                _ = ShutdownAsync(id, request);
-                break;
-            case null:
-                SendError(id, "malformed", "the request has no \"type\"");
-                break;
-            default:
-                SendError(id, "unknown_type", $"unknown request type '{type}'; this code server understands health, list, start, cancel and shutdown");
+            case ShutdownRequest shutdown:
+                _ = ShutdownAsync(shutdown);
                 break;
         }
     }
 
-    private void Start(JsonNode? id, JsonObject request)
+    private void Start(StartRequest request)
     {
-        var runId = Text(request, "run");
-        var jobName = Text(request, "job");
-        var release = Text(request, "release");
-        if (string.IsNullOrEmpty(runId) || string.IsNullOrEmpty(jobName) || (request["release"] is not null && release is null))
+        var (id, runId) = (request.Id, request.Run);
+        if (string.IsNullOrEmpty(runId) || string.IsNullOrEmpty(request.Job))
         {
-            SendError(id, "malformed", "start needs \"run\" (a new run id) and \"job\" as strings, and \"release\" as a string when given");
+            SendError(id, "malformed", RequestProblem.StartNeeds);
             return;
         }
 
@@ -149,19 +131,19 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             return;
         }
 
-        if (!_jobsByName.TryGetValue(jobName, out var job))
+        if (!_jobsByName.TryGetValue(request.Job, out var job))
         {
-            SendError(id, "unknown_job", $"this version defines no job '{jobName}'; it defines: {string.Join(", ", _jobsByName.Keys.Order(StringComparer.Ordinal))}");
+            SendError(id, "unknown_job", $"this version defines no job '{request.Job}'; it defines: {string.Join(", ", _jobsByName.Keys.Order(StringComparer.Ordinal))}");
             return;
         }
 
         JobParameters parameters;
         try
         {
-            var given = (request["params"] as JsonObject ?? [])
+            var given = (request.Params ?? [])
                 .ToDictionary(
                     pair => pair.Key,
-                    pair => (Func<ParameterDefinition, object>)(definition => definition.Convert(JsonSerializer.SerializeToElement(pair.Value))),
+                    pair => (Func<ParameterDefinition, object>)(definition => definition.Convert(JsonSerializer.SerializeToElement(pair.Value, ProtocolJson.Wire.JsonNode))),
                     StringComparer.Ordinal);
             parameters = job.Bind(given);
         }
@@ -172,7 +154,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         }
 
         var cancellation = new CancellationTokenSource();
-        var events = new RunEventStream(runId, time, e => Send(new JsonObject { ["type"] = "event", ["event"] = JsonSerializer.SerializeToNode(e, SdkJson.Options) }));
+        var events = new RunEventStream(runId, time, e => _outbox.Writer.TryWrite(new Outgoing(ProtocolJson.Frame(new RunEventFrame(e), ProtocolJson.Wire.RunEventFrame), null)));
         var completion = new TaskCompletionSource<RunOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_runs.TryAdd(runId, new ActiveRun(completion.Task, cancellation)))
         {
@@ -180,7 +162,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             return;
         }
 
-        var startedSent = SendAsync(new JsonObject { ["type"] = "started", ["id"] = id, ["run"] = runId });
+        var release = request.Release;
+        var startedSent = SendAsync(new StartedReply(runId) { Id = id });
         _ = Task.Run(async () =>
         {
             try
@@ -204,30 +187,23 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         });
     }
 
-    private void Cancel(JsonNode? id, JsonObject request)
+    private void Cancel(CancelRequest request)
     {
-        var runId = Text(request, "run");
-        if (runId is null)
+        if (!_runs.TryGetValue(request.Run, out var run))
         {
-            SendError(id, "malformed", "cancel needs \"run\", the id of the run as a string");
-            return;
-        }
-
-        if (!_runs.TryGetValue(runId, out var run))
-        {
-            SendError(id, "unknown_run", $"no run {runId} is running here");
+            SendError(request.Id, "unknown_run", $"no run {request.Run} is running here");
             return;
         }
 
         run.Cancellation.Cancel();
-        Send(new JsonObject { ["type"] = "ok", ["id"] = id, ["run"] = runId });
+        Send(new OkReply(request.Run) { Id = request.Id });
     }
 
     /// <summary>Stops taking runs, lets running ones finish within the grace period, cancels the rest, then replies and ends.</summary>
-    private async Task ShutdownAsync(JsonNode? id, JsonObject request)
+    private async Task ShutdownAsync(ShutdownRequest request)
     {
         _acceptingRuns = false;
-        var grace = request["grace_ms"] is JsonValue value && value.TryGetValue<long>(out var ms) ? TimeSpan.FromMilliseconds(ms) : DefaultShutdownGrace;
+        var grace = request.GraceMs is { } ms ? TimeSpan.FromMilliseconds(ms) : DefaultShutdownGrace;
         var running = Task.WhenAll(_runs.Values.Select(r => r.Completion));
         var graceOver = Task.Delay(grace, time);
         if (await Task.WhenAny(running, graceOver).ConfigureAwait(false) == graceOver)
@@ -240,23 +216,18 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             await running.ConfigureAwait(false);
         }
 
-        Send(new JsonObject { ["type"] = "ok", ["id"] = id });
+        Send(new OkReply(null) { Id = request.Id });
         await _stopping.CancelAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A string field of a request, or null when it is missing or not a string.</summary>
-    private static string? Text(JsonObject request, string name) =>
-        request[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+    private void SendError(long? id, string code, string message) => Send(new ErrorReply(code, message) { Id = id });
 
-    private void SendError(JsonNode? id, string code, string message) =>
-        Send(new JsonObject { ["type"] = "error", ["id"] = id, ["code"] = code, ["message"] = message });
+    private void Send(CodeServerMessage message) => _outbox.Writer.TryWrite(new Outgoing(ProtocolJson.Frame(message, ProtocolJson.Wire.CodeServerMessage), null));
 
-    private void Send(JsonObject message) => _outbox.Writer.TryWrite(new Outgoing(SdkJson.Line(message), null));
-
-    private Task SendAsync(JsonObject message)
+    private Task SendAsync(CodeServerMessage message)
     {
         var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_outbox.Writer.TryWrite(new Outgoing(SdkJson.Line(message), written)))
+        if (!_outbox.Writer.TryWrite(new Outgoing(ProtocolJson.Frame(message, ProtocolJson.Wire.CodeServerMessage), written)))
         {
             written.TrySetResult();
         }

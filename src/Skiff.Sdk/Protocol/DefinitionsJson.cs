@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using Skiff.Sdk.Definitions;
 
 namespace Skiff.Sdk.Protocol;
@@ -6,45 +6,25 @@ namespace Skiff.Sdk.Protocol;
 /// <summary>Jobs as the protocol and <c>list --json</c> describe them.</summary>
 internal static class DefinitionsJson
 {
-    public static JsonArray Describe(IReadOnlyList<JobDefinition> jobs)
+    public static IReadOnlyList<JobDescription> Describe(IReadOnlyList<JobDefinition> jobs) =>
+    [
+        .. jobs.Select(job => new JobDescription(
+            job.Name,
+            job.Description,
+            [.. job.Tags],
+            [.. job.Parameters.Select(p => new ParameterDescription(p.Name, p.TypeName, p.Required, DefaultOf(p.Default), p.Description))],
+            [.. job.Ops.Select(op => new OpDescription(op.Name, [.. op.DependsOn], op.Retry.MaxAttempts))])),
+    ];
+
+    /// <summary>A default as JSON; parameters are string, int, long, double or bool (<see cref="ParameterDefinition.TypeOf{T}"/>).</summary>
+    private static JsonElement? DefaultOf(object? value) => value switch
     {
-        var array = new JsonArray();
-        foreach (var job in jobs)
-        {
-            var parameters = new JsonArray();
-            foreach (var parameter in job.Parameters)
-            {
-                parameters.Add(new JsonObject
-                {
-                    ["name"] = parameter.Name,
-                    ["type"] = parameter.TypeName,
-                    ["required"] = parameter.Required,
-                    ["default"] = parameter.Default is null ? null : JsonValue.Create(parameter.Default),
-                    ["description"] = parameter.Description,
-                });
-            }
-
-            var ops = new JsonArray();
-            foreach (var op in job.Ops)
-            {
-                ops.Add(new JsonObject
-                {
-                    ["name"] = op.Name,
-                    ["depends_on"] = new JsonArray([.. op.DependsOn.Select(d => (JsonNode?)d)]),
-                    ["max_attempts"] = op.Retry.MaxAttempts,
-                });
-            }
-
-            array.Add(new JsonObject
-            {
-                ["name"] = job.Name,
-                ["description"] = job.Description,
-                ["tags"] = new JsonArray([.. job.Tags.Select(t => (JsonNode?)t)]),
-                ["parameters"] = parameters,
-                ["ops"] = ops,
-            });
-        }
-
-        return array;
-    }
+        null => null,
+        string text => JsonSerializer.SerializeToElement(text, ProtocolJson.Wire.String),
+        int number => JsonSerializer.SerializeToElement(number, ProtocolJson.Wire.Int64),
+        long number => JsonSerializer.SerializeToElement(number, ProtocolJson.Wire.Int64),
+        double number => JsonSerializer.SerializeToElement(number, ProtocolJson.Wire.Double),
+        bool flag => JsonSerializer.SerializeToElement(flag, ProtocolJson.Wire.Boolean),
+        _ => JsonSerializer.SerializeToElement(value.ToString(), ProtocolJson.Wire.String),
+    };
 }

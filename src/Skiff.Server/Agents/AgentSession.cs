@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using Skiff.Core;
@@ -13,8 +12,7 @@ namespace Skiff.Server.Agents;
 internal sealed class AgentSession(string name, WebSocket socket)
 {
     private readonly SemaphoreSlim _sendGate = new(1, 1);
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _pending = new();
-    private long _nextRequest;
+    private readonly PendingRequests<JsonObject> _requests = new(TimeProvider.System);
 
     public string Name { get; } = name;
 
@@ -28,22 +26,20 @@ internal sealed class AgentSession(string name, WebSocket socket)
 
     public async Task<JsonObject> RequestAsync(JsonObject message, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var id = Interlocked.Increment(ref _nextRequest);
-        message["request"] = id;
-        var reply = new TaskCompletionSource<JsonObject>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = reply;
         try
         {
-            await SendAsync(message, cancellationToken).ConfigureAwait(false);
-            return await reply.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return await _requests.RequestAsync(
+                (id, token) =>
+                {
+                    message["request"] = id;
+                    return SendAsync(message, token);
+                },
+                timeout,
+                cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             throw new AgentUnavailableException($"agent '{Name}' did not answer a {(string?)message["type"]} request within {timeout.TotalSeconds:0} s.");
-        }
-        finally
-        {
-            _pending.TryRemove(id, out _);
         }
     }
 
@@ -85,14 +81,14 @@ internal sealed class AgentSession(string name, WebSocket socket)
             {
                 try
                 {
-                    if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _pending.TryGetValue(id, out var reply))
+                    if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _requests.IsWaiting(id))
                     {
                         if (OnReply is { } onReply)
                         {
                             await onReply(json).ConfigureAwait(false);
                         }
 
-                        reply.TrySetResult(json);
+                        _requests.TryComplete(id, json);
                     }
                     else if (OnMessage is { } onMessage)
                     {
@@ -112,10 +108,7 @@ internal sealed class AgentSession(string name, WebSocket socket)
         }
         finally
         {
-            foreach (var pending in _pending.Values)
-            {
-                pending.TrySetException(new AgentUnavailableException($"agent '{Name}' disconnected before it answered."));
-            }
+            _requests.Close(new AgentUnavailableException($"agent '{Name}' disconnected before it answered."));
 
             Closed.TrySetResult();
         }

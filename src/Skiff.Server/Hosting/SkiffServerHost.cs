@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Skiff.Core.Locking;
+using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Blobs;
@@ -143,6 +144,17 @@ internal static class SkiffServerHost
                 if (!context.WebSockets.IsWebSocketRequest)
                 {
                     throw new BadRequestException("agents connect here with a WebSocket.");
+                }
+
+                // Before the handshake: an agent that speaks another version is told which side to upgrade, instead
+                // of failing later on a message one side cannot read.
+                if (AgentProtocol.Refusal(name ?? "agent", context.Request.Query[AgentProtocol.QueryParameter].FirstOrDefault()) is { } refusal)
+                {
+                    context.Response.StatusCode = AgentProtocol.RefusedStatus;
+                    // Header values are ASCII; the body keeps the agent's name as given.
+                    context.Response.Headers[AgentProtocol.RefusalHeader] = string.Concat(refusal.Select(c => char.IsAscii(c) && !char.IsControl(c) ? c : '?'));
+                    await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = refusal }).ConfigureAwait(false);
+                    return;
                 }
 
                 using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);

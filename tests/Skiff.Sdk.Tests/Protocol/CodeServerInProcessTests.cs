@@ -31,9 +31,9 @@ public sealed class CodeServerInProcessTests
     {
         await using var agent = await Agent.ConnectAsync(Jobs());
 
-        var reply = await agent.RequestAsync("""{"type":"health","id":"h-1"}""");
+        var reply = await agent.RequestAsync("""{"type":"health","id":41}""");
 
-        reply.ToJsonString().ShouldBe("""{"type":"health","id":"h-1","status":"ok","runs":0}""");
+        reply.ToJsonString().ShouldBe("""{"type":"health","id":41,"status":"ok","runs":0}""");
     }
 
     [Fact]
@@ -154,6 +154,18 @@ public sealed class CodeServerInProcessTests
         ((int?)error["id"]).ShouldBe(3);
         ((string?)error["code"]).ShouldBe("malformed");
         ((string?)error["message"]).ShouldBe("the request has no \"type\"");
+    }
+
+    [Fact]
+    public async Task ARequestWhoseTypeIsNotItsFirstField_IsMalformed_SayingSo()
+    {
+        await using var agent = await Agent.ConnectAsync(Jobs());
+
+        var error = await agent.RequestAsync("""{"id":5,"type":"health"}""");
+
+        ((int?)error["id"]).ShouldBe(5);
+        ((string?)error["code"]).ShouldBe("malformed");
+        ((string?)error["message"]).ShouldBe("\"type\" must be the first field of a request; this health request starts with \"id\"");
     }
 
     [Fact]

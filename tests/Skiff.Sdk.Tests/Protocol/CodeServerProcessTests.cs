@@ -19,7 +19,7 @@ public sealed class CodeServerProcessTests
         var run = await server.StartRunAsync("run-hello-1", "hello", new JsonObject { ["name"] = "protocol" }, "sha256:" + new string('a', 64), Timeout());
         var events = await CollectAsync(run);
 
-        ((int?)server.Hello["protocol"]).ShouldBe(1);
+        server.Hello.Protocol.ShouldBe(1);
         jobs.Select(j => (string?)j!["name"]).ShouldBe(["hello", "etl"]);
         var etl = jobs.Single(j => (string?)j!["name"] == "etl")!;
         etl["ops"]!.AsArray().Select(o => (string?)o!["name"]).ShouldBe(["extract", "clean", "score", "load"]);
@@ -99,7 +99,7 @@ public sealed class CodeServerProcessTests
 
         ((string?)end["type"]).ShouldBe("run_canceled");
         (DateTimeOffset.Parse((string)end["ts"]!, System.Globalization.CultureInfo.InvariantCulture) - canceledAt).ShouldBeLessThan(TimeSpan.FromSeconds(2));
-        (await server.HealthAsync(Timeout()))["status"]!.GetValue<string>().ShouldBe("ok");
+        (await server.HealthAsync(Timeout())).Status.ShouldBe("ok");
     }
 
     [Theory]
@@ -142,14 +142,14 @@ public sealed class CodeServerProcessTests
         var badParameter = await Should.ThrowAsync<CodeServerException>(() => server.StartRunAsync("r2", "etl", new JsonObject { ["rows"] = "many" }, null, Timeout()));
         var unknownRun = await Should.ThrowAsync<CodeServerException>(() => server.CancelRunAsync("never-started", Timeout()));
 
-        ((string?)malformed["code"]).ShouldBe("malformed");
-        ((string?)tooLarge["code"]).ShouldBe("frame_too_large");
+        malformed.Code.ShouldBe("malformed");
+        tooLarge.Code.ShouldBe("frame_too_large");
         unknownJob.Code.ShouldBe("unknown_job");
         unknownJob.Message.ShouldContain("no_such_job");
         badParameter.Code.ShouldBe("bad_parameters");
         badParameter.Message.ShouldContain("'rows'");
         unknownRun.Code.ShouldBe("unknown_run");
-        (await server.HealthAsync(Timeout()))["status"]!.GetValue<string>().ShouldBe("ok");
+        (await server.HealthAsync(Timeout())).Status.ShouldBe("ok");
         (await CollectAsync(await server.StartRunAsync("r3", "hello", null, null, Timeout()))).Last()["type"]!.GetValue<string>().ShouldBe("run_succeeded");
     }
 
@@ -161,8 +161,8 @@ public sealed class CodeServerProcessTests
         await server.SendRawAsync("{\"type\":\"reticulate\",\"id\":\"x\"}\n"u8.ToArray(), Timeout());
         var error = await server.UnsolicitedErrors.Reader.ReadAsync(Timeout());
 
-        ((string?)error["code"]).ShouldBe("unknown_type");
-        ((string)error["message"]!).ShouldContain("reticulate");
+        error.Code.ShouldBe("unknown_type");
+        error.Message.ShouldContain("reticulate");
     }
 
     [Fact]

@@ -1,0 +1,58 @@
+namespace Skiff.Core.Messaging;
+
+/// <summary>
+/// The version of the agent protocol (docs/agent-protocol.md), checked when an agent connects: the agent names the
+/// version it speaks in the connect URL, and a server that does not speak it refuses the connection with
+/// <see cref="RefusedStatus"/> and a message saying which side to upgrade, before any message is exchanged.
+/// </summary>
+internal static class AgentProtocol
+{
+    /// <summary>
+    /// Raise this whenever a message changes shape in a way the other side's previous release cannot read. 2: the
+    /// fleet (an agent's first message is its hello, which the server waits for before it catches the agent up).
+    /// </summary>
+    public const int Version = 2;
+
+    /// <summary>The connect URL's query parameter that carries the agent's version. Agents from before the check send none: they speak 1.</summary>
+    public const string QueryParameter = "protocol";
+
+    /// <summary>426 Upgrade Required: the one answer that means "this protocol version, not this request, is the problem".</summary>
+    public const int RefusedStatus = 426;
+
+    /// <summary>
+    /// The refusal's message, also in this response header: a WebSocket client sees the status and headers of a refused
+    /// handshake but not its body.
+    /// </summary>
+    public const string RefusalHeader = "Skiff-Refusal";
+
+    /// <summary>The versions a server of this release serves.</summary>
+    public static readonly IReadOnlyList<int> Served = [Version];
+
+    public static string SkiffVersion { get; } = typeof(AgentProtocol).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Why a server of this release refuses an agent that asked for <paramref name="requested"/>; null when it serves it.</summary>
+    public static string? Refusal(string agent, string? requested)
+    {
+        if (requested is null)
+        {
+            return Served.Contains(1) ? null : Refusal(agent, "1");
+        }
+
+        if (!int.TryParse(requested, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version))
+        {
+            return $"agent '{agent}' asked for agent protocol '{requested}', which is not a version number; this server (skiff {SkiffVersion}) speaks agent protocol {Versions()}.";
+        }
+
+        if (Served.Contains(version))
+        {
+            return null;
+        }
+
+        var advice = version > Served.Max()
+            ? $"upgrade the server to a skiff release that speaks protocol {version}, or run the agent from the server's release (skiff {SkiffVersion})"
+            : $"upgrade the agent to the server's release (skiff {SkiffVersion})";
+        return $"agent '{agent}' speaks agent protocol {version}; this server (skiff {SkiffVersion}) speaks agent protocol {Versions()} only: {advice}.";
+    }
+
+    private static string Versions() => string.Join(" or ", Served);
+}

@@ -1,0 +1,144 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Skiff.Sdk.Events;
+
+namespace Skiff.Sdk.Protocol;
+
+// The messages of the code-server protocol (docs/code-server-protocol.md), for both ends: the code server in this
+// SDK reads requests and writes the rest; the agent (which references this assembly for exactly these types) writes
+// requests and reads the rest. One JSON object per line; "type" names the message and comes first. A field that is
+// not nullable must be present (RespectNullableAnnotations, RespectRequiredConstructorParameters); one that may be
+// left out has a default.
+
+/// <summary>What the agent asks of a code server. <see cref="Id"/> is the agent's number for the request; the reply repeats it.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(HealthRequest), "health")]
+[JsonDerivedType(typeof(ListRequest), "list")]
+[JsonDerivedType(typeof(StartRequest), "start")]
+[JsonDerivedType(typeof(CancelRequest), "cancel")]
+[JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+internal abstract record CodeServerRequest
+{
+    [JsonPropertyOrder(-1)]
+    public long? Id { get; init; }
+}
+
+internal sealed record HealthRequest : CodeServerRequest;
+
+internal sealed record ListRequest : CodeServerRequest;
+
+/// <summary>Starts run <paramref name="Run"/> (a new id) of <paramref name="Job"/>; <paramref name="Release"/> is stamped on its run_started event.</summary>
+internal sealed record StartRequest(string Run, string Job, JsonObject? Params = null, string? Release = null) : CodeServerRequest;
+
+internal sealed record CancelRequest(string Run) : CodeServerRequest;
+
+/// <summary>Stop taking runs, let running ones finish for up to <paramref name="GraceMs"/> (30 s when null), cancel the rest, exit.</summary>
+internal sealed record ShutdownRequest(long? GraceMs = null) : CodeServerRequest;
+
+/// <summary>What a code server sends: its hello, replies (repeating the request's <see cref="Id"/>) and run events.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(HelloMessage), "hello")]
+[JsonDerivedType(typeof(HealthReply), "health")]
+[JsonDerivedType(typeof(DefinitionsReply), "definitions")]
+[JsonDerivedType(typeof(StartedReply), "started")]
+[JsonDerivedType(typeof(OkReply), "ok")]
+[JsonDerivedType(typeof(ErrorReply), "error")]
+[JsonDerivedType(typeof(RunEventMessage), "event")]
+internal abstract record CodeServerMessage
+{
+    [JsonPropertyOrder(-1)]
+    public long? Id { get; init; }
+}
+
+/// <summary>The first message on a connection; the agent checks <paramref name="Protocol"/> before anything else.</summary>
+internal sealed record HelloMessage(int Protocol, string Sdk, int Pid, int Jobs) : CodeServerMessage;
+
+internal sealed record HealthReply(string Status, int Runs) : CodeServerMessage;
+
+internal sealed record DefinitionsReply(IReadOnlyList<JobDescription> Jobs) : CodeServerMessage;
+
+internal sealed record StartedReply(string Run) : CodeServerMessage;
+
+internal sealed record OkReply(string? Run = null) : CodeServerMessage;
+
+/// <summary>A refused or unreadable request; <see cref="CodeServerMessage.Id"/> is absent when the request could not be read.</summary>
+internal sealed record ErrorReply(string Code, string Message) : CodeServerMessage;
+
+/// <summary>
+/// A run event as the agent reads it: kept as JSON, because the agent passes it on to the server as it came and only
+/// looks at its run, seq and type. The code server writes the same frame from its typed event (<see cref="RunEventFrame"/>).
+/// </summary>
+internal sealed record RunEventMessage(JsonObject Event) : CodeServerMessage;
+
+/// <summary>
+/// The code server's side of an "event" frame: written straight from the typed event, so a run event costs one
+/// serialization and no intermediate JSON tree. Reads back as <see cref="RunEventMessage"/>.
+/// </summary>
+internal sealed record RunEventFrame(RunEvent Event)
+{
+    [JsonPropertyOrder(-1)]
+    public string Type => "event";
+}
+
+/// <summary>A job as the protocol and <c>list --json</c> describe it; the server stores it as sent.</summary>
+internal sealed record JobDescription(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description,
+    IReadOnlyList<string> Tags,
+    IReadOnlyList<ParameterDescription> Parameters,
+    IReadOnlyList<OpDescription> Ops);
+
+/// <summary>A parameter; <paramref name="Type"/> is string, integer, number or boolean, and <paramref name="Default"/> null when required.</summary>
+internal sealed record ParameterDescription(
+    string Name,
+    string Type,
+    bool Required,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonElement? Default,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description);
+
+internal sealed record OpDescription(string Name, IReadOnlyList<string> DependsOn, int MaxAttempts);
+
+/// <summary>
+/// Source-generated serialization of the protocol's messages: no reflection, so it works in trimmed and AOT-compiled
+/// user programs, and the first message costs no serializer warm-up.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true)]
+[JsonSerializable(typeof(CodeServerRequest))]
+[JsonSerializable(typeof(CodeServerMessage))]
+[JsonSerializable(typeof(RunEventFrame))]
+[JsonSerializable(typeof(IReadOnlyList<JobDescription>))]
+[JsonSerializable(typeof(JsonNode))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(long))]
+[JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(bool))]
+internal sealed partial class ProtocolJson : JsonSerializerContext
+{
+    /// <summary>
+    /// The context with the SDK's escaping (<see cref="SdkJson.Options"/>): text that is not HTML-safe (quotes, &lt;,
+    /// non-ASCII) is written as is, as in every other place run events are written. The settings repeat the
+    /// attribute's, since the order in which this and the generated <c>Default</c> are initialized is not defined.
+    /// </summary>
+    public static ProtocolJson Wire { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    /// <summary>A message as one frame: its JSON and the newline that ends it.</summary>
+    public static byte[] Frame<T>(T message, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
+    {
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(message, typeInfo);
+        Array.Resize(ref bytes, bytes.Length + 1);
+        bytes[^1] = (byte)'\n';
+        return bytes;
+    }
+}
