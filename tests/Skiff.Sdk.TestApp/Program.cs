@@ -173,10 +173,12 @@ return await SkiffApp.RunAsync(args, jobs =>
                 ArgumentList = { "-c", "i=0; while sleep 600 >/dev/null 2>&1 & do i=$((i+1)); echo $i >\"$0\"; done", count },
                 RedirectStandardError = true,
             })!;
-            var error = await bomb.StandardError.ReadToEndAsync(context.CancellationToken);
-            await bomb.WaitForExitAsync(context.CancellationToken);
-            var forks = File.Exists(count) ? (await File.ReadAllTextAsync(count, context.CancellationToken)).Trim() : "0";
+            // Synchronous waits: while the location is out of processes the runtime cannot add a thread either.
+            var error = bomb.StandardError.ReadToEnd();
+            bomb.WaitForExit();
+            var forks = File.Exists(count) ? File.ReadAllText(count).Trim() : "0";
             Attack.Signal(-1);
+            await Task.Yield();
             context.Logger.LogInformation("forks stopped after {Forks} processes: {Error}", forks, error.Trim());
         });
 

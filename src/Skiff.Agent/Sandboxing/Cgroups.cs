@@ -136,9 +136,22 @@ internal sealed class Cgroups : IDisposable
 
     public void Dispose()
     {
-        foreach (var root in _roots.Values)
+        // The agent has stopped its processes, but the kernel may still be taking the last of them out of their
+        // groups (a killed sandbox's namespace goes down asynchronously): give it a moment before leaving any behind.
+        var deadline = Environment.TickCount64 + 2000;
+        while (true)
         {
-            RemoveEmpty(root);
+            foreach (var root in _roots.Values)
+            {
+                RemoveEmpty(root);
+            }
+
+            if (!_roots.Values.Any(Directory.Exists) || Environment.TickCount64 > deadline)
+            {
+                return;
+            }
+
+            Thread.Sleep(20);
         }
     }
 

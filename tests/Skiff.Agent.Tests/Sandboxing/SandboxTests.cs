@@ -118,7 +118,7 @@ public sealed class SandboxTests(Releases releases) : IDisposable
         var bomb = await harness.Agent.StartRunAsync("bomber", "forkbomb", null, null, AgentHarness.Timeout());
         var events = await AgentHarness.CollectAsync(bomb);
 
-        ((string?)events.Last()["type"]).ShouldBe("run_succeeded");
+        ((string?)events.Last()["type"]).ShouldBe("run_succeeded", string.Join('\n', events.Select(e => e.ToJsonString())));
         var stopped = events.Select(e => (string?)e["message"]).OfType<string>().Single(m => m.StartsWith("forks stopped after ", StringComparison.Ordinal));
         var forks = int.Parse(stopped.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
         forks.ShouldBeGreaterThan(0);
