@@ -65,16 +65,26 @@ dotnet new install "$packages/Skiff.Templates.$version.nupkg" --debug:custom-hiv
 dotnet new skiff-jobs -n MyJobs --debug:custom-hive "$work/hive" | head -1
 (cd MyJobs && find . -path '*/obj' -prune -o -type f -print | sed 's|^\./|   MyJobs/|' | LC_ALL=C sort)
 
-step up "skiff up   (embedded platform: server + agent, SQLite and files in $work/data)"
-"$skiff" up --data "$work/data" --port 0 >"$work/up.log" 2>&1 &
+# Locations run sandboxed (bubblewrap, a user per location). A machine that cannot (not root, no apt-get) runs the
+# quickstart's own trusted project without a sandbox, and says so.
+isolation=()
+if ! sandbox_problem="$("$root/scripts/sandbox.sh" install 2>&1)"; then
+  echo "no sandbox for this run: ${sandbox_problem#sandbox.sh: }; starting skiff up --no-sandbox (the quickstart deploys only its own project)"
+  isolation=(--no-sandbox)
+fi
+
+step up "skiff up ${isolation[*]}  (embedded platform: server + agent, SQLite and files in $work/data)"
+"$skiff" up --data "$work/data" --port 0 "${isolation[@]}" >"$work/up.log" 2>&1 &
 platform=$!
+# Ready once it has said which isolation is in force (the agent has started by then).
 for _ in $(seq 1 300); do
-  [[ -f "$work/data/client.json" ]] && break
+  grep -q '^isolation: ' "$work/up.log" && break
   kill -0 "$platform" 2>/dev/null || { cat "$work/up.log"; exit 1; }
   sleep 0.1
 done
-[[ -f "$work/data/client.json" ]] || { echo "skiff up did not start within 30 s:"; cat "$work/up.log"; exit 1; }
-head -1 "$work/up.log"
+grep -q '^isolation: ' "$work/up.log" || { echo "skiff up did not start within 30 s:"; cat "$work/up.log"; exit 1; }
+grep -m1 '^skiff is up' "$work/up.log"
+grep -m1 '^isolation: ' "$work/up.log"
 
 step "deploy (full)" "skiff deploy MyJobs/MyJobs --location quickstart   (first deploy: full path)"
 "$skiff" deploy MyJobs/MyJobs --location quickstart

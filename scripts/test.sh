@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test suite and ends with one summary line: "N passed, M failed".
-# Installs and starts whatever the tests need (today: nothing beyond the .NET SDK).
+# Installs and starts whatever the tests need beyond the .NET SDK: bubblewrap, so the agent tests and `skiff up`
+# sandbox locations as a user ships them (scripts/sandbox.sh; as root, it installs it when missing).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+"$root/scripts/sandbox.sh" install || { echo "the tests need a machine that can sandbox (see above)" >&2; exit 1; }
 
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT

@@ -24,18 +24,33 @@ internal static class ActivationBenchmark
         // Two agents side by side on the same releases: one starts every version cold, one in a standby process.
         await using var cold = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent-cold"), Standbys = 0 }, store, TimeProvider.System);
         await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent") }, store, TimeProvider.System);
+        // And one as `skiff agent` runs by default: sandboxed (bubblewrap, a user per location), so every start is cold.
+        AgentHost? sandboxed = null;
+        try
+        {
+            sandboxed = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent-sandboxed"), Sandbox = true }, store, TimeProvider.System);
+        }
+        catch (Skiff.Agent.Sandboxing.SandboxUnavailableException exception)
+        {
+            Console.WriteLine($"(no sandboxed agent in this run: {exception.Message})");
+        }
+
+        await using var disposeSandboxed = sandboxed;
+        List<(string Name, AgentHost Host)> hosts = [("cold", cold), ("standby", agent), .. sandboxed is null ? [] : new[] { ("sandboxed", sandboxed) }];
         try
         {
             var first = await builder.BuildAsync(new BuildRequest(project), null, CancellationToken.None);
-            Check(await cold.ActivateAsync("bench", first.Release, null, CancellationToken.None));
-            Check(await agent.ActivateAsync("bench", first.Release, null, CancellationToken.None));
+            foreach (var (_, host) in hosts)
+            {
+                Check(await host.ActivateAsync("bench", first.Release, null, CancellationToken.None));
+            }
 
             var stages = new Dictionary<string, List<double>>();
             for (var i = 0; i < iterations + 2; i++)
             {
                 await File.AppendAllTextAsync(Path.Combine(project, "Program.cs"), $"\n// change {i}\n");
                 var release = (await builder.BuildAsync(new BuildRequest(project), null, CancellationToken.None)).Release;
-                foreach (var (name, host) in new[] { ("cold", cold), ("standby", agent) })
+                foreach (var (name, host) in hosts)
                 {
                     // A save comes seconds apart, not milliseconds: what the last swap set going has finished.
                     await host.StandbysStartedAsync();
@@ -68,6 +83,10 @@ internal static class ActivationBenchmark
 
             Console.WriteLine();
             Console.WriteLine($"standby / cold, activation total p50: {Stats.Percentile(stages["standby: activation total"], 0.5) / Stats.Percentile(stages["cold: activation total"], 0.5):0.00}");
+            if (sandboxed is not null)
+            {
+                Console.WriteLine($"sandboxed / cold, activation total p50: {Stats.Percentile(stages["sandboxed: activation total"], 0.5) / Stats.Percentile(stages["cold: activation total"], 0.5):0.00}");
+            }
 
             var current = agent.Describe("bench")!.Release;
             await Task.WhenAll(Enumerable.Range(0, 19).Select(i => agent.ActivateAsync($"bench-{i:D2}", current, null, CancellationToken.None)));

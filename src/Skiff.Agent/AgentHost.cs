@@ -5,8 +5,10 @@ using Skiff.Agent.Blobs;
 using Skiff.Agent.CodeServers;
 using Skiff.Agent.Locations;
 using Skiff.Agent.Runs;
+using Skiff.Agent.Sandboxing;
 using Skiff.Core;
 using Skiff.Core.Blobs;
+using Skiff.Core.Limits;
 using Skiff.Core.Locking;
 using Skiff.Core.Manifests;
 using Skiff.Core.Materialization;
@@ -26,6 +28,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly FetchingBlobStore _blobs;
     private readonly Materializer _materializer;
     private readonly StandbyPool _standbys;
+    private readonly ProcessIsolation _isolation;
     private readonly ProcessLock _folderLock;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
@@ -46,17 +49,36 @@ internal sealed class AgentHost : IAsyncDisposable
         public LiveVersion? Live { get; set; }
     }
 
+    /// <exception cref="SandboxUnavailableException"><see cref="AgentOptions.Sandbox"/> is set and this machine cannot sandbox.</exception>
     public AgentHost(AgentOptions options, IBlobSource source, TimeProvider time)
     {
         options.Validate();
         // One agent per cache: two would unpack into and evict from the same folders under each other.
         _folderLock = DataFolder.Lock(options.CacheDirectory, "skiff agent");
+        try
+        {
+            _isolation = ProcessIsolation.Create(options);
+        }
+        catch
+        {
+            _folderLock.Dispose();
+            throw;
+        }
+
         _options = options;
         _time = time;
         _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
         _materializer = new Materializer(_blobs, Path.Combine(options.CacheDirectory, "releases"));
-        _standbys = new StandbyPool(options.StandbyHost, Path.Combine(options.CacheDirectory, "standby"), options.Standbys);
+        // A standby starts before it knows its location, and a sandbox (user, visible folders) cannot be changed
+        // once a process runs in it: a sandboxing agent starts every process cold (docs/agent.md, "Isolation").
+        _standbys = new StandbyPool(options.StandbyHost, Path.Combine(options.CacheDirectory, "standby"), _isolation.Sandboxed ? 0 : options.Standbys);
     }
+
+    /// <summary>The isolation in force, in one line: sandbox or not, and what bounds a location's processes.</summary>
+    public string Isolation => _isolation.Description;
+
+    /// <summary>Whether locations run sandboxed.</summary>
+    public bool Sandboxed => _isolation.Sandboxed;
 
     /// <summary>Code servers and run workers that started in a standby process rather than cold.</summary>
     public long StandbysTaken => _standbys.Taken;
@@ -251,6 +273,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
 
         await _standbys.DisposeAsync().ConfigureAwait(false);
+        _isolation.Dispose();
         _reports.Writer.TryComplete();
         _folderLock.Dispose();
     }
@@ -351,7 +374,10 @@ internal sealed class AgentHost : IAsyncDisposable
 
         if (state.Settings.MemoryLimit is { } limit)
         {
-            foreach (var (key, value) in limit.Environment)
+            // Under a cgroup limit the managed heap keeps a quarter of it for the runtime and native memory, as .NET
+            // does by itself in a container: a managed over-allocation then fails as OutOfMemoryException in the run
+            // before the kernel has to stop the whole process.
+            foreach (var (key, value) in (_isolation.BoundsMemory ? new MemoryLimit(limit.Bytes / 4 * 3) : limit).Environment)
             {
                 environment[key] = value;
             }
@@ -363,6 +389,7 @@ internal sealed class AgentHost : IAsyncDisposable
             Name = $"code server of {state.Name} ({release.Release.Short})",
             Environment = environment,
             Standby = new StandbyShape(release.RuntimeConfigFile, release.DepsFile, release.PackagesDirectory, release.EntryAssemblyFile, [], ReleaseVariables),
+            Isolation = _isolation.For(state.Name, materialized, state.Settings.MemoryLimit),
         };
     }
 

@@ -49,8 +49,26 @@ internal sealed class AgentOptions
     /// <summary>The <c>dotnet</c> host that runs releases.</summary>
     public string DotnetHost { get; init; } = "dotnet";
 
+    /// <summary>
+    /// Run every process of a location in a bubblewrap sandbox, as a user of its own (docs/agent.md, "Isolation").
+    /// When set and the agent cannot sandbox, it refuses to start. Default false here; <c>skiff agent</c> and
+    /// <c>skiff up</c> set it unless started with <c>--no-sandbox</c>. Standby processes are off while it is on.
+    /// </summary>
+    public bool Sandbox { get; init; }
+
+    /// <summary>The CPUs all processes of one location may use together, by cgroup quota (1.5 = one and a half cores); null for no quota.</summary>
+    public double? LocationCpus { get; init; }
+
+    /// <summary>The processes and threads all processes of one location may have together, by cgroup: what stops a fork bomb. Default 1024.</summary>
+    public int LocationProcesses { get; init; } = 1024;
+
     public void Validate()
     {
+        if (LocationCpus is <= 0 || LocationProcesses < 16)
+        {
+            throw new ArgumentException("AgentOptions: LocationCpus must be positive, and LocationProcesses at least 16 (a .NET process alone has about 20 threads).");
+        }
+
         if (string.IsNullOrWhiteSpace(CacheDirectory))
         {
             throw new ArgumentException("AgentOptions.CacheDirectory is required.");

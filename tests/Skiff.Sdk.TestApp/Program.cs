@@ -105,6 +105,83 @@ return await SkiffApp.RunAsync(args, jobs =>
         return Task.CompletedTask;
     });
 
+    // Holds native memory (outside the managed heap, which DOTNET_GCHeapHardLimit bounds) until the process is stopped.
+    jobs.Job("native_hog", "Allocates native memory without bound")
+        .Run(context =>
+        {
+            var block = new byte[16 * 1024 * 1024];
+            Array.Fill(block, (byte)1);
+            for (var held = 1; ; held++)
+            {
+                context.CancellationToken.ThrowIfCancellationRequested();
+                // Copied in, so the pages are really used, not only reserved.
+                System.Runtime.InteropServices.Marshal.Copy(block, 0, System.Runtime.InteropServices.Marshal.AllocHGlobal(block.Length), block.Length);
+                context.ReportProgress(0, $"{held * 16} MiB of native memory held");
+            }
+        });
+
+    // Leaves a file in its private scratch folder and logs where, then waits to be canceled: something for another
+    // location to try to find.
+    jobs.Job("mark", "Writes a file into its scratch folder and waits")
+        .Run(async context =>
+        {
+            var scratch = Environment.GetEnvironmentVariable("SKIFF_SCRATCH") ?? Environment.CurrentDirectory;
+            await File.WriteAllTextAsync(Path.Combine(scratch, "mark"), "private to its location", context.CancellationToken);
+            context.Logger.LogInformation("marked {Scratch} as uid {Uid}", scratch, Attack.Uid());
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+        });
+
+    // What a hostile job would try on a shared agent; each attempt is logged as "<what> <target>: allowed: <result>" or
+    // "...: refused (<why>)". Targets are '|'-separated.
+    jobs.Job("attack", "Tries to read, write, list and signal what it should not reach")
+        .Parameter("read", "").Parameter("write", "").Parameter("list", "").Parameter("signal", "")
+        .Run(context =>
+        {
+            context.Logger.LogInformation("uid {Uid}; scratch {Scratch}", Attack.Uid(), Environment.GetEnvironmentVariable("SKIFF_SCRATCH"));
+            foreach (var (what, attempt) in (ReadOnlySpan<(string, Func<string, string>)>)[
+                ("read", path => File.ReadAllBytes(path).Length + " bytes"),
+                ("write", path => { File.WriteAllText(path, "written by an attacking job"); return "written"; }),
+                ("list", path => string.Join(',', Directory.GetFileSystemEntries(path).Select(Path.GetFileName).Order(StringComparer.Ordinal))),
+                ("signal", target => { Attack.Signal(int.Parse(target, CultureInfo.InvariantCulture)); return "sent"; })])
+            {
+                foreach (var target in context.Parameters.Get<string>(what).Split('|', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    string outcome;
+                    try
+                    {
+                        outcome = "allowed: " + attempt(target);
+                    }
+                    catch (Exception exception)
+                    {
+                        outcome = $"refused ({exception.GetType().Name}: {exception.Message})";
+                    }
+
+                    context.Logger.LogInformation("{What} {Target}: {Outcome}", what, target, outcome);
+                }
+            }
+
+            return Task.CompletedTask;
+        });
+
+    // Forks until the kernel refuses, then reports how far it got and ends what it started.
+    jobs.Job("forkbomb", "Starts processes until no more can be started")
+        .Run(async context =>
+        {
+            var count = Path.Combine(Path.GetTempPath(), "forks");
+            using var bomb = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/sh")
+            {
+                ArgumentList = { "-c", "i=0; while sleep 600 >/dev/null 2>&1 & do i=$((i+1)); echo $i >\"$0\"; done", count },
+                RedirectStandardError = true,
+            })!;
+            // Synchronous waits: while the location is out of processes the runtime cannot add a thread either.
+            var error = bomb.StandardError.ReadToEnd();
+            bomb.WaitForExit();
+            var forks = File.Exists(count) ? File.ReadAllText(count).Trim() : "0";
+            Attack.Signal(-1);
+            await Task.Yield();
+            context.Logger.LogInformation("forks stopped after {Forks} processes: {Error}", forks, error.Trim());
+        });
+
     var extra = int.Parse(Environment.GetEnvironmentVariable("SKIFF_TESTAPP_JOBS") ?? "0", CultureInfo.InvariantCulture);
     for (var i = 0; i < extra; i++)
     {
@@ -122,3 +199,29 @@ static string FailFast()
 }
 
 static int Recurse(int depth) => depth == int.MaxValue ? depth : Recurse(depth + 1) + 1;
+
+/// <summary>What the attacking jobs need that .NET does not wrap.</summary>
+internal static partial class Attack
+{
+    /// <summary>The real uid, from /proc (a location's user has no name in /etc/passwd).</summary>
+    public static string Uid() =>
+        File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t', StringSplitOptions.RemoveEmptyEntries)[1];
+
+    /// <summary>SIGKILL to <paramref name="pid"/> (-1: every process this one may signal).</summary>
+    public static void Signal(int pid)
+    {
+        // As root outside a sandbox, -1 would be every process on the machine.
+        if (pid == -1 && Uid() == "0")
+        {
+            throw new InvalidOperationException("refusing to signal every process as root: this job is meant to run in a sandbox");
+        }
+
+        if (Kill(pid, 9) != 0)
+        {
+            throw new System.ComponentModel.Win32Exception(System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}

@@ -12,6 +12,9 @@ internal sealed record CodeServerLaunch(string FileName, IReadOnlyList<string> A
     /// <summary>The same launch spelled out for a standby process; null when it must start cold.</summary>
     public StandbyShape? Standby { get; init; }
 
+    /// <summary>How the process is isolated (sandbox, cgroups); null runs it as the agent's own child, unbounded.</summary>
+    public Sandboxing.LocationIsolation? Isolation { get; init; }
+
     /// <summary>A label for messages, such as the location and release.</summary>
     public string Name { get; init; } = "code server";
 }

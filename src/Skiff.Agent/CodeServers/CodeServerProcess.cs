@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Agent.Sandboxing;
 using Skiff.Core.Messaging;
 using Skiff.Sdk.Protocol;
 
@@ -30,9 +31,11 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     private readonly ConcurrentDictionary<string, RunHandle> _runs = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OutputTail _stderr;
+    private readonly IsolatedProcess? _isolated;
 
-    private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, HelloMessage hello)
+    private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, HelloMessage hello, IsolatedProcess? isolated)
     {
+        _isolated = isolated;
         _process = process;
         _connection = connection;
         _stream = new NetworkStream(connection, ownsSocket: false);
@@ -65,7 +68,20 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         listener.Listen(1);
 
-        var (process, stderr) = await TakeStandbyAsync(standbys, launch, socketPath, cancellationToken).ConfigureAwait(false) ?? StartCold(launch, socketPath);
+        IsolatedProcess? isolated = null;
+        Process process;
+        OutputTail stderr;
+        try
+        {
+            isolated = launch.Isolation?.Prepare(socketDirectory);
+            (process, stderr) = await TakeStandbyAsync(standbys, launch, socketPath, isolated, cancellationToken).ConfigureAwait(false) ?? StartCold(launch, socketPath, isolated);
+        }
+        catch
+        {
+            isolated?.Dispose();
+            Directory.Delete(socketDirectory, recursive: true);
+            throw;
+        }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -96,43 +112,63 @@ internal sealed class CodeServerProcess : IAsyncDisposable
                 throw;
             }
 
-            return new CodeServerProcess(process, connection, socketDirectory, launch.Name, stderr, hello);
+            return new CodeServerProcess(process, connection, socketDirectory, launch.Name, stderr, hello, isolated);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Kill(process);
+            Abandon(process, isolated);
             Directory.Delete(socketDirectory, recursive: true);
             throw new CodeServerException(
                 $"{launch.Name} did not connect within {timeout.TotalSeconds:0.#} s and was stopped; the end of its stderr:\n{string.Join('\n', stderr.Snapshot())}");
         }
         catch
         {
-            Kill(process);
+            Abandon(process, isolated);
             Directory.Delete(socketDirectory, recursive: true);
             throw;
         }
     }
 
-    private static (Process Process, OutputTail Stderr) StartCold(CodeServerLaunch launch, string socketPath) =>
-        Spawn(launch.FileName, [.. launch.Arguments, "serve", "--connect", socketPath], launch.WorkingDirectory, launch.Environment);
+    private static (Process Process, OutputTail Stderr) StartCold(CodeServerLaunch launch, string socketPath, IsolatedProcess? isolated)
+    {
+        List<string> arguments = [.. launch.Arguments, "serve", "--connect", socketPath];
+        return Spawn(isolated?.Wrap(launch.FileName, arguments, launch.WorkingDirectory, launch.Environment)
+            ?? new SpawnCommand(launch.FileName, arguments, launch.WorkingDirectory, launch.Environment));
+    }
+
+    /// <summary>A process that will not be used: killed, and its isolation cleaned up once it is gone.</summary>
+    private static void Abandon(Process process, IsolatedProcess? isolated)
+    {
+        Kill(process);
+        process.WaitForExit(TimeSpan.FromSeconds(5));
+        isolated?.Dispose();
+    }
+
+    internal static (Process Process, OutputTail Stderr) Spawn(string fileName, IEnumerable<string> arguments, string workingDirectory, IEnumerable<KeyValuePair<string, string>> environment) =>
+        Spawn(new SpawnCommand(fileName, [.. arguments], workingDirectory, environment));
 
     /// <summary>Starts a program the agent supervises: stdin closed, stdout drained, the end of stderr kept for when it dies.</summary>
-    internal static (Process Process, OutputTail Stderr) Spawn(string fileName, IEnumerable<string> arguments, string workingDirectory, IEnumerable<KeyValuePair<string, string>> environment)
+    internal static (Process Process, OutputTail Stderr) Spawn(SpawnCommand command)
     {
-        var startInfo = new ProcessStartInfo(fileName)
+        var startInfo = new ProcessStartInfo(command.FileName)
         {
-            WorkingDirectory = workingDirectory,
+            WorkingDirectory = command.WorkingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in arguments)
+        foreach (var argument in command.Arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
 
-        foreach (var (key, value) in environment)
+        if (!command.InheritEnvironment)
+        {
+            startInfo.Environment.Clear();
+        }
+
+        foreach (var (key, value) in command.Environment)
         {
             startInfo.Environment[key] = value;
         }
@@ -149,15 +185,18 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     }
 
     /// <summary>A standby that became this launch, or null (none waiting, or it was gone): then the launch starts cold.</summary>
-    private static async Task<(Process, OutputTail)?> TakeStandbyAsync(StandbyPool? standbys, CodeServerLaunch launch, string socketPath, CancellationToken cancellationToken)
+    private static async Task<(Process, OutputTail)?> TakeStandbyAsync(StandbyPool? standbys, CodeServerLaunch launch, string socketPath, IsolatedProcess? isolated, CancellationToken cancellationToken)
     {
-        if (standbys?.TryTake(launch) is not { } standby)
+        // A standby cannot join a sandbox after it started (the agent keeps none when it sandboxes); without one, it
+        // joins its location's cgroups when it learns its location.
+        if (isolated?.Scratch is not null || standbys?.TryTake(launch) is not { } standby)
         {
             return null;
         }
 
         try
         {
+            isolated?.Adopt(standby.Process.Id);
             await standby.HandOverAsync(launch, [.. launch.Standby!.AppArguments, "serve", "--connect", socketPath], cancellationToken).ConfigureAwait(false);
             return (standby.Process, standby.Stderr);
         }
@@ -267,6 +306,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         await _stream.DisposeAsync().ConfigureAwait(false);
         _connection.Dispose();
         _process.Dispose();
+        _isolated?.Dispose();
         _writeGate.Dispose();
         try
         {
@@ -333,7 +373,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
-        var exit = new ProcessExit(_process.ExitCode, await _stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
+        var exit = new ProcessExit(_process.ExitCode, await _stderr.SnapshotAfterExitAsync().ConfigureAwait(false)) { OutOfMemory = _isolated?.OutOfMemory == true };
+        _isolated?.Dispose();
         foreach (var run in _runs.Values.Where(r => !r.IsFinished))
         {
             run.Deliver(RunEvents.Failed(run.RunId, seq: null, DateTimeOffset.UtcNow, $"the code server process {exit.Describe()}"));

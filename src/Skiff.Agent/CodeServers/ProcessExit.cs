@@ -4,11 +4,15 @@ namespace Skiff.Agent.CodeServers;
 internal sealed record ProcessExit(int ExitCode, IReadOnlyList<string> StderrTail)
 {
     /// <summary>"exited with code 1", "was killed by SIGABRT (exit code 134)".</summary>
+    /// <summary>The kernel stopped it for going over its cgroup memory limit.</summary>
+    public bool OutOfMemory { get; init; }
+
     public string Describe()
     {
         var how = ExitCode > 128 && ExitCode < 128 + 32
             ? $"was killed by {SignalName(ExitCode - 128)} (exit code {ExitCode})"
             : $"exited with code {ExitCode}";
+        how = OutOfMemory ? how + ": Out of memory, it went over its memory limit (native memory included)" : how;
         return StderrTail.Count == 0 ? how : $"{how}; the end of its stderr:\n{string.Join('\n', StderrTail)}";
     }
 

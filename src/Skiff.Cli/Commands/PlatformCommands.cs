@@ -160,7 +160,8 @@ internal static class PlatformCommands
                 result.AddError("--label: " + exception.Message);
             }
         });
-        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label };
+        var (noSandbox, cpus) = IsolationOptions();
+        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, noSandbox, cpus };
         command.Subcommands.Add(Drain());
         command.Subcommands.Add(Undrain());
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -173,7 +174,8 @@ internal static class PlatformCommands
 
             var configs = urls.Select(url => ClientConfig.Resolve(url, parse.GetValue(token), null)).ToList();
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
-            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, parse.GetValue(cache)!, parse.GetValue(name)!, labels, cancellationToken).ConfigureAwait(false);
+            var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), labels);
+            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), cancellationToken).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -184,27 +186,37 @@ internal static class PlatformCommands
         var data = CommonOptions.Folder("--data", "The data folder.", "");
         var port = new Option<int>("--port") { Description = "The port on 127.0.0.1; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"client\"} (client.json's path)." };
-        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json };
+        var (noSandbox, cpus) = IsolationOptions();
+        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
+            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus));
+            // The agent's isolation is decided before anything starts: one that cannot sandbox stops `up` here, with the reason.
+            var isolation = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var server = await SkiffServerHost.StartAsync(
                 new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             ClientConfig.Write(directory, server.Url, server.Token);
             var client = Path.Combine(directory, ClientConfig.FileName);
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var agent = RunAgentAsync(new ServerList([server.Url]), server.Token, options, "embedded", isolation.SetResult, stopping.Token);
+            if (await Task.WhenAny(agent, isolation.Task).ConfigureAwait(false) == agent)
+            {
+                await agent.ConfigureAwait(false);
+            }
+
             if (parse.GetValue(json))
             {
                 // One line, flushed, once the server listens: a script or test reads it and goes on.
-                Console.WriteLine(new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["client"] = client }.ToJsonString());
+                Console.WriteLine(new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["client"] = client, ["isolation"] = await isolation.Task.ConfigureAwait(false) }.ToJsonString());
             }
             else
             {
                 Console.WriteLine($"skiff is up at {server.Url} (data in {directory}; client settings in {client})");
+                Console.WriteLine($"isolation: {await isolation.Task.ConfigureAwait(false)}");
                 Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
             }
 
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var agent = RunAgentAsync(new ServerList([server.Url]), server.Token, Path.Combine(directory, "agent"), "embedded", new Dictionary<string, string>(), stopping.Token);
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             await stopping.CancelAsync().ConfigureAwait(false);
             await agent.ConfigureAwait(false);
@@ -297,11 +309,40 @@ internal static class PlatformCommands
         return command;
     }
 
-    private static async Task RunAgentAsync(ServerList servers, string token, string cacheDirectory, string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    /// <summary><c>--no-sandbox</c> and <c>--cpus-per-location</c>, which <c>skiff agent</c> and <c>skiff up</c> share.</summary>
+    private static (Option<bool> NoSandbox, Option<double?> Cpus) IsolationOptions()
+    {
+        var noSandbox = new Option<bool>("--no-sandbox")
+        {
+            Description = "Host locations without a sandbox: every location's code then runs as this process's user and can read its data, tokens included. Only for a machine that cannot sandbox (no bubblewrap, not root) and runs code you trust.",
+        };
+        var cpus = new Option<double?>("--cpus-per-location") { Description = "The CPUs all processes of one location may use together (cgroup quota), such as 1 or 0.5. Default: no quota." };
+        cpus.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double?>() is <= 0)
+            {
+                result.AddError("--cpus-per-location must be a positive number of CPUs, such as 1 or 0.5.");
+            }
+        });
+        return (noSandbox, cpus);
+    }
+
+    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, IReadOnlyDictionary<string, string>? labels = null)
+    {
+        if (noSandbox)
+        {
+            Console.Error.WriteLine("WARNING: --no-sandbox: locations run WITHOUT a sandbox, as this process's user. Any deployed job can read this machine's Skiff data (tokens, databases, the cache) and other locations' files, and signal their processes. Use it only for code you trust.");
+        }
+
+        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>() };
+    }
+
+    private static async Task RunAgentAsync(ServerList servers, string token, AgentOptions options, string name, Action<string> started, CancellationToken cancellationToken)
     {
         // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
-        await using var host = new AgentHost(new AgentOptions { CacheDirectory = cacheDirectory, Labels = labels }, new FailoverBlobSource(http, servers, token), TimeProvider.System);
+        await using var host = new AgentHost(options, new FailoverBlobSource(http, servers, token), TimeProvider.System);
+        started(host.Isolation);
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)
         {

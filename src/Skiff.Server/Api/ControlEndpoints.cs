@@ -64,10 +64,11 @@ internal static class ControlEndpoints
                     ["agents"] = new JsonArray([.. (placements.GetValueOrDefault(location.Name) ?? []).Select(a => (JsonNode)a)]),
                     ["health"] = (string?)report?["kind"] switch
                     {
-                        null or "Activated" or "Restarted" or "Stopped" => location.LiveRelease is null ? "none" : "healthy",
                         "Crashed" => "restarting",
                         "Unhealthy" => "unhealthy",
-                        var kind => kind.ToLowerInvariant(),
+                        // A run over its memory limit or a failed activation leaves the live version serving: only
+                        // the documented values go out, whatever else an agent reports.
+                        _ => location.LiveRelease is null ? "none" : "healthy",
                     },
                     ["updated_at"] = location.UpdatedAt.ToString("O"),
                 });

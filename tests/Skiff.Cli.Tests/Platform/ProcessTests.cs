@@ -19,6 +19,7 @@ public sealed class ProcessTests : IDisposable
         var hello = _workspace.CopySample("Hello");
         using var up = Start("up", "--data", data, "--port", "0");
         var announced = await ReadUntilAsync(up, line => line.StartsWith("skiff is up at ", StringComparison.Ordinal));
+        var isolation = await ReadUntilAsync(up, line => line.StartsWith("isolation: ", StringComparison.Ordinal));
         var client = Path.Combine(data, "client.json");
 
         var deploy = await SkiffAsync("deploy", hello, "--location", "embedded", "--data", data);
@@ -28,6 +29,9 @@ public sealed class ProcessTests : IDisposable
         await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
 
         announced.ShouldContain("http://127.0.0.1:");
+        // scripts/test.sh installs bubblewrap and the tests run as root: the deploy and run above ran sandboxed.
+        isolation.ShouldStartWith("isolation: sandbox: bubblewrap, a user per location");
+        isolation.ShouldContain("limits: cgroup v1 memory, cpu, pids");
         File.GetUnixFileMode(client).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.GetUnixFileMode(Path.Combine(data, "server", "token")).ShouldBe(UnixFileMode.UserRead | UnixFileMode.UserWrite);
         ((string?)JsonNode.Parse(File.ReadAllText(client))!["token"]).ShouldStartWith("skiff_");
@@ -38,6 +42,33 @@ public sealed class ProcessTests : IDisposable
         // After one deploy every blob on the server belongs to the live release: nothing to delete, all kept.
         gc.Stdout.ShouldContain("deleted 0 blob(s)");
         gc.Stdout.ShouldContain("kept everything 1 release(s) use");
+        up.ExitCode.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Skiff_up_that_cannot_sandbox_refuses_to_host_unless_told_no_sandbox_and_then_says_so_loudly()
+    {
+        // A PATH with dotnet and nothing else: no bwrap, so no sandbox.
+        var bin = _workspace.PathTo("bin-without-bwrap");
+        Directory.CreateDirectory(bin);
+        var dotnet = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(folder => Path.Combine(folder, "dotnet")).First(File.Exists);
+        File.CreateSymbolicLink(Path.Combine(bin, "dotnet"), dotnet);
+        var withoutBwrap = new Dictionary<string, string> { ["PATH"] = bin };
+
+        var refused = await CliProcess.RunAsync(dotnet, [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "up", "--data", _workspace.PathTo("refused"), "--port", "0"], _workspace.Root, _workspace.PathTo("home"), withoutBwrap, Deadline);
+        var startInfo = CliProcess.StartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "up", "--data", _workspace.PathTo("unsandboxed"), "--port", "0", "--json", "--no-sandbox"], _workspace.Root, withoutBwrap);
+        using var up = Process.Start(startInfo)!;
+        var ready = JsonNode.Parse(await ReadUntilAsync(up, _ => true))!;
+        Signal(up, "TERM");
+        await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        var warning = await up.StandardError.ReadToEndAsync();
+
+        refused.ExitCode.ShouldNotBe(0);
+        refused.Stderr.ShouldContain("this agent cannot sandbox locations: bwrap (Debian's bubblewrap) is not installed");
+        refused.Stderr.ShouldContain("--no-sandbox");
+        refused.Stdout.ShouldNotContain("skiff is up");
+        ((string)ready["isolation"]!).ShouldStartWith("no sandbox (--no-sandbox)");
+        warning.ShouldContain("WARNING: --no-sandbox: locations run WITHOUT a sandbox");
         up.ExitCode.ShouldBe(0);
     }
 

@@ -1,0 +1,154 @@
+using System.Text.Json.Nodes;
+using Skiff.Agent.CodeServers;
+using Skiff.Agent.Locations;
+using Skiff.Core.Limits;
+
+namespace Skiff.Agent.Tests.Sandboxing;
+
+/// <summary>
+/// Jobs written to attack, on a sandboxing agent (scripts/test.sh installs bubblewrap; the tests run as root, as
+/// an agent does): each tries what a hostile tenant of a shared agent would, and the test checks it was refused
+/// and that the location beside it noticed nothing.
+/// </summary>
+[Collection(AgentCollection.Name)]
+public sealed class SandboxTests(Releases releases) : IDisposable
+{
+    private readonly string _serverData = Directory.CreateTempSubdirectory("skiff-server-data-").FullName;
+
+    [Fact]
+    public async Task A_job_cannot_read_the_servers_data_write_the_cache_see_another_location_or_signal_it()
+    {
+        // World-readable on purpose: what keeps them from the job must be the sandbox, not the file modes.
+        var token = Path.Combine(_serverData, "token");
+        var database = Path.Combine(_serverData, "skiff.db");
+        await File.WriteAllTextAsync(token, "secret-token");
+        await File.WriteAllTextAsync(database, "SQLite format 3");
+        File.SetUnixFileMode(_serverData, (UnixFileMode)0b111_101_101);
+        await using var harness = Sandboxed();
+        (await harness.ActivateAsync("victim", releases.V1)).Succeeded.ShouldBeTrue();
+        (await harness.ActivateAsync("attacker", releases.V1)).Succeeded.ShouldBeTrue();
+        var victim = harness.Agent.Describe("victim")!;
+        var mark = await harness.Agent.StartRunAsync("victim", "mark", null, null, AgentHarness.Timeout());
+        var marked = await NextLogAsync(mark, "marked ");
+        var victimScratch = marked["marked ".Length..marked.IndexOf(" as uid ", StringComparison.Ordinal)];
+        var victimUid = marked[(marked.IndexOf(" as uid ", StringComparison.Ordinal) + " as uid ".Length)..];
+        var source = Directory.GetDirectories(Path.Combine(harness.CacheDirectory, "releases", "sources")).Single();
+        var entry = Directory.GetFiles(source, "*.dll").First();
+
+        var attack = await harness.Agent.StartRunAsync("attacker", "attack", new JsonObject
+        {
+            ["read"] = string.Join('|', token, database, Path.Combine(victimScratch, "mark"), entry),
+            ["write"] = string.Join('|', Path.Combine(harness.CacheDirectory, "evil"), Path.Combine(source, "evil.dll"), Path.Combine(_serverData, "evil"), "/tmp/own-tmp"),
+            ["list"] = string.Join('|', harness.CacheDirectory, Path.Combine(harness.CacheDirectory, "scratch"), victimScratch, _serverData),
+            ["signal"] = victim.CodeServerProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }, null, AgentHarness.Timeout());
+        var events = await AgentHarness.CollectAsync(attack);
+        var outcomes = events.Where(e => (string?)e["type"] == "log").Select(e => (string)e["message"]!).ToList();
+        string Outcome(string what, string target) => outcomes.Single(o => o.StartsWith($"{what} {target}: ", StringComparison.Ordinal));
+
+        ((string?)events.Last()["type"]).ShouldBe("run_succeeded");
+        Outcome("read", token).ShouldContain("refused");
+        Outcome("read", database).ShouldContain("refused");
+        Outcome("read", Path.Combine(victimScratch, "mark")).ShouldContain("refused");
+        Outcome("read", entry).ShouldContain("allowed", customMessage: "its own code is readable");
+        Outcome("write", Path.Combine(harness.CacheDirectory, "evil")).ShouldContain("refused");
+        Outcome("write", Path.Combine(source, "evil.dll")).ShouldContain("refused");
+        Outcome("write", Path.Combine(_serverData, "evil")).ShouldContain("refused");
+        Outcome("write", "/tmp/own-tmp").ShouldContain("allowed", customMessage: "its private /tmp is writable");
+        // Of the cache it sees only the folders its sandbox was given: its release and scratch, not the blobs or others' scratch.
+        Outcome("list", harness.CacheDirectory).ShouldBe($"list {harness.CacheDirectory}: allowed: releases,scratch");
+        Outcome("list", Path.Combine(harness.CacheDirectory, "scratch")).ShouldNotContain(Path.GetFileName(victimScratch));
+        Outcome("list", victimScratch).ShouldContain("refused");
+        Outcome("list", _serverData).ShouldContain("refused");
+        Outcome("signal", victim.CodeServerProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)).ShouldContain("refused");
+        File.Exists(Path.Combine(harness.CacheDirectory, "evil")).ShouldBeFalse();
+        File.Exists(Path.Combine(source, "evil.dll")).ShouldBeFalse();
+        File.Exists(Path.Combine(_serverData, "evil")).ShouldBeFalse();
+        File.Exists("/tmp/own-tmp").ShouldBeFalse("the job's /tmp is its own");
+
+        var attackerUid = outcomes.First(o => o.StartsWith("uid ", StringComparison.Ordinal)).Split(' ', ';')[1];
+        attackerUid.ShouldNotBe("0");
+        attackerUid.ShouldNotBe(victimUid);
+        var attackerScratch = outcomes.First(o => o.StartsWith("uid ", StringComparison.Ordinal)).Split("scratch ")[1];
+        // The run's last event comes before its process has exited; the folder goes once it has.
+        using (var deadline = new CancellationTokenSource(AgentHarness.Deadline))
+        {
+            while (Directory.Exists(attackerScratch) && !deadline.IsCancellationRequested)
+            {
+                await Task.Delay(20, CancellationToken.None);
+            }
+        }
+
+        Directory.Exists(attackerScratch).ShouldBeFalse("a process's scratch folder is removed when it ends");
+        Directory.Exists(victimScratch).ShouldBeTrue("the victim's run is still running");
+        var after = harness.Agent.Describe("victim")!;
+        after.Health.ShouldBe(VersionHealth.Healthy);
+        after.CodeServerProcessId.ShouldBe(victim.CodeServerProcessId);
+        mark.Completion.IsCompleted.ShouldBeFalse();
+        await harness.Agent.CancelRunAsync(mark.RunId, AgentHarness.Timeout());
+        ((string?)(await mark.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_canceled");
+    }
+
+    [Fact]
+    public async Task A_native_allocation_over_the_limit_ends_the_run_out_of_memory_and_the_location_stays_healthy()
+    {
+        await using var harness = Sandboxed();
+        (await harness.ActivateAsync("greedy", releases.V1, new LocationSettings { MemoryLimit = MemoryLimit.Parse("200MiB") })).Succeeded.ShouldBeTrue();
+
+        var hog = await harness.Agent.StartRunAsync("greedy", "native_hog", null, null, AgentHarness.Timeout());
+        var end = await hog.Completion.WaitAsync(AgentHarness.Deadline);
+        var report = await harness.WaitForReportAsync("greedy", AgentReportKind.OutOfMemory);
+
+        ((string?)end["type"]).ShouldBe("run_failed");
+        ((bool?)end["out_of_memory"]).ShouldBe(true);
+        ((string)end["reason"]!).ShouldContain("200MiB");
+        ((string)end["reason"]!).ShouldContain("native memory included");
+        report.Message.ShouldContain("out of memory");
+        harness.Agent.Describe("greedy")!.Health.ShouldBe(VersionHealth.Healthy);
+        var next = await harness.Agent.StartRunAsync("greedy", "ok", null, null, AgentHarness.Timeout());
+        ((string?)(await next.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_succeeded");
+    }
+
+    [Fact]
+    public async Task A_fork_bomb_is_stopped_by_the_locations_process_limit()
+    {
+        await using var harness = Sandboxed();
+        (await harness.ActivateAsync("bomber", releases.V1)).Succeeded.ShouldBeTrue();
+
+        var bomb = await harness.Agent.StartRunAsync("bomber", "forkbomb", null, null, AgentHarness.Timeout());
+        var events = await AgentHarness.CollectAsync(bomb);
+
+        ((string?)events.Last()["type"]).ShouldBe("run_succeeded", string.Join('\n', events.Select(e => e.ToJsonString())));
+        var stopped = events.Select(e => (string?)e["message"]).OfType<string>().Single(m => m.StartsWith("forks stopped after ", StringComparison.Ordinal));
+        var forks = int.Parse(stopped.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
+        forks.ShouldBeGreaterThan(0);
+        forks.ShouldBeLessThan(harness.Options.LocationProcesses);
+        harness.Agent.Describe("bomber")!.Health.ShouldBe(VersionHealth.Healthy);
+        var next = await harness.Agent.StartRunAsync("bomber", "ok", null, null, AgentHarness.Timeout());
+        ((string?)(await next.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_succeeded");
+    }
+
+    public void Dispose() => Directory.Delete(_serverData, recursive: true);
+
+    private AgentHarness Sandboxed() => new(releases, options => new AgentOptions
+    {
+        CacheDirectory = options.CacheDirectory,
+        RestartBackoff = options.RestartBackoff,
+        ActivationTimeout = options.ActivationTimeout,
+        Sandbox = true,
+        LocationProcesses = 200,
+    });
+
+    private static async Task<string> NextLogAsync(RunHandle run, string prefix)
+    {
+        await foreach (var e in run.Events.ReadAllAsync(AgentHarness.Timeout()))
+        {
+            if ((string?)e["type"] == "log" && (string?)e["message"] is { } message && message.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return message;
+            }
+        }
+
+        throw new InvalidOperationException($"the run ended without logging '{prefix}…'");
+    }
+}
