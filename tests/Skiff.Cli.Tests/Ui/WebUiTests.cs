@@ -72,8 +72,8 @@ public sealed class WebUiTests(WebUiFixture fixture) : IClassFixture<WebUiFixtur
         await refusal.WaitForAsync();
         (await refusal.InnerTextAsync()).ShouldContain("parameter 'lines' must be an integer");
 
-        await page.FillAsync("#param-lines", "8");
-        await page.FillAsync("#param-delay_ms", "250");
+        await page.FillAsync("#param-lines", "6");
+        await page.FillAsync("#param-delay_ms", "200");
         await page.ClickAsync("#launch button[type=submit]");
         await page.Locator("#run-status").WaitForAsync();
         page.Url.ShouldContain("#/runs/r-");
@@ -84,10 +84,10 @@ public sealed class WebUiTests(WebUiFixture fixture) : IClassFixture<WebUiFixtur
         var early = await lines.CountAsync();
         await page.Locator("#run-status .badge.succeeded").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
         await page.Locator("main[data-ended]").WaitForAsync();
-        (await lines.CountAsync()).ShouldBe(8);
-        early.ShouldBeLessThan(8);
-        (await page.Locator("#log").InnerTextAsync()).ShouldContain("line 8 of 8");
-        (await page.Locator("#log li.stdout").CountAsync()).ShouldBe(8);
+        (await lines.CountAsync()).ShouldBe(6);
+        early.ShouldBeLessThan(6);
+        (await page.Locator("#log").InnerTextAsync()).ShouldContain("line 6 of 6");
+        (await page.Locator("#log li.stdout").CountAsync()).ShouldBe(6);
         (await page.Locator("#gantt .gantt-row[data-op=write] .bar.succeeded").CountAsync()).ShouldBe(1);
         await fixture.ScreenshotAsync(page, "run");
         _foreign.ShouldBeEmpty();
