@@ -12,6 +12,7 @@ using Skiff.Server.Coordination;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
+using Skiff.Server.Ui;
 
 namespace Skiff.Server.Hosting;
 
@@ -79,7 +80,7 @@ internal static class SkiffServerHost
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
             {
-                if (context.Request.Path.StartsWithSegments("/healthz") || context.Request.Path.StartsWithSegments("/readyz"))
+                if (context.Request.Path.StartsWithSegments("/healthz") || context.Request.Path.StartsWithSegments("/readyz") || UiEndpoints.IsPublic(context.Request.Path))
                 {
                     await next(context).ConfigureAwait(false);
                     return;
@@ -87,6 +88,13 @@ internal static class SkiffServerHost
 
                 var header = context.Request.Headers.Authorization.ToString();
                 var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
+                if (given is null && UiSession.HasCookie(context))
+                {
+                    // The web UI: its cookie stands for the token, and its actions carry a CSRF token (Ui/UiSession.cs).
+                    await UiSession.AuthorizeAsync(context, token, time, () => next(context)).ConfigureAwait(false);
+                    return;
+                }
+
                 if (!TokenFile.Matches(token, given))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
@@ -139,6 +147,8 @@ internal static class SkiffServerHost
             var api = app.MapGroup("/api/v1");
             BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
+            BrowseEndpoints.Map(api, store, runs, blobs, time);
+            UiEndpoints.Map(app, token, time);
             api.Map("/agents/connect", async (HttpContext context, string? name) =>
             {
                 if (!context.WebSockets.IsWebSocketRequest)

@@ -91,6 +91,15 @@ internal interface IMetadataStore : IAsyncDisposable
     Task<IReadOnlyList<RunRecord>> ListRunsAsync(string? location, int limit, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Runs, newest first, that match every part of <paramref name="filter"/> that is given, skipping the
+    /// first <paramref name="offset"/> (a page of the web UI's run list).
+    /// </summary>
+    Task<IReadOnlyList<RunRecord>> SearchRunsAsync(RunFilter filter, int offset, int limit, CancellationToken cancellationToken);
+
+    /// <summary>How many runs started at or after <paramref name="since"/>, per location and status.</summary>
+    Task<IReadOnlyList<RunCount>> CountRunsSinceAsync(DateTimeOffset since, CancellationToken cancellationToken);
+
+    /// <summary>
     /// A run's events with a sequence number above <paramref name="afterSeq"/>, in order, at most
     /// <paramref name="limit"/>; pass the last one's <see cref="RunEventRecord.Seq"/> to read on. Empty
     /// for a run that is not recorded.

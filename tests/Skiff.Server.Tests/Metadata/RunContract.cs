@@ -125,6 +125,32 @@ public abstract class RunContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SearchRuns_FiltersByEachGivenPart_NewestFirst_APageAtATime_AndCountRunsSince_CountsPerLocationAndStatus()
+    {
+        await _store.CreateRunAsync(Some.Run("a1", "analytics", _release, Some.Time) with { Job = "etl" }, CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("a2", "analytics", _release, Some.Time.AddSeconds(1)), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("b1", "reports", _release, Some.Time.AddSeconds(2)) with { Job = "etl" }, CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("a3", "analytics", _release, Some.Time.AddSeconds(3)) with { Job = "etl" }, CancellationToken.None);
+        await _store.CompleteRunAsync("a1", RunStatuses.Failed, "boom", CancellationToken.None);
+        await _store.CompleteRunAsync("b1", RunStatuses.Succeeded, null, CancellationToken.None);
+
+        async Task<string[]> Search(RunFilter filter, int offset = 0, int limit = 10) =>
+            [.. (await _store.SearchRunsAsync(filter, offset, limit, CancellationToken.None)).Select(r => r.Id)];
+
+        (await Search(new RunFilter())).ShouldBe(["a3", "b1", "a2", "a1"]);
+        (await Search(new RunFilter(Location: "analytics"))).ShouldBe(["a3", "a2", "a1"]);
+        (await Search(new RunFilter(Job: "etl"))).ShouldBe(["a3", "b1", "a1"]);
+        (await Search(new RunFilter(Location: "analytics", Job: "etl", Status: RunStatuses.Running))).ShouldBe(["a3"]);
+        (await Search(new RunFilter(Status: RunStatuses.Failed))).ShouldBe(["a1"]);
+        (await Search(new RunFilter(), offset: 1, limit: 2)).ShouldBe(["b1", "a2"]);
+        (await Search(new RunFilter(), offset: 4)).ShouldBeEmpty();
+
+        var counts = await _store.CountRunsSinceAsync(Some.Time.AddSeconds(1), CancellationToken.None);
+        counts.OrderBy(c => c.Location, StringComparer.Ordinal).ThenBy(c => c.Status, StringComparer.Ordinal).ShouldBe(
+            [new RunCount("analytics", RunStatuses.Running, 2), new RunCount("reports", RunStatuses.Succeeded, 1)]);
+    }
+
+    [Fact]
     public async Task ListRunningRuns_NamesEachRunStillGoingWithItsAgentAndLastStoredEvent()
     {
         await _store.CreateRunAsync(Some.Run("r1", "analytics", _release, agent: "agent-a"), CancellationToken.None);

@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Skiff.Server.Api;
+using Skiff.Server.Hosting;
+
+namespace Skiff.Server.Ui;
+
+/// <summary>
+/// The web UI: a page at <c>/</c> and its scripts and styles under <c>/ui/</c>, all embedded in this assembly
+/// (so they ship with the server and the <c>skiff</c> tool, and nothing comes from another host), plus
+/// sign-in and sign-out. The page reads and acts through <c>/api/v1</c> like the CLI does.
+/// </summary>
+internal static class UiEndpoints
+{
+    private const string ResourcePrefix = "skiff-ui/";
+
+    // The page may load only what this server serves: no CDN, no inline script, no framing.
+    private const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+    private static readonly Dictionary<string, string> ContentTypes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [".html"] = "text/html; charset=utf-8",
+        [".js"] = "text/javascript; charset=utf-8",
+        [".css"] = "text/css; charset=utf-8",
+        [".svg"] = "image/svg+xml",
+        [".png"] = "image/png",
+    };
+
+    /// <summary>Paths served without a token: the page and its files hold no data, and sign-in happens here.</summary>
+    public static bool IsPublic(PathString path) => path == "/" || path.StartsWithSegments("/ui");
+
+    public static void Map(IEndpointRouteBuilder app, string token, TimeProvider time)
+    {
+        var assets = LoadAssets();
+        app.MapGet("/", (HttpContext context) => Serve(context, assets, "index.html"));
+        app.MapGet("/ui/assets/{*file}", (HttpContext context, string file) => Serve(context, assets, file));
+
+        app.MapGet("/ui/session", (HttpContext context) =>
+        {
+            var csrf = UiSession.CsrfFor(context, token, time);
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Json(new JsonObject { ["signed_in"] = csrf is not null, ["csrf"] = csrf });
+        });
+
+        app.MapPost("/ui/session", async (HttpContext context, CancellationToken cancellationToken) =>
+        {
+            if (!UiSession.FromThisOrigin(context))
+            {
+                return Results.Json(new JsonObject { ["error"] = "sign in from this server's own page." }, statusCode: StatusCodes.Status403Forbidden);
+            }
+
+            var body = await Requests.ReadJsonAsync(context.Request, 64 * 1024, cancellationToken).ConfigureAwait(false);
+            var given = Requests.OptionalString(body, "token")?.Trim();
+            if (!TokenFile.Matches(token, given))
+            {
+                return Results.Json(
+                    new JsonObject { ["error"] = "that is not this server's token; `skiff up` prints where it wrote client.json, whose \"token\" it is." },
+                    statusCode: StatusCodes.Status401Unauthorized);
+            }
+
+            var csrf = UiSession.SignIn(context, token, time);
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Json(new JsonObject { ["signed_in"] = true, ["csrf"] = csrf });
+        });
+
+        app.MapPost("/ui/session/end", (HttpContext context) =>
+        {
+            if (UiSession.FromThisOrigin(context))
+            {
+                UiSession.SignOut(context);
+            }
+
+            return Results.Json(new JsonObject { ["signed_in"] = false });
+        });
+    }
+
+    private static IResult Serve(HttpContext context, Dictionary<string, Asset> assets, string name)
+    {
+        if (!assets.TryGetValue(name, out var asset))
+        {
+            return Results.NotFound();
+        }
+
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers.XContentTypeOptions = "nosniff";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        // Revalidated on every load, so a server upgrade is seen at once; unchanged files cost a 304.
+        headers.CacheControl = "no-cache";
+        headers.ETag = asset.ETag;
+        if (context.Request.Headers.IfNoneMatch == asset.ETag)
+        {
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+
+        return Results.Bytes(asset.Bytes, asset.ContentType);
+    }
+
+    private static Dictionary<string, Asset> LoadAssets()
+    {
+        var assembly = typeof(UiEndpoints).Assembly;
+        var assets = new Dictionary<string, Asset>(StringComparer.Ordinal);
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal)))
+        {
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            var bytes = copy.ToArray();
+            var name = resource[ResourcePrefix.Length..].Replace('\\', '/');
+            assets[name] = new Asset(
+                bytes,
+                ContentTypes.GetValueOrDefault(Path.GetExtension(name), "application/octet-stream"),
+                $"\"{Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]}\"");
+        }
+
+        return assets;
+    }
+
+    private sealed record Asset(byte[] Bytes, string ContentType, string ETag);
+}

@@ -1,0 +1,202 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace Skiff.Cli.Tests.Ui;
+
+/// <summary>The web UI in a real browser (Debian's chromium) against a real platform, at 1280×800 and at a phone's width.</summary>
+public sealed class WebUiTests(WebUiFixture fixture) : IClassFixture<WebUiFixture>
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private readonly List<string> _foreign = [];
+
+    [Fact]
+    public async Task Signs_in_sees_the_deployments_with_stage_bars_and_the_release_diff_names_exactly_the_bumped_package()
+    {
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await page.FillAsync("#token", "skiff_not-the-token");
+        await page.ClickAsync("#sign-in button[type=submit]");
+        var refused = page.Locator("#sign-in .error:not([hidden])");
+        await refused.WaitForAsync();
+        (await refused.InnerTextAsync()).ShouldContain("not this server's token");
+        await fixture.SignInAsync(page);
+
+        var row = page.Locator($"#locations tr[data-location={WebUiFixture.Location}]");
+        (await row.InnerTextAsync()).ShouldContain("healthy");
+        await fixture.ScreenshotAsync(page, "overview");
+        await row.Locator("a").First.ClickAsync();
+        var first = page.Locator($"li.deployment[data-deployment='{(string)fixture.First["deployment"]!}']");
+        var second = page.Locator($"li.deployment[data-deployment='{(string)fixture.Second["deployment"]!}']");
+        await second.WaitForAsync();
+        // The CLI sent each stage's time; each becomes a bar.
+        foreach (var stage in (string[])["build", "upload", "activate"])
+        {
+            (await second.Locator($".stages .stage.{stage}").CountAsync()).ShouldBe(1, stage);
+        }
+
+        (await second.InnerTextAsync()).ShouldContain("full");
+        await fixture.ScreenshotAsync(page, "location");
+
+        await first.Locator("input[name=from]").CheckAsync();
+        await second.Locator("input[name=to]").CheckAsync();
+        await page.ClickAsync("#open-diff");
+        await page.WaitForSelectorAsync("tr[data-package]");
+        var changed = await page.Locator("tr[data-package]").AllAsync();
+        changed.Count.ShouldBe(1);
+        (await changed[0].GetAttributeAsync("data-package")).ShouldBe("Newtonsoft.Json");
+        var text = await changed[0].InnerTextAsync();
+        text.ShouldContain("13.0.1");
+        text.ShouldContain("13.0.3");
+        // What moved: the new package's blob among what the second release holds and the first did not.
+        (await page.Locator("main").InnerTextAsync()).ShouldContain("Newtonsoft.Json 13.0.3");
+        await fixture.ScreenshotAsync(page, "release-diff");
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Launches_from_the_form_refuses_a_bad_parameter_with_the_API_message_and_follows_the_live_log_to_the_end()
+    {
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{WebUiFixture.Location}/jobs");
+        var job = page.Locator("section[data-job=slow]");
+        await job.WaitForAsync();
+        (await job.Locator("svg.dag g.node").CountAsync()).ShouldBe(2);
+        (await job.InnerTextAsync()).ShouldContain("milliseconds between lines");
+        await job.Locator("a.button").ClickAsync();
+
+        await page.FillAsync("#param-lines", "many");
+        await page.ClickAsync("#launch button[type=submit]");
+        var refusal = page.Locator("#launch .error");
+        await refusal.WaitForAsync();
+        (await refusal.InnerTextAsync()).ShouldContain("parameter 'lines' must be an integer");
+
+        await page.FillAsync("#param-lines", "6");
+        await page.FillAsync("#param-delay_ms", "200");
+        await page.ClickAsync("#launch button[type=submit]");
+        await page.Locator("#run-status").WaitForAsync();
+        page.Url.ShouldContain("#/runs/r-");
+        var lines = page.Locator("#log li[data-type=log]");
+        await lines.First.WaitForAsync();
+        // Lines are on the page while the run still goes, and more come after.
+        (await page.Locator("#run-status").InnerTextAsync()).ShouldBe("running");
+        var early = await lines.CountAsync();
+        await page.Locator("#run-status .badge.succeeded").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
+        await page.Locator("main[data-ended]").WaitForAsync();
+        (await lines.CountAsync()).ShouldBe(6);
+        early.ShouldBeLessThan(6);
+        (await page.Locator("#log").InnerTextAsync()).ShouldContain("line 6 of 6");
+        (await page.Locator("#log li.stdout").CountAsync()).ShouldBe(6);
+        (await page.Locator("#gantt .gantt-row[data-op=write] .bar.succeeded").CountAsync()).ShouldBe(1);
+        await fixture.ScreenshotAsync(page, "run");
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Cancels_a_running_run()
+    {
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{WebUiFixture.Location}/jobs/slow/launch");
+        await page.FillAsync("#param-lines", "400");
+        await page.FillAsync("#param-delay_ms", "100");
+        await page.ClickAsync("#launch button[type=submit]");
+        await page.Locator("#log li[data-type=log]").First.WaitForAsync();
+        await page.ClickAsync("#cancel");
+        await page.Locator("#run-status .badge.canceled").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
+        (await page.Locator("#cancel").IsHiddenAsync()).ShouldBeTrue();
+
+        var runId = page.Url[(page.Url.LastIndexOf('/') + 1)..];
+        using var http = fixture.Platform.Http();
+        var run = await http.GetFromJsonAsync<JsonObject>($"api/v1/runs/{runId}");
+        ((string?)run!["status"]).ShouldBe("canceled");
+
+        await page.GotoAsync($"{fixture.Platform.Url}#/runs?location={WebUiFixture.Location}&status=canceled");
+        await page.Locator($"#runs tr[data-run='{runId}']").WaitForAsync();
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Rolls_back_to_a_chosen_deployment()
+    {
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{WebUiFixture.Location}");
+        var first = (string)fixture.First["deployment"]!;
+        await page.Locator($"li.deployment[data-deployment='{first}'] button.rollback").ClickAsync();
+        var rollback = page.Locator("#deployments li").Filter(new() { HasText = $"rollback to {first}" });
+        await rollback.WaitForAsync();
+        (await rollback.Locator(".badge.serving").CountAsync()).ShouldBe(1);
+
+        using var http = fixture.Platform.Http();
+        var locations = await http.GetFromJsonAsync<JsonArray>("api/v1/locations");
+        var location = locations!.Single(l => (string?)l!["location"] == WebUiFixture.Location)!;
+        ((string?)location["release"]).ShouldBe((string?)fixture.First["release"]);
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task At_a_phones_width_the_pages_fit_without_scrolling_sideways()
+    {
+        var page = await fixture.OpenAsync(390, 844, _foreign);
+        await fixture.SignInAsync(page);
+        foreach (var (hash, ready, name) in new[]
+                 {
+                     ("#/", "#locations", "narrow-overview"),
+                     ($"#/locations/{WebUiFixture.Location}", "#deployments", "narrow-location"),
+                     ($"#/locations/{WebUiFixture.Location}/jobs", "svg.dag", "narrow-jobs"),
+                 })
+        {
+            await page.GotoAsync($"{fixture.Platform.Url}{hash}");
+            await page.Locator("main h1").First.WaitForAsync();
+            await fixture.ScreenshotAsync(page, name);
+            await page.Locator(ready).First.WaitForAsync();
+            (await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth")).ShouldBeTrue(name);
+            await fixture.ScreenshotAsync(page, name);
+        }
+
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_session_cookie_is_HttpOnly_and_SameSite_Strict_and_actions_need_the_CSRF_token()
+    {
+        using var handler = new HttpClientHandler { UseCookies = true, CookieContainer = new CookieContainer() };
+        using var http = new HttpClient(handler) { BaseAddress = fixture.Platform.Url };
+
+        var page = await http.GetAsync("/");
+        page.Headers.GetValues("Content-Security-Policy").Single().ShouldStartWith("default-src 'self'");
+        (await http.GetAsync("api/v1/locations")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await http.PostAsJsonAsync("ui/session", new { token = "skiff_wrong" })).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        var signIn = await http.PostAsJsonAsync("ui/session", new { token = fixture.Platform.Token });
+        signIn.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var cookie = signIn.Headers.GetValues("Set-Cookie").Single();
+        cookie.ShouldContain("httponly", Case.Insensitive);
+        cookie.ShouldContain("samesite=strict", Case.Insensitive);
+        cookie.ShouldNotContain(fixture.Platform.Token);
+        var csrf = (string)(await signIn.Content.ReadFromJsonAsync<JsonObject>())!["csrf"]!;
+        (await http.GetAsync("api/v1/locations")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // An action authenticated by the cookie alone is refused before it reaches the endpoint.
+        var withoutToken = await http.PostAsync("api/v1/runs/r-none/cancel", null);
+        withoutToken.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await withoutToken.Content.ReadAsStringAsync()).ShouldContain("X-Skiff-Csrf");
+        using var forged = new HttpRequestMessage(HttpMethod.Post, "api/v1/runs/r-none/cancel");
+        forged.Headers.Add("X-Skiff-Csrf", csrf);
+        forged.Headers.Add("Origin", "http://evil.example");
+        (await http.SendAsync(forged)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        using var real = new HttpRequestMessage(HttpMethod.Post, "api/v1/runs/r-none/cancel");
+        real.Headers.Add("X-Skiff-Csrf", csrf);
+        (await http.SendAsync(real)).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
+        (await http.PostAsync("ui/session/end", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await http.GetAsync("api/v1/locations")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+}
