@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Skiff.Agent;
 using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
+using Skiff.Client;
 using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
