@@ -63,6 +63,8 @@ internal static class SkiffServerHost
             builder.Services.ConfigureHttpJsonOptions(json =>
             {
                 json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+                // Numbers are numbers: bodies are read with ApiJson's settings, which take no "12" for 12.
+                json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
                 json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
             });
             builder.Services.AddOpenApi("v1", Api.OpenApiDocument.Configure);
