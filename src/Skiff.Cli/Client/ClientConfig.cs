@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Skiff.Core;
+using Skiff.Client;
 
 namespace Skiff.Cli.Client;
 
@@ -11,6 +11,8 @@ namespace Skiff.Cli.Client;
 internal sealed record ClientConfig(Uri Server, string Token)
 {
     public const string FileName = "client.json";
+
+    public SkiffClient Connect() => new(Server, Token);
 
     public static ClientConfig Resolve(string? server, string? token, string? dataDirectory)
     {
@@ -56,14 +58,4 @@ internal sealed record ClientConfig(Uri Server, string Token)
         file.Dispose();
         File.Move(path + ".tmp", path, overwrite: true);
     }
-}
-
-/// <summary>A client command could not do what was asked; the message says why and what to do.</summary>
-internal sealed class ClientException(string message, bool usage = false) : SkiffException(message)
-{
-    /// <summary>
-    /// The command was given something wrong (an argument, a parameter, a name that does not exist, or the server
-    /// answered 400/404): it exits 2, as a job run by hand does for bad input.
-    /// </summary>
-    public bool Usage { get; } = usage;
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Skiff.Cli.Client;
+using Skiff.Client;
 
 namespace Skiff.Cli.Commands;
 
@@ -20,5 +21,5 @@ internal sealed class ClientOptions
     }
 
     public SkiffClient Connect(ParseResult parse) =>
-        new(ClientConfig.Resolve(parse.GetValue(Server), parse.GetValue(Token), parse.GetValue(Data)));
+        ClientConfig.Resolve(parse.GetValue(Server), parse.GetValue(Token), parse.GetValue(Data)).Connect();
 }

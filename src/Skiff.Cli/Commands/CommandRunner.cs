@@ -1,6 +1,6 @@
 using Skiff.Build.Restore;
 using Skiff.Build.Sources;
-using Skiff.Cli.Client;
+using Skiff.Client;
 using Skiff.Core;
 using Skiff.Core.Limits;
 

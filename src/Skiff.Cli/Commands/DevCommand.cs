@@ -5,7 +5,7 @@ using Skiff.Build.Projects;
 using Skiff.Build.Releases;
 using Skiff.Build.Restore;
 using Skiff.Build.Sources;
-using Skiff.Cli.Client;
+using Skiff.Client;
 using Skiff.Cli.Deployments;
 using Skiff.Cli.Watching;
 using Skiff.Core;

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Skiff.Agent;
 using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
+using Skiff.Client;
 using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
@@ -246,7 +247,7 @@ internal static class PlatformCommands
 
             using var api = client.Connect(parse);
             var agent = parse.GetValue(name)!;
-            var drained = await api.PostAsync($"api/v1/agents/{Uri.EscapeDataString(agent)}/drain", null, cancellationToken).ConfigureAwait(false);
+            var drained = await api.DrainAgentAsync(agent, cancellationToken).ConfigureAwait(false);
             foreach (var move in drained["moved"] as JsonArray ?? [])
             {
                 Console.WriteLine($"{(string?)move?["location"]}: moved to {string.Join(", ", (move?["to"] as JsonArray ?? []).Select(a => (string?)a))}");
@@ -265,7 +266,7 @@ internal static class PlatformCommands
             {
                 while (true)
                 {
-                    var state = ((JsonArray)await api.GetAsync("api/v1/agents", deadline.Token).ConfigureAwait(false))
+                    var state = (await api.ListAgentsAsync(deadline.Token).ConfigureAwait(false))
                         .OfType<JsonObject>().FirstOrDefault(a => (string?)a["name"] == agent);
                     var runs = (int?)state?["runs"] ?? 0;
                     if (state is null || (string?)state["state"] == "drained")
@@ -302,7 +303,7 @@ internal static class PlatformCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            await api.PostAsync($"api/v1/agents/{Uri.EscapeDataString(parse.GetValue(name)!)}/undrain", null, cancellationToken).ConfigureAwait(false);
+            await api.UndrainAgentAsync(parse.GetValue(name)!, cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"agent {parse.GetValue(name)} takes locations and runs again");
             return 0;
         }));

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
+using Skiff.Client.Api;
 
 namespace Skiff.Cli.Commands;
 
@@ -30,7 +32,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var locations = (JsonArray)await api.GetAsync("api/v1/locations", cancellationToken).ConfigureAwait(false);
+            var locations = Node(await api.ListLocationsAsync(cancellationToken).ConfigureAwait(false), ApiJson.Default.IReadOnlyListLocationSummary).AsArray();
             if (parse.GetValue(json))
             {
                 Console.WriteLine(locations.ToJsonString(Indented));
@@ -59,7 +61,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var agents = (JsonArray)await api.GetAsync("api/v1/agents", cancellationToken).ConfigureAwait(false);
+            var agents = await api.ListAgentsAsync(cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(agents.ToJsonString(Indented));
@@ -114,7 +116,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var answer = await api.GetAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/jobs", cancellationToken).ConfigureAwait(false);
+            var answer = Node(await api.GetJobsAsync(parse.GetValue(location)!, cancellationToken).ConfigureAwait(false), ApiJson.Default.LocationJobs);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(answer.ToJsonString(Indented));
@@ -157,7 +159,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var history = (JsonArray)await api.GetAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/deployments?limit={parse.GetValue(limit)}", cancellationToken).ConfigureAwait(false);
+            var history = Node(await api.ListDeploymentsAsync(parse.GetValue(location)!, parse.GetValue(limit), cancellationToken).ConfigureAwait(false), ApiJson.Default.IReadOnlyListDeployment).AsArray();
             if (parse.GetValue(json))
             {
                 Console.WriteLine(history.ToJsonString(Indented));
@@ -196,8 +198,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var query = parse.GetValue(location) is { } name ? $"location={Uri.EscapeDataString(name)}&" : "";
-            var runs = (JsonArray)await api.GetAsync($"api/v1/runs?{query}limit={parse.GetValue(limit)}", cancellationToken).ConfigureAwait(false);
+            var runs = Node(await api.ListRunsAsync(parse.GetValue(location), parse.GetValue(limit), cancellationToken).ConfigureAwait(false), ApiJson.Default.IReadOnlyListRun).AsArray();
             if (parse.GetValue(json))
             {
                 Console.WriteLine(runs.ToJsonString(Indented));
@@ -227,13 +228,9 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var body = new JsonObject { ["who"] = $"{Environment.UserName}@{Environment.MachineName}" };
-            if (parse.GetValue(deployment) is { } id)
-            {
-                body["deployment"] = id;
-            }
-
-            var result = await api.PostAsync($"api/v1/locations/{Uri.EscapeDataString(parse.GetValue(location)!)}/rollback", body, cancellationToken).ConfigureAwait(false);
+            var result = Node(
+                await api.RollbackAsync(parse.GetValue(location)!, parse.GetValue(deployment), $"{Environment.UserName}@{Environment.MachineName}", cancellationToken).ConfigureAwait(false),
+                ApiJson.Default.Deployment);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(result.ToJsonString(Indented));
@@ -261,7 +258,7 @@ internal static class QueryCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var result = await api.PostAsync("api/v1/gc", null, cancellationToken).ConfigureAwait(false);
+            var result = Node(await api.CollectGarbageAsync(cancellationToken).ConfigureAwait(false), ApiJson.Default.GarbageCollection);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(result.ToJsonString(Indented));
@@ -319,6 +316,9 @@ internal static class QueryCommands
         "live" when (bool?)deployment["live"] == false => "superseded",
         var outcome => outcome ?? "",
     };
+
+    /// <summary>An answer as the JSON the server sent, for <c>--json</c> and the tables below.</summary>
+    internal static JsonNode Node<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToNode(value, type)!;
 
     internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";
 

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Skiff.Client;
+using Skiff.Client.Api;
 using Skiff.Core.Messaging;
 
 namespace Skiff.Cli.Commands;
@@ -83,23 +85,23 @@ internal static class RunCommands
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             using var api = client.Connect(parse);
-            var result = await api.PostAsync($"api/v1/runs/{Uri.EscapeDataString(parse.GetValue(run)!)}/cancel", null, cancellationToken).ConfigureAwait(false);
+            var result = await api.CancelRunAsync(parse.GetValue(run)!, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(new JsonObject { ["run"] = parse.GetValue(run), ["canceled"] = (bool?)result["canceled"] == true, ["status"] = (string?)result["status"] }.ToJsonString());
+                Console.WriteLine(new JsonObject { ["run"] = parse.GetValue(run), ["canceled"] = result.Canceled, ["status"] = result.Status }.ToJsonString());
                 return 0;
             }
 
-            Console.WriteLine((bool?)result["canceled"] == true
+            Console.WriteLine(result.Canceled
                 ? $"run {parse.GetValue(run)} is being canceled"
-                : $"run {parse.GetValue(run)} already ended ({(string?)result["status"]})");
+                : $"run {parse.GetValue(run)} already ended ({result.Status})");
             return 0;
         }));
         return command;
     }
 
     /// <summary>Parameters as <c>--param NAME=VALUE</c> gave them.</summary>
-    /// <exception cref="Client.ClientException">One is not NAME=VALUE.</exception>
+    /// <exception cref="ClientException">One is not NAME=VALUE.</exception>
     internal static JsonObject Parameters(IEnumerable<string>? pairs)
     {
         var given = new JsonObject();
@@ -108,7 +110,7 @@ internal static class RunCommands
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0)
             {
-                throw new Client.ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.", usage: true);
+                throw new ClientException($"'{pair}' is not a parameter: write --param NAME=VALUE.", usage: true);
             }
 
             given[pair[..equals]] = pair[(equals + 1)..];
@@ -118,17 +120,17 @@ internal static class RunCommands
     }
 
     /// <summary>Starts a run of a location's live version and returns its id.</summary>
-    internal static async Task<string> StartAsync(Client.SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
+    internal static async Task<string> StartAsync(SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
-        var started = await api.PostAsync("api/v1/runs", new JsonObject { ["location"] = location, ["job"] = job, ["params"] = parameters }, cancellationToken).ConfigureAwait(false);
-        return (string)started["run"]!;
+        var started = await api.StartRunAsync(new RunRequest(location, job, parameters), cancellationToken).ConfigureAwait(false);
+        return started.Id;
     }
 
     /// <summary>
     /// <see cref="FollowAsync"/> where Ctrl-C stops the following, not the process outright, so it can say that the
     /// run goes on and how to get back to it.
     /// </summary>
-    private static async Task<(int Code, bool Interrupted)> FollowUntilInterruptedAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
+    private static async Task<(int Code, bool Interrupted)> FollowUntilInterruptedAsync(SkiffClient api, string runId, bool json, CancellationToken cancellationToken)
     {
         using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
@@ -142,7 +144,7 @@ internal static class RunCommands
 
     /// <summary>Prints a run's events until it ends; returns the exit code of its outcome (0, 1, 130).</summary>
     /// <remarks>With <paramref name="sayHowToResume"/>, a cancellation tells the user the run goes on and how to follow or cancel it.</remarks>
-    internal static async Task<int> FollowAsync(Client.SkiffClient api, string runId, bool json, CancellationToken cancellationToken, bool sayHowToResume = true)
+    internal static async Task<int> FollowAsync(SkiffClient api, string runId, bool json, CancellationToken cancellationToken, bool sayHowToResume = true)
     {
         string? end = null;
         try

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using Skiff.Client.Api;
 using Skiff.Core;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
@@ -11,7 +11,7 @@ using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Api;
 
-/// <summary>Turns Skiff's errors into HTTP answers: a status that fits and <c>{"error": message}</c>.</summary>
+/// <summary>Turns Skiff's errors into HTTP answers: a status that fits and <c>{"error": message}</c> (<see cref="ApiError"/>).</summary>
 internal static class ApiErrors
 {
     public static async Task HandleAsync(HttpContext context, Func<Task> next)
@@ -23,7 +23,7 @@ internal static class ApiErrors
         catch (Exception exception) when (StatusFor(exception) is { } status && !context.Response.HasStarted)
         {
             context.Response.StatusCode = status;
-            await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = exception.Message }).ConfigureAwait(false);
+            await context.Response.WriteAsJsonAsync(new ApiError(exception.Message), ApiJson.Default.ApiError).ConfigureAwait(false);
         }
     }
 

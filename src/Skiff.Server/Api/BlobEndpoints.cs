@@ -1,4 +1,5 @@
-using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Skiff.Client.Api;
 using Skiff.Core;
 using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
@@ -22,9 +23,9 @@ internal static class BlobEndpoints
     {
         api.MapPost("/blobs/missing", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
-            var body = await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false);
-            var digests = (body["digests"] as JsonArray ?? throw new BadRequestException("the request needs \"digests\": an array of sha256:… strings."))
-                .Select(node => Digest.Parse((string?)node ?? ""))
+            var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.MissingBlobsRequest, cancellationToken).ConfigureAwait(false);
+            var digests = (body.Digests ?? throw new BadRequestException("the request needs \"digests\": an array of sha256:… strings."))
+                .Select(text => Digest.Parse(text ?? ""))
                 .Distinct()
                 .ToList();
             var missing = new List<Digest>();
@@ -41,29 +42,25 @@ internal static class BlobEndpoints
                 }
             }
 
-            var answer = new JsonObject { ["missing"] = new JsonArray([.. missing.Select(d => (JsonNode?)d.ToString())]) };
+            Dictionary<string, BlobUpload>? uploads = null;
             if (blobs is S3BlobStore s3)
             {
                 // Scale-out: the client PUTs each blob to S3 itself and then commits it (POST /blobs/{digest}/commit).
-                var uploads = new JsonObject();
+                uploads = new Dictionary<string, BlobUpload>(StringComparer.Ordinal);
                 foreach (var digest in missing)
                 {
                     var upload = await s3.PresignUploadAsync(cancellationToken).ConfigureAwait(false);
-                    uploads[digest.ToString()] = new JsonObject
-                    {
-                        ["upload"] = upload.Id,
-                        ["url"] = upload.Url.ToString(),
-                        ["expires"] = upload.Expires.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                    };
+                    uploads[digest.ToString()] = new BlobUpload(upload.Id, upload.Url.ToString(), upload.Expires);
                 }
-
-                answer["uploads"] = uploads;
             }
 
-            return Results.Json(answer);
-        });
+            return TypedResults.Ok(new MissingBlobs([.. missing.Select(d => d.ToString())], uploads));
+        })
+            .Accepts<MissingBlobsRequest>("application/json")
+            .Fails(400, 413, 503)
+            .WithSummary("Which of these blobs the server lacks; with blobs in S3, also where to upload each.");
 
-        api.MapPost("/blobs/{digest}/commit", async (string digest, HttpRequest request, CancellationToken cancellationToken) =>
+        api.MapPost("/blobs/{digest}/commit", async Task<Results<Created<StoredBlob>, Ok<StoredBlob>>> (string digest, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var expected = Digest.Parse(digest);
             if (blobs is not S3BlobStore s3)
@@ -71,8 +68,8 @@ internal static class BlobEndpoints
                 throw new BadRequestException($"this server keeps blobs in a folder, with nothing to commit: upload blob {expected} with PUT /api/v1/blobs/{expected}.");
             }
 
-            var body = await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false);
-            var upload = Requests.RequiredString(body, "upload");
+            var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.BlobCommitRequest, cancellationToken).ConfigureAwait(false);
+            var upload = Requests.Required(body.Upload, "upload");
 
             // The same checks as an upload through the server (digest, archive safety, canonical manifests), on
             // the bytes S3 holds; only then does the blob get its final key.
@@ -81,11 +78,14 @@ internal static class BlobEndpoints
                 upload,
                 (content, ct) => UploadedBlobs.CheckAsync(expected, content, options.MaxBlobBytes, ArchiveLimits.Default, s3.Location, ct),
                 cancellationToken).ConfigureAwait(false);
-            var result = new JsonObject { ["digest"] = expected.ToString(), ["stored"] = stored };
-            return stored ? Results.Json(result, statusCode: StatusCodes.Status201Created) : Results.Ok(result);
-        });
+            var result = new StoredBlob(expected.ToString(), stored);
+            return stored ? TypedResults.Created((string?)null, result) : TypedResults.Ok(result);
+        })
+            .Accepts<BlobCommitRequest>("application/json")
+            .Fails(400, 409, 413, 422, 503)
+            .WithSummary("With blobs in S3: check an upload made to a pre-signed URL and store it under its digest.");
 
-        api.MapPut("/blobs/{digest}", async (string digest, HttpRequest request, CancellationToken cancellationToken) =>
+        api.MapPut("/blobs/{digest}", async Task<Results<Created<StoredBlob>, Ok<StoredBlob>>> (string digest, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var expected = Digest.Parse(digest);
             if (blobs is S3BlobStore)
@@ -103,14 +103,17 @@ internal static class BlobEndpoints
             {
                 // Still read and check it: a client that sends wrong bytes should hear so, not "fine".
                 await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
-                return Results.Ok(new JsonObject { ["digest"] = expected.ToString(), ["stored"] = false });
+                return TypedResults.Ok(new StoredBlob(expected.ToString(), Stored: false));
             }
 
             await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
-            return Results.Json(new JsonObject { ["digest"] = expected.ToString(), ["stored"] = true }, statusCode: StatusCodes.Status201Created);
-        });
+            return TypedResults.Created((string?)null, new StoredBlob(expected.ToString(), Stored: true));
+        })
+            .Accepts<Stream>("application/octet-stream")
+            .Fails(400, 413, 422, 503)
+            .WithSummary("Upload a blob (streamed); it is checked before it enters the store.");
 
-        api.MapGet("/blobs/{digest}", async (string digest, CancellationToken cancellationToken) =>
+        api.MapGet("/blobs/{digest}", async Task<Results<FileStreamHttpResult, RedirectHttpResult>> (string digest, CancellationToken cancellationToken) =>
         {
             var wanted = Digest.Parse(digest);
             if (blobs is S3BlobStore s3)
@@ -122,11 +125,15 @@ internal static class BlobEndpoints
 
                 // The reader fetches from S3 itself (and checks the bytes against the digest, as an agent's cache
                 // does); 307 so that a client that follows it keeps the GET.
-                return Results.Redirect((await s3.PresignDownloadAsync(wanted, cancellationToken).ConfigureAwait(false)).ToString(), permanent: false, preserveMethod: true);
+                return TypedResults.Redirect((await s3.PresignDownloadAsync(wanted, cancellationToken).ConfigureAwait(false)).ToString(), permanent: false, preserveMethod: true);
             }
 
             var stream = await blobs.OpenReadAsync(wanted, cancellationToken).ConfigureAwait(false);
-            return Results.Stream(stream, "application/octet-stream");
-        });
+            return TypedResults.Stream(stream, "application/octet-stream");
+        })
+            .Produces<Stream>(StatusCodes.Status200OK, "application/octet-stream")
+            .Produces(StatusCodes.Status307TemporaryRedirect)
+            .Fails(400, 404, 503)
+            .WithSummary("A blob's bytes, verified before they are sent; with blobs in S3, a redirect to a pre-signed URL.");
     }
 }

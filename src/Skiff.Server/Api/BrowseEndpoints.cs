@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Client.Api;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Core.Manifests;
@@ -28,7 +30,7 @@ internal static class BrowseEndpoints
                 locations.Add(new JsonObject
                 {
                     ["location"] = location.Name,
-                    ["last_deployment"] = last is null ? null : Json.Deployment(last),
+                    ["last_deployment"] = last is null ? null : JsonSerializer.SerializeToNode(Json.Deployment(last), ApiJson.Default.Deployment),
                     ["runs_24h"] = new JsonObject(counts[location.Name].Select(c => KeyValuePair.Create(c.Status, (JsonNode?)c.Count))),
                 });
             }
@@ -50,7 +52,7 @@ internal static class BrowseEndpoints
             var found = await store.SearchRunsAsync(filter, skip, take + 1, cancellationToken).ConfigureAwait(false);
             return Results.Json(new JsonObject
             {
-                ["runs"] = new JsonArray([.. found.Take(take).Select(r => (JsonNode)Json.Run(r))]),
+                ["runs"] = new JsonArray([.. found.Take(take).Select(r => JsonSerializer.SerializeToNode(Json.Run(r), ApiJson.Default.Run))]),
                 ["offset"] = skip,
                 ["limit"] = take,
                 ["more"] = found.Count > take,

@@ -1,68 +1,76 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Skiff.Client.Api;
 using Skiff.Core.Blobs;
 using Skiff.Server.Agents;
 using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
+using NewDeployment = Skiff.Server.Deployments.DeploymentRequest;
 
 namespace Skiff.Server.Api;
 
 /// <summary>Deployments, locations, rollbacks, runs and garbage collection (docs/api.md).</summary>
+/// <remarks>
+/// Each call takes and answers the messages of <see cref="Skiff.Client.Api"/>, and says so in its metadata
+/// (<c>Accepts</c>, typed results, <see cref="ApiMetadata.Fails"/>), from which the OpenAPI document is generated.
+/// </remarks>
 internal static class ControlEndpoints
 {
     public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
+        var starter = new RunStarter(store, agents, options, time);
+
         api.MapPost("/deployments", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
-            var body = await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false);
-            var timings = body["timings_ms"] is JsonObject given
-                ? given.Where(t => t.Value is JsonValue).ToDictionary(t => t.Key, t => (long)t.Value!, StringComparer.Ordinal)
-                : null;
+            var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.DeploymentRequest, cancellationToken).ConfigureAwait(false);
+            // What the client says it did is recorded as given; the path (full, fast, unchanged) the server decides.
             var deployment = await deployer.DeployAsync(
-                new DeploymentRequest(
-                    Requests.RequiredString(body, "location"),
-                    Requests.RequiredString(body, "release"),
-                    Requests.OptionalString(body, "path") is { } path && path is DeploymentPaths.Full or DeploymentPaths.Fast or DeploymentPaths.Unchanged ? path : DeploymentPaths.Full,
-                    (int?)body["uploaded"]?["blobs"] ?? 0,
-                    (long?)body["uploaded"]?["bytes"] ?? 0,
-                    timings,
-                    Requests.OptionalString(body, "who"),
-                    Requests.OptionalString(body, "memory_limit"))
+                new NewDeployment(
+                    Requests.Required(body.Location, "location"),
+                    Requests.Required(body.Release, "release"),
+                    body.Uploaded?.Blobs ?? 0,
+                    body.Uploaded?.Bytes ?? 0,
+                    body.TimingsMs,
+                    body.Who,
+                    body.MemoryLimit)
                 {
-                    Commit = Requests.OptionalCommit(body, "commit"),
-                    Dirty = body["dirty"] is JsonValue dirty && dirty.TryGetValue<bool>(out var isDirty) ? isDirty : null,
-                    On = Requests.OptionalString(body, "on"),
-                    Replicas = Requests.OptionalInt(body, "replicas"),
+                    Commit = Requests.OptionalCommit(body.Commit, "commit"),
+                    Dirty = body.Dirty,
+                    On = body.On,
+                    Replicas = body.Replicas,
                 },
-                rollbackOf: null,
                 cancellationToken).ConfigureAwait(false);
-            return Results.Json(Json.Deployment(deployment));
-        });
+            return TypedResults.Ok(Json.Deployment(deployment));
+        })
+            .Accepts<Skiff.Client.Api.DeploymentRequest>("application/json")
+            .Fails(400, 404, 409, 413, 503)
+            .WithSummary("Make a stored release live on a location and wait for the outcome.");
 
         api.MapGet("/deployments/{id}", async (string id, CancellationToken cancellationToken) =>
-            Results.Json(Json.Deployment(await store.GetDeploymentAsync(id, cancellationToken).ConfigureAwait(false)
-                ?? throw new NotFoundException($"there is no deployment {id}; `skiff history LOCATION` lists them."))));
+            TypedResults.Ok(Json.Deployment(await store.GetDeploymentAsync(id, cancellationToken).ConfigureAwait(false)
+                ?? throw new NotFoundException($"there is no deployment {id}; `skiff history LOCATION` lists them."))))
+            .Fails(404)
+            .WithSummary("One deployment.");
 
         api.MapGet("/locations", async (CancellationToken cancellationToken) =>
         {
-            var locations = new JsonArray();
+            var locations = new List<LocationSummary>();
             var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
             foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
             {
                 var report = agents.LastReport(location.Name);
-                locations.Add(new JsonObject
-                {
-                    ["location"] = location.Name,
-                    ["release"] = location.LiveRelease?.ToString(),
-                    ["deployment"] = location.LiveDeployment,
-                    ["jobs"] = Json.JobNames(location.DefinitionsJson).Count,
-                    ["memory_limit"] = location.MemoryLimit,
-                    ["replicas"] = location.Replicas,
-                    ["on"] = location.Constraints,
-                    ["agents"] = new JsonArray([.. (placements.GetValueOrDefault(location.Name) ?? []).Select(a => (JsonNode)a)]),
-                    ["health"] = (string?)report?["kind"] switch
+                locations.Add(new LocationSummary(
+                    location.Name,
+                    location.LiveRelease?.ToString(),
+                    location.LiveDeployment,
+                    Json.JobNames(location.DefinitionsJson).Count,
+                    location.MemoryLimit,
+                    location.Replicas,
+                    location.Constraints,
+                    placements.GetValueOrDefault(location.Name) ?? [],
+                    (string?)report?["kind"] switch
                     {
                         "Crashed" => "restarting",
                         "Unhealthy" => "unhealthy",
@@ -70,23 +78,20 @@ internal static class ControlEndpoints
                         // the documented values go out, whatever else an agent reports.
                         _ => location.LiveRelease is null ? "none" : "healthy",
                     },
-                    ["updated_at"] = location.UpdatedAt.ToString("O"),
-                });
+                    location.UpdatedAt));
             }
 
-            return Results.Json(locations);
-        });
+            return TypedResults.Ok<IReadOnlyList<LocationSummary>>(locations);
+        })
+            .WithSummary("Every location with its live release and health.");
 
         api.MapGet("/locations/{name}/jobs", async (string name, CancellationToken cancellationToken) =>
         {
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
-            return Results.Json(new JsonObject
-            {
-                ["location"] = name,
-                ["release"] = location.LiveRelease?.ToString(),
-                ["jobs"] = JsonNode.Parse(location.DefinitionsJson ?? "[]"),
-            });
-        });
+            return TypedResults.Ok(new LocationJobs(name, location.LiveRelease?.ToString(), JsonNode.Parse(location.DefinitionsJson ?? "[]") as JsonArray ?? []));
+        })
+            .Fails(404)
+            .WithSummary("The jobs the live release of a location defines.");
 
         api.MapGet("/locations/{name}/deployments", async (string name, int? limit, CancellationToken cancellationToken) =>
         {
@@ -94,95 +99,46 @@ internal static class ControlEndpoints
                 ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them.");
             var history = await store.ListDeploymentsAsync(name, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
             // Several deployments went live in their time; "live" marks the one serving now.
-            return Results.Json(new JsonArray([.. history.Select(d =>
-            {
-                var json = Json.Deployment(d);
-                json["live"] = d.Id == location.LiveDeployment;
-                return (JsonNode)json;
-            })]));
-        });
+            return TypedResults.Ok<IReadOnlyList<Deployment>>([.. history.Select(d => Json.Deployment(d, live: d.Id == location.LiveDeployment))]);
+        })
+            .Fails(404)
+            .WithSummary("A location's deployments, newest first (limit: 1–1000, default 50).");
 
         api.MapPost("/locations/{name}/rollback", async (string name, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var body = request.ContentLength is > 0
-                ? await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false)
-                : [];
-            var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
-            var history = await store.ListDeploymentsAsync(name, 1000, cancellationToken).ConfigureAwait(false);
-            DeploymentRecord target;
-            if (Requests.OptionalString(body, "deployment") is { } id)
-            {
-                target = history.FirstOrDefault(d => d.Id == id)
-                    ?? throw new NotFoundException($"location '{name}' has no deployment {id}; `skiff history {name}` lists them.");
-                if (target.Outcome != DeploymentOutcomes.Live)
-                {
-                    throw new BadRequestException($"deployment {id} never went live ({target.Outcome}); roll back to one that did.");
-                }
-            }
-            else
-            {
-                target = history.FirstOrDefault(d => d.Outcome == DeploymentOutcomes.Live && d.Release != location.LiveRelease)
-                    ?? throw new NotFoundException($"location '{name}' has no earlier release that was live; nothing to roll back to.");
-            }
-
-            var deployment = await deployer.DeployAsync(
-                // The release put back was built from the target's commit.
-                new DeploymentRequest(name, target.Release.ToString(), DeploymentPaths.Rollback, 0, 0, null, Requests.OptionalString(body, "who"), null)
-                {
-                    Commit = target.Commit,
-                    Dirty = target.Dirty,
-                },
-                rollbackOf: target.Id,
-                cancellationToken).ConfigureAwait(false);
-            return Results.Json(Json.Deployment(deployment));
-        });
+                ? await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.RollbackRequest, cancellationToken).ConfigureAwait(false)
+                : new RollbackRequest();
+            var deployment = await deployer.RollbackAsync(name, body.Deployment, body.Who, cancellationToken).ConfigureAwait(false);
+            return TypedResults.Ok(Json.Deployment(deployment));
+        })
+            .Accepts<RollbackRequest>(isOptional: true, "application/json")
+            .Fails(400, 404, 503)
+            .WithSummary("Make an earlier release live again: by default the last one live before the current one.");
 
         api.MapPost("/runs", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
-            var body = await Requests.ReadJsonAsync(request, options.MaxJsonBytes, cancellationToken).ConfigureAwait(false);
-            var name = Requests.RequiredString(body, "location");
-            var job = Requests.RequiredString(body, "job");
-            var parameters = body["params"] as JsonObject ?? [];
-            var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
-            var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
-            var agent = await agents.AgentForRunAsync(location, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            var reply = await agents.StartRunAsync(
-                agent,
-                new JsonObject
-                {
-                    ["type"] = "start_run",
-                    ["run"] = runId,
-                    ["location"] = name,
-                    ["job"] = job,
-                    ["params"] = parameters.DeepClone(),
-                    ["release"] = location.LiveRelease.ToString(),
-                    ["memory_limit"] = location.MemoryLimit,
-                },
-                time.GetUtcNow(),
-                options.ActivationTimeout,
-                cancellationToken).ConfigureAwait(false);
-            if ((string?)reply["type"] == "error")
-            {
-                var message = (string?)reply["message"] ?? "the agent refused the run";
-                throw (string?)reply["code"] switch
-                {
-                    "unknown_job" => new NotFoundException(message),
-                    "bad_parameters" => new BadRequestException(message),
-                    _ => new AgentUnavailableException(message),
-                };
-            }
-
-            return Results.Json(new JsonObject { ["run"] = runId, ["location"] = name, ["job"] = job, ["release"] = location.LiveRelease.ToString() }, statusCode: StatusCodes.Status201Created);
-        });
+            var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.RunRequest, cancellationToken).ConfigureAwait(false);
+            var location = Requests.Required(body.Location, "location");
+            var job = Requests.Required(body.Job, "job");
+            var (run, release) = await starter.StartAsync(location, job, body.Params ?? [], cancellationToken).ConfigureAwait(false);
+            return TypedResults.Created((string?)null, new StartedRun(run, location, job, release));
+        })
+            .Accepts<RunRequest>("application/json")
+            .Fails(400, 404, 413, 503)
+            .WithSummary("Start a run of a job of a location's live release.");
 
         api.MapGet("/runs", async (string? location, int? limit, CancellationToken cancellationToken) =>
         {
             var list = await store.ListRunsAsync(location, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
-            return Results.Json(new JsonArray([.. list.Select(r => (JsonNode)Json.Run(r))]));
-        });
+            return TypedResults.Ok<IReadOnlyList<Run>>([.. list.Select(Json.Run)]);
+        })
+            .WithSummary("Runs, newest first, of one location or all (limit: 1–1000, default 50).");
 
         api.MapGet("/runs/{id}", async (string id, CancellationToken cancellationToken) =>
-            Results.Json(Json.Run(await RunAsync(store, id, cancellationToken).ConfigureAwait(false))));
+            TypedResults.Ok(Json.Run(await RunAsync(store, id, cancellationToken).ConfigureAwait(false))))
+            .Fails(404)
+            .WithSummary("One run.");
 
         api.MapGet("/runs/{id}/events", async (string id, long? after, bool? follow, HttpContext context, CancellationToken cancellationToken) =>
         {
@@ -193,22 +149,27 @@ internal static class ControlEndpoints
                 await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(json + "\n"), cancellationToken).ConfigureAwait(false);
                 await context.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
-        });
+        })
+            .Produces<JsonObject>(StatusCodes.Status200OK, "application/x-ndjson")
+            .Fails(404)
+            .WithSummary("A run's events after a sequence number, one JSON object a line (docs/events.md); with follow, until the run ends.");
 
         api.MapPost("/runs/{id}/cancel", async (string id, CancellationToken cancellationToken) =>
         {
             var run = await RunAsync(store, id, cancellationToken).ConfigureAwait(false);
             if (run.Status != RunStatuses.Running)
             {
-                return Results.Json(new JsonObject { ["run"] = id, ["status"] = run.Status, ["canceled"] = false });
+                return TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: false));
             }
 
             var agent = await agents.LinkAsync(run.Agent ?? throw new AgentUnavailableException($"run {id} is recorded with no agent; it cannot be canceled."), cancellationToken).ConfigureAwait(false);
             var reply = await agents.RequestAsync(agent, new JsonObject { ["type"] = "cancel_run", ["run"] = id }, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
             return (string?)reply["type"] == "error"
                 ? throw new AgentUnavailableException((string?)reply["message"] ?? "the agent could not cancel the run")
-                : Results.Json(new JsonObject { ["run"] = id, ["status"] = run.Status, ["canceled"] = true });
-        });
+                : TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: true));
+        })
+            .Fails(404, 503)
+            .WithSummary("Cancel a running run.");
 
         api.MapGet("/agents", async (CancellationToken cancellationToken) =>
             Results.Json(await agents.DescribeAgentsAsync(cancellationToken).ConfigureAwait(false)));
@@ -240,11 +201,13 @@ internal static class ControlEndpoints
             // Blobs uploaded in the last hour may belong to a deployment not yet registered.
             var recent = time.GetUtcNow() - TimeSpan.FromHours(1);
             var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, spareWrittenAfter: recent).ConfigureAwait(false);
-            return Results.Json(new JsonObject { ["kept_releases"] = roots.Count, ["deleted"] = result.Deleted, ["deleted_bytes"] = result.DeletedBytes });
-        });
+            return TypedResults.Ok(new GarbageCollection(roots.Count, result.Deleted, result.DeletedBytes));
+        })
+            .WithSummary("Delete blobs no live, recent or pending deployment or running run reaches.");
     }
 
-    private static async Task<LocationRecord> LiveLocationAsync(IMetadataStore store, string name, CancellationToken cancellationToken)
+    /// <exception cref="NotFoundException">No such location, or nothing live there yet.</exception>
+    internal static async Task<LocationRecord> LiveLocationAsync(IMetadataStore store, string name, CancellationToken cancellationToken)
     {
         var location = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
             ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them, `skiff deploy PATH --location {name}` creates it.");

@@ -1,51 +1,51 @@
 using System.Text.Json.Nodes;
+using Skiff.Client.Api;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Api;
 
-/// <summary>How records look in the API (docs/api.md).</summary>
+/// <summary>How records look in the API (docs/api.md): the messages in <see cref="Skiff.Client.Api"/>.</summary>
 internal static class Json
 {
-    public static JsonObject Deployment(DeploymentRecord d) => new()
-    {
-        ["deployment"] = d.Id,
-        ["location"] = d.Location,
-        ["release"] = d.Release.ToString(),
-        ["environment"] = d.Environment.ToString(),
-        ["source"] = d.Source.ToString(),
-        ["path"] = d.Path,
-        ["outcome"] = d.Outcome,
-        ["error"] = d.Error,
-        ["uploaded"] = new JsonObject { ["blobs"] = d.BlobsUploaded, ["bytes"] = d.BytesUploaded },
-        ["timings_ms"] = new JsonObject(d.TimingsMs.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value))),
-        ["who"] = d.Who,
-        ["created_at"] = d.CreatedAt.ToString("O"),
-        ["finished_at"] = d.FinishedAt?.ToString("O"),
-        ["rollback_of"] = d.RollbackOf,
-        ["memory_limit"] = d.MemoryLimit,
-        ["replicas"] = d.Replicas ?? 1,
-        ["on"] = d.Constraints,
-        ["commit"] = d.Commit,
-        ["dirty"] = d.Dirty,
-        ["jobs"] = JobNames(d.DefinitionsJson),
-    };
+    /// <param name="d">The deployment.</param>
+    /// <param name="live">In a location's history, whether it is the one serving now; null elsewhere.</param>
+    public static Deployment Deployment(DeploymentRecord d, bool? live = null) => new(
+        d.Id,
+        d.Location,
+        d.Release.ToString(),
+        d.Environment.ToString(),
+        d.Source.ToString(),
+        d.Path,
+        d.Outcome,
+        d.Error,
+        new UploadSummary(d.BlobsUploaded, d.BytesUploaded),
+        d.TimingsMs,
+        d.Who,
+        d.CreatedAt,
+        d.FinishedAt,
+        d.RollbackOf,
+        d.MemoryLimit,
+        d.Commit,
+        d.Dirty,
+        JobNames(d.DefinitionsJson),
+        live,
+        d.Replicas ?? 1,
+        d.Constraints);
 
-    public static JsonObject Run(RunRecord r) => new()
-    {
-        ["run"] = r.Id,
-        ["location"] = r.Location,
-        ["release"] = r.Release.ToString(),
-        ["job"] = r.Job,
-        ["params"] = JsonNode.Parse(r.ParametersJson),
-        ["status"] = r.Status,
-        ["started_at"] = r.StartedAt.ToString("O"),
-        ["finished_at"] = r.FinishedAt?.ToString("O"),
-        ["reason"] = r.Reason,
-        ["agent"] = r.Agent,
-    };
+    public static Run Run(RunRecord r) => new(
+        r.Id,
+        r.Location,
+        r.Release.ToString(),
+        r.Job,
+        JsonNode.Parse(r.ParametersJson) as JsonObject ?? [],
+        r.Status,
+        r.StartedAt,
+        r.FinishedAt,
+        r.Reason,
+        r.Agent);
 
-    public static JsonArray JobNames(string? definitionsJson) =>
+    public static IReadOnlyList<string> JobNames(string? definitionsJson) =>
         definitionsJson is null
             ? []
-            : new JsonArray([.. (JsonNode.Parse(definitionsJson) as JsonArray ?? []).Select(j => (JsonNode?)(string?)j?["name"])]);
+            : [.. (JsonNode.Parse(definitionsJson) as JsonArray ?? []).Select(j => (string?)j?["name"] ?? "")];
 }

@@ -1,12 +1,14 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Skiff.Server.Api;
 
-/// <summary>Reads JSON request bodies within the configured size limit.</summary>
+/// <summary>Reads JSON request bodies within the configured size limit, as the messages of <see cref="Skiff.Client.Api"/>.</summary>
 internal static class Requests
 {
-    public static async Task<JsonObject> ReadJsonAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    /// <exception cref="RequestTooLargeException">The body is over <paramref name="limit"/> bytes.</exception>
+    /// <exception cref="BadRequestException">It is not JSON, or not a <typeparamref name="T"/>.</exception>
+    public static async Task<T> ReadAsync<T>(HttpRequest request, long limit, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         if (request.ContentLength > limit)
         {
@@ -26,39 +28,33 @@ internal static class Requests
             buffer.Write(chunk, 0, read);
         }
 
+        if (buffer.Length == 0)
+        {
+            throw new BadRequestException("the request needs a JSON object as its body; it had none.");
+        }
+
         try
         {
-            return JsonNode.Parse(buffer.ToArray()) as JsonObject ?? throw new BadRequestException("the request body must be a JSON object.");
+            return JsonSerializer.Deserialize(buffer.ToArray(), type) ?? throw new BadRequestException("the request body must be a JSON object, not null.");
         }
         catch (JsonException exception)
         {
-            throw new BadRequestException($"the request body is not valid JSON: {exception.Message}");
+            // The message names the field (its JSON path) and what was expected there.
+            throw new BadRequestException($"the request body is not valid JSON for this call (docs/api.md): {exception.Message}");
         }
     }
 
-    public static string RequiredString(JsonObject body, string name) =>
-        body[name] is JsonValue value && value.TryGetValue<string>(out var text) && text.Length > 0
-            ? text
+    public static string Required(string? value, string name) =>
+        value is { Length: > 0 }
+            ? value
             : throw new BadRequestException($"the request needs \"{name}\" as a non-empty string.");
 
     /// <summary>A git object id: 40 lowercase hex digits (SHA-1), or 64 in a SHA-256 repository.</summary>
-    public static string? OptionalCommit(JsonObject body, string name) =>
-        OptionalString(body, name) switch
+    public static string? OptionalCommit(string? value, string name) =>
+        value switch
         {
             null => null,
             { Length: 40 or 64 } text when text.All(char.IsAsciiHexDigitLower) => text,
             var text => throw new BadRequestException($"\"{name}\" must be a git commit id (40 or 64 lowercase hex digits), not '{text}'."),
-        };
-
-    public static string? OptionalString(JsonObject body, string name) =>
-        body[name] is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
-
-    /// <summary>A whole number, or null when absent; anything else (a string, a fraction) is refused.</summary>
-    public static int? OptionalInt(JsonObject body, string name) =>
-        body[name] switch
-        {
-            null => null,
-            JsonValue value when value.TryGetValue<int>(out var number) => number,
-            var other => throw new BadRequestException($"\"{name}\" must be a whole number, not {other.ToJsonString()}."),
         };
 }

@@ -5,6 +5,7 @@ using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Server.Agents;
+using Skiff.Server.Api;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
@@ -53,7 +54,57 @@ internal sealed class Deployer
         });
     }
 
-    public async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers a deployment of a stored release and takes it live; returns it finished (live or failed). Its path
+    /// is what the server held before: <see cref="DeploymentPaths.Unchanged"/> when the release was registered
+    /// already, <see cref="DeploymentPaths.Fast"/> when only its environment was, else <see cref="DeploymentPaths.Full"/>.
+    /// </summary>
+    /// <exception cref="ReleaseIncompleteException">The release, its environment or a blob they name is not stored.</exception>
+    public Task<DeploymentRecord> DeployAsync(DeploymentRequest request, CancellationToken cancellationToken) =>
+        DeployAsync(request, rollbackOf: null, cancellationToken);
+
+    /// <summary>
+    /// Puts back the release of <paramref name="deploymentId"/>, or by default the last release that was live on the
+    /// location before the current one, as a new deployment (path <see cref="DeploymentPaths.Rollback"/>) with the
+    /// target's commit.
+    /// </summary>
+    /// <exception cref="NotFoundException">No such location, nothing live there, no such deployment, or nothing earlier to go back to.</exception>
+    /// <exception cref="BadRequestException">The deployment asked for never went live.</exception>
+    public async Task<DeploymentRecord> RollbackAsync(string location, string? deploymentId, string? who, CancellationToken cancellationToken)
+    {
+        var current = await _store.GetLocationAsync(location, cancellationToken).ConfigureAwait(false);
+        if (current?.LiveRelease is null)
+        {
+            throw new NotFoundException(current is null
+                ? $"there is no location '{location}'; `skiff locations` lists them, `skiff deploy PATH --location {location}` creates it."
+                : $"location '{location}' has no live version yet; deploy one with `skiff deploy PATH --location {location}`.");
+        }
+
+        var history = await _store.ListDeploymentsAsync(location, 1000, cancellationToken).ConfigureAwait(false);
+        DeploymentRecord target;
+        if (deploymentId is not null)
+        {
+            target = history.FirstOrDefault(d => d.Id == deploymentId)
+                ?? throw new NotFoundException($"location '{location}' has no deployment {deploymentId}; `skiff history {location}` lists them.");
+            if (target.Outcome != DeploymentOutcomes.Live)
+            {
+                throw new BadRequestException($"deployment {deploymentId} never went live ({target.Outcome}); roll back to one that did.");
+            }
+        }
+        else
+        {
+            target = history.FirstOrDefault(d => d.Outcome == DeploymentOutcomes.Live && d.Release != current.LiveRelease)
+                ?? throw new NotFoundException($"location '{location}' has no earlier release that was live; nothing to roll back to.");
+        }
+
+        // The release put back was built from the target's commit.
+        return await DeployAsync(
+            new DeploymentRequest(location, target.Release.ToString(), 0, 0, null, who, null) { Commit = target.Commit, Dirty = target.Dirty },
+            rollbackOf: target.Id,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
     {
         var received = _time.GetTimestamp();
         LocationNames.Validate(request.Location);
@@ -61,9 +112,15 @@ internal sealed class Deployer
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
-        await _store.RegisterReleaseAsync(
+        // Asked before the release is registered, which would register its environment too.
+        var environmentKnown = await _store.IsEnvironmentRegisteredAsync(manifest.Environment, cancellationToken).ConfigureAwait(false);
+        var releaseNew = await _store.RegisterReleaseAsync(
             new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, _time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
+        var path = rollbackOf is not null ? DeploymentPaths.Rollback
+            : !releaseNew ? DeploymentPaths.Unchanged
+            : environmentKnown ? DeploymentPaths.Fast
+            : DeploymentPaths.Full;
 
         var record = new DeploymentRecord(
             NewId(),
@@ -71,7 +128,7 @@ internal sealed class Deployer
             releaseId,
             manifest.Environment,
             manifest.Source,
-            request.Path,
+            path,
             request.BlobsUploaded,
             request.BytesUploaded,
             request.TimingsMs ?? new Dictionary<string, long>(),

@@ -1,10 +1,12 @@
 namespace Skiff.Server.Deployments;
 
-/// <summary>What the CLI sends to make a release live on a location, with what it did before asking.</summary>
+/// <summary>
+/// What a client sends to make a release live on a location, with what it did before asking. It does not say
+/// how the release got there: <see cref="Deployer"/> decides the path from what the server holds.
+/// </summary>
 internal sealed record DeploymentRequest(
     string Location,
     string Release,
-    string Path,
     int BlobsUploaded,
     long BytesUploaded,
     IReadOnlyDictionary<string, long>? TimingsMs,

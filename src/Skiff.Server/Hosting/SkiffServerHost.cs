@@ -1,8 +1,8 @@
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Skiff.Client.Api;
 using Skiff.Core.Locking;
 using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
@@ -61,6 +61,15 @@ internal static class SkiffServerHost
             // A deploy may be waiting minutes on an activation; a stopping server does not wait for it. What was
             // cut off is recorded failed (now, or at the next start).
             builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(3));
+            // The API's messages travel as Skiff.Client defines them; the OpenAPI document is generated from them.
+            builder.Services.ConfigureHttpJsonOptions(json =>
+            {
+                json.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+                // Numbers are numbers: bodies are read with ApiJson's settings, which take no "12" for 12.
+                json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+                json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
+            });
+            builder.Services.AddOpenApi("v1", Api.OpenApiDocument.Configure);
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.Listen(listenAddress, options.Port);
@@ -80,7 +89,9 @@ internal static class SkiffServerHost
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
             {
-                if (context.Request.Path.StartsWithSegments("/healthz") || context.Request.Path.StartsWithSegments("/readyz") || UiEndpoints.IsPublic(context.Request.Path))
+                // Routing has chosen the endpoint by now; the few marked anonymous are the ones the OpenAPI document
+                // shows without the bearer requirement, so the two cannot disagree.
+                if (context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null)
                 {
                     await next(context).ConfigureAwait(false);
                     return;
@@ -99,19 +110,20 @@ internal static class SkiffServerHost
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                     context.Response.Headers.WWWAuthenticate = "Bearer";
-                    await context.Response.WriteAsJsonAsync(new JsonObject
-                    {
-                        ["error"] = given is null
+                    await context.Response.WriteAsJsonAsync(
+                        new ApiError(given is null
                             ? "this server needs a bearer token: pass --token, set SKIFF_TOKEN, or use the client.json that `skiff up` wrote."
-                            : "the bearer token is wrong; nothing was changed.",
-                    }).ConfigureAwait(false);
+                            : "the bearer token is wrong; nothing was changed."),
+                        ApiJson.Default.ApiError).ConfigureAwait(false);
                     return;
                 }
 
                 await next(context).ConfigureAwait(false);
             });
 
-            app.MapGet("/healthz", () => Results.Json(new JsonObject { ["status"] = "ok" }));
+            app.MapGet("/healthz", () => TypedResults.Ok(new ServerStatus("ok")))
+                .AllowAnonymous()
+                .WithSummary("Whether the process serves.");
             // Whether this server can do its work now: its metadata store and blob store answer. A load balancer
             // (a Kubernetes readiness probe) sends requests elsewhere while it cannot; /healthz only says it runs.
             app.MapGet("/readyz", async (CancellationToken requestAborted) =>
@@ -141,15 +153,27 @@ internal static class SkiffServerHost
                 }
 
                 return problem is null
-                    ? Results.Json(new JsonObject { ["status"] = "ready" })
-                    : Results.Json(new JsonObject { ["status"] = "unavailable", ["error"] = problem }, statusCode: StatusCodes.Status503ServiceUnavailable);
-            });
-            var api = app.MapGroup("/api/v1");
+                    ? Results.Json(new ServerStatus("ready"), ApiJson.Default.ServerStatus)
+                    : Results.Json(new ServerStatus("unavailable", problem), ApiJson.Default.ServerStatus, statusCode: StatusCodes.Status503ServiceUnavailable);
+            })
+                .AllowAnonymous()
+                .Produces<ServerStatus>(StatusCodes.Status200OK)
+                .Produces<ServerStatus>(StatusCodes.Status503ServiceUnavailable)
+                .WithSummary("Whether the metadata store and the blob store answer within 5 s.");
+            // The API's description, without a token like the probes: it holds no data, and a tool needs it
+            // before it has a token (to generate a client, or to show what a call takes).
+            app.MapOpenApi(Api.OpenApiDocument.Route).AllowAnonymous();
+            // Any call under /api/v1 can be refused for the token or fail with the metadata store out of reach.
+            var api = app.MapGroup("/api/v1")
+                .WithMetadata(
+                    new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiError), ["application/json"]),
+                    new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, typeof(ApiError), ["application/json"]));
             BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, token, time);
-            api.Map("/agents/connect", async (HttpContext context, string? name) =>
+            // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
+            api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {
                 if (!context.WebSockets.IsWebSocketRequest)
                 {
@@ -163,13 +187,16 @@ internal static class SkiffServerHost
                     context.Response.StatusCode = AgentProtocol.RefusedStatus;
                     // Header values are ASCII; the body keeps the agent's name as given.
                     context.Response.Headers[AgentProtocol.RefusalHeader] = string.Concat(refusal.Select(c => char.IsAscii(c) && !char.IsControl(c) ? c : '?'));
-                    await context.Response.WriteAsJsonAsync(new JsonObject { ["error"] = refusal }).ConfigureAwait(false);
+                    await context.Response.WriteAsJsonAsync(new ApiError(refusal), ApiJson.Default.ApiError).ConfigureAwait(false);
                     return;
                 }
 
                 using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
                 await agents.ServeAsync(string.IsNullOrWhiteSpace(name) ? "agent" : name, socket, context.RequestAborted).ConfigureAwait(false);
-            });
+            })
+                .Produces(StatusCodes.Status101SwitchingProtocols)
+                .Fails(400)
+                .WithSummary("An agent's connection: a WebSocket (docs/agent-protocol.md).");
 
             try
             {

@@ -29,6 +29,9 @@ internal interface IMetadataStore : IAsyncDisposable
 
     Task<ReleaseRecord?> GetReleaseAsync(Digest id, CancellationToken cancellationToken);
 
+    /// <summary>Whether any registered release uses this environment: a deploy of a new release with it takes the fast path.</summary>
+    Task<bool> IsEnvironmentRegisteredAsync(Digest environment, CancellationToken cancellationToken);
+
     /// <summary>
     /// Records a deployment with the outcome it carries, normally <see cref="DeploymentOutcomes.Pending"/>,
     /// and creates its location (with nothing live) if this is the location's first deployment. A

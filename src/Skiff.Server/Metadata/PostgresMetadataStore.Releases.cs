@@ -58,6 +58,14 @@ internal sealed partial class PostgresMetadataStore
             connection => SingleOrNullAsync(Sql(connection, $"{SelectRelease} WHERE id = @id;", ("@id", id.ToString())), ReadRelease, cancellationToken),
             cancellationToken);
 
+    public Task<bool> IsEnvironmentRegisteredAsync(Digest environment, CancellationToken cancellationToken) =>
+        ReadAsync(
+            async connection => await SingleOrNullAsync(
+                Sql(connection, "SELECT 1 FROM releases WHERE environment = @environment LIMIT 1;", ("@environment", environment.ToString())),
+                _ => "registered",
+                cancellationToken).ConfigureAwait(false) is not null,
+            cancellationToken);
+
     public Task<IReadOnlySet<Digest>> ListReferencedReleasesAsync(CancellationToken cancellationToken) =>
         ReadAsync<IReadOnlySet<Digest>>(
             async connection =>

@@ -27,14 +27,14 @@ internal static class UiEndpoints
         [".png"] = "image/png",
     };
 
-    /// <summary>Paths served without a token: the page and its files hold no data, and sign-in happens here.</summary>
-    public static bool IsPublic(PathString path) => path == "/" || path.StartsWithSegments("/ui");
-
-    public static void Map(IEndpointRouteBuilder app, string token, TimeProvider time)
+    /// <summary>Maps the page, its files and sign-in, all without a token: they hold no data, and sign-in happens here.</summary>
+    public static void Map(IEndpointRouteBuilder root, string token, TimeProvider time)
     {
         var assets = LoadAssets();
+        var app = root.MapGroup("").AllowAnonymous();
         app.MapGet("/", (HttpContext context) => Serve(context, assets, "index.html"));
-        app.MapGet("/ui/assets/{*file}", (HttpContext context, string file) => Serve(context, assets, file));
+        // Static files, not an API: left out of the OpenAPI document.
+        app.MapGet("/ui/assets/{*file}", (HttpContext context, string file) => Serve(context, assets, file)).ExcludeFromDescription();
 
         app.MapGet("/ui/session", (HttpContext context) =>
         {
@@ -50,8 +50,8 @@ internal static class UiEndpoints
                 return Results.Json(new JsonObject { ["error"] = "sign in from this server's own page." }, statusCode: StatusCodes.Status403Forbidden);
             }
 
-            var body = await Requests.ReadJsonAsync(context.Request, 64 * 1024, cancellationToken).ConfigureAwait(false);
-            var given = Requests.OptionalString(body, "token")?.Trim();
+            var body = await Requests.ReadAsync(context.Request, 64 * 1024, Skiff.Client.Api.ApiJson.Default.JsonObject, cancellationToken).ConfigureAwait(false);
+            var given = (body["token"] is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<string>(out var text) ? text : null)?.Trim();
             if (!TokenFile.Matches(token, given))
             {
                 return Results.Json(

@@ -7,7 +7,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Agent.Blobs;
-using Skiff.Cli.Client;
+using Skiff.Client;
+using Skiff.Client.Api;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Server.Blobs;
@@ -172,7 +173,7 @@ public sealed class PresignedBlobTests : IAsyncLifetime
         var local = new FileBlobStore(_workspace.PathTo("local"));
         var digest = await local.PutAsync(new MemoryStream(bytes), CancellationToken.None);
         var closed = ClosedPort();
-        using var client = new SkiffClient(new ClientConfig(_server.Url, _server.Token));
+        using var client = new SkiffClient(_server.Url, _server.Token);
 
         var error = await Should.ThrowAsync<ClientException>(() =>
             client.UploadAsync(local, digest, new DirectUpload(Guid.NewGuid().ToString("N"), new Uri($"http://127.0.0.1:{closed}/bucket/staging?X-Amz-Signature=secret")), sent: null, CancellationToken.None));
@@ -213,7 +214,7 @@ public sealed class PresignedBlobTests : IAsyncLifetime
             {
             }
         });
-        using var client = new SkiffClient(new ClientConfig(_server.Url, _server.Token)) { BlobStoreStallTimeout = TimeSpan.FromMilliseconds(500) };
+        using var client = new SkiffClient(_server.Url, _server.Token) { BlobStoreStallTimeout = TimeSpan.FromMilliseconds(500) };
         using var toSilent = new HttpClient(new Redirecting(new Uri($"http://127.0.0.1:{silentPort}/bucket/key")));
         using var toHalting = new HttpClient(new Redirecting(new Uri($"http://127.0.0.1:{haltingPort}/bucket/key")));
         var stall = TimeSpan.FromMilliseconds(500);
@@ -240,8 +241,8 @@ public sealed class PresignedBlobTests : IAsyncLifetime
     {
         using var response = await _api.PostAsJsonAsync("api/v1/blobs/missing", new { digests = new[] { digest.ToString() } });
         response.EnsureSuccessStatusCode();
-        var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-        answer["missing"]!.AsArray().Select(n => (string?)n).ShouldBe([digest.ToString()]);
+        var answer = System.Text.Json.JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), ApiJson.Default.MissingBlobs)!;
+        answer.Missing.ShouldBe([digest.ToString()]);
         return DirectUpload.FromAnswer(answer)[digest];
     }
 

@@ -60,6 +60,18 @@ public abstract class ReleaseContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task IsEnvironmentRegistered_SaysWhetherAnyRegisteredReleaseUsesIt()
+    {
+        var release = Some.Release("with its environment");
+        var before = await _store.IsEnvironmentRegisteredAsync(release.Environment, CancellationToken.None);
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+
+        before.ShouldBeFalse();
+        (await _store.IsEnvironmentRegisteredAsync(release.Environment, CancellationToken.None)).ShouldBeTrue();
+        (await _store.IsEnvironmentRegisteredAsync(Some.Digest("an environment no release uses"), CancellationToken.None)).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task ListReferencedReleases_KeepsLiveRecentPendingAndRunningReleases()
     {
         // analytics: 12 deployments; the oldest is live, the rest failed. Only the 10 newest count as

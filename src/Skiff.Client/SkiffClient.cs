@@ -2,32 +2,90 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
+using Skiff.Client.Api;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 
-namespace Skiff.Cli.Client;
+namespace Skiff.Client;
 
-/// <summary>The server's JSON API as the CLI uses it (docs/api.md).</summary>
-internal sealed class SkiffClient(ClientConfig config) : IDisposable
+/// <summary>
+/// The server's HTTP API (docs/api.md), one typed method per call. Every call it makes is one of
+/// <see cref="ApiRoutes"/>; a refusal becomes a <see cref="ClientException"/> carrying the server's message.
+/// </summary>
+/// <remarks>One instance keeps its connections warm; <c>skiff dev</c> holds one between saves.</remarks>
+/// <param name="server">The server's URL (a trailing slash is added when missing).</param>
+/// <param name="token">The bearer token sent with every call.</param>
+internal sealed class SkiffClient(Uri server, string token) : IDisposable
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
     {
-        BaseAddress = config.Server,
+        BaseAddress = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/"),
         Timeout = Timeout.InfiniteTimeSpan,
-        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", config.Token) },
+        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", token) },
     };
 
-    public Uri Server => config.Server;
+    public Uri Server => _http.BaseAddress!;
 
     /// <summary>How long an upload to the server's blob store (S3) may move no bytes before the attempt is given up. Default 30 seconds.</summary>
     public TimeSpan BlobStoreStallTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    public Task<JsonNode> GetAsync(string path, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Get, path, null, cancellationToken);
+    /// <summary>Which of <paramref name="digests"/> the server lacks, and, from a server with blobs in S3, where to upload each.</summary>
+    public Task<MissingBlobs> FindMissingBlobsAsync(IEnumerable<Digest> digests, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.MissingBlobs.Path(), new MissingBlobsRequest([.. digests.Select(d => d.ToString())]), ApiJson.Default.MissingBlobsRequest, ApiJson.Default.MissingBlobs, cancellationToken);
 
-    public Task<JsonNode> PostAsync(string path, JsonObject? body, CancellationToken cancellationToken) =>
-        SendAsync(HttpMethod.Post, path, body, cancellationToken);
+    /// <summary>Registers a deployment of a stored release and waits for its outcome (the answer comes once it is live or failed).</summary>
+    public Task<Deployment> DeployAsync(DeploymentRequest request, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Deploy.Path(), request, ApiJson.Default.DeploymentRequest, ApiJson.Default.Deployment, cancellationToken);
+
+    public Task<Deployment> GetDeploymentAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Deployment.Path(id), ApiJson.Default.Deployment, cancellationToken);
+
+    /// <summary>Puts back the release of <paramref name="deployment"/>, by default the one live before the current one, and waits for the outcome.</summary>
+    public Task<Deployment> RollbackAsync(string location, string? deployment, string? who, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Rollback.Path(location), new RollbackRequest(deployment, who), ApiJson.Default.RollbackRequest, ApiJson.Default.Deployment, cancellationToken);
+
+    public Task<IReadOnlyList<LocationSummary>> ListLocationsAsync(CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Locations.Path(), ApiJson.Default.IReadOnlyListLocationSummary, cancellationToken);
+
+    public Task<LocationJobs> GetJobsAsync(string location, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Jobs.Path(location), ApiJson.Default.LocationJobs, cancellationToken);
+
+    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/> (the server clamps it to 1–1000).</summary>
+    public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken) =>
+        SendAsync($"{ApiRoutes.History.Path(location)}?limit={limit}", ApiJson.Default.IReadOnlyListDeployment, cancellationToken);
+
+    /// <summary>Starts a run of the location's live release.</summary>
+    public Task<StartedRun> StartRunAsync(RunRequest request, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.StartRun.Path(), request, ApiJson.Default.RunRequest, ApiJson.Default.StartedRun, cancellationToken);
+
+    /// <summary>Runs, newest first, of one location or all, at most <paramref name="limit"/>.</summary>
+    public Task<IReadOnlyList<Run>> ListRunsAsync(string? location, int limit, CancellationToken cancellationToken) =>
+        SendAsync(
+            $"{ApiRoutes.Runs.Path()}?{(location is null ? "" : $"location={Uri.EscapeDataString(location)}&")}limit={limit}",
+            ApiJson.Default.IReadOnlyListRun,
+            cancellationToken);
+
+    public Task<CanceledRun> CancelRunAsync(string run, CancellationToken cancellationToken) =>
+        SendAsync<object, CanceledRun>(ApiRoutes.CancelRun.Path(run), null, null, ApiJson.Default.CanceledRun, cancellationToken);
+
+    /// <summary>Deletes the blobs no live, recent or pending release or running run uses.</summary>
+    public Task<GarbageCollection> CollectGarbageAsync(CancellationToken cancellationToken) =>
+        SendAsync<object, GarbageCollection>(ApiRoutes.CollectGarbage.Path(), null, null, ApiJson.Default.GarbageCollection, cancellationToken);
+
+    /// <summary>The fleet as <c>GET /api/v1/agents</c> describes it (docs/api.md).</summary>
+    public Task<JsonArray> ListAgentsAsync(CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Agents.Path(), ApiJson.Default.JsonArray, cancellationToken);
+
+    /// <summary>Moves an agent's locations off it and marks it draining: <c>{"agent","moved":[…]}</c>.</summary>
+    public Task<JsonObject> DrainAgentAsync(string agent, CancellationToken cancellationToken) =>
+        SendAsync<object, JsonObject>(ApiRoutes.DrainAgent.Path(agent), null, null, ApiJson.Default.JsonObject, cancellationToken);
+
+    /// <summary>Lets a drained agent take locations and runs again.</summary>
+    public Task<JsonObject> UndrainAgentAsync(string agent, CancellationToken cancellationToken) =>
+        SendAsync<object, JsonObject>(ApiRoutes.UndrainAgent.Path(agent), null, null, ApiJson.Default.JsonObject, cancellationToken);
 
     // The blob store is someone else's server: no token of ours goes there (none is set on this client), and
     // an address that does not answer fails fast instead of waiting for the operating system's minutes.
@@ -82,7 +140,7 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
                     }
 
                     using var response = direct is null
-                        ? await _http.PutAsync($"api/v1/blobs/{digest}", content, cancellationToken).ConfigureAwait(false)
+                        ? await _http.PutAsync(ApiRoutes.PutBlob.Path(digest.ToString()), content, cancellationToken).ConfigureAwait(false)
                         : await _blobStore.PutAsync(direct.Url, content, stalled.Token).ConfigureAwait(false);
                     if ((int)response.StatusCode >= 500 && attempt < 3)
                     {
@@ -101,8 +159,8 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
                 }
 
                 using var commit = await _http.PostAsync(
-                    $"api/v1/blobs/{digest}/commit",
-                    new StringContent(new JsonObject { ["upload"] = direct.Id }.ToJsonString(), Encoding.UTF8, "application/json"),
+                    ApiRoutes.CommitBlob.Path(digest.ToString()),
+                    Json(new BlobCommitRequest(direct.Id), ApiJson.Default.BlobCommitRequest),
                     cancellationToken).ConfigureAwait(false);
                 if ((int)commit.StatusCode >= 500 && attempt < 3)
                 {
@@ -143,7 +201,7 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
     /// <summary>A run's events as they happen (newline-delimited JSON), until it ends.</summary>
     public async IAsyncEnumerable<JsonObject> FollowAsync(string runId, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"api/v1/runs/{Uri.EscapeDataString(runId)}/events?follow={(follow ? "true" : "false")}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{ApiRoutes.RunEvents.Path(runId)}?follow={(follow ? "true" : "false")}");
         HttpResponseMessage response;
         try
         {
@@ -174,19 +232,33 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
         _blobStore.Dispose();
     }
 
-    private async Task<JsonNode> SendAsync(HttpMethod method, string path, JsonObject? body, CancellationToken cancellationToken)
+    private Task<TAnswer> SendAsync<TAnswer>(string path, JsonTypeInfo<TAnswer> answer, CancellationToken cancellationToken) =>
+        SendAsync<object, TAnswer>(path, null, null, answer, cancellationToken, HttpMethod.Get);
+
+    /// <summary>A POST (or <paramref name="method"/>) with <paramref name="body"/> as JSON; the answer read as <typeparamref name="TAnswer"/>.</summary>
+    private async Task<TAnswer> SendAsync<TBody, TAnswer>(
+        string path, TBody? body, JsonTypeInfo<TBody>? bodyType, JsonTypeInfo<TAnswer> answer, CancellationToken cancellationToken, HttpMethod? method = null)
     {
-        using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
+        using var request = new HttpRequestMessage(method ?? HttpMethod.Post, path);
+        if (body is not null && bodyType is not null)
         {
-            request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+            request.Content = Json(body, bodyType);
         }
 
         try
         {
             using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
             await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-            return JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)) ?? new JsonObject();
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return JsonSerializer.Deserialize(text, answer)
+                    ?? throw new ClientException($"the server answered {path} with null; is the client older than the server?");
+            }
+            catch (JsonException exception)
+            {
+                throw new ClientException($"the server's answer to {path} is not what this client understands ({exception.Message}); is the client older than the server?");
+            }
         }
         catch (HttpRequestException exception)
         {
@@ -194,8 +266,11 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
         }
     }
 
+    private static StringContent Json<T>(T body, JsonTypeInfo<T> type) =>
+        new(JsonSerializer.Serialize(body, type), Encoding.UTF8, "application/json");
+
     private ClientException Unreachable(HttpRequestException exception) =>
-        new($"could not reach the Skiff server at {config.Server} ({exception.Message}); is it running? Start one with `skiff up`.");
+        new($"could not reach the Skiff server at {Server} ({exception.Message}); is it running? Start one with `skiff up`.");
 
     /// <summary>Turns the blob store's refusal of a pre-signed PUT (an expired URL, a full bucket) into one line that names it.</summary>
     private static async Task EnsureStoredAsync(HttpResponseMessage response, DirectUpload direct, Digest digest, CancellationToken cancellationToken)
@@ -227,9 +302,9 @@ internal sealed class SkiffClient(ClientConfig config) : IDisposable
         string? message = null;
         try
         {
-            message = (string?)JsonNode.Parse(text)?["error"];
+            message = JsonSerializer.Deserialize(text, ApiJson.Default.ApiError)?.Error;
         }
-        catch (System.Text.Json.JsonException)
+        catch (JsonException)
         {
         }
 

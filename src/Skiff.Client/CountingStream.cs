@@ -1,4 +1,4 @@
-namespace Skiff.Cli.Client;
+namespace Skiff.Client;
 
 /// <summary>A read-only stream that tells <paramref name="read"/> how many bytes each read returned: upload progress.</summary>
 internal sealed class CountingStream(Stream inner, Action<long> read) : Stream

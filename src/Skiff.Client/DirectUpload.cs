@@ -1,7 +1,7 @@
-using System.Text.Json.Nodes;
+using Skiff.Client.Api;
 using Skiff.Core;
 
-namespace Skiff.Cli.Client;
+namespace Skiff.Client;
 
 /// <summary>
 /// Where to PUT one blob straight into the server's blob store (a pre-signed S3 URL), and the id that commits it
@@ -13,17 +13,15 @@ internal sealed record DirectUpload(string Id, Uri Url)
     public string Endpoint => Url.GetLeftPart(UriPartial.Authority);
 
     /// <summary>The uploads in a missing-blobs answer, by digest; empty when the server takes the bytes itself.</summary>
-    public static Dictionary<Digest, DirectUpload> FromAnswer(JsonNode answer)
+    public static Dictionary<Digest, DirectUpload> FromAnswer(MissingBlobs answer)
     {
         ArgumentNullException.ThrowIfNull(answer);
         var uploads = new Dictionary<Digest, DirectUpload>();
-        foreach (var (digest, node) in answer["uploads"] as JsonObject ?? [])
+        foreach (var (digest, upload) in answer.Uploads ?? new Dictionary<string, BlobUpload>())
         {
-            if (node?["upload"] is JsonValue id && id.TryGetValue<string>(out var uploadId)
-                && node["url"] is JsonValue url && url.TryGetValue<string>(out var text)
-                && Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            if (upload is { Upload.Length: > 0 } && Uri.TryCreate(upload.Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
             {
-                uploads[Digest.Parse(digest)] = new DirectUpload(uploadId, uri);
+                uploads[Digest.Parse(digest)] = new DirectUpload(upload.Upload, uri);
             }
             else
             {

@@ -1,0 +1,31 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Skiff.Client.Api;
+
+/// <summary>
+/// How the API's messages travel: snake_case names, nulls written (a field that is null says so). The server
+/// serializes with these settings and the client reads with them.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(ServerStatus))]
+[JsonSerializable(typeof(MissingBlobsRequest))]
+[JsonSerializable(typeof(MissingBlobs))]
+[JsonSerializable(typeof(BlobCommitRequest))]
+[JsonSerializable(typeof(StoredBlob))]
+[JsonSerializable(typeof(DeploymentRequest))]
+[JsonSerializable(typeof(Deployment))]
+[JsonSerializable(typeof(IReadOnlyList<Deployment>))]
+[JsonSerializable(typeof(RollbackRequest))]
+[JsonSerializable(typeof(GarbageCollection))]
+[JsonSerializable(typeof(IReadOnlyList<LocationSummary>))]
+[JsonSerializable(typeof(LocationJobs))]
+[JsonSerializable(typeof(RunRequest))]
+[JsonSerializable(typeof(StartedRun))]
+[JsonSerializable(typeof(Run))]
+[JsonSerializable(typeof(IReadOnlyList<Run>))]
+[JsonSerializable(typeof(CanceledRun))]
+[JsonSerializable(typeof(JsonObject))]
+[JsonSerializable(typeof(JsonArray))]
+internal sealed partial class ApiJson : JsonSerializerContext;

@@ -1,0 +1,49 @@
+using System.Text.Json.Nodes;
+using Skiff.Server.Agents;
+using Skiff.Server.Api;
+using Skiff.Server.Hosting;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Runs;
+
+/// <summary>Starts a run of a location's live release on an agent that hosts it (<c>POST /api/v1/runs</c>).</summary>
+internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOptions options, TimeProvider time)
+{
+    /// <summary>Returns the run's id and the release it runs once the agent has accepted it.</summary>
+    /// <exception cref="NotFoundException">No such location, nothing live there, or no such job.</exception>
+    /// <exception cref="BadRequestException">The parameters do not fit the job.</exception>
+    /// <exception cref="AgentUnavailableException">No agent hosts the location, or it refused the run.</exception>
+    public async Task<(string Run, string Release)> StartAsync(string location, string job, JsonObject parameters, CancellationToken cancellationToken)
+    {
+        var live = await ControlEndpoints.LiveLocationAsync(store, location, cancellationToken).ConfigureAwait(false);
+        var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
+        var agent = await agents.AgentForRunAsync(live, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        var reply = await agents.StartRunAsync(
+            agent,
+            new JsonObject
+            {
+                ["type"] = "start_run",
+                ["run"] = runId,
+                ["location"] = location,
+                ["job"] = job,
+                ["params"] = parameters.DeepClone(),
+                ["release"] = live.LiveRelease!.Value.ToString(),
+                ["memory_limit"] = live.MemoryLimit,
+            },
+            time.GetUtcNow(),
+            options.ActivationTimeout,
+            cancellationToken).ConfigureAwait(false);
+        if ((string?)reply["type"] == "error")
+        {
+            var message = (string?)reply["message"] ?? "the agent refused the run";
+            throw (string?)reply["code"] switch
+            {
+                "unknown_job" => new NotFoundException(message),
+                "bad_parameters" => new BadRequestException(message),
+                _ => new AgentUnavailableException(message),
+            };
+        }
+
+        return (runId, live.LiveRelease!.Value.ToString());
+    }
+}
