@@ -120,6 +120,7 @@ internal sealed class RunService
     /// </summary>
     public async IAsyncEnumerable<(long Seq, string Json)> ReadAsync(string runId, long afterSeq, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var readAfterEnd = false;
         while (true)
         {
             // Take the signal before reading, so an event stored in between is not missed.
@@ -137,6 +138,14 @@ internal sealed class RunService
             }
 
             var run = await _store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+            if (run is not null && run.Status != RunStatuses.Running && !readAfterEnd)
+            {
+                // It may have ended between the read of its events above and this one (its last events and its
+                // status are stored together, after that read): read once more, so a follower gets the end.
+                readAfterEnd = true;
+                continue;
+            }
+
             if (!follow || run is null || run.Status != RunStatuses.Running)
             {
                 yield break;

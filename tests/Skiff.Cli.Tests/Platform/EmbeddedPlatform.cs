@@ -17,6 +17,9 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
     private readonly HttpClient _blobs = new() { Timeout = Timeout.InfiniteTimeSpan };
     private RunningServer _server = null!;
     private AgentHost _agent = null!;
+
+    /// <summary>Whether the agent bounds a location's memory with a cgroup (native memory too), which leaves the managed heap a quarter of the limit less.</summary>
+    public bool CgroupsBoundMemory => _agent.Isolation.Contains("limits: cgroup", StringComparison.Ordinal);
     private Task _connection = Task.CompletedTask;
     private CancellationTokenSource? _stopAgent;
 
