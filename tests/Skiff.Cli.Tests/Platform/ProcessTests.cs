@@ -103,6 +103,8 @@ public sealed class ProcessTests : IDisposable
     {
         var data = _workspace.PathTo("json-data");
         using var up = Start("up", "--data", data, "--port", "0", "--json");
+        // Read as it comes, so a full pipe can never hold the process, and shown if it does not stop.
+        var upErrors = up.StandardError.ReadToEndAsync();
         var ready = JsonNode.Parse(await ReadUntilAsync(up, _ => true))!;
         var port = new Uri((string)ready["url"]!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -111,11 +113,12 @@ public sealed class ProcessTests : IDisposable
         var server = await SkiffAsync("server", "--data", _workspace.PathTo("third"), "--port", port);
         var gc = await SkiffAsync("gc", "--data", data, "--json");
         Signal(up, "TERM");
-        await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        await StoppedAsync(up, upErrors);
         using var server2 = Start("server", "--data", _workspace.PathTo("server-json"), "--port", "0", "--json");
+        var server2Errors = server2.StandardError.ReadToEndAsync();
         var serverReady = JsonNode.Parse(await ReadUntilAsync(server2, _ => true))!;
         Signal(server2, "TERM");
-        await server2.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        await StoppedAsync(server2, server2Errors);
 
         ((string?)ready["url"]).ShouldBe($"http://127.0.0.1:{port}");
         ((string?)ready["data"]).ShouldBe(data);
@@ -161,6 +164,20 @@ public sealed class ProcessTests : IDisposable
 
     private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
         CliProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments], _workspace.Root, _workspace.PathTo("home"));
+
+    /// <summary>Waits for a signalled process to exit; one that does not within the deadline is killed, and its stderr shown.</summary>
+    private static async Task StoppedAsync(Process process, Task<string> stderr)
+    {
+        try
+        {
+            await process.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new ShouldAssertException($"skiff did not stop within {Deadline.TotalSeconds:0} s of SIGTERM; its stderr:\n{await stderr}");
+        }
+    }
 
     private static async Task<string> ReadUntilAsync(Process process, Func<string, bool> wanted)
     {
