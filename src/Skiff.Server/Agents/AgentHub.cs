@@ -798,11 +798,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             labels = Placement.ParseLabels((hello["labels"] as JsonObject ?? []).Select(l => $"{l.Key}={(string?)l.Value}"), "label");
         }
-        catch (ArgumentException exception)
+        catch (ArgumentException)
         {
             // The agent checks its labels before it connects; one that sends bad ones anyway gets none.
             labels = [];
-            _ = exception;
         }
 
         await store.RecordAgentAsync(session.Name, labels, (hello["capacity"] as JsonObject ?? []).ToJsonString(), CancellationToken.None).ConfigureAwait(false);
