@@ -231,7 +231,10 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             Timeout = options.Timeout,
             ConnectTimeout = TimeSpan.FromSeconds(10),
-            MaxErrorRetry = 2,
+            // S3 asks clients to retry its 500s and 503s; s3rver answers concurrent writes with 500s now and then, and
+            // two retries were not always enough under load. Four, with the SDK's backoff, add about a second to a
+            // store that is really down.
+            MaxErrorRetry = 4,
         };
         if (options.Endpoint is null)
         {
