@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -25,16 +26,44 @@ internal sealed class S3Server : IAsyncDisposable
 
     private readonly Process _process;
     private readonly string _directory;
+    private readonly StringBuilder _errors;
 
-    private S3Server(Process process, string directory, Uri endpoint)
+    private S3Server(Process process, string directory, Uri endpoint, StringBuilder errors)
     {
         _process = process;
+        _errors = errors;
         _directory = directory;
         Endpoint = endpoint;
     }
 
-    /// <summary>The server the whole test process shares; make a bucket or prefix of your own in it.</summary>
-    public static Task<S3Server> Shared => SharedServer.Value;
+    /// <summary>
+    /// The server the whole test process shares; make a bucket or prefix of your own in it. A test that finds it
+    /// ended fails with what it wrote on stderr, not with "connection refused".
+    /// </summary>
+    public static Task<S3Server> Shared => SharedAliveAsync();
+
+    private static async Task<S3Server> SharedAliveAsync()
+    {
+        var server = await SharedServer.Value;
+        if (server._process.HasExited)
+        {
+            throw new InvalidOperationException($"the shared s3rver exited ({server._process.ExitCode}); its stderr:\n{server.Errors}");
+        }
+
+        return server;
+    }
+
+    /// <summary>What the server wrote on stderr so far.</summary>
+    public string Errors
+    {
+        get
+        {
+            lock (_errors)
+            {
+                return _errors.ToString();
+            }
+        }
+    }
 
     public Uri Endpoint { get; }
 
@@ -64,15 +93,34 @@ internal sealed class S3Server : IAsyncDisposable
             environment: null);
         startInfo.RedirectStandardInput = true;
         var process = Process.Start(startInfo)!;
-        var errors = process.StandardError.ReadToEndAsync(deadline.Token);
+        var errors = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (errors)
+                {
+                    errors.AppendLine(e.Data);
+                }
+            }
+        };
+        process.BeginErrorReadLine();
         while (true)
         {
-            var line = await process.StandardOutput.ReadLineAsync(deadline.Token)
-                ?? throw new InvalidOperationException($"s3rver exited before it was ready: {await errors}");
+            var line = await process.StandardOutput.ReadLineAsync(deadline.Token);
+            if (line is null)
+            {
+                await process.WaitForExitAsync(deadline.Token);
+                lock (errors)
+                {
+                    throw new InvalidOperationException($"s3rver exited before it was ready: {errors}");
+                }
+            }
+
             const string Ready = "s3rver listening on ";
             if (line.StartsWith(Ready, StringComparison.Ordinal))
             {
-                return new S3Server(process, directory, new Uri(line[Ready.Length..]));
+                return new S3Server(process, directory, new Uri(line[Ready.Length..]), errors);
             }
         }
     }
