@@ -74,11 +74,22 @@ internal interface IMetadataStore : IAsyncDisposable
     Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Records one event of a run. An event whose <paramref name="seq"/> is already recorded for the run
-    /// is ignored, so a worker may resend events after a reconnect. Events may arrive after the run ended.
+    /// Records one event of a running run. An event whose <paramref name="seq"/> is already recorded for the run
+    /// is ignored, so a worker may resend events after a reconnect; so is an event of a run that has ended, so a
+    /// run's end is always its last event (a worker's late event must not land after <see cref="FailRunAsync"/>).
+    /// Returns whether it was stored.
     /// </summary>
     /// <exception cref="MetadataNotFoundException">No run has this id.</exception>
-    Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken);
+    Task<bool> AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a running run as <see cref="RunStatuses.Failed"/> with <paramref name="reason"/> when its worker can no
+    /// longer report, and stores its last event, made by <paramref name="lastEvent"/> from the ended run and the
+    /// next sequence number, after every event stored. One transaction: no event of the worker's lands after it or
+    /// takes its number. Returns false, changing nothing, when the run had already ended.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">No run has this id.</exception>
+    Task<bool> FailRunAsync(string runId, string reason, Func<RunRecord, long, string> lastEvent, CancellationToken cancellationToken);
 
     /// <summary>
     /// Ends a running run with a final <paramref name="status"/> and stamps it finished now. Returns false,

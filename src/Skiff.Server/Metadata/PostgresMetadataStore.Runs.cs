@@ -71,11 +71,13 @@ internal sealed partial class PostgresMetadataStore
 
     /// <remarks>
     /// Concurrency: one insert that does nothing when the (run, seq) pair is recorded, so events resent by
-    /// a worker, or by two servers at once, land once. It runs as a single statement on its own (no explicit
-    /// transaction, one round trip less on the most frequent write); being idempotent, it is also safe to
-    /// send again after a connection that broke in the middle, which the store does once.
+    /// a worker, or by two servers at once, land once. It takes the event from the run's row while the run is
+    /// running, under a share lock: an insert racing <see cref="FailRunAsync"/> waits for it, then finds the run
+    /// ended and stores nothing. It runs as a single statement on its own (no explicit transaction, one round trip
+    /// less on the most frequent write); being idempotent, it is also safe to send again after a connection that
+    /// broke in the middle, which the store does once.
     /// </remarks>
-    public Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
+    public Task<bool> AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentNullException.ThrowIfNull(eventJson);
@@ -84,20 +86,65 @@ internal sealed partial class PostgresMetadataStore
             {
                 try
                 {
-                    return await ExecuteAsync(
+                    var stored = await ExecuteAsync(
                         Sql(
                             connection,
-                            "INSERT INTO run_events (run_id, seq, json) VALUES (@runId, @seq, @json) ON CONFLICT (run_id, seq) DO NOTHING;",
+                            """
+                            INSERT INTO run_events (run_id, seq, json)
+                            SELECT id, @seq, @json FROM runs WHERE id = @runId AND status = @running FOR SHARE
+                            ON CONFLICT (run_id, seq) DO NOTHING;
+                            """,
                             ("@runId", runId),
                             ("@seq", seq),
-                            ("@json", eventJson)),
+                            ("@json", eventJson),
+                            ("@running", RunStatuses.Running)),
                         cancellationToken).ConfigureAwait(false);
+                    return stored == 1
+                        || (await ExistsAsync(Sql(connection, "SELECT 1 FROM runs WHERE id = @id;", ("@id", runId)), cancellationToken).ConfigureAwait(false)
+                            ? false
+                            : throw MetadataNotFoundException.Run(runId));
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ForeignKeyViolation)
                 {
-                    // Left to the constraint rather than checked first: events are the most frequent write.
+                    // The run was deleted between the select and the insert.
                     throw MetadataNotFoundException.Run(runId);
                 }
+            },
+            cancellationToken);
+    }
+
+    /// <remarks>
+    /// Concurrency: the update takes the run's row lock first, so event inserts (which share-lock it) either
+    /// committed before it, and the max below sees them, or wait and then store nothing.
+    /// </remarks>
+    public Task<bool> FailRunAsync(string runId, string reason, Func<RunRecord, long, string> lastEvent, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentNullException.ThrowIfNull(lastEvent);
+        return WriteAsync(
+            async transaction =>
+            {
+                if (!await EndAsync(transaction, runId, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+
+                var run = (await SingleOrNullAsync(Sql(transaction, $"{SelectRun} WHERE id = @id;", ("@id", runId)), ReadRun, cancellationToken).ConfigureAwait(false))!;
+                long last;
+                await using (var max = Sql(transaction, "SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = @id;", ("@id", runId)))
+                {
+                    last = Convert.ToInt64(await max.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        "INSERT INTO run_events (run_id, seq, json) VALUES (@runId, @seq, @json);",
+                        ("@runId", runId),
+                        ("@seq", last + 1),
+                        ("@json", lastEvent(run, last + 1))),
+                    cancellationToken).ConfigureAwait(false);
+                return true;
             },
             cancellationToken);
     }
@@ -114,29 +161,30 @@ internal sealed partial class PostgresMetadataStore
             throw new ArgumentException($"a run completes as '{RunStatuses.Succeeded}', '{RunStatuses.Failed}' or '{RunStatuses.Canceled}', not '{status}'.", nameof(status));
         }
 
-        return WriteAsync(
-            async transaction =>
-            {
-                var updated = await ExecuteAsync(
-                    Sql(
-                        transaction,
-                        "UPDATE runs SET status = @status, reason = @reason, finished_at = @now WHERE id = @id AND status = @running;",
-                        ("@id", runId),
-                        ("@status", status),
-                        ("@reason", reason),
-                        ("@running", RunStatuses.Running),
-                        ("@now", Now())),
-                    cancellationToken).ConfigureAwait(false);
-                if (updated == 1)
-                {
-                    return true;
-                }
+        return WriteAsync(transaction => EndAsync(transaction, runId, status, reason, cancellationToken), cancellationToken);
+    }
 
-                return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = @id;", ("@id", runId)), cancellationToken).ConfigureAwait(false)
-                    ? false
-                    : throw MetadataNotFoundException.Run(runId);
-            },
-            cancellationToken);
+    /// <summary>Ends the run if it is running; false when it had ended already.</summary>
+    private async Task<bool> EndAsync(NpgsqlTransaction transaction, string runId, string status, string? reason, CancellationToken cancellationToken)
+    {
+        var updated = await ExecuteAsync(
+            Sql(
+                transaction,
+                "UPDATE runs SET status = @status, reason = @reason, finished_at = @now WHERE id = @id AND status = @running;",
+                ("@id", runId),
+                ("@status", status),
+                ("@reason", reason),
+                ("@running", RunStatuses.Running),
+                ("@now", Now())),
+            cancellationToken).ConfigureAwait(false);
+        if (updated == 1)
+        {
+            return true;
+        }
+
+        return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = @id;", ("@id", runId)), cancellationToken).ConfigureAwait(false)
+            ? false
+            : throw MetadataNotFoundException.Run(runId);
     }
 
     public Task<RunRecord?> GetRunAsync(string id, CancellationToken cancellationToken) =>

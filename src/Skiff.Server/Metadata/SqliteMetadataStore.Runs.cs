@@ -57,28 +57,60 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
-    public async Task AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
+    public Task<bool> AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
         ArgumentNullException.ThrowIfNull(eventJson);
-        try
-        {
-            await WriteAsync(
-                transaction => ExecuteAsync(
+        return WriteAsync(
+            async transaction =>
+            {
+                var stored = await ExecuteAsync(
                     Sql(
                         transaction,
-                        "INSERT INTO run_events (run_id, seq, json) VALUES ($runId, $seq, $json) ON CONFLICT (run_id, seq) DO NOTHING;",
+                        "INSERT INTO run_events (run_id, seq, json) SELECT $runId, $seq, $json WHERE EXISTS (SELECT 1 FROM runs WHERE id = $runId AND status = $running) ON CONFLICT (run_id, seq) DO NOTHING;",
                         ("$runId", runId),
                         ("$seq", seq),
-                        ("$json", eventJson)),
-                    cancellationToken),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SQLitePCL.raw.SQLITE_CONSTRAINT_FOREIGNKEY)
-        {
-            // Left to the constraint rather than checked first: events are the most frequent write.
-            throw MetadataNotFoundException.Run(runId);
-        }
+                        ("$json", eventJson),
+                        ("$running", RunStatuses.Running)),
+                    cancellationToken).ConfigureAwait(false);
+                return stored == 1
+                    || (await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = $id;", ("$id", runId)), cancellationToken).ConfigureAwait(false)
+                        ? false
+                        : throw MetadataNotFoundException.Run(runId));
+            },
+            cancellationToken);
+    }
+
+    public Task<bool> FailRunAsync(string runId, string reason, Func<RunRecord, long, string> lastEvent, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentNullException.ThrowIfNull(lastEvent);
+        return WriteAsync(
+            async transaction =>
+            {
+                if (!await EndAsync(transaction, runId, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+
+                var run = (await SingleOrNullAsync(Sql(transaction, $"{SelectRun} WHERE id = $id;", ("$id", runId)), ReadRun, cancellationToken).ConfigureAwait(false))!;
+                long last;
+                await using (var max = Sql(transaction, "SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = $id;", ("$id", runId)))
+                {
+                    last = Convert.ToInt64(await max.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        "INSERT INTO run_events (run_id, seq, json) VALUES ($runId, $seq, $json);",
+                        ("$runId", runId),
+                        ("$seq", last + 1),
+                        ("$json", lastEvent(run, last + 1))),
+                    cancellationToken).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken);
     }
 
     public Task<bool> CompleteRunAsync(string runId, string status, string? reason, CancellationToken cancellationToken)
@@ -89,29 +121,30 @@ internal sealed partial class SqliteMetadataStore
             throw new ArgumentException($"a run completes as '{RunStatuses.Succeeded}', '{RunStatuses.Failed}' or '{RunStatuses.Canceled}', not '{status}'.", nameof(status));
         }
 
-        return WriteAsync(
-            async transaction =>
-            {
-                var updated = await ExecuteAsync(
-                    Sql(
-                        transaction,
-                        "UPDATE runs SET status = $status, reason = $reason, finished_at = $now WHERE id = $id AND status = $running;",
-                        ("$id", runId),
-                        ("$status", status),
-                        ("$reason", reason),
-                        ("$running", RunStatuses.Running),
-                        ("$now", Now())),
-                    cancellationToken).ConfigureAwait(false);
-                if (updated == 1)
-                {
-                    return true;
-                }
+        return WriteAsync(transaction => EndAsync(transaction, runId, status, reason, cancellationToken), cancellationToken);
+    }
 
-                return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = $id;", ("$id", runId)), cancellationToken).ConfigureAwait(false)
-                    ? false
-                    : throw MetadataNotFoundException.Run(runId);
-            },
-            cancellationToken);
+    /// <summary>Ends the run if it is running; false when it had ended already.</summary>
+    private async Task<bool> EndAsync(SqliteTransaction transaction, string runId, string status, string? reason, CancellationToken cancellationToken)
+    {
+        var updated = await ExecuteAsync(
+            Sql(
+                transaction,
+                "UPDATE runs SET status = $status, reason = $reason, finished_at = $now WHERE id = $id AND status = $running;",
+                ("$id", runId),
+                ("$status", status),
+                ("$reason", reason),
+                ("$running", RunStatuses.Running),
+                ("$now", Now())),
+            cancellationToken).ConfigureAwait(false);
+        if (updated == 1)
+        {
+            return true;
+        }
+
+        return await ExistsAsync(Sql(transaction, "SELECT 1 FROM runs WHERE id = $id;", ("$id", runId)), cancellationToken).ConfigureAwait(false)
+            ? false
+            : throw MetadataNotFoundException.Run(runId);
     }
 
     public Task<RunRecord?> GetRunAsync(string id, CancellationToken cancellationToken) =>

@@ -81,23 +81,15 @@ internal sealed class RunService
     /// </summary>
     public async Task FailLostRunAsync(RunningRun lost, string reason, CancellationToken cancellationToken)
     {
-        if (!await _store.CompleteRunAsync(lost.Id, RunStatuses.Failed, reason, cancellationToken).ConfigureAwait(false))
+        var failed = await _store.FailRunAsync(
+            lost.Id,
+            reason,
+            (run, seq) => RunEvents.Failed(run.Id, seq, run.FinishedAt!.Value, reason, run.Job, run.FinishedAt.Value - run.StartedAt).ToJsonString(),
+            cancellationToken).ConfigureAwait(false);
+        if (failed)
         {
-            return;
+            await ChangedAsync(lost.Id).ConfigureAwait(false);
         }
-
-        // Read on from what the caller saw: events may have been stored since it looked.
-        var last = lost.LastSeq;
-        IReadOnlyList<RunEventRecord> later;
-        while ((later = await _store.GetRunEventsAsync(lost.Id, last, 1000, cancellationToken).ConfigureAwait(false)).Count > 0)
-        {
-            last = later[^1].Seq;
-        }
-
-        var run = (await _store.GetRunAsync(lost.Id, cancellationToken).ConfigureAwait(false))!;
-        var failed = RunEvents.Failed(run.Id, last + 1, run.FinishedAt!.Value, reason, run.Job, run.FinishedAt.Value - run.StartedAt);
-        await _store.AppendRunEventAsync(run.Id, last + 1, failed.ToJsonString(), cancellationToken).ConfigureAwait(false);
-        await ChangedAsync(run.Id).ConfigureAwait(false);
     }
 
     private Task ChangedAsync(string runId)

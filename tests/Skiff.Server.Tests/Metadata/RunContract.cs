@@ -79,6 +79,29 @@ public abstract class RunContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FailRun_StoresItsEventAfterEveryStoredOne_AndNoEventLandsAfterTheEnd()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        (await _store.AppendRunEventAsync("r1", 1, """{"n":1}""", CancellationToken.None)).ShouldBeTrue();
+        (await _store.AppendRunEventAsync("r1", 2, """{"n":2}""", CancellationToken.None)).ShouldBeTrue();
+        (await _store.AppendRunEventAsync("r1", 2, """{"n":"resent"}""", CancellationToken.None)).ShouldBeFalse();
+        _database.Clock.Advance(TimeSpan.FromSeconds(30));
+
+        var failed = await _store.FailRunAsync("r1", "agent gone", (run, seq) => $$"""{"end":{{seq}},"status":"{{run.Status}}","took":{{(run.FinishedAt!.Value - run.StartedAt).TotalSeconds}}}""", CancellationToken.None);
+        var late = await _store.AppendRunEventAsync("r1", 3, """{"n":3}""", CancellationToken.None);
+        var again = await _store.FailRunAsync("r1", "twice", (_, _) => throw new InvalidOperationException("not called for an ended run"), CancellationToken.None);
+
+        failed.ShouldBeTrue();
+        late.ShouldBeFalse("an event of an ended run is not stored");
+        again.ShouldBeFalse();
+        (await _store.GetRunEventsAsync("r1", 0, 100, CancellationToken.None)).ShouldBe(
+            [new RunEventRecord(1, """{"n":1}"""), new RunEventRecord(2, """{"n":2}"""), new RunEventRecord(3, """{"end":3,"status":"failed","took":30}""")]);
+        var stored = (await _store.GetRunAsync("r1", CancellationToken.None))!;
+        (stored.Status, stored.Reason).ShouldBe((RunStatuses.Failed, "agent gone"));
+        await Should.ThrowAsync<MetadataNotFoundException>(_store.FailRunAsync("nope", "x", (_, _) => "{}", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task AppendRunEvent_ForAnUnknownRun_IsNotFound()
     {
         var missing = await Should.ThrowAsync<MetadataNotFoundException>(
