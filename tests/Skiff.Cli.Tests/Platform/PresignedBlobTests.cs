@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Agent.Blobs;
@@ -56,10 +57,13 @@ public sealed class PresignedBlobTests : IAsyncLifetime
         _workspace.Dispose();
     }
 
-    [Fact]
-    public async Task A_blob_put_to_its_url_and_committed_is_stored_and_readers_are_sent_to_s3_for_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // over S3BlobStore.SmallUpload: committed by copies inside S3, not from the server's memory
+    public async Task A_blob_put_to_its_url_and_committed_is_stored_and_readers_are_sent_to_s3_for_it(bool large)
     {
-        var bytes = SafeArchive();
+        var bytes = SafeArchive(large ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(2 * S3BlobStore.SmallUpload)) : "hello");
+        (bytes.Length > S3BlobStore.SmallUpload).ShouldBe(large);
         var digest = Digest.Compute(bytes);
 
         var upload = await AskToUploadAsync(digest);
