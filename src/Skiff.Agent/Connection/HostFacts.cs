@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.Connection;
 
@@ -9,48 +9,17 @@ namespace Skiff.Agent.Connection;
 /// </summary>
 internal static class HostFacts
 {
-    public static JsonObject Capacity(string cacheDirectory)
-    {
-        var capacity = new JsonObject { ["cpus"] = Environment.ProcessorCount };
-        if (MemInfo("MemTotal") is { } memory)
-        {
-            capacity["memory_bytes"] = memory;
-        }
+    public static HostCapacity Capacity(string cacheDirectory) =>
+        new(Environment.ProcessorCount, MemInfo("MemTotal"), Disk(cacheDirectory)?.TotalSize);
 
-        if (Disk(cacheDirectory) is { } disk)
-        {
-            capacity["disk_bytes"] = disk.TotalSize;
-        }
-
-        return capacity;
-    }
-
-    public static JsonObject Load(AgentHost host)
+    public static AgentLoad Load(AgentHost host)
     {
         var (folders, environments) = host.CacheSummary();
-        var load = new JsonObject
-        {
-            ["locations"] = host.Locations.Count,
-            ["runs"] = host.RunningRuns,
-            ["cached_folders"] = folders,
-            ["environments"] = new JsonArray([.. environments.Select(e => (JsonNode)e)]),
-        };
-        if (MemInfo("MemTotal") is { } total && MemInfo("MemAvailable") is { } available)
-        {
-            load["memory_used_bytes"] = total - available;
-        }
-
-        if (Disk(host.CacheDirectory) is { } disk)
-        {
-            load["disk_free_bytes"] = disk.AvailableFreeSpace;
-        }
-
-        if (ReadFirstLine("/proc/loadavg")?.Split(' ') is [var one, ..] && double.TryParse(one, NumberStyles.Float, CultureInfo.InvariantCulture, out var average))
-        {
-            load["cpu_load"] = average;
-        }
-
-        return load;
+        var memoryUsed = MemInfo("MemTotal") is { } total && MemInfo("MemAvailable") is { } available ? total - available : (long?)null;
+        var cpuLoad = ReadFirstLine("/proc/loadavg")?.Split(' ') is [var one, ..] && double.TryParse(one, NumberStyles.Float, CultureInfo.InvariantCulture, out var average)
+            ? average
+            : (double?)null;
+        return new AgentLoad(host.Locations.Count, host.RunningRuns, folders, [.. environments], memoryUsed, cpuLoad, Disk(host.CacheDirectory)?.AvailableFreeSpace);
     }
 
     /// <summary>A field of /proc/meminfo in bytes (the file gives kB).</summary>

@@ -144,96 +144,94 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
     }
 
-    private async Task HandleAsync(JsonObject message, long connection, CancellationToken cancellationToken)
+    private async Task HandleAsync(AgentMessage message, long connection, CancellationToken cancellationToken)
     {
-        var request = message["request"]?.DeepClone();
+        var request = message.Request;
         try
         {
-            switch ((string?)message["type"])
+            switch (message)
             {
-                case "activate":
-                    await ActivateAsync(request, message, cancellationToken).ConfigureAwait(false);
+                case ActivateRequest activate:
+                    await ActivateAsync(activate, cancellationToken).ConfigureAwait(false);
                     break;
-                case "start_run":
-                    await StartRunAsync(request, message, connection, cancellationToken).ConfigureAwait(false);
+                case StartRunRequest start:
+                    await StartRunAsync(start, connection, cancellationToken).ConfigureAwait(false);
                     break;
-                case "resume_runs":
-                    await ResumeRunsAsync(request, message, connection, cancellationToken).ConfigureAwait(false);
+                case ResumeRunsRequest resume:
+                    await ResumeRunsAsync(resume, connection, cancellationToken).ConfigureAwait(false);
                     break;
-                case "deactivate":
+                case DeactivateRequest deactivate:
                     // The location moved to other agents (a drain, or failover while this one was away).
-                    await host.DeactivateAsync((string)message["location"]!).ConfigureAwait(false);
-                    await SendAsync(new JsonObject { ["type"] = "ok", ["request"] = request }, cancellationToken).ConfigureAwait(false);
+                    await host.DeactivateAsync(deactivate.Location).ConfigureAwait(false);
+                    await SendAsync(new AgentOkReply { Request = request }, cancellationToken).ConfigureAwait(false);
                     break;
-                case "run_stored":
-                    _journals.TryRemove((string)message["run"]!, out _);
+                case RunStoredNotice stored:
+                    _journals.TryRemove(stored.Run, out _);
                     break;
-                case "cancel_run":
-                    await host.CancelRunAsync((string)message["run"]!, cancellationToken).ConfigureAwait(false);
-                    await SendAsync(new JsonObject { ["type"] = "ok", ["request"] = request }, cancellationToken).ConfigureAwait(false);
+                case CancelRunRequest cancel:
+                    await host.CancelRunAsync(cancel.Run, cancellationToken).ConfigureAwait(false);
+                    await SendAsync(new AgentOkReply { Request = request }, cancellationToken).ConfigureAwait(false);
+                    break;
+                case UnreadableMessage { Code: "unknown_type" } unknown:
+                    await SendAsync(new AgentErrorReply("unknown_type", $"this agent does not understand '{unknown.Type}'") { Request = request }, cancellationToken).ConfigureAwait(false);
+                    break;
+                case UnreadableMessage unreadable:
+                    // A field missing or of the wrong type: said as such, rather than as whatever it would break.
+                    await SendAsync(new AgentErrorReply(unreadable.Code, unreadable.Problem) { Request = request }, cancellationToken).ConfigureAwait(false);
                     break;
                 default:
-                    await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = "unknown_type", ["message"] = $"this agent does not understand '{(string?)message["type"]}'" }, cancellationToken).ConfigureAwait(false);
+                    // A message of the protocol that only an agent sends.
+                    await SendAsync(new AgentErrorReply("unknown_type", $"this agent does not understand '{JsonMessages.TypeOf(message)}'") { Request = request }, cancellationToken).ConfigureAwait(false);
                     break;
             }
         }
         catch (CodeServerException exception)
         {
-            await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = exception.Code ?? "failed", ["message"] = exception.Message }, cancellationToken).ConfigureAwait(false);
+            await SendAsync(new AgentErrorReply(exception.Code ?? "failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
         }
         catch (SkiffException exception)
         {
-            await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = "failed", ["message"] = exception.Message }, cancellationToken).ConfigureAwait(false);
+            await SendAsync(new AgentErrorReply("failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
-            // Anything else (a blob fetch that failed, a full disk, a message missing a field) still gets an
+            // Anything else (a blob fetch that failed, a full disk, a release that is not a digest) still gets an
             // answer, so the server reports it instead of waiting out its timeout.
-            await SendAsync(new JsonObject { ["type"] = "error", ["request"] = request, ["code"] = "failed", ["message"] = $"{exception.GetType().Name}: {exception.Message}" }, cancellationToken).ConfigureAwait(false);
+            await SendAsync(new AgentErrorReply("failed", $"{exception.GetType().Name}: {exception.Message}") { Request = request }, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task ActivateAsync(JsonNode? request, JsonObject message, CancellationToken cancellationToken)
+    private async Task ActivateAsync(ActivateRequest activate, CancellationToken cancellationToken)
     {
-        var result = await host.ActivateAsync((string)message["location"]!, Digest.Parse((string)message["release"]!), Settings(message), cancellationToken).ConfigureAwait(false);
-        await SendAsync(new JsonObject
-        {
-            ["type"] = "activated",
-            ["request"] = request,
-            ["location"] = result.Location,
-            ["release"] = result.Release.ToString(),
-            ["succeeded"] = result.Succeeded,
-            ["error"] = result.Error,
-            ["definitions"] = result.Definitions?.DeepClone(),
-            ["timings_ms"] = new JsonObject
-            {
-                ["fetch"] = (long)result.Timings.Fetch.TotalMilliseconds,
-                ["materialize"] = (long)result.Timings.Materialize.TotalMilliseconds,
-                ["process_start"] = (long)result.Timings.ProcessStart.TotalMilliseconds,
-                ["ready"] = (long)result.Timings.Ready.TotalMilliseconds,
-                ["total"] = (long)result.Timings.Total.TotalMilliseconds,
-            },
-            ["blobs_fetched"] = result.BlobsFetched,
-        }, cancellationToken).ConfigureAwait(false);
+        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit), cancellationToken).ConfigureAwait(false);
+        var timings = new ActivationTimingsMs(
+            (long)result.Timings.Fetch.TotalMilliseconds,
+            (long)result.Timings.Materialize.TotalMilliseconds,
+            (long)result.Timings.ProcessStart.TotalMilliseconds,
+            (long)result.Timings.Ready.TotalMilliseconds,
+            (long)result.Timings.Total.TotalMilliseconds);
+        await SendAsync(
+            new ActivatedReply(result.Location, result.Release.ToString(), result.Succeeded, timings, result.BlobsFetched, result.Error, result.Definitions) { Request = activate.Request },
+            cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task StartRunAsync(JsonNode? request, JsonObject message, long connection, CancellationToken cancellationToken)
+    private async Task StartRunAsync(StartRunRequest start, long connection, CancellationToken cancellationToken)
     {
-        var runId = (string)message["run"]!;
-        var location = (string)message["location"]!;
-        if ((string?)message["release"] is { } release && host.Describe(location)?.Release.ToString() != release)
+        var runId = start.Run;
+        var location = start.Location;
+        if (host.Describe(location)?.Release.ToString() != start.Release)
         {
             // This agent has just (re)connected and not caught up yet: bring the location's release up first.
-            var activation = await host.ActivateAsync(location, Digest.Parse(release), Settings(message), cancellationToken).ConfigureAwait(false);
+            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit), cancellationToken).ConfigureAwait(false);
             if (!activation.Succeeded)
             {
                 throw new CodeServerException(activation.Error!, "activation_failed");
             }
         }
 
-        var run = await host.StartRunAsync(location, (string)message["job"]!, message["params"]?.DeepClone() as JsonObject, runId, cancellationToken).ConfigureAwait(false);
+        var run = await host.StartRunAsync(location, start.Job, start.Params, runId, cancellationToken).ConfigureAwait(false);
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
-        await SendAsync(new JsonObject { ["type"] = "run_started", ["request"] = request, ["run"] = runId, ["release"] = host.Describe(location)?.Release.ToString() }, cancellationToken).ConfigureAwait(false);
+        await SendAsync(new RunStartedReply(runId, host.Describe(location)?.Release.ToString()) { Request = start.Request }, cancellationToken).ConfigureAwait(false);
         await foreach (var runEvent in run.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             await journal.AppendAsync(runEvent, Volatile.Read(ref _connection), (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
@@ -245,15 +243,15 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// agent runs. The rest of each is sent again, and the answer names the runs this agent does not have (it
     /// restarted since), which the server then fails. A run the server no longer lists, it has given up on.
     /// </summary>
-    private async Task ResumeRunsAsync(JsonNode? request, JsonObject message, long connection, CancellationToken cancellationToken)
+    private async Task ResumeRunsAsync(ResumeRunsRequest resume, long connection, CancellationToken cancellationToken)
     {
-        var listed = message["runs"] as JsonObject ?? [];
-        var unknown = new JsonArray();
+        var listed = resume.Runs;
+        var unknown = new List<string>();
         foreach (var (runId, storedThrough) in listed)
         {
             if (_journals.TryGetValue(runId, out var journal))
             {
-                await journal.ResumeAsync((long?)storedThrough ?? 0, connection, (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
+                await journal.ResumeAsync(storedThrough, connection, (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
             }
             else
             {
@@ -279,17 +277,14 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             }
         }
 
-        await SendAsync(new JsonObject { ["type"] = "resumed", ["request"] = request, ["unknown"] = unknown }, cancellationToken).ConfigureAwait(false);
+        await SendAsync(new ResumedReply(unknown) { Request = resume.Request }, cancellationToken).ConfigureAwait(false);
     }
 
-    private JsonObject Hello() => new()
-    {
-        ["type"] = "hello",
-        ["labels"] = new JsonObject([.. host.Labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
-        ["capacity"] = HostFacts.Capacity(host.CacheDirectory),
-        ["load"] = HostFacts.Load(host),
-        ["locations"] = new JsonArray([.. host.Locations.Select(l => (JsonNode)new JsonObject { ["location"] = l.Name, ["release"] = l.Release.ToString() })]),
-    };
+    private AgentHello Hello() => new(
+        host.Labels,
+        HostFacts.Capacity(host.CacheDirectory),
+        [.. host.Locations.Select(l => new HeldLocation(l.Name, l.Release.ToString()))],
+        HostFacts.Load(host));
 
     /// <summary>Reports load on one connection until it ends: what the server spreads locations and runs by.</summary>
     private async Task ReportLoadAsync(long connection, CancellationToken cancellationToken)
@@ -299,9 +294,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             while (true)
             {
                 await Task.Delay(host.LoadInterval, time, cancellationToken).ConfigureAwait(false);
-                var load = HostFacts.Load(host);
-                load["type"] = "load";
-                if (!await TrySendAsync(load, connection, cancellationToken).ConfigureAwait(false))
+                if (!await TrySendAsync(HostFacts.Load(host), connection, cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
@@ -313,11 +306,11 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     }
 
     private Task<bool> SendRunEventAsync(string runId, JsonObject runEvent, long connection, CancellationToken cancellationToken) =>
-        TrySendAsync(new JsonObject { ["type"] = "run_event", ["run"] = runId, ["event"] = runEvent.DeepClone() }, connection, cancellationToken);
+        TrySendAsync(new AgentRunEvent(runId, runEvent), connection, cancellationToken);
 
     /// <summary>The server is the authority on a location's settings: a limit it leaves out is no limit.</summary>
-    private static LocationSettings Settings(JsonObject message) =>
-        (string?)message["memory_limit"] is { Length: > 0 } limit
+    private static LocationSettings Settings(string? memoryLimit) =>
+        memoryLimit is { Length: > 0 } limit
             ? LocationSettings.Default with { MemoryLimit = MemoryLimit.Parse(limit) }
             : LocationSettings.Default;
 
@@ -327,15 +320,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         {
             await foreach (var report in host.Reports.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                await SendAsync(new JsonObject
-                {
-                    ["type"] = "report",
-                    ["location"] = report.Location,
-                    ["release"] = report.Release.ToString(),
-                    ["kind"] = report.Kind.ToString(),
-                    ["message"] = report.Message,
-                    ["at"] = report.At.ToString("O"),
-                }, cancellationToken).ConfigureAwait(false);
+                await SendAsync(new LocationReport(report.Location, report.Release.ToString(), report.Kind.ToString(), report.Message, report.At), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -344,10 +329,10 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     }
 
     /// <summary>Sends on whatever connection is up; a message that finds none is dropped (the server asks again).</summary>
-    private Task SendAsync(JsonObject message, CancellationToken cancellationToken) => TrySendAsync(message, connection: null, cancellationToken);
+    private Task SendAsync(AgentMessage message, CancellationToken cancellationToken) => TrySendAsync(message, connection: null, cancellationToken);
 
     /// <summary>Sends on the given connection (any, when null), returning whether the message went out on it.</summary>
-    private async Task<bool> TrySendAsync(JsonObject message, long? connection, CancellationToken cancellationToken)
+    private async Task<bool> TrySendAsync(AgentMessage message, long? connection, CancellationToken cancellationToken)
     {
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

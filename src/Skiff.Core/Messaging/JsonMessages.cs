@@ -1,21 +1,22 @@
 using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
-using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace Skiff.Core.Messaging;
 
 /// <summary>
 /// The framing of the agent protocol (docs/agent-protocol.md), for both ends: one JSON object per text
-/// message on a WebSocket.
+/// message on a WebSocket, read and written as the typed messages of <see cref="AgentMessage"/>.
 /// </summary>
 internal static class JsonMessages
 {
     /// <summary>
     /// The messages the peer sends, until it closes. A message that is not a JSON object is dropped rather
-    /// than ending the connection: the peer's next one may be fine, and whoever waited for it times out.
+    /// than ending the connection: the peer's next one may be fine, and whoever waited for it times out. A JSON
+    /// object that is not a message this release reads comes as an <see cref="UnreadableMessage"/>, so a request
+    /// can still be answered with an error.
     /// </summary>
-    public static async IAsyncEnumerable<JsonObject> ReadAsync(WebSocket socket, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public static async IAsyncEnumerable<AgentMessage> ReadAsync(WebSocket socket, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var buffer = new byte[64 * 1024];
         using var message = new MemoryStream();
@@ -33,25 +34,76 @@ internal static class JsonMessages
                 continue;
             }
 
-            JsonObject? json;
-            try
-            {
-                json = JsonNode.Parse(message.GetBuffer().AsSpan(0, (int)message.Length)) as JsonObject;
-            }
-            catch (System.Text.Json.JsonException)
-            {
-                json = null;
-            }
-
+            var read = Read(message.GetBuffer().AsSpan(0, (int)message.Length));
             message.SetLength(0);
-            if (json is not null)
+            if (read is not null)
             {
-                yield return json;
+                yield return read;
             }
         }
     }
 
     /// <summary>Sends one message; callers serialize their sends, as a WebSocket allows one at a time.</summary>
-    public static Task SendAsync(WebSocket socket, JsonObject message, CancellationToken cancellationToken) =>
-        socket.SendAsync(Encoding.UTF8.GetBytes(message.ToJsonString()), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+    public static Task SendAsync(WebSocket socket, AgentMessage message, CancellationToken cancellationToken) =>
+        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message, AgentJson.Wire.AgentMessage), WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+
+    /// <summary>A message's "type" on the wire.</summary>
+    public static string TypeOf(AgentMessage message) =>
+        AgentJson.Wire.AgentMessage.PolymorphismOptions!.DerivedTypes.FirstOrDefault(d => d.DerivedType == message.GetType()).TypeDiscriminator as string
+        ?? throw new ArgumentException($"{message.GetType().Name} is not a message of the agent protocol.", nameof(message));
+
+    /// <summary>One message: typed, an <see cref="UnreadableMessage"/> for a JSON object that is no message, or null for anything else.</summary>
+    internal static AgentMessage? Read(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, AgentJson.Wire.AgentMessage);
+        }
+        catch (Exception exception) when (exception is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            // Invalid UTF-8 surfaces as InvalidOperationException, and a JSON object without "type" (so no message
+            // type to make) as NotSupportedException.
+            return Unreadable(json, exception);
+        }
+    }
+
+    /// <summary>What is wrong with a message the typed reader refused, read again as plain JSON for its request id and type.</summary>
+    private static UnreadableMessage? Unreadable(ReadOnlySpan<byte> json, Exception problem)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return null;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json.ToArray());
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            long? request = root.TryGetProperty("request", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var number) ? number : null;
+            if (!root.TryGetProperty("type", out var typeValue) || typeValue.ValueKind != JsonValueKind.String)
+            {
+                return new UnreadableMessage(null, "malformed", "the message has no \"type\" string") { Request = request };
+            }
+
+            var type = typeValue.GetString()!;
+            var known = AgentJson.Wire.AgentMessage.PolymorphismOptions!.DerivedTypes.Any(d => d.TypeDiscriminator as string == type);
+            return known
+                ? new UnreadableMessage(type, "malformed", $"the {type} message could not be read: {problem.Message}") { Request = request }
+                : new UnreadableMessage(type, "unknown_type", $"'{type}' is not a message of agent protocol {AgentProtocol.Version}") { Request = request };
+        }
+    }
 }

@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Skiff.Core;
+using Skiff.Core.Messaging;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
@@ -27,7 +30,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _absentSince = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentSession> _agents = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, JsonObject> _lastReports = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LocationReport> _lastReports = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastFailedMove = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _turns = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _rebalancing = new(1, 1);
@@ -35,7 +38,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     private TaskCompletionSource _agentConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
-    public JsonObject? LastReport(string location) => _lastReports.GetValueOrDefault(location);
+    public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
 
     public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
     {
@@ -192,9 +195,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// is on that still fit are kept, and the least loaded others that fit are added. Health-gated: the
     /// placement changes only when every one of them reports the release healthy; otherwise those that took it
     /// go back to <paramref name="previous"/> (or stop the location, if they did not run it before), and the
-    /// reply names the agent that failed. Returns the first agent's reply, with <c>agents</c> added.
+    /// reply names the agent that failed. Returns the first agent's <see cref="ActivatedReply"/>, or an
+    /// <see cref="AgentErrorReply"/> saying why the release is not live.
     /// </summary>
-    public async Task<JsonObject> ActivateAsync(string location, string release, string? memoryLimit, Placement placement, string? previous, CancellationToken cancellationToken)
+    public async Task<AgentMessage> ActivateAsync(string location, string release, string? memoryLimit, Placement placement, string? previous, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(TimeSpan.FromSeconds(10));
@@ -232,8 +236,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, current.Contains(agent) ? previous : null, memoryLimit).ConfigureAwait(false);
                 }
 
-                var reason = (string?)failedReply["message"] ?? (string?)failedReply["error"] ?? "it did not say why";
-                return new JsonObject { ["type"] = "activated", ["succeeded"] = false, ["error"] = target.Count == 1 ? reason : $"agent '{failedAgent}': {reason}" };
+                var reason = Reason(failedReply);
+                return new AgentErrorReply("activation_failed", target.Count == 1 ? reason : $"agent '{failedAgent}': {reason}");
             }
 
             if (!await store.ReplacePlacementAsync(location, current, target, cancellationToken).ConfigureAwait(false))
@@ -247,29 +251,31 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, release: null, memoryLimit).ConfigureAwait(false);
             }
 
-            var result = replies[0].DeepClone().AsObject();
-            result["agents"] = new JsonArray([.. target.Select(a => (JsonNode)a)]);
-            return result;
+            return replies[0];
         }
     }
 
-    private async Task<JsonObject> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, CancellationToken cancellationToken)
+    private async Task<AgentMessage> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, CancellationToken cancellationToken)
     {
         try
         {
-            return await RequestAsync(
-                agent,
-                new JsonObject { ["type"] = "activate", ["location"] = location, ["release"] = release, ["memory_limit"] = memoryLimit },
-                activationTimeout,
-                cancellationToken).ConfigureAwait(false);
+            return await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
-            return new JsonObject { ["type"] = "error", ["message"] = exception.Message };
+            return new AgentErrorReply("unavailable", exception.Message);
         }
     }
 
-    private static bool Succeeded(JsonObject reply) => (string?)reply["type"] != "error" && (bool?)reply["succeeded"] == true;
+    private static bool Succeeded(AgentMessage reply) => reply is ActivatedReply { Succeeded: true };
+
+    /// <summary>Why an activation did not succeed, as the agent said it.</summary>
+    private static string Reason(AgentMessage reply) => reply switch
+    {
+        AgentErrorReply error => error.Message,
+        ActivatedReply { Error: { } error } => error,
+        _ => "it did not say why",
+    };
 
     /// <summary>
     /// Puts an agent back as it was before a placement that did not happen, or off a location that moved: the
@@ -282,9 +288,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             await RequestAsync(
                 agent,
-                release is null
-                    ? new JsonObject { ["type"] = "deactivate", ["location"] = location }
-                    : new JsonObject { ["type"] = "activate", ["location"] = location, ["release"] = release, ["memory_limit"] = memoryLimit },
+                release is null ? new DeactivateRequest(location) : new ActivateRequest(location, release, memoryLimit),
                 activationTimeout,
                 stopping).ConfigureAwait(false);
         }
@@ -345,7 +349,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             : throw new AgentUnavailableException($"agent '{agent}', which runs this run, is not connected; try again once it is back (after {gracePeriod.TotalSeconds:0} s away its runs are failed).");
 
     /// <summary>Sends a request to an agent, here or through the server holding it, and returns its reply.</summary>
-    public Task<JsonObject> RequestAsync(AgentLink agent, JsonObject message, TimeSpan timeout, CancellationToken cancellationToken) =>
+    public Task<AgentMessage> RequestAsync(AgentLink agent, AgentMessage message, TimeSpan timeout, CancellationToken cancellationToken) =>
         RelayAsync(agent, message, runStartedAt: null, timeout, cancellationToken);
 
     /// <summary>
@@ -353,53 +357,67 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <paramref name="startedAt"/>) by the server holding the agent, as it reads the agent's answer and before
     /// any event of the run: a run the agent refuses is never recorded.
     /// </summary>
-    public Task<JsonObject> StartRunAsync(AgentLink agent, JsonObject startRun, DateTimeOffset startedAt, TimeSpan timeout, CancellationToken cancellationToken) =>
+    public Task<AgentMessage> StartRunAsync(AgentLink agent, StartRunRequest startRun, DateTimeOffset startedAt, TimeSpan timeout, CancellationToken cancellationToken) =>
         RelayAsync(agent, startRun, startedAt, timeout, cancellationToken);
 
-    private Task<JsonObject> RelayAsync(AgentLink agent, JsonObject message, DateTimeOffset? runStartedAt, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<AgentMessage> RelayAsync(AgentLink agent, AgentMessage message, DateTimeOffset? runStartedAt, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (agent.Server == bus.ServerId)
         {
-            return LocalRequestAsync(agent.Name, message, runStartedAt, timeout, cancellationToken);
+            return await LocalRequestAsync(agent.Name, message, runStartedAt, timeout, cancellationToken).ConfigureAwait(false);
         }
 
         var request = new JsonObject
         {
             ["agent"] = agent.Name,
-            ["message"] = message,
+            ["message"] = JsonSerializer.SerializeToNode(message, AgentJson.Wire.AgentMessage),
             ["timeout_ms"] = (long)timeout.TotalMilliseconds,
             ["run_started_at"] = runStartedAt?.ToString("O"),
         };
 
         // A little longer than the agent gets, so the holding server's own timeout (with its message) comes first.
-        return bus.RequestAsync(agent.Server, request, timeout + TimeSpan.FromSeconds(5), cancellationToken);
+        var reply = await bus.RequestAsync(agent.Server, request, timeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        return Relayed(reply, $"reply of agent '{agent.Name}' from server '{agent.Server}'");
     }
 
+    /// <summary>A message passed between servers in a bus envelope (as JSON, the way the agent sent it or is sent it).</summary>
+    private static AgentMessage Relayed(JsonObject? json, string what) =>
+        (json is null ? null : JsonMessages.Read(Encoding.UTF8.GetBytes(json.ToJsonString()))) switch
+        {
+            null => throw new AgentUnavailableException($"a relayed {what} carried no message."),
+            UnreadableMessage unreadable => throw new AgentUnavailableException($"a relayed {what} could not be read: {unreadable.Problem}"),
+            var message => message,
+        };
+
     /// <summary>A request another server passed here for an agent connected to this one: the bus's <see cref="IServerBus.OnRequest"/>.</summary>
-    public Task<JsonObject> HandleRelayedAsync(JsonObject request, CancellationToken cancellationToken) =>
-        LocalRequestAsync(
+    public async Task<JsonObject> HandleRelayedAsync(JsonObject request, CancellationToken cancellationToken)
+    {
+        var reply = await LocalRequestAsync(
             (string?)request["agent"] ?? throw new AgentUnavailableException("a relayed request named no agent."),
-            (request["message"] as JsonObject)?.DeepClone().AsObject() ?? throw new AgentUnavailableException("a relayed request carried no message."),
+            Relayed(request["message"] as JsonObject, "request"),
             (string?)request["run_started_at"] is { } at ? DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture) : null,
             TimeSpan.FromMilliseconds((long?)request["timeout_ms"] ?? (long)activationTimeout.TotalMilliseconds),
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
+        return JsonSerializer.SerializeToNode(reply, AgentJson.Wire.AgentMessage)!.AsObject();
+    }
 
-    private async Task<JsonObject> LocalRequestAsync(string name, JsonObject message, DateTimeOffset? runStartedAt, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<AgentMessage> LocalRequestAsync(string name, AgentMessage message, DateTimeOffset? runStartedAt, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (!_agents.TryGetValue(name, out var session))
         {
             throw new AgentUnavailableException($"agent '{name}' disconnected from server '{bus.ServerId}'; try again once it has reconnected.");
         }
 
-        var runId = runStartedAt is null ? null : (string?)message["run"];
-        if (runId is not null)
+        var start = runStartedAt is null ? null : message as StartRunRequest;
+        var runId = start?.Run;
+        if (start is not null)
         {
             runs.Starting(new RunRecord(
-                runId,
-                (string)message["location"]!,
-                Digest.Parse((string)message["release"]!),
-                (string)message["job"]!,
-                (message["params"] as JsonObject ?? []).ToJsonString(),
+                start.Run,
+                start.Location,
+                Digest.Parse(start.Release),
+                start.Job,
+                (start.Params ?? []).ToJsonString(),
                 RunStatuses.Running,
                 runStartedAt!.Value,
                 null,
@@ -410,7 +428,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         try
         {
             var reply = await session.RequestAsync(message, timeout, cancellationToken).ConfigureAwait(false);
-            if (runId is not null && (string?)reply["type"] == "error")
+            if (runId is not null && reply is AgentErrorReply)
             {
                 runs.StartFailed(runId);
             }
@@ -473,7 +491,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
     }
 
-    private async Task CatchUpAsync(AgentSession session, JsonObject hello, CancellationToken cancellationToken)
+    private async Task CatchUpAsync(AgentSession session, AgentHello hello, CancellationToken cancellationToken)
     {
         try
         {
@@ -499,10 +517,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             .Where(r => r.Agent == session.Name)
             .ToList();
         var reply = await session.RequestAsync(
-            new JsonObject { ["type"] = "resume_runs", ["runs"] = new JsonObject(held.Select(r => KeyValuePair.Create(r.Id, (JsonNode?)r.LastSeq))) },
+            new ResumeRunsRequest(held.ToDictionary(r => r.Id, r => r.LastSeq, StringComparer.Ordinal)),
             activationTimeout,
             cancellationToken).ConfigureAwait(false);
-        var unknown = (reply["unknown"] as JsonArray ?? []).Select(id => (string?)id).ToHashSet(StringComparer.Ordinal);
+        var unknown = (reply as ResumedReply)?.Unknown.ToHashSet(StringComparer.Ordinal) ?? [];
         foreach (var run in held.Where(r => unknown.Contains(r.Id)))
         {
             await runs.FailLostRunAsync(run, $"agent '{session.Name}' restarted while this run was going, and its process ended with it", cancellationToken).ConfigureAwait(false);
@@ -514,7 +532,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// and a stop for every location it runs that is placed elsewhere now (moved while it was away). Nothing
     /// moves because an agent or server restarted: locations move only off an agent gone past the grace period.
     /// </summary>
-    private async Task ReconcileAsync(AgentSession session, JsonObject hello, CancellationToken cancellationToken)
+    private async Task ReconcileAsync(AgentSession session, AgentHello hello, CancellationToken cancellationToken)
     {
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
         bool PlacedHere(string location) => placements.GetValueOrDefault(location)?.Contains(session.Name) == true;
@@ -522,18 +540,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {
-                await session.RequestAsync(
-                    new JsonObject { ["type"] = "activate", ["location"] = location.Name, ["release"] = release.ToString(), ["memory_limit"] = location.MemoryLimit },
-                    activationTimeout,
-                    cancellationToken).ConfigureAwait(false);
+                await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
             }
         }
 
-        foreach (var held in (hello["locations"] as JsonArray ?? []).Select(l => (string?)l?["location"]).OfType<string>())
+        foreach (var held in hello.Locations.Select(l => l.Location))
         {
             if (!PlacedHere(held))
             {
-                await session.RequestAsync(new JsonObject { ["type"] = "deactivate", ["location"] = held }, activationTimeout, cancellationToken).ConfigureAwait(false);
+                await session.RequestAsync(new DeactivateRequest(held), activationTimeout, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -608,7 +623,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
                 var replies = await Task.WhenAll(added.Select(a => ActivateOnAsync(new AgentLink(a, fleet.Connected[a]), location.Name, release.ToString(), location.MemoryLimit, cancellationToken))).ConfigureAwait(false);
                 var refused = added.Zip(replies).Where(r => !Succeeded(r.Second)).ToList();
-                var error = refused.Count == 0 ? null : string.Join("; ", refused.Select(r => $"agent '{r.First}': {(string?)r.Second["message"] ?? (string?)r.Second["error"]}"));
+                var error = refused.Count == 0 ? null : string.Join("; ", refused.Select(r => $"agent '{r.First}': {Reason(r.Second)}"));
                 var next = target.Except(refused.Select(r => r.First), StringComparer.Ordinal).ToList();
                 if (refused.Count > 0)
                 {
@@ -762,27 +777,30 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 : 0;
     }
 
-    private async Task HandleMessageAsync(AgentSession session, JsonObject message)
+    /// <summary>
+    /// An agent's unprompted messages. Anything else (an unknown type, a reply nobody waits for any more) is let go:
+    /// nothing waits for an answer to it, and the agent's next message may be fine.
+    /// </summary>
+    private async Task HandleMessageAsync(AgentSession session, AgentMessage message)
     {
-        switch ((string?)message["type"])
+        switch (message)
         {
-            case "run_event" when message["event"] is JsonObject runEvent && (string?)message["run"] is { } runId:
-                if (await runs.AppendEventAsync(runId, runEvent, CancellationToken.None).ConfigureAwait(false))
+            case AgentRunEvent runEvent:
+                if (await runs.AppendEventAsync(runEvent.Run, runEvent.Event, CancellationToken.None).ConfigureAwait(false))
                 {
                     // The run's end is stored: the agent may forget its events.
-                    await session.TrySendAsync(new JsonObject { ["type"] = "run_stored", ["run"] = runId }).ConfigureAwait(false);
+                    await session.TrySendAsync(new RunStoredNotice(runEvent.Run)).ConfigureAwait(false);
                 }
 
                 break;
-            case "report" when (string?)message["location"] is { } location:
-                _lastReports[location] = message;
+            case LocationReport report:
+                _lastReports[report.Location] = report;
                 break;
-            case "hello":
-                await HelloAsync(session, message).ConfigureAwait(false);
+            case AgentHello hello:
+                await HelloAsync(session, hello).ConfigureAwait(false);
                 break;
-            case "load":
-                message.Remove("type");
-                await store.RecordAgentLoadAsync(session.Name, message.ToJsonString(), CancellationToken.None).ConfigureAwait(false);
+            case AgentLoad load:
+                await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
                 break;
         }
     }
@@ -791,12 +809,12 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// An agent's first message on a connection: what it is (labels, capacity) and runs. Recorded before the agent
     /// counts as available for placement, then the agent is caught up with the store.
     /// </summary>
-    private async Task HelloAsync(AgentSession session, JsonObject hello)
+    private async Task HelloAsync(AgentSession session, AgentHello hello)
     {
         Dictionary<string, string> labels;
         try
         {
-            labels = Placement.ParseLabels((hello["labels"] as JsonObject ?? []).Select(l => $"{l.Key}={(string?)l.Value}"), "label");
+            labels = Placement.ParseLabels(hello.Labels.Select(l => $"{l.Key}={l.Value}"), "label");
         }
         catch (ArgumentException)
         {
@@ -804,10 +822,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             labels = [];
         }
 
-        await store.RecordAgentAsync(session.Name, labels, (hello["capacity"] as JsonObject ?? []).ToJsonString(), CancellationToken.None).ConfigureAwait(false);
-        if (hello["load"] is JsonObject load)
+        await store.RecordAgentAsync(session.Name, labels, JsonSerializer.Serialize(hello.Capacity, AgentJson.Wire.HostCapacity), CancellationToken.None).ConfigureAwait(false);
+        if (hello.Load is { } load)
         {
-            await store.RecordAgentLoadAsync(session.Name, load.ToJsonString(), CancellationToken.None).ConfigureAwait(false);
+            await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
         }
 
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

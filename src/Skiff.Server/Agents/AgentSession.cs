@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Text.Json.Nodes;
 using Skiff.Core;
 using Skiff.Core.Messaging;
 
@@ -12,38 +11,35 @@ namespace Skiff.Server.Agents;
 internal sealed class AgentSession(string name, WebSocket socket)
 {
     private readonly SemaphoreSlim _sendGate = new(1, 1);
-    private readonly PendingRequests<JsonObject> _requests = new(TimeProvider.System);
+    private readonly PendingRequests<AgentMessage> _requests = new(TimeProvider.System);
 
     public string Name { get; } = name;
 
     /// <summary>Called for every message that is not a reply: run events, reports.</summary>
-    public Func<JsonObject, Task>? OnMessage { get; set; }
+    public Func<AgentMessage, Task>? OnMessage { get; set; }
 
     /// <summary>Called for a reply before the waiting request sees it, in receive order (used to create a run's record before its first event).</summary>
-    public Func<JsonObject, Task>? OnReply { get; set; }
+    public Func<AgentMessage, Task>? OnReply { get; set; }
 
     public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public async Task<JsonObject> RequestAsync(JsonObject message, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Sends a request and returns the agent's reply: the one the request expects, or an <see cref="AgentErrorReply"/>.</summary>
+    public async Task<AgentMessage> RequestAsync(AgentMessage message, TimeSpan timeout, CancellationToken cancellationToken)
     {
         try
         {
             return await _requests.RequestAsync(
-                (id, token) =>
-                {
-                    message["request"] = id;
-                    return SendAsync(message, token);
-                },
+                (id, token) => SendAsync(message with { Request = id }, token),
                 timeout,
                 cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            throw new AgentUnavailableException($"agent '{Name}' did not answer a {(string?)message["type"]} request within {timeout.TotalSeconds:0} s.");
+            throw new AgentUnavailableException($"agent '{Name}' did not answer a {JsonMessages.TypeOf(message)} request within {timeout.TotalSeconds:0} s.");
         }
     }
 
-    public async Task SendAsync(JsonObject message, CancellationToken cancellationToken)
+    public async Task SendAsync(AgentMessage message, CancellationToken cancellationToken)
     {
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -61,7 +57,7 @@ internal sealed class AgentSession(string name, WebSocket socket)
     }
 
     /// <summary>Sends a notice that needs no answer; one the agent does not get is sent again another way (or not needed).</summary>
-    public async Task TrySendAsync(JsonObject message)
+    public async Task TrySendAsync(AgentMessage message)
     {
         try
         {
@@ -77,22 +73,26 @@ internal sealed class AgentSession(string name, WebSocket socket)
     {
         try
         {
-            await foreach (var json in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
+            await foreach (var message in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
             {
                 try
                 {
-                    if (json["request"] is JsonValue value && value.TryGetValue<long>(out var id) && _requests.IsWaiting(id))
+                    if (message.Request is { } id && _requests.IsWaiting(id))
                     {
+                        // A reply the server cannot read still ends the wait, with what was wrong, not a timeout.
+                        var reply = message is UnreadableMessage unreadable
+                            ? new AgentErrorReply(unreadable.Code, $"agent '{Name}' sent a reply this server could not read: {unreadable.Problem}") { Request = id }
+                            : message;
                         if (OnReply is { } onReply)
                         {
-                            await onReply(json).ConfigureAwait(false);
+                            await onReply(reply).ConfigureAwait(false);
                         }
 
-                        _requests.TryComplete(id, json);
+                        _requests.TryComplete(id, reply);
                     }
                     else if (OnMessage is { } onMessage)
                     {
-                        await onMessage(json).ConfigureAwait(false);
+                        await onMessage(message).ConfigureAwait(false);
                     }
                 }
                 catch (SkiffException)

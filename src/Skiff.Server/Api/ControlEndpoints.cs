@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Client.Api;
 using Skiff.Core.Blobs;
+using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
@@ -70,7 +71,7 @@ internal static class ControlEndpoints
                     location.Replicas,
                     location.Constraints,
                     placements.GetValueOrDefault(location.Name) ?? [],
-                    (string?)report?["kind"] switch
+                    report?.Kind switch
                     {
                         "Crashed" => "restarting",
                         "Unhealthy" => "unhealthy",
@@ -163,9 +164,9 @@ internal static class ControlEndpoints
             }
 
             var agent = await agents.LinkAsync(run.Agent ?? throw new AgentUnavailableException($"run {id} is recorded with no agent; it cannot be canceled."), cancellationToken).ConfigureAwait(false);
-            var reply = await agents.RequestAsync(agent, new JsonObject { ["type"] = "cancel_run", ["run"] = id }, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-            return (string?)reply["type"] == "error"
-                ? throw new AgentUnavailableException((string?)reply["message"] ?? "the agent could not cancel the run")
+            var reply = await agents.RequestAsync(agent, new CancelRunRequest(id), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            return reply is AgentErrorReply error
+                ? throw new AgentUnavailableException(error.Message)
                 : TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: true));
         })
             .Fails(404, 503)

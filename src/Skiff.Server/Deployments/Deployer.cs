@@ -4,6 +4,7 @@ using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
+using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Coordination;
@@ -243,20 +244,20 @@ internal sealed class Deployer
                 Placement.FromStored(record.Replicas, record.Constraints),
                 previous?.ToString(),
                 CancellationToken.None).ConfigureAwait(false);
-            if ((string?)result["type"] == "error")
+            switch (result)
             {
-                outcome = DeploymentOutcomes.Failed;
-                error = (string?)result["message"];
-            }
-            else if ((bool?)result["succeeded"] == true)
-            {
-                outcome = DeploymentOutcomes.Live;
-                definitions = result["definitions"]?.ToJsonString() ?? "[]";
-            }
-            else
-            {
-                outcome = DeploymentOutcomes.Failed;
-                error = (string?)result["error"];
+                case ActivatedReply { Succeeded: true } activated:
+                    outcome = DeploymentOutcomes.Live;
+                    definitions = activated.Definitions?.ToJsonString() ?? "[]";
+                    break;
+                case ActivatedReply activated:
+                    outcome = DeploymentOutcomes.Failed;
+                    error = activated.Error;
+                    break;
+                default:
+                    outcome = DeploymentOutcomes.Failed;
+                    error = (result as AgentErrorReply)?.Message;
+                    break;
             }
         }
         catch (AgentUnavailableException exception)

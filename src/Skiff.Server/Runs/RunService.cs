@@ -45,9 +45,9 @@ internal sealed class RunService
     public void StartFailed(string runId) => _starting.TryRemove(runId, out _);
 
     /// <summary>Called in receive order for every reply from an agent, before the waiting request sees it.</summary>
-    public async Task HandleReplyAsync(JsonObject reply)
+    public async Task HandleReplyAsync(AgentMessage reply)
     {
-        if ((string?)reply["type"] == "run_started" && (string?)reply["run"] is { } runId && _starting.TryRemove(runId, out var run))
+        if (reply is RunStartedReply started && _starting.TryRemove(started.Run, out var run))
         {
             await _store.CreateRunAsync(run, CancellationToken.None).ConfigureAwait(false);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Hosting;
@@ -20,27 +21,17 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOp
         var agent = await agents.AgentForRunAsync(live, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         var reply = await agents.StartRunAsync(
             agent,
-            new JsonObject
-            {
-                ["type"] = "start_run",
-                ["run"] = runId,
-                ["location"] = location,
-                ["job"] = job,
-                ["params"] = parameters.DeepClone(),
-                ["release"] = live.LiveRelease!.Value.ToString(),
-                ["memory_limit"] = live.MemoryLimit,
-            },
+            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit),
             time.GetUtcNow(),
             options.ActivationTimeout,
             cancellationToken).ConfigureAwait(false);
-        if ((string?)reply["type"] == "error")
+        if (reply is AgentErrorReply error)
         {
-            var message = (string?)reply["message"] ?? "the agent refused the run";
-            throw (string?)reply["code"] switch
+            throw error.Code switch
             {
-                "unknown_job" => new NotFoundException(message),
-                "bad_parameters" => new BadRequestException(message),
-                _ => new AgentUnavailableException(message),
+                "unknown_job" => new NotFoundException(error.Message),
+                "bad_parameters" => new BadRequestException(error.Message),
+                _ => new AgentUnavailableException(error.Message),
             };
         }
 

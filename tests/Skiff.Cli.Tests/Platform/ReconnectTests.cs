@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Cli.Tests.Platform;
@@ -117,8 +118,12 @@ public sealed class ReconnectTests(PlatformFixture fixture) : IClassFixture<Plat
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
+            // A lost run's status is stored before the run_failed event the server writes for it
+            // (RunService.FailLostRunAsync): a run has ended once both are.
             var run = await platform.Server.Store.GetRunAsync(runId, deadline.Token);
-            if (run is { Status: not RunStatuses.Running })
+            if (run is { Status: not RunStatuses.Running }
+                && await platform.Server.Store.GetRunEventsAsync(runId, 0, 1000, deadline.Token) is [.., var last]
+                && RunEvents.IsEnd(JsonNode.Parse(last.Json)!.AsObject()))
             {
                 return run;
             }

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 
 namespace Skiff.Core.Tests.Messaging;
@@ -11,27 +10,32 @@ namespace Skiff.Core.Tests.Messaging;
 public sealed class JsonMessagesTests
 {
     [Fact]
-    public async Task Reads_whole_objects_across_frames_drops_what_is_not_an_object_and_ends_at_close()
+    public async Task Reads_whole_messages_across_frames_drops_what_is_not_an_object_and_ends_at_close()
     {
         var (client, server) = await ConnectAsync();
         using (client)
         using (server)
         {
             await SendTextAsync(client, "not json at all", endOfMessage: true);
-            await SendTextAsync(client, "{\"b\":", endOfMessage: false);
-            await SendTextAsync(client, "2}", endOfMessage: true);
+            await SendTextAsync(client, "{\"type\":\"run_stored\",", endOfMessage: false);
+            await SendTextAsync(client, "\"run\":\"r-1\"}", endOfMessage: true);
             await SendTextAsync(client, "[1, 2]", endOfMessage: true);
-            await JsonMessages.SendAsync(client, new JsonObject { ["a"] = 1 }, CancellationToken.None);
+            await SendTextAsync(client, "{\"type\":\"launch\",\"request\":3}", endOfMessage: true);
+            await JsonMessages.SendAsync(client, new CancelRunRequest("r-2") { Request = 4 }, CancellationToken.None);
             await client.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None);
 
-            var received = new List<string>();
+            var received = new List<AgentMessage>();
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await foreach (var message in JsonMessages.ReadAsync(server, deadline.Token))
             {
-                received.Add(message.ToJsonString());
+                received.Add(message);
             }
 
-            received.ShouldBe(["{\"b\":2}", "{\"a\":1}"]);
+            received.ShouldBe([
+                new RunStoredNotice("r-1"),
+                new UnreadableMessage("launch", "unknown_type", "'launch' is not a message of agent protocol 2") { Request = 3 },
+                new CancelRunRequest("r-2") { Request = 4 },
+            ]);
         }
     }
 

@@ -1,0 +1,176 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Skiff.Core.Messaging;
+
+// The messages of the agent protocol (docs/agent-protocol.md), for both ends: the server writes requests and reads
+// the rest; the agent reads requests and writes the rest. One JSON object per WebSocket text message (JsonMessages);
+// "type" names the message. A field that is not nullable must be present (RespectNullableAnnotations,
+// RespectRequiredConstructorParameters); one that may be left out has a default, and a null one is left out.
+
+/// <summary>
+/// Any message of the agent protocol. <see cref="Request"/> is the server's number for a request (one it sends with a
+/// request id); the reply repeats it. Notices and the agent's unprompted messages have none.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
+[JsonDerivedType(typeof(ActivateRequest), "activate")]
+[JsonDerivedType(typeof(StartRunRequest), "start_run")]
+[JsonDerivedType(typeof(CancelRunRequest), "cancel_run")]
+[JsonDerivedType(typeof(ResumeRunsRequest), "resume_runs")]
+[JsonDerivedType(typeof(DeactivateRequest), "deactivate")]
+[JsonDerivedType(typeof(RunStoredNotice), "run_stored")]
+[JsonDerivedType(typeof(ActivatedReply), "activated")]
+[JsonDerivedType(typeof(RunStartedReply), "run_started")]
+[JsonDerivedType(typeof(ResumedReply), "resumed")]
+[JsonDerivedType(typeof(AgentOkReply), "ok")]
+[JsonDerivedType(typeof(AgentErrorReply), "error")]
+[JsonDerivedType(typeof(AgentHello), "hello")]
+[JsonDerivedType(typeof(AgentLoad), "load")]
+[JsonDerivedType(typeof(LocationReport), "report")]
+[JsonDerivedType(typeof(AgentRunEvent), "run_event")]
+internal abstract record AgentMessage
+{
+    [JsonPropertyOrder(-1)]
+    public long? Request { get; init; }
+}
+
+// Server → agent requests.
+
+/// <summary>
+/// Makes <paramref name="Release"/> live on <paramref name="Location"/>. <paramref name="MemoryLimit"/> is the
+/// location's limit in canonical form (<c>512MiB</c>); null, it has none: the agent applies exactly what it is sent.
+/// </summary>
+internal sealed record ActivateRequest(string Location, string Release, string? MemoryLimit = null) : AgentMessage;
+
+/// <summary>
+/// Starts run <paramref name="Run"/> (a new id) of <paramref name="Release"/>: an agent not running that release on the
+/// location yet (it has just reconnected and not caught up) activates it first.
+/// </summary>
+internal sealed record StartRunRequest(string Run, string Location, string Job, string Release, JsonObject? Params = null, string? MemoryLimit = null) : AgentMessage;
+
+internal sealed record CancelRunRequest(string Run) : AgentMessage;
+
+/// <summary>The server's first request on a connection: each run it has as running on the agent, with the last event sequence number it stored.</summary>
+internal sealed record ResumeRunsRequest(IReadOnlyDictionary<string, long> Runs) : AgentMessage;
+
+internal sealed record DeactivateRequest(string Location) : AgentMessage;
+
+/// <summary>Server → agent, no reply: the server has stored the run's last event, so the agent may forget its events.</summary>
+internal sealed record RunStoredNotice(string Run) : AgentMessage;
+
+// Agent → server replies.
+
+/// <summary>
+/// What became of an activate request. <paramref name="Definitions"/> are the code server's job definitions
+/// (docs/code-server-protocol.md), which the server stores as sent.
+/// </summary>
+internal sealed record ActivatedReply(
+    string Location,
+    string Release,
+    bool Succeeded,
+    ActivationTimingsMs TimingsMs,
+    long BlobsFetched,
+    string? Error = null,
+    JsonArray? Definitions = null) : AgentMessage;
+
+/// <summary>Where an activation's time went, in whole milliseconds.</summary>
+internal sealed record ActivationTimingsMs(long Fetch, long Materialize, long ProcessStart, long Ready, long Total);
+
+/// <summary>The run is going; its events follow as <see cref="AgentRunEvent"/>s.</summary>
+internal sealed record RunStartedReply(string Run, string? Release = null) : AgentMessage;
+
+/// <summary>The answer to <see cref="ResumeRunsRequest"/>, after the missing events: the runs the agent does not have.</summary>
+internal sealed record ResumedReply(IReadOnlyList<string> Unknown) : AgentMessage;
+
+internal sealed record AgentOkReply : AgentMessage;
+
+/// <summary>
+/// A request refused or failed. Codes: those of the code-server protocol (<c>unknown_job</c>, <c>bad_parameters</c>,
+/// …), <c>unknown_location</c>, <c>activation_failed</c>, <c>unknown_type</c>, <c>malformed</c>, <c>failed</c>.
+/// </summary>
+internal sealed record AgentErrorReply(string Code, string Message) : AgentMessage;
+
+// Agent → server, unprompted.
+
+/// <summary>
+/// The agent's first message on every connection: what it is (labels, capacity) and runs. Until its hello an agent is
+/// not chosen for anything new.
+/// </summary>
+internal sealed record AgentHello(
+    IReadOnlyDictionary<string, string> Labels,
+    HostCapacity Capacity,
+    IReadOnlyList<HeldLocation> Locations,
+    AgentLoad? Load = null) : AgentMessage;
+
+/// <summary>The host as the agent found it when it connected; a value it could not read is left out rather than guessed.</summary>
+internal sealed record HostCapacity(int Cpus, long? MemoryBytes = null, long? DiskBytes = null);
+
+/// <summary>A location the agent runs, and the release it runs there.</summary>
+internal sealed record HeldLocation(string Location, string Release);
+
+/// <summary>
+/// The agent's load, every few seconds (and inside its hello). The server keeps it as this record writes it when it is
+/// not a message of its own (declared as <see cref="AgentLoad"/>, it is written without "type"), and places by it.
+/// </summary>
+internal sealed record AgentLoad(
+    int Locations,
+    int Runs,
+    int CachedFolders,
+    IReadOnlyList<string> Environments,
+    long? MemoryUsedBytes = null,
+    double? CpuLoad = null,
+    long? DiskFreeBytes = null) : AgentMessage;
+
+/// <summary>
+/// Something that happened to a location on the agent. <paramref name="Kind"/> is the agent's report kind as its name
+/// (<c>Activated</c>, <c>ActivationFailed</c>, <c>Crashed</c>, <c>Restarted</c>, <c>Unhealthy</c>, <c>OutOfMemory</c>,
+/// <c>Stopped</c>): a string, so a kind a newer agent adds reaches the server as what it is rather than failing the read.
+/// </summary>
+internal sealed record LocationReport(string Location, string Release, string Kind, string Message, DateTimeOffset At) : AgentMessage;
+
+/// <summary>
+/// One event of a run (docs/events.md), kept as JSON: the code server in the user's program writes it with whatever
+/// SDK it was built with, possibly newer than this agent or server, and both only pass it on and store it as it came,
+/// looking at no more than its seq and type (<see cref="RunEvents"/>). A typed copy would drop fields it did not know.
+/// </summary>
+internal sealed record AgentRunEvent(string Run, JsonObject Event) : AgentMessage;
+
+/// <summary>
+/// Source-generated serialization of the agent protocol's messages: no reflection and no serializer warm-up on the
+/// first message. Field names are snake_case, as on the wire. "type" may come anywhere in a message: the protocol
+/// never required it first (earlier releases happened to write it first, and "request" last).
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
+    AllowOutOfOrderMetadataProperties = true)]
+[JsonSerializable(typeof(AgentMessage))]
+[JsonSerializable(typeof(AgentLoad))]
+[JsonSerializable(typeof(HostCapacity))]
+internal sealed partial class AgentJson : JsonSerializerContext
+{
+    /// <summary>
+    /// The context both ends use. Text is written as is rather than with HTML-safe escapes (<c>'</c> as <c>\u0027</c>,
+    /// non-ASCII as <c>\uXXXX</c>), as the code-server protocol writes it: these messages never land in a page, and a
+    /// run's log lines stay readable and short. The settings repeat the attribute's, since the order in which this and
+    /// the generated <c>Default</c> are initialized is not defined.
+    /// </summary>
+    public static AgentJson Wire { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+        AllowOutOfOrderMetadataProperties = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
+
+/// <summary>
+/// A JSON object that arrived as a message but is not one this release reads (<see cref="JsonMessages.ReadAsync"/>):
+/// an unknown <paramref name="Type"/> (<paramref name="Code"/> <c>unknown_type</c>) or a known one with a field missing
+/// or of the wrong type (<c>malformed</c>). Never sent; a request gets an <see cref="AgentErrorReply"/> saying this.
+/// </summary>
+internal sealed record UnreadableMessage(string? Type, string Code, string Problem) : AgentMessage;

@@ -1,0 +1,99 @@
+using System.Text;
+using System.Text.Json;
+using Skiff.Core.Messaging;
+
+namespace Skiff.Core.Tests.Messaging;
+
+/// <summary>The agent protocol's typed messages against docs/agent-protocol.md, through the source-generated context.</summary>
+public sealed class AgentMessagesTests
+{
+    [Fact]
+    public void Every_message_the_doc_shows_reads_as_its_record_and_writes_back_byte_for_byte()
+    {
+        var lines = DocumentedMessages();
+        var documented = new List<string>();
+        foreach (var line in lines)
+        {
+            var message = JsonMessages.Read(Encoding.UTF8.GetBytes(line));
+
+            message.ShouldNotBeNull(line);
+            message.ShouldNotBeOfType<UnreadableMessage>(line);
+            Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(message, AgentJson.Wire.AgentMessage)).ShouldBe(line);
+            documented.Add(JsonMessages.TypeOf(message));
+        }
+
+        var all = AgentJson.Wire.AgentMessage.PolymorphismOptions!.DerivedTypes.Select(d => (string)d.TypeDiscriminator!);
+        documented.Order(StringComparer.Ordinal).ShouldBe(all.Order(StringComparer.Ordinal), "docs/agent-protocol.md should show each message type once");
+    }
+
+    [Fact]
+    public void Messages_as_the_previous_release_wrote_them_read_the_same()
+    {
+        // JsonObjects with "request" last, nulls written, and (as no release wrote, but the protocol allows) "type" not first.
+        var activate = JsonMessages.Read("{\"location\":\"etl\",\"type\":\"activate\",\"release\":\"sha256:ab\",\"memory_limit\":null,\"request\":7}"u8);
+        var activated = JsonMessages.Read("{\"type\":\"activated\",\"request\":7,\"location\":\"etl\",\"release\":\"sha256:ab\",\"succeeded\":false,\"error\":\"no\",\"definitions\":null,\"timings_ms\":{\"fetch\":1,\"materialize\":2,\"process_start\":3,\"ready\":4,\"total\":10},\"blobs_fetched\":0}"u8);
+
+        activate.ShouldBe(new ActivateRequest("etl", "sha256:ab") { Request = 7 });
+        var reply = activated.ShouldBeOfType<ActivatedReply>();
+        (reply.Request, reply.Succeeded, reply.Error, reply.Definitions, reply.TimingsMs).ShouldBe((7L, false, "no", null, new ActivationTimingsMs(1, 2, 3, 4, 10)));
+    }
+
+    [Fact]
+    public void What_an_agent_could_not_read_from_its_host_may_be_left_out()
+    {
+        var hello = JsonMessages.Read("{\"type\":\"hello\",\"labels\":{},\"capacity\":{\"cpus\":1},\"locations\":[]}"u8).ShouldBeOfType<AgentHello>();
+        var load = JsonMessages.Read("{\"type\":\"load\",\"locations\":0,\"runs\":0,\"cached_folders\":0,\"environments\":[]}"u8).ShouldBeOfType<AgentLoad>();
+
+        (hello.Capacity, hello.Load).ShouldBe((new HostCapacity(1), null));
+        (load.MemoryUsedBytes, load.CpuLoad, load.DiskFreeBytes).ShouldBe((null, null, null));
+    }
+
+    [Theory]
+    [InlineData("{\"type\":\"launch\",\"request\":4}", "launch", "unknown_type", "'launch' is not a message of agent protocol 2")]
+    [InlineData("{\"type\":\"cancel_run\",\"request\":4}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
+    [InlineData("{\"type\":\"cancel_run\",\"request\":4,\"run\":42}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
+    [InlineData("{\"request\":4,\"run\":\"r-1\"}", null, "malformed", "the message has no \"type\" string")]
+    public void A_message_that_cannot_be_read_keeps_its_request_id_and_says_what_is_wrong(string json, string? type, string code, string problem)
+    {
+        var unreadable = JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeOfType<UnreadableMessage>();
+
+        (unreadable.Request, unreadable.Type, unreadable.Code).ShouldBe((4L, type, code));
+        unreadable.Problem.ShouldStartWith(problem);
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("[1,2]")]
+    [InlineData("null")]
+    public void What_is_not_a_json_object_is_no_message(string json)
+    {
+        JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeNull();
+    }
+
+    [Fact]
+    public void A_load_outside_a_message_is_written_without_type_as_the_server_keeps_it()
+    {
+        var load = new AgentLoad(1, 0, 3, ["sha256:ab"], MemoryUsedBytes: 1024, DiskFreeBytes: 2048);
+
+        JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad)
+            .ShouldBe("{\"locations\":1,\"runs\":0,\"cached_folders\":3,\"environments\":[\"sha256:ab\"],\"memory_used_bytes\":1024,\"disk_free_bytes\":2048}");
+    }
+
+    /// <summary>The lines of the fenced block under "Every message, as sent" in docs/agent-protocol.md.</summary>
+    private static List<string> DocumentedMessages()
+    {
+        var folder = new DirectoryInfo(AppContext.BaseDirectory);
+        while (folder is not null && !File.Exists(Path.Combine(folder.FullName, "docs", "agent-protocol.md")))
+        {
+            folder = folder.Parent;
+        }
+
+        folder.ShouldNotBeNull("docs/agent-protocol.md is found above the test's folder");
+        var text = File.ReadAllLines(Path.Combine(folder.FullName, "docs", "agent-protocol.md"));
+        var section = Array.FindIndex(text, l => l.StartsWith("## Every message, as sent", StringComparison.Ordinal));
+        section.ShouldBeGreaterThan(0, "docs/agent-protocol.md has a section \"Every message, as sent\"");
+        var lines = text.Skip(section).SkipWhile(l => l != "```json").Skip(1).TakeWhile(l => l != "```").ToList();
+        lines.ShouldNotBeEmpty();
+        return lines;
+    }
+}
