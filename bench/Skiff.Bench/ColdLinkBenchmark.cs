@@ -70,13 +70,18 @@ internal static class ColdLinkBenchmark
                         : [];
                     await File.AppendAllTextAsync(Path.Combine(project, "Program.cs"), $"\n// cold {platform} {i}\n");
                     var measured = await DeployColdAsync(project, home, Path.Combine(root, $"{platform}-{i}"), server);
-                    Console.Error.WriteLine($"{platform} {i + 1}/{iterations}: {measured.Wall:0} ms, uploaded {measured.Uploaded:N0} B, cli->srv {measured.Links["cli->srv"]:N0} B, srv->agt {measured.Links["srv->agt"]:N0} B");
+                    Console.Error.WriteLine($"{platform} {i + 1}/{iterations}: {measured.Wall:0} ms (build {measured.Stages["build"]:0}, upload {measured.Stages["upload"]:0}, activate {measured.Stages["activate"]:0}), uploaded {measured.Uploaded:N0} B, cli->srv {measured.Links["cli->srv"]:N0} B, srv->agt {measured.Links["srv->agt"]:N0} B");
                     Stats.Add(series, $"{platform}: wall ms", measured.Wall);
                     Stats.Add(series, $"{platform}: uploaded B", measured.Uploaded);
                     Stats.Add(series, $"{platform}: agent cache B", measured.AgentCache);
                     foreach (var (link, bytes) in measured.Links)
                     {
                         Stats.Add(series, $"{platform}: {link} B", bytes);
+                    }
+
+                    foreach (var (stage, ms) in measured.Stages)
+                    {
+                        Stats.Add(series, $"{platform}: {stage} ms", ms);
                     }
                 }
             }
@@ -92,7 +97,7 @@ internal static class ColdLinkBenchmark
         }
     }
 
-    private sealed record Measured(double Wall, double Uploaded, double AgentCache, Dictionary<string, double> Links);
+    private sealed record Measured(double Wall, double Uploaded, double AgentCache, Dictionary<string, double> Links, Dictionary<string, double> Stages);
 
     /// <summary>A copy of samples/Heavy, restored and built once here (the namespaces have no route to a package feed), then restoring from this machine's package folder only.</summary>
     private static async Task<string> PrepareProjectAsync(Workspace workspace, string home)
@@ -162,7 +167,8 @@ internal static class ColdLinkBenchmark
             }
 
             var agentCache = Directory.EnumerateFiles(cache, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
-            return new Measured(wall, (long)result["uploaded"]!["bytes"]!, agentCache, after.ToDictionary(c => c.Key, c => c.Value - before[c.Key]));
+            var stages = ((string[])["build", "upload", "activate"]).ToDictionary(stage => stage, stage => (double)(long)result["timings_ms"]![stage]!);
+            return new Measured(wall, (long)result["uploaded"]!["bytes"]!, agentCache, after.ToDictionary(c => c.Key, c => c.Value - before[c.Key]), stages);
         }
         finally
         {
@@ -196,13 +202,13 @@ internal static class ColdLinkBenchmark
         Console.WriteLine($"Cold `skiff deploy` of samples/Heavy over the shaped links (tbf on each veth end), {iterations} deploys per platform, alternating, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}.");
         Console.WriteLine("Each deploy: a new server on empty stores (a new PostgreSQL database and S3 bucket, or a new data folder) and a new agent with an empty cache; the CLI's build cache stays and a one-line change makes it build (without build servers, so none outlives the run).");
         Console.WriteLine();
-        Console.WriteLine("| platform | wall p50 s | min–max s | uploaded MB (environment + app) | cli→srv MB | srv→cli MB | srv→agt MB | agt→srv MB | srv loopback MB | agent cache MB |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| platform | wall p50 s | min–max s | build / upload / activate p50 s | uploaded MB (environment + app) | cli→srv MB | srv→cli MB | srv→agt MB | agt→srv MB | srv loopback MB | agent cache MB |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var platform in (string[])["scale-out", "embedded"])
         {
             var wall = series[$"{platform}: wall ms"];
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {platform} | {Median($"{platform}: wall ms") / 1000:0.00} | {wall.Min() / 1000:0.00}–{wall.Max() / 1000:0.00} | {Mb(Median($"{platform}: uploaded B"))} | {Mb(Median($"{platform}: cli->srv B"))} | {Mb(Median($"{platform}: srv->cli B"))} | {Mb(Median($"{platform}: srv->agt B"))} | {Mb(Median($"{platform}: agt->srv B"))} | {Mb(Median($"{platform}: srv loopback B"))} | {Mb(Median($"{platform}: agent cache B"))} |"));
+                $"| {platform} | {Median($"{platform}: wall ms") / 1000:0.00} | {wall.Min() / 1000:0.00}–{wall.Max() / 1000:0.00} | {Median($"{platform}: build ms") / 1000:0.00} / {Median($"{platform}: upload ms") / 1000:0.00} / {Median($"{platform}: activate ms") / 1000:0.00} | {Mb(Median($"{platform}: uploaded B"))} | {Mb(Median($"{platform}: cli->srv B"))} | {Mb(Median($"{platform}: srv->cli B"))} | {Mb(Median($"{platform}: srv->agt B"))} | {Mb(Median($"{platform}: agt->srv B"))} | {Mb(Median($"{platform}: srv loopback B"))} | {Mb(Median($"{platform}: agent cache B"))} |"));
         }
 
         Console.WriteLine();
@@ -214,7 +220,7 @@ internal static class ColdLinkBenchmark
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"- wall clock p50, scale-out / embedded: {Median("scale-out: wall ms") / Median("embedded: wall ms"):0.00}"));
+            $"- wall clock p50, scale-out / embedded: {Median("scale-out: wall ms") / Median("embedded: wall ms"):0.00}; upload + activate (the part the links carry) p50, scale-out / embedded: {(Median("scale-out: upload ms") + Median("scale-out: activate ms")) / (Median("embedded: upload ms") + Median("embedded: activate ms")):0.00}"));
     }
 
     /// <summary>A long-running <c>skiff</c> process in a namespace, by nsenter: it execs (the PID is skiff's) and, unlike <c>ip netns exec</c>, keeps /sys/fs/cgroup, which the agent's sandbox needs.</summary>
