@@ -260,7 +260,12 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
             startInfo.Environment[name] = value;
         }
 
-        var process = arguments is ["agent", "--server", var servers, ..] ? StartAgent(startInfo, servers) : Process.Start(startInfo)!;
+        if (arguments is ["agent", "--server", var servers, ..])
+        {
+            return StartAgent(startInfo, servers);
+        }
+
+        var process = Process.Start(startInfo)!;
         _started.Add(process);
         return process;
     }
@@ -270,6 +275,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
     {
         int[] ports = [.. servers.Split(',').Select(url => new Uri(url).Port), _s3Port];
         var agent = _agents.Start(startInfo, ports);
+        _started.Add(agent);
         if (_agents.NamespaceOf(agent) is not { } name)
         {
             output.WriteLine($"agent {agent.Id} runs as a plain process, not in a network namespace of its own: {_agents.Unavailable}");
