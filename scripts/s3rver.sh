@@ -5,7 +5,8 @@
 #   scripts/s3rver.sh install   installs node (apt) if missing, then s3rver into .tools/s3rver/; skipped when
 #                               what is there was installed from the same lock file
 #   scripts/s3rver.sh start     starts it on 127.0.0.1, a free port, a new temp folder; waits until it serves;
-#                               prints its endpoint (http://127.0.0.1:PORT). S3RVER_PORT picks the port.
+#                               prints its endpoint (http://127.0.0.1:PORT). S3RVER_PORT picks the port;
+#                               S3RVER_ADDRESS another address (one a benchmark's network namespace owns).
 #   scripts/s3rver.sh stop      stops the one `start` started (by its PID file) and deletes its folder
 #
 # Credentials: any access key / secret pair whose names match, e.g. AWS_ACCESS_KEY_ID=S3RVER

@@ -6,7 +6,8 @@
 # The server and its blob store (and, for the baseline, the image registry) live in skiffb-srv; the CLI
 # (and the image build) in skiffb-cli; the agent (and the image pull and run) in skiffb-agt. Each veth end
 # has a tbf qdisc, so every byte between two parts crosses a link of RATE in each direction. All addresses
-# are private to these namespaces.
+# are private to these namespaces. The agent also reaches 10.77.1.1 (through skiffb-srv, over its own link),
+# so a service on that one address (S3, whose pre-signed URLs name one endpoint) serves the CLI and the agent.
 #
 #   bench/network/link.sh up [RATE]    # default 100mbit; e.g. 20mbit, 1gbit
 #   bench/network/link.sh down
@@ -52,6 +53,7 @@ up() {
     ip netns exec "$1" ip link set "$2" up
     shape "$1" "$2" "$rate"
   done
+  ip netns exec "$agt" ip route add 10.77.1.1/32 via 10.77.2.1 dev skb-agt
 }
 
 case "${1:-}" in

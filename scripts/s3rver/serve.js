@@ -1,6 +1,7 @@
 // Starts s3rver on 127.0.0.1 and a free port (or the one given), storing objects in a folder, and prints
 // "s3rver listening on http://127.0.0.1:PORT" once it accepts requests. Run by scripts/s3rver.sh and the
 // tests' S3 fixture. Usage: node serve.js DIRECTORY [PORT] [--exit-with-stdin]
+// S3RVER_ADDRESS listens on another address instead, for a benchmark whose network namespaces own that address.
 'use strict';
 const path = require('path');
 const fs = require('fs-extra');
@@ -41,10 +42,11 @@ if (!directory) {
   process.exit(2);
 }
 
-const server = new S3rver({ address: '127.0.0.1', port: Number(port), directory, silent: true });
+const address = process.env.S3RVER_ADDRESS || '127.0.0.1';
+const server = new S3rver({ address, port: Number(port), directory, silent: true });
 server.run().then(
-  (address) => {
-    console.log(`s3rver listening on http://127.0.0.1:${address.port}`);
+  (bound) => {
+    console.log(`s3rver listening on http://${address}:${bound.port}`);
   },
   (error) => {
     console.error(`s3rver could not start: ${error.message}`);

@@ -2,16 +2,17 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Npgsql;
 using Skiff.Testing;
+using Xunit.Abstractions;
 
 namespace Skiff.Cli.Tests.Platform;
 
 /// <summary>
 /// Two `skiff server` processes on one real PostgreSQL and one S3 bucket (s3rver) serving one platform, with a
 /// real agent: any server answers any request, and one killed with SIGKILL in the middle of a deploy leaves
-/// nothing pending.
+/// nothing pending. Agents run in network namespaces of their own when the tests run as root (<see cref="AgentNetwork"/>).
 /// </summary>
 [Collection(PostgresServer.Collection)]
-public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
+public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
 
@@ -19,6 +20,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
     private static readonly TimeSpan ServerGrace = TimeSpan.FromSeconds(10);
     private readonly Workspace _workspace = new();
     private readonly List<Process> _started = [];
+    private readonly AgentNetwork _agents = new();
 
     public void Dispose()
     {
@@ -33,6 +35,7 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
             process.Dispose();
         }
 
+        _agents.Dispose();
         _workspace.Dispose();
     }
 
@@ -174,12 +177,14 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
     }
 
     private string _blobs = "";
+    private int _s3Port;
 
     /// <summary>A new database, and a new bucket for the servers' blobs (each server has a data folder of its own).</summary>
     private async Task<(string Database, string Url)> NewDatabaseAsync()
     {
         var s3 = await S3Server.Shared;
         _blobs = $"s3://{await s3.CreateBucketAsync()}/platform?endpoint={s3.Endpoint}";
+        _s3Port = s3.Endpoint.Port;
         var database = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync()).Database!;
         return (database, postgres.Url(database));
     }
@@ -255,9 +260,31 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
             startInfo.Environment[name] = value;
         }
 
+        if (arguments is ["agent", "--server", var servers, ..])
+        {
+            return StartAgent(startInfo, servers);
+        }
+
         var process = Process.Start(startInfo)!;
         _started.Add(process);
         return process;
+    }
+
+    /// <summary>An agent reaches its servers and the blob store, and nothing else (its cache folder is its own already).</summary>
+    private Process StartAgent(ProcessStartInfo startInfo, string servers)
+    {
+        int[] ports = [.. servers.Split(',').Select(url => new Uri(url).Port), _s3Port];
+        var agent = _agents.Start(startInfo, ports);
+        _started.Add(agent);
+        if (_agents.NamespaceOf(agent) is not { } name)
+        {
+            output.WriteLine($"agent {agent.Id} runs as a plain process, not in a network namespace of its own: {_agents.Unavailable}");
+            return agent;
+        }
+
+        output.WriteLine($"agent {agent.Id} runs in network namespace {name}, which reaches 127.0.0.1:{string.Join(",", ports)}");
+        AgentNetwork.Reaches(name, postgres.Port).ShouldBeFalse("an agent reaches what it is given and nothing else: not PostgreSQL");
+        return agent;
     }
 
     private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
