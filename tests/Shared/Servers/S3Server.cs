@@ -23,8 +23,8 @@ internal sealed class S3Server : IAsyncDisposable
         return server;
     });
 
-    private readonly Process _process;
     private readonly string _directory;
+    private Process _process;
 
     private S3Server(Process process, string directory, Uri endpoint)
     {
@@ -57,22 +57,51 @@ internal sealed class S3Server : IAsyncDisposable
         }
 
         var directory = Directory.CreateTempSubdirectory("skiff-s3rver-").FullName;
+        var (process, endpoint) = await LaunchAsync(directory, 0, deadline.Token);
+        return new S3Server(process, directory, endpoint);
+    }
+
+    /// <summary>Stops this server as a crash would (its objects stay in its folder); <see cref="StartAgainAsync"/> brings it back.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts a stopped server again on the same port and folder, so what it held and every URL naming it work again.</summary>
+    public async Task StartAgainAsync()
+    {
+        if (!_process.HasExited)
+        {
+            throw new InvalidOperationException("s3rver is still running; stop it first.");
+        }
+
+        using var deadline = new CancellationTokenSource(StartDeadline);
+        _process.Dispose();
+        (_process, _) = await LaunchAsync(_directory, Endpoint.Port, deadline.Token);
+    }
+
+    private static async Task<(Process Process, Uri Endpoint)> LaunchAsync(string directory, int port, CancellationToken cancellationToken)
+    {
         var startInfo = CliProcess.StartInfo(
             "node",
-            [Path.Combine(Workspace.RepositoryRoot, ".tools", "s3rver", "serve.js"), directory, "0", "--exit-with-stdin"],
+            [Path.Combine(Workspace.RepositoryRoot, ".tools", "s3rver", "serve.js"), directory, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--exit-with-stdin"],
             directory,
             environment: null);
         startInfo.RedirectStandardInput = true;
         var process = Process.Start(startInfo)!;
-        var errors = process.StandardError.ReadToEndAsync(deadline.Token);
+        var errors = process.StandardError.ReadToEndAsync(cancellationToken);
         while (true)
         {
-            var line = await process.StandardOutput.ReadLineAsync(deadline.Token)
+            var line = await process.StandardOutput.ReadLineAsync(cancellationToken)
                 ?? throw new InvalidOperationException($"s3rver exited before it was ready: {await errors}");
             const string Ready = "s3rver listening on ";
             if (line.StartsWith(Ready, StringComparison.Ordinal))
             {
-                return new S3Server(process, directory, new Uri(line[Ready.Length..]));
+                return (process, new Uri(line[Ready.Length..]));
             }
         }
     }
