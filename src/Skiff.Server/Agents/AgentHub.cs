@@ -39,7 +39,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
     public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
     {
-        var session = new AgentSession(name, socket) { OnReply = runs.HandleReplyAsync };
+        var session = new AgentSession(name, socket) { OnReply = reply => runs.HandleReplyAsync(reply, stopping) };
         session.OnMessage = message => HandleMessageAsync(session, message);
         if (_agents.TryRemove(name, out var previous))
         {
@@ -767,7 +767,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         switch ((string?)message["type"])
         {
             case "run_event" when message["event"] is JsonObject runEvent && (string?)message["run"] is { } runId:
-                if (await runs.AppendEventAsync(runId, runEvent, CancellationToken.None).ConfigureAwait(false))
+                if (await runs.AppendEventAsync(runId, runEvent, stopping).ConfigureAwait(false))
                 {
                     // The run's end is stored: the agent may forget its events.
                     await session.TrySendAsync(new JsonObject { ["type"] = "run_stored", ["run"] = runId }).ConfigureAwait(false);

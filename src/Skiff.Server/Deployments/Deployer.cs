@@ -29,9 +29,19 @@ internal sealed class Deployer
 {
     /// <summary>The bus topic announcing that a deployment of a location (the key) finished.</summary>
     internal const string Topic = "deploy";
+
+    /// <summary>
+    /// How long a deployment already recorded pending waits for a metadata store that cannot be reached before it
+    /// gives up on that step: long enough for PostgreSQL to restart or fail over, short enough for a client waiting.
+    /// </summary>
+    private static readonly TimeSpan OutagePatience = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
+
+    // The deployments this server is taking live now; one of its own pending and not here was left by a store write
+    // that failed, and is failed by the sweep (FailOrphanedDeploymentsAsync).
+    private readonly ConcurrentDictionary<string, byte> _driving = new(StringComparer.Ordinal);
     private readonly IMetadataStore _store;
     private readonly IBlobStore _blobs;
     private readonly AgentHub _agents;
@@ -149,11 +159,17 @@ internal sealed class Deployer
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await _registration.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _driving[record.Id] = 0;
         try
         {
             await _store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
             previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
             _tails[request.Location] = done.Task;
+        }
+        catch
+        {
+            _driving.TryRemove(record.Id, out _);
+            throw;
         }
         finally
         {
@@ -168,6 +184,7 @@ internal sealed class Deployer
         }
         finally
         {
+            _driving.TryRemove(record.Id, out _);
             done.TrySetResult();
         }
     }
@@ -235,13 +252,22 @@ internal sealed class Deployer
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
-            var result = await _agents.ActivateAsync(
-                record.Location,
-                record.Release.ToString(),
-                record.MemoryLimit,
-                Placement.FromStored(record.Replicas, record.Constraints),
-                previous?.ToString(),
+            // Activating again after the store went away midway is safe: the agents already running the release
+            // answer at once, and the placement is replaced only from what it is.
+            var result = await MetadataOutage.RideOutAsync(
+                async () =>
+                {
+                    var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
+                    return await _agents.ActivateAsync(
+                        record.Location,
+                        record.Release.ToString(),
+                        record.MemoryLimit,
+                        Placement.FromStored(record.Replicas, record.Constraints),
+                        previous?.ToString(),
+                        CancellationToken.None).ConfigureAwait(false);
+                },
+                _time,
+                OutagePatience,
                 CancellationToken.None).ConfigureAwait(false);
             if ((string?)result["type"] == "error")
             {
@@ -264,6 +290,12 @@ internal sealed class Deployer
             outcome = DeploymentOutcomes.Failed;
             error = exception.Message;
         }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // Away for longer than it was waited for: the deployment is recorded failed once the store is back.
+            outcome = DeploymentOutcomes.Failed;
+            error = $"the metadata store could not be reached while this deployment was taken live, for more than {OutagePatience.TotalSeconds:0} s: {exception.Message}";
+        }
 
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
         {
@@ -273,16 +305,27 @@ internal sealed class Deployer
         timings["total"] = clientStages + (long)_time.GetElapsedTime(received).TotalMilliseconds;
         try
         {
-            await _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+            await MetadataOutage.RideOutAsync(
+                () => _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None),
+                _time,
+                OutagePatience,
+                CancellationToken.None).ConfigureAwait(false);
         }
         catch (MetadataConflictException)
         {
-            // Another server took this one for dead (no heartbeat past the grace period) and failed it; what it
-            // recorded stands, and is what the caller is told.
+            // Another server took this one for dead (no heartbeat past the grace period) and failed it, or an attempt
+            // whose connection broke while committing recorded it; what was recorded stands, and is what the caller
+            // is told.
+        }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // Still away: this server's sweep fails the deployment once the store is back, since no one drives it.
+            _driving.TryRemove(record.Id, out _);
+            throw;
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
-        return (await _store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+        return (await MetadataOutage.RideOutAsync(() => _store.GetDeploymentAsync(record.Id, CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false))!;
     }
 
     /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>
@@ -292,7 +335,7 @@ internal sealed class Deployer
         {
             // Taken before reading, so a deployment finishing in between is not missed.
             var finished = _finished.GetOrAdd(record.Location, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var pending = await _store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
+            var pending = await MetadataOutage.RideOutAsync(() => _store.ListPendingDeploymentsAsync(CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false);
 
             // This server's own deployments are ordered by the queue above already; one it left pending (its
             // store write failed) must not block the location forever.
@@ -315,13 +358,17 @@ internal sealed class Deployer
 
     /// <summary>
     /// Fails the pending deployments of servers that stopped heartbeating more than <paramref name="gracePeriod"/>
-    /// ago (killed, or cut off from the database), and of servers not recorded at all. Run by every server on
-    /// each heartbeat. Returns how many it failed.
+    /// ago (killed, or cut off from the database), of servers not recorded at all, and this server's own that it
+    /// no longer drives (the metadata store was away when it finished them). Run by every server on each
+    /// heartbeat. Returns how many it failed.
     /// </summary>
     public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
+        // Taken before the store is read: one registered in between is in the store but may not be here yet.
+        var driving = _driving.Keys.ToHashSet(StringComparer.Ordinal);
         var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
-        if (pending.All(d => d.Server == _bus.ServerId))
+        bool Abandoned(DeploymentRecord d) => d.Server == _bus.ServerId && !driving.Contains(d.Id) && !_driving.ContainsKey(d.Id);
+        if (pending.All(d => d.Server == _bus.ServerId && !Abandoned(d)))
         {
             return 0;
         }
@@ -329,16 +376,18 @@ internal sealed class Deployer
         var servers = (await _store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
         var now = _time.GetUtcNow();
         var failed = 0;
-        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId))
+        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId || Abandoned(d)))
         {
             var server = deployment.Server is { } id ? servers.GetValueOrDefault(id) : null;
-            if (server is not null && now - server.HeartbeatAt <= gracePeriod)
+            if (server is not null && server.Id != _bus.ServerId && now - server.HeartbeatAt <= gracePeriod)
             {
                 continue;
             }
 
             var reason = server is null
                 ? $"the server that drove this deployment ({deployment.Server ?? "unrecorded"}) stopped before it finished; deploy again"
+                : server.Id == _bus.ServerId
+                ? $"server '{server.Id}', which drove this deployment, could not record how it ended: the metadata store was unreachable then; deploy again"
                 : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
             try
             {
