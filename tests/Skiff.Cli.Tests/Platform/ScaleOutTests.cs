@@ -187,25 +187,30 @@ public sealed class ScaleOutTests(PostgresServer postgres) : IDisposable
         (deploying.ExitCode == 0).ShouldBe(outcomes[0] == "live", "the CLI says what history says");
 
         // A run in the middle, followed through A while B stores its events: PostgreSQL stops and starts again under it.
-        var started = await SkiffAsync("run", "pg", "etl", "--param", "rows=12000", "--detach", "--json", "--server", urlA, "--token", token);
+        var started = await SkiffAsync("run", "pg", "etl", "--param", "rows=20000", "--detach", "--json", "--server", urlA, "--token", token);
         started.ExitCode.ShouldBe(0, started.ToString());
         var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
         var follower = Start("logs", runId, "--follow", "--json", "--server", urlA, "--token", token);
+        using var firstLine = new CancellationTokenSource(Deadline);
+        // Its stream has begun (a request that comes while PostgreSQL is away is refused, as above).
+        var first = await follower.StandardOutput.ReadLineAsync(firstLine.Token) ?? throw new InvalidOperationException(await follower.StandardError.ReadToEndAsync());
+
         var followed = follower.StandardOutput.ReadToEndAsync();
-        await WaitUntilAsync(async () => (long)(await ScalarAsync(database, $"SELECT count(*) FROM run_events WHERE run_id = '{runId}';"))! >= 10, follower);
+        var runningWhenStopped = (string?)await ScalarAsync(database, $"SELECT status FROM runs WHERE id = '{runId}';");
         await postgres.StopAsync();
         var refusedRuns = await SkiffAsync("runs", "pg", "--server", urlA, "--token", token);
         await postgres.StartAsync();
         await WaitForExitAsync(follower);
-        var events = (await followed).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
+        var events = (await followed).Split('\n', StringSplitOptions.RemoveEmptyEntries).Prepend(first).Select(line => JsonNode.Parse(line)!).ToList();
         var stored = await RowAsync(database, $"SELECT status, (SELECT count(*)::text FROM run_events WHERE run_id = '{runId}') FROM runs WHERE id = '{runId}';");
 
+        runningWhenStopped.ShouldBe("running", "PostgreSQL stopped in the middle of the run");
         refusedRuns.ExitCode.ShouldBe(1, refusedRuns.ToString());
         refusedRuns.Stderr.ShouldContain("cannot be reached");
         follower.ExitCode.ShouldBe(0, await follower.StandardError.ReadToEndAsync());
         events.Select(e => (long)e["seq"]!).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long)i), "every event once, in order");
         ((string?)events[^1]["type"]).ShouldBe("run_succeeded");
-        events.Count.ShouldBeGreaterThan(100, "the run went on through the outage");
+        events.Count.ShouldBeGreaterThan(10, "the run went on through the outage");
         stored.ShouldBe(["succeeded", events.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
         // Nothing was restarted but PostgreSQL: another deploy and run go through, each server both ways.
