@@ -315,13 +315,8 @@ internal sealed class Deployer
         {
             // Another server took this one for dead (no heartbeat past the grace period) and failed it, or an attempt
             // whose connection broke while committing recorded it; what was recorded stands, and is what the caller
-            // is told.
-        }
-        catch (MetadataStoreException exception) when (exception.IsUnreachable)
-        {
-            // Still away: this server's sweep fails the deployment once the store is back, since no one drives it.
-            _driving.TryRemove(record.Id, out _);
-            throw;
+            // is told. (Still unreachable after the wait: the caller gets the store's error, and this server's sweep
+            // fails the deployment once the store is back, since no one drives it any more.)
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
@@ -364,7 +359,7 @@ internal sealed class Deployer
     /// </summary>
     public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
-        // Taken before the store is read: one registered in between is in the store but may not be here yet.
+        // Taken before the store is read: one that finishes in between is read as pending but has left the set since.
         var driving = _driving.Keys.ToHashSet(StringComparer.Ordinal);
         var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
         bool Abandoned(DeploymentRecord d) => d.Server == _bus.ServerId && !driving.Contains(d.Id) && !_driving.ContainsKey(d.Id);
