@@ -39,9 +39,10 @@ internal sealed class Deployer
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
 
-    // The deployments this server is taking live now; one of its own pending and not here was left by a store write
-    // that failed, and is failed by the sweep (FailOrphanedDeploymentsAsync).
-    private readonly ConcurrentDictionary<string, byte> _driving = new(StringComparer.Ordinal);
+    // This server's deployments whose start or end it could not record, the metadata store being unreachable for
+    // longer than it waited: each may be pending in the store with no one to finish it, so the sweep
+    // (FailOrphanedDeploymentsAsync) fails it once the store is back.
+    private readonly ConcurrentDictionary<string, byte> _abandoned = new(StringComparer.Ordinal);
     private readonly IMetadataStore _store;
     private readonly IBlobStore _blobs;
     private readonly AgentHub _agents;
@@ -159,16 +160,16 @@ internal sealed class Deployer
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await _registration.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _driving[record.Id] = 0;
         try
         {
             await _store.CreateDeploymentAsync(record, cancellationToken).ConfigureAwait(false);
             previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
             _tails[request.Location] = done.Task;
         }
-        catch
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
         {
-            _driving.TryRemove(record.Id, out _);
+            // The connection may have broken while it committed: then it is pending, and nothing here goes on with it.
+            _abandoned[record.Id] = 0;
             throw;
         }
         finally
@@ -184,7 +185,6 @@ internal sealed class Deployer
         }
         finally
         {
-            _driving.TryRemove(record.Id, out _);
             done.TrySetResult();
         }
     }
@@ -315,8 +315,13 @@ internal sealed class Deployer
         {
             // Another server took this one for dead (no heartbeat past the grace period) and failed it, or an attempt
             // whose connection broke while committing recorded it; what was recorded stands, and is what the caller
-            // is told. (Still unreachable after the wait: the caller gets the store's error, and this server's sweep
-            // fails the deployment once the store is back, since no one drives it any more.)
+            // is told.
+        }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // Still away after the wait: the caller gets the store's error, and the sweep fails the deployment.
+            _abandoned[record.Id] = 0;
+            throw;
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
@@ -353,16 +358,21 @@ internal sealed class Deployer
 
     /// <summary>
     /// Fails the pending deployments of servers that stopped heartbeating more than <paramref name="gracePeriod"/>
-    /// ago (killed, or cut off from the database), of servers not recorded at all, and this server's own that it
-    /// no longer drives (the metadata store was away when it finished them). Run by every server on each
+    /// ago (killed, or cut off from the database), of servers not recorded at all, and this server's own whose end
+    /// it could not record (the metadata store was away for longer than it waited). Run by every server on each
     /// heartbeat. Returns how many it failed.
     /// </summary>
     public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
-        // Taken before the store is read: one that finishes in between is read as pending but has left the set since.
-        var driving = _driving.Keys.ToHashSet(StringComparer.Ordinal);
+        // Taken before the store is read, so that one not pending there was recorded after all (or never created).
+        var abandoned = _abandoned.Keys.ToHashSet(StringComparer.Ordinal);
         var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
-        bool Abandoned(DeploymentRecord d) => d.Server == _bus.ServerId && !driving.Contains(d.Id) && !_driving.ContainsKey(d.Id);
+        foreach (var id in abandoned.Where(id => !pending.Any(d => d.Id == id)))
+        {
+            _abandoned.TryRemove(id, out _);
+        }
+
+        bool Abandoned(DeploymentRecord d) => d.Server == _bus.ServerId && abandoned.Contains(d.Id);
         if (pending.All(d => d.Server == _bus.ServerId && !Abandoned(d)))
         {
             return 0;
@@ -382,7 +392,7 @@ internal sealed class Deployer
             var reason = server is null
                 ? $"the server that drove this deployment ({deployment.Server ?? "unrecorded"}) stopped before it finished; deploy again"
                 : server.Id == _bus.ServerId
-                ? $"server '{server.Id}', which drove this deployment, could not record how it ended: the metadata store was unreachable then; deploy again"
+                ? $"server '{server.Id}', which drove this deployment, could not record how it ended: the metadata store was unreachable for more than {OutagePatience.TotalSeconds:0} s; deploy again"
                 : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
             try
             {
@@ -393,6 +403,8 @@ internal sealed class Deployer
             {
                 // Finished meanwhile, by its server or by another one sweeping at the same time.
             }
+
+            _abandoned.TryRemove(deployment.Id, out _);
 
             await FinishedAsync(deployment.Location).ConfigureAwait(false);
         }
