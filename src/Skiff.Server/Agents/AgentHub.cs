@@ -42,7 +42,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
     public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
     {
-        var session = new AgentSession(name, socket) { OnReply = runs.HandleReplyAsync };
+        var session = new AgentSession(name, socket) { OnReply = reply => runs.HandleReplyAsync(reply, stopping) };
         session.OnMessage = message => HandleMessageAsync(session, message);
         if (_agents.TryRemove(name, out var previous))
         {
@@ -786,7 +786,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         switch (message)
         {
             case AgentRunEvent runEvent:
-                if (await runs.AppendEventAsync(runEvent.Run, runEvent.Event, CancellationToken.None).ConfigureAwait(false))
+                if (await runs.AppendEventAsync(runEvent.Run, runEvent.Event, stopping).ConfigureAwait(false))
                 {
                     // The run's end is stored: the agent may forget its events.
                     await session.TrySendAsync(new RunStoredNotice(runEvent.Run)).ConfigureAwait(false);

@@ -32,6 +32,9 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
 
     public TimeSpan Backstop { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a request or a reply waits for PostgreSQL to take it while it restarts.</summary>
+    private static readonly TimeSpan OutagePatience = TimeSpan.FromSeconds(30);
+
     /// <summary>A target whose heartbeat is older than this is taken for dead: a request to it fails then instead of waiting out its timeout.</summary>
     public TimeSpan ServerGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -78,13 +81,20 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
         long id;
         try
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var insert = new NpgsqlCommand("INSERT INTO bus_requests (target, sender, body, created_at) VALUES (@target, @sender, @body, @now) RETURNING id;", connection);
-            insert.Parameters.AddWithValue("target", server);
-            insert.Parameters.AddWithValue("sender", ServerId);
-            insert.Parameters.AddWithValue("body", request.ToJsonString());
-            insert.Parameters.AddWithValue("now", time.GetUtcNow().ToUniversalTime());
-            id = (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            // Not repeated after a connection that broke while it ran: it may have been recorded, and a start_run
+            // served twice would start the run twice.
+            id = await WhileUnreachableAsync(
+                async connection =>
+                {
+                    await using var insert = new NpgsqlCommand("INSERT INTO bus_requests (target, sender, body, created_at) VALUES (@target, @sender, @body, @now) RETURNING id;", connection);
+                    insert.Parameters.AddWithValue("target", server);
+                    insert.Parameters.AddWithValue("sender", ServerId);
+                    insert.Parameters.AddWithValue("body", request.ToJsonString());
+                    insert.Parameters.AddWithValue("now", time.GetUtcNow().ToUniversalTime());
+                    return (long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                },
+                timeout < OutagePatience ? timeout : OutagePatience,
+                cancellationToken).ConfigureAwait(false);
         }
         catch (NpgsqlException exception)
         {
@@ -322,13 +332,19 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
                 envelope = new JsonObject { ["error"] = exception.Message };
             }
 
-            await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
-            {
-                await using var answer = new NpgsqlCommand("UPDATE bus_requests SET reply = @reply WHERE id = @id;", connection);
-                answer.Parameters.AddWithValue("id", id);
-                answer.Parameters.AddWithValue("reply", envelope.ToJsonString());
-                await answer.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
+            // The work is done (an activation may have taken minutes): a reply lost to PostgreSQL restarting would
+            // leave the requester waiting out its whole timeout. Writing it twice is harmless.
+            await WhileUnreachableAsync(
+                async connection =>
+                {
+                    await using var answer = new NpgsqlCommand("UPDATE bus_requests SET reply = @reply WHERE id = @id;", connection);
+                    answer.Parameters.AddWithValue("id", id);
+                    answer.Parameters.AddWithValue("reply", envelope.ToJsonString());
+                    return await answer.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                },
+                OutagePatience,
+                cancellationToken,
+                evenIfItRan: true).ConfigureAwait(false);
 
             await NotifyAsync("reply", $"{sender}:{id}", cancellationToken).ConfigureAwait(false);
         }
@@ -401,6 +417,47 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
             return false;
         }
     }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on a pooled connection, and again (after 0.1 s, doubling to 1 s, for up to
+    /// <paramref name="patience"/>) while PostgreSQL cannot be reached: after a restart the pool's idle connections are
+    /// dead, and while it starts it refuses new ones. Work is repeated when it surely did not run (the connection
+    /// could not be opened, or PostgreSQL ended the session with an error), or, <paramref name="evenIfItRan"/>, also
+    /// when the connection broke under it.
+    /// </summary>
+    private async Task<T> WhileUnreachableAsync<T>(Func<NpgsqlConnection, Task<T>> work, TimeSpan patience, CancellationToken cancellationToken, bool evenIfItRan = false)
+    {
+        var started = time.GetTimestamp();
+        var wait = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            var opened = false;
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                opened = true;
+                return await work(connection).ConfigureAwait(false);
+            }
+            catch (NpgsqlException exception) when (
+                (!opened || evenIfItRan || exception is PostgresException)
+                && IsConnectionLost(exception)
+                && time.GetElapsedTime(started) + wait < patience
+                && !cancellationToken.IsCancellationRequested)
+            {
+                dataSource.Clear();
+                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+                wait = wait * 2 < TimeSpan.FromSeconds(1) ? wait * 2 : TimeSpan.FromSeconds(1);
+            }
+        }
+    }
+
+    /// <summary>The connection broke or PostgreSQL is not taking connections (as the metadata store judges it), as opposed to a refused statement.</summary>
+    private static bool IsConnectionLost(NpgsqlException exception) => exception switch
+    {
+        PostgresException postgres => postgres.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || postgres.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections,
+        _ => true,
+    };
 
     private async Task NotifyAsync(string topic, string key, CancellationToken cancellationToken)
     {

@@ -30,9 +30,20 @@ internal sealed class Deployer
 {
     /// <summary>The bus topic announcing that a deployment of a location (the key) finished.</summary>
     internal const string Topic = "deploy";
+
+    /// <summary>
+    /// How long a deployment already recorded pending waits for a metadata store that cannot be reached before it
+    /// gives up on that step: long enough for PostgreSQL to restart or fail over, short enough for a client waiting.
+    /// </summary>
+    private static readonly TimeSpan OutagePatience = TimeSpan.FromSeconds(30);
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
+
+    // This server's deployments whose start or end it could not record, the metadata store being unreachable for
+    // longer than it waited: each may be pending in the store with no one to finish it, so the sweep
+    // (FailOrphanedDeploymentsAsync) fails it once the store is back.
+    private readonly ConcurrentDictionary<string, byte> _abandoned = new(StringComparer.Ordinal);
     private readonly IMetadataStore _store;
     private readonly IBlobStore _blobs;
     private readonly AgentHub _agents;
@@ -156,6 +167,12 @@ internal sealed class Deployer
             previous = _tails.GetValueOrDefault(request.Location) ?? Task.CompletedTask;
             _tails[request.Location] = done.Task;
         }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // The connection may have broken while it committed: then it is pending, and nothing here goes on with it.
+            _abandoned[record.Id] = 0;
+            throw;
+        }
         finally
         {
             _registration.Release();
@@ -236,13 +253,22 @@ internal sealed class Deployer
         // the deployment pending while the agent makes it live anyway.
         try
         {
-            var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
-            var result = await _agents.ActivateAsync(
-                record.Location,
-                record.Release.ToString(),
-                record.MemoryLimit,
-                Placement.FromStored(record.Replicas, record.Constraints),
-                previous?.ToString(),
+            // Activating again after the store went away midway is safe: the agents already running the release
+            // answer at once, and the placement is replaced only from what it is.
+            var result = await MetadataOutage.RideOutAsync(
+                async () =>
+                {
+                    var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
+                    return await _agents.ActivateAsync(
+                        record.Location,
+                        record.Release.ToString(),
+                        record.MemoryLimit,
+                        Placement.FromStored(record.Replicas, record.Constraints),
+                        previous?.ToString(),
+                        CancellationToken.None).ConfigureAwait(false);
+                },
+                _time,
+                OutagePatience,
                 CancellationToken.None).ConfigureAwait(false);
             switch (result)
             {
@@ -265,6 +291,12 @@ internal sealed class Deployer
             outcome = DeploymentOutcomes.Failed;
             error = exception.Message;
         }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // Away for longer than it was waited for: the deployment is recorded failed once the store is back.
+            outcome = DeploymentOutcomes.Failed;
+            error = $"the metadata store could not be reached while this deployment was taken live, for more than {OutagePatience.TotalSeconds:0} s: {exception.Message}";
+        }
 
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
         {
@@ -274,16 +306,27 @@ internal sealed class Deployer
         timings["total"] = clientStages + (long)_time.GetElapsedTime(received).TotalMilliseconds;
         try
         {
-            await _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None).ConfigureAwait(false);
+            await MetadataOutage.RideOutAsync(
+                () => _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None),
+                _time,
+                OutagePatience,
+                CancellationToken.None).ConfigureAwait(false);
         }
         catch (MetadataConflictException)
         {
-            // Another server took this one for dead (no heartbeat past the grace period) and failed it; what it
-            // recorded stands, and is what the caller is told.
+            // Another server took this one for dead (no heartbeat past the grace period) and failed it, or an attempt
+            // whose connection broke while committing recorded it; what was recorded stands, and is what the caller
+            // is told.
+        }
+        catch (MetadataStoreException exception) when (exception.IsUnreachable)
+        {
+            // Still away after the wait: the caller gets the store's error, and the sweep fails the deployment.
+            _abandoned[record.Id] = 0;
+            throw;
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
-        return (await _store.GetDeploymentAsync(record.Id, CancellationToken.None).ConfigureAwait(false))!;
+        return (await MetadataOutage.RideOutAsync(() => _store.GetDeploymentAsync(record.Id, CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false))!;
     }
 
     /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>
@@ -293,7 +336,7 @@ internal sealed class Deployer
         {
             // Taken before reading, so a deployment finishing in between is not missed.
             var finished = _finished.GetOrAdd(record.Location, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var pending = await _store.ListPendingDeploymentsAsync(CancellationToken.None).ConfigureAwait(false);
+            var pending = await MetadataOutage.RideOutAsync(() => _store.ListPendingDeploymentsAsync(CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false);
 
             // This server's own deployments are ordered by the queue above already; one it left pending (its
             // store write failed) must not block the location forever.
@@ -316,13 +359,22 @@ internal sealed class Deployer
 
     /// <summary>
     /// Fails the pending deployments of servers that stopped heartbeating more than <paramref name="gracePeriod"/>
-    /// ago (killed, or cut off from the database), and of servers not recorded at all. Run by every server on
-    /// each heartbeat. Returns how many it failed.
+    /// ago (killed, or cut off from the database), of servers not recorded at all, and this server's own whose end
+    /// it could not record (the metadata store was away for longer than it waited). Run by every server on each
+    /// heartbeat. Returns how many it failed.
     /// </summary>
     public async Task<int> FailOrphanedDeploymentsAsync(TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
+        // Taken before the store is read, so that one not pending there was recorded after all (or never created).
+        var abandoned = _abandoned.Keys.ToHashSet(StringComparer.Ordinal);
         var pending = await _store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false);
-        if (pending.All(d => d.Server == _bus.ServerId))
+        foreach (var id in abandoned.Where(id => !pending.Any(d => d.Id == id)))
+        {
+            _abandoned.TryRemove(id, out _);
+        }
+
+        bool Abandoned(DeploymentRecord d) => d.Server == _bus.ServerId && abandoned.Contains(d.Id);
+        if (pending.All(d => d.Server == _bus.ServerId && !Abandoned(d)))
         {
             return 0;
         }
@@ -330,16 +382,18 @@ internal sealed class Deployer
         var servers = (await _store.ListServersAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(s => s.Id, StringComparer.Ordinal);
         var now = _time.GetUtcNow();
         var failed = 0;
-        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId))
+        foreach (var deployment in pending.Where(d => d.Server != _bus.ServerId || Abandoned(d)))
         {
             var server = deployment.Server is { } id ? servers.GetValueOrDefault(id) : null;
-            if (server is not null && now - server.HeartbeatAt <= gracePeriod)
+            if (server is not null && server.Id != _bus.ServerId && now - server.HeartbeatAt <= gracePeriod)
             {
                 continue;
             }
 
             var reason = server is null
                 ? $"the server that drove this deployment ({deployment.Server ?? "unrecorded"}) stopped before it finished; deploy again"
+                : server.Id == _bus.ServerId
+                ? $"server '{server.Id}', which drove this deployment, could not record how it ended: the metadata store was unreachable for more than {OutagePatience.TotalSeconds:0} s; deploy again"
                 : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
             try
             {
@@ -350,6 +404,8 @@ internal sealed class Deployer
             {
                 // Finished meanwhile, by its server or by another one sweeping at the same time.
             }
+
+            _abandoned.TryRemove(deployment.Id, out _);
 
             await FinishedAsync(deployment.Location).ConfigureAwait(false);
         }

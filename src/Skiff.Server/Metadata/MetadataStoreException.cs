@@ -13,6 +13,12 @@ internal sealed class MetadataStoreException : SkiffException
     private MetadataStoreException(string databasePath, string message, Exception? innerException = null)
         : base(message, innerException) => DatabasePath = databasePath;
 
+    /// <summary>
+    /// PostgreSQL could not be reached or the connection broke: the same call may work in a moment (a restart,
+    /// a failover), unlike every other reason here, which needs someone to act.
+    /// </summary>
+    public bool IsUnreachable { get; private init; }
+
     /// <summary>The database: a SQLite file's full path, or a PostgreSQL database as <c>postgresql://user@host:port/database</c> (never with its password).</summary>
     public string DatabasePath { get; }
 
@@ -51,7 +57,10 @@ internal sealed class MetadataStoreException : SkiffException
             + (mayHaveCommitted
                 ? "the connection broke while a change was being committed, so it was recorded whole or not at all: read it back before repeating it."
                 : "nothing was changed, so the same request can be repeated once it is back."),
-            innerException);
+            innerException)
+        {
+            IsUnreachable = true,
+        };
 
     /// <summary>PostgreSQL refused an operation for a reason other than the connection (permissions, a full disk, a damaged schema).</summary>
     public static MetadataStoreException Failed(string database, Exception innerException) =>

@@ -19,6 +19,9 @@ namespace Skiff.Server.Runs;
 internal sealed class RunService
 {
     private const string Topic = "run";
+
+    /// <summary>How long a follower waits for a store that cannot be reached before its stream ends with an error.</summary>
+    private static readonly TimeSpan FollowerPatience = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, RunRecord> _starting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _changed = new(StringComparer.Ordinal);
     private readonly IMetadataStore _store;
@@ -44,20 +47,50 @@ internal sealed class RunService
 
     public void StartFailed(string runId) => _starting.TryRemove(runId, out _);
 
-    /// <summary>Called in receive order for every reply from an agent, before the waiting request sees it.</summary>
-    public async Task HandleReplyAsync(AgentMessage reply)
+    /// <summary>
+    /// Called in receive order for every reply from an agent, before the waiting request sees it. A run's record
+    /// waits out a store that cannot be reached (until <paramref name="cancellationToken"/>): the agent has
+    /// started the run, and its events can only be stored once the record is.
+    /// </summary>
+    public async Task HandleReplyAsync(AgentMessage reply, CancellationToken cancellationToken)
     {
         if (reply is RunStartedReply started && _starting.TryRemove(started.Run, out var run))
         {
-            await _store.CreateRunAsync(run, CancellationToken.None).ConfigureAwait(false);
+            var tried = false;
+            await MetadataOutage.RideOutAsync(
+                async () =>
+                {
+                    try
+                    {
+                        await _store.CreateRunAsync(run, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (MetadataConflictException) when (tried)
+                    {
+                        // The earlier attempt's connection broke while it committed, and it had recorded the run.
+                    }
+                    finally
+                    {
+                        tried = true;
+                    }
+                },
+                _time,
+                TimeSpan.MaxValue,
+                cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Stores one event an agent sent; returns whether it was the run's end.</summary>
+    /// <summary>
+    /// Stores one event an agent sent; returns whether it was the run's end. Waits out a store that cannot be
+    /// reached (until <paramref name="cancellationToken"/>), holding up the agent's later messages meanwhile: the
+    /// agent sends each event once on a connection, so one not stored here would be lost, and the run would never
+    /// end for its followers.
+    /// </summary>
     public async Task<bool> AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
     {
         var seq = (long?)runEvent["seq"] ?? 0;
-        await _store.AppendRunEventAsync(runId, seq, runEvent.ToJsonString(), cancellationToken).ConfigureAwait(false);
+        var json = runEvent.ToJsonString();
+        // Both writes are safe to repeat: the event lands once per (run, seq), and a run ends once.
+        await MetadataOutage.RideOutAsync(() => _store.AppendRunEventAsync(runId, seq, json, cancellationToken), _time, TimeSpan.MaxValue, cancellationToken).ConfigureAwait(false);
         var type = (string?)runEvent["type"];
         var ended = RunEvents.IsEnd(runEvent);
         if (ended)
@@ -68,7 +101,7 @@ internal sealed class RunService
                 "run_canceled" => RunStatuses.Canceled,
                 _ => RunStatuses.Failed,
             };
-            await _store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken).ConfigureAwait(false);
+            await MetadataOutage.RideOutAsync(() => _store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken), _time, TimeSpan.MaxValue, cancellationToken).ConfigureAwait(false);
         }
 
         await ChangedAsync(runId).ConfigureAwait(false);
@@ -112,12 +145,15 @@ internal sealed class RunService
     /// </summary>
     public async IAsyncEnumerable<(long Seq, string Json)> ReadAsync(string runId, long afterSeq, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // A follower's stream has begun: an error now could only cut it off, so it waits out a short outage.
+        var patience = follow ? FollowerPatience : TimeSpan.Zero;
         var readAfterEnd = false;
         while (true)
         {
             // Take the signal before reading, so an event stored in between is not missed.
             var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var events = await _store.GetRunEventsAsync(runId, afterSeq, 1000, cancellationToken).ConfigureAwait(false);
+            var from = afterSeq;
+            var events = await MetadataOutage.RideOutAsync(() => _store.GetRunEventsAsync(runId, from, 1000, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
             foreach (var stored in events)
             {
                 afterSeq = stored.Seq;
@@ -129,7 +165,7 @@ internal sealed class RunService
                 continue;
             }
 
-            var run = await _store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+            var run = await MetadataOutage.RideOutAsync(() => _store.GetRunAsync(runId, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
             if (run is not null && run.Status != RunStatuses.Running && !readAfterEnd)
             {
                 // It may have ended between the read of its events above and this one (its last events and its

@@ -46,16 +46,16 @@ public sealed class PostgresServer : IAsyncLifetime
 
         await RunPostgresToolAsync("initdb", ["-D", DataDirectory, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions"]);
         Port = FreePort();
-        var options = string.Join(
-            ' ',
-            "-c listen_addresses=127.0.0.1",
-            $"-c port={Port.ToString(CultureInfo.InvariantCulture)}",
-            $"-c unix_socket_directories={Folder}",
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "-c max_connections=300");
-        await RunPostgresToolAsync("pg_ctl", ["-D", DataDirectory, "-l", LogFile, "-o", options, "-w", "-t", "60", "start"]);
-        await WaitUntilReadyAsync();
+        await StartAsync();
     }
+
+    private string Options => string.Join(
+        ' ',
+        "-c listen_addresses=127.0.0.1",
+        $"-c port={Port.ToString(CultureInfo.InvariantCulture)}",
+        $"-c unix_socket_directories={Folder}",
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        "-c max_connections=300");
 
     public Task DisposeAsync()
     {
@@ -102,6 +102,27 @@ public sealed class PostgresServer : IAsyncLifetime
         }
 
         await RunPostgresToolAsync("pg_ctl", ["-D", DataDirectory, "-l", LogFile, "-m", "fast", "-w", "-t", "60", "restart"]);
+        await WaitUntilReadyAsync();
+    }
+
+    /// <summary>
+    /// <c>pg_ctl stop -m fast</c>: every session is ended and no new one is accepted until <see cref="StartAsync"/>,
+    /// so a test can make requests while PostgreSQL is away. Every test of the collection needs it back.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        if (_next is { } next)
+        {
+            await next;
+        }
+
+        await RunPostgresToolAsync("pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"]);
+    }
+
+    /// <summary>Starts the server (again, after <see cref="StopAsync"/>) on the same port and data, returning once it accepts connections.</summary>
+    public async Task StartAsync()
+    {
+        await RunPostgresToolAsync("pg_ctl", ["-D", DataDirectory, "-l", LogFile, "-o", Options, "-w", "-t", "60", "start"]);
         await WaitUntilReadyAsync();
     }
 

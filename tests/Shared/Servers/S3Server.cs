@@ -24,15 +24,15 @@ internal sealed class S3Server : IAsyncDisposable
         return server;
     });
 
-    private readonly Process _process;
     private readonly string _directory;
     private readonly StringBuilder _errors;
+    private Process _process;
 
     private S3Server(Process process, string directory, Uri endpoint, StringBuilder errors)
     {
         _process = process;
-        _errors = errors;
         _directory = directory;
+        _errors = errors;
         Endpoint = endpoint;
     }
 
@@ -86,14 +86,44 @@ internal sealed class S3Server : IAsyncDisposable
         }
 
         var directory = Directory.CreateTempSubdirectory("skiff-s3rver-").FullName;
+        var errors = new StringBuilder();
+        var (process, endpoint) = await LaunchAsync(directory, 0, errors, deadline.Token);
+        return new S3Server(process, directory, endpoint, errors);
+    }
+
+    /// <summary>Stops this server as a crash would (its objects stay in its folder); <see cref="StartAgainAsync"/> brings it back.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts a stopped server again on the same port and folder, so what it held and every URL naming it work again.</summary>
+    public async Task StartAgainAsync()
+    {
+        if (!_process.HasExited)
+        {
+            throw new InvalidOperationException("s3rver is still running; stop it first.");
+        }
+
+        using var deadline = new CancellationTokenSource(StartDeadline);
+        _process.Dispose();
+        (_process, _) = await LaunchAsync(_directory, Endpoint.Port, _errors, deadline.Token);
+    }
+
+    /// <summary>Starts s3rver; what it writes on stderr goes to <paramref name="errors"/> as it comes.</summary>
+    private static async Task<(Process Process, Uri Endpoint)> LaunchAsync(string directory, int port, StringBuilder errors, CancellationToken cancellationToken)
+    {
         var startInfo = CliProcess.StartInfo(
             "node",
-            [Path.Combine(Workspace.RepositoryRoot, ".tools", "s3rver", "serve.js"), directory, "0", "--exit-with-stdin"],
+            [Path.Combine(Workspace.RepositoryRoot, ".tools", "s3rver", "serve.js"), directory, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--exit-with-stdin"],
             directory,
             environment: null);
         startInfo.RedirectStandardInput = true;
         var process = Process.Start(startInfo)!;
-        var errors = new StringBuilder();
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
@@ -107,10 +137,10 @@ internal sealed class S3Server : IAsyncDisposable
         process.BeginErrorReadLine();
         while (true)
         {
-            var line = await process.StandardOutput.ReadLineAsync(deadline.Token);
+            var line = await process.StandardOutput.ReadLineAsync(cancellationToken);
             if (line is null)
             {
-                await process.WaitForExitAsync(deadline.Token);
+                await process.WaitForExitAsync(cancellationToken);
                 lock (errors)
                 {
                     throw new InvalidOperationException($"s3rver exited before it was ready: {errors}");
@@ -120,7 +150,7 @@ internal sealed class S3Server : IAsyncDisposable
             const string Ready = "s3rver listening on ";
             if (line.StartsWith(Ready, StringComparison.Ordinal))
             {
-                return new S3Server(process, directory, new Uri(line[Ready.Length..]), errors);
+                return (process, new Uri(line[Ready.Length..]));
             }
         }
     }

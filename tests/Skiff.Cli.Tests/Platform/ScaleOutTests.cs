@@ -154,6 +154,124 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         agents.Single(a => (string?)a["name"] == "w-b")["labels"]!.ToJsonString().ShouldBe("""{"gpu":"h200","zone":"b"}""");
     }
 
+    [Fact]
+    public async Task PostgreSQL_restarted_in_the_middle_of_a_deploy_and_of_a_followed_run_leaves_nothing_pending_loses_no_event_and_the_platform_goes_on()
+    {
+        var (database, metadata) = await NewDatabaseAsync();
+        var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
+        var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
+        var hello = _workspace.CopySample("Hello");
+        var slow = _workspace.CopySample("Hello", "SlowHello");
+        // Main takes 3 s before it hands over to Skiff: PostgreSQL is away and back while the activation goes on.
+        var program = Path.Combine(slow, "Program.cs");
+        File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(3000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
+        // The agent is on B; deploys and runs go through A, which passes them to B on the bus (in PostgreSQL too).
+        Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
+        (await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
+
+        // A deploy in the middle: PostgreSQL stops while the agent activates it, a request meanwhile is refused, it starts again.
+        var deploying = Start("deploy", slow, "--location", "pg", "--server", urlA, "--token", token);
+        await WaitUntilAsync(async () => (long)(await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';"))! == 1, deploying);
+        await postgres.StopAsync();
+        var refused = await SkiffAsync("history", "pg", "--server", urlB, "--token", token);
+        await postgres.StartAsync();
+        await WaitForExitAsync(deploying);
+        var deployHistory = await SkiffAsync("history", "pg", "--json", "--server", urlB, "--token", token);
+
+        refused.ExitCode.ShouldBe(1, refused.ToString());
+        var refusal = refused.Stderr.Split('\n').Where(line => line.StartsWith("error:", StringComparison.Ordinal)).ShouldHaveSingleItem(refused.ToString());
+        refusal.ShouldContain($"the metadata database postgresql://postgres@127.0.0.1:{postgres.Port}/{database} cannot be reached");
+        refusal.ShouldContain("the same request can be repeated once it is back");
+        deployHistory.ExitCode.ShouldBe(0, deployHistory.ToString());
+        var outcomes = JsonNode.Parse(deployHistory.Stdout)!.AsArray().Select(d => (string?)d!["outcome"]).ToList();
+        outcomes.Count.ShouldBe(2, deployHistory.Stdout);
+        outcomes[0].ShouldBeOneOf(["live", "failed"], "the deploy in the middle of the outage ended one way or the other");
+        outcomes[1].ShouldBe("live");
+        (deploying.ExitCode == 0).ShouldBe(outcomes[0] == "live", "the CLI says what history says");
+
+        // A run in the middle, followed through A while B stores its events: PostgreSQL stops and starts again under it.
+        var started = await SkiffAsync("run", "pg", "etl", "--param", "rows=20000", "--detach", "--json", "--server", urlA, "--token", token);
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
+        var follower = Start("logs", runId, "--follow", "--json", "--server", urlA, "--token", token);
+        using var firstLine = new CancellationTokenSource(Deadline);
+        // Its stream has begun (a request that comes while PostgreSQL is away is refused, as above).
+        var first = await follower.StandardOutput.ReadLineAsync(firstLine.Token) ?? throw new InvalidOperationException(await follower.StandardError.ReadToEndAsync());
+
+        var followed = follower.StandardOutput.ReadToEndAsync();
+        var runningWhenStopped = (string?)await ScalarAsync(database, $"SELECT status FROM runs WHERE id = '{runId}';");
+        await postgres.StopAsync();
+        var refusedRuns = await SkiffAsync("runs", "pg", "--server", urlA, "--token", token);
+        await postgres.StartAsync();
+        await WaitForExitAsync(follower);
+        var events = (await followed).Split('\n', StringSplitOptions.RemoveEmptyEntries).Prepend(first).Select(line => JsonNode.Parse(line)!).ToList();
+        var stored = await RowAsync(database, $"SELECT status, (SELECT count(*)::text FROM run_events WHERE run_id = '{runId}') FROM runs WHERE id = '{runId}';");
+
+        runningWhenStopped.ShouldBe("running", "PostgreSQL stopped in the middle of the run");
+        refusedRuns.ExitCode.ShouldBe(1, refusedRuns.ToString());
+        refusedRuns.Stderr.ShouldContain("cannot be reached");
+        follower.ExitCode.ShouldBe(0, await follower.StandardError.ReadToEndAsync());
+        events.Select(e => (long)e["seq"]!).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long)i), "every event once, in order");
+        ((string?)events[^1]["type"]).ShouldBe("run_succeeded");
+        events.Count.ShouldBeGreaterThan(10, "the run went on through the outage");
+        stored.ShouldBe(["succeeded", events.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+
+        // Nothing was restarted but PostgreSQL: another deploy and run go through, each server both ways.
+        var again = await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlB, "--token", token);
+        var run = await SkiffAsync("run", "pg", "hello", "--server", urlA, "--token", token);
+        again.ExitCode.ShouldBe(0, again.ToString());
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello, world!");
+        (await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';")).ShouldBe(0L);
+    }
+
+    [Fact]
+    public async Task With_S3_stopped_a_deploy_fails_naming_it_and_records_nothing_a_live_location_runs_on_through_the_other_server_and_once_S3_is_back_deploys_go_through()
+    {
+        // An S3 of its own: the shared one serves other tests.
+        await using var s3 = await S3Server.StartAsync();
+        var bucket = await s3.CreateBucketAsync();
+        var (_, metadata) = await NewDatabaseAsync();
+        _blobs = $"s3://{bucket}/platform?endpoint={s3.Endpoint}";
+        var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
+        var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
+        var hello = _workspace.CopySample("Hello");
+        var changed = _workspace.CopySample("Hello", "ChangedHello");
+        var program = Path.Combine(changed, "Program.cs");
+        File.WriteAllText(program, File.ReadAllText(program).Replace("\"Hello, {Name}!\"", "\"Hi again, {Name}!\"", StringComparison.Ordinal));
+        Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
+        (await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
+        var locationBefore = await LocationAsync(urlA, token, "pg");
+        var blobsBefore = await s3.KeysAsync(bucket, "platform/blobs/");
+
+        await s3.StopAsync();
+        var blocked = await SkiffAsync("deploy", changed, "--location", "pg", "--server", urlA, "--token", token);
+        // The location's blobs are in the agent's cache: a run through B (passed to A, which holds the agent) needs no S3.
+        var run = await SkiffAsync("run", "pg", "hello", "--server", urlB, "--token", token);
+        var history = await SkiffAsync("history", "pg", "--json", "--server", urlB, "--token", token);
+        var locationDuring = await LocationAsync(urlA, token, "pg");
+        await s3.StartAgainAsync();
+        var blobsAfter = await s3.KeysAsync(bucket, "platform/blobs/");
+        var again = await SkiffAsync("deploy", changed, "--location", "pg", "--server", urlB, "--token", token);
+        var changedRun = await SkiffAsync("run", "pg", "hello", "--server", urlA, "--token", token);
+        var historyAfter = await SkiffAsync("history", "pg", "--json", "--server", urlA, "--token", token);
+
+        blocked.ExitCode.ShouldBe(1, blocked.ToString());
+        var error = blocked.Stderr.Split('\n').Where(line => line.StartsWith("error:", StringComparison.Ordinal)).ShouldHaveSingleItem(blocked.ToString());
+        error.ShouldContain($"the blob store s3://{bucket}/platform/ at {s3.Endpoint.GetLeftPart(UriPartial.Authority)} could not");
+        error.ShouldContain("Check that it runs and is reachable");
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("Hello, world!");
+        history.ExitCode.ShouldBe(0, history.ToString());
+        JsonNode.Parse(history.Stdout)!.AsArray().Select(d => (string?)d!["outcome"]).ShouldBe(["live"], history.Stdout);
+        locationDuring.ShouldBe(locationBefore, "the location is as it was: same release, deployment and agents");
+        blobsAfter.Order(StringComparer.Ordinal).ShouldBe(blobsBefore.Order(StringComparer.Ordinal), "no blob of the failed deploy reached a final key");
+        again.ExitCode.ShouldBe(0, again.ToString());
+        changedRun.ExitCode.ShouldBe(0, changedRun.ToString());
+        changedRun.Stdout.ShouldContain("Hi again, world!");
+        JsonNode.Parse(historyAfter.Stdout)!.AsArray().Select(d => (string?)d!["outcome"]).ShouldBe(["live", "live"], historyAfter.Stdout);
+    }
+
     private async Task<List<JsonNode>> AgentsAsync(string url, string token)
     {
         var listed = await SkiffAsync("agents", "--json", "--server", url, "--token", token);
@@ -289,4 +407,20 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
 
     private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
         CliProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments], _workspace.Root, _workspace.PathTo("home"));
+
+    /// <summary>What a location's listing says of where it is: its live release and deployment, its agents, when it changed.</summary>
+    private async Task<string> LocationAsync(string url, string token, string location)
+    {
+        var listed = await SkiffAsync("locations", "--json", "--server", url, "--token", token);
+        listed.ExitCode.ShouldBe(0, listed.ToString());
+        var found = JsonNode.Parse(listed.Stdout)!.AsArray().Single(l => (string?)l!["location"] == location)!;
+        return string.Join(' ', found["release"], found["deployment"], found["agents"]!.ToJsonString(), found["updated_at"]);
+    }
+
+    /// <summary>Waits for a process started with <see cref="Start"/> to end, within the deadline.</summary>
+    private static async Task WaitForExitAsync(Process process)
+    {
+        using var deadline = new CancellationTokenSource(Deadline);
+        await process.WaitForExitAsync(deadline.Token);
+    }
 }
