@@ -28,19 +28,12 @@ internal static class BlobEndpoints
                 .Select(text => Digest.Parse(text ?? ""))
                 .Distinct()
                 .ToList();
-            var missing = new List<Digest>();
-            foreach (var digest in digests)
-            {
-                var written = await blobs.GetWrittenAtAsync(digest, cancellationToken).ConfigureAwait(false);
-                if (written is null)
-                {
-                    missing.Add(digest);
-                }
-                else if (written < time.GetUtcNow() - TouchAfter)
-                {
-                    await blobs.TouchAsync(digest, cancellationToken).ConfigureAwait(false);
-                }
-            }
+            var written = await BlobStores.WrittenAtAsync(blobs, digests, cancellationToken).ConfigureAwait(false);
+            var missing = digests.Where(digest => written[digest] is null).ToList();
+            await Parallel.ForEachAsync(
+                digests.Where(digest => written[digest] < time.GetUtcNow() - TouchAfter),
+                new ParallelOptions { MaxDegreeOfParallelism = BlobStores.LookupsAtOnce, CancellationToken = cancellationToken },
+                async (digest, ct) => await blobs.TouchAsync(digest, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
             Dictionary<string, BlobUpload>? uploads = null;
             if (blobs is S3BlobStore s3)

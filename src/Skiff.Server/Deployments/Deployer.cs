@@ -7,6 +7,7 @@ using Skiff.Core.Manifests;
 using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
+using Skiff.Server.Blobs;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
@@ -36,6 +37,7 @@ internal sealed class Deployer
     /// gives up on that step: long enough for PostgreSQL to restart or fail over, short enough for a client waiting.
     /// </summary>
     private static readonly TimeSpan OutagePatience = TimeSpan.FromSeconds(30);
+
     private readonly SemaphoreSlim _registration = new(1, 1);
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _finished = new(StringComparer.Ordinal);
@@ -437,15 +439,8 @@ internal sealed class Deployer
         {
             var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
             var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
-            var missing = new List<Digest>();
-            foreach (var blob in environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct())
-            {
-                if (!await _blobs.ContainsAsync(blob, cancellationToken).ConfigureAwait(false))
-                {
-                    missing.Add(blob);
-                }
-            }
-
+            var written = await BlobStores.WrittenAtAsync(_blobs, environment.Packages.Select(p => p.Blob).Append(manifest.Source), cancellationToken).ConfigureAwait(false);
+            var missing = written.Where(blob => blob.Value is null).Select(blob => blob.Key).Order().ToList();
             return missing.Count == 0
                 ? manifest
                 : throw new ReleaseIncompleteException($"release {release} names {missing.Count} blob(s) the server does not have ({string.Join(", ", missing.Take(5))}); upload them, then deploy again.");
