@@ -4,6 +4,7 @@ using Skiff.Client.Api;
 using Skiff.Core.Blobs;
 using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
+using Skiff.Server.Blobs;
 using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
@@ -200,7 +201,7 @@ internal static class ControlEndpoints
         {
             var roots = await store.ListReferencedReleasesAsync(cancellationToken).ConfigureAwait(false);
             // Blobs uploaded in the last hour may belong to a deployment not yet registered.
-            var recent = time.GetUtcNow() - TimeSpan.FromHours(1);
+            var recent = time.GetUtcNow() - BlobStores.SpareRecentBlobs;
             var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, spareWrittenAfter: recent).ConfigureAwait(false);
             return TypedResults.Ok(new GarbageCollection(roots.Count, result.Deleted, result.DeletedBytes));
         })

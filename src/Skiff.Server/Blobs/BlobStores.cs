@@ -16,6 +16,12 @@ internal static class BlobStores
             : new FileBlobStore(options.BlobDirectory, time);
     }
 
+    /// <summary>
+    /// gc spares blobs written or touched this recently: they may belong to a deployment not yet registered. Stores
+    /// may rely on it (S3BlobStore trusts a blob it saw this recently to be there still).
+    /// </summary>
+    public static readonly TimeSpan SpareRecentBlobs = TimeSpan.FromHours(1);
+
     /// <summary>How many blobs are looked up (or touched) at once.</summary>
     public const int LookupsAtOnce = 16;
 

@@ -33,7 +33,22 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     // Older than any upload in progress could be, as for the file store's temporary files.
     private static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
 
+    // Presence is trusted from memory for this long after a blob was written or touched: gc spares blobs written
+    // within BlobStores.SpareRecentBlobs, and the difference covers clocks that disagree. Past it, or for a blob
+    // not seen, S3 is asked.
+    private static readonly TimeSpan TrustedPresence = BlobStores.SpareRecentBlobs - TimeSpan.FromMinutes(10);
+
+    // Enough for every blob of a large platform; past it the memory starts empty again.
+    private const int MaxRemembered = 200_000;
+
     private readonly IAmazonS3 _s3;
+
+    // Blobs seen stored, with when they were written or last touched: a deploy looks up every package of its
+    // environment, which the missing-blobs question of its CLI has just looked up, and an agent's fetch looks up what
+    // the deploy did. This store's own deletes forget them; gc on any server leaves them (see TrustedPresence). A
+    // blob another server deletes as damaged may still be taken as present here: the agent that fetches it finds
+    // it gone and says so.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Digest, DateTimeOffset> _seen = new();
     private readonly string _bucket;
     private readonly string _blobsPrefix;
     private readonly string _stagingPrefix;
@@ -82,15 +97,38 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     public void Dispose() => _s3.Dispose();
 
     public async Task<bool> ContainsAsync(Digest digest, CancellationToken cancellationToken) =>
-        await HeadAsync(digest, cancellationToken).ConfigureAwait(false) is not null;
+        await GetWrittenAtAsync(digest, cancellationToken).ConfigureAwait(false) is not null;
 
     public async Task<long?> GetLengthAsync(Digest digest, CancellationToken cancellationToken) =>
         (await HeadAsync(digest, cancellationToken).ConfigureAwait(false))?.ContentLength;
 
-    public async Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken) =>
-        (await HeadAsync(digest, cancellationToken).ConfigureAwait(false))?.LastModified is { } written
-            ? new DateTimeOffset(DateTime.SpecifyKind(written, DateTimeKind.Utc))
-            : null;
+    public async Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        if (_seen.TryGetValue(digest, out var seen) && _time.GetUtcNow() - seen < TrustedPresence)
+        {
+            return seen;
+        }
+
+        if ((await HeadAsync(digest, cancellationToken).ConfigureAwait(false))?.LastModified is not { } written)
+        {
+            _seen.TryRemove(digest, out _);
+            return null;
+        }
+
+        var writtenAt = new DateTimeOffset(DateTime.SpecifyKind(written, DateTimeKind.Utc));
+        Remember(digest, writtenAt);
+        return writtenAt;
+    }
+
+    private void Remember(Digest digest, DateTimeOffset writtenAt)
+    {
+        if (_seen.Count >= MaxRemembered)
+        {
+            _seen.Clear();
+        }
+
+        _seen[digest] = writtenAt;
+    }
 
     public Task TouchAsync(Digest digest, CancellationToken cancellationToken) =>
         CallAsync($"touch blob {digest}", async () =>
@@ -107,10 +145,12 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
                     MetadataDirective = S3MetadataDirective.REPLACE,
                     ContentType = "application/octet-stream",
                 }, cancellationToken).ConfigureAwait(false);
+                Remember(digest, _time.GetUtcNow());
             }
             catch (AmazonS3Exception e) when (IsNotFound(e))
             {
                 // Gone meanwhile; the client's registration will say which blob is missing.
+                _seen.TryRemove(digest, out _);
             }
 
             return true;
@@ -171,6 +211,7 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
 
                     if (actual != digest)
                     {
+                        _seen.TryRemove(digest, out _);
                         await _s3.DeleteObjectAsync(_bucket, BlobKey(digest), cancellationToken).ConfigureAwait(false);
                         throw BlobIntegrityException.ForStoredBlob(digest, actual, Location);
                     }
@@ -210,6 +251,8 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
 
     public async Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken)
     {
+        _seen.TryRemove(digest, out _);
+
         // S3 deletes say nothing about whether the key existed.
         if (await HeadAsync(digest, cancellationToken).ConfigureAwait(false) is null)
         {

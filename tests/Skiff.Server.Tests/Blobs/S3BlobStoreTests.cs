@@ -99,6 +99,33 @@ public sealed class S3BlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public async Task A_blob_seen_stored_is_known_without_asking_s3_until_gc_could_have_taken_it_and_a_delete_of_its_own_forgets_it()
+    {
+        var time = new ShiftedTime(TimeSpan.Zero);
+        using var store = await S3BlobStore.OpenAsync(Options(), _temp, time, CancellationToken.None);
+        var kept = await store.PutAsync(new MemoryStream(Bytes(10)), CancellationToken.None);
+        var deleted = await store.PutAsync(new MemoryStream(Bytes(11)), CancellationToken.None);
+        (await store.ContainsAsync(kept, CancellationToken.None)).ShouldBeTrue();
+        (await store.ContainsAsync(deleted, CancellationToken.None)).ShouldBeTrue();
+
+        // Gone behind the store's back (only a damaged blob deleted by another server could go this way).
+        using (var client = _server.CreateClient())
+        {
+            await client.DeleteObjectAsync(_bucket, BlobsPrefix + kept.Hex);
+        }
+
+        var remembered = await store.ContainsAsync(kept, CancellationToken.None);
+        await store.DeleteAsync(deleted, CancellationToken.None);
+        var forgotten = await store.ContainsAsync(deleted, CancellationToken.None);
+        time.Ahead = BlobStores.SpareRecentBlobs - TimeSpan.FromMinutes(9);
+        var askedAgain = await store.ContainsAsync(kept, CancellationToken.None);
+
+        remembered.ShouldBeTrue("seen stored a moment ago: gc spares it, so S3 is not asked");
+        forgotten.ShouldBeFalse();
+        askedAgain.ShouldBeFalse("near the end of gc's spare window S3 is asked again");
+    }
+
+    [Fact]
     public async Task List_skips_keys_below_a_digest_and_outside_the_blobs()
     {
         var digest = await Store.PutAsync(new MemoryStream(Bytes(10)), CancellationToken.None);
@@ -239,6 +266,8 @@ public sealed class S3BlobStoreTests : BlobStoreContract
 
     private sealed class ShiftedTime(TimeSpan ahead) : TimeProvider
     {
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + ahead;
+        public TimeSpan Ahead { get; set; } = ahead;
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Ahead;
     }
 }
