@@ -233,6 +233,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         var bucket = await s3.CreateBucketAsync();
         var (_, metadata) = await NewDatabaseAsync();
         _blobs = $"s3://{bucket}/platform?endpoint={s3.Endpoint}";
+        _s3Port = s3.Endpoint.Port; // agents in a network namespace of their own reach this S3, not the shared one
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
         var hello = _workspace.CopySample("Hello");
@@ -240,7 +241,8 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         var program = Path.Combine(changed, "Program.cs");
         File.WriteAllText(program, File.ReadAllText(program).Replace("\"Hello, {Name}!\"", "\"Hi again, {Name}!\"", StringComparison.Ordinal));
         Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
-        (await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
+        var first = await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token);
+        first.ExitCode.ShouldBe(0, first.ToString());
         var locationBefore = await LocationAsync(urlA, token, "pg");
         var blobsBefore = await s3.KeysAsync(bucket, "platform/blobs/");
 
