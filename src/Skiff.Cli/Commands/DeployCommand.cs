@@ -40,13 +40,18 @@ internal static class DeployCommand
             }
         });
         var replicas = new Option<int?>("--replicas") { Description = "On how many agents the location runs (each runs its own code server; runs are spread over them). Left out, the location keeps its current number (1 at first)." };
-        replicas.Validators.Add(result =>
+        replicas.CustomParser = result =>
         {
-            if (result.GetValueOrDefault<int?>() is < 1 or > Skiff.Server.Agents.Placement.MaxReplicas)
+            var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            if (int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var count)
+                && count is >= 1 and <= Skiff.Server.Agents.Placement.MaxReplicas)
             {
-                result.AddError($"--replicas must be between 1 and {Skiff.Server.Agents.Placement.MaxReplicas}.");
+                return count;
             }
-        });
+
+            result.AddError($"--replicas must be a whole number between 1 and {Skiff.Server.Agents.Placement.MaxReplicas}; got '{text}'.");
+            return null;
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
         var client = new ClientOptions();

@@ -41,7 +41,7 @@ internal static class PlatformCommands
         {
             if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
             {
-                result.AddError($"--agent-grace: '{text}' is not a duration; write a number with s, m or h, such as 30s or 2m.");
+                result.AddError($"--agent-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 2m.");
             }
         });
         var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace };
@@ -318,13 +318,17 @@ internal static class PlatformCommands
             Description = "Host locations without a sandbox: every location's code then runs as this process's user and can read its data, tokens included. Only for a machine that cannot sandbox (no bubblewrap, not root) and runs code you trust.",
         };
         var cpus = new Option<double?>("--cpus-per-location") { Description = "The CPUs all processes of one location may use together (cgroup quota), such as 1 or 0.5. Default: no quota." };
-        cpus.Validators.Add(result =>
+        cpus.CustomParser = result =>
         {
-            if (result.GetValueOrDefault<double?>() is <= 0)
+            var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            if (double.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var count) && count > 0)
             {
-                result.AddError("--cpus-per-location must be a positive number of CPUs, such as 1 or 0.5.");
+                return count;
             }
-        });
+
+            result.AddError($"--cpus-per-location must be a positive number of CPUs, such as 1 or 0.5; got '{text}'.");
+            return null;
+        };
         return (noSandbox, cpus);
     }
 

@@ -45,7 +45,13 @@ internal sealed partial record Placement(int Replicas, IReadOnlyDictionary<strin
         foreach (var item in given.SelectMany(g => g.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
         {
             var equals = item.IndexOf('=', StringComparison.Ordinal);
-            var (key, value) = equals < 0 ? (item, "") : (item[..equals], item[(equals + 1)..]);
+            if (equals < 0)
+            {
+                // "gpu" alone reads as "has a gpu label", which is not what a match on key and value would do.
+                throw new ArgumentException($"'{item}' has no value: write {item}=VALUE, for example {item}=h200 ({item}= for an empty value).");
+            }
+
+            var (key, value) = (item[..equals], item[(equals + 1)..]);
             if (!Key().IsMatch(key) || !Value().IsMatch(value))
             {
                 throw new ArgumentException($"'{item}' is not a {what}: write key=value, where the key is letters, digits, '.', '-', '_' or '/' (up to 63 characters, starting with a letter or digit) and the value the same without '/' (may be empty), for example gpu=h200.");

@@ -498,6 +498,11 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         {
             throw new BlobStoreUnavailableException(Location, action, $"it refused the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY ({e.ErrorCode}: {e.Message})", e);
         }
+        catch (AmazonS3Exception e) when ((int)e.StatusCode is >= 400 and < 500 && (string.IsNullOrEmpty(e.ErrorCode) || e.ErrorCode == e.StatusCode.ToString()))
+        {
+            // S3 names its errors (NoSuchKey, AccessDenied, ...); a bare status is some other service at that address.
+            throw new BlobStoreUnavailableException(Location, action, $"it answered HTTP {(int)e.StatusCode} ({e.StatusCode}) with no S3 error: check that the endpoint is an S3 server, at its port, and not another service", e);
+        }
         catch (Exception e) when (IsStoreFailure(e))
         {
             throw new BlobStoreUnavailableException(Location, action, Reason(e), e);

@@ -61,6 +61,12 @@ internal sealed partial class PostgresMetadataStore
             throw MetadataStoreException.BadConnectionString("it names no host");
         }
 
+        // Npgsql would take the user's name, often "postgres": a platform's tables must not land there unasked.
+        if (string.IsNullOrWhiteSpace(builder.Database))
+        {
+            throw MetadataStoreException.BadConnectionString("it names no database (the one Skiff keeps its tables in, which must exist)");
+        }
+
         return builder;
     }
 

@@ -204,6 +204,32 @@ public sealed class S3BlobStoreTests : BlobStoreContract
     }
 
     [Fact]
+    public async Task An_endpoint_that_is_not_s3_is_said_to_be_so()
+    {
+        // Answers every request 401 with an empty body, as a web service on the wrong port would.
+        using var other = new TcpListener(IPAddress.Loopback, 0);
+        other.Start();
+        var port = ((IPEndPoint)other.LocalEndpoint).Port;
+        var answering = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var connection = await other.AcceptTcpClientAsync();
+                var stream = connection.GetStream();
+                _ = await stream.ReadAsync(new byte[8192]); // the request's first bytes: enough to answer it
+                await stream.WriteAsync("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+            }
+        });
+        var options = S3BlobStoreOptions.Parse($"s3://some-bucket?endpoint=http://127.0.0.1:{port}", Environment);
+
+        var error = await Should.ThrowAsync<BlobStoreUnavailableException>(() => S3BlobStore.OpenAsync(options, _temp, TimeProvider.System, CancellationToken.None));
+
+        error.Message.ShouldContain("it answered HTTP 401 (Unauthorized) with no S3 error: check that the endpoint is an S3 server");
+        other.Stop();
+        await answering.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    [Fact]
     public async Task A_missing_bucket_is_named()
     {
         var error = await Should.ThrowAsync<BlobStoreUnavailableException>(

@@ -34,6 +34,23 @@ public sealed class AgentPlacementTests : IAsyncLifetime
         _database.Dispose();
     }
 
+    [Theory]
+    [InlineData("gpu", "'gpu' has no value: write gpu=VALUE, for example gpu=h200 (gpu= for an empty value).")]
+    [InlineData("gpu=h200,zone", "'zone' has no value: write zone=VALUE")]
+    [InlineData("gpu:h200", "'gpu:h200' has no value")]
+    [InlineData("-gpu=h200", "'-gpu=h200' is not a constraint: write key=value")]
+    [InlineData("gpu=h200,gpu=a100", "constraint 'gpu' is given twice, as h200 and a100; give it once.")]
+    public void A_constraint_that_is_not_key_equals_value_is_refused_saying_how_to_write_it(string given, string message)
+    {
+        Should.Throw<ArgumentException>(() => Placement.ParseLabels([given], "constraint")).Message.ShouldStartWith(message);
+    }
+
+    [Fact]
+    public void An_empty_value_is_a_label_kubernetes_allows()
+    {
+        Placement.ParseLabels(["gpu=,zone=a"], "label").ShouldBe(new Dictionary<string, string> { ["gpu"] = "", ["zone"] = "a" });
+    }
+
     [Fact]
     public async Task A_location_with_a_constraint_goes_to_the_agent_whose_labels_fit_and_the_choice_is_recorded()
     {

@@ -41,6 +41,8 @@ public sealed class PostgresConnectionStringTests
     [InlineData("mysql://root@localhost/skiff", "neither a postgres:// URL nor an Npgsql connection string")]
     [InlineData("Hots=db;Database=skiff", "not a valid Npgsql connection string")]
     [InlineData("Database=skiff", "names no host")]
+    [InlineData("postgres://postgres@127.0.0.1:5432", "names no database")]
+    [InlineData("Host=db;Username=skiff", "names no database")]
     [InlineData("postgres://skiff@db/skiff?colour=blue", "query setting 'colour'")]
     public void Others_AreRefusedSayingWhatToGive(string value, string why)
     {
