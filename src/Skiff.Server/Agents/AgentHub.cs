@@ -669,7 +669,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <summary>
     /// Drains an agent: marks it draining (no new locations or runs), moves each of its locations to other agents
     /// that report it healthy, and tells it to stop them; its runs go on to their end. When a location cannot
-    /// move, the agent is left as it was (not draining) and the error names the location and why.
+    /// move, the agent is left undrained, keeping it (locations that already moved stay moved), and the error names
+    /// the location and why.
     /// </summary>
     public async Task<IReadOnlyList<LocationMove>> DrainAsync(string agent, CancellationToken cancellationToken)
     {
