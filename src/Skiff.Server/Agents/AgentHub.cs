@@ -211,6 +211,14 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             var target = Choose(placement, current, fleet, placements, keepAbsent: false);
             if (target.Count < placement.Replicas)
             {
+                // Waiting helps only while an agent that could host it may still come: none is connected yet (right
+                // after a start), or one that fits is away but not gone. Otherwise the deploy hears why at once.
+                if (fleet.Connected.Count > 0 && !fleet.Profiles.Values.Any(p =>
+                        !p.Draining && placement.Admits(p.Labels) && !fleet.Connected.ContainsKey(p.Name) && !fleet.IsGone(p.Name, gracePeriod)))
+                {
+                    throw new AgentUnavailableException(Refusal(location, placement, fleet, target));
+                }
+
                 try
                 {
                     // Right after a start, agents may still be connecting.

@@ -107,6 +107,19 @@ public sealed class AgentPlacementTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_deploy_no_connected_agent_fits_is_refused_at_once_when_no_fitting_agent_is_away()
+    {
+        await ConnectAsync("cpu-1", "zone=a");
+        // Given up on well before the 10 s an activation waits for agents that may still connect.
+        using var caller = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+
+        var refusal = await Should.ThrowAsync<AgentUnavailableException>(() =>
+            _agents.ActivateAsync("analytics", Release.ToString(), null, new Placement(1, new Dictionary<string, string> { ["gpu"] = "h200" }), null, caller.Token));
+
+        refusal.Message.ShouldBe("'analytics' needs an agent with gpu=h200, and none can host it; checked cpu-1 (no gpu).");
+    }
+
+    [Fact]
     public async Task Agents_of_a_server_that_stopped_heartbeating_count_as_not_connected()
     {
         await _store.HeartbeatServerAsync("server-dead", CancellationToken.None);
