@@ -7,7 +7,9 @@ internal static class LocationNames
 {
     public static void Validate(string? name)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > 100 || !name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '_' or '.'))
+        // It starts with a letter or digit: "." and ".." name folders and URL path segments that are not theirs.
+        if (string.IsNullOrEmpty(name) || name.Length > 100 || !char.IsAsciiLetterLower(name[0]) && !char.IsAsciiDigit(name[0])
+            || !name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '_' or '.'))
         {
             throw new InvalidLocationNameException(name);
         }
@@ -15,4 +17,4 @@ internal static class LocationNames
 }
 
 internal sealed class InvalidLocationNameException(string? name)
-    : SkiffException($"'{name}' is not a location name: use 1 to 100 lowercase letters, digits, '-', '_' or '.'.");
+    : SkiffException($"'{name}' is not a location name: use 1 to 100 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit.");
