@@ -80,6 +80,9 @@ internal sealed class AgentHost : IAsyncDisposable
     /// <summary>Whether locations run sandboxed.</summary>
     public bool Sandboxed => _isolation.Sandboxed;
 
+    /// <summary>Whether cgroups bound each location's memory (native included), CPU and processes, not only its managed heap.</summary>
+    public bool BoundsMemory => _isolation.BoundsMemory;
+
     /// <summary>Code servers and run workers that started in a standby process rather than cold.</summary>
     public long StandbysTaken => _standbys.Taken;
 

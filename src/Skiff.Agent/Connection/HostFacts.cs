@@ -9,8 +9,8 @@ namespace Skiff.Agent.Connection;
 /// </summary>
 internal static class HostFacts
 {
-    public static HostCapacity Capacity(string cacheDirectory) =>
-        new(Environment.ProcessorCount, MemInfo("MemTotal"), Disk(cacheDirectory)?.TotalSize);
+    public static HostCapacity Capacity(AgentHost host) =>
+        new(Environment.ProcessorCount, MemInfo("MemTotal"), Disk(host.CacheDirectory)?.TotalSize, new HostIsolation(host.Sandboxed, host.BoundsMemory, host.Isolation));
 
     public static AgentLoad Load(AgentHost host)
     {

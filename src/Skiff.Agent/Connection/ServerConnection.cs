@@ -282,7 +282,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
 
     private AgentHello Hello() => new(
         host.Labels,
-        HostFacts.Capacity(host.CacheDirectory),
+        HostFacts.Capacity(host),
         [.. host.Locations.Select(l => new HeldLocation(l.Name, l.Release.ToString()))],
         HostFacts.Load(host));
 

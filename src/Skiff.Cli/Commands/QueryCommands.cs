@@ -69,11 +69,12 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["AGENT", "STATE", "LABELS", "LOAD", "RUNS", "LOCATIONS", "ENVIRONMENTS"],
+                ["AGENT", "STATE", "ISOLATION", "LABELS", "LOAD", "RUNS", "LOCATIONS", "ENVIRONMENTS"],
                 [.. agents.OfType<JsonObject>().Select(a => new[]
                 {
                     (string?)a["name"] ?? "",
                     (string?)a["state"] ?? "",
+                    Isolation(a["capacity"]?["isolation"]),
                     a["labels"] is JsonObject labels && labels.Count > 0 ? string.Join(",", labels.Select(l => $"{l.Key}={(string?)l.Value}")) : "-",
                     Load(a["capacity"], a["load"]),
                     ((int?)a["runs"] ?? 0).ToString(CultureInfo.InvariantCulture),
@@ -84,6 +85,14 @@ internal static class QueryCommands
         }));
         return command;
     }
+
+    /// <summary>
+    /// "sandbox, cgroups" when every location runs in its own sandbox bounded by cgroups; "NONE" says loudly that an
+    /// agent runs every location as its own user (<c>--no-sandbox</c>). "-" for an agent too old to say.
+    /// </summary>
+    private static string Isolation(JsonNode? isolation) => isolation is null
+        ? "-"
+        : ((bool?)isolation["sandboxed"] == true ? "sandbox" : "NONE") + ", " + ((bool?)isolation["cgroups"] == true ? "cgroups" : "heap limit only");
 
     /// <summary>"3.1/16.0 GiB, load 0.42 on 8 CPUs": memory in use of the host's, and its load average.</summary>
     private static string Load(JsonNode? capacity, JsonNode? load)

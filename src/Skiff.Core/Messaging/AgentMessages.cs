@@ -103,7 +103,13 @@ internal sealed record AgentHello(
     AgentLoad? Load = null) : AgentMessage;
 
 /// <summary>The host as the agent found it when it connected; a value it could not read is left out rather than guessed.</summary>
-internal sealed record HostCapacity(int Cpus, long? MemoryBytes = null, long? DiskBytes = null);
+internal sealed record HostCapacity(int Cpus, long? MemoryBytes = null, long? DiskBytes = null, HostIsolation? Isolation = null);
+
+/// <summary>
+/// How the agent isolates the locations it hosts: whether each runs in a sandbox of its own, whether cgroups bound its
+/// memory (native too), CPU and processes, and the agent's own one-line account. Absent from agents older than it.
+/// </summary>
+internal sealed record HostIsolation(bool Sandboxed, bool Cgroups, string Description);
 
 /// <summary>A location the agent runs, and the release it runs there.</summary>
 internal sealed record HeldLocation(string Location, string Release);

@@ -24,6 +24,8 @@ public sealed class ProcessTests : IDisposable
 
         var deploy = await SkiffAsync("deploy", hello, "--location", "embedded", "--data", data);
         var run = await SkiffAsync("run", "embedded", "hello", "--data", data);
+        var agents = await SkiffAsync("agents", "--data", data);
+        var agentsJson = await SkiffAsync("agents", "--json", "--data", data);
         var gc = await SkiffAsync("gc", "--data", data);
         Signal(up, "TERM");
         await up.WaitForExitAsync(new CancellationTokenSource(Deadline).Token);
@@ -38,6 +40,13 @@ public sealed class ProcessTests : IDisposable
         deploy.ExitCode.ShouldBe(0, deploy.ToString());
         run.ExitCode.ShouldBe(0, run.ToString());
         run.Stdout.ShouldContain("Hello, world!");
+        // The fleet says which isolation each agent keeps, in the table and in full in JSON.
+        agents.ExitCode.ShouldBe(0, agents.ToString());
+        agents.Stdout.ShouldContain("ISOLATION");
+        agents.Stdout.ShouldContain("sandbox, cgroups");
+        var isolationJson = JsonNode.Parse(agentsJson.Stdout)!.AsArray().Single()!["capacity"]!["isolation"]!;
+        ((bool)isolationJson["sandboxed"]!, (bool)isolationJson["cgroups"]!).ShouldBe((true, true));
+        ("isolation: " + (string)isolationJson["description"]!).ShouldBe(isolation);
         gc.ExitCode.ShouldBe(0, gc.ToString());
         // After one deploy every blob on the server belongs to the live release: nothing to delete, all kept.
         gc.Stdout.ShouldContain("deleted 0 blob(s)");
