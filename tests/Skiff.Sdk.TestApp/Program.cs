@@ -182,6 +182,28 @@ return await SkiffApp.RunAsync(args, jobs =>
             context.Logger.LogInformation("forks stopped after {Forks} processes: {Error}", forks, error.Trim());
         });
 
+    // Keeps every CPU busy for a while, then says how much CPU time it got in how much wall time: what a CPU quota bounds.
+    jobs.Job("spin", "Spins a thread per CPU and reports the CPU time it was given")
+        .Parameter("ms", 1500)
+        .Run(context =>
+        {
+            var wall = System.Diagnostics.Stopwatch.StartNew();
+            var until = TimeSpan.FromMilliseconds(context.Parameters.Get<int>("ms"));
+            var before = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            var threads = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new Thread(() =>
+            {
+                while (wall.Elapsed < until)
+                {
+                    Thread.SpinWait(1000);
+                }
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - before;
+            context.Logger.LogInformation("spun {CpuMs} ms of CPU in {WallMs} ms", (long)cpu.TotalMilliseconds, wall.ElapsedMilliseconds);
+            return Task.CompletedTask;
+        });
+
     var extra = int.Parse(Environment.GetEnvironmentVariable("SKIFF_TESTAPP_JOBS") ?? "0", CultureInfo.InvariantCulture);
     for (var i = 0; i < extra; i++)
     {

@@ -128,15 +128,49 @@ public sealed class SandboxTests(Releases releases) : IDisposable
         ((string?)(await next.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_succeeded");
     }
 
+    [Fact]
+    public async Task A_cpu_bound_job_gets_no_more_than_its_quota_while_one_without_a_quota_spins_beside_it()
+    {
+        const double Quota = 0.1;
+        await using var limited = Sandboxed(cpus: Quota);
+        await using var unlimited = Sandboxed();
+        (await limited.ActivateAsync("capped", releases.V1)).Succeeded.ShouldBeTrue();
+        (await unlimited.ActivateAsync("free", releases.V1)).Succeeded.ShouldBeTrue();
+
+        // Side by side, so whatever else the machine does weighs on both alike.
+        var spins = await Task.WhenAll(
+            SpinAsync(limited, "capped"),
+            SpinAsync(unlimited, "free"));
+
+        var (capped, free) = (spins[0], spins[1]);
+        var figures = $"capped: {capped:0.00} CPUs, free: {free:0.00} CPUs (quota {Quota}, {Environment.ProcessorCount} CPUs here)";
+        Console.WriteLine("cpu quota: " + figures);
+        // The kernel enforces a quota per 100 ms period; over 1.5 s the run may overshoot by a period or so.
+        capped.ShouldBeLessThanOrEqualTo(Quota * 1.4, figures);
+        capped.ShouldBeGreaterThan(Quota / 4, "the capped job did get CPU: " + figures);
+        free.ShouldBeGreaterThan(capped * 1.5, "without a quota the same job gets more: " + figures);
+    }
+
     public void Dispose() => Directory.Delete(_serverData, recursive: true);
 
-    private AgentHarness Sandboxed() => new(releases, options => new AgentOptions
+    /// <summary>Runs the spin job and answers the CPUs it was given: its CPU time over its wall time.</summary>
+    private static async Task<double> SpinAsync(AgentHarness harness, string location)
+    {
+        var spin = await harness.Agent.StartRunAsync(location, "spin", null, null, AgentHarness.Timeout());
+        var spun = await NextLogAsync(spin, "spun ");
+        ((string?)(await spin.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_succeeded");
+        var words = spun.Split(' ');
+        return double.Parse(words[1], System.Globalization.CultureInfo.InvariantCulture) / double.Parse(words[6], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private AgentHarness Sandboxed(double? cpus = null) => new(releases, options => new AgentOptions
     {
         CacheDirectory = options.CacheDirectory,
         RestartBackoff = options.RestartBackoff,
         ActivationTimeout = options.ActivationTimeout,
         Sandbox = true,
         LocationProcesses = 200,
+        LocationCpus = cpus,
     });
 
     private static async Task<string> NextLogAsync(RunHandle run, string prefix)
