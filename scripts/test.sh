@@ -8,8 +8,15 @@ cd "$root"
 
 "$root/scripts/sandbox.sh" install || { echo "the tests need a machine that can sandbox (see above)" >&2; exit 1; }
 
-results="$(mktemp -d)"
-trap 'rm -rf "$results"' EXIT
+# SKIFF_TEST_RESULTS=FOLDER keeps the .trx files there (per-test durations, to find the slow ones); otherwise
+# they go to a temporary folder that is removed at the end.
+if [[ -n "${SKIFF_TEST_RESULTS:-}" ]]; then
+  results="$SKIFF_TEST_RESULTS"
+  mkdir -p "$results"
+else
+  results="$(mktemp -d)"
+  trap 'rm -rf "$results"' EXIT
+fi
 
 # Several tests send SIGINT to the programs they start (Ctrl-C during `skiff run`, `skiff exec`, a job run by
 # hand). A shell started in the background ignores SIGINT and SIGQUIT, every child inherits that, and .NET
