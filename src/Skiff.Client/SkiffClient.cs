@@ -53,7 +53,7 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<LocationJobs> GetJobsAsync(string location, CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Jobs.Path(location), ApiJson.Default.LocationJobs, cancellationToken);
 
-    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/> (the server clamps it to 1–1000).</summary>
+    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/> (1–1000; the server refuses others).</summary>
     public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken) =>
         SendAsync($"{ApiRoutes.History.Path(location)}?limit={limit}", ApiJson.Default.IReadOnlyListDeployment, cancellationToken);
 
