@@ -87,7 +87,7 @@ internal static class SkiffServerHost
             presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time);
             await presence.StartAsync(cancellationToken).ConfigureAwait(false);
             app.UseWebSockets();
-            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
+            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory));
             app.Use((context, next) => RequestChecks.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
             {

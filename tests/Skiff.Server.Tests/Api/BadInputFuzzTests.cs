@@ -99,6 +99,11 @@ public sealed class BadInputFuzzTests(ITestOutputHelper output) : IAsyncLifetime
             var status = (int)response.StatusCode;
             var after = Snapshot();
             var shown = $"#{i} {kind}: {call.Method} {call.Path} [{call.ContentType}] {Shorten(call.Body)} -> {status} {Shorten(Encoding.UTF8.GetBytes(text))}";
+            if (text.Contains(_workspace.Root, StringComparison.Ordinal))
+            {
+                failures.Add($"reveals a server path: {shown}");
+            }
+
             if (status >= 500)
             {
                 failures.Add($"5xx: {shown}");
