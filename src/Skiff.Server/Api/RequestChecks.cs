@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.Metadata;
 using Skiff.Client.Api;
 
@@ -11,7 +12,7 @@ namespace Skiff.Server.Api;
 /// <c>{"error": message}</c> that says what was wrong. Without this a query value of <c>abc</c> for a number,
 /// a wrong content type or an unknown route got a status and an empty body (found by the attack pass).
 /// </summary>
-internal static class RequestChecks
+internal static partial class RequestChecks
 {
     /// <summary>Binding failures throw (with the parameter and value named) instead of answering 400 with no body.</summary>
     public static void Configure(IServiceCollection services) =>
@@ -29,7 +30,9 @@ internal static class RequestChecks
             context.Response.StatusCode = exception.StatusCode;
             await WriteAsync(context, exception.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? "the request body is larger than this server accepts; nothing was stored."
-                : $"the request could not be read: {exception.Message} See docs/api.md for what this call takes.").ConfigureAwait(false);
+                : BindingFailure().Match(exception.Message) is { Success: true } failure
+                    ? $"\"{failure.Groups["name"].Value}\" must be {Describe(failure.Groups["type"].Value)}, not \"{failure.Groups["value"].Value}\"; see docs/api.md for what this call takes."
+                    : $"the request could not be read: {exception.Message} See docs/api.md for what this call takes.").ConfigureAwait(false);
             return;
         }
 
@@ -90,6 +93,17 @@ internal static class RequestChecks
             var status => $"the server refused {request.Method} {request.Path} with status {status}; see docs/api.md for what this call takes.",
         };
     }
+
+    // Minimal APIs' message for a value that does not parse: Failed to bind parameter "Nullable<int> limit" from "abc".
+    [GeneratedRegex("""^Failed to bind parameter "(?<type>\S+) (?<name>[^"]+)" from "(?<value>.*)"\.$""", RegexOptions.Singleline)]
+    private static partial Regex BindingFailure();
+
+    private static string Describe(string type) => type switch
+    {
+        _ when type.Contains("int", StringComparison.OrdinalIgnoreCase) || type.Contains("long", StringComparison.OrdinalIgnoreCase) => "a whole number",
+        _ when type.Contains("bool", StringComparison.OrdinalIgnoreCase) => "true or false",
+        _ => $"a {type}",
+    };
 
     private static Task WriteAsync(HttpContext context, string message) =>
         context.Response.WriteAsJsonAsync(new ApiError(message), ApiJson.Default.ApiError);
