@@ -204,6 +204,7 @@ internal static class ControlEndpoints
             // Blobs uploaded in the last hour may belong to a deployment not yet registered.
             var recent = time.GetUtcNow() - BlobStores.SpareRecentBlobs;
             var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, spareWrittenAfter: recent).ConfigureAwait(false);
+            await BlobStores.DeleteStaleUploadsAsync(blobs, time, cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(new GarbageCollection(roots.Count, result.Deleted, result.DeletedBytes));
         })
             .WithSummary("Delete blobs no live, recent or pending deployment or running run reaches.");
