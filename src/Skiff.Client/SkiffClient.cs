@@ -216,13 +216,34 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
         {
             await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), Encoding.UTF8);
+            while (await ReadEventAsync(reader, runId, cancellationToken).ConfigureAwait(false) is { } runEvent)
+            {
+                yield return runEvent;
+            }
+        }
+    }
+
+    /// <summary>The next event of the stream; null at its end.</summary>
+    /// <exception cref="ClientException">The connection broke, or the stream was cut in the middle of an event.</exception>
+    private async Task<JsonObject?> ReadEventAsync(StreamReader reader, string runId, CancellationToken cancellationToken)
+    {
+        try
+        {
             while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
             {
                 if (line.Length > 0 && JsonNode.Parse(line) is JsonObject runEvent)
                 {
-                    yield return runEvent;
+                    return runEvent;
                 }
             }
+
+            return null;
+        }
+        catch (Exception exception) when (exception is IOException or HttpRequestException or JsonException)
+        {
+            // A server stopped or killed while a client follows: say so in a line, not with a stack trace.
+            throw new ClientException(
+                $"lost the connection to the Skiff server at {Server} while following run {runId} ({exception.Message}); the run goes on on its agent. Follow it again with `skiff logs {runId} --follow` once the server is back.");
         }
     }
 
