@@ -65,6 +65,8 @@ internal sealed class AgentHost : IAsyncDisposable
             throw;
         }
 
+        // Ours now that we hold the lock: the socket folders of an agent that was killed here before.
+        SocketFolders.RemoveLeftovers(options.CacheDirectory);
         _options = options;
         _time = time;
         _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
@@ -393,6 +395,7 @@ internal sealed class AgentHost : IAsyncDisposable
             Environment = environment,
             Standby = new StandbyShape(release.RuntimeConfigFile, release.DepsFile, release.PackagesDirectory, release.EntryAssemblyFile, [], ReleaseVariables),
             Isolation = _isolation.For(state.Name, materialized, state.Settings.MemoryLimit),
+            AgentDataFolder = _options.CacheDirectory,
         };
     }
 

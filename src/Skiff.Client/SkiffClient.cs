@@ -53,7 +53,7 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<LocationJobs> GetJobsAsync(string location, CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Jobs.Path(location), ApiJson.Default.LocationJobs, cancellationToken);
 
-    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/> (the server clamps it to 1–1000).</summary>
+    /// <summary>A location's deployments, newest first, at most <paramref name="limit"/> (1–1000; the server refuses others).</summary>
     public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken) =>
         SendAsync($"{ApiRoutes.History.Path(location)}?limit={limit}", ApiJson.Default.IReadOnlyListDeployment, cancellationToken);
 
@@ -216,13 +216,34 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
         {
             await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), Encoding.UTF8);
+            while (await ReadEventAsync(reader, runId, cancellationToken).ConfigureAwait(false) is { } runEvent)
+            {
+                yield return runEvent;
+            }
+        }
+    }
+
+    /// <summary>The next event of the stream; null at its end.</summary>
+    /// <exception cref="ClientException">The connection broke, or the stream was cut in the middle of an event.</exception>
+    private async Task<JsonObject?> ReadEventAsync(StreamReader reader, string runId, CancellationToken cancellationToken)
+    {
+        try
+        {
             while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
             {
                 if (line.Length > 0 && JsonNode.Parse(line) is JsonObject runEvent)
                 {
-                    yield return runEvent;
+                    return runEvent;
                 }
             }
+
+            return null;
+        }
+        catch (Exception exception) when (exception is IOException or HttpRequestException or JsonException)
+        {
+            // A server stopped or killed while a client follows: say so in a line, not with a stack trace.
+            throw new ClientException(
+                $"lost the connection to the Skiff server at {Server} while following run {runId} ({exception.Message}); the run goes on on its agent. Follow it again with `skiff logs {runId} --follow` once the server is back.");
         }
     }
 

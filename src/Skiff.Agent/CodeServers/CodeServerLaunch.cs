@@ -15,6 +15,9 @@ internal sealed record CodeServerLaunch(string FileName, IReadOnlyList<string> A
     /// <summary>How the process is isolated (sandbox, cgroups); null runs it as the agent's own child, unbounded.</summary>
     public Sandboxing.LocationIsolation? Isolation { get; init; }
 
+    /// <summary>The agent's data folder, whose name the process's socket folder carries (<see cref="SocketFolders"/>); null for none.</summary>
+    public string? AgentDataFolder { get; init; }
+
     /// <summary>A label for messages, such as the location and release.</summary>
     public string Name { get; init; } = "code server";
 }

@@ -62,7 +62,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     public static async Task<CodeServerProcess> StartAsync(CodeServerLaunch launch, TimeSpan timeout, CancellationToken cancellationToken, StandbyPool? standbys = null)
     {
         // Socket paths are limited to 108 bytes; a short private folder under /tmp keeps well within it.
-        var socketDirectory = Directory.CreateTempSubdirectory("skiff-cs-").FullName;
+        var socketDirectory = Directory.CreateTempSubdirectory(SocketFolders.Prefix("cs", launch.AgentDataFolder)).FullName;
         var socketPath = Path.Combine(socketDirectory, "s");
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));

@@ -309,7 +309,7 @@ internal sealed partial class StandbyPool : IAsyncDisposable
         public static async Task<Standby> StartAsync(CodeServerLaunch launch, string depsFile, string host, string folder, TimeSpan timeout)
         {
             var shape = launch.Standby!;
-            var socketDirectory = Directory.CreateTempSubdirectory("skiff-sb-").FullName;
+            var socketDirectory = Directory.CreateTempSubdirectory(SocketFolders.Prefix("sb", launch.AgentDataFolder)).FullName;
             var socketPath = Path.Combine(socketDirectory, "s");
             Process? process = null;
             try

@@ -166,6 +166,14 @@ internal static class RunCommands
             return CommandRunner.Interrupted;
         }
 
+        if (end is null && !cancellationToken.IsCancellationRequested)
+        {
+            // The stream ended without the run's end: the server stopped, or closed the connection cleanly.
+            await Console.Error.WriteLineAsync(
+                $"error: the Skiff server at {api.Server} ended the events of run {runId} before the run's end (it stopped, or lost the run); `skiff runs` shows its status, `skiff logs {runId} --follow` follows it again.").ConfigureAwait(false);
+            return CommandRunner.Failed;
+        }
+
         return end switch
         {
             "run_succeeded" => 0,

@@ -6,6 +6,7 @@ namespace Skiff.Client.Api;
 
 /// <summary>The body of <c>POST /api/v1/blobs/missing</c>.</summary>
 /// <param name="Digests">The blobs the caller means to use, as <c>sha256:…</c>.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record MissingBlobsRequest(IReadOnlyList<string> Digests);
 
 /// <summary>The answer of <c>POST /api/v1/blobs/missing</c>.</summary>
@@ -26,6 +27,7 @@ internal sealed record BlobUpload(string Upload, string Url, DateTimeOffset Expi
 
 /// <summary>The body of <c>POST /api/v1/blobs/{digest}/commit</c>.</summary>
 /// <param name="Upload">The id <see cref="BlobUpload.Upload"/> gave.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record BlobCommitRequest(string Upload);
 
 /// <summary>The answer to an upload or a commit.</summary>

@@ -16,6 +16,7 @@ namespace Skiff.Client.Api;
 /// <param name="Dirty">Whether the work tree had changes that commit does not hold.</param>
 /// <param name="On">The labels the location's agents must have (<c>gpu=h200,zone=a</c>; <c>any</c> lifts it); left out, the location keeps its own.</param>
 /// <param name="Replicas">On how many agents the location runs (1–100); left out, the location keeps its number.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record DeploymentRequest(
     string Location,
     string Release,
@@ -80,6 +81,7 @@ internal sealed record Deployment(
 /// <summary>The body of <c>POST /api/v1/locations/{name}/rollback</c>; it may be left out.</summary>
 /// <param name="Deployment">The deployment whose release to put back; left out, the last release live before the current one.</param>
 /// <param name="Who">Who rolls back.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record RollbackRequest(string? Deployment = null, string? Who = null);
 
 /// <summary>The answer of <c>POST /api/v1/gc</c>.</summary>

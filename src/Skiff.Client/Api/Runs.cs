@@ -9,6 +9,7 @@ namespace Skiff.Client.Api;
 /// <param name="Location">Where.</param>
 /// <param name="Job">Which job.</param>
 /// <param name="Params">Its parameters by name; left out, their defaults.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record RunRequest(string Location, string Job, JsonObject? Params = null);
 
 /// <summary>The answer of <c>POST /api/v1/runs</c> (201).</summary>

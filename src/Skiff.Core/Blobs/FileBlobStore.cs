@@ -292,7 +292,11 @@ internal sealed class FileBlobStore : IBlobStore
         }
     }
 
-    private void DeleteStaleTempFiles(DateTimeOffset now)
+    /// <summary>
+    /// Deletes temporary files older than an hour: partial uploads a crashed or killed writer left. Done at open,
+    /// and by gc (a server may run for months). A younger one may be a write still in progress.
+    /// </summary>
+    internal void DeleteStaleTempFiles(DateTimeOffset now)
     {
         foreach (var file in new DirectoryInfo(_temp).EnumerateFiles())
         {

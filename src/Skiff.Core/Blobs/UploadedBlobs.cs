@@ -64,13 +64,15 @@ internal static class UploadedBlobs
     public static async Task CheckAsync(Digest expected, Stream content, long maxBytes, ArchiveLimits limits, string storeLocation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var file = new FileStream(
-            Path.Combine(Path.GetTempPath(), $"skiff-check-{Guid.NewGuid():N}.tmp"),
-            FileMode.CreateNew,
-            FileAccess.ReadWrite,
-            FileShare.None,
-            1 << 16,
-            FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        var path = Path.Combine(Path.GetTempPath(), $"skiff-check-{Guid.NewGuid():N}.tmp");
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+        if (!OperatingSystem.IsWindows())
+        {
+            // Unlinked while open: the bytes stay readable through the handle, and a server killed mid-check leaves
+            // no file behind (DeleteOnClose alone deletes on close, which a kill -9 never reaches).
+            File.Delete(path);
+        }
+
         await using (file.ConfigureAwait(false))
         {
             await ReadCheckedAsync(file, expected, content, maxBytes, limits, storeLocation, cancellationToken).ConfigureAwait(false);

@@ -21,8 +21,25 @@ internal sealed record ReleaseManifest(
     public static ReleaseManifest FromBytes(ReadOnlySpan<byte> bytes, string what)
     {
         var manifest = CanonicalJson.Deserialize<ReleaseManifest>(bytes, what);
-        return manifest.Schema == CurrentSchema
+        if (manifest.Schema != CurrentSchema)
+        {
+            throw new InvalidManifestException(what, $"its schema is '{manifest.Schema}', expected '{CurrentSchema}'");
+        }
+
+        // The agent runs `dotnet exec <source folder>/<entry>`: an entry of "../../tmp/evil.dll" ran a file from
+        // outside the release (found by the attack pass). Whether the file is in the source blob is checked where
+        // the blob is at hand (on deploy, and on the agent before it starts a process).
+        return IsPlainFileName(manifest.EntryAssembly)
             ? manifest
-            : throw new InvalidManifestException(what, $"its schema is '{manifest.Schema}', expected '{CurrentSchema}'");
+            : throw new InvalidManifestException(
+                what, $"its entry_assembly '{string.Concat(manifest.EntryAssembly.Take(100).Select(c => char.IsControl(c) ? '?' : c))}' is not a plain .dll file name (no folders, no '..', no control characters, at most 255 characters)");
     }
+
+    /// <summary>A file name with no folder part that can name a .NET assembly: <c>Hello.dll</c>.</summary>
+    public static bool IsPlainFileName(string name) =>
+        name is { Length: > 4 and <= 255 }
+        && name.EndsWith(".dll", StringComparison.Ordinal)
+        && !name.StartsWith('.')
+        && !name.Any(c => char.IsControl(c) || c is '/' or '\\' or ':')
+        && name.IndexOfAny(Path.GetInvalidFileNameChars()) < 0;
 }

@@ -41,9 +41,15 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
             new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
             async (i, ct) => unpacked[i] = await EnsureAsync(PackagesDirectory, packages[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
         var sourceUnpacked = await EnsureAsync(SourcesDirectory, manifest.Source, cancellationToken).ConfigureAwait(false);
+        var sourceDirectory = Path.Combine(SourcesDirectory, manifest.Source.Hex);
+        // The manifest made it a plain file name; a release from an older server may still name one its source lacks.
+        if (!File.Exists(Path.Combine(sourceDirectory, manifest.EntryAssembly)))
+        {
+            throw new InvalidManifestException($"release {release}", $"its entry_assembly '{manifest.EntryAssembly}' is not a file of its source blob {manifest.Source}");
+        }
 
         return new MaterializeOutcome(
-            new MaterializedRelease(release, Path.Combine(SourcesDirectory, manifest.Source.Hex), PackagesDirectory, manifest.EntryAssembly),
+            new MaterializedRelease(release, sourceDirectory, PackagesDirectory, manifest.EntryAssembly),
             manifest,
             packages,
             unpacked.Count(u => u),

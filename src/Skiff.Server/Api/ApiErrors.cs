@@ -14,7 +14,11 @@ namespace Skiff.Server.Api;
 /// <summary>Turns Skiff's errors into HTTP answers: a status that fits and <c>{"error": message}</c> (<see cref="ApiError"/>).</summary>
 internal static class ApiErrors
 {
-    public static async Task HandleAsync(HttpContext context, Func<Task> next)
+    /// <summary>Answers the errors <paramref name="next"/> throws that a client caused or can wait out; others go on up.</summary>
+    /// <param name="context">The request.</param>
+    /// <param name="next">The rest of the pipeline.</param>
+    /// <param name="dataDirectory">The server's data folder, named in messages of the stores below it; the answer names it without its path.</param>
+    public static async Task HandleAsync(HttpContext context, Func<Task> next, string dataDirectory)
     {
         try
         {
@@ -23,8 +27,20 @@ internal static class ApiErrors
         catch (Exception exception) when (StatusFor(exception) is { } status && !context.Response.HasStarted)
         {
             context.Response.StatusCode = status;
-            await context.Response.WriteAsJsonAsync(new ApiError(exception.Message), ApiJson.Default.ApiError).ConfigureAwait(false);
+            await context.Response.WriteAsJsonAsync(new ApiError(WithoutServerPaths(exception.Message, dataDirectory)), ApiJson.Default.ApiError).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A message as a client may see it: the blob store and the data folder by what they are, not where they are
+    /// on the server's disk (a file store's messages name its folder, which is right for `skiff` run locally).
+    /// </summary>
+    internal static string WithoutServerPaths(string message, string dataDirectory)
+    {
+        var data = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataDirectory));
+        return message
+            .Replace(Path.Combine(data, "blobs"), "the server's blob folder", StringComparison.Ordinal)
+            .Replace(data, "the server's data folder", StringComparison.Ordinal);
     }
 
     private static int? StatusFor(Exception exception) => exception switch

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Skiff.Client.Api;
 using Skiff.Core;
-using Skiff.Core.Archives;
 using Skiff.Core.Blobs;
 using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
@@ -69,7 +68,7 @@ internal static class BlobEndpoints
             var stored = await s3.CommitUploadAsync(
                 expected,
                 upload,
-                (content, ct) => UploadedBlobs.CheckAsync(expected, content, options.MaxBlobBytes, ArchiveLimits.Default, s3.Location, ct),
+                (content, ct) => UploadedBlobs.CheckAsync(expected, content, options.MaxBlobBytes, options.UploadLimits, s3.Location, ct),
                 cancellationToken).ConfigureAwait(false);
             var result = new StoredBlob(expected.ToString(), stored);
             return stored ? TypedResults.Created((string?)null, result) : TypedResults.Ok(result);
@@ -95,11 +94,11 @@ internal static class BlobEndpoints
             if (await blobs.ContainsAsync(expected, cancellationToken).ConfigureAwait(false))
             {
                 // Still read and check it: a client that sends wrong bytes should hear so, not "fine".
-                await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
+                await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, options.UploadLimits, cancellationToken).ConfigureAwait(false);
                 return TypedResults.Ok(new StoredBlob(expected.ToString(), Stored: false));
             }
 
-            await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
+            await UploadedBlobs.PutAsync(blobs, expected, request.Body, options.MaxBlobBytes, options.UploadLimits, cancellationToken).ConfigureAwait(false);
             return TypedResults.Created((string?)null, new StoredBlob(expected.ToString(), Stored: true));
         })
             .Accepts<Stream>("application/octet-stream")

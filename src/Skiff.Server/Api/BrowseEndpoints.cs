@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -38,7 +39,7 @@ internal static class BrowseEndpoints
             return Results.Json(new JsonObject { ["since"] = since.ToString("O", CultureInfo.InvariantCulture), ["locations"] = locations });
         });
 
-        api.MapGet("/runs/search", async (string? location, string? job, string? status, int? offset, int? limit, CancellationToken cancellationToken) =>
+        api.MapGet("/runs/search", async (string? location, string? job, string? status, [Range(0, int.MaxValue)] int? offset, [Range(1, 500)] int? limit, CancellationToken cancellationToken) =>
         {
             if (status is not null && !RunStatuses.IsKnown(status))
             {
@@ -63,7 +64,7 @@ internal static class BrowseEndpoints
             Results.Json(await DiffAsync(store, blobs, Digest.Parse(from), Digest.Parse(to), cancellationToken).ConfigureAwait(false)));
 
         // EventSource reconnects with Last-Event-ID, so a dropped connection resumes where it stopped.
-        api.MapGet("/runs/{id}/stream", async (string id, long? after, HttpContext context, CancellationToken cancellationToken) =>
+        api.MapGet("/runs/{id}/stream", async (string id, [Range(0, int.MaxValue)] long? after, HttpContext context, CancellationToken cancellationToken) =>
         {
             _ = await store.GetRunAsync(id, cancellationToken).ConfigureAwait(false)
                 ?? throw new NotFoundException($"there is no run {id}; `skiff runs` lists them.");

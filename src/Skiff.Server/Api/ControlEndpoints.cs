@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json.Nodes;
 using Skiff.Client.Api;
@@ -95,7 +96,7 @@ internal static class ControlEndpoints
             .Fails(404)
             .WithSummary("The jobs the live release of a location defines.");
 
-        api.MapGet("/locations/{name}/deployments", async (string name, int? limit, CancellationToken cancellationToken) =>
+        api.MapGet("/locations/{name}/deployments", async (string name, [Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
             var location = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
                 ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them.");
@@ -130,7 +131,7 @@ internal static class ControlEndpoints
             .Fails(400, 404, 413, 503)
             .WithSummary("Start a run of a job of a location's live release.");
 
-        api.MapGet("/runs", async (string? location, int? limit, CancellationToken cancellationToken) =>
+        api.MapGet("/runs", async (string? location, [Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
             var list = await store.ListRunsAsync(location, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok<IReadOnlyList<Run>>([.. list.Select(Json.Run)]);
@@ -142,7 +143,7 @@ internal static class ControlEndpoints
             .Fails(404)
             .WithSummary("One run.");
 
-        api.MapGet("/runs/{id}/events", async (string id, long? after, bool? follow, HttpContext context, CancellationToken cancellationToken) =>
+        api.MapGet("/runs/{id}/events", async (string id, [Range(0, int.MaxValue)] long? after, bool? follow, HttpContext context, CancellationToken cancellationToken) =>
         {
             _ = await RunAsync(store, id, cancellationToken).ConfigureAwait(false);
             context.Response.ContentType = "application/x-ndjson";
@@ -203,6 +204,7 @@ internal static class ControlEndpoints
             // Blobs uploaded in the last hour may belong to a deployment not yet registered.
             var recent = time.GetUtcNow() - BlobStores.SpareRecentBlobs;
             var result = await GarbageCollector.CollectAsync(blobs, roots, cancellationToken, spareWrittenAfter: recent).ConfigureAwait(false);
+            await BlobStores.DeleteStaleUploadsAsync(blobs, time, cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(new GarbageCollection(roots.Count, result.Deleted, result.DeletedBytes));
         })
             .WithSummary("Delete blobs no live, recent or pending deployment or running run reaches.");

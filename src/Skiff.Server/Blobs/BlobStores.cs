@@ -22,6 +22,23 @@ internal static class BlobStores
     /// </summary>
     public static readonly TimeSpan SpareRecentBlobs = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Deletes partial uploads older than an hour: temp files of a file store, staging objects in S3, which a
+    /// killed server or an upload abandoned half way leaves. Stores do it when they open; gc does it too.
+    /// </summary>
+    public static async Task DeleteStaleUploadsAsync(IBlobStore blobs, TimeProvider time, CancellationToken cancellationToken)
+    {
+        switch (blobs)
+        {
+            case FileBlobStore files:
+                files.DeleteStaleTempFiles(time.GetUtcNow());
+                break;
+            case S3BlobStore s3:
+                await s3.DeleteStaleStagingAsync(time.GetUtcNow() - S3BlobStore.StaleStagingAge, cancellationToken).ConfigureAwait(false);
+                break;
+        }
+    }
+
     /// <summary>How many blobs are looked up (or touched) at once.</summary>
     public const int LookupsAtOnce = 16;
 

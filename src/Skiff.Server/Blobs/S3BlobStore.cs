@@ -31,7 +31,7 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     private const int InMemoryReadBytes = 1024 * 1024;
 
     // Older than any upload in progress could be, as for the file store's temporary files.
-    private static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
+    internal static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
 
     // Presence is trusted from memory for this long after a blob was written or touched: gc spares blobs written
     // within BlobStores.SpareRecentBlobs, and the difference covers clocks that disagree. Past it, or for a blob
@@ -435,7 +435,7 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         }
     }
 
-    private async Task DeleteStaleStagingAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    internal async Task DeleteStaleStagingAsync(DateTimeOffset before, CancellationToken cancellationToken)
     {
         string? continuation = null;
         do

@@ -126,6 +126,11 @@ internal sealed class Deployer
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
         var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
+        if (await _store.GetReleaseAsync(releaseId, cancellationToken).ConfigureAwait(false) is null)
+        {
+            await EntryAssemblies.CheckInSourceAsync(_blobs, releaseId, manifest, cancellationToken).ConfigureAwait(false);
+        }
+
         // Asked before the release is registered, which would register its environment too.
         var environmentKnown = await _store.IsEnvironmentRegisteredAsync(manifest.Environment, cancellationToken).ConfigureAwait(false);
         var releaseNew = await _store.RegisterReleaseAsync(

@@ -1,3 +1,4 @@
+using Skiff.Core.Archives;
 using Skiff.Server.Blobs;
 
 namespace Skiff.Server.Hosting;
@@ -26,6 +27,19 @@ internal sealed class ServerOptions
 
     /// <summary>The largest request body accepted, in bytes: blob uploads. Default 4 GiB.</summary>
     public long MaxBlobBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// The most bytes one uploaded archive blob may expand to, in bytes. Default 1 GiB: a gzip of 1 GiB of zeros
+    /// is a 1 MiB upload that would take a GiB of every agent's disk; real packages and sources stay far below.
+    /// </summary>
+    public long MaxUnpackedBlobBytes { get; init; } = 1L * 1024 * 1024 * 1024;
+
+    /// <summary>How uploaded archives are checked: <see cref="ArchiveLimits.Default"/> with <see cref="MaxUnpackedBlobBytes"/>.</summary>
+    public ArchiveLimits UploadLimits => ArchiveLimits.Default with
+    {
+        MaxTotalBytes = MaxUnpackedBlobBytes,
+        MaxEntryBytes = Math.Min(ArchiveLimits.Default.MaxEntryBytes, MaxUnpackedBlobBytes),
+    };
 
     /// <summary>The largest JSON request body accepted, in bytes. Default 4 MiB.</summary>
     public long MaxJsonBytes { get; init; } = 4L * 1024 * 1024;

@@ -69,6 +69,7 @@ internal static class SkiffServerHost
                 json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
                 json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJson.Default);
             });
+            RequestChecks.Configure(builder.Services);
             builder.Services.AddOpenApi("v1", Api.OpenApiDocument.Configure);
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
@@ -86,7 +87,8 @@ internal static class SkiffServerHost
             presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time);
             await presence.StartAsync(cancellationToken).ConfigureAwait(false);
             app.UseWebSockets();
-            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context)));
+            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory));
+            app.Use((context, next) => RequestChecks.HandleAsync(context, () => next(context)));
             app.Use(async (context, next) =>
             {
                 // Routing has chosen the endpoint by now; the few marked anonymous are the ones the OpenAPI document
@@ -167,7 +169,8 @@ internal static class SkiffServerHost
             var api = app.MapGroup("/api/v1")
                 .WithMetadata(
                     new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiError), ["application/json"]),
-                    new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, typeof(ApiError), ["application/json"]));
+                    new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, typeof(ApiError), ["application/json"]))
+                .AddEndpointFilterFactory(RequestChecks.Filter);
             BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
+using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
 
@@ -12,10 +13,13 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOp
 {
     /// <summary>Returns the run's id and the release it runs once the agent has accepted it.</summary>
     /// <exception cref="NotFoundException">No such location, nothing live there, or no such job.</exception>
-    /// <exception cref="BadRequestException">The parameters do not fit the job.</exception>
+    /// <exception cref="BadRequestException">The parameters do not fit the job, or the job's name cannot be one.</exception>
+    /// <exception cref="InvalidLocationNameException">The location's name cannot be one.</exception>
     /// <exception cref="AgentUnavailableException">No agent hosts the location, or it refused the run.</exception>
     public async Task<(string Run, string Release)> StartAsync(string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
+        LocationNames.Validate(location);
+        JobNames.Validate(job);
         var live = await ControlEndpoints.LiveLocationAsync(store, location, cancellationToken).ConfigureAwait(false);
         var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
         var agent = await agents.AgentForRunAsync(live, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);

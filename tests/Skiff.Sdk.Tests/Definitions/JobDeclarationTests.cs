@@ -109,6 +109,8 @@ public sealed class JobDeclarationTests
     [InlineData("a/b")]
     [InlineData("naïve")]
     [InlineData("semi;colon")]
+    [InlineData(".")]
+    [InlineData("..")]
     public void Names_OutsideTheAllowedCharacters_AreRejectedForJobsOpsAndParameters(string name)
     {
         Should.Throw<ArgumentException>(() => new JobCatalog().Job(name)).Message.ShouldContain("not a valid job name");
