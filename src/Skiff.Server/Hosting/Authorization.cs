@@ -129,7 +129,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
             return;
         }
 
-        foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods))
+        foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).ToList())
         {
             if (Table.TryGetValue($"{method} /{route.RoutePattern.RawText?.TrimStart('/')}", out var entry))
             {
@@ -185,9 +185,10 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
             }
         }
 
-        // An endpoint nobody gave a role (a route that matched nothing has no endpoint and answers 404) needs
-        // admin: forgetting to declare one must not open it. A test checks that every endpoint declares one.
-        var required = endpoint is null ? null : endpoint.Metadata.GetMetadata<RequiredRole>() ?? new RequiredRole(ApiRole.Admin, LocationScope.Platform);
+        // An endpoint nobody gave a role needs admin: forgetting to declare one must not open it, and a test checks
+        // that every endpoint declares one. What is not a route endpoint only refuses (routing's 405 and 415 answers;
+        // a path that matched nothing has no endpoint and answers 404), so any valid token may hear that.
+        var required = endpoint is RouteEndpoint ? endpoint.Metadata.GetMetadata<RequiredRole>() ?? new RequiredRole(ApiRole.Admin, LocationScope.Platform) : null;
         var location = required is null ? default : await LocationOfAsync(context, required.Scope).ConfigureAwait(false);
         if (required is not null && Refusal(caller, required, location) is { } refusal)
         {
