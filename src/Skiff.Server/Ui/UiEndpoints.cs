@@ -63,7 +63,7 @@ internal static class UiEndpoints
             if (caller is null || (caller.Token != Authorization.ServerTokenName && named is null))
             {
                 return Results.Json(
-                    new JsonObject { ["error"] = "that is not a token of this server (or it was revoked); `skiff up` prints where it wrote client.json, whose \"token\" it is, and `skiff tokens create` makes others." },
+                    new JsonObject { ["error"] = "that is not this server's token, nor one made for it (or it was revoked); `skiff up` prints where it wrote client.json, whose \"token\" it is, and `skiff tokens create` makes others." },
                     statusCode: StatusCodes.Status401Unauthorized);
             }
 

@@ -311,4 +311,31 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
         var setUp = (await TheServer.Store.ListAuditAsync(null, 100, CancellationToken.None)).Where(e => e.Token == "server").ToList();
         setUp.Select(e => (e.Action, e.Target)).ShouldContain(("token.create", "analytics-deployer"));
     }
+
+    [Fact]
+    public async Task A_read_token_signs_in_to_the_web_ui_and_views_but_its_actions_are_refused_and_revoking_it_ends_the_session()
+    {
+        using var admin = Http(TheServer.Token);
+        var secret = (string)(await (await admin.PostAsJsonAsync("api/v1/tokens", new { name = "ui-reader", role = "read" })).Content.ReadFromJsonAsync<JsonObject>())!["secret"]!;
+        using var handler = new HttpClientHandler { UseCookies = true, CookieContainer = new CookieContainer() };
+        using var browser = new HttpClient(handler) { BaseAddress = TheServer.Url };
+
+        var signIn = await browser.PostAsJsonAsync("ui/session", new { token = secret });
+        var session = await signIn.Content.ReadFromJsonAsync<JsonObject>();
+        var view = await browser.GetAsync("api/v1/runs/r-analytics");
+        using var cancel = new HttpRequestMessage(HttpMethod.Post, "api/v1/runs/r-analytics/cancel");
+        cancel.Headers.Add("X-Skiff-Csrf", (string)session!["csrf"]!);
+        var action = await browser.SendAsync(cancel);
+        await admin.DeleteAsync("api/v1/tokens/ui-reader");
+        var afterRevoke = await browser.GetAsync("api/v1/runs/r-analytics");
+
+        signIn.StatusCode.ShouldBe(HttpStatusCode.OK);
+        ((string)session["role"]!).ShouldBe("read");
+        ((string)session["token"]!).ShouldBe("ui-reader");
+        signIn.Headers.GetValues("Set-Cookie").Single().ShouldNotContain(secret);
+        view.StatusCode.ShouldBe(HttpStatusCode.OK);
+        action.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        ((string)JsonNode.Parse(await action.Content.ReadAsStringAsync())!["error"]!).ShouldContain("needs a token with the role 'run'");
+        afterRevoke.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
 }
