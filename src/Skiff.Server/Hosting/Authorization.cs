@@ -189,7 +189,11 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         // that every endpoint declares one. What is not a route endpoint only refuses (routing's 405 and 415 answers;
         // a path that matched nothing has no endpoint and answers 404), so any valid token may hear that.
         var required = endpoint is RouteEndpoint ? endpoint.Metadata.GetMetadata<RequiredRole>() ?? new RequiredRole(ApiRole.Admin, LocationScope.Platform) : null;
-        var location = required is null ? default : await LocationOfAsync(context, required.Scope).ConfigureAwait(false);
+        var audit = endpoint?.Metadata.GetMetadata<AuditedAction>();
+        // Found only when something needs it: a location-scoped caller, or a change to record.
+        var location = required is not null && (caller.Locations.Count > 0 || audit is not null)
+            ? await LocationOfAsync(context, required.Scope).ConfigureAwait(false)
+            : default;
         if (required is not null && Refusal(caller, required, location) is { } refusal)
         {
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
@@ -198,7 +202,6 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         }
 
         context.Items[CallerKey] = caller;
-        var audit = endpoint?.Metadata.GetMetadata<AuditedAction>();
         if (audit is null)
         {
             await next().ConfigureAwait(false);
@@ -300,16 +303,30 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
     private async Task<string?> BodyFieldAsync(HttpContext context, string field)
     {
         var request = context.Request;
-        if (request.ContentLength is 0 or > int.MaxValue || request.ContentLength > maxJsonBytes)
+        if (request.ContentLength is 0 || request.ContentLength > maxJsonBytes)
         {
             return null;
         }
 
-        request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxJsonBytes + 1);
+        // Kept for the endpoint to read again; read here only up to the endpoint's own limit, past which it refuses the body.
+        request.EnableBuffering(bufferThreshold: 64 * 1024);
         try
         {
             request.Body.Position = 0;
-            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            using var body = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                if (body.Length + read > maxJsonBytes)
+                {
+                    return null;
+                }
+
+                body.Write(chunk, 0, read);
+            }
+
+            using var document = JsonDocument.Parse(body.ToArray());
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return null;
@@ -318,7 +335,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
             var values = document.RootElement.EnumerateObject().Where(p => p.NameEquals(field)).ToList();
             return values is [{ Value.ValueKind: JsonValueKind.String } only] ? only.Value.GetString() : null;
         }
-        catch (Exception exception) when (exception is JsonException or IOException)
+        catch (JsonException)
         {
             return null;
         }

@@ -338,4 +338,23 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
         ((string)JsonNode.Parse(await action.Content.ReadAsStringAsync())!["error"]!).ShouldContain("needs a token with the role 'run'");
         afterRevoke.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
     }
+
+    [Fact]
+    public async Task The_OpenAPI_document_says_the_role_of_every_call_that_needs_a_token()
+    {
+        using var anonymous = Http(null);
+        var document = JsonNode.Parse(await anonymous.GetStringAsync("api/v1/openapi.json"))!;
+
+        var operations = document["paths"]!.AsObject()
+            .SelectMany(p => p.Value!.AsObject().Where(o => o.Value?["security"] is not null).Select(o => (Route: $"{o.Key.ToUpperInvariant()} {p.Key}", Operation: o.Value!)))
+            .ToList();
+
+        operations.Count.ShouldBe(TokenEndpoints().Count);
+        foreach (var (route, operation) in operations)
+        {
+            var role = TokenEndpoints().Single(e => $"{e.Method} {e.Route}" == route).Role!;
+            ((string?)operation["x-skiff-role"]).ShouldBe(RequiredRole.Name(role.Role), route);
+            ((string?)operation["description"] ?? "").ShouldContain($"Needs a `{RequiredRole.Name(role.Role)}` token", customMessage: route);
+        }
+    }
 }
