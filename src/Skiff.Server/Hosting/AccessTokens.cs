@@ -54,6 +54,7 @@ internal sealed class AccessTokens(string serverToken, IMetadataStore store)
     }
 
     /// <summary>A created token as a caller, or null when its role is not one this server knows (a newer Skiff wrote it).</summary>
+    /// <remarks>Enum.TryParse also takes numbers ("3" for admin); a role is only ever one of the names.</remarks>
     public static Caller? CallerOf(TokenRecord token) =>
         Enum.TryParse<ApiRole>(token.Role, ignoreCase: true, out var role) && Enum.IsDefined(role) && !token.Role.Any(char.IsDigit)
             ? new Caller(token.Name, role, token.Locations)

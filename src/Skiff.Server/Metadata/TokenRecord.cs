@@ -12,7 +12,7 @@ internal sealed record TokenRecord(string Name, string Role, IReadOnlyList<strin
 /// <summary>One change made through the API, as the audit log keeps it.</summary>
 /// <param name="At">When it was made (when the server answered it).</param>
 /// <param name="Token">The name of the token that made it: who did it, as far as the server can tell.</param>
-/// <param name="Action">What was done: <c>deploy</c>, <c>rollback</c>, <c>run</c>, <c>cancel</c>, <c>token.create</c>, <c>token.revoke</c>, <c>gc</c>, <c>agent.drain</c>, <c>agent.undrain</c>, <c>blob.upload</c>.</param>
+/// <param name="Action">What was done: <c>deploy</c>, <c>rollback</c>, <c>run</c>, <c>cancel</c>, <c>token.create</c>, <c>token.revoke</c>, <c>gc</c>, <c>agent.drain</c>, <c>agent.undrain</c>.</param>
 /// <param name="Location">The location it was done to, when it was done to one.</param>
 /// <param name="Target">What it was done to besides: a release, a job, a run, a token, an agent.</param>
 /// <param name="Detail">What the answer said, briefly (a deployment's id, a run's id): to find the result.</param>

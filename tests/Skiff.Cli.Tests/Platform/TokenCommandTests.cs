@@ -30,6 +30,8 @@ public sealed class TokenCommandTests(PlatformFixture fixture) : IClassFixture<P
         var revoke = await Platform.SkiffAsync("tokens", "revoke", "ci");
         var afterRevoke = await Platform.SkiffAsync("locations", "--token", secret);
         var badRole = await Platform.SkiffAsync("tokens", "create", "x", "--role", "root");
+        var gc = await Platform.SkiffAsync("gc");
+        var all = await Platform.SkiffAsync("audit", "--limit", "3");
 
         elsewhere.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         ((string)(await elsewhere.Content.ReadFromJsonAsync<JsonObject>())!["error"]!).ShouldContain("may not act on or read location 'tok-b'");
@@ -54,5 +56,12 @@ public sealed class TokenCommandTests(PlatformFixture fixture) : IClassFixture<P
         afterRevoke.ExitCode.ShouldNotBe(0);
         afterRevoke.Stderr.ShouldContain("401");
         badRole.ExitCode.ShouldBe(2, badRole.ToString());
+        gc.ExitCode.ShouldBe(0, gc.ToString());
+        var table = all.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        table[0].ShouldStartWith("WHEN");
+        table[1].ShouldContain(" server ");
+        table[1].ShouldContain(" gc ");
+        table[2].ShouldContain(" token.revoke ");
+        table[2].ShouldContain(" ci");
     }
 }
