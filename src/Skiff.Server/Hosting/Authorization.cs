@@ -223,11 +223,17 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         if (context.Response.StatusCode is >= 200 and < 300)
         {
             // Written once the change is made, with the token's name: what the client says of itself ("who") is
-            // kept on the deployment as its declared author, but the log is the server's own account. The change
-            // is made by then, so a store failing at this moment is not the caller's to retry.
-            await store.RecordAuditAsync(
-                new AuditRecord(time.GetUtcNow(), caller.Token, audit.Action, location.Location, target, await PartAsync(context, audit.Detail, answer).ConfigureAwait(false)),
-                CancellationToken.None).ConfigureAwait(false);
+            // kept on the deployment as its declared author, but the log is the server's own account.
+            var entry = new AuditRecord(time.GetUtcNow(), caller.Token, audit.Action, location.Location, target, await PartAsync(context, audit.Detail, answer).ConfigureAwait(false));
+            try
+            {
+                await store.RecordAuditAsync(entry, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (MetadataStoreException)
+            {
+                // The change is made and its answer is on its way; throwing now would cut the answer off and make
+                // the caller believe it failed. The entry is lost instead (docs/api.md says so).
+            }
         }
     }
 
