@@ -41,9 +41,13 @@ internal static class ApiRoutes
     public static readonly ApiRoute Agents = new("GET", "/api/v1/agents");
     public static readonly ApiRoute DrainAgent = new("POST", "/api/v1/agents/{name}/drain");
     public static readonly ApiRoute UndrainAgent = new("POST", "/api/v1/agents/{name}/undrain");
+    public static readonly ApiRoute CreateToken = new("POST", "/api/v1/tokens");
+    public static readonly ApiRoute Tokens = new("GET", "/api/v1/tokens");
+    public static readonly ApiRoute RevokeToken = new("DELETE", "/api/v1/tokens/{name}");
+    public static readonly ApiRoute Audit = new("GET", "/api/v1/audit");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit,
     ];
 }

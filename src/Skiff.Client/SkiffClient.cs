@@ -87,6 +87,24 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<JsonObject> UndrainAgentAsync(string agent, CancellationToken cancellationToken) =>
         SendAsync<object, JsonObject>(ApiRoutes.UndrainAgent.Path(agent), null, null, ApiJson.Default.JsonObject, cancellationToken);
 
+    /// <summary>Makes a token; the answer holds its secret, which the server does not keep.</summary>
+    public Task<CreatedToken> CreateTokenAsync(TokenRequest request, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.CreateToken.Path(), request, ApiJson.Default.TokenRequest, ApiJson.Default.CreatedToken, cancellationToken);
+
+    /// <summary>Every token, without secrets.</summary>
+    public Task<IReadOnlyList<TokenSummary>> ListTokensAsync(CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Tokens.Path(), ApiJson.Default.IReadOnlyListTokenSummary, cancellationToken);
+
+    public Task<RevokedToken> RevokeTokenAsync(string name, CancellationToken cancellationToken) =>
+        SendAsync<object, RevokedToken>(ApiRoutes.RevokeToken.Path(name), null, null, ApiJson.Default.RevokedToken, cancellationToken, HttpMethod.Delete);
+
+    /// <summary>The audit log, newest first, of one location or all, at most <paramref name="limit"/>.</summary>
+    public Task<IReadOnlyList<AuditEntry>> ListAuditAsync(string? location, int limit, CancellationToken cancellationToken) =>
+        SendAsync(
+            $"{ApiRoutes.Audit.Path()}?{(location is null ? "" : $"location={Uri.EscapeDataString(location)}&")}limit={limit}",
+            ApiJson.Default.IReadOnlyListAuditEntry,
+            cancellationToken);
+
     // The blob store is someone else's server: no token of ours goes there (none is set on this client), and
     // an address that does not answer fails fast instead of waiting for the operating system's minutes.
     private readonly HttpClient _blobStore = new(new SocketsHttpHandler

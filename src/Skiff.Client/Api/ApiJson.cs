@@ -26,6 +26,11 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(Run))]
 [JsonSerializable(typeof(IReadOnlyList<Run>))]
 [JsonSerializable(typeof(CanceledRun))]
+[JsonSerializable(typeof(TokenRequest))]
+[JsonSerializable(typeof(CreatedToken))]
+[JsonSerializable(typeof(IReadOnlyList<TokenSummary>))]
+[JsonSerializable(typeof(RevokedToken))]
+[JsonSerializable(typeof(IReadOnlyList<AuditEntry>))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

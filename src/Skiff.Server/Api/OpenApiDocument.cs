@@ -16,6 +16,18 @@ internal static class OpenApiDocument
 
     public static void Configure(OpenApiOptions options)
     {
+        // The role each call needs (Hosting/Authorization.cs), in words and as x-skiff-role for tools.
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Hosting.RequiredRole>().FirstOrDefault() is { } role)
+            {
+                operation.Description = string.IsNullOrEmpty(operation.Description) ? role.Describe() : $"{operation.Description} {role.Describe()}";
+                operation.Extensions ??= new Dictionary<string, IOpenApiExtension>(StringComparer.Ordinal);
+                operation.Extensions["x-skiff-role"] = new JsonNodeExtension(System.Text.Json.Nodes.JsonValue.Create(Hosting.RequiredRole.Name(role.Role)));
+            }
+
+            return Task.CompletedTask;
+        });
         options.AddDocumentTransformer((document, context, _) =>
         {
             document.Info = new OpenApiInfo
@@ -30,7 +42,7 @@ internal static class OpenApiDocument
             {
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
-                Description = "The server's token: DATA/token, or the client.json `skiff up` writes.",
+                Description = "The server's token (DATA/token, or the client.json `skiff up` writes), or one `skiff tokens create` made; each call says the role it needs (x-skiff-role).",
             };
 
             var anonymous = context.DescriptionGroups

@@ -15,6 +15,9 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
 
     public IBlobStore Blobs { get; } = blobs;
 
+    /// <summary>Every endpoint the server maps, with its metadata (roles: Authorization.cs).</summary>
+    public IReadOnlyList<Endpoint> Endpoints => [.. ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints)];
+
     public async ValueTask DisposeAsync()
     {
         await app.StopAsync().ConfigureAwait(false);

@@ -89,39 +89,10 @@ internal static class SkiffServerHost
             app.UseWebSockets();
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory));
             app.Use((context, next) => RequestChecks.HandleAsync(context, () => next(context)));
-            app.Use(async (context, next) =>
-            {
-                // Routing has chosen the endpoint by now; the few marked anonymous are the ones the OpenAPI document
-                // shows without the bearer requirement, so the two cannot disagree.
-                if (context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null)
-                {
-                    await next(context).ConfigureAwait(false);
-                    return;
-                }
-
-                var header = context.Request.Headers.Authorization.ToString();
-                var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
-                if (given is null && UiSession.HasCookie(context))
-                {
-                    // The web UI: its cookie stands for the token, and its actions carry a CSRF token (Ui/UiSession.cs).
-                    await UiSession.AuthorizeAsync(context, token, time, () => next(context)).ConfigureAwait(false);
-                    return;
-                }
-
-                if (!TokenFile.Matches(token, given))
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    context.Response.Headers.WWWAuthenticate = "Bearer";
-                    await context.Response.WriteAsJsonAsync(
-                        new ApiError(given is null
-                            ? "this server needs a bearer token: pass --token, set SKIFF_TOKEN, or use the client.json that `skiff up` wrote."
-                            : "the bearer token is wrong; nothing was changed."),
-                        ApiJson.Default.ApiError).ConfigureAwait(false);
-                    return;
-                }
-
-                await next(context).ConfigureAwait(false);
-            });
+            // Who calls, whether their token's role and locations allow the call, and the audit log (Authorization.cs).
+            var tokens = new AccessTokens(token, store);
+            var authorization = new Authorization(tokens, store, options.MaxJsonBytes, time);
+            app.Use((context, next) => authorization.HandleAsync(context, () => next(context)));
 
             app.MapGet("/healthz", () => TypedResults.Ok(new ServerStatus("ok")))
                 .AllowAnonymous()
@@ -165,16 +136,19 @@ internal static class SkiffServerHost
             // The API's description, without a token like the probes: it holds no data, and a tool needs it
             // before it has a token (to generate a client, or to show what a call takes).
             app.MapOpenApi(Api.OpenApiDocument.Route).AllowAnonymous();
-            // Any call under /api/v1 can be refused for the token or fail with the metadata store out of reach.
+            // Any call under /api/v1 can be refused for the token (401, 403) or fail with the metadata store out of reach.
             var api = app.MapGroup("/api/v1")
                 .WithMetadata(
                     new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiError), ["application/json"]),
+                    new ProducesResponseTypeMetadata(StatusCodes.Status403Forbidden, typeof(ApiError), ["application/json"]),
                     new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, typeof(ApiError), ["application/json"]))
                 .AddEndpointFilterFactory(RequestChecks.Filter);
+            ((IEndpointConventionBuilder)api).Add(Authorization.Declare);
             BlobEndpoints.Map(api, blobs, options, time);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
-            UiEndpoints.Map(app, token, time);
+            UiEndpoints.Map(app, tokens, time);
+            TokenEndpoints.Map(api, store, options, time);
             // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
             api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {

@@ -176,4 +176,25 @@ internal interface IMetadataStore : IAsyncDisposable
 
     /// <summary>Every agent ever recorded, by name.</summary>
     Task<IReadOnlyList<AgentProfile>> ListAgentProfilesAsync(CancellationToken cancellationToken);
+
+    /// <summary>Records a token.</summary>
+    /// <exception cref="MetadataConflictException">A token with this name is recorded; nothing was changed.</exception>
+    Task CreateTokenAsync(TokenRecord token, CancellationToken cancellationToken);
+
+    /// <summary>The token whose secret hashes to <paramref name="secretHash"/>, or null.</summary>
+    Task<TokenRecord?> FindTokenAsync(string secretHash, CancellationToken cancellationToken);
+
+    Task<TokenRecord?> GetTokenAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Every token, by name.</summary>
+    Task<IReadOnlyList<TokenRecord>> ListTokensAsync(CancellationToken cancellationToken);
+
+    /// <summary>Forgets a token, so its secret is refused from the next request on. Returns false for a name not recorded.</summary>
+    Task<bool> DeleteTokenAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Appends one entry to the audit log.</summary>
+    Task RecordAuditAsync(AuditRecord entry, CancellationToken cancellationToken);
+
+    /// <summary>The audit log, newest first, of one location or all, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<AuditRecord>> ListAuditAsync(string? location, int limit, CancellationToken cancellationToken);
 }

@@ -151,6 +151,29 @@ internal sealed partial class PostgresMetadataStore
         INSERT INTO placements (location, agent, assigned_at) SELECT location, agent, assigned_at FROM assignments;
         DROP TABLE assignments;
         """,
+
+        // Version 4. Scoped tokens (only a hash of each secret) and the audit log of changes made with them
+        // (docs/api.md, "Tokens and roles"). locations_json is a JSON array of names, empty for all.
+        """
+        CREATE TABLE tokens (
+            name text COLLATE "C" PRIMARY KEY,
+            role text NOT NULL,
+            locations_json text NOT NULL,
+            secret_hash text NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL,
+            created_by text NOT NULL
+        );
+        CREATE TABLE audit (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL,
+            token text NOT NULL,
+            action text NOT NULL,
+            location text COLLATE "C",
+            target text,
+            detail text
+        );
+        CREATE INDEX audit_by_location ON audit (location, seq DESC);
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -140,6 +140,29 @@ internal sealed partial class SqliteMetadataStore
         INSERT INTO placements (location, agent, assigned_at) SELECT location, agent, assigned_at FROM assignments;
         DROP TABLE assignments;
         """,
+
+        // Version 6. Scoped tokens (only a hash of each secret) and the audit log of changes made with them
+        // (docs/api.md, "Tokens and roles"). locations_json is a JSON array of names, empty for all.
+        """
+        CREATE TABLE tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            locations_json TEXT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            token TEXT NOT NULL,
+            action TEXT NOT NULL,
+            location TEXT,
+            target TEXT,
+            detail TEXT
+        ) STRICT;
+        CREATE INDEX audit_by_location ON audit (location, seq DESC);
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -28,7 +28,7 @@ internal static class UiEndpoints
     };
 
     /// <summary>Maps the page, its files and sign-in, all without a token: they hold no data, and sign-in happens here.</summary>
-    public static void Map(IEndpointRouteBuilder root, string token, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder root, AccessTokens tokens, TimeProvider time)
     {
         var assets = LoadAssets();
         var app = root.MapGroup("").AllowAnonymous();
@@ -36,11 +36,17 @@ internal static class UiEndpoints
         // Static files, not an API: left out of the OpenAPI document.
         app.MapGet("/ui/assets/{*file}", (HttpContext context, string file) => Serve(context, assets, file)).ExcludeFromDescription();
 
-        app.MapGet("/ui/session", (HttpContext context) =>
+        app.MapGet("/ui/session", async (HttpContext context, CancellationToken cancellationToken) =>
         {
-            var csrf = UiSession.CsrfFor(context, token, time);
+            var session = await UiSession.ReadAsync(context, tokens, time, cancellationToken).ConfigureAwait(false);
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Json(new JsonObject { ["signed_in"] = csrf is not null, ["csrf"] = csrf });
+            return Results.Json(new JsonObject
+            {
+                ["signed_in"] = session is not null,
+                ["csrf"] = session?.Csrf,
+                ["token"] = session?.Caller.Token,
+                ["role"] = session is { } s ? RequiredRole.Name(s.Caller.Role) : null,
+            });
         });
 
         app.MapPost("/ui/session", async (HttpContext context, CancellationToken cancellationToken) =>
@@ -52,16 +58,18 @@ internal static class UiEndpoints
 
             var body = await Requests.ReadAsync(context.Request, 64 * 1024, Skiff.Client.Api.ApiJson.Default.JsonObject, cancellationToken).ConfigureAwait(false);
             var given = (body["token"] is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<string>(out var text) ? text : null)?.Trim();
-            if (!TokenFile.Matches(token, given))
+            var caller = await tokens.ResolveAsync(given, cancellationToken).ConfigureAwait(false);
+            var named = caller is null || caller.Token == Authorization.ServerTokenName ? null : await tokens.SessionKeyAsync(caller.Token, cancellationToken).ConfigureAwait(false);
+            if (caller is null || (caller.Token != Authorization.ServerTokenName && named is null))
             {
                 return Results.Json(
-                    new JsonObject { ["error"] = "that is not this server's token; `skiff up` prints where it wrote client.json, whose \"token\" it is." },
+                    new JsonObject { ["error"] = "that is not this server's token, nor one made for it (or it was revoked); `skiff up` prints where it wrote client.json, whose \"token\" it is, and `skiff tokens create` makes others." },
                     statusCode: StatusCodes.Status401Unauthorized);
             }
 
-            var csrf = UiSession.SignIn(context, token, time);
+            var csrf = named is { } n ? UiSession.SignIn(context, n.Key, caller.Token, time) : UiSession.SignIn(context, tokens.ServerToken, null, time);
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Json(new JsonObject { ["signed_in"] = true, ["csrf"] = csrf });
+            return Results.Json(new JsonObject { ["signed_in"] = true, ["csrf"] = csrf, ["token"] = caller.Token, ["role"] = RequiredRole.Name(caller.Role) });
         });
 
         app.MapPost("/ui/session/end", (HttpContext context) =>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Skiff.Server.Hosting;
 
 namespace Skiff.Server.Ui;
 
@@ -9,7 +10,9 @@ namespace Skiff.Server.Ui;
 /// The web UI's sign-in. A browser that gave the server's token gets an HttpOnly, SameSite=Strict cookie
 /// that stands for it: <c>v1.EXPIRES.NONCE.MAC</c>, the MAC an HMAC-SHA256 keyed with the token, so every
 /// server that holds the token file checks it without shared state, the token itself never sits in the
-/// browser, and a new token ends every session. Requests that change something also carry the session's
+/// browser, and a new token ends every session. A token made by <c>skiff tokens create</c> signs in too: its
+/// cookie names it and is keyed with its hash as well, so revoking it ends its sessions at their next request,
+/// and what it may do is its role's (Hosting/Authorization.cs). Requests that change something also carry the session's
 /// CSRF token in <c>X-Skiff-Csrf</c>: an HMAC of the session's nonce under the token (the "signed
 /// double-submit" pattern; the page learns it from <c>GET /ui/session</c>, which another origin cannot read),
 /// and an <c>Origin</c>, when the browser sends one, must be this server's.
@@ -24,13 +27,19 @@ internal static class UiSession
 
     public static bool HasCookie(HttpContext context) => context.Request.Cookies.ContainsKey(CookieName);
 
-    /// <summary>Signs the browser in: sets the cookie and returns the session's CSRF token.</summary>
-    public static string SignIn(HttpContext context, string token, TimeProvider time)
+    /// <summary>
+    /// Signs the browser in: sets the cookie and returns the session's CSRF token. <paramref name="key"/> signs the
+    /// session: the server's token for the server's own (<c>v1</c> cookies), and for a created token
+    /// <paramref name="tokenName"/> the key <see cref="AccessTokens.SessionKeyAsync"/> gives (<c>v2.EXPIRES.NONCE.NAME.MAC</c>).
+    /// </summary>
+    public static string SignIn(HttpContext context, string key, string? tokenName, TimeProvider time)
     {
         var expires = time.GetUtcNow() + Lifetime;
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var payload = $"v1.{expires.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.{nonce}";
-        context.Response.Cookies.Append(CookieName, $"{payload}.{Mac(token, "session", payload)}", new CookieOptions
+        var payload = tokenName is null
+            ? $"v1.{expires.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.{nonce}"
+            : $"v2.{expires.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)}.{nonce}.{tokenName}";
+        context.Response.Cookies.Append(CookieName, $"{payload}.{Mac(key, "session", payload)}", new CookieOptions
         {
             HttpOnly = true,
             SameSite = SameSiteMode.Strict,
@@ -38,51 +47,66 @@ internal static class UiSession
             Path = "/",
             Expires = expires,
         });
-        return Mac(token, "csrf", nonce);
+        return Mac(key, "csrf", nonce);
     }
 
     public static void SignOut(HttpContext context) =>
         context.Response.Cookies.Delete(CookieName, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/" });
 
-    /// <summary>The CSRF token of the request's session, or null when it has no valid session.</summary>
-    public static string? CsrfFor(HttpContext context, string token, TimeProvider time)
+    /// <summary>The caller and CSRF token of the request's session, or null when it has no valid session.</summary>
+    public static async Task<(Caller Caller, string Csrf)?> ReadAsync(HttpContext context, AccessTokens tokens, TimeProvider time, CancellationToken cancellationToken)
     {
         var cookie = context.Request.Cookies[CookieName];
         var parts = cookie?.Split('.');
-        if (parts is not { Length: 4 } || parts[0] != "v1"
+        if (parts is not { Length: 4 or 5 } || parts[0] != (parts.Length == 4 ? "v1" : "v2")
             || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var expires)
             || expires < time.GetUtcNow().ToUnixTimeSeconds())
         {
             return null;
         }
 
-        var payload = string.Join('.', parts[..3]);
-        return Same(Mac(token, "session", payload), parts[3]) ? Mac(token, "csrf", parts[2]) : null;
+        Caller caller;
+        string key;
+        if (parts.Length == 4)
+        {
+            (caller, key) = (new Caller(Authorization.ServerTokenName, ApiRole.Admin, []), tokens.ServerToken);
+        }
+        else if (await tokens.SessionKeyAsync(parts[3], cancellationToken).ConfigureAwait(false) is { } named)
+        {
+            (caller, key) = named;
+        }
+        else
+        {
+            return null;
+        }
+
+        var payload = string.Join('.', parts[..^1]);
+        return Same(Mac(key, "session", payload), parts[^1]) ? (caller, Mac(key, "csrf", parts[2])) : null;
     }
 
     /// <summary>
-    /// Lets a request authenticated by the cookie through to <paramref name="next"/>, or answers 401 (no valid
-    /// session) or 403 (an action without the session's CSRF token, or from another origin).
+    /// The caller of a request authenticated by the cookie, or null after answering 401 (no valid session) or 403
+    /// (an action without the session's CSRF token, or from another origin). What the caller's role allows is
+    /// checked after, as for a bearer token.
     /// </summary>
-    public static async Task AuthorizeAsync(HttpContext context, string token, TimeProvider time, Func<Task> next)
+    public static async Task<Caller?> AuthorizeAsync(HttpContext context, AccessTokens tokens, TimeProvider time, CancellationToken cancellationToken)
     {
-        var csrf = CsrfFor(context, token, time);
-        if (csrf is null)
+        if (await ReadAsync(context, tokens, time, cancellationToken).ConfigureAwait(false) is not { } session)
         {
             SignOut(context);
-            await RefuseAsync(context, StatusCodes.Status401Unauthorized, "the web UI session has ended or is not valid (was the server's token changed?); sign in again with the token.").ConfigureAwait(false);
-            return;
+            await RefuseAsync(context, StatusCodes.Status401Unauthorized, "the web UI session has ended or is not valid (was its token revoked, or the server's token changed?); sign in again with a token.").ConfigureAwait(false);
+            return null;
         }
 
         var method = context.Request.Method;
         var changes = !(HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method));
-        if (changes && (!FromThisOrigin(context) || !Same(csrf, context.Request.Headers[CsrfHeader].ToString())))
+        if (changes && (!FromThisOrigin(context) || !Same(session.Csrf, context.Request.Headers[CsrfHeader].ToString())))
         {
             await RefuseAsync(context, StatusCodes.Status403Forbidden, $"this action came without the page's {CsrfHeader} header or from another site; nothing was changed. Reload the page and try again.").ConfigureAwait(false);
-            return;
+            return null;
         }
 
-        await next().ConfigureAwait(false);
+        return session.Caller;
     }
 
     /// <summary>Whether the request's Origin (when the browser sent one) is this server.</summary>
