@@ -22,6 +22,16 @@ internal static class BlobStores
     /// </summary>
     public static readonly TimeSpan SpareRecentBlobs = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// A deployment takes a blob this server hashed this recently (at upload, an earlier deployment or the scrub) as
+    /// intact, instead of reading it again: docs/integrity.md measures what that saves. The scrub re-hashes every blob
+    /// more often than this at its default rate on a store of up to about 14 GB.
+    /// </summary>
+    public static readonly TimeSpan TrustVerified = TimeSpan.FromHours(1);
+
+    /// <summary>How many blobs a deployment hashes at once: hashing is CPU-bound on a file store, a download on S3.</summary>
+    public const int HashesAtOnce = 4;
+
     /// <summary>How many blobs are looked up (or touched) at once.</summary>
     public const int LookupsAtOnce = 16;
 

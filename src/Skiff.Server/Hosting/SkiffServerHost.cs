@@ -75,6 +75,8 @@ internal static class SkiffServerHost
                 kestrel.Listen(listenAddress, options.Port);
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
+            var scrubber = new Scrubber(blobs, store, options.ScrubBytesPerSecond, time);
+            builder.Services.AddHostedService(_ => scrubber);
             var app = builder.Build();
             var runs = new RunService(store, bus, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
@@ -169,6 +171,7 @@ internal static class SkiffServerHost
                     new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(ApiError), ["application/json"]),
                     new ProducesResponseTypeMetadata(StatusCodes.Status503ServiceUnavailable, typeof(ApiError), ["application/json"]));
             BlobEndpoints.Map(api, blobs, options, time);
+            ScrubEndpoints.Map(api, scrubber);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, token, time);
