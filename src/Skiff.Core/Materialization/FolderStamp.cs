@@ -21,14 +21,18 @@ internal static class FolderStamp
     /// <summary>The stamp of <paramref name="folder"/> and everything under it; null when it is gone.</summary>
     public static byte[]? Take(string folder)
     {
-        if (!Directory.Exists(folder))
+        using var stamp = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[StatxSize];
+        List<string> entries;
+        try
+        {
+            entries = [.. Directory.EnumerateFileSystemEntries(folder, "*", SearchOption.AllDirectories)];
+        }
+        catch (DirectoryNotFoundException)
         {
             return null;
         }
 
-        using var stamp = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[StatxSize];
-        var entries = Directory.EnumerateFileSystemEntries(folder, "*", SearchOption.AllDirectories).ToList();
         entries.Sort(StringComparer.Ordinal);
         entries.Insert(0, folder);
         foreach (var entry in entries)

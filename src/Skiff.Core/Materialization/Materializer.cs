@@ -71,12 +71,11 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
     public async Task<IReadOnlyList<Digest>> EnsureIntactAsync(MaterializeOutcome release, CancellationToken cancellationToken)
     {
         var repaired = new System.Collections.Concurrent.ConcurrentBag<Digest>();
-        foreach (var package in release.Packages)
-        {
-            await EnsureAsync(PackagesDirectory, package, repaired, cancellationToken).ConfigureAwait(false);
-        }
-
-        await EnsureAsync(SourcesDirectory, release.Manifest.Source, repaired, cancellationToken).ConfigureAwait(false);
+        var folders = release.Packages.Select(p => (Parent: PackagesDirectory, Blob: p)).Append((Parent: SourcesDirectory, Blob: release.Manifest.Source)).ToList();
+        await Parallel.ForEachAsync(
+            folders,
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (folder, ct) => await EnsureAsync(folder.Parent, folder.Blob, repaired, ct, touch: false).ConfigureAwait(false)).ConfigureAwait(false);
         return [.. repaired];
     }
 
@@ -208,16 +207,21 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
 
     /// <summary>
     /// Returns true when the folder was unpacked now, false when it was already there, intact. A folder that is there
-    /// but changed is deleted, unpacked again from its blob, and added to <paramref name="repaired"/>.
+    /// but changed is deleted, unpacked again from its blob, and added to <paramref name="repaired"/>. An intact folder is
+    /// marked used now (for eviction) only when <paramref name="touch"/>: once per activation is enough.
     /// </summary>
-    private async Task<bool> EnsureAsync(string parent, Digest blob, System.Collections.Concurrent.ConcurrentBag<Digest> repaired, CancellationToken cancellationToken)
+    private async Task<bool> EnsureAsync(string parent, Digest blob, System.Collections.Concurrent.ConcurrentBag<Digest> repaired, CancellationToken cancellationToken, bool touch = true)
     {
         var target = Path.Combine(parent, blob.Hex);
         if (Directory.Exists(target))
         {
             if (await IntactAsync(target, cancellationToken).ConfigureAwait(false))
             {
-                Touch(target);
+                if (touch)
+                {
+                    Touch(target);
+                }
+
                 return false;
             }
 

@@ -41,24 +41,28 @@ public sealed class BlobIntegrityTests : IDisposable
         var manifest = await ManifestLoader.LoadReleaseAsync(platform.Server.Blobs, release, CancellationToken.None);
         var package = (await ManifestLoader.LoadEnvironmentAsync(platform.Server.Blobs, manifest.Environment, CancellationToken.None)).Packages[0].Blob;
 
-        // A deploy by a server that has not hashed the blob since it was damaged (this one restarted): refused, naming it.
         await FlipAByteAsync(platform, s3, bucket, package);
-        await platform.StopServerAsync();
-        await platform.StartServerAsync();
-        var refused = await platform.SkiffAsync("deploy", hello, "--location", "a");
+        if (s3 is null)
+        {
+            // A deploy by a server that has not hashed the blob since it was damaged (this one restarted): refused,
+            // naming it. (The check is the same on S3, whose VerifyAsync the store contract covers; a deploy costs time.)
+            await platform.StopServerAsync();
+            await platform.StartServerAsync();
+            var refused = await platform.SkiffAsync("deploy", hello, "--location", "a");
 
-        refused.ExitCode.ShouldBe(1, refused.ToString());
-        refused.Stderr.ShouldContain($"no longer match their digest ({package})");
-        refused.Stderr.ShouldContain("Deploy again");
-        (await platform.Server.Blobs.ContainsAsync(package, CancellationToken.None)).ShouldBeFalse("quarantined: missing from now on");
+            refused.ExitCode.ShouldBe(1, refused.ToString());
+            refused.Stderr.ShouldContain($"no longer match their digest ({package})");
+            refused.Stderr.ShouldContain("Deploy again");
+            (await platform.Server.Blobs.ContainsAsync(package, CancellationToken.None)).ShouldBeFalse("quarantined: missing from now on");
+        }
 
-        // The scrub, driven here at full speed, finds the source damaged too.
+        // The scrub, driven here at full speed, finds the source damaged too (and on S3 the package).
         await FlipAByteAsync(platform, s3, bucket, manifest.Source);
         var scrubber = new Scrubber(platform.Server.Blobs, platform.Server.Store, 0, TimeProvider.System);
         var pass = await scrubber.ScrubOnceAsync(CancellationToken.None);
 
         pass.Error.ShouldBeNull();
-        pass.Quarantined.ShouldBe([manifest.Source]);
+        pass.Quarantined.Order().ShouldBe(s3 is null ? [manifest.Source] : new[] { package, manifest.Source }.Order());
         var report = await ScrubReportAsync(platform);
         report.Select(q => (string)q!["digest"]!).Order().ShouldBe(new[] { package.ToString(), manifest.Source.ToString() }.Order());
         foreach (var blob in report)
