@@ -210,6 +210,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
 
         runId ??= "run-" + Guid.NewGuid().ToString("N")[..16];
+        await EnsureIntactAsync(location, live.Materialized, cancellationToken).ConfigureAwait(false);
         var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
         _standbys.Replenish(live.Launch);
         RunHandle inner;
@@ -300,6 +301,7 @@ internal sealed class AgentHost : IAsyncDisposable
             stage = _time.GetTimestamp();
             materialized = await _materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
             materialize = _time.GetElapsedTime(stage);
+            ReportRepaired(state.Name, materialized, materialized.Repaired);
         }
         catch (Exception exception) when (exception is SkiffException or HttpRequestException or IOException)
         {
@@ -328,7 +330,8 @@ internal sealed class AgentHost : IAsyncDisposable
 
             ready = _time.GetElapsedTime(stage);
             var version = new LiveVersion(state.Name, materialized, launch, server, definitions, _options, _time,
-                (kind, message) => Report(state.Name, release, kind, message));
+                (kind, message) => Report(state.Name, release, kind, message),
+                ct => EnsureIntactAsync(state.Name, materialized, ct));
             var unpacked = materialized.PackagesUnpacked + (materialized.SourceUnpacked ? 1 : 0);
             return (Result(true, null, definitions, unpacked), version);
         }
@@ -340,6 +343,36 @@ internal sealed class AgentHost : IAsyncDisposable
             }
 
             return (Result(false, $"release {release.Short} did not become live on '{state.Name}'{Kept(state)}: {exception.Message}", null, 0), null);
+        }
+    }
+
+    /// <summary>
+    /// Checks the folders of a release before another process starts from them (a run worker, a restarted code server),
+    /// and unpacks again any that changed on disk since they were unpacked: a stat per file (docs/integrity.md).
+    /// </summary>
+    /// <exception cref="CodeServerException">A changed folder could not be unpacked again.</exception>
+    private async Task EnsureIntactAsync(string location, MaterializeOutcome materialized, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Digest> repaired;
+        try
+        {
+            repaired = await _materializer.EnsureIntactAsync(materialized, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is SkiffException or HttpRequestException or IOException)
+        {
+            throw new CodeServerException($"release {materialized.Release.Release.Short} could not be checked before starting a process from it: {exception.Message}");
+        }
+
+        ReportRepaired(location, materialized, repaired);
+    }
+
+    private void ReportRepaired(string location, MaterializeOutcome materialized, IReadOnlyList<Digest> repaired)
+    {
+        foreach (var folder in repaired)
+        {
+            var kind = folder == materialized.Manifest.Source ? "source" : "package";
+            Report(location, materialized.Release.Release, AgentReportKind.Repaired,
+                $"the unpacked {kind} folder {folder.Short} had changed on disk since it was unpacked; it was unpacked again from blob {folder} before a process started from it");
         }
     }
 

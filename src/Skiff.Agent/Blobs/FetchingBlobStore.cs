@@ -6,7 +6,7 @@ namespace Skiff.Agent.Blobs;
 /// <summary>
 /// The agent's blob cache: a local store in front of a blob source (the server's store, S3). A blob is
 /// fetched once, verified as it is put, and read locally from then on; a cached blob found damaged is
-/// discarded by the local store and fetched again.
+/// quarantined by the local store and fetched again.
 /// </summary>
 internal sealed class FetchingBlobStore(FileBlobStore local, IBlobSource source) : IBlobStore
 {
@@ -36,6 +36,12 @@ internal sealed class FetchingBlobStore(FileBlobStore local, IBlobSource source)
     public Task<DateTimeOffset?> GetWrittenAtAsync(Digest digest, CancellationToken cancellationToken) => local.GetWrittenAtAsync(digest, cancellationToken);
 
     public Task TouchAsync(Digest digest, CancellationToken cancellationToken) => local.TouchAsync(digest, cancellationToken);
+
+    public Task<bool> VerifyAsync(Digest digest, TimeSpan trust, CancellationToken cancellationToken) => local.VerifyAsync(digest, trust, cancellationToken);
+
+    public Task<bool> QuarantineAsync(Digest digest, CancellationToken cancellationToken) => local.QuarantineAsync(digest, cancellationToken);
+
+    public IAsyncEnumerable<Digest> ListQuarantinedAsync(CancellationToken cancellationToken) => local.ListQuarantinedAsync(cancellationToken);
 
     /// <summary>Makes sure the blob is in the local cache, fetching it when it is not.</summary>
     public async Task EnsureAsync(Digest digest, CancellationToken cancellationToken)

@@ -14,4 +14,7 @@ internal enum AgentReportKind
     Unhealthy,
     OutOfMemory,
     Stopped,
+
+    /// <summary>A folder of the release had changed on disk since it was unpacked; it was unpacked again before a process started from it.</summary>
+    Repaired,
 }

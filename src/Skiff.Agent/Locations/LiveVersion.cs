@@ -15,6 +15,7 @@ internal sealed class LiveVersion : IAsyncDisposable
     private readonly AgentOptions _options;
     private readonly TimeProvider _time;
     private readonly Action<AgentReportKind, string> _report;
+    private readonly Func<CancellationToken, Task> _ensureIntact;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Queue<DateTimeOffset> _crashes = new();
     private readonly Task _supervision;
@@ -28,8 +29,10 @@ internal sealed class LiveVersion : IAsyncDisposable
         JsonArray definitions,
         AgentOptions options,
         TimeProvider time,
-        Action<AgentReportKind, string> report)
+        Action<AgentReportKind, string> report,
+        Func<CancellationToken, Task> ensureIntact)
     {
+        _ensureIntact = ensureIntact;
         Location = location;
         Materialized = materialized;
         Launch = launch;
@@ -141,6 +144,8 @@ internal sealed class LiveVersion : IAsyncDisposable
             try
             {
                 await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                // The crash may have been the edit of a file it runs: the restart runs the code that was deployed.
+                await _ensureIntact(_stopping.Token).ConfigureAwait(false);
                 var restarted = await CodeServerProcess.StartAsync(Launch, _options.ActivationTimeout, _stopping.Token).ConfigureAwait(false);
                 Volatile.Write(ref _server, restarted);
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);

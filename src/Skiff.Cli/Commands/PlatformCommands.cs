@@ -44,7 +44,18 @@ internal static class PlatformCommands
                 result.AddError($"--agent-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 2m.");
             }
         });
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace };
+        var scrubRate = new Option<string?>("--scrub-rate")
+        {
+            Description = "How fast the background scrub re-hashes the blob store to find damage, in bytes per second, such as 8MiB or 512KiB; 0 turns it off. Damaged blobs are quarantined and uploaded again by the next deploy (GET /api/v1/blobs/scrub). Default 8MiB.",
+        };
+        scrubRate.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && ParseScrubRate(text) is null)
+            {
+                result.AddError($"--scrub-rate: '{text}' is not a rate; write 0 (off) or bytes per second with an optional unit, such as 8MiB or 512KiB.");
+            }
+        });
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, scrubRate };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
@@ -76,6 +87,7 @@ internal static class PlatformCommands
                 Metadata = database,
                 S3Blobs = s3,
                 AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
+                ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
             };
             await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
@@ -85,6 +97,25 @@ internal static class PlatformCommands
             return 0;
         }));
         return command;
+    }
+
+    /// <summary><c>--scrub-rate</c>: bytes per second (a size such as 8MiB, "/s" allowed), or 0 for off; null when it is neither.</summary>
+    private static long? ParseScrubRate(string text)
+    {
+        var size = text.Trim().EndsWith("/s", StringComparison.OrdinalIgnoreCase) ? text.Trim()[..^2] : text.Trim();
+        if (size == "0")
+        {
+            return 0;
+        }
+
+        try
+        {
+            return Skiff.Core.Limits.MemoryLimit.Parse(size).Bytes;
+        }
+        catch (Exception exception) when (exception is Skiff.Core.SkiffException or OverflowException)
+        {
+            return null;
+        }
     }
 
     /// <summary><c>--blobs s3://…</c>; checked while parsing, so a bad value is a usage error (exit 2) and nothing starts.</summary>

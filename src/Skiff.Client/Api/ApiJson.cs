@@ -14,6 +14,7 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(MissingBlobs))]
 [JsonSerializable(typeof(BlobCommitRequest))]
 [JsonSerializable(typeof(StoredBlob))]
+[JsonSerializable(typeof(ScrubReport))]
 [JsonSerializable(typeof(DeploymentRequest))]
 [JsonSerializable(typeof(Deployment))]
 [JsonSerializable(typeof(IReadOnlyList<Deployment>))]

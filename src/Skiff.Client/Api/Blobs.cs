@@ -34,3 +34,25 @@ internal sealed record BlobCommitRequest(string Upload);
 /// <param name="Digest">The blob.</param>
 /// <param name="Stored">True when it is new to the store (201); false when it was there already (200), checked all the same.</param>
 internal sealed record StoredBlob(string Digest, bool Stored);
+
+/// <summary>The answer of <c>GET /api/v1/blobs/scrub</c>: the background re-hashing of the store and what it found.</summary>
+/// <param name="BytesPerSecond">The scrub's rate bound; 0 when it is off (<c>skiff server --scrub-rate 0</c>).</param>
+/// <param name="LastPass">The pass under way, else the last one finished; null before the first.</param>
+/// <param name="Quarantined">Every blob in the store's quarantine (found damaged by the scrub, a deployment or a read).</param>
+internal sealed record ScrubReport(long BytesPerSecond, ScrubPassReport? LastPass, IReadOnlyList<QuarantinedBlobReport> Quarantined);
+
+/// <summary>One pass of the scrub.</summary>
+/// <param name="Started">When it started.</param>
+/// <param name="Finished">When it ended; null while under way.</param>
+/// <param name="Blobs">Blobs hashed.</param>
+/// <param name="Bytes">Their bytes.</param>
+/// <param name="Quarantined">The blobs this pass found damaged.</param>
+/// <param name="Error">Why it ended early (the store did not answer), if it did.</param>
+internal sealed record ScrubPassReport(DateTimeOffset Started, DateTimeOffset? Finished, int Blobs, long Bytes, IReadOnlyList<string> Quarantined, string? Error);
+
+/// <summary>A blob in the quarantine: moved aside, kept for inspection, missing to the store.</summary>
+/// <param name="Digest">The blob.</param>
+/// <param name="Restored">True when it has been stored again since (a deploy uploaded it): nothing is affected any more.</param>
+/// <param name="Releases">The releases that need it while it is missing (live, recent, pending or running ones).</param>
+/// <param name="Locations">Where one of those is live; `skiff deploy` of the project uploads the blob again and they recover.</param>
+internal sealed record QuarantinedBlobReport(string Digest, bool Restored, IReadOnlyList<string> Releases, IReadOnlyList<string> Locations);

@@ -20,7 +20,7 @@ internal sealed class BlobIntegrityException : SkiffException
     public static BlobIntegrityException ForPut(Digest expected, Digest actual, string storeLocation) =>
         new(expected, actual, $"content put as blob {expected} into the store at {storeLocation} did not match that digest (got {actual}); nothing was stored. Check what produced the content and put it again.");
 
-    /// <summary>A stored blob was damaged; the store discarded it.</summary>
+    /// <summary>A stored blob was damaged; the store moved it to its quarantine.</summary>
     public static BlobIntegrityException ForStoredBlob(Digest expected, Digest actual, string storeLocation) =>
-        new(expected, actual, $"blob {expected} in the store at {storeLocation} did not match its digest (got {actual}); it was discarded and must be put again.");
+        new(expected, actual, $"blob {expected} in the store at {storeLocation} did not match its digest (got {actual}); it was quarantined and must be put again.");
 }

@@ -9,7 +9,8 @@ namespace Skiff.Core.Blobs;
 /// <c>&lt;root&gt;/tmp/</c> for blobs being written. Every write goes to a new temporary file, is hashed
 /// as it is written, flushed to disk, and only then renamed to its digest, so a crash or a failed
 /// check never leaves a partial or wrong blob under a real name. Several processes may share a root:
-/// two puts of one digest both rename identical bytes onto the same name.
+/// two puts of one digest both rename identical bytes onto the same name. A blob found damaged is moved to
+/// <c>&lt;root&gt;/quarantine/sha256/&lt;hex&gt;</c>, where it is missing to the store but kept for a person to look at.
 /// </summary>
 internal sealed class FileBlobStore : IBlobStore
 {
@@ -23,7 +24,9 @@ internal sealed class FileBlobStore : IBlobStore
 
     private readonly string _blobs;
     private readonly string _temp;
+    private readonly string _quarantine;
     private readonly TimeProvider _time;
+    private readonly RecentlyVerified _verified;
 
     /// <summary>
     /// Opens (creating if needed) the store at <paramref name="root"/> and deletes temporary files
@@ -35,9 +38,11 @@ internal sealed class FileBlobStore : IBlobStore
         Root = Path.GetFullPath(root);
         _blobs = Path.Combine(Root, "blobs", "sha256");
         _temp = Path.Combine(Root, "tmp");
+        _quarantine = Path.Combine(Root, "quarantine", "sha256");
         Directory.CreateDirectory(_blobs);
         Directory.CreateDirectory(_temp);
         _time = timeProvider ?? TimeProvider.System;
+        _verified = new RecentlyVerified(_time);
         DeleteStaleTempFiles(_time.GetUtcNow());
     }
 
@@ -177,13 +182,60 @@ internal sealed class FileBlobStore : IBlobStore
 
         if (actual == digest)
         {
+            _verified.Remember(digest);
             stream.Position = 0;
             return stream;
         }
 
         await stream.DisposeAsync().ConfigureAwait(false);
-        DeleteFile(path);
+        await QuarantineAsync(digest, cancellationToken).ConfigureAwait(false);
         throw BlobIntegrityException.ForStoredBlob(digest, actual, Root);
+    }
+
+    public async Task<bool> VerifyAsync(Digest digest, TimeSpan trust, CancellationToken cancellationToken)
+    {
+        if (_verified.Within(digest, trust) && File.Exists(BlobPath(digest)))
+        {
+            return false;
+        }
+
+        var stream = await OpenReadAsync(digest, cancellationToken).ConfigureAwait(false);
+        await stream.DisposeAsync().ConfigureAwait(false);
+        return true;
+    }
+
+    public Task<bool> QuarantineAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _verified.Forget(digest);
+        Directory.CreateDirectory(_quarantine);
+        try
+        {
+            // A rename: the blob's name is free at once, and a reader that has it open keeps reading what it opened.
+            File.Move(BlobPath(digest), Path.Combine(_quarantine, digest.Hex), overwrite: true);
+            return Task.FromResult(true);
+        }
+        catch (FileNotFoundException)
+        {
+            return Task.FromResult(false);
+        }
+    }
+
+    public async IAsyncEnumerable<Digest> ListQuarantinedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(_quarantine))
+        {
+            yield break;
+        }
+
+        foreach (var path in Directory.EnumerateFiles(_quarantine))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Digest.TryParseHex(Path.GetFileName(path), out var digest))
+            {
+                yield return digest;
+            }
+        }
     }
 
     public async IAsyncEnumerable<Digest> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -202,6 +254,7 @@ internal sealed class FileBlobStore : IBlobStore
     {
         cancellationToken.ThrowIfCancellationRequested();
         var path = BlobPath(digest);
+        _verified.Forget(digest);
         if (!File.Exists(path))
         {
             return Task.FromResult(false);
@@ -285,6 +338,7 @@ internal sealed class FileBlobStore : IBlobStore
         {
             // rename(2) replaces atomically: a concurrent put of the same digest renames identical bytes.
             File.Move(tempPath, target, overwrite: true);
+            _verified.Remember(digest);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && File.Exists(target))
         {

@@ -30,8 +30,27 @@ internal interface IBlobStore : IBlobSource
     /// </summary>
     /// <exception cref="BlobNotFoundException">No blob with this digest is stored.</exception>
     /// <exception cref="BlobIntegrityException">The stored bytes do not match the digest; the damaged blob
-    /// was deleted and must be put again.</exception>
+    /// was quarantined (<see cref="QuarantineAsync"/>) and must be put again.</exception>
     new Task<Stream> OpenReadAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Checks a stored blob's bytes against its digest, unless this store hashed them (at a put, a checked read or an
+    /// earlier check) less than <paramref name="trust"/> ago; <see cref="TimeSpan.Zero"/> always hashes. Returns whether
+    /// it hashed them now.
+    /// </summary>
+    /// <exception cref="BlobNotFoundException">No blob with this digest is stored.</exception>
+    /// <exception cref="BlobIntegrityException">The stored bytes do not match the digest; the blob was quarantined.</exception>
+    Task<bool> VerifyAsync(Digest digest, TimeSpan trust, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Moves a damaged blob aside, out of the store's blobs but kept for inspection (a file store's <c>quarantine/</c>
+    /// folder, an S3 store's <c>quarantine/</c> key prefix): from then on it is missing, so the next deployment that
+    /// needs it uploads it again. Returns whether it was there.
+    /// </summary>
+    Task<bool> QuarantineAsync(Digest digest, CancellationToken cancellationToken);
+
+    /// <summary>Every blob ever quarantined and not yet removed from the quarantine by hand, in no particular order.</summary>
+    IAsyncEnumerable<Digest> ListQuarantinedAsync(CancellationToken cancellationToken);
 
     /// <summary>The size of a stored blob in bytes, or null when it is not stored.</summary>
     Task<long?> GetLengthAsync(Digest digest, CancellationToken cancellationToken);

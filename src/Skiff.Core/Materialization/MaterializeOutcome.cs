@@ -13,4 +13,8 @@ internal sealed record MaterializeOutcome(
     ReleaseManifest Manifest,
     IReadOnlyList<Digest> Packages,
     int PackagesUnpacked,
-    bool SourceUnpacked);
+    bool SourceUnpacked)
+{
+    /// <summary>Folders that were there but had changed since they were unpacked, and were unpacked again from their blobs.</summary>
+    public IReadOnlyList<Digest> Repaired { get; init; } = [];
+}

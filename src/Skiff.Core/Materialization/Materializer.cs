@@ -14,9 +14,17 @@ namespace Skiff.Core.Materialization;
 /// folder, <c>&lt;hex&gt;.tree</c> records a digest of its files, so a damaged folder can be found later
 /// (<see cref="VerifyAsync"/>).
 /// </summary>
+/// <remarks>
+/// Code that runs is code that was deployed: before a process starts from a folder, the folder is checked against a
+/// <see cref="FolderStamp"/> taken when it was unpacked or last verified, and a folder that changed is unpacked again
+/// from its blob (<see cref="EnsureIntactAsync"/>). Stamps are kept in this process's memory only: a job running as
+/// the agent's user (no sandbox) could rewrite a record on disk along with the file it edits.
+/// </remarks>
 internal sealed class Materializer(IBlobStore store, string cacheRoot)
 {
     private const string TreeSuffix = ".tree";
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _stamps = new(StringComparer.Ordinal);
 
     public string PackagesDirectory { get; } = Path.Combine(Path.GetFullPath(cacheRoot), "packages");
 
@@ -35,12 +43,13 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
 
         var packages = environment.Packages.Select(p => p.Blob).Distinct().ToList();
         var unpacked = new bool[packages.Count];
+        var repaired = new System.Collections.Concurrent.ConcurrentBag<Digest>();
         await Parallel.ForAsync(
             0,
             packages.Count,
             new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
-            async (i, ct) => unpacked[i] = await EnsureAsync(PackagesDirectory, packages[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
-        var sourceUnpacked = await EnsureAsync(SourcesDirectory, manifest.Source, cancellationToken).ConfigureAwait(false);
+            async (i, ct) => unpacked[i] = await EnsureAsync(PackagesDirectory, packages[i], repaired, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        var sourceUnpacked = await EnsureAsync(SourcesDirectory, manifest.Source, repaired, cancellationToken).ConfigureAwait(false);
         var sourceDirectory = Path.Combine(SourcesDirectory, manifest.Source.Hex);
         // The manifest made it a plain file name; a release from an older server may still name one its source lacks.
         if (!File.Exists(Path.Combine(sourceDirectory, manifest.EntryAssembly)))
@@ -53,7 +62,27 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
             manifest,
             packages,
             unpacked.Count(u => u),
-            sourceUnpacked);
+            sourceUnpacked)
+        {
+            Repaired = [.. repaired],
+        };
+    }
+
+    /// <summary>
+    /// Checks every folder of a materialized release before a process starts from it, and unpacks again from its blob
+    /// each one that changed since it was unpacked or verified. Returns the digests of the folders it unpacked again.
+    /// Costs a stat per file (<see cref="FolderStamp"/>), except for a folder this process has no stamp of, whose
+    /// files are hashed once.
+    /// </summary>
+    public async Task<IReadOnlyList<Digest>> EnsureIntactAsync(MaterializeOutcome release, CancellationToken cancellationToken)
+    {
+        var repaired = new System.Collections.Concurrent.ConcurrentBag<Digest>();
+        var folders = release.Packages.Select(p => (Parent: PackagesDirectory, Blob: p)).Append((Parent: SourcesDirectory, Blob: release.Manifest.Source)).ToList();
+        await Parallel.ForEachAsync(
+            folders,
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (folder, ct) => await EnsureAsync(folder.Parent, folder.Blob, repaired, ct, touch: false).ConfigureAwait(false)).ConfigureAwait(false);
+        return [.. repaired];
     }
 
     /// <summary>
@@ -77,9 +106,7 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
                     continue;
                 }
 
-                var record = folder + TreeSuffix;
-                var expected = File.Exists(record) ? await File.ReadAllTextAsync(record, cancellationToken).ConfigureAwait(false) : null;
-                if (expected is null || expected != await TreeDigestAsync(folder, cancellationToken).ConfigureAwait(false))
+                if (!await MatchesRecordAsync(folder, cancellationToken).ConfigureAwait(false))
                 {
                     Delete(parent, digest);
                     dropped.Add(digest);
@@ -149,9 +176,10 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
     /// <summary>Deletes an unpacked folder; its record goes first, so an interrupted delete is found damaged later.</summary>
     public void Delete(Digest digest, bool package) => Delete(package ? PackagesDirectory : SourcesDirectory, digest);
 
-    private static void Delete(string parent, Digest digest)
+    private void Delete(string parent, Digest digest)
     {
         var folder = Path.Combine(parent, digest.Hex);
+        _stamps.TryRemove(folder, out _);
         File.Delete(folder + TreeSuffix);
         if (Directory.Exists(folder))
         {
@@ -159,14 +187,53 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         }
     }
 
-    /// <summary>Returns true when the folder was unpacked now, false when it was already there.</summary>
-    private async Task<bool> EnsureAsync(string parent, Digest blob, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether a folder's files hash to the digest recorded when it was unpacked; when they do, its stamp is taken (before
+    /// hashing, so a change made while hashing shows at the next check).
+    /// </summary>
+    private async Task<bool> MatchesRecordAsync(string folder, CancellationToken cancellationToken)
+    {
+        var stamp = FolderStamp.Take(folder);
+        var record = folder + TreeSuffix;
+        var expected = File.Exists(record) ? await File.ReadAllTextAsync(record, cancellationToken).ConfigureAwait(false) : null;
+        if (stamp is null || expected is null || expected != await TreeDigestAsync(folder, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        _stamps[folder] = stamp;
+        return true;
+    }
+
+    /// <summary>Whether an unpacked folder is as it was unpacked: by its stamp when this process has one, else by its files' digest.</summary>
+    private async Task<bool> IntactAsync(string folder, CancellationToken cancellationToken) =>
+        _stamps.TryGetValue(folder, out var known)
+            ? FolderStamp.Take(folder) is { } now && CryptographicOperations.FixedTimeEquals(now, known)
+            : await MatchesRecordAsync(folder, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Returns true when the folder was unpacked now, false when it was already there, intact. A folder that is there
+    /// but changed is deleted, unpacked again from its blob, and added to <paramref name="repaired"/>. An intact folder is
+    /// marked used now (for eviction) only when <paramref name="touch"/>: once per activation is enough.
+    /// </summary>
+    private async Task<bool> EnsureAsync(string parent, Digest blob, System.Collections.Concurrent.ConcurrentBag<Digest> repaired, CancellationToken cancellationToken, bool touch = true)
     {
         var target = Path.Combine(parent, blob.Hex);
         if (Directory.Exists(target))
         {
-            Touch(target);
-            return false;
+            if (await IntactAsync(target, cancellationToken).ConfigureAwait(false))
+            {
+                if (touch)
+                {
+                    Touch(target);
+                }
+
+                return false;
+            }
+
+            // Processes already running from the old folder keep its files open; the next ones start from the blob's.
+            Delete(parent, blob);
+            repaired.Add(blob);
         }
 
         Directory.CreateDirectory(parent);
@@ -187,6 +254,10 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
             {
                 Directory.Move(staging, target);
                 File.Move(record, target + TreeSuffix, overwrite: true);
+                if (FolderStamp.Take(target) is { } stamp)
+                {
+                    _stamps[target] = stamp;
+                }
             }
             catch (IOException) when (Directory.Exists(target))
             {

@@ -23,6 +23,19 @@ internal static class BlobStores
     public static readonly TimeSpan SpareRecentBlobs = TimeSpan.FromHours(1);
 
     /// <summary>
+    /// A deployment takes a blob this server hashed this recently (at upload, an earlier deployment or the scrub) as
+    /// intact, instead of reading it again: docs/integrity.md measures what that saves. The scrub re-hashes every blob
+    /// more often than this at its default rate on a store of up to about 14 GB.
+    /// </summary>
+    public static readonly TimeSpan TrustVerified = TimeSpan.FromHours(1);
+
+    /// <summary>How many blobs a deployment hashes at once: hashing is CPU-bound on a file store, a download on S3.</summary>
+    public const int HashesAtOnce = 4;
+
+    /// <summary>How many blobs are looked up (or touched) at once.</summary>
+    public const int LookupsAtOnce = 16;
+
+    /// <summary>
     /// Deletes partial uploads older than an hour: temp files of a file store, staging objects in S3, which a
     /// killed server or an upload abandoned half way leaves. Stores do it when they open; gc does it too.
     /// </summary>
@@ -38,9 +51,6 @@ internal static class BlobStores
                 break;
         }
     }
-
-    /// <summary>How many blobs are looked up (or touched) at once.</summary>
-    public const int LookupsAtOnce = 16;
 
     /// <summary>
     /// When each blob was written (or last touched), null for one the store lacks, looked up side by side: with blobs

@@ -57,6 +57,11 @@ internal sealed partial class S3BlobStore
         var stagingKey = StagingKey(uploadId);
         if (await CommitSmallAsync(expected, stagingKey, check, cancellationToken).ConfigureAwait(false) is { } small)
         {
+            if (small)
+            {
+                _verified.Remember(expected);
+            }
+
             return small;
         }
 
@@ -106,6 +111,8 @@ internal sealed partial class S3BlobStore
                 DestinationBucket = _bucket,
                 DestinationKey = BlobKey(expected),
             }, cancellationToken), cancellationToken).ConfigureAwait(false);
+            // The bytes checked are the bytes copied, inside S3.
+            _verified.Remember(expected);
             return true;
         }
         finally

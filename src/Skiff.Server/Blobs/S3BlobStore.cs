@@ -15,7 +15,8 @@ namespace Skiff.Server.Blobs;
 /// <c>PREFIX/staging/</c> for uploads in flight. A put hashes the content first (SHA-256 for its name, MD5 for
 /// S3), uploads it to a new staging key with that MD5, checks what S3 stored against it, and only then copies
 /// it to its final key; so a blob under a final key always had its bytes checked, and a crash leaves at most
-/// a staging object, which the next open deletes after an hour. Every read is checked against the digest.
+/// a staging object, which the next open deletes after an hour. Every read is checked against the digest; a blob
+/// found damaged is moved to <c>PREFIX/quarantine/sha256/&lt;hex&gt;</c>, missing to the store but kept for a person.
 /// </summary>
 /// <remarks>
 /// Against s3rver (and other S3 look-alikes), AWSSDK.S3 4.1 needs <c>UseChunkEncoding = false</c> and checksums
@@ -52,6 +53,8 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
     private readonly string _bucket;
     private readonly string _blobsPrefix;
     private readonly string _stagingPrefix;
+    private readonly string _quarantinePrefix;
+    private readonly RecentlyVerified _verified;
     private readonly string _temp;
     private readonly Uri? _endpoint;
     private readonly TimeProvider _time;
@@ -64,6 +67,8 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         _bucket = options.Bucket;
         _blobsPrefix = options.Prefix + "blobs/sha256/";
         _stagingPrefix = options.Prefix + "staging/";
+        _quarantinePrefix = options.Prefix + "quarantine/sha256/";
+        _verified = new RecentlyVerified(time);
         _temp = tempDirectory;
         Location = options.ToString();
     }
@@ -211,11 +216,11 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
 
                     if (actual != digest)
                     {
-                        _seen.TryRemove(digest, out _);
-                        await _s3.DeleteObjectAsync(_bucket, BlobKey(digest), cancellationToken).ConfigureAwait(false);
+                        await MoveToQuarantineAsync(digest, cancellationToken).ConfigureAwait(false);
                         throw BlobIntegrityException.ForStoredBlob(digest, actual, Location);
                     }
 
+                    _verified.Remember(digest);
                     copy.Position = 0;
                     return copy;
                 }
@@ -249,9 +254,68 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         while (continuation is not null);
     }
 
+    public async Task<bool> VerifyAsync(Digest digest, TimeSpan trust, CancellationToken cancellationToken)
+    {
+        if (_verified.Within(digest, trust))
+        {
+            return false;
+        }
+
+        var stream = await OpenReadAsync(digest, cancellationToken).ConfigureAwait(false);
+        await stream.DisposeAsync().ConfigureAwait(false);
+        return true;
+    }
+
+    public async Task<bool> QuarantineAsync(Digest digest, CancellationToken cancellationToken) =>
+        await CallAsync($"quarantine blob {digest}", () => MoveToQuarantineAsync(digest, cancellationToken), cancellationToken).ConfigureAwait(false);
+
+    public async IAsyncEnumerable<Digest> ListQuarantinedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        string? continuation = null;
+        do
+        {
+            var page = await ListPageAsync(_quarantinePrefix, continuation, cancellationToken).ConfigureAwait(false);
+            foreach (var entry in page.S3Objects ?? [])
+            {
+                if (Digest.TryParseHex(entry.Key[_quarantinePrefix.Length..], out var digest))
+                {
+                    yield return digest;
+                }
+            }
+
+            continuation = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (continuation is not null);
+    }
+
+    /// <summary>S3 has no rename: a copy to the quarantine prefix, then a delete of the blob's key.</summary>
+    private async Task<bool> MoveToQuarantineAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        _seen.TryRemove(digest, out _);
+        _verified.Forget(digest);
+        try
+        {
+            await _s3.CopyObjectAsync(new CopyObjectRequest
+            {
+                SourceBucket = _bucket,
+                SourceKey = BlobKey(digest),
+                DestinationBucket = _bucket,
+                DestinationKey = _quarantinePrefix + digest.Hex,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (IsNotFound(e))
+        {
+            return false;
+        }
+
+        await _s3.DeleteObjectAsync(_bucket, BlobKey(digest), cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
     public async Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken)
     {
         _seen.TryRemove(digest, out _);
+        _verified.Forget(digest);
 
         // S3 deletes say nothing about whether the key existed.
         if (await HeadAsync(digest, cancellationToken).ConfigureAwait(false) is null)
@@ -375,6 +439,7 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
                         DestinationBucket = _bucket,
                         DestinationKey = BlobKey(staged.Digest),
                     }, cancellationToken).ConfigureAwait(false);
+                    _verified.Remember(staged.Digest);
                 }
                 catch (AmazonS3Exception) when (!cancellationToken.IsCancellationRequested)
                 {

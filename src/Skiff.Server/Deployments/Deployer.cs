@@ -435,8 +435,10 @@ internal sealed class Deployer
     }
 
     /// <summary>
-    /// Checks that the release manifest, its environment and every blob they name are in the store (each
-    /// read is verified), so a release never goes live with a blob missing.
+    /// Checks that the release manifest, its environment and every blob they name are in the store, and that their
+    /// bytes match their digests, so a release never goes live with a blob missing or damaged. A blob this server
+    /// hashed within <see cref="BlobStores.TrustVerified"/> (uploaded, deployed or scrubbed) is not hashed again: a
+    /// fast deploy hashes only its new source. A damaged blob is quarantined, so the client's next deploy uploads it.
     /// </summary>
     private async Task<ReleaseManifest> VerifyAsync(Digest release, CancellationToken cancellationToken)
     {
@@ -444,17 +446,46 @@ internal sealed class Deployer
         {
             var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
             var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
-            var written = await BlobStores.WrittenAtAsync(_blobs, environment.Packages.Select(p => p.Blob).Append(manifest.Source), cancellationToken).ConfigureAwait(false);
+            var blobs = environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct().ToList();
+            var written = await BlobStores.WrittenAtAsync(_blobs, blobs, cancellationToken).ConfigureAwait(false);
             var missing = written.Where(blob => blob.Value is null).Select(blob => blob.Key).Order().ToList();
-            return missing.Count == 0
+            if (missing.Count > 0)
+            {
+                throw new ReleaseIncompleteException($"release {release} names {missing.Count} blob(s) the server does not have ({string.Join(", ", missing.Take(5))}); upload them, then deploy again.");
+            }
+
+            var damaged = new ConcurrentBag<Digest>();
+            await Parallel.ForEachAsync(
+                blobs,
+                new ParallelOptions { MaxDegreeOfParallelism = BlobStores.HashesAtOnce, CancellationToken = cancellationToken },
+                async (blob, ct) =>
+                {
+                    try
+                    {
+                        await _blobs.VerifyAsync(blob, BlobStores.TrustVerified, ct).ConfigureAwait(false);
+                    }
+                    catch (BlobIntegrityException)
+                    {
+                        damaged.Add(blob);
+                    }
+                }).ConfigureAwait(false);
+            return damaged.IsEmpty
                 ? manifest
-                : throw new ReleaseIncompleteException($"release {release} names {missing.Count} blob(s) the server does not have ({string.Join(", ", missing.Take(5))}); upload them, then deploy again.");
+                : throw Damaged(release, [.. damaged.Order()]);
         }
         catch (BlobNotFoundException exception)
         {
             throw new ReleaseIncompleteException($"release {release} cannot be registered: {exception.Message}");
         }
+        catch (BlobIntegrityException exception)
+        {
+            throw Damaged(release, [exception.Expected]);
+        }
     }
+
+    private static ReleaseIncompleteException Damaged(Digest release, IReadOnlyList<Digest> blobs) =>
+        new($"release {release} did not go live: {blobs.Count} of its blob(s) on the server no longer match their digest ({string.Join(", ", blobs.Take(5))}); "
+            + "they were quarantined, so the server now lacks them. Deploy again: the client uploads what the server lacks.");
 
     /// <summary>Time-ordered and unique: <c>d-</c>, milliseconds since the epoch, then random hex.</summary>
     private string NewId() =>

@@ -64,6 +64,12 @@ internal sealed class ServerOptions
     /// </summary>
     public TimeSpan ServerGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The average rate, in bytes per second, at which the background scrub re-hashes the blob store (Blobs/Scrubber.cs);
+    /// 0 turns it off. Default 8 MiB/s.
+    /// </summary>
+    public long ScrubBytesPerSecond { get; init; } = Blobs.Scrubber.DefaultBytesPerSecond;
+
     public string DatabasePath => Path.Combine(DataDirectory, "skiff.db");
 
     public string BlobDirectory => Path.Combine(DataDirectory, "blobs");

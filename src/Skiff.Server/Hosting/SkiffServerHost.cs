@@ -76,6 +76,8 @@ internal static class SkiffServerHost
                 kestrel.Listen(listenAddress, options.Port);
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
+            var scrubber = new Scrubber(blobs, store, options.ScrubBytesPerSecond, time);
+            builder.Services.AddHostedService(_ => scrubber);
             var app = builder.Build();
             var runs = new RunService(store, bus, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
@@ -145,6 +147,7 @@ internal static class SkiffServerHost
                 .AddEndpointFilterFactory(RequestChecks.Filter);
             ((IEndpointConventionBuilder)api).Add(Authorization.Declare);
             BlobEndpoints.Map(api, blobs, options, time);
+            ScrubEndpoints.Map(api, scrubber);
             ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, tokens, time);

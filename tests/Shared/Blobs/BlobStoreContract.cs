@@ -114,7 +114,7 @@ public abstract class BlobStoreContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Open_BlobWithAFlippedByte_IsDetectedDeletedAndReported()
+    public async Task Open_BlobWithAFlippedByte_IsDetectedQuarantinedAndReported()
     {
         var content = Bytes(50_000);
         var digest = await Store.PutAsync(new MemoryStream(content), CancellationToken.None);
@@ -129,13 +129,61 @@ public abstract class BlobStoreContract : IAsyncLifetime
         error.Expected.ShouldBe(digest);
         error.Actual.ShouldNotBe(digest);
         error.Message.ShouldContain($"blob {digest} in the store at {Store.Location} did not match its digest (got {error.Actual})");
-        error.Message.ShouldContain("discarded and must be put again");
+        error.Message.ShouldContain("quarantined and must be put again");
         (await Store.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
         await Should.ThrowAsync<BlobNotFoundException>(() => Store.OpenReadAsync(digest, CancellationToken.None));
+        (await AllAsync(Store.ListQuarantinedAsync(CancellationToken.None))).ShouldBe([digest]);
+
+        // Put again, it is whole and readable; the damaged copy stays in the quarantine for a person to look at.
+        await Store.PutAsync(digest, new MemoryStream(content), CancellationToken.None);
+        (await ReadAllAsync(Store, digest)).ShouldBe(content);
+        (await AllAsync(Store.ListQuarantinedAsync(CancellationToken.None))).ShouldBe([digest]);
+        (await AllAsync(Store.ListAsync(CancellationToken.None))).ShouldBe([digest]);
     }
 
     [Fact]
-    public async Task Open_LargeTruncatedBlob_IsDetectedDeletedAndReported()
+    public async Task Verify_HashesUnlessHashedWithinTheTrustWindow_AndQuarantinesDamage()
+    {
+        var content = Bytes(40_000);
+        var digest = await Store.PutAsync(new MemoryStream(content), CancellationToken.None);
+
+        (await Store.VerifyAsync(digest, TimeSpan.FromHours(1), CancellationToken.None)).ShouldBeFalse("hashed by its put just now");
+        (await Store.VerifyAsync(digest, TimeSpan.Zero, CancellationToken.None)).ShouldBeTrue();
+        var other = await OpenSameStoreAsync();
+        try
+        {
+            (await other.VerifyAsync(digest, TimeSpan.FromHours(1), CancellationToken.None)).ShouldBeTrue("another process has not hashed it");
+        }
+        finally
+        {
+            (other as IDisposable)?.Dispose();
+        }
+
+        await DamageAsync(digest, bytes =>
+        {
+            bytes[123] ^= 0x40;
+            return bytes;
+        });
+        await Should.ThrowAsync<BlobIntegrityException>(() => Store.VerifyAsync(digest, TimeSpan.Zero, CancellationToken.None));
+        (await Store.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
+        (await AllAsync(Store.ListQuarantinedAsync(CancellationToken.None))).ShouldBe([digest]);
+        await Should.ThrowAsync<BlobNotFoundException>(() => Store.VerifyAsync(digest, TimeSpan.FromHours(1), CancellationToken.None));
+        (await Store.QuarantineAsync(digest, CancellationToken.None)).ShouldBeFalse("it is not stored any more");
+    }
+
+    private static async Task<List<Digest>> AllAsync(IAsyncEnumerable<Digest> blobs)
+    {
+        var all = new List<Digest>();
+        await foreach (var blob in blobs)
+        {
+            all.Add(blob);
+        }
+
+        return all;
+    }
+
+    [Fact]
+    public async Task Open_LargeTruncatedBlob_IsDetectedQuarantinedAndReported()
     {
         // Over a megabyte: a store that checks small blobs in memory checks large ones another way.
         var digest = await Store.PutAsync(new MemoryStream(Bytes(3_000_000)), CancellationToken.None);
@@ -143,7 +191,7 @@ public abstract class BlobStoreContract : IAsyncLifetime
 
         var error = await Should.ThrowAsync<BlobIntegrityException>(() => Store.OpenReadAsync(digest, CancellationToken.None));
 
-        error.Message.ShouldContain("discarded");
+        error.Message.ShouldContain("quarantined");
         (await Store.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
     }
 

@@ -59,6 +59,7 @@ public sealed class HelpAndUsageTests : IDisposable
     [InlineData("agent --server http://127.0.0.1:9 --cpus-per-location abc", "--cpus-per-location must be a positive number of CPUs, such as 1 or 0.5; got 'abc'.")]
     [InlineData("deploy . --location x --on gpu", "'gpu' has no value: write gpu=VALUE")]
     [InlineData("server --port 0 --agent-grace 0s", "'0s' is not a duration between 1 ms and 1 day")]
+    [InlineData("server --port 0 --scrub-rate fast", "--scrub-rate: 'fast' is not a rate")]
     public async Task A_usage_error_is_one_line_and_exit_2(string commandLine, string said)
     {
         var result = await SkiffAsync(commandLine.Split(' '));

@@ -24,14 +24,16 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
     private CancellationTokenSource? _stopAgent;
 
     private readonly TimeSpan _gracePeriod;
+    private readonly Skiff.Server.Blobs.S3BlobStoreOptions? _s3Blobs;
     private int _port;
     private bool _serverRunning;
     private bool _agentRunning;
 
-    private EmbeddedPlatform(string dataDirectory, TimeSpan gracePeriod)
+    private EmbeddedPlatform(string dataDirectory, TimeSpan gracePeriod, Skiff.Server.Blobs.S3BlobStoreOptions? s3Blobs)
     {
         DataDirectory = dataDirectory;
         _gracePeriod = gracePeriod;
+        _s3Blobs = s3Blobs;
     }
 
     public string DataDirectory { get; }
@@ -44,10 +46,10 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
 
     public RunningServer Server => _server;
 
-    /// <summary>Starts server and agent on <paramref name="dataDirectory"/>; the agent gives each activation <paramref name="activationTimeout"/> (default 30 s) and the server waits <paramref name="gracePeriod"/> (default 1 minute) for a disconnected agent before failing its runs.</summary>
-    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, TimeSpan? activationTimeout = null, TimeSpan? gracePeriod = null)
+    /// <summary>Starts server and agent on <paramref name="dataDirectory"/>; the agent gives each activation <paramref name="activationTimeout"/> (default 30 s) and the server waits <paramref name="gracePeriod"/> (default 1 minute) for a disconnected agent before failing its runs. Blobs go to <paramref name="s3Blobs"/> when given.</summary>
+    public static async Task<EmbeddedPlatform> StartAsync(string dataDirectory, TimeSpan? activationTimeout = null, TimeSpan? gracePeriod = null, Skiff.Server.Blobs.S3BlobStoreOptions? s3Blobs = null)
     {
-        var platform = new EmbeddedPlatform(dataDirectory, gracePeriod ?? TimeSpan.FromMinutes(1));
+        var platform = new EmbeddedPlatform(dataDirectory, gracePeriod ?? TimeSpan.FromMinutes(1), s3Blobs);
         await platform.StartServerAsync();
         await platform.StartAgentAsync(activationTimeout ?? TimeSpan.FromSeconds(30));
         return platform;
@@ -76,7 +78,7 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
     public async Task StartServerAsync()
     {
         _server = await SkiffServerHost.StartAsync(
-            new ServerOptions { DataDirectory = Path.Combine(DataDirectory, "server"), Port = _port, MaxJsonBytes = 1024 * 1024, AgentGracePeriod = _gracePeriod },
+            new ServerOptions { DataDirectory = Path.Combine(DataDirectory, "server"), Port = _port, MaxJsonBytes = 1024 * 1024, AgentGracePeriod = _gracePeriod, S3Blobs = _s3Blobs },
             TimeProvider.System,
             CancellationToken.None);
         _port = _server.Url.Port;
@@ -137,7 +139,8 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private async Task StartAgentAsync(TimeSpan activationTimeout)
+    /// <summary>Starts the agent on its cache folder (after <see cref="StopAgentAsync"/>); it connects to the server, which gives it its locations.</summary>
+    public async Task StartAgentAsync(TimeSpan activationTimeout)
     {
         _agent = new AgentHost(
             new AgentOptions { CacheDirectory = Path.Combine(DataDirectory, "agent"), ActivationTimeout = activationTimeout },
