@@ -96,6 +96,8 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["PUT /api/v1/blobs/{digest}"] = (new(ApiRole.Deploy, LocationScope.Any), null),
         ["POST /api/v1/blobs/{digest}/commit"] = (new(ApiRole.Deploy, LocationScope.Any), null),
         ["GET /api/v1/blobs/{digest}"] = (new(ApiRole.Read, LocationScope.Any), null),
+        // It names the releases and locations damage affects, of every location: not for a location-scoped token.
+        ["GET /api/v1/blobs/scrub"] = (new(ApiRole.Read, LocationScope.Platform), null),
         ["POST /api/v1/deployments"] = (new(ApiRole.Deploy, LocationScope.Body), new("deploy", "body:release", "answer:deployment")),
         ["GET /api/v1/deployments/{id}"] = (new(ApiRole.Read, LocationScope.Deployment), null),
         ["GET /api/v1/locations"] = (new(ApiRole.Read, LocationScope.Any), null),
