@@ -177,7 +177,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         var stderr = new OutputTail(StderrTailLines);
         process.ErrorDataReceived += (_, e) => stderr.Add(e.Data);
         process.OutputDataReceived += (_, _) => { };
-        process.Start();
+        ProcessStarter.Start(process);
         process.StandardInput.Close();
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
