@@ -38,11 +38,14 @@ internal sealed class RunWorker
         var outOfMemory = false;
         await foreach (var runEvent in Inner.Events.ReadAllAsync().ConfigureAwait(false))
         {
-            outOfMemory |= IsOutOfMemory(runEvent);
+            // Only a location with a limit can go over it: without one, "Out of memory" on stderr is the runtime failing
+            // to start a thread (a fork bomb at the location's process limit, found by the attack pass) or the host's
+            // own shortage, and the run's reason says that as it is.
+            outOfMemory |= MemoryLimit is not null && IsOutOfMemory(runEvent);
             if ((string?)runEvent["type"] == "run_failed" && outOfMemory)
             {
                 runEvent["out_of_memory"] = true;
-                runEvent["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit?.ToString() ?? "(none)"} and its process was stopped. {(string?)runEvent["reason"]}";
+                runEvent["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit} and its process was stopped. {(string?)runEvent["reason"]}";
             }
 
             Outer.Deliver(runEvent);

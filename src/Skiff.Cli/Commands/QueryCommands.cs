@@ -47,6 +47,13 @@ internal static class QueryCommands
                     Names(l["agents"]) + ((string?)l["on"] is { } on ? $" (on {on})" : ""), (string?)l["deployment"] ?? "-",
                 })]));
 
+            // What the agents last said, under the table: health alone hides a repaired folder or a run out of memory.
+            foreach (var location in locations.OfType<JsonObject>().Where(l => (string?)l["last_report"]?["kind"] is { } kind && kind != "activated"))
+            {
+                var report = location["last_report"]!;
+                Console.WriteLine($"{(string?)location["location"]}: {(string?)report["kind"]} at {(string?)report["at"]}: {(string?)report["message"]}");
+            }
+
             return 0;
         }));
         return command;

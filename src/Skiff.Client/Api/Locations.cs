@@ -13,6 +13,7 @@ namespace Skiff.Client.Api;
 /// <param name="Agents">The agents it is placed on, by name.</param>
 /// <param name="Health"><c>healthy</c>, <c>restarting</c>, <c>unhealthy</c> or <c>none</c>.</param>
 /// <param name="UpdatedAt">When it last changed.</param>
+/// <param name="LastReport">The last report of an agent about it to this server since it started, or null.</param>
 internal sealed record LocationSummary(
     string Location,
     string? Release,
@@ -23,7 +24,17 @@ internal sealed record LocationSummary(
     string? On,
     IReadOnlyList<string> Agents,
     string Health,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    AgentNote? LastReport = null);
+
+/// <summary>
+/// The last thing an agent reported of a location to this server, kept beside the health it maps to: a crash and
+/// restart, a failed health check, a run over its memory limit, a repaired code folder.
+/// </summary>
+/// <param name="Kind">What happened: <c>activated</c>, <c>activation_failed</c>, <c>crashed</c>, <c>restarted</c>, <c>unhealthy</c>, <c>out_of_memory</c>, <c>stopped</c> or <c>repaired</c>.</param>
+/// <param name="Message">The agent's account of it.</param>
+/// <param name="At">When the agent saw it.</param>
+internal sealed record AgentNote(string Kind, string Message, DateTimeOffset At);
 
 /// <summary>The answer of <c>GET /api/v1/locations/{name}/jobs</c>.</summary>
 /// <param name="Location">Its name.</param>

@@ -81,7 +81,8 @@ internal static class ControlEndpoints
                         // the documented values go out, whatever else an agent reports.
                         _ => location.LiveRelease is null ? "none" : "healthy",
                     },
-                    location.UpdatedAt));
+                    location.UpdatedAt,
+                    report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At)));
             }
 
             return TypedResults.Ok<IReadOnlyList<LocationSummary>>(locations);

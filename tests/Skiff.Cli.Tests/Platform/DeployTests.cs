@@ -133,6 +133,7 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
 
         var deploy = await Platform.SkiffAsync("deploy", broken, "--location", "guarded", "--json");
         var locations = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray();
+        var table = await Platform.SkiffAsync("locations");
         var run = await Platform.SkiffAsync("run", "guarded", "hello");
 
         deploy.ExitCode.ShouldNotBe(0, deploy.ToString());
@@ -142,6 +143,11 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         ((string)result["error"]!).ShouldContain("stays live");
         var guarded = locations.Single(l => (string?)l!["location"] == "guarded")!;
         ((string?)guarded["release"]).ShouldBe((string?)good["release"]);
+        ((string?)guarded["health"]).ShouldBe("healthy");
+        // Health keeps to its values; what the agent reported is there beside it, and under the table.
+        ((string?)guarded["last_report"]!["kind"]).ShouldBe("activation_failed");
+        ((string)guarded["last_report"]!["message"]!).ShouldContain("broken on purpose");
+        table.Stdout.ShouldContain("guarded: activation_failed at ");
         run.ExitCode.ShouldBe(0, run.ToString());
     }
 
