@@ -7,7 +7,9 @@ namespace Skiff.Client.Api;
 /// How the API's messages travel: snake_case names, nulls written (a field that is null says so). The server
 /// serializes with these settings and the client reads with them.
 /// </summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+// A key given twice is refused rather than the last one winning: {"location":"a","location":"b"} is a mistake or an
+// attempt to slip past a check that read the first (found by the attack pass).
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ServerStatus))]
 [JsonSerializable(typeof(MissingBlobsRequest))]

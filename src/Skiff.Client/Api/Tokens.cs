@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Skiff.Client.Api;
 
 // The messages of /api/v1/tokens and /api/v1/audit.
@@ -6,6 +8,7 @@ namespace Skiff.Client.Api;
 /// <param name="Name">Unique; 1–64 letters, digits, '-' or '_', starting with a letter or digit.</param>
 /// <param name="Role"><c>admin</c>, <c>deploy</c>, <c>run</c> or <c>read</c>.</param>
 /// <param name="Locations">The locations it may act on and read; left out or empty, every one.</param>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record TokenRequest(string Name, string Role, IReadOnlyList<string>? Locations = null);
 
 /// <summary>A token as <c>GET /api/v1/tokens</c> lists it: never its secret.</summary>

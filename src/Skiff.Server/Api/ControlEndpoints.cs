@@ -33,9 +33,9 @@ internal static class ControlEndpoints
                 new NewDeployment(
                     Requests.Required(body.Location, "location"),
                     Requests.Required(body.Release, "release"),
-                    body.Uploaded?.Blobs ?? 0,
-                    body.Uploaded?.Bytes ?? 0,
-                    body.TimingsMs,
+                    (int)Requests.NonNegative(body.Uploaded?.Blobs ?? 0, "uploaded.blobs"),
+                    Requests.NonNegative(body.Uploaded?.Bytes ?? 0, "uploaded.bytes"),
+                    Requests.Durations(body.TimingsMs, "timings_ms"),
                     body.Who,
                     body.MemoryLimit)
                 {

@@ -57,4 +57,24 @@ internal static class Requests
             { Length: 40 or 64 } text when text.All(char.IsAsciiHexDigitLower) => text,
             var text => throw new BadRequestException($"\"{name}\" must be a git commit id (40 or 64 lowercase hex digits), not '{text}'."),
         };
+
+    /// <summary>A count or a duration the client reports: recorded as given, so it must at least be one.</summary>
+    public static long NonNegative(long value, string name) =>
+        value >= 0 ? value : throw new BadRequestException($"\"{name}\" must be zero or more, not {value}.");
+
+    /// <summary>Stage durations in milliseconds: named, and none negative.</summary>
+    public static IReadOnlyDictionary<string, long>? Durations(IReadOnlyDictionary<string, long>? value, string name)
+    {
+        foreach (var (stage, ms) in value ?? new Dictionary<string, long>())
+        {
+            if (string.IsNullOrWhiteSpace(stage) || stage.Length > 64)
+            {
+                throw new BadRequestException($"\"{name}\" names its stages with 1 to 64 characters, as the CLI sends them (restore, build, pack, upload).");
+            }
+
+            NonNegative(ms, $"{name}.{stage}");
+        }
+
+        return value;
+    }
 }

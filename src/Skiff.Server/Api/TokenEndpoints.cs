@@ -61,7 +61,7 @@ internal static class TokenEndpoints
             .Fails(400, 404)
             .WithSummary("Revoke a token: every server refuses it from the next request on.");
 
-        api.MapGet("/audit", async (string? location, int? limit, CancellationToken cancellationToken) =>
+        api.MapGet("/audit", async (string? location, [System.ComponentModel.DataAnnotations.Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
             var entries = await store.ListAuditAsync(string.IsNullOrWhiteSpace(location) ? null : location, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok<IReadOnlyList<AuditEntry>>([.. entries.Select(e => new AuditEntry(e.At, e.Token, e.Action, e.Location, e.Target, e.Detail))]);

@@ -17,4 +17,8 @@ internal static class LocationNames
 }
 
 internal sealed class InvalidLocationNameException(string? name)
-    : SkiffException($"'{name}' is not a location name: use 1 to 100 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit.");
+    : SkiffException($"'{Shown(name)}' is not a location name: use 1 to 100 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit.")
+{
+    /// <summary>The name as given, cut short: a 5,000-character name need not come back whole in the message.</summary>
+    private static string? Shown(string? name) => name is { Length: > 120 } ? name[..100] + $"… ({name.Length} characters)" : name;
+}

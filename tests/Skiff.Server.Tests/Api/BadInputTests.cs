@@ -49,6 +49,11 @@ public sealed class BadInputTests : IAsyncLifetime
     [InlineData("PUT", "api/v1/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000", "application/json", "{}", 415, "does not take a body of type 'application/json'")]
     [InlineData("DELETE", "api/v1/runs", null, null, 405, "api/v1/runs does not take DELETE; it takes GET, POST")]
     [InlineData("GET", "api/v1/nothing-here", null, null, 404, "there is no GET /api/v1/nothing-here")]
+    [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","location":"b","release":"c"}""", 400, "Duplicate property 'location'")]
+    [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","release":"c","uploaded":{"blobs":-1,"bytes":5}}""", 400, "\"uploaded.blobs\" must be zero or more, not -1")]
+    [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","release":"c","timings_ms":{"build":-1}}""", 400, "\"timings_ms.build\" must be zero or more, not -1")]
+    [InlineData("GET", "api/v1/audit?limit=0", null, null, 400, "limit=0 is out of range: give a whole number from 1 to 1000")]
+    [InlineData("POST", "api/v1/tokens", "application/json", """{"name":"t1","role":"read","secret":"mine"}""", 400, "'secret' could not be mapped")]
     public async Task A_bad_request_is_refused_with_a_message_that_says_what_was_wrong(string method, string path, string? contentType, string? body, int status, string expected)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
