@@ -261,7 +261,7 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
         {
             // A server stopped or killed while a client follows: say so in a line, not with a stack trace.
             throw new ClientException(
-                $"lost the connection to the Skiff server at {Server} while following run {runId} ({exception.Message}); the run goes on if its agent is still up (an agent inside the stopped process, as in `skiff up`, stopped with it, and the run will be failed when the platform is back). Follow it again with `skiff logs {runId} --follow` once the server is back.");
+                $"lost the connection to the Skiff server at {Server} while following run {runId} ({exception.Message}); the run goes on if its agent is still up (the agent of `skiff up` stops with it, and the run is failed once it is back). Follow it again with `skiff logs {runId} --follow` once the server is back.");
         }
     }
 

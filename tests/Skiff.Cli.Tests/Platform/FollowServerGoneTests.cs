@@ -54,7 +54,7 @@ public sealed class FollowServerGoneTests : IDisposable
         logs.ExitCode.ShouldBe(1, stderr);
         var line = stderr.Trim().Split('\n').ShouldHaveSingleItem();
         line.ShouldStartWith($"error: lost the connection to the Skiff server at {(string)ready["url"]!}/ while following run r-1 (");
-        line.ShouldEndWith("the run goes on on its agent. Follow it again with `skiff logs r-1 --follow` once the server is back.");
+        line.ShouldEndWith("the run goes on if its agent is still up (the agent of `skiff up` stops with it, and the run is failed once it is back). Follow it again with `skiff logs r-1 --follow` once the server is back.");
     }
 
     private static Skiff.Core.Digest Digest(string seed) => Skiff.Core.Digest.Compute(System.Text.Encoding.UTF8.GetBytes(seed));
