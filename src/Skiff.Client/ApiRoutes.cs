@@ -45,9 +45,10 @@ internal static class ApiRoutes
     public static readonly ApiRoute Tokens = new("GET", "/api/v1/tokens");
     public static readonly ApiRoute RevokeToken = new("DELETE", "/api/v1/tokens/{name}");
     public static readonly ApiRoute Audit = new("GET", "/api/v1/audit");
+    public static readonly ApiRoute MayDeploy = new("GET", "/api/v1/access/deploy");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy,
     ];
 }

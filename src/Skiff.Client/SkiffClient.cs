@@ -98,6 +98,28 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<RevokedToken> RevokeTokenAsync(string name, CancellationToken cancellationToken) =>
         SendAsync<object, RevokedToken>(ApiRoutes.RevokeToken.Path(name), null, null, ApiJson.Default.RevokedToken, cancellationToken, HttpMethod.Delete);
 
+    /// <summary>
+    /// Refuses, with the server's own message, when this client's token may not deploy to <paramref name="location"/>:
+    /// asked before a deploy builds anything, so a token without the right spends no build and uploads nothing. A
+    /// server older than the question (404) is not asked; its deploy call decides.
+    /// </summary>
+    public async Task CheckMayDeployAsync(string location, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{ApiRoutes.MayDeploy.Path()}?location={Uri.EscapeDataString(location)}");
+        try
+        {
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != System.Net.HttpStatusCode.NotFound)
+            {
+                await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (HttpRequestException exception)
+        {
+            throw Unreachable(exception);
+        }
+    }
+
     /// <summary>The audit log, newest first, of one location or all, at most <paramref name="limit"/>.</summary>
     public Task<IReadOnlyList<AuditEntry>> ListAuditAsync(string? location, int limit, CancellationToken cancellationToken) =>
         SendAsync(

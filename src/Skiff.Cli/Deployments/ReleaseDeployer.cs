@@ -45,6 +45,8 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         var started = Stopwatch.GetTimestamp();
         // Read while the build runs; recorded with the deployment, kept out of the release.
         var revision = GitRevision.ReadAsync(request.Path, cancellationToken);
+        show?.Invoke(() => "checking the token");
+        await api.CheckMayDeployAsync(location, cancellationToken).ConfigureAwait(false);
         show?.Invoke(() => "restoring");
         var build = await _builder.BuildAsync(request, stage, cancellationToken).ConfigureAwait(false);
         LockOptions.NoticeIfUnlocked(build, request.Path);

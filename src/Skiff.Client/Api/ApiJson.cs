@@ -34,6 +34,7 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(IReadOnlyList<TokenSummary>))]
 [JsonSerializable(typeof(RevokedToken))]
 [JsonSerializable(typeof(IReadOnlyList<AuditEntry>))]
+[JsonSerializable(typeof(AccessGrant))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -39,3 +39,9 @@ internal sealed record RevokedToken(string Name, bool Revoked);
 /// <param name="Target">What it was done to: a release, job, run, token or agent.</param>
 /// <param name="Detail">From the answer: the deployment or run it made, a token's role, how many blobs gc deleted.</param>
 internal sealed record AuditEntry(DateTimeOffset At, string Token, string Action, string? Location, string? Target, string? Detail);
+
+/// <summary>The answer of <c>GET /api/v1/access/deploy?location=</c>: the caller's token may deploy there (otherwise 403).</summary>
+/// <param name="Token">The token's name.</param>
+/// <param name="Role">Its role.</param>
+/// <param name="Location">The location asked about.</param>
+internal sealed record AccessGrant(string Token, string Role, string Location);

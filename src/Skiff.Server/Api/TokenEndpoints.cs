@@ -61,6 +61,17 @@ internal static class TokenEndpoints
             .Fails(400, 404)
             .WithSummary("Revoke a token: every server refuses it from the next request on.");
 
+        // The authorization in front of it does the work: it answers 403 with what is missing unless the caller may
+        // deploy to the location. The CLI asks before it builds.
+        api.MapGet("/access/deploy", (string location, HttpContext context) =>
+        {
+            LocationNames.Validate(location);
+            var caller = Authorization.CallerOf(context);
+            return TypedResults.Ok(new AccessGrant(caller.Token, caller.Role.ToString().ToLowerInvariant(), location));
+        })
+            .Fails(400)
+            .WithSummary("Whether the caller's token may deploy to a location: 200, or 403 saying what it lacks.");
+
         api.MapGet("/audit", async (string? location, [System.ComponentModel.DataAnnotations.Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
             var entries = await store.ListAuditAsync(string.IsNullOrWhiteSpace(location) ? null : location, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);

@@ -121,6 +121,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["POST /api/v1/tokens"] = (new(ApiRole.Admin, LocationScope.Platform), new("token.create", "body:name", "answer:role")),
         ["DELETE /api/v1/tokens/{name}"] = (new(ApiRole.Admin, LocationScope.Platform), new("token.revoke", "route:name")),
         ["GET /api/v1/audit"] = (new(ApiRole.Admin, LocationScope.Platform), null),
+        ["GET /api/v1/access/deploy"] = (new(ApiRole.Deploy, LocationScope.Query), null),
     };
 
     /// <summary>A group convention: gives each endpoint its <see cref="RequiredRole"/> (and <see cref="AuditedAction"/>) from the table.</summary>

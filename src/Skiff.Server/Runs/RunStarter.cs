@@ -21,6 +21,13 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOp
         LocationNames.Validate(location);
         JobNames.Validate(job);
         var live = await ControlEndpoints.LiveLocationAsync(store, location, cancellationToken).ConfigureAwait(false);
+        // Refused here, from the definitions the live release reported, before a run id or an agent is involved: the
+        // agent's own refusal names the worker process it started, a run id nothing else ever shows.
+        if (live.DefinitionsJson is not null && Json.JobNames(live.DefinitionsJson) is { Count: > 0 } jobs && !jobs.Contains(job, StringComparer.Ordinal))
+        {
+            throw new NotFoundException($"location '{location}' has no job '{job}'; its live release defines: {string.Join(", ", jobs.Order(StringComparer.Ordinal))}.");
+        }
+
         var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
         var agent = await agents.AgentForRunAsync(live, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         var reply = await agents.StartRunAsync(

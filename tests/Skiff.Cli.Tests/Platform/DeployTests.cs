@@ -77,7 +77,8 @@ public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<Platfor
         failed.Stdout.ShouldContain("run failed: op 'clean' failed");
         // Bad input exits 2 on the platform as it does when the job runs by hand.
         unknownJob.ExitCode.ShouldBe(2, unknownJob.ToString());
-        unknownJob.Stderr.ShouldContain("defines no job 'no_such_job'");
+        unknownJob.Stderr.ShouldContain("location 'runs' has no job 'no_such_job'; its live release defines: ");
+        unknownJob.Stderr.ShouldNotContain("run worker", customMessage: "no worker, and no run id nothing lists");
         badParameter.ExitCode.ShouldBe(2, badParameter.ToString());
         badParameter.Stderr.ShouldContain("parameter 'rows' must be an integer");
         unknownLocation.ExitCode.ShouldBe(2, unknownLocation.ToString());

@@ -23,6 +23,9 @@ public sealed class TokenCommandTests(PlatformFixture fixture) : IClassFixture<P
         using var http = Platform.Http(secret);
         var elsewhere = await http.PostAsJsonAsync("api/v1/deployments", new { location = "tok-b", release });
         var rollback = await Platform.SkiffAsync("rollback", "tok-b", "--token", secret);
+        // A project that cannot even compile: refused for the token before anything is built, or it would fail to build.
+        var unbuildable = fixture.Variant("tok-unbuildable", text => text + "\nthis does not compile");
+        var deployElsewhere = await Platform.SkiffAsync("deploy", unbuildable, "--location", "tok-b", "--token", secret);
         // A client that claims to be someone else: the claim is kept as the declared author, the audit names the token.
         var claimed = await http.PostAsJsonAsync("api/v1/deployments", new { location = "tok-a", release, who = "mallory@elsewhere" });
         var list = await Platform.SkiffAsync("tokens", "list");
@@ -37,6 +40,9 @@ public sealed class TokenCommandTests(PlatformFixture fixture) : IClassFixture<P
         ((string)(await elsewhere.Content.ReadFromJsonAsync<JsonObject>())!["error"]!).ShouldContain("may not act on or read location 'tok-b'");
         rollback.ExitCode.ShouldNotBe(0, rollback.ToString());
         rollback.Stderr.ShouldContain("may not act on or read location 'tok-b'");
+        deployElsewhere.ExitCode.ShouldNotBe(0, deployElsewhere.ToString());
+        deployElsewhere.Stderr.ShouldContain("may not act on or read location 'tok-b'");
+        deployElsewhere.ToString().ShouldNotContain("error CS", customMessage: "nothing was built");
         (await Platform.Server.Store.GetLocationAsync("tok-b", CancellationToken.None)).ShouldBeNull();
         claimed.StatusCode.ShouldBe(HttpStatusCode.OK, await claimed.Content.ReadAsStringAsync());
         var claimedId = (string)(await claimed.Content.ReadFromJsonAsync<JsonObject>())!["deployment"]!;
