@@ -46,9 +46,10 @@ internal static class ApiRoutes
     public static readonly ApiRoute RevokeToken = new("DELETE", "/api/v1/tokens/{name}");
     public static readonly ApiRoute Audit = new("GET", "/api/v1/audit");
     public static readonly ApiRoute MayDeploy = new("GET", "/api/v1/access/deploy");
+    public static readonly ApiRoute Scrub = new("GET", "/api/v1/blobs/scrub");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
     ];
 }

@@ -75,6 +75,10 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<GarbageCollection> CollectGarbageAsync(CancellationToken cancellationToken) =>
         SendAsync<object, GarbageCollection>(ApiRoutes.CollectGarbage.Path(), null, null, ApiJson.Default.GarbageCollection, cancellationToken);
 
+    /// <summary>The background scrub of the server's blob store and its quarantine (docs/integrity.md).</summary>
+    public Task<ScrubReport> ScrubReportAsync(CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Scrub.Path(), ApiJson.Default.ScrubReport, cancellationToken);
+
     /// <summary>The fleet as <c>GET /api/v1/agents</c> describes it (docs/api.md).</summary>
     public Task<JsonArray> ListAgentsAsync(CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Agents.Path(), ApiJson.Default.JsonArray, cancellationToken);

@@ -21,6 +21,7 @@ internal static class QueryCommands
         yield return Runs();
         yield return Rollback();
         yield return Gc();
+        yield return Scrub();
     }
 
     private static Command Locations()
@@ -282,6 +283,50 @@ internal static class QueryCommands
             }
 
             Console.WriteLine($"deleted {(int?)result["deleted"]} blob(s), {Bytes((long?)result["deleted_bytes"] ?? 0)}; kept everything {(int?)result["kept_releases"]} release(s) use");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Scrub()
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON, as GET /api/v1/blobs/scrub answers." };
+        var client = new ClientOptions();
+        var command = new Command("scrub", "Show the background scrub of the server's blob store: its rate, its last pass, and every quarantined (damaged) blob with the releases and locations it affects (docs/integrity.md).") { json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var report = await api.ScrubReportAsync(cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(Node(report, ApiJson.Default.ScrubReport).ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.WriteLine(report.BytesPerSecond == 0 ? "scrub: off (skiff server --scrub-rate 0)" : $"scrub: {Bytes(report.BytesPerSecond)}/s");
+            Console.WriteLine(report.LastPass switch
+            {
+                null => "last pass: none yet (the first starts 5 minutes after the server)",
+                var pass => $"last pass: started {pass.Started:u}, {(pass.Finished is { } finished ? $"finished {finished:u}" : "under way")}, {pass.Blobs} blob(s), {Bytes(pass.Bytes)} hashed, {pass.Quarantined.Count} quarantined{(pass.Error is { } error ? $"; stopped: {error}" : "")}",
+            });
+            if (report.Quarantined.Count == 0)
+            {
+                Console.WriteLine("quarantine: empty");
+                return 0;
+            }
+
+            Console.Write(Table(
+                ["QUARANTINED", "STATE", "RELEASES", "LIVE ON"],
+                [.. report.Quarantined.Select(q => new[]
+                {
+                    Short(q.Digest), q.Restored ? "stored again" : "MISSING", q.Releases.Count == 0 ? "-" : string.Join(",", q.Releases.Select(Short)), q.Locations.Count == 0 ? "-" : string.Join(",", q.Locations),
+                })]));
+            if (report.Quarantined.Any(q => !q.Restored && q.Locations.Count > 0))
+            {
+                Console.WriteLine("Deploy those locations' projects again: the client uploads what the server lacks, and they recover.");
+            }
+
             return 0;
         }));
         return command;

@@ -259,7 +259,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
             LocationScope.Platform => $"this call acts on the whole platform and needs a token for every location; {caller.Describe()} is limited to some. Nothing was changed.",
             _ when location.Location is null && location.Unknown => null, // the run or deployment does not exist: the endpoint answers 404
             _ when location.Location is null => required.Scope is LocationScope.Query
-                ? $"{caller.Describe()} may only read its own locations: add ?location= with one of them ({string.Join(", ", caller.Locations)})."
+                ? $"{caller.Describe()} may only read its own locations: name one of them ({string.Join(", ", caller.Locations)}), as in `skiff runs {caller.Locations[0]}` (the API's ?location=)."
                 : $"{caller.Describe()} may only act on its own locations, and this request names none (or more than one); name one of {string.Join(", ", caller.Locations)}. Nothing was changed.",
             _ when !caller.Covers(location.Location!) => $"{caller.Describe()} may not act on or read location '{location.Location}'; it is limited to {string.Join(", ", caller.Locations)}. Nothing was changed. Use a token for '{location.Location}'.",
             _ => null,

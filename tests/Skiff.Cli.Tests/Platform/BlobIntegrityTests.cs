@@ -72,6 +72,13 @@ public sealed class BlobIntegrityTests : IDisposable
             blob["locations"]!.AsArray().Select(l => (string)l!).ShouldBe(["a"]);
         }
 
+        // What an operator reads: `skiff scrub` names the missing blobs, where they are live, and what to do.
+        var shown = await platform.SkiffAsync("scrub");
+        shown.ExitCode.ShouldBe(0, shown.ToString());
+        shown.Stdout.ShouldContain(manifest.Source.ToString()[7..19]);
+        shown.Stdout.ShouldContain("MISSING");
+        shown.Stdout.ShouldContain("Deploy those locations' projects again");
+
         // The next deploy uploads what the server lacks and goes through.
         var again = await platform.SkiffAsync("deploy", hello, "--location", "a");
 
