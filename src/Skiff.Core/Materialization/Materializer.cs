@@ -181,10 +181,20 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         var folder = Path.Combine(parent, digest.Hex);
         _stamps.TryRemove(folder, out _);
         File.Delete(folder + TreeSuffix);
-        if (Directory.Exists(folder))
+        // Moved aside first, which is atomic, then deleted: another materializer repairing the same folder at the same
+        // moment finds it gone instead of half deleted under its feet.
+        Directory.CreateDirectory(TempDirectory);
+        var doomed = Path.Combine(TempDirectory, $"{digest.Hex}.deleted.{Guid.NewGuid():N}");
+        try
         {
-            Directory.Delete(folder, recursive: true);
+            Directory.Move(folder, doomed);
         }
+        catch (DirectoryNotFoundException)
+        {
+            return;
+        }
+
+        Directory.Delete(doomed, recursive: true);
     }
 
     /// <summary>
@@ -248,22 +258,33 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
                 await ArchiveReader.ExtractAsync(stream, staging, $"blob {blob}", ArchiveLimits.Default, cancellationToken).ConfigureAwait(false);
             }
 
+            // The record goes in place before the folder: a folder that appears always has its record, so another
+            // materializer checking it at that moment finds it intact rather than damaged (and deleting it). Records of
+            // one blob are the same, whoever writes them.
             var record = staging + TreeSuffix;
             await File.WriteAllTextAsync(record, await TreeDigestAsync(staging, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-            try
+            File.Move(record, target + TreeSuffix, overwrite: true);
+            for (var attempt = 1; ; attempt++)
             {
-                Directory.Move(staging, target);
-                File.Move(record, target + TreeSuffix, overwrite: true);
-                if (FolderStamp.Take(target) is { } stamp)
+                try
                 {
-                    _stamps[target] = stamp;
+                    Directory.Move(staging, target);
+                    break;
+                }
+                catch (IOException) when (Directory.Exists(target))
+                {
+                    // Another materializer put the same blob in place first; its folder has the same content.
+                    return false;
+                }
+                catch (IOException) when (attempt < 3)
+                {
+                    // It was there and is gone now (repaired by another at this moment): try again.
                 }
             }
-            catch (IOException) when (Directory.Exists(target))
+
+            if (FolderStamp.Take(target) is { } stamp)
             {
-                // Another process materialized the same blob first; its folder has the same content.
-                File.Delete(record);
-                return false;
+                _stamps[target] = stamp;
             }
 
             return true;

@@ -167,7 +167,9 @@ public sealed class BuildAndExecTests : IDisposable
     [Fact]
     public async Task Launcher_script_builds_the_cli_and_runs_it()
     {
-        var result = await CliProcess.RunAsync(Path.Combine(Workspace.RepositoryRoot, "skiff"), ["--help"], Workspace.RepositoryRoot);
+        // The first run publishes the CLI in Release with ReadyToRun: about two minutes on two quiet CPUs, and it runs
+        // beside other tests here, so it gets more than the usual three.
+        var result = await CliProcess.RunAsync(Path.Combine(Workspace.RepositoryRoot, "skiff"), ["--help"], Workspace.RepositoryRoot, deadline: TimeSpan.FromMinutes(8));
 
         result.ExitCode.ShouldBe(0, result.ToString());
         result.Stdout.ShouldContain("build");
