@@ -1,6 +1,6 @@
 using Skiff.Bench;
 
-// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate|deploy|dev|scaleout|failover|coldlink|integrity [--iterations N]
+// dotnet run -c Release --project bench/Skiff.Bench -- build|list|activate|deploy|dev|scaleout|failover|coldlink|integrity|ui [--iterations N]
 var iterations = args.SkipWhile(a => a != "--iterations").Skip(1).Select(int.Parse).FirstOrDefault(20);
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal) && !int.TryParse(a, out _)) ?? "build";
 return scenario switch
@@ -14,11 +14,12 @@ return scenario switch
     "failover" => await FailoverBenchmark.RunAsync(iterations),
     "coldlink" => await ColdLinkBenchmark.RunAsync(iterations),
     "integrity" => await IntegrityBenchmark.RunAsync(iterations),
+    "ui" => await UiBenchmark.RunAsync(iterations),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate|deploy|dev|scaleout|failover|coldlink|integrity [--iterations N]");
+    Console.Error.WriteLine("usage: Skiff.Bench build|list|activate|deploy|dev|scaleout|failover|coldlink|integrity|ui [--iterations N]");
     return 2;
 }

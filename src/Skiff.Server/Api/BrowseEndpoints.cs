@@ -24,10 +24,11 @@ internal static class BrowseEndpoints
         {
             var since = time.GetUtcNow() - TimeSpan.FromHours(24);
             var counts = (await store.CountRunsSinceAsync(since, cancellationToken).ConfigureAwait(false)).ToLookup(c => c.Location, StringComparer.Ordinal);
+            var latest = (await store.ListLatestDeploymentsAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(d => d.Location, StringComparer.Ordinal);
             var locations = new JsonArray();
             foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
             {
-                var last = (await store.ListDeploymentsAsync(location.Name, 1, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+                var last = latest.GetValueOrDefault(location.Name);
                 locations.Add(new JsonObject
                 {
                     ["location"] = location.Name,
@@ -41,6 +42,8 @@ internal static class BrowseEndpoints
 
         api.MapGet("/runs/search", async (string? location, string? job, string? status, [Range(0, int.MaxValue)] int? offset, [Range(1, 500)] int? limit, CancellationToken cancellationToken) =>
         {
+            // The web UI's filter form sends every field, the empty ones as "any".
+            status = Blank(status);
             if (status is not null && !RunStatuses.IsKnown(status))
             {
                 throw new BadRequestException($"'{status}' is not a run status; use running, succeeded, failed or canceled.");
@@ -48,7 +51,7 @@ internal static class BrowseEndpoints
 
             var take = Math.Clamp(limit ?? 50, 1, 500);
             var skip = Math.Max(offset ?? 0, 0);
-            var filter = new RunFilter(Blank(location), Blank(job), Blank(status));
+            var filter = new RunFilter(Blank(location), Blank(job), status);
             // One more than asked says whether another page follows, without counting every match.
             var found = await store.SearchRunsAsync(filter, skip, take + 1, cancellationToken).ConfigureAwait(false);
             return Results.Json(new JsonObject

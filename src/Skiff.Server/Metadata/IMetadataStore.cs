@@ -56,6 +56,9 @@ internal interface IMetadataStore : IAsyncDisposable
     /// <summary>A location's deployments, newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<DeploymentRecord>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken);
 
+    /// <summary>Every location's newest deployment, in one read (the web UI's overview of a thousand locations).</summary>
+    Task<IReadOnlyList<DeploymentRecord>> ListLatestDeploymentsAsync(CancellationToken cancellationToken);
+
     /// <summary>
     /// Marks every pending deployment failed with <paramref name="reason"/>, leaving each location's live
     /// deployment as it was, and returns how many there were. Called when the server starts: a deployment

@@ -179,6 +179,15 @@ internal sealed partial class PostgresMetadataStore
             cancellationToken);
     }
 
+    public Task<IReadOnlyList<DeploymentRecord>> ListLatestDeploymentsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
+                // One index probe per location (deployments_by_location), not one query per location.
+                Sql(connection, $"{SelectDeployment} WHERE seq IN (SELECT (SELECT d.seq FROM deployments d WHERE d.location = l.name ORDER BY d.created_at DESC, d.seq DESC LIMIT 1) FROM locations l);"),
+                ReadDeployment,
+                cancellationToken),
+            cancellationToken);
+
     /// <remarks>Concurrency: one conditional update; a deployment another server completes meanwhile is either already decided (and skipped) or waited for.</remarks>
     public Task<int> FailPendingDeploymentsAsync(string reason, CancellationToken cancellationToken)
     {

@@ -158,6 +158,15 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
+    public Task<IReadOnlyList<DeploymentRecord>> ListLatestDeploymentsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
+                // One index probe per location (deployments_by_location), not one query per location.
+                Sql(connection, $"{SelectDeployment} WHERE seq IN (SELECT (SELECT d.seq FROM deployments d WHERE d.location = l.name ORDER BY d.created_at DESC, d.seq DESC LIMIT 1) FROM locations l);"),
+                ReadDeployment,
+                cancellationToken),
+            cancellationToken);
+
     public Task<int> FailPendingDeploymentsAsync(string reason, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);

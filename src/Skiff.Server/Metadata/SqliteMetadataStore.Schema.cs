@@ -163,6 +163,12 @@ internal sealed partial class SqliteMetadataStore
         ) STRICT;
         CREATE INDEX audit_by_location ON audit (location, seq DESC);
         """,
+
+        // Version 7. The overview's runs of the last 24 hours per location and status, read from the index
+        // alone over just that window (the web UI with 100,000 runs: docs/ui.md).
+        """
+        CREATE INDEX runs_recent_by_location_status ON runs (started_at, location, status);
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

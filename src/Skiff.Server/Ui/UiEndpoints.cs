@@ -46,6 +46,7 @@ internal static class UiEndpoints
                 ["csrf"] = session?.Csrf,
                 ["token"] = session?.Caller.Token,
                 ["role"] = session is { } s ? RequiredRole.Name(s.Caller.Role) : null,
+                ["locations"] = session is { } scoped ? Locations(scoped.Caller) : null,
             });
         });
 
@@ -69,7 +70,7 @@ internal static class UiEndpoints
 
             var csrf = named is { } n ? UiSession.SignIn(context, n.Key, caller.Token, time) : UiSession.SignIn(context, tokens.ServerToken, null, time);
             context.Response.Headers.CacheControl = "no-store";
-            return Results.Json(new JsonObject { ["signed_in"] = true, ["csrf"] = csrf, ["token"] = caller.Token, ["role"] = RequiredRole.Name(caller.Role) });
+            return Results.Json(new JsonObject { ["signed_in"] = true, ["csrf"] = csrf, ["token"] = caller.Token, ["role"] = RequiredRole.Name(caller.Role), ["locations"] = Locations(caller) });
         });
 
         app.MapPost("/ui/session/end", (HttpContext context) =>
@@ -82,6 +83,9 @@ internal static class UiEndpoints
             return Results.Json(new JsonObject { ["signed_in"] = false });
         });
     }
+
+    /// <summary>The locations a token is limited to (empty: every one), so pages offer only what it may see and do.</summary>
+    private static JsonArray Locations(Caller caller) => new([.. caller.Locations.Select(l => (JsonNode)l)]);
 
     private static IResult Serve(HttpContext context, Dictionary<string, Asset> assets, string name)
     {

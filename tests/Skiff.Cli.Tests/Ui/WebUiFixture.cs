@@ -32,6 +32,20 @@ public sealed class WebUiFixture : IAsyncLifetime
                     }
                 }, dependsOn: ["prepare"]);
 
+            // A job that logs as fast as it can: the run page must keep up without drawing the log again.
+            jobs.Job("chatty", "Logs numbered lines as fast as it can")
+                .Parameter("lines", 10_000, "how many lines to log")
+                .Run(context =>
+                {
+                    var lines = context.Parameters.Get<int>("lines");
+                    for (var i = 1; i <= lines; i++)
+                    {
+                        context.Logger.LogInformation("line {Number} of {Total}", i, lines);
+                    }
+
+                    return Task.CompletedTask;
+                });
+
             // A small ETL as a DAG
         """;
 

@@ -33,6 +33,14 @@ public sealed class BadInputTests : IAsyncLifetime
         _workspace.Dispose();
     }
 
+    [Fact]
+    public async Task The_run_search_takes_empty_filter_fields_as_any_as_the_web_UI_sends_them()
+    {
+        var answer = await _http.GetAsync("api/v1/runs/search?location=&job=&status=&offset=0&limit=25");
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK, await answer.Content.ReadAsStringAsync());
+        (await _http.GetAsync("api/v1/runs/search?status=done")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
     [Theory]
     [InlineData("GET", "api/v1/runs?limit=abc", null, null, 400, "\"limit\" must be a whole number, not \"abc\"")]
     [InlineData("GET", "api/v1/runs?limit=99999999999", null, null, 400, "\"limit\" must be a whole number, not \"99999999999\"")]

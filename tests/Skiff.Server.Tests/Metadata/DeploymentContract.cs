@@ -258,6 +258,8 @@ public abstract class DeploymentContract : IAsyncLifetime
         (await _store.ListDeploymentsAsync("analytics", 3, CancellationToken.None)).Select(d => d.Id).ShouldBe(["d5", "d3", "d4"]);
         (await _store.ListDeploymentsAsync("nowhere", 3, CancellationToken.None)).ShouldBeEmpty();
         await Should.ThrowAsync<ArgumentOutOfRangeException>(() => _store.ListDeploymentsAsync("analytics", 0, CancellationToken.None));
+        // Every location's newest in one read, by the same order.
+        (await _store.ListLatestDeploymentsAsync(CancellationToken.None)).Select(d => d.Id).Order(StringComparer.Ordinal).ShouldBe(["d5", "other"]);
     }
 
     [Fact]

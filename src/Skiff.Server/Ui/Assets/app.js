@@ -5,6 +5,16 @@ import { h, clear } from './dom.js';
 
 let csrf = null;
 
+/** Who is signed in: the token's name, its role and the locations it is limited to (empty: every one). */
+export const session = { token: null, role: null, locations: [] };
+
+/** Whether the signed-in token may act with `role` on `location`: pages leave out what it may not. The server still decides. */
+export function may(role, location) {
+  const order = ['read', 'run', 'deploy', 'admin'];
+  return order.indexOf(session.role) >= order.indexOf(role)
+    && (session.locations.length === 0 || location === undefined || session.locations.includes(location));
+}
+
 /** Thrown for an answer that is not 2xx; message is the API's own error text. */
 export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -32,6 +42,7 @@ const routes = [
   [/^\/locations\/([^/]+)\/jobs\/([^/]+)\/launch$/, () => import('./pages/launch.js')],
   [/^\/runs$/, () => import('./pages/runs.js')],
   [/^\/runs\/([^/]+)$/, () => import('./pages/run.js')],
+  [/^\/agents$/, () => import('./pages/agents.js')],
 ];
 
 let stopPage = null;
@@ -85,14 +96,15 @@ function showSignIn(reason) {
     });
     const json = await response.json().catch(() => ({}));
     if (!response.ok) { message.textContent = json.error ?? `the server answered ${response.status}`; message.hidden = false; return; }
-    signedIn(json.csrf);
+    signedIn(json);
   });
   main.append(form);
   input.focus();
 }
 
-function signedIn(token) {
-  csrf = token;
+function signedIn(answer) {
+  csrf = answer.csrf;
+  Object.assign(session, { token: answer.token, role: answer.role, locations: answer.locations ?? [] });
   document.getElementById('nav').hidden = false;
   document.getElementById('sign-out').hidden = false;
   route();
@@ -105,5 +117,5 @@ document.getElementById('sign-out').addEventListener('click', async () => {
 });
 window.addEventListener('hashchange', route);
 
-const session = await fetch('/ui/session', { credentials: 'same-origin' }).then((r) => r.json());
-if (session.signed_in) signedIn(session.csrf); else showSignIn();
+const current = await fetch('/ui/session', { credentials: 'same-origin' }).then((r) => r.json());
+if (current.signed_in) signedIn(current); else showSignIn();

@@ -1,5 +1,5 @@
 // The live release's jobs: ops as a DAG, parameters with types, defaults and descriptions, tags.
-import { api } from '../app.js';
+import { api, may } from '../app.js';
 import { h, svg, digest, enc } from '../dom.js';
 
 export async function render(main, [name]) {
@@ -21,7 +21,7 @@ export async function render(main, [name]) {
         h('tbody', {}, rows)));
     main.append(h('section', { class: 'card job', 'data-job': job.name },
       h('div', { class: 'section-head' }, h('h2', {}, job.name),
-        h('a', { class: 'button', href: `#/locations/${enc(name)}/jobs/${enc(job.name)}/launch` }, 'Launch')),
+        may('run', name) ? h('a', { class: 'button', href: `#/locations/${enc(name)}/jobs/${enc(job.name)}/launch` }, 'Launch') : null),
       job.description ? h('p', {}, job.description) : null,
       (job.tags ?? []).length ? h('p', { class: 'chips' }, job.tags.map((t) => h('span', { class: 'tag' }, t))) : null,
       h('div', { class: 'scroll' }, dag(job.ops ?? [])),

@@ -1,5 +1,5 @@
 // One location: its deploy history as a timeline with per-stage bars, rollback, and picking two deployments to diff.
-import { api } from '../app.js';
+import { api, may } from '../app.js';
 import { h, when, digest, badge, bytes, duration, stages, enc } from '../dom.js';
 
 export async function render(main, [name]) {
@@ -32,7 +32,7 @@ export async function render(main, [name]) {
       type: 'radio', name: side, value: d.deployment, 'aria-label': `${side} ${d.deployment}`, checked: pick[side] === d.deployment,
       onchange: () => { pick[side] = d.deployment; updateDiff(); },
     });
-    const canRollBack = d.outcome === 'live' && d.release !== location.release;
+    const canRollBack = d.outcome === 'live' && d.release !== location.release && may('deploy', name);
     return h('li', { class: `deployment ${d.outcome}`, 'data-deployment': d.deployment },
       h('div', { class: 'head' },
         badge(d.live ? 'serving' : d.outcome), ' ', h('strong', {}, d.path), ' ', when(d.created_at),

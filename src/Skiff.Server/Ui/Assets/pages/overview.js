@@ -1,4 +1,5 @@
-// Every location: health, live release, its last deploy, and its runs of the last 24 hours by status.
+// The agents by state, then every location: health, live release, its last deploy, and its runs of the last
+// 24 hours by status.
 import { api } from '../app.js';
 import { h, clear, when, digest, badge, enc } from '../dom.js';
 
@@ -14,9 +15,10 @@ export async function render(main) {
 }
 
 async function draw(view) {
-  const [locations, overview] = await Promise.all([api('/locations'), api('/overview')]);
+  const [locations, overview, agents] = await Promise.all([api('/locations'), api('/overview'), api('/agents')]);
   const extra = new Map(overview.locations.map((l) => [l.location, l]));
   clear(view);
+  view.append(fleet(agents));
   if (locations.length === 0) {
     view.append(h('p', { class: 'muted' }, 'No locations yet: `skiff deploy PATH --location NAME` creates one.'));
     return;
@@ -36,4 +38,15 @@ async function draw(view) {
   view.append(h('div', { class: 'scroll' }, h('table', { id: 'locations' },
     h('thead', {}, h('tr', {}, ['Location', 'Health', 'Live release', 'Last deploy', 'Runs, last 24 h'].map((t) => h('th', {}, t)))),
     h('tbody', {}, rows))));
+}
+
+/** One line for the fleet: how many agents are in each state, each linking to the Agents page. */
+function fleet(agents) {
+  const states = new Map();
+  for (const agent of agents) states.set(agent.state, (states.get(agent.state) ?? 0) + 1);
+  const running = agents.reduce((sum, a) => sum + (a.runs ?? 0), 0);
+  return h('p', { id: 'fleet', class: 'chips' }, h('a', { href: '#/agents' }, 'Agents'), ': ',
+    agents.length === 0 ? h('span', { class: 'muted' }, 'none connected yet')
+      : [...states].map(([state, count]) => h('a', { class: `badge ${state}`, href: '#/agents' }, `${count} ${state}`)),
+    agents.length ? h('span', { class: 'muted' }, ` · ${running} run${running === 1 ? '' : 's'} going`) : null);
 }

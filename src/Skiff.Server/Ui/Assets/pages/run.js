@@ -1,7 +1,7 @@
 // One run: ops on a time axis with their attempts, progress, metadata, and the live log from Server-Sent
 // Events. Lines are appended (batched per animation frame); nothing already shown is rendered again, so a
 // run that writes 10,000 lines stays responsive.
-import { api } from '../app.js';
+import { api, may } from '../app.js';
 import { h, clear, when, badge, digest, duration, enc } from '../dom.js';
 
 export async function render(main, [id]) {
@@ -15,7 +15,7 @@ export async function render(main, [id]) {
   const status = h('span', { id: 'run-status' }, badge(run.status));
   const reason = h('p', { class: 'error', id: 'run-reason', hidden: !run.reason }, run.reason ?? '');
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
-  const cancel = h('button', { type: 'button', id: 'cancel', class: 'danger', hidden: run.status !== 'running' }, 'Cancel run');
+  const cancel = h('button', { type: 'button', id: 'cancel', class: 'danger', hidden: run.status !== 'running' || !may('run', run.location) }, 'Cancel run');
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
     try { await api(`/runs/${enc(id)}/cancel`, { method: 'POST' }); } catch (error) { message.textContent = error.message; message.hidden = false; cancel.disabled = false; }

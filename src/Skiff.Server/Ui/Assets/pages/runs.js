@@ -1,19 +1,21 @@
 // Runs, newest first, filtered by location, job and status, a page at a time.
-import { api } from '../app.js';
+import { api, session } from '../app.js';
 import { h, when, badge, duration, enc } from '../dom.js';
 
 const pageSize = 25;
 
 export async function render(main, _, query) {
   const page = Math.max(0, Number(query.get('page') ?? 0) || 0);
-  const filter = { location: query.get('location') ?? '', job: query.get('job') ?? '', status: query.get('status') ?? '' };
+  // A token limited to some locations may list runs only by location: the first of them stands in for "any".
+  const scoped = session.locations.length > 0;
+  const filter = { location: query.get('location') || (scoped ? session.locations[0] : ''), job: query.get('job') ?? '', status: query.get('status') ?? '' };
   const search = new URLSearchParams({ ...filter, offset: String(page * pageSize), limit: String(pageSize) });
   const [locations, found] = await Promise.all([api('/locations'), api(`/runs/search?${search}`)]);
   const link = (changes) => `#/runs?${new URLSearchParams({ ...filter, page: String(page), ...changes })}`;
-  const select = (name, options) => h('select', { name, id: `filter-${name}` },
-    h('option', { value: '' }, `any ${name}`), options.map((o) => h('option', { value: o, selected: filter[name] === o }, o)));
+  const select = (name, options, any = true) => h('select', { name, id: `filter-${name}` },
+    any ? h('option', { value: '' }, `any ${name}`) : null, options.map((o) => h('option', { value: o, selected: filter[name] === o }, o)));
   const form = h('form', { class: 'filters', id: 'run-filters' },
-    select('location', locations.map((l) => l.location)),
+    select('location', scoped ? session.locations : locations.map((l) => l.location), !scoped),
     h('input', { name: 'job', id: 'filter-job', placeholder: 'job', value: filter.job }),
     select('status', ['running', 'succeeded', 'failed', 'canceled']),
     h('button', { type: 'submit' }, 'Filter'));
