@@ -83,14 +83,20 @@ internal static class WebhookEndpoints
             throw new BadRequestException($"\"url\" is {url.Length} characters long; a webhook URL may have at most {MaxUrlLength}.");
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        // On Linux "/hooks/skiff" parses as an absolute file: URI; only a URL that spells its scheme is taken as one.
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !url.StartsWith(uri.Scheme + ":", StringComparison.OrdinalIgnoreCase))
         {
             throw new BadRequestException($"'{url}' is not an absolute URL; give one such as https://example.com/hooks/skiff.");
         }
 
-        return uri.Scheme is "http" or "https"
-            ? url
-            : throw new BadRequestException($"'{url}' is a {uri.Scheme}: URL; webhooks are POSTed over http or https, so give an http:// or https:// URL.");
+        if (uri.Scheme is not ("http" or "https"))
+        {
+            throw new BadRequestException($"'{url}' is a {uri.Scheme}: URL; webhooks are POSTed over http or https, so give an http:// or https:// URL.");
+        }
+
+        return string.IsNullOrEmpty(uri.Host)
+            ? throw new BadRequestException($"'{url}' names no host; give one such as https://example.com/hooks/skiff.")
+            : url;
     }
 
     private static IReadOnlyList<string> ValidEvents(IReadOnlyList<string>? events)
