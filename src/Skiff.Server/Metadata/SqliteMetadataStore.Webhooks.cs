@@ -85,42 +85,63 @@ internal sealed partial class SqliteMetadataStore
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
         var now = _time.GetUtcNow();
-        return WriteAsync(
-            async transaction =>
-            {
-                // One writer at a time holds the file, so reading what is due and leasing it cannot interleave with
-                // another claim, in this process (the write gate) or another (the IMMEDIATE transaction's lock).
-                await ExecuteAsync(
+        return ClaimAsync();
+
+        async Task<IReadOnlyList<ClaimedWebhookDelivery>> ClaimAsync()
+        {
+            // Every server asks every second; a read first keeps the usual answer, nothing due, off the single write lock
+            // that every run event takes.
+            var anyDue = await ReadAsync(
+                connection => ExistsAsync(
                     Sql(
-                        transaction,
-                        """
-                        UPDATE webhook_deliveries SET claimed_by = $claim, claimed_until = $until
-                        WHERE id IN (
-                            SELECT id FROM webhook_deliveries
-                            WHERE status = $pending AND next_attempt_at <= $now AND (claimed_until IS NULL OR claimed_until <= $now)
-                            ORDER BY next_attempt_at, seq LIMIT $limit);
-                        """,
-                        ("$claim", claim),
-                        ("$until", Time(now + lease)),
+                        connection,
+                        "SELECT 1 FROM webhook_deliveries WHERE status = $pending AND next_attempt_at <= $now AND (claimed_until IS NULL OR claimed_until <= $now) LIMIT 1;",
                         ("$pending", WebhookDeliveryStatuses.Pending),
-                        ("$now", Time(now)),
-                        ("$limit", limit)),
-                    cancellationToken).ConfigureAwait(false);
-                return await ListAsync(
-                    Sql(
-                        transaction,
-                        """
-                        SELECT d.id, s.url, s.secret, d.payload, d.attempts, d.created_at
-                        FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription
-                        WHERE d.claimed_by = $claim AND d.status = $pending
-                        ORDER BY d.next_attempt_at, d.seq;
-                        """,
-                        ("$claim", claim),
-                        ("$pending", WebhookDeliveryStatuses.Pending)),
-                    reader => new ClaimedWebhookDelivery(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), ReadTime(reader, 5)),
-                    cancellationToken).ConfigureAwait(false);
-            },
-            cancellationToken);
+                        ("$now", Time(now))),
+                    cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+            if (!anyDue)
+            {
+                return [];
+            }
+
+            return await WriteAsync(
+                async transaction =>
+                {
+                    // One writer at a time holds the file, so reading what is due and leasing it cannot interleave with
+                    // another claim, in this process (the write gate) or another (the IMMEDIATE transaction's lock).
+                    await ExecuteAsync(
+                        Sql(
+                            transaction,
+                            """
+                            UPDATE webhook_deliveries SET claimed_by = $claim, claimed_until = $until
+                            WHERE id IN (
+                                SELECT id FROM webhook_deliveries
+                                WHERE status = $pending AND next_attempt_at <= $now AND (claimed_until IS NULL OR claimed_until <= $now)
+                                ORDER BY next_attempt_at, seq LIMIT $limit);
+                            """,
+                            ("$claim", claim),
+                            ("$until", Time(now + lease)),
+                            ("$pending", WebhookDeliveryStatuses.Pending),
+                            ("$now", Time(now)),
+                            ("$limit", limit)),
+                        cancellationToken).ConfigureAwait(false);
+                    return await ListAsync(
+                        Sql(
+                            transaction,
+                            """
+                            SELECT d.id, s.url, s.secret, d.payload, d.attempts, d.created_at
+                            FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription
+                            WHERE d.claimed_by = $claim AND d.status = $pending
+                            ORDER BY d.next_attempt_at, d.seq;
+                            """,
+                            ("$claim", claim),
+                            ("$pending", WebhookDeliveryStatuses.Pending)),
+                        reader => new ClaimedWebhookDelivery(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), ReadTime(reader, 5)),
+                        cancellationToken).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public Task<bool> RecordWebhookAttemptAsync(string deliveryId, string claim, DateTimeOffset at, int? httpStatus, string? error, string status, DateTimeOffset? nextAttemptAt, CancellationToken cancellationToken)
