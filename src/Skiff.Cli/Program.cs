@@ -11,7 +11,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
     PlatformCommands.Server(),
     PlatformCommands.AgentCommand(),
 };
-foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()).Concat(TokenCommands.Create()))
+foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()).Concat(TokenCommands.Create()).Concat(WebhookCommands.Create()))
 {
     root.Subcommands.Add(command);
 }

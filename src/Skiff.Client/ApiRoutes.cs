@@ -47,9 +47,14 @@ internal static class ApiRoutes
     public static readonly ApiRoute Audit = new("GET", "/api/v1/audit");
     public static readonly ApiRoute MayDeploy = new("GET", "/api/v1/access/deploy");
     public static readonly ApiRoute Scrub = new("GET", "/api/v1/blobs/scrub");
+    public static readonly ApiRoute CreateWebhook = new("POST", "/api/v1/webhooks");
+    public static readonly ApiRoute Webhooks = new("GET", "/api/v1/webhooks");
+    public static readonly ApiRoute RemoveWebhook = new("DELETE", "/api/v1/webhooks/{id}");
+    public static readonly ApiRoute WebhookDeliveries = new("GET", "/api/v1/webhooks/deliveries");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
         MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
+        CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries,
     ];
 }

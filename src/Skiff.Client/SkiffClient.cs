@@ -131,6 +131,23 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
             ApiJson.Default.IReadOnlyListAuditEntry,
             cancellationToken);
 
+    /// <summary>Subscribes a URL to events; the answer holds the signing secret, shown this once.</summary>
+    public Task<CreatedWebhook> CreateWebhookAsync(WebhookRequest request, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.CreateWebhook.Path(), request, ApiJson.Default.WebhookRequest, ApiJson.Default.CreatedWebhook, cancellationToken);
+
+    public Task<IReadOnlyList<WebhookSummary>> ListWebhooksAsync(CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Webhooks.Path(), ApiJson.Default.IReadOnlyListWebhookSummary, cancellationToken);
+
+    public Task<RemovedWebhook> RemoveWebhookAsync(string id, CancellationToken cancellationToken) =>
+        SendAsync<object, RemovedWebhook>(ApiRoutes.RemoveWebhook.Path(id), null, null, ApiJson.Default.RemovedWebhook, cancellationToken, HttpMethod.Delete);
+
+    /// <summary>Deliveries, newest first, of one subscription or all, with their attempts.</summary>
+    public Task<IReadOnlyList<WebhookDeliverySummary>> ListWebhookDeliveriesAsync(string? subscription, int limit, CancellationToken cancellationToken) =>
+        SendAsync(
+            $"{ApiRoutes.WebhookDeliveries.Path()}?{(subscription is null ? "" : $"subscription={Uri.EscapeDataString(subscription)}&")}limit={limit}",
+            ApiJson.Default.IReadOnlyListWebhookDeliverySummary,
+            cancellationToken);
+
     // The blob store is someone else's server: no token of ours goes there (none is set on this client), and
     // an address that does not answer fails fast instead of waiting for the operating system's minutes.
     private readonly HttpClient _blobStore = new(new SocketsHttpHandler

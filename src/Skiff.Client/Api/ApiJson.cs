@@ -35,6 +35,11 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(RevokedToken))]
 [JsonSerializable(typeof(IReadOnlyList<AuditEntry>))]
 [JsonSerializable(typeof(AccessGrant))]
+[JsonSerializable(typeof(WebhookRequest))]
+[JsonSerializable(typeof(CreatedWebhook))]
+[JsonSerializable(typeof(IReadOnlyList<WebhookSummary>))]
+[JsonSerializable(typeof(RemovedWebhook))]
+[JsonSerializable(typeof(IReadOnlyList<WebhookDeliverySummary>))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -34,7 +34,7 @@ internal sealed record RevokedToken(string Name, bool Revoked);
 /// <summary>One change, as <c>GET /api/v1/audit</c> lists it.</summary>
 /// <param name="At">When.</param>
 /// <param name="Token">The name of the token that made it.</param>
-/// <param name="Action"><c>deploy</c>, <c>rollback</c>, <c>run</c>, <c>cancel</c>, <c>token.create</c>, <c>token.revoke</c>, <c>gc</c>, <c>agent.drain</c> or <c>agent.undrain</c>.</param>
+/// <param name="Action"><c>deploy</c>, <c>rollback</c>, <c>run</c>, <c>cancel</c>, <c>token.create</c>, <c>token.revoke</c>, <c>gc</c>, <c>agent.drain</c>, <c>agent.undrain</c>, <c>webhook.create</c> or <c>webhook.remove</c>.</param>
 /// <param name="Location">The location it was done to, if any.</param>
 /// <param name="Target">What it was done to: a release, job, run, token or agent.</param>
 /// <param name="Detail">From the answer: the deployment or run it made, a token's role, how many blobs gc deleted.</param>

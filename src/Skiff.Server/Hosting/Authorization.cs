@@ -122,6 +122,12 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["DELETE /api/v1/tokens/{name}"] = (new(ApiRole.Admin, LocationScope.Platform), new("token.revoke", "route:name")),
         ["GET /api/v1/audit"] = (new(ApiRole.Admin, LocationScope.Platform), null),
         ["GET /api/v1/access/deploy"] = (new(ApiRole.Deploy, LocationScope.Query), null),
+        // A subscription sees events of every location it is not limited to, and its URL may carry a receiver's secret.
+        ["POST /api/v1/webhooks"] = (new(ApiRole.Admin, LocationScope.Platform), new("webhook.create", "body:url", "answer:id")),
+        ["GET /api/v1/webhooks"] = (new(ApiRole.Admin, LocationScope.Platform), null),
+        ["DELETE /api/v1/webhooks/{id}"] = (new(ApiRole.Admin, LocationScope.Platform), new("webhook.remove", "route:id")),
+        // What was sent where and how the receiver answered: for anyone who reads the whole platform, as the scrub report is.
+        ["GET /api/v1/webhooks/deliveries"] = (new(ApiRole.Read, LocationScope.Platform), null),
     };
 
     /// <summary>A group convention: gives each endpoint its <see cref="RequiredRole"/> (and <see cref="AuditedAction"/>) from the table.</summary>

@@ -13,6 +13,7 @@ using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
 using Skiff.Server.Ui;
+using Skiff.Server.Webhooks;
 
 namespace Skiff.Server.Hosting;
 
@@ -78,6 +79,10 @@ internal static class SkiffServerHost
             });
             var scrubber = new Scrubber(blobs, store, options.ScrubBytesPerSecond, time);
             builder.Services.AddHostedService(_ => scrubber);
+            // Every server sends the outbox's webhooks; leases in the store keep two from sending one at once. Redirects are
+            // not followed: a receiver answers where it was subscribed (3xx counts as a failed attempt).
+            var webhookHandler = new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = WebhookSender.AttemptTimeout };
+            builder.Services.AddHostedService(_ => new WebhookSender(store, webhookHandler, time));
             var app = builder.Build();
             var runs = new RunService(store, bus, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
@@ -152,6 +157,7 @@ internal static class SkiffServerHost
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, tokens, time);
             TokenEndpoints.Map(api, store, options, time);
+            WebhookEndpoints.Map(api, store, options, time);
             // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
             api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {

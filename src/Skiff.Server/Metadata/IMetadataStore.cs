@@ -1,4 +1,5 @@
 using Skiff.Core;
+using Skiff.Server.Webhooks;
 
 namespace Skiff.Server.Metadata;
 
@@ -200,4 +201,38 @@ internal interface IMetadataStore : IAsyncDisposable
 
     /// <summary>The audit log, newest first, of one location or all, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<AuditRecord>> ListAuditAsync(string? location, int limit, CancellationToken cancellationToken);
+
+    // Webhooks (docs/webhooks.md). The outbox: every write above that gives a run its final status, or a deployment
+    // its outcome (live or failed), adds in the same transaction one delivery for each subscription that wants the
+    // event, and at most one per subscription, event and run or deployment however often it is called.
+
+    /// <summary>Records a webhook subscription.</summary>
+    /// <exception cref="MetadataConflictException">A subscription with this id is recorded; nothing was changed.</exception>
+    Task CreateWebhookSubscriptionAsync(WebhookSubscription subscription, CancellationToken cancellationToken);
+
+    /// <summary>Every webhook subscription, oldest first.</summary>
+    Task<IReadOnlyList<WebhookSubscription>> ListWebhookSubscriptionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Forgets a subscription and its deliveries, sent or not: none is tried again. Returns false for an id not recorded.</summary>
+    Task<bool> DeleteWebhookSubscriptionAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Deliveries, newest first, of one subscription or (when <paramref name="subscription"/> is null) all, with their attempts.</summary>
+    Task<IReadOnlyList<WebhookDelivery>> ListWebhookDeliveriesAsync(string? subscription, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Leases up to <paramref name="limit"/> pending deliveries whose next attempt is due now, the earliest due first, to
+    /// <paramref name="claim"/> (a value new for each call) until now + <paramref name="lease"/>. A delivery leased and not
+    /// yet recorded is not handed out again until its lease ends, to this store or any other on the same database: of
+    /// servers claiming at once, each delivery goes to one. A sender that dies mid-attempt leaves it to the next claim after
+    /// the lease (at-least-once).
+    /// </summary>
+    Task<IReadOnlyList<ClaimedWebhookDelivery>> ClaimWebhookDeliveriesAsync(string claim, TimeSpan lease, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records an attempt at a delivery leased to <paramref name="claim"/> and ends the lease: the delivery becomes
+    /// <paramref name="status"/> (<see cref="WebhookDeliveryStatuses"/>), tried again at <paramref name="nextAttemptAt"/> when
+    /// still pending. The attempt is numbered after those recorded. Returns false, changing nothing, when the delivery is no
+    /// longer leased to <paramref name="claim"/> (its subscription was removed, or the lease ran out and another sender took it).
+    /// </summary>
+    Task<bool> RecordWebhookAttemptAsync(string deliveryId, string claim, DateTimeOffset at, int? httpStatus, string? error, string status, DateTimeOffset? nextAttemptAt, CancellationToken cancellationToken);
 }

@@ -108,6 +108,11 @@ internal sealed partial class PostgresMetadataStore
                 {
                     await MakeLiveAsync(transaction, deployment.Location, deployment.Id, deployment.Release.ToString(), deployment.DefinitionsJson, cancellationToken).ConfigureAwait(false);
                 }
+
+                if (deployment.Outcome != DeploymentOutcomes.Pending)
+                {
+                    await EnqueueDeploymentDecidedAsync(transaction, deployment.Id, cancellationToken).ConfigureAwait(false);
+                }
             },
             cancellationToken);
     }
@@ -159,6 +164,8 @@ internal sealed partial class PostgresMetadataStore
                 {
                     await MakeLiveAsync(transaction, completed[0].Location, id, completed[0].Release, definitionsJson, cancellationToken).ConfigureAwait(false);
                 }
+
+                await EnqueueDeploymentDecidedAsync(transaction, id, cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
     }
@@ -193,15 +200,25 @@ internal sealed partial class PostgresMetadataStore
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);
         return WriteAsync(
-            transaction => ExecuteAsync(
-                Sql(
-                    transaction,
-                    "UPDATE deployments SET outcome = @failed, error = @reason, finished_at = @now WHERE outcome = @pending;",
-                    ("@failed", DeploymentOutcomes.Failed),
-                    ("@pending", DeploymentOutcomes.Pending),
-                    ("@reason", reason),
-                    ("@now", Now())),
-                cancellationToken),
+            async transaction =>
+            {
+                var failed = await ListAsync(
+                    Sql(
+                        transaction,
+                        "UPDATE deployments SET outcome = @failed, error = @reason, finished_at = @now WHERE outcome = @pending RETURNING id;",
+                        ("@failed", DeploymentOutcomes.Failed),
+                        ("@pending", DeploymentOutcomes.Pending),
+                        ("@reason", reason),
+                        ("@now", Now())),
+                    reader => reader.GetString(0),
+                    cancellationToken).ConfigureAwait(false);
+                foreach (var id in failed)
+                {
+                    await EnqueueDeploymentDecidedAsync(transaction, id, cancellationToken).ConfigureAwait(false);
+                }
+
+                return failed.Count;
+            },
             cancellationToken);
     }
 

@@ -65,6 +65,12 @@ internal sealed partial class PostgresMetadataStore
                     // Two servers recorded the same id at once; both passed the check above.
                     throw MetadataConflictException.DuplicateId("run", run.Id);
                 }
+
+                // A run recorded as ended at once is an end like any other.
+                if (RunStatuses.IsFinal(run.Status))
+                {
+                    await EnqueueRunEndedAsync(transaction, run.Id, cancellationToken).ConfigureAwait(false);
+                }
             },
             cancellationToken);
     }
@@ -179,6 +185,7 @@ internal sealed partial class PostgresMetadataStore
             cancellationToken).ConfigureAwait(false);
         if (updated == 1)
         {
+            await EnqueueRunEndedAsync(transaction, runId, cancellationToken).ConfigureAwait(false);
             return true;
         }
 

@@ -175,7 +175,49 @@ internal sealed partial class PostgresMetadataStore
         CREATE INDEX audit_by_location ON audit (location, seq DESC);
         """,
 
-        // Version 5. The overview's runs of the last 24 hours per location and status, read from the index
+        // Version 5: what SQLite's version 7 built. Webhooks (docs/webhooks.md): subscriptions, and the outbox of
+        // deliveries, written in the transaction that records the run's or deployment's end. One delivery per
+        // subscription, event and run or deployment (UNIQUE), leased by one sender at a time (claimed_by,
+        // claimed_until; claims skip rows another server has locked), with every attempt kept.
+        """
+        CREATE TABLE webhook_subscriptions (
+            id text PRIMARY KEY,
+            url text NOT NULL,
+            events_json text NOT NULL,
+            location text COLLATE "C",
+            secret text NOT NULL,
+            created_at timestamptz NOT NULL,
+            created_by text NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            subscription text NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+            event text NOT NULL,
+            subject text NOT NULL,
+            location text COLLATE "C" NOT NULL,
+            payload text NOT NULL,
+            created_at timestamptz NOT NULL,
+            status text NOT NULL,
+            attempts integer NOT NULL,
+            next_attempt_at timestamptz,
+            claimed_by text,
+            claimed_until timestamptz,
+            UNIQUE (subscription, event, subject)
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription, seq DESC);
+        CREATE TABLE webhook_attempts (
+            delivery text NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+            number integer NOT NULL,
+            at timestamptz NOT NULL,
+            http_status integer,
+            error text,
+            PRIMARY KEY (delivery, number)
+        );
+        """,
+
+        // Version 6. The overview's runs of the last 24 hours per location and status, read from the index
         // alone over just that window (the web UI with 100,000 runs: docs/ui.md).
         """
         CREATE INDEX runs_recent_by_location_status ON runs (started_at, location, status);

@@ -95,6 +95,11 @@ internal sealed partial class SqliteMetadataStore
                 {
                     await MakeLiveAsync(transaction, deployment.Location, deployment.Id, deployment.Release.ToString(), deployment.DefinitionsJson, cancellationToken).ConfigureAwait(false);
                 }
+
+                if (deployment.Outcome != DeploymentOutcomes.Pending)
+                {
+                    await EnqueueDeploymentDecidedAsync(transaction, deployment.Id, cancellationToken).ConfigureAwait(false);
+                }
             },
             cancellationToken);
     }
@@ -138,6 +143,8 @@ internal sealed partial class SqliteMetadataStore
                 {
                     await MakeLiveAsync(transaction, deployment.Location, id, deployment.Release.ToString(), definitionsJson, cancellationToken).ConfigureAwait(false);
                 }
+
+                await EnqueueDeploymentDecidedAsync(transaction, id, cancellationToken).ConfigureAwait(false);
             },
             cancellationToken);
     }
@@ -171,15 +178,25 @@ internal sealed partial class SqliteMetadataStore
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);
         return WriteAsync(
-            transaction => ExecuteAsync(
-                Sql(
-                    transaction,
-                    "UPDATE deployments SET outcome = $failed, error = $reason, finished_at = $now WHERE outcome = $pending;",
-                    ("$failed", DeploymentOutcomes.Failed),
-                    ("$pending", DeploymentOutcomes.Pending),
-                    ("$reason", reason),
-                    ("$now", Now())),
-                cancellationToken),
+            async transaction =>
+            {
+                var failed = await ListAsync(
+                    Sql(
+                        transaction,
+                        "UPDATE deployments SET outcome = $failed, error = $reason, finished_at = $now WHERE outcome = $pending RETURNING id;",
+                        ("$failed", DeploymentOutcomes.Failed),
+                        ("$pending", DeploymentOutcomes.Pending),
+                        ("$reason", reason),
+                        ("$now", Now())),
+                    reader => reader.GetString(0),
+                    cancellationToken).ConfigureAwait(false);
+                foreach (var id in failed)
+                {
+                    await EnqueueDeploymentDecidedAsync(transaction, id, cancellationToken).ConfigureAwait(false);
+                }
+
+                return failed.Count;
+            },
             cancellationToken);
     }
 

@@ -53,6 +53,12 @@ internal sealed partial class SqliteMetadataStore
                         ("$reason", run.Reason),
                         ("$agent", run.Agent)),
                     cancellationToken).ConfigureAwait(false);
+
+                // A run recorded as ended at once is an end like any other.
+                if (RunStatuses.IsFinal(run.Status))
+                {
+                    await EnqueueRunEndedAsync(transaction, run.Id, cancellationToken).ConfigureAwait(false);
+                }
             },
             cancellationToken);
     }
@@ -139,6 +145,7 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken).ConfigureAwait(false);
         if (updated == 1)
         {
+            await EnqueueRunEndedAsync(transaction, runId, cancellationToken).ConfigureAwait(false);
             return true;
         }
 

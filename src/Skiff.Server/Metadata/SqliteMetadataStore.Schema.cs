@@ -164,7 +164,48 @@ internal sealed partial class SqliteMetadataStore
         CREATE INDEX audit_by_location ON audit (location, seq DESC);
         """,
 
-        // Version 7. The overview's runs of the last 24 hours per location and status, read from the index
+        // Version 7. Webhooks (docs/webhooks.md): subscriptions, and the outbox of deliveries, written in the transaction
+        // that records the run's or deployment's end. One delivery per subscription, event and run or deployment
+        // (UNIQUE), leased by one sender at a time (claimed_by, claimed_until), with every attempt kept.
+        """
+        CREATE TABLE webhook_subscriptions (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            events_json TEXT NOT NULL,
+            location TEXT,
+            secret TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE webhook_deliveries (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            subscription TEXT NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            location TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TEXT,
+            claimed_by TEXT,
+            claimed_until TEXT,
+            UNIQUE (subscription, event, subject)
+        ) STRICT;
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription, seq DESC);
+        CREATE TABLE webhook_attempts (
+            delivery TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            http_status INTEGER,
+            error TEXT,
+            PRIMARY KEY (delivery, number)
+        ) STRICT, WITHOUT ROWID;
+        """,
+
+        // Version 8. The overview's runs of the last 24 hours per location and status, read from the index
         // alone over just that window (the web UI with 100,000 runs: docs/ui.md).
         """
         CREATE INDEX runs_recent_by_location_status ON runs (started_at, location, status);
