@@ -298,6 +298,50 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
     }
 
     [Fact]
+    public async Task The_webhooks_page_lists_the_subscription_and_a_failing_delivery_with_its_attempts()
+    {
+        // A receiver that is not there: the port was free a moment ago, and every attempt is refused.
+        var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        var added = await fixture.Platform.SkiffAsync("webhooks", "add", $"http://127.0.0.1:{port}/hook", "--on", "run_succeeded", "--location", WebUiFixture.Location, "--json");
+        added.ExitCode.ShouldBe(0, added.ToString());
+        var subscription = (string)JsonNode.Parse(added.Stdout)!["id"]!;
+        string runId;
+        using (var http = fixture.Platform.Http())
+        {
+            var started = await http.PostAsJsonAsync("api/v1/runs", new { location = WebUiFixture.Location, job = "chatty", @params = new { lines = 1 } });
+            started.StatusCode.ShouldBe(HttpStatusCode.Created, await started.Content.ReadAsStringAsync());
+            runId = (string)(await started.Content.ReadFromJsonAsync<JsonObject>())!["run"]!;
+        }
+
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        using var deadline = new CancellationTokenSource(Deadline);
+        var row = page.Locator($"#deliveries tr[data-subject='{runId}']");
+        // The run ends, its delivery is written, and the sender's first attempt is refused: reload until all three show.
+        while (!await row.IsVisibleAsync() || await row.Locator("td.attempts").InnerTextAsync() == "0")
+        {
+            deadline.Token.ThrowIfCancellationRequested();
+            await page.GotoAsync($"{fixture.Platform.Url}#/");
+            await page.GotoAsync($"{fixture.Platform.Url}#/webhooks");
+            await page.Locator("main h1").WaitForAsync();
+            await page.Locator("#deliveries, main p.muted").Last.WaitForAsync();
+        }
+
+        (await page.Locator($"#subscriptions tr[data-subscription='{subscription}']").InnerTextAsync()).ShouldContain($"127.0.0.1:{port}");
+        (await row.InnerTextAsync()).ShouldContain("run_succeeded");
+        (await row.Locator(".badge").InnerTextAsync()).ShouldBe("pending");
+        (await row.Locator("td.last-answer").InnerTextAsync()).ShouldNotBe("–");
+        await fixture.ScreenshotAsync(page, "webhooks");
+        var removed = await fixture.Platform.SkiffAsync("webhooks", "remove", subscription);
+        removed.ExitCode.ShouldBe(0, removed.ToString());
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_session_cookie_is_HttpOnly_and_SameSite_Strict_and_actions_need_the_CSRF_token()
     {
         using var handler = new HttpClientHandler { UseCookies = true, CookieContainer = new CookieContainer() };

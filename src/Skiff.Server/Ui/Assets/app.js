@@ -43,6 +43,7 @@ const routes = [
   [/^\/runs$/, () => import('./pages/runs.js')],
   [/^\/runs\/([^/]+)$/, () => import('./pages/run.js')],
   [/^\/agents$/, () => import('./pages/agents.js')],
+  [/^\/webhooks$/, () => import('./pages/webhooks.js')],
 ];
 
 let stopPage = null;

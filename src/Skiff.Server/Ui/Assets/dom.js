@@ -51,6 +51,10 @@ export function duration(ms) {
 export function ago(iso) {
   if (!iso) return '–';
   const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  if (seconds < -1) {
+    const ahead = -seconds;
+    return ahead < 60 ? `in ${Math.ceil(ahead)} s` : ahead < 3600 ? `in ${Math.ceil(ahead / 60)} min` : `in ${Math.ceil(ahead / 3600)} h`;
+  }
   if (seconds < 60) return 'just now';
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
