@@ -47,9 +47,12 @@ internal static class ApiRoutes
     public static readonly ApiRoute Audit = new("GET", "/api/v1/audit");
     public static readonly ApiRoute MayDeploy = new("GET", "/api/v1/access/deploy");
     public static readonly ApiRoute Scrub = new("GET", "/api/v1/blobs/scrub");
+    public static readonly ApiRoute Schedules = new("GET", "/api/v1/schedules");
+    public static readonly ApiRoute PauseSchedule = new("POST", "/api/v1/schedules/{name}/{job}/pause");
+    public static readonly ApiRoute ResumeSchedule = new("POST", "/api/v1/schedules/{name}/{job}/resume");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub, Schedules, PauseSchedule, ResumeSchedule,
     ];
 }

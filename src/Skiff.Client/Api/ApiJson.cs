@@ -35,6 +35,8 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(RevokedToken))]
 [JsonSerializable(typeof(IReadOnlyList<AuditEntry>))]
 [JsonSerializable(typeof(AccessGrant))]
+[JsonSerializable(typeof(IReadOnlyList<ScheduleSummary>))]
+[JsonSerializable(typeof(ScheduleChange))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -122,6 +122,10 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["DELETE /api/v1/tokens/{name}"] = (new(ApiRole.Admin, LocationScope.Platform), new("token.revoke", "route:name")),
         ["GET /api/v1/audit"] = (new(ApiRole.Admin, LocationScope.Platform), null),
         ["GET /api/v1/access/deploy"] = (new(ApiRole.Deploy, LocationScope.Query), null),
+        ["GET /api/v1/schedules"] = (new(ApiRole.Read, LocationScope.Query), null),
+        // Pausing a schedule decides which runs start, as starting and canceling runs does.
+        ["POST /api/v1/schedules/{name}/{job}/pause"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.pause", "route:job")),
+        ["POST /api/v1/schedules/{name}/{job}/resume"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.resume", "route:job")),
     };
 
     /// <summary>A group convention: gives each endpoint its <see cref="RequiredRole"/> (and <see cref="AuditedAction"/>) from the table.</summary>
