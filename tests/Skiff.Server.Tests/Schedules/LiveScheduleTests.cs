@@ -51,6 +51,11 @@ public sealed class LiveScheduleTests
         schedule.NextTick(Scheduled.At("2026-10-24T12:00:00Z")).ShouldBe(Scheduled.At("2026-10-25T00:30:00Z"));
         schedule.NextTick(Scheduled.At("2026-10-25T00:30:00Z")).ShouldBe(Scheduled.At("2026-10-26T01:30:00Z"));
         schedule.DueTicks(Scheduled.At("2026-10-24T12:00:00Z"), Scheduled.At("2026-10-25T12:00:00Z")).ShouldBe((Scheduled.At("2026-10-25T00:30:00Z"), false));
+        // An expression that steps within the hour runs in both copies of it, as wall clocks show them.
+        var halfHourly = Schedule("*/30 * * * *", "Europe/Berlin");
+        halfHourly.NextTick(Scheduled.At("2026-10-25T00:00:00Z")).ShouldBe(Scheduled.At("2026-10-25T00:30:00Z"));
+        halfHourly.NextTick(Scheduled.At("2026-10-25T00:30:00Z")).ShouldBe(Scheduled.At("2026-10-25T01:00:00Z"));
+        halfHourly.NextTick(Scheduled.At("2026-10-25T01:00:00Z")).ShouldBe(Scheduled.At("2026-10-25T01:30:00Z"));
     }
 
     [Fact]
