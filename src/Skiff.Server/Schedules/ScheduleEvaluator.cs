@@ -27,9 +27,6 @@ internal sealed class ScheduleEvaluator(IMetadataStore store, ScheduleEvaluator.
     /// </summary>
     public TimeSpan Lateness { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Why the last evaluation failed (the store did not answer), or null when it did not.</summary>
-    public string? LastError { get; private set; }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -37,17 +34,15 @@ internal sealed class ScheduleEvaluator(IMetadataStore store, ScheduleEvaluator.
             try
             {
                 await EvaluateOnceAsync(stoppingToken).ConfigureAwait(false);
-                LastError = null;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception exception)
+            catch (Exception)
             {
                 // A store out of reach, or anything else, must not stop the server or the schedules: the next pass
-                // tries again, and the ticks it missed meanwhile are late ticks like any other.
-                LastError = exception.Message;
+                // tries again, and a tick that came due meanwhile is evaluated then (a late tick, if it took a minute).
             }
 
             try
