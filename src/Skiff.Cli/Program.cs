@@ -10,6 +10,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
     ExecCommand.Create(),
     PlatformCommands.Server(),
     PlatformCommands.AgentCommand(),
+    ScheduleCommands.Create(),
 };
 foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()).Concat(TokenCommands.Create()).Concat(WebhookCommands.Create()))
 {

@@ -51,10 +51,13 @@ internal static class ApiRoutes
     public static readonly ApiRoute Webhooks = new("GET", "/api/v1/webhooks");
     public static readonly ApiRoute RemoveWebhook = new("DELETE", "/api/v1/webhooks/{id}");
     public static readonly ApiRoute WebhookDeliveries = new("GET", "/api/v1/webhooks/deliveries");
+    public static readonly ApiRoute Schedules = new("GET", "/api/v1/schedules");
+    public static readonly ApiRoute PauseSchedule = new("POST", "/api/v1/schedules/{name}/{job}/pause");
+    public static readonly ApiRoute ResumeSchedule = new("POST", "/api/v1/schedules/{name}/{job}/resume");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
         MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
-        CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries,
+        CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries, Schedules, PauseSchedule, ResumeSchedule,
     ];
 }

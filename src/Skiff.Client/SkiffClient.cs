@@ -79,6 +79,18 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<ScrubReport> ScrubReportAsync(CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Scrub.Path(), ApiJson.Default.ScrubReport, cancellationToken);
 
+    /// <summary>The cron schedules of every live release, or of one location's (docs/schedules.md).</summary>
+    public Task<IReadOnlyList<ScheduleSummary>> ListSchedulesAsync(string? location, CancellationToken cancellationToken) =>
+        SendAsync(
+            ApiRoutes.Schedules.Path() + (location is null ? "" : $"?location={Uri.EscapeDataString(location)}"),
+            ApiJson.Default.IReadOnlyListScheduleSummary,
+            cancellationToken);
+
+    /// <summary>Pauses (or, with <paramref name="paused"/> false, resumes) a job's schedules on a location.</summary>
+    public Task<ScheduleChange> PauseScheduleAsync(string location, string job, bool paused, CancellationToken cancellationToken) =>
+        SendAsync<object, ScheduleChange>(
+            (paused ? ApiRoutes.PauseSchedule : ApiRoutes.ResumeSchedule).Path(location, job), null, null, ApiJson.Default.ScheduleChange, cancellationToken);
+
     /// <summary>The fleet as <c>GET /api/v1/agents</c> describes it (docs/api.md).</summary>
     public Task<JsonArray> ListAgentsAsync(CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Agents.Path(), ApiJson.Default.JsonArray, cancellationToken);

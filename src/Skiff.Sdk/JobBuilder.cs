@@ -1,4 +1,8 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Skiff.Sdk.Definitions;
+using Skiff.Sdk.Protocol;
 
 namespace Skiff.Sdk;
 
@@ -13,6 +17,7 @@ public sealed class JobBuilder
     private readonly List<string> _tags = [];
     private readonly List<ParameterDefinition> _parameters = [];
     private readonly List<OpDefinition> _ops = [];
+    private readonly List<ScheduleDefinition> _schedules = [];
 
     internal JobBuilder(string name, string? description)
     {
@@ -26,6 +31,48 @@ public sealed class JobBuilder
     public JobBuilder Tags(params string[] tags)
     {
         _tags.AddRange(tags);
+        return this;
+    }
+
+    /// <summary>
+    /// Has the Skiff server start a run of this job on a cron schedule, while the job is in its location's live
+    /// release. Each tick starts exactly one run, however many servers share the platform. A job may have several
+    /// schedules with different cron expressions or time zones.
+    /// </summary>
+    /// <param name="cron">
+    /// Five fields, <c>minute hour day-of-month month day-of-week</c> (<c>"0 2 * * *"</c>: at 02:00 every day), or
+    /// six with seconds first, or a macro such as <c>@daily</c> or <c>@hourly</c>.
+    /// </param>
+    /// <param name="timeZone">
+    /// The IANA time zone the fields are read in (<c>"Europe/Berlin"</c>); UTC when left out. Across a daylight-saving
+    /// change a tick in the skipped hour runs once, at the change, and a tick in the repeated hour runs once.
+    /// </param>
+    /// <param name="parameters">
+    /// The runs' parameters, as an object whose properties name them (<c>new { day = "yesterday" }</c>) or a
+    /// dictionary; the job's defaults fill in the rest. Checked against the job's declared parameters.
+    /// </param>
+    /// <param name="missed">What to do about ticks that came due while no server ran; <see cref="MissedTicks.Skip"/> by default.</param>
+    /// <exception cref="ArgumentException">The cron expression or the time zone is not valid, a parameter is not a
+    /// string, integer, number or boolean, or the job already has a schedule with this expression and zone.</exception>
+    public JobBuilder Schedule(string cron, string? timeZone = null, object? parameters = null, MissedTicks missed = MissedTicks.Skip)
+    {
+        ArgumentNullException.ThrowIfNull(cron);
+        cron = cron.Trim();
+        ScheduleDefinition.ParseCron(cron);
+        var zone = timeZone ?? ScheduleDefinition.DefaultTimeZone;
+        ScheduleDefinition.FindTimeZone(zone);
+        if (!Enum.IsDefined(missed))
+        {
+            throw new ArgumentException($"Job '{Name}': {(int)missed} is not a MissedTicks value; use MissedTicks.Skip or MissedTicks.RunOnce.", nameof(missed));
+        }
+
+        var schedule = new ScheduleDefinition(cron, zone, ScheduleParameters(parameters), missed);
+        if (_schedules.Any(s => s.Id == schedule.Id))
+        {
+            throw new ArgumentException($"Job '{Name}' already has a schedule '{cron}' in {zone}; give each schedule of a job its own cron expression or time zone.");
+        }
+
+        _schedules.Add(schedule);
         return this;
     }
 
@@ -69,10 +116,66 @@ public sealed class JobBuilder
         return AddOp(name, async context => await body(context).ConfigureAwait(false), dependsOn, retry);
     }
 
-    internal JobDefinition Build() =>
-        _ops.Count == 0
-            ? throw new InvalidOperationException($"Job '{Name}' has no ops; give it a body with Run(...) or add ops with Op(...).")
-            : new JobDefinition(Name, _description, [.. _tags], [.. _parameters], [.. _ops]);
+    internal JobDefinition Build()
+    {
+        if (_ops.Count == 0)
+        {
+            throw new InvalidOperationException($"Job '{Name}' has no ops; give it a body with Run(...) or add ops with Op(...).");
+        }
+
+        var job = new JobDefinition(Name, _description, [.. _tags], [.. _parameters], [.. _ops]) { Schedules = [.. _schedules] };
+        foreach (var schedule in _schedules)
+        {
+            // Checked here, not in Schedule(...): parameters may be declared after the schedule in the chain. A run the
+            // server starts at 02:00 with parameters the job refuses would fail with nobody watching.
+            try
+            {
+                job.Bind(schedule.Parameters.ToDictionary(
+                    pair => pair.Key,
+                    pair => (Func<ParameterDefinition, object>)(definition => definition.Convert(JsonSerializer.SerializeToElement(pair.Value, ProtocolJson.Wire.JsonNode))),
+                    StringComparer.Ordinal));
+            }
+            catch (ParameterException exception)
+            {
+                throw new ArgumentException($"The schedule '{schedule.Cron}' of job '{Name}' gives parameters the job does not take: {exception.Message}", exception);
+            }
+        }
+
+        return job;
+    }
+
+    /// <summary>A schedule's parameters as JSON: from a dictionary, a <see cref="JsonObject"/>, or an object's public properties.</summary>
+    private JsonObject ScheduleParameters(object? parameters)
+    {
+        var pairs = parameters switch
+        {
+            null => [],
+            JsonObject json => [.. json.Select(pair => new KeyValuePair<string, object?>(pair.Key, pair.Value?.DeepClone()))],
+            IEnumerable<KeyValuePair<string, object?>> dictionary => [.. dictionary],
+            System.Collections.IDictionary dictionary => [.. dictionary.Cast<System.Collections.DictionaryEntry>().Select(entry => new KeyValuePair<string, object?>(entry.Key.ToString() ?? "", entry.Value))],
+            // An anonymous object (new { day = "yesterday" }): its properties are its parameters.
+            _ => parameters.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                .Where(property => property.CanRead && property.GetIndexParameters().Length == 0)
+                .Select(property => new KeyValuePair<string, object?>(property.Name, property.GetValue(parameters)))
+                .ToList(),
+        };
+        var result = new JsonObject();
+        foreach (var (name, value) in pairs)
+        {
+            result[name] = value switch
+            {
+                JsonNode node => node,
+                string text => JsonValue.Create(text),
+                int or long or short or byte => JsonValue.Create(Convert.ToInt64(value, CultureInfo.InvariantCulture)),
+                double number when double.IsFinite(number) => JsonValue.Create(number),
+                bool flag => JsonValue.Create(flag),
+                _ => throw new ArgumentException(
+                    $"Job '{Name}': schedule parameter '{name}' is {(value is null ? "null" : $"a {value.GetType().Name}")}; give a string, int, long, double or bool."),
+            };
+        }
+
+        return result;
+    }
 
     private JobBuilder AddParameter(ParameterDefinition parameter)
     {

@@ -40,6 +40,8 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(IReadOnlyList<WebhookSummary>))]
 [JsonSerializable(typeof(RemovedWebhook))]
 [JsonSerializable(typeof(IReadOnlyList<WebhookDeliverySummary>))]
+[JsonSerializable(typeof(IReadOnlyList<ScheduleSummary>))]
+[JsonSerializable(typeof(ScheduleChange))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -30,6 +30,7 @@ internal sealed record StartedRun([property: JsonPropertyName("run")] string Id,
 /// <param name="FinishedAt">When it ended.</param>
 /// <param name="Reason">Why it failed, when it did outside its ops (an agent gone, a host crashed).</param>
 /// <param name="Agent">The agent that runs it.</param>
+/// <param name="StartedBy">What started it when no API call did: <c>schedule:JOB</c> for its job's cron schedule.</param>
 internal sealed record Run(
     [property: JsonPropertyName("run")] string Id,
     string Location,
@@ -40,7 +41,8 @@ internal sealed record Run(
     DateTimeOffset StartedAt,
     DateTimeOffset? FinishedAt,
     string? Reason,
-    string? Agent);
+    string? Agent,
+    string? StartedBy = null);
 
 /// <summary>The answer of <c>POST /api/v1/runs/{id}/cancel</c>.</summary>
 /// <param name="Id">The run.</param>

@@ -8,6 +8,9 @@ internal sealed record JobDefinition(
     IReadOnlyList<ParameterDefinition> Parameters,
     IReadOnlyList<OpDefinition> Ops)
 {
+    /// <summary>When the server starts runs of the job by itself; empty for a job only started by hand.</summary>
+    public IReadOnlyList<ScheduleDefinition> Schedules { get; init; } = [];
+
     /// <summary>
     /// Checks given values against the declarations and fills in defaults. Unknown, missing and mistyped
     /// parameters are all reported at once, each by name.

@@ -87,7 +87,14 @@ internal sealed record JobDescription(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description,
     IReadOnlyList<string> Tags,
     IReadOnlyList<ParameterDescription> Parameters,
-    IReadOnlyList<OpDescription> Ops);
+    IReadOnlyList<OpDescription> Ops,
+    IReadOnlyList<ScheduleDescription>? Schedules = null);
+
+/// <summary>
+/// A cron schedule of a job (docs/schedules.md): <paramref name="TimeZone"/> an IANA name or UTC, <paramref name="Missed"/>
+/// <c>skip</c> or <c>run_once</c>. Left out of a job without schedules, so older readers and older SDKs agree.
+/// </summary>
+internal sealed record ScheduleDescription(string Cron, string TimeZone, JsonObject Params, string Missed);
 
 /// <summary>A parameter; <paramref name="Type"/> is string, integer, number or boolean, and <paramref name="Default"/> null when required.</summary>
 internal sealed record ParameterDescription(

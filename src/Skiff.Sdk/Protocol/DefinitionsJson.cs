@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Skiff.Sdk.Definitions;
 
 namespace Skiff.Sdk.Protocol;
@@ -13,8 +14,12 @@ internal static class DefinitionsJson
             job.Description,
             [.. job.Tags],
             [.. job.Parameters.Select(p => new ParameterDescription(p.Name, p.TypeName, p.Required, DefaultOf(p.Default), p.Description))],
-            [.. job.Ops.Select(op => new OpDescription(op.Name, [.. op.DependsOn], op.Retry.MaxAttempts))])),
+            [.. job.Ops.Select(op => new OpDescription(op.Name, [.. op.DependsOn], op.Retry.MaxAttempts))],
+            job.Schedules.Count == 0 ? null : [.. job.Schedules.Select(s => new ScheduleDescription(s.Cron, s.TimeZone, (JsonObject)s.Parameters.DeepClone(), MissedName(s.Missed)))])),
     ];
+
+    /// <summary>How a <see cref="MissedTicks"/> travels: <c>skip</c> or <c>run_once</c>.</summary>
+    public static string MissedName(MissedTicks missed) => missed == MissedTicks.RunOnce ? "run_once" : "skip";
 
     /// <summary>A default as JSON; parameters are string, int, long, double or bool (<see cref="ParameterDefinition.TypeOf{T}"/>).</summary>
     private static JsonElement? DefaultOf(object? value) => value switch

@@ -42,7 +42,8 @@ internal static class Json
         r.StartedAt,
         r.FinishedAt,
         r.Reason,
-        r.Agent);
+        r.Agent,
+        r.StartedBy);
 
     public static IReadOnlyList<string> JobNames(string? definitionsJson) =>
         definitionsJson is null

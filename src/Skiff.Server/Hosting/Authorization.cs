@@ -128,6 +128,10 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["DELETE /api/v1/webhooks/{id}"] = (new(ApiRole.Admin, LocationScope.Platform), new("webhook.remove", "route:id")),
         // What was sent where and how the receiver answered: for anyone who reads the whole platform, as the scrub report is.
         ["GET /api/v1/webhooks/deliveries"] = (new(ApiRole.Read, LocationScope.Platform), null),
+        ["GET /api/v1/schedules"] = (new(ApiRole.Read, LocationScope.Query), null),
+        // Pausing a schedule decides which runs start, as starting and canceling runs does.
+        ["POST /api/v1/schedules/{name}/{job}/pause"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.pause", "route:job")),
+        ["POST /api/v1/schedules/{name}/{job}/resume"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.resume", "route:job")),
     };
 
     /// <summary>A group convention: gives each endpoint its <see cref="RequiredRole"/> (and <see cref="AuditedAction"/>) from the table.</summary>

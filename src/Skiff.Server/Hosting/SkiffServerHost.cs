@@ -12,6 +12,7 @@ using Skiff.Server.Coordination;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
+using Skiff.Server.Schedules;
 using Skiff.Server.Ui;
 using Skiff.Server.Webhooks;
 
@@ -83,11 +84,20 @@ internal static class SkiffServerHost
             // not followed: a receiver answers where it was subscribed (3xx counts as a failed attempt).
             var webhookHandler = new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = WebhookSender.AttemptTimeout };
             builder.Services.AddHostedService(_ => new WebhookSender(store, webhookHandler, time));
+            // Made once the agent hub exists, below; the host asks for it when it starts, after that.
+            ScheduleEvaluator? schedules = null;
+            builder.Services.AddHostedService(_ => schedules!);
             var app = builder.Build();
             var runs = new RunService(store, bus, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
             bus.OnRequest = agents.HandleRelayedAsync;
             var deployer = new Deployer(store, blobs, agents, bus, time);
+            var scheduledRuns = new RunStarter(store, agents, options, time);
+            schedules = new ScheduleEvaluator(
+                store,
+                async (schedule, _, stopping) => (await scheduledRuns.StartAsync(schedule.Location, schedule.Job, (System.Text.Json.Nodes.JsonObject)schedule.Parameters.DeepClone(), stopping).ConfigureAwait(false)).Run,
+                serverId,
+                time);
 
             // A deployment in flight when a server stopped did not finish: say so, never leave it half done. Runs
             // are different: they go on on their agents, which resend their events when they reconnect.
@@ -158,6 +168,7 @@ internal static class SkiffServerHost
             UiEndpoints.Map(app, tokens, time);
             TokenEndpoints.Map(api, store, options, time);
             WebhookEndpoints.Map(api, store, options, time);
+            ScheduleEndpoints.Map(api, store, time);
             // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
             api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {

@@ -235,4 +235,30 @@ internal interface IMetadataStore : IAsyncDisposable
     /// longer leased to <paramref name="claim"/> (its subscription was removed, or the lease ran out and another sender took it).
     /// </summary>
     Task<bool> RecordWebhookAttemptAsync(string deliveryId, string claim, DateTimeOffset at, int? httpStatus, string? error, string status, DateTimeOffset? nextAttemptAt, CancellationToken cancellationToken);
+    /// <summary>
+    /// Records a tick of a schedule unless it is recorded already (its location, job, schedule and time are the key), in
+    /// one statement: of any number of servers that evaluate the tick, exactly one gets true and starts its run. Ticks of
+    /// the schedule more than 30 days older than this one are forgotten; the newest is all evaluation reads.
+    /// </summary>
+    Task<bool> RecordScheduleTickAsync(ScheduleTickRecord tick, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Notes what came of a recorded tick: the run it started (which is stamped <c>started_by</c>
+    /// <c>schedule:JOB</c> in the same transaction), or why it started none. Returns false, changing nothing, when no
+    /// such tick is recorded.
+    /// </summary>
+    Task<bool> CompleteScheduleTickAsync(ScheduleTickRecord tick, string? run, string? note, CancellationToken cancellationToken);
+
+    /// <summary>The newest recorded tick of every schedule, or of every schedule on <paramref name="location"/>.</summary>
+    Task<IReadOnlyList<ScheduleTickRecord>> ListLatestScheduleTicksAsync(string? location, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Pauses a job's schedules on a location, or resumes them and stamps the resume now, so that ticks that came due while
+    /// they were paused are never run. Pausing what is paused (or resuming what runs) changes nothing. Whether the job has
+    /// schedules is the caller's to check: the state outlives releases.
+    /// </summary>
+    Task SetSchedulePausedAsync(string location, string job, bool paused, CancellationToken cancellationToken);
+
+    /// <summary>Every job whose schedules were ever paused, or those on <paramref name="location"/>.</summary>
+    Task<IReadOnlyList<ScheduleStateRecord>> ListScheduleStatesAsync(string? location, CancellationToken cancellationToken);
 }

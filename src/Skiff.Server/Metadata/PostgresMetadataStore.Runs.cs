@@ -4,7 +4,7 @@ namespace Skiff.Server.Metadata;
 
 internal sealed partial class PostgresMetadataStore
 {
-    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent FROM runs";
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by FROM runs";
 
     /// <remarks>
     /// Concurrency: the checks read rows nothing deletes; an id taken at once by another server is caught
@@ -247,5 +247,8 @@ internal sealed partial class PostgresMetadataStore
         StartedAt: ReadTime(reader, 6),
         FinishedAt: ReadNullableTime(reader, 7),
         Reason: ReadNullableString(reader, 8),
-        Agent: ReadNullableString(reader, 9));
+        Agent: ReadNullableString(reader, 9))
+    {
+        StartedBy = ReadNullableString(reader, 10),
+    };
 }

@@ -222,6 +222,31 @@ internal sealed partial class PostgresMetadataStore
         """
         CREATE INDEX runs_recent_by_location_status ON runs (started_at, location, status);
         """,
+
+        // Version 7. Cron schedules (docs/schedules.md): each tick recorded before its run starts, its key unique so
+        // that servers sharing the database start one run per tick; which jobs' schedules are paused; and which runs
+        // a schedule started.
+        """
+        CREATE TABLE schedule_ticks (
+            location text COLLATE "C" NOT NULL,
+            job text COLLATE "C" NOT NULL,
+            schedule text COLLATE "C" NOT NULL,
+            tick_at timestamptz NOT NULL,
+            recorded_at timestamptz NOT NULL,
+            server text NOT NULL,
+            run_id text,
+            note text,
+            PRIMARY KEY (location, job, schedule, tick_at)
+        );
+        CREATE TABLE schedule_states (
+            location text COLLATE "C" NOT NULL,
+            job text COLLATE "C" NOT NULL,
+            paused_at timestamptz,
+            resumed_at timestamptz,
+            PRIMARY KEY (location, job)
+        );
+        ALTER TABLE runs ADD COLUMN started_by text;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

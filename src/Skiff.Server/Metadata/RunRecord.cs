@@ -23,7 +23,11 @@ internal sealed record RunRecord(
     DateTimeOffset StartedAt,
     DateTimeOffset? FinishedAt,
     string? Reason,
-    string? Agent);
+    string? Agent)
+{
+    /// <summary>What started the run when it was not a call of the API: <c>schedule:JOB</c> for a run its job's schedule started.</summary>
+    public string? StartedBy { get; init; }
+}
 
 /// <summary>A run still going as far as the store knows, and the last of its events it holds.</summary>
 /// <param name="Id">The run.</param>

@@ -4,7 +4,7 @@ namespace Skiff.Server.Metadata;
 
 internal sealed partial class SqliteMetadataStore
 {
-    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent FROM runs";
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by FROM runs";
 
     public Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken)
     {
@@ -207,5 +207,8 @@ internal sealed partial class SqliteMetadataStore
         StartedAt: ReadTime(reader, 6),
         FinishedAt: ReadNullableTime(reader, 7),
         Reason: ReadNullableString(reader, 8),
-        Agent: ReadNullableString(reader, 9));
+        Agent: ReadNullableString(reader, 9))
+    {
+        StartedBy = ReadNullableString(reader, 10),
+    };
 }

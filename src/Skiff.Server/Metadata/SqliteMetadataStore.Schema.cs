@@ -210,6 +210,31 @@ internal sealed partial class SqliteMetadataStore
         """
         CREATE INDEX runs_recent_by_location_status ON runs (started_at, location, status);
         """,
+
+        // Version 9. Cron schedules (docs/schedules.md): each tick recorded before its run starts, its key unique so
+        // that servers sharing the store start one run per tick; which jobs' schedules are paused; and which runs a
+        // schedule started.
+        """
+        CREATE TABLE schedule_ticks (
+            location TEXT NOT NULL,
+            job TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            tick_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            server TEXT NOT NULL,
+            run_id TEXT,
+            note TEXT,
+            PRIMARY KEY (location, job, schedule, tick_at)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE schedule_states (
+            location TEXT NOT NULL,
+            job TEXT NOT NULL,
+            paused_at TEXT,
+            resumed_at TEXT,
+            PRIMARY KEY (location, job)
+        ) STRICT;
+        ALTER TABLE runs ADD COLUMN started_by TEXT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>
