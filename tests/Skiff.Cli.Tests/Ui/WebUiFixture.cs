@@ -35,6 +35,7 @@ public sealed class WebUiFixture : IAsyncLifetime
             // A job that logs as fast as it can: the run page must keep up without drawing the log again.
             jobs.Job("chatty", "Logs numbered lines as fast as it can")
                 .Parameter("lines", 10_000, "how many lines to log")
+                .Schedule("0 3 1 1 *", timeZone: "Europe/Berlin", parameters: new { lines = 3 })
                 .Run(context =>
                 {
                     var lines = context.Parameters.Get<int>("lines");

@@ -152,6 +152,7 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
                      ($"#/locations/{WebUiFixture.Location}", "#deployments", "narrow-location"),
                      ($"#/locations/{WebUiFixture.Location}/jobs", "svg.dag", "narrow-jobs"),
                      ("#/agents", "section.agent", "narrow-agents"),
+                     ("#/schedules", "#schedules", "narrow-schedules"),
                  })
         {
             await page.GotoAsync($"{fixture.Platform.Url}{hash}");
@@ -337,6 +338,36 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         await fixture.ScreenshotAsync(page, "webhooks");
         var removed = await fixture.Platform.SkiffAsync("webhooks", "remove", subscription);
         removed.ExitCode.ShouldBe(0, removed.ToString());
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_schedules_page_shows_the_next_fire_time_in_the_schedules_zone_and_pauses_and_resumes()
+    {
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{WebUiFixture.Location}/jobs");
+        (await page.Locator("section[data-job=chatty] .schedules").InnerTextAsync()).ShouldContain("0 3 1 1 * Europe/Berlin");
+        await page.ClickAsync("section[data-job=chatty] .schedules a");
+        var row = page.Locator($"#schedules tr[data-schedule='{WebUiFixture.Location}/chatty/0 3 1 1 *']");
+        await row.WaitForAsync();
+        (await row.Locator(".badge").InnerTextAsync()).ShouldBe("active");
+        // 03:00 on 1 January in Berlin is 02:00 UTC: the page shows the zone's own reading of the moment.
+        (await row.Locator("td.next").InnerTextAsync()).ShouldContain("-01-01 03:00 +01:00");
+        await fixture.ScreenshotAsync(page, "schedules");
+
+        await row.Locator("button[data-action=pause]").ClickAsync();
+        await row.Locator(".badge.paused").WaitForAsync();
+        (await row.Locator("td.next").InnerTextAsync()).ShouldBe("–");
+        using (var http = fixture.Platform.Http())
+        {
+            var listed = await http.GetFromJsonAsync<JsonArray>($"api/v1/schedules?location={WebUiFixture.Location}");
+            ((string?)listed!.Single(s => (string?)s!["job"] == "chatty")!["state"]).ShouldBe("paused");
+        }
+
+        await row.Locator("button[data-action=resume]").ClickAsync();
+        await row.Locator(".badge.active").WaitForAsync();
         _foreign.ShouldBeEmpty();
         await page.Context.CloseAsync();
     }

@@ -44,6 +44,7 @@ const routes = [
   [/^\/runs\/([^/]+)$/, () => import('./pages/run.js')],
   [/^\/agents$/, () => import('./pages/agents.js')],
   [/^\/webhooks$/, () => import('./pages/webhooks.js')],
+  [/^\/schedules$/, () => import('./pages/schedules.js')],
 ];
 
 let stopPage = null;

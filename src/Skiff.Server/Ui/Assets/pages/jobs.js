@@ -24,6 +24,8 @@ export async function render(main, [name]) {
         may('run', name) ? h('a', { class: 'button', href: `#/locations/${enc(name)}/jobs/${enc(job.name)}/launch` }, 'Launch') : null),
       job.description ? h('p', {}, job.description) : null,
       (job.tags ?? []).length ? h('p', { class: 'chips' }, job.tags.map((t) => h('span', { class: 'tag' }, t))) : null,
+      (job.schedules ?? []).length ? h('p', { class: 'schedules' }, h('a', { href: `#/schedules?location=${enc(name)}` }, 'Scheduled'), ': ',
+        job.schedules.map((s, i) => [i ? ', ' : '', h('code', {}, s.cron), ` ${s.time_zone}`])) : null,
       h('div', { class: 'scroll' }, dag(job.ops ?? [])),
       table));
   }
