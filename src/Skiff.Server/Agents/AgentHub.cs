@@ -718,7 +718,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// the locations placed on it, its running runs, and its state: <c>ready</c>, <c>draining</c> (runs or
     /// locations left), <c>drained</c>, <c>away</c> (within the grace period) or <c>gone</c>.
     /// </summary>
-    public async Task<JsonArray> DescribeAgentsAsync(CancellationToken cancellationToken)
+    /// <param name="shown">Which locations the caller may see; the others are left out of each agent's list.</param>
+    /// <param name="cancellationToken">Stops the reads.</param>
+    public async Task<JsonArray> DescribeAgentsAsync(Func<string, bool> shown, CancellationToken cancellationToken)
     {
         var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
@@ -730,6 +732,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         foreach (var profile in fleet.Profiles.Values.OrderBy(p => p.Name, StringComparer.Ordinal))
         {
             var locations = placements.Where(p => p.Value.Contains(profile.Name)).Select(p => p.Key).Order(StringComparer.Ordinal).ToList();
+            var visible = locations.Where(shown).ToList();
             var runsHere = running.GetValueOrDefault(profile.Name);
             var connected = fleet.Connected.TryGetValue(profile.Name, out var server);
             agents.Add(new JsonObject
@@ -744,7 +747,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 ["labels"] = new JsonObject([.. profile.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
                 ["capacity"] = JsonNode.Parse(profile.CapacityJson),
                 ["load"] = profile.LoadJson is null ? null : JsonNode.Parse(profile.LoadJson),
-                ["locations"] = new JsonArray([.. locations.Select(l => (JsonNode)l)]),
+                ["locations"] = new JsonArray([.. visible.Select(l => (JsonNode)l)]),
                 ["runs"] = runsHere,
                 ["seen_at"] = profile.SeenAt.ToString("O"),
             });

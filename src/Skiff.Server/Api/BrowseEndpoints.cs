@@ -20,13 +20,15 @@ internal static class BrowseEndpoints
 {
     public static void Map(IEndpointRouteBuilder api, IMetadataStore store, RunService runs, IBlobStore blobs, TimeProvider time)
     {
-        api.MapGet("/overview", async (CancellationToken cancellationToken) =>
+        api.MapGet("/overview", async (HttpContext context, CancellationToken cancellationToken) =>
         {
+            var caller = Hosting.Authorization.CallerOf(context);
             var since = time.GetUtcNow() - TimeSpan.FromHours(24);
             var counts = (await store.CountRunsSinceAsync(since, cancellationToken).ConfigureAwait(false)).ToLookup(c => c.Location, StringComparer.Ordinal);
             var latest = (await store.ListLatestDeploymentsAsync(cancellationToken).ConfigureAwait(false)).ToDictionary(d => d.Location, StringComparer.Ordinal);
             var locations = new JsonArray();
-            foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+            // A token limited to some locations is shown those alone.
+            foreach (var location in (await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false)).Where(l => caller.Covers(l.Name)))
             {
                 var last = latest.GetValueOrDefault(location.Name);
                 locations.Add(new JsonObject

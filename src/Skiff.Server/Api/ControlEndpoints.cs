@@ -57,11 +57,13 @@ internal static class ControlEndpoints
             .Fails(404)
             .WithSummary("One deployment.");
 
-        api.MapGet("/locations", async (CancellationToken cancellationToken) =>
+        api.MapGet("/locations", async (HttpContext context, CancellationToken cancellationToken) =>
         {
+            var caller = Authorization.CallerOf(context);
             var locations = new List<LocationSummary>();
             var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+            // A token limited to some locations is shown those alone.
+            foreach (var location in (await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false)).Where(l => caller.Covers(l.Name)))
             {
                 var report = agents.LastReport(location.Name);
                 locations.Add(new LocationSummary(
@@ -175,8 +177,8 @@ internal static class ControlEndpoints
             .Fails(404, 503)
             .WithSummary("Cancel a running run.");
 
-        api.MapGet("/agents", async (CancellationToken cancellationToken) =>
-            Results.Json(await agents.DescribeAgentsAsync(cancellationToken).ConfigureAwait(false)));
+        api.MapGet("/agents", async (HttpContext context, CancellationToken cancellationToken) =>
+            Results.Json(await agents.DescribeAgentsAsync(Authorization.CallerOf(context).Covers, cancellationToken).ConfigureAwait(false)));
 
         api.MapPost("/agents/{name}/drain", async (string name, CancellationToken cancellationToken) =>
         {

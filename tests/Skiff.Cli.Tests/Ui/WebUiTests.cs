@@ -84,7 +84,7 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         (await page.Locator("#run-status").InnerTextAsync()).ShouldBe("running");
         var early = await lines.CountAsync();
         await page.Locator("#run-status .badge.succeeded").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
-        await page.Locator("main[data-ended]").WaitForAsync();
+        await page.Locator("main [data-ended]").WaitForAsync();
         (await lines.CountAsync()).ShouldBe(6);
         early.ShouldBeLessThan(6);
         (await page.Locator("#log").InnerTextAsync()).ShouldContain("line 6 of 6");
@@ -228,7 +228,7 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         await page.Locator("#deployments li").First.WaitForAsync();
         (await page.Locator("button.rollback").CountAsync()).ShouldBe(0, "a read token cannot roll back");
         await page.GotoAsync($"{fixture.Platform.Url}{firstRun}");
-        await page.Locator("main[data-ended]").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
+        await page.Locator("main [data-ended]").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
         (await page.Locator("#cancel").IsHiddenAsync()).ShouldBeTrue();
         await page.GotoAsync($"{fixture.Platform.Url}#/agents");
         await page.Locator("section.agent").First.WaitForAsync();
@@ -270,7 +270,7 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         await page.GotoAsync($"{fixture.Platform.Url}#/runs/{runId}");
         await page.Locator("#log li").First.WaitForAsync();
         await page.EvaluateAsync("document.querySelector('#log li').dataset.marked = 'first'");
-        await page.Locator("main[data-ended]").WaitForAsync(new() { Timeout = 120_000 });
+        await page.Locator("main [data-ended]").WaitForAsync(new() { Timeout = 120_000 });
         var followed = opened.Elapsed;
 
         (await page.Locator("#log li[data-type=log]").CountAsync()).ShouldBe(count);
@@ -288,7 +288,7 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         await page.EvaluateAsync("window.logChanges = { records: 0, added: 0, removed: 0 }");
         var again = System.Diagnostics.Stopwatch.StartNew();
         await page.GotoAsync($"{fixture.Platform.Url}#/runs/{runId}");
-        await page.Locator("main[data-ended]").WaitForAsync(new() { Timeout = 120_000 });
+        await page.Locator("main [data-ended]").WaitForAsync(new() { Timeout = 120_000 });
         changes = await page.EvaluateAsync<int[]>("[window.logChanges.records, window.logChanges.added, window.logChanges.removed]");
         changes[1].ShouldBe(await page.Locator("#log li").CountAsync());
         changes[0].ShouldBeLessThan(changes[1] / 20, string.Join(", ", changes));

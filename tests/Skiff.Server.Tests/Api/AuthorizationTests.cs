@@ -313,6 +313,46 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
     }
 
     [Fact]
+    public async Task A_token_for_one_location_is_shown_that_location_alone_in_the_lists_of_every_location()
+    {
+        using var scoped = Http(Secrets["analytics-deployer"]);
+        using var everyone = Http(Secrets["reader"]);
+
+        var locations = await scoped.GetFromJsonAsync<JsonArray>("api/v1/locations");
+        var overview = await scoped.GetFromJsonAsync<JsonObject>("api/v1/overview");
+        var all = await everyone.GetFromJsonAsync<JsonArray>("api/v1/locations");
+
+        locations!.Select(l => (string?)l!["location"]).ShouldBe(["analytics"]);
+        overview!["locations"]!.AsArray().Select(l => (string?)l!["location"]).ShouldBe(["analytics"]);
+        all!.Select(l => (string?)l!["location"]).ShouldBe(["analytics", "reports"]);
+    }
+
+    [Fact]
+    public async Task A_web_UI_session_is_refused_from_another_origin_and_on_a_WebSocket_whatever_the_method()
+    {
+        using var handler = new HttpClientHandler { UseCookies = true, CookieContainer = new CookieContainer() };
+        using var browser = new HttpClient(handler) { BaseAddress = TheServer.Url };
+        (await browser.PostAsJsonAsync("ui/session", new { token = TheServer.Token })).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        using var foreign = new HttpRequestMessage(HttpMethod.Get, "api/v1/locations");
+        // SameSite ignores the port: a page on another port of this host sends the cookie, with its own Origin.
+        foreign.Headers.Add("Origin", "http://127.0.0.1:3000");
+        var fromElsewhere = await browser.SendAsync(foreign);
+        using var upgrade = new HttpRequestMessage(HttpMethod.Get, "api/v1/agents/connect?name=intruder");
+        upgrade.Headers.Add("Connection", "Upgrade");
+        upgrade.Headers.Add("Upgrade", "websocket");
+        upgrade.Headers.Add("Sec-WebSocket-Version", "13");
+        upgrade.Headers.Add("Sec-WebSocket-Key", Convert.ToBase64String(new byte[16]));
+        var socket = await browser.SendAsync(upgrade);
+        var sameOrigin = await browser.GetAsync("api/v1/locations");
+
+        fromElsewhere.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        socket.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        ((string)JsonNode.Parse(await socket.Content.ReadAsStringAsync())!["error"]!).ShouldContain("never for a WebSocket");
+        sameOrigin.StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task A_read_token_signs_in_to_the_web_ui_and_views_but_its_actions_are_refused_and_revoking_it_ends_the_session()
     {
         using var admin = Http(TheServer.Token);

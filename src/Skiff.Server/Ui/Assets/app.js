@@ -34,6 +34,21 @@ export async function api(path, { method = 'GET', body } = {}) {
   return json;
 }
 
+/**
+ * Calls draw every `ms` after the previous call finished (so a slow server never gets calls piling up), skipping while
+ * the tab is hidden; returns what stops it.
+ */
+export function every(ms, draw) {
+  let timer = 0;
+  let stopped = false;
+  const tick = async () => {
+    if (!document.hidden) await draw().catch(() => {});
+    if (!stopped) timer = setTimeout(tick, ms);
+  };
+  timer = setTimeout(tick, ms);
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
 const routes = [
   [/^\/$/, () => import('./pages/overview.js')],
   [/^\/locations\/([^/]+)$/, () => import('./pages/location.js')],
@@ -62,13 +77,15 @@ async function route() {
     if (!match) continue;
     const page = await load();
     if (mine !== generation) return;
-    clear(main);
+    // Each page renders into a container of its own, put in place once it has rendered and only if no later
+    // navigation happened meanwhile: a slow page never lands inside the next one.
+    const container = h('div', { class: 'page' });
     try {
-      const stop = await page.render(main, match.slice(1).map(decodeURIComponent), query);
-      if (mine === generation) stopPage = stop ?? null; else stop?.();
+      const stop = await page.render(container, match.slice(1).map(decodeURIComponent), query);
+      if (mine === generation) { clear(main); main.append(container); stopPage = stop ?? null; } else stop?.();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return;
-      if (mine === generation) main.append(h('p', { class: 'error', role: 'alert' }, error.message));
+      if (mine === generation) { clear(main); main.append(h('p', { class: 'error', role: 'alert' }, error.message)); }
     }
     return;
   }
@@ -83,7 +100,8 @@ function showSignIn(reason) {
   document.getElementById('sign-out').hidden = true;
   const main = document.getElementById('main');
   clear(main);
-  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, placeholder: 'skiff_…' });
+  // Not a password a browser should offer to keep: the token stays out of the browser (docs/ui.md).
+  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true, placeholder: 'skiff_…' });
   const message = h('p', { class: 'error', role: 'alert', hidden: !reason }, reason ?? '');
   const form = h('form', { class: 'card sign-in', id: 'sign-in' },
     h('h1', {}, 'Sign in'),

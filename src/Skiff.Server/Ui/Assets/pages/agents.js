@@ -1,7 +1,7 @@
 // Every agent the platform knows: state, isolation, labels, capacity and load, the locations it hosts, its
 // runs, and the environments it holds cached (what makes a deploy there take the fast path). The same
 // GET /agents `skiff agents` reads; a tab kept open reads again every 10 s.
-import { api, session } from '../app.js';
+import { api, every, session } from '../app.js';
 import { h, clear, when, digest, badge, bytes, enc } from '../dom.js';
 
 const refreshMs = 10_000;
@@ -11,8 +11,7 @@ export async function render(main) {
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
   main.append(h('h1', {}, 'Agents'), message, view);
   await draw(view, message);
-  const timer = setInterval(() => draw(view, message).catch(() => {}), refreshMs);
-  return () => clearInterval(timer);
+  return every(refreshMs, () => draw(view, message));
 }
 
 async function draw(view, message) {
@@ -53,7 +52,7 @@ function card(agent, admin, view, message) {
           h('span', { class: 'muted' }, isolation.description ?? '')]
         : '–'),
       h('dt', {}, 'Labels'), h('dd', { class: 'chips' }, labels.length ? labels.map(([k, v]) => h('span', { class: 'tag' }, `${k}=${v}`)) : h('span', { class: 'muted' }, 'none')),
-      h('dt', {}, 'CPU'), h('dd', {}, `${capacity.cpus ?? '–'} CPUs`, load.cpu_load !== undefined && load.cpu_load !== null ? `, load ${load.cpu_load.toFixed(2)}` : '',
+      h('dt', {}, 'CPU'), h('dd', {}, `${capacity.cpus ?? '–'} CPUs`, typeof load.cpu_load === 'number' ? `, load ${load.cpu_load.toFixed(2)}` : '',
         meter(load.cpu_load, capacity.cpus)),
       h('dt', {}, 'Memory'), h('dd', {}, `${bytes(load.memory_used_bytes)} of ${bytes(capacity.memory_bytes)} in use`, meter(load.memory_used_bytes, capacity.memory_bytes)),
       h('dt', {}, 'Disk'), h('dd', {}, `${bytes(load.disk_free_bytes)} free of ${bytes(capacity.disk_bytes)}`),

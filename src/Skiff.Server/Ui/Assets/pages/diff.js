@@ -27,5 +27,6 @@ export async function render(main, [name], query) {
         ...p.removed.map((x) => h('tr', { class: 'removed', 'data-package': x.id }, h('td', {}, badge('removed')), h('td', {}, x.id), h('td', {}, x.version), h('td', {}, '–'), h('td', {}, bytes(x.bytes))))]),
     h('h2', {}, `Over the wire: ${diff.transfer.blobs} blob${diff.transfer.blobs === 1 ? '' : 's'}, ${bytes(diff.transfer.bytes)}`),
     h('p', { class: 'muted' }, 'What the "to" release holds that the "from" release did not: what a deploy of it uploads to a store that had only the other.'),
-    table(['Kind', 'What', 'Blob', 'Size'], diff.transfer.items.map((i) => h('tr', {}, h('td', {}, i.kind), h('td', {}, i.name), h('td', {}, digest(i.blob)), h('td', {}, bytes(i.bytes))))));
+    diff.transfer.items.length === 0 ? h('p', { class: 'muted' }, 'Nothing to move: a store holding the "from" release holds all of the "to" release.')
+      : table(['Kind', 'What', 'Blob', 'Size'], diff.transfer.items.map((i) => h('tr', {}, h('td', {}, i.kind), h('td', {}, i.name), h('td', {}, digest(i.blob)), h('td', {}, bytes(i.bytes))))));
 }

@@ -31,8 +31,11 @@ export async function render(main, [name]) {
   }
 }
 
+let dagCount = 0;
+
 /** Ops in columns by their longest chain of dependencies, edges from each dependency to its dependent. */
 export function dag(ops) {
+  const arrow = `arrow-${++dagCount}`;
   const depth = new Map();
   const byName = new Map(ops.map((o) => [o.name, o]));
   const level = (op, seen = new Set()) => {
@@ -53,7 +56,7 @@ export function dag(ops) {
   const edges = ops.flatMap((op) => (op.depends_on ?? []).filter((n) => place.has(n)).map((n) => {
     const a = place.get(n); const b = place.get(op.name);
     const x1 = a.x + width; const y1 = a.y + height / 2; const x2 = b.x; const y2 = b.y + height / 2;
-    return svg('path', { class: 'edge', d: `M${x1},${y1} C${x1 + gapX / 2},${y1} ${x2 - gapX / 2},${y2} ${x2 - 4},${y2}`, 'marker-end': 'url(#arrow)' });
+    return svg('path', { class: 'edge', d: `M${x1},${y1} C${x1 + gapX / 2},${y1} ${x2 - gapX / 2},${y2} ${x2 - 4},${y2}`, 'marker-end': `url(#${arrow})` });
   }));
   const nodes = ops.map((op) => {
     const p = place.get(op.name);
@@ -63,6 +66,6 @@ export function dag(ops) {
       op.max_attempts > 1 ? svg('title', {}, document.createTextNode(`up to ${op.max_attempts} attempts`)) : null);
   });
   return svg('svg', { class: 'dag', viewBox: `0 0 ${total.w} ${total.h}`, width: total.w, height: total.h, role: 'img', 'aria-label': `ops: ${ops.map((o) => o.name).join(', ')}` },
-    svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 7, refY: 4, markerWidth: 8, markerHeight: 8, orient: 'auto' }, svg('path', { d: 'M0,0 L8,4 L0,8 z' }))),
+    svg('defs', {}, svg('marker', { id: arrow, viewBox: '0 0 8 8', refX: 7, refY: 4, markerWidth: 8, markerHeight: 8, orient: 'auto' }, svg('path', { d: 'M0,0 L8,4 L0,8 z' }))),
     edges, nodes);
 }

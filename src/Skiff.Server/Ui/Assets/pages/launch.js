@@ -1,13 +1,14 @@
 // A form made from the job's parameter definitions. The API (the agent, through POST /runs) is what
 // validates: the form sends typed JSON where a value reads as its type and the text as typed otherwise,
 // so a bad value is refused with the very message `skiff run` shows, and no second copy of the rules drifts.
-import { api } from '../app.js';
+import { api, may } from '../app.js';
 import { h, enc } from '../dom.js';
 
 export async function render(main, [name, jobName]) {
   const live = await api(`/locations/${enc(name)}/jobs`);
   const job = live.jobs.find((j) => j.name === jobName);
   if (!job) throw new Error(`the live release of '${name}' has no job '${jobName}'.`);
+  if (!may('run', name)) throw new Error(`launching a run on ${name} needs a token with the role 'run' or higher for it; this session's token may only read.`);
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
   const inputs = (job.parameters ?? []).map((p) => {
     const id = `param-${p.name}`;
@@ -26,7 +27,7 @@ export async function render(main, [name, jobName]) {
     for (const { p, input } of inputs) {
       if (p.type === 'boolean') params[p.name] = input.checked;
       else if (input.value === '' && p.type !== 'string') continue;
-      else if (p.type === 'integer' && /^-?\d+$/.test(input.value.trim())) params[p.name] = Number(input.value);
+      else if (p.type === 'integer' && /^-?\d+$/.test(input.value.trim()) && Number.isSafeInteger(Number(input.value))) params[p.name] = Number(input.value);
       else if (p.type === 'number' && input.value.trim() !== '' && Number.isFinite(Number(input.value))) params[p.name] = Number(input.value);
       else params[p.name] = input.value;
     }

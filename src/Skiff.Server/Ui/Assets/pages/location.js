@@ -1,5 +1,5 @@
 // One location: its deploy history as a timeline with per-stage bars, rollback, and picking two deployments to diff.
-import { api, may } from '../app.js';
+import { api, may, session } from '../app.js';
 import { h, when, digest, badge, bytes, duration, stages, enc } from '../dom.js';
 
 export async function render(main, [name]) {
@@ -52,7 +52,7 @@ export async function render(main, [name]) {
     if (!confirm(`Put release ${d.release.slice(7, 19)} of ${d.deployment} back on ${name}?`)) return;
     message.hidden = true;
     try {
-      await api(`/locations/${enc(name)}/rollback`, { method: 'POST', body: { deployment: d.deployment, who: 'web UI' } });
+      await api(`/locations/${enc(name)}/rollback`, { method: 'POST', body: { deployment: d.deployment, who: `${session.token} (web UI)` } });
       window.dispatchEvent(new HashChangeEvent('hashchange'));
     } catch (error) { message.textContent = error.message; message.hidden = false; }
   }

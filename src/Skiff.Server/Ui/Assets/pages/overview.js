@@ -1,6 +1,6 @@
 // The agents by state, then every location: health, live release, its last deploy, and its runs of the last
 // 24 hours by status.
-import { api } from '../app.js';
+import { api, every } from '../app.js';
 import { h, clear, when, digest, badge, enc } from '../dom.js';
 
 // A tab kept open stays current: the page reads again every 10 s.
@@ -10,8 +10,7 @@ export async function render(main) {
   const view = h('div', {});
   main.append(h('h1', {}, 'Overview'), view);
   await draw(view);
-  const timer = setInterval(() => draw(view).catch(() => {}), refreshMs);
-  return () => clearInterval(timer);
+  return every(refreshMs, () => draw(view));
 }
 
 async function draw(view) {

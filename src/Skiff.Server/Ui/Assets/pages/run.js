@@ -129,9 +129,17 @@ export async function render(main, [id]) {
   // The stream ends with an "end" event once the run has ended and every stored event was sent.
   const source = new EventSource(`/api/v1/runs/${enc(id)}/stream`);
   source.onmessage = (message) => apply(JSON.parse(message.data));
+  // A stream the browser gave up on (the session ended, the token was revoked, the run is gone): asking for the run
+  // says why, as a sign-in form for a 401 or the server's message.
+  source.onerror = async () => {
+    if (source.readyState !== EventSource.CLOSED) return;
+    try { await api(`/runs/${enc(id)}`); } catch (error) { if (error.status !== 401) { message.textContent = error.message; message.hidden = false; } }
+  };
   source.addEventListener('end', async () => {
     source.close();
     run = await api(`/runs/${enc(id)}`).catch(() => run);
+    if (run.finished_at) runEnd = Date.parse(run.finished_at);
+    clearInterval(ticker);
     clear(status); status.append(badge(run.status));
     cancel.hidden = true;
     main.dataset.ended = 'true';

@@ -5,7 +5,7 @@ import { h, when, badge, duration, enc } from '../dom.js';
 const pageSize = 25;
 
 export async function render(main, _, query) {
-  const page = Math.max(0, Number(query.get('page') ?? 0) || 0);
+  const page = Math.min(10_000, Math.max(0, Math.floor(Number(query.get('page') ?? 0) || 0)));
   // A token limited to some locations may list runs only by location: the first of them stands in for "any".
   const scoped = session.locations.length > 0;
   const filter = { location: query.get('location') || (scoped ? session.locations[0] : ''), job: query.get('job') ?? '', status: query.get('status') ?? '' };
@@ -25,13 +25,14 @@ export async function render(main, _, query) {
     location.hash = `#/runs?${new URLSearchParams({ ...data, page: '0' })}`;
   });
   main.append(h('h1', {}, 'Runs'), form);
-  if (found.runs.length === 0) { main.append(h('p', { class: 'muted' }, 'No runs match.')); return; }
-  main.append(h('div', { class: 'scroll' }, h('table', { id: 'runs' },
-    h('thead', {}, h('tr', {}, ['Run', 'Location', 'Job', 'Status', 'Started', 'Took'].map((t) => h('th', {}, t)))),
-    h('tbody', {}, found.runs.map((r) => h('tr', { 'data-run': r.run },
-      h('td', {}, h('a', { href: `#/runs/${enc(r.run)}` }, h('code', {}, r.run))),
-      h('td', {}, h('a', { href: `#/locations/${enc(r.location)}` }, r.location)), h('td', {}, r.job), h('td', {}, badge(r.status)),
-      h('td', {}, when(r.started_at)), h('td', {}, r.finished_at ? duration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : '…')))))),
+  main.append(found.runs.length === 0 ? h('p', { class: 'muted' }, page > 0 ? 'No runs on this page.' : 'No runs match.')
+    : h('div', { class: 'scroll' }, h('table', { id: 'runs' },
+      h('thead', {}, h('tr', {}, ['Run', 'Location', 'Job', 'Status', 'Started', 'Took'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, found.runs.map((r) => h('tr', { 'data-run': r.run },
+        h('td', {}, h('a', { href: `#/runs/${enc(r.run)}` }, h('code', {}, r.run))),
+        h('td', {}, h('a', { href: `#/locations/${enc(r.location)}` }, r.location)), h('td', {}, r.job), h('td', {}, badge(r.status)),
+        h('td', {}, when(r.started_at)), h('td', {}, r.finished_at ? duration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : '…')))))),
+  // Drawn also past the end, so there is always a way back.
   h('nav', { class: 'pager' },
     page > 0 ? h('a', { href: link({ page: String(page - 1) }) }, '← newer') : h('span', {}),
     h('span', { class: 'muted' }, `page ${page + 1}`),

@@ -23,9 +23,13 @@ async function draw(view, message, location) {
   view.append(h('div', { class: 'scroll' }, h('table', { id: 'schedules' },
     h('thead', {}, h('tr', {}, ['Location', 'Job', 'Cron', 'State', 'Next', 'Last tick', 'Missed ticks', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, schedules.map((s) => {
-      const action = may('run', s.location) && s.state !== 'invalid'
+      // Pausing is per job: one button on the first of a job's schedules, also where that one is invalid but paused.
+      const first = schedules.find((o) => o.location === s.location && o.job === s.job) === s;
+      const action = first && may('run', s.location) && (s.state !== 'invalid' || paused(schedules, s))
         ? h('button', { type: 'button', class: 'rollback', 'data-action': s.state === 'paused' ? 'resume' : 'pause' }, s.state === 'paused' ? 'Resume' : 'Pause')
         : null;
+      if (action) action.dataset.action = paused(schedules, s) ? 'resume' : 'pause';
+      if (action) action.textContent = paused(schedules, s) ? 'Resume' : 'Pause';
       action?.addEventListener('click', async () => {
         action.disabled = true;
         try {
@@ -34,7 +38,7 @@ async function draw(view, message, location) {
         } catch (error) { message.textContent = error.message; message.hidden = false; action.disabled = false; }
       });
       const tick = s.last_tick;
-      return h('tr', { 'data-schedule': `${s.location}/${s.job}/${s.cron}` },
+      return h('tr', { 'data-schedule': `${s.location}/${s.job}/${s.cron}`, 'data-zone': s.time_zone },
         h('td', {}, h('a', { href: `#/locations/${enc(s.location)}` }, s.location)),
         h('td', {}, h('a', { href: `#/locations/${enc(s.location)}/jobs` }, s.job),
           Object.keys(s.params ?? {}).length ? [h('br', {}), h('code', {}, JSON.stringify(s.params))] : null),
@@ -46,6 +50,11 @@ async function draw(view, message, location) {
         h('td', {}, s.missed === 'run_once' ? 'run once' : 'skip'),
         h('td', {}, action));
     })))));
+}
+
+/** Whether the job of schedule `s` is paused (its schedules are paused together). */
+function paused(schedules, s) {
+  return schedules.some((o) => o.location === s.location && o.job === s.job && o.state === 'paused');
 }
 
 /** The moment as the schedule's own zone reads it: "2026-11-30 02:00 +01:00". */
