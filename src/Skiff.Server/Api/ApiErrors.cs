@@ -34,7 +34,9 @@ internal static class ApiErrors
         {
             // The client went away; nobody is left to answer, and nothing went wrong on this side.
         }
-        catch (Exception exception) when (StatusFor(exception) is null)
+        // Kestrel answers its own BadHttpRequestException (a body over the limit: 413) as it did before this handler
+        // existed, and an exception of a request whose client went away is that going away, not a bug.
+        catch (Exception exception) when (StatusFor(exception) is null && exception is not BadHttpRequestException && !context.RequestAborted.IsCancellationRequested)
         {
             // A bug, or a failure nobody foresaw: the log keeps what broke and on which request, the client gets the
             // request's id to quote, never the exception's text (it may name server internals).
