@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Skiff.Agent.Blobs;
 using Skiff.Agent.CodeServers;
 using Skiff.Agent.Locations;
@@ -24,6 +25,7 @@ namespace Skiff.Agent;
 internal sealed class AgentHost : IAsyncDisposable
 {
     private readonly AgentOptions _options;
+    private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly FetchingBlobStore _blobs;
     private readonly Materializer _materializer;
@@ -68,6 +70,7 @@ internal sealed class AgentHost : IAsyncDisposable
         // Ours now that we hold the lock: the socket folders of an agent that was killed here before.
         SocketFolders.RemoveLeftovers(options.CacheDirectory);
         _options = options;
+        _logger = options.LoggerFactory.CreateLogger<AgentHost>();
         _time = time;
         _blobs = new FetchingBlobStore(new FileBlobStore(Path.Combine(options.CacheDirectory, "blobs")), source);
         _materializer = new Materializer(_blobs, Path.Combine(options.CacheDirectory, "releases"));
@@ -492,6 +495,9 @@ internal sealed class AgentHost : IAsyncDisposable
     /// <summary>The folder the cache is in, whose disk the agent reports.</summary>
     public string CacheDirectory => _options.CacheDirectory;
 
+    /// <summary>Where the agent's logs go (<see cref="AgentOptions.LoggerFactory"/>).</summary>
+    internal ILoggerFactory LoggerFactory => _options.LoggerFactory;
+
     /// <summary>How often to report load.</summary>
     public TimeSpan LoadInterval => _options.LoadInterval;
 
@@ -500,6 +506,12 @@ internal sealed class AgentHost : IAsyncDisposable
             ? new LocationStatus(state.Name, live.Release, live.Health, live.ProcessId, live.Restarts, live.Definitions)
             : null;
 
-    private void Report(string location, Digest release, AgentReportKind kind, string message) =>
+    private void Report(string location, Digest release, AgentReportKind kind, string message)
+    {
+        var level = kind is AgentReportKind.Crashed or AgentReportKind.Unhealthy or AgentReportKind.OutOfMemory or AgentReportKind.ActivationFailed
+            ? LogLevel.Warning
+            : LogLevel.Information;
+        Log.LocationReport(_logger, level, location, release.Short, kind.ToString(), message);
         _reports.Writer.TryWrite(new AgentReport(_time.GetUtcNow(), location, release, kind, message));
+    }
 }

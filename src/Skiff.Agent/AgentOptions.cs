@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace Skiff.Agent;
 
 /// <summary>How an agent keeps its cache and supervises processes. Defaults suit one shared host.</summary>
@@ -79,4 +82,7 @@ internal sealed class AgentOptions
             throw new ArgumentException("AgentOptions: ActivationTimeout and CacheBudgetBytes must be positive, RestartBackoff and Standbys not negative, MaxCrashes at least 1.");
         }
     }
+
+    /// <summary>Where the agent's logs go (docs/logs.md); owned by the caller. Default: nowhere.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 }

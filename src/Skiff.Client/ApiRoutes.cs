@@ -32,6 +32,7 @@ internal static class ApiRoutes
     public static readonly ApiRoute Locations = new("GET", "/api/v1/locations");
     public static readonly ApiRoute Jobs = new("GET", "/api/v1/locations/{name}/jobs");
     public static readonly ApiRoute History = new("GET", "/api/v1/locations/{name}/deployments");
+    public static readonly ApiRoute Health = new("GET", "/api/v1/locations/{name}/health");
     public static readonly ApiRoute Rollback = new("POST", "/api/v1/locations/{name}/rollback");
     public static readonly ApiRoute StartRun = new("POST", "/api/v1/runs");
     public static readonly ApiRoute Runs = new("GET", "/api/v1/runs");
@@ -57,7 +58,7 @@ internal static class ApiRoutes
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Health, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
         CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries, Schedules, PauseSchedule, ResumeSchedule,
     ];
 }

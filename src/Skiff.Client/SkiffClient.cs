@@ -57,6 +57,10 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<IReadOnlyList<Deployment>> ListDeploymentsAsync(string location, int limit, CancellationToken cancellationToken) =>
         SendAsync($"{ApiRoutes.History.Path(location)}?limit={limit}", ApiJson.Default.IReadOnlyListDeployment, cancellationToken);
 
+    /// <summary>A location's health history, newest first: what agents reported about it.</summary>
+    public Task<IReadOnlyList<HealthReport>> ListHealthAsync(string location, int limit, CancellationToken cancellationToken) =>
+        SendAsync($"{ApiRoutes.Health.Path(location)}?limit={limit}", ApiJson.Default.IReadOnlyListHealthReport, cancellationToken);
+
     /// <summary>Starts a run of the location's live release.</summary>
     public Task<StartedRun> StartRunAsync(RunRequest request, CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.StartRun.Path(), request, ApiJson.Default.RunRequest, ApiJson.Default.StartedRun, cancellationToken);

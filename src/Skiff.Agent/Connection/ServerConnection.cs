@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
 using Skiff.Agent.CodeServers;
 using Skiff.Agent.Locations;
 using Skiff.Core;
@@ -25,6 +26,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
 
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RunJournal> _journals = new(StringComparer.Ordinal);
+    private readonly ILogger _logger = host.LoggerFactory.CreateLogger<ServerConnection>();
     private ClientWebSocket? _socket;
 
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
@@ -53,9 +55,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private async Task ConnectLoopAsync(CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromMilliseconds(200);
+        // The first failure after a connection (or at start) is a warning; the retries after it, every few seconds
+        // while a server is down, are Debug, so a long outage is one line and not thousands.
+        var failures = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             var server = servers.Current;
+            var wasConnected = false;
             try
             {
                 using var socket = new ClientWebSocket();
@@ -90,6 +96,9 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 }
 
                 backoff = TimeSpan.FromMilliseconds(200);
+                failures = 0;
+                wasConnected = true;
+                Log.Connected(_logger, agentName, server);
 
                 // First word on every connection: who this agent is and what it runs, so the server can place
                 // locations by label and tell it to stop any it no longer hosts.
@@ -105,14 +114,34 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     await connected.CancelAsync().ConfigureAwait(false);
                     await load.ConfigureAwait(false);
                 }
+
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    // The server closed the connection (it is stopping, or replaced this one).
+                    Log.ConnectionLost(_logger, agentName, server);
+                }
             }
             catch (Exception exception) when (exception is WebSocketException or HttpRequestException or IOException)
             {
                 // The server is down or restarting; try again shortly.
+                if (wasConnected)
+                {
+                    Log.ConnectionLost(_logger, agentName, server);
+                }
+                else
+                {
+                    Log.ConnectFailed(_logger, ++failures == 1 ? LogLevel.Warning : LogLevel.Debug, agentName, server, exception.Message, backoff);
+                }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (Exception exception) when (exception is not AgentRefusedException)
+            {
+                // A bug in one connection must not stop the agent: its locations keep serving, and the next
+                // connection starts over. (A refusal is final: it goes to the caller.)
+                Log.ConnectionFailed(_logger, exception, agentName, server, backoff);
             }
             finally
             {
@@ -187,14 +216,17 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
         catch (CodeServerException exception)
         {
+            Log.RequestRefused(_logger, JsonMessages.TypeOf(message), exception.Message);
             await SendAsync(new AgentErrorReply(exception.Code ?? "failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
         }
         catch (SkiffException exception)
         {
+            Log.RequestRefused(_logger, JsonMessages.TypeOf(message), exception.Message);
             await SendAsync(new AgentErrorReply("failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
+            Log.RequestFailed(_logger, exception, JsonMessages.TypeOf(message));
             // Anything else (a blob fetch that failed, a full disk, a release that is not a digest) still gets an
             // answer, so the server reports it instead of waiting out its timeout.
             await SendAsync(new AgentErrorReply("failed", $"{exception.GetType().Name}: {exception.Message}") { Request = request }, cancellationToken).ConfigureAwait(false);
@@ -232,6 +264,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         var run = await host.StartRunAsync(location, start.Job, start.Params, runId, cancellationToken).ConfigureAwait(false);
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
         await SendAsync(new RunStartedReply(runId, host.Describe(location)?.Release.ToString()) { Request = start.Request }, cancellationToken).ConfigureAwait(false);
+        Log.RunStarted(_logger, runId, location, start.Job);
         await foreach (var runEvent in run.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             await journal.AppendAsync(runEvent, Volatile.Read(ref _connection), (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);

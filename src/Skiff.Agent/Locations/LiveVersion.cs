@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
 using Skiff.Agent.CodeServers;
 using Skiff.Core;
 using Skiff.Core.Materialization;
@@ -19,6 +20,7 @@ internal sealed class LiveVersion : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Queue<DateTimeOffset> _crashes = new();
     private readonly Task _supervision;
+    private readonly ILogger _logger;
     private CodeServerProcess? _server;
 
     public LiveVersion(
@@ -41,6 +43,7 @@ internal sealed class LiveVersion : IAsyncDisposable
         _options = options;
         _time = time;
         _report = report;
+        _logger = options.LoggerFactory.CreateLogger<LiveVersion>();
         _supervision = SuperviseAsync();
     }
 
@@ -174,6 +177,13 @@ internal sealed class LiveVersion : IAsyncDisposable
             {
                 // A failed restart counts as one more crash on the next turn, with a longer wait.
                 failedRestart = $"a restart failed: {exception.Message}";
+            }
+            catch (Exception exception)
+            {
+                // Anything else (a cache folder that cannot be repaired, a bug) must not end supervision unseen: it
+                // counts as a crash too, so the code server is restarted or, after too many, reported unhealthy.
+                Log.SupervisionFailed(_logger, exception, Location, Release.Short);
+                failedRestart = $"a restart failed: {exception.GetType().Name}: {exception.Message}";
             }
         }
     }

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
 using Skiff.Agent;
 using Skiff.Agent.Connection;
 using Skiff.Cli.Client;
+using Skiff.Cli.Logging;
 using Skiff.Client;
 using Skiff.Server.Blobs;
 using Skiff.Server.Hosting;
@@ -56,6 +58,8 @@ internal static class PlatformCommands
             }
         });
         var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, scrubRate };
+        var logs = new LogOptions();
+        logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
@@ -79,6 +83,8 @@ internal static class PlatformCommands
                 return CommandRunner.Usage;
             }
 
+            // Disposed after the server (declared before it), so the server's last lines are written.
+            using var loggers = logs.CreateFactory(parse);
             var options = new ServerOptions
             {
                 DataDirectory = directory,
@@ -88,12 +94,14 @@ internal static class PlatformCommands
                 S3Blobs = s3,
                 AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
                 ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
+                LoggerFactory = loggers,
             };
             await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            Log.Stopping(loggers.CreateLogger(typeof(PlatformCommands).FullName!), "server");
             return 0;
         }));
         return command;
@@ -194,6 +202,8 @@ internal static class PlatformCommands
         });
         var (noSandbox, cpus) = IsolationOptions();
         var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, noSandbox, cpus };
+        var logs = new LogOptions();
+        logs.AddTo(command);
         command.Subcommands.Add(Drain());
         command.Subcommands.Add(Undrain());
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -206,7 +216,8 @@ internal static class PlatformCommands
 
             var configs = urls.Select(url => ClientConfig.Resolve(url, parse.GetValue(token), null)).ToList();
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
-            var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), labels);
+            using var loggers = logs.CreateFactory(parse);
+            var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels);
             await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), cancellationToken).ConfigureAwait(false);
             return 0;
         }));
@@ -220,14 +231,17 @@ internal static class PlatformCommands
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"client\"} (client.json's path)." };
         var (noSandbox, cpus) = IsolationOptions();
         var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus };
+        var logs = new LogOptions();
+        logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
-            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus));
+            using var loggers = logs.CreateFactory(parse);
+            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus), loggers);
             // The agent's isolation is decided before anything starts: one that cannot sandbox stops `up` here, with the reason.
             var isolation = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port) }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port), LoggerFactory = loggers }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             ClientConfig.Write(directory, server.Url, server.Token);
             var client = Path.Combine(directory, ClientConfig.FileName);
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -250,6 +264,7 @@ internal static class PlatformCommands
             }
 
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            Log.Stopping(loggers.CreateLogger(typeof(PlatformCommands).FullName!), "up");
             await stopping.CancelAsync().ConfigureAwait(false);
             await agent.ConfigureAwait(false);
             return 0;
@@ -363,14 +378,14 @@ internal static class PlatformCommands
         return (noSandbox, cpus);
     }
 
-    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, IReadOnlyDictionary<string, string>? labels = null)
+    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, ILoggerFactory loggers, IReadOnlyDictionary<string, string>? labels = null)
     {
         if (noSandbox)
         {
             Console.Error.WriteLine("WARNING: --no-sandbox: locations run WITHOUT a sandbox, as this process's user. Any deployed job can read this machine's Skiff data (tokens, databases, the cache) and other locations' files, and signal their processes. Use it only for code you trust.");
         }
 
-        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>() };
+        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers };
     }
 
     private static async Task RunAgentAsync(ServerList servers, string token, AgentOptions options, string name, Action<string> started, CancellationToken cancellationToken)
@@ -382,7 +397,7 @@ internal static class PlatformCommands
         var dropped = await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (dropped > 0)
         {
-            Console.Error.WriteLine($"agent: dropped {dropped} damaged folder(s) from the cache; they will be unpacked again");
+            Log.CacheRepaired(options.LoggerFactory.CreateLogger(typeof(PlatformCommands).FullName!), dropped);
         }
 
         try

@@ -18,6 +18,7 @@ internal static class QueryCommands
         yield return Agents();
         yield return Jobs();
         yield return History();
+        yield return Health();
         yield return Runs();
         yield return Rollback();
         yield return Gc();
@@ -199,6 +200,36 @@ internal static class QueryCommands
                 }
             }
 
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary><c>skiff health LOCATION</c>: the location's health history, beside <c>skiff history</c>'s deployments.</summary>
+    private static Command Health()
+    {
+        var location = new Argument<string>("location") { Description = "The location." };
+        var limit = new Option<int>("--limit") { Description = "How many reports, newest first (at most 200 are kept).", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var client = new ClientOptions();
+        var command = new Command("health", "List what agents reported about a location, newest first: crashes, restarts, out of memory, health changes, activations.") { location, limit, json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            using var api = client.Connect(parse);
+            var reports = Node(await api.ListHealthAsync(parse.GetValue(location)!, parse.GetValue(limit), cancellationToken).ConfigureAwait(false), ApiJson.Default.IReadOnlyListHealthReport).AsArray();
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(reports.ToJsonString(Indented));
+                return 0;
+            }
+
+            Console.Write(Table(
+                ["WHEN", "KIND", "AGENT", "RELEASE", "MESSAGE"],
+                [.. reports.OfType<JsonObject>().Select(r => new[]
+                {
+                    When((string?)r["at"]), (string?)r["kind"] ?? "", (string?)r["agent"] ?? "", Short((string?)r["release"]), ((string?)r["message"] ?? "").Split('\n')[0],
+                })]));
             return 0;
         }));
         return command;

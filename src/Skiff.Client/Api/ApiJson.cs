@@ -24,6 +24,7 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(GarbageCollection))]
 [JsonSerializable(typeof(IReadOnlyList<LocationSummary>))]
 [JsonSerializable(typeof(LocationJobs))]
+[JsonSerializable(typeof(IReadOnlyList<HealthReport>))]
 [JsonSerializable(typeof(RunRequest))]
 [JsonSerializable(typeof(StartedRun))]
 [JsonSerializable(typeof(Run))]

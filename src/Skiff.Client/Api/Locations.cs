@@ -36,6 +36,14 @@ internal sealed record LocationSummary(
 /// <param name="At">When the agent saw it.</param>
 internal sealed record AgentNote(string Kind, string Message, DateTimeOffset At);
 
+/// <summary>One entry of <c>GET /api/v1/locations/{name}/health</c>: a report an agent sent about the location, kept in the metadata store.</summary>
+/// <param name="Kind">What happened, as in <see cref="AgentNote.Kind"/> (a kind a newer agent adds comes as it is named).</param>
+/// <param name="Message">The agent's account of it.</param>
+/// <param name="Release">The release it is about.</param>
+/// <param name="Agent">The agent that reported it.</param>
+/// <param name="At">When the agent saw it.</param>
+internal sealed record HealthReport(string Kind, string Message, string Release, string Agent, DateTimeOffset At);
+
 /// <summary>The answer of <c>GET /api/v1/locations/{name}/jobs</c>.</summary>
 /// <param name="Location">Its name.</param>
 /// <param name="Release">The live release.</param>

@@ -37,12 +37,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     private readonly DateTimeOffset _startedAt = time.GetUtcNow();
     private TaskCompletionSource _agentConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Where agents coming and going, their reports, and failures of the hub's loops are logged.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
     public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
 
     public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
     {
-        var session = new AgentSession(name, socket) { OnReply = reply => runs.HandleReplyAsync(reply, stopping) };
+        var session = new AgentSession(name, socket) { OnReply = reply => runs.HandleReplyAsync(reply, stopping), Logger = Logger };
         session.OnMessage = message => HandleMessageAsync(session, message);
         if (_agents.TryRemove(name, out var previous))
         {
@@ -53,6 +56,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         await store.AgentConnectedAsync(name, bus.ServerId, cancellationToken).ConfigureAwait(false);
         _agents[name] = session;
         _absentSince.TryRemove(name, out _);
+        Log.AgentConnected(Logger, name);
 
         // Its hello (the first message) records what it is and starts catching it up (HelloAsync).
         var receiving = session.ReceiveLoopAsync(cancellationToken);
@@ -62,6 +66,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
         finally
         {
+            Log.AgentDisconnected(Logger, name);
             await ForgetAsync(name, session).ConfigureAwait(false);
         }
     }
@@ -497,6 +502,11 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             // The server is stopping (the next start watches these runs again), or the store is away (the next
             // heartbeat's watch, with several servers, looks again).
         }
+        catch (Exception exception)
+        {
+            // Nothing awaits this task: what went wrong would vanish unlogged.
+            Log.LostRunsFailed(Logger, exception, agent);
+        }
     }
 
     private async Task CatchUpAsync(AgentSession session, AgentHello hello, CancellationToken cancellationToken)
@@ -512,6 +522,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or ObjectDisposedException or SkiffException)
         {
             // The agent went away again (or the server is stopping, or the store is away); its next connection catches up.
+        }
+        catch (Exception exception)
+        {
+            Log.AgentCatchUpFailed(Logger, exception, session.Name);
         }
     }
 
@@ -582,6 +596,11 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             catch (SkiffException)
             {
                 // The store is away (PostgreSQL restarting): look again at the next interval.
+            }
+            catch (Exception exception)
+            {
+                // A bug in one pass must not end the watch for the server's life.
+                Log.FleetWatchFailed(Logger, exception, interval);
             }
         }
     }
@@ -807,6 +826,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 break;
             case LocationReport report:
                 _lastReports[report.Location] = report;
+                await KeepReportAsync(session.Name, report).ConfigureAwait(false);
                 break;
             case AgentHello hello:
                 await HelloAsync(session, hello).ConfigureAwait(false);
@@ -814,6 +834,24 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case AgentLoad load:
                 await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
                 break;
+        }
+    }
+
+    /// <summary>Logs an agent's report and appends it to the location's health history in the store.</summary>
+    private async Task KeepReportAsync(string agent, LocationReport report)
+    {
+        var level = report.Kind is "Crashed" or "Unhealthy" or "OutOfMemory" or "ActivationFailed" ? LogLevel.Warning : LogLevel.Information;
+        Log.LocationReported(Logger, level, agent, report.Location, report.Release, report.Kind, report.Message);
+        try
+        {
+            await store.AppendLocationHealthAsync(
+                new LocationHealthRecord(report.Location, agent, report.Release, report.Kind, report.Message, report.At),
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (SkiffException exception)
+        {
+            // The store is away: the report is in the log and in memory (GET /locations), only the history misses it.
+            Log.HealthNotKept(Logger, report.Kind, report.Location, agent, exception.Message);
         }
     }
 

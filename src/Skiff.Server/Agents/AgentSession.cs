@@ -23,6 +23,9 @@ internal sealed class AgentSession(string name, WebSocket socket)
 
     public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Where a message that could not be handled is logged.</summary>
+    public Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     /// <summary>Sends a request and returns the agent's reply: the one the request expects, or an <see cref="AgentErrorReply"/>.</summary>
     public async Task<AgentMessage> RequestAsync(AgentMessage message, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -95,10 +98,16 @@ internal sealed class AgentSession(string name, WebSocket socket)
                         await onMessage(message).ConfigureAwait(false);
                     }
                 }
-                catch (SkiffException)
+                catch (SkiffException exception)
                 {
                     // One message the server cannot record (an event of a run it has no record of) must not
                     // end the session and fail every other request on it.
+                    Log.AgentMessageNotRecorded(Logger, JsonMessages.TypeOf(message), Name, exception.Message);
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException)
+                {
+                    // Nor must a bug in handling one message: the agent goes on sending the others.
+                    Log.AgentMessageFailed(Logger, exception, JsonMessages.TypeOf(message), Name);
                 }
             }
         }

@@ -18,7 +18,8 @@ internal static class ApiErrors
     /// <param name="context">The request.</param>
     /// <param name="next">The rest of the pipeline.</param>
     /// <param name="dataDirectory">The server's data folder, named in messages of the stores below it; the answer names it without its path.</param>
-    public static async Task HandleAsync(HttpContext context, Func<Task> next, string dataDirectory)
+    /// <param name="logger">Where an unexpected error is logged, with the request it broke (<see cref="Log.RequestFailed"/>).</param>
+    public static async Task HandleAsync(HttpContext context, Func<Task> next, string dataDirectory, ILogger logger)
     {
         try
         {
@@ -28,6 +29,30 @@ internal static class ApiErrors
         {
             context.Response.StatusCode = status;
             await context.Response.WriteAsJsonAsync(new ApiError(WithoutServerPaths(exception.Message, dataDirectory)), ApiJson.Default.ApiError).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nobody is left to answer, and nothing went wrong on this side.
+        }
+        // Kestrel answers its own BadHttpRequestException (a body over the limit: 413) as it did before this handler
+        // existed, and an exception of a request whose client went away is that going away, not a bug.
+        catch (Exception exception) when (StatusFor(exception) is null && exception is not BadHttpRequestException && !context.RequestAborted.IsCancellationRequested)
+        {
+            // A bug, or a failure nobody foresaw: the log keeps what broke and on which request, the client gets the
+            // request's id to quote, never the exception's text (it may name server internals).
+            var token = Hosting.Authorization.TryCallerOf(context)?.Token ?? "none";
+            var path = context.Request.Path.Value ?? "/";
+            if (context.Response.HasStarted)
+            {
+                Log.RequestFailedAfterStart(logger, exception, context.Request.Method, path, context.TraceIdentifier, token);
+                throw;
+            }
+
+            Log.RequestFailed(logger, exception, context.Request.Method, path, context.TraceIdentifier, token);
+            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+            await context.Response.WriteAsJsonAsync(
+                new ApiError($"the server failed unexpectedly on this request (request {context.TraceIdentifier}); its log says why (event 1001). Try again; if it fails again, report it with the request id."),
+                ApiJson.Default.ApiError).ConfigureAwait(false);
         }
     }
 

@@ -110,6 +110,18 @@ internal static class ControlEndpoints
             .Fails(404)
             .WithSummary("A location's deployments, newest first (limit: 1–1000, default 50).");
 
+        api.MapGet("/locations/{name}/health", async (string name, [Range(1, IMetadataStore.KeptHealthReportsPerLocation)] int? limit, CancellationToken cancellationToken) =>
+        {
+            // A location deleted (or never deployed) has no history worth an empty list: say it does not exist.
+            _ = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
+                ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them.");
+            var history = await store.ListLocationHealthAsync(name, limit ?? IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false);
+            return TypedResults.Ok<IReadOnlyList<HealthReport>>(
+                [.. history.Select(r => new HealthReport(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(r.Kind), r.Message, r.Release, r.Agent, r.At))]);
+        })
+            .Fails(404)
+            .WithSummary("A location's health history: what agents reported about it (crashes, restarts, out of memory, health changes), newest first; the newest 200 are kept (limit: 1–200, default 200).");
+
         api.MapPost("/locations/{name}/rollback", async (string name, HttpRequest request, CancellationToken cancellationToken) =>
         {
             var body = request.ContentLength is > 0

@@ -41,6 +41,9 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
     /// <summary>The pass under way, else the last one finished; null before the first.</summary>
     public ScrubPass? LastPass => Volatile.Read(ref _current) ?? Volatile.Read(ref _lastPass);
 
+    /// <summary>Where failures of a pass are logged; nowhere unless the host gives one.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (BytesPerSecond == 0)
@@ -78,6 +81,8 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
                 {
                     failed.Error ??= exception.Message;
                 }
+
+                Log.ScrubFailed(Logger, exception, RetryAfterFailure);
 
                 await Task.Delay(RetryAfterFailure, time, stoppingToken).ConfigureAwait(false);
             }
@@ -117,6 +122,7 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
                 catch (BlobIntegrityException)
                 {
                     pass.Quarantined.Enqueue(blob);
+                    Log.BlobQuarantined(Logger, blob.ToString());
                 }
                 catch (BlobNotFoundException)
                 {
@@ -138,6 +144,7 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
         catch (Exception exception) when (exception is BlobStoreUnavailableException or IOException)
         {
             pass.Error = exception.Message;
+            Log.ScrubStopped(Logger, exception.Message);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -24,6 +24,9 @@ internal sealed class ServerPresence(IMetadataStore store, IServerBus bus, Deplo
     /// <summary>How often a shared server heartbeats and sweeps: several times per grace period, so one slow beat is not taken for death.</summary>
     public TimeSpan Interval => gracePeriod / 4;
 
+    /// <summary>Where a beat that failed unexpectedly is logged.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!shared)
@@ -62,6 +65,11 @@ internal sealed class ServerPresence(IMetadataStore store, IServerBus bus, Deplo
             {
                 // The store is away (PostgreSQL restarting): beat again at the next interval. Others may take this
                 // server for dead meanwhile; its deployments then end as they recorded.
+            }
+            catch (Exception exception)
+            {
+                // Anything else is a bug; the beat must go on all the same, or others take this server for dead.
+                Log.HeartbeatFailed(Logger, exception, bus.ServerId);
             }
         }
     }

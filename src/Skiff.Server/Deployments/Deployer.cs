@@ -52,6 +52,9 @@ internal sealed class Deployer
     private readonly IServerBus _bus;
     private readonly TimeProvider _time;
 
+    /// <summary>Where each deployment's outcome is logged.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
     {
         _store = store;
@@ -333,7 +336,17 @@ internal sealed class Deployer
         }
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
-        return (await MetadataOutage.RideOutAsync(() => _store.GetDeploymentAsync(record.Id, CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false))!;
+        var decided = (await MetadataOutage.RideOutAsync(() => _store.GetDeploymentAsync(record.Id, CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false))!;
+        if (decided.Outcome == DeploymentOutcomes.Live)
+        {
+            Log.DeploymentLive(Logger, decided.Id, decided.Release.ToString(), decided.Location);
+        }
+        else
+        {
+            Log.DeploymentFailed(Logger, decided.Id, decided.Release.ToString(), decided.Location, decided.Error);
+        }
+
+        return decided;
     }
 
     /// <summary>Waits until no deployment of the location registered before this one (on any server) is still pending.</summary>

@@ -103,6 +103,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["GET /api/v1/locations"] = (new(ApiRole.Read, LocationScope.Any), null),
         ["GET /api/v1/locations/{name}/jobs"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/deployments"] = (new(ApiRole.Read, LocationScope.Route), null),
+        ["GET /api/v1/locations/{name}/health"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["POST /api/v1/locations/{name}/rollback"] = (new(ApiRole.Deploy, LocationScope.Route), new("rollback", "body:deployment", "answer:deployment")),
         ["POST /api/v1/runs"] = (new(ApiRole.Run, LocationScope.Body), new("run", "body:job", "answer:run")),
         ["GET /api/v1/runs"] = (new(ApiRole.Read, LocationScope.Query), null),
@@ -158,6 +159,9 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
     /// <summary>The caller of a request that passed <see cref="HandleAsync"/>.</summary>
     public static Caller CallerOf(HttpContext context) =>
         context.Items[CallerKey] as Caller ?? throw new InvalidOperationException("the request was not authorized.");
+
+    /// <summary>The caller of a request, or null before (or without) <see cref="HandleAsync"/>: for logs of failed requests.</summary>
+    public static Caller? TryCallerOf(HttpContext context) => context.Items.TryGetValue(CallerKey, out var caller) ? caller as Caller : null;
 
     public async Task HandleAsync(HttpContext context, Func<Task> next)
     {

@@ -75,4 +75,10 @@ internal sealed class ServerOptions
     public string BlobDirectory => Path.Combine(DataDirectory, "blobs");
 
     public string TokenPath => Path.Combine(DataDirectory, "token");
+
+    /// <summary>
+    /// Where the server's logs go (docs/logs.md); the caller owns it and disposes it after the server. Default: nowhere,
+    /// as tests and embedders that pass none want.
+    /// </summary>
+    public ILoggerFactory LoggerFactory { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
 }

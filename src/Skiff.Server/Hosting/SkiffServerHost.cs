@@ -59,7 +59,9 @@ internal static class SkiffServerHost
             var blobs = await BlobStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
 
             var builder = WebApplication.CreateSlimBuilder();
+            // The host's own logs (Kestrel, hosting) go where Skiff's do, filtered by the caller's factory; none by default.
             builder.Logging.ClearProviders();
+            builder.Services.AddSingleton(options.LoggerFactory);
             // A deploy may be waiting minutes on an activation; a stopping server does not wait for it. What was
             // cut off is recorded failed (now, or at the next start).
             builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(3));
@@ -78,33 +80,35 @@ internal static class SkiffServerHost
                 kestrel.Listen(listenAddress, options.Port);
                 kestrel.Limits.MaxRequestBodySize = options.MaxBlobBytes;
             });
-            var scrubber = new Scrubber(blobs, store, options.ScrubBytesPerSecond, time);
+            var loggers = options.LoggerFactory;
+            var scrubber = new Scrubber(blobs, store, options.ScrubBytesPerSecond, time) { Logger = loggers.CreateLogger<Scrubber>() };
             builder.Services.AddHostedService(_ => scrubber);
             // Every server sends the outbox's webhooks; leases in the store keep two from sending one at once. Redirects are
             // not followed: a receiver answers where it was subscribed (3xx counts as a failed attempt).
             var webhookHandler = new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), ConnectTimeout = WebhookSender.AttemptTimeout };
-            builder.Services.AddHostedService(_ => new WebhookSender(store, webhookHandler, time));
+            builder.Services.AddHostedService(_ => new WebhookSender(store, webhookHandler, time) { Logger = loggers.CreateLogger<WebhookSender>() });
             // Made once the agent hub exists, below; the host asks for it when it starts, after that.
             ScheduleEvaluator? schedules = null;
             builder.Services.AddHostedService(_ => schedules!);
             var app = builder.Build();
-            var runs = new RunService(store, bus, time);
-            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
+            var runs = new RunService(store, bus, time) { Logger = loggers.CreateLogger<RunService>() };
+            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>() };
             bus.OnRequest = agents.HandleRelayedAsync;
-            var deployer = new Deployer(store, blobs, agents, bus, time);
+            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>() };
             var scheduledRuns = new RunStarter(store, agents, options, time);
             schedules = new ScheduleEvaluator(
                 store,
                 async (schedule, _, stopping) => (await scheduledRuns.StartAsync(schedule.Location, schedule.Job, (System.Text.Json.Nodes.JsonObject)schedule.Parameters.DeepClone(), stopping).ConfigureAwait(false)).Run,
                 serverId,
-                time);
+                time) { Logger = loggers.CreateLogger<ScheduleEvaluator>() };
 
             // A deployment in flight when a server stopped did not finish: say so, never leave it half done. Runs
             // are different: they go on on their agents, which resend their events when they reconnect.
-            presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time);
+            presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time) { Logger = loggers.CreateLogger<ServerPresence>() };
             await presence.StartAsync(cancellationToken).ConfigureAwait(false);
             app.UseWebSockets();
-            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory));
+            var apiLogger = loggers.CreateLogger(typeof(ApiErrors).FullName!);
+            app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory, apiLogger));
             app.Use((context, next) => RequestChecks.HandleAsync(context, () => next(context)));
             // Who calls, whether their token's role and locations allow the call, and the audit log (Authorization.cs).
             var tokens = new AccessTokens(token, store);
@@ -209,7 +213,14 @@ internal static class SkiffServerHost
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             _ = agents.WatchFleetAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-            return new RunningServer(app, new Uri(address.EndsWith('/') ? address : address + "/"), token, store, blobs, presence, folderLock);
+            var url = new Uri(address.EndsWith('/') ? address : address + "/");
+            Log.ServerStarted(
+                loggers.CreateLogger(typeof(SkiffServerHost).FullName!),
+                serverId,
+                url,
+                store is PostgresMetadataStore shared ? shared.Database : options.DatabasePath,
+                options.S3Blobs is { } s3 ? $"S3 ({s3.Bucket}{(s3.Prefix.Length > 0 ? "/" + s3.Prefix : "")})" : options.BlobDirectory);
+            return new RunningServer(app, url, token, store, blobs, presence, folderLock);
         }
         catch
         {

@@ -261,4 +261,19 @@ internal interface IMetadataStore : IAsyncDisposable
 
     /// <summary>Every job whose schedules were ever paused, or those on <paramref name="location"/>.</summary>
     Task<IReadOnlyList<ScheduleStateRecord>> ListScheduleStatesAsync(string? location, CancellationToken cancellationToken);
+
+    // A location's health history (docs/logs.md, "Health history"): what agents reported about it, kept across restarts.
+
+    /// <summary>How many of each location's newest health reports are kept; older ones are forgotten as new ones come.</summary>
+    const int KeptHealthReportsPerLocation = 200;
+
+    /// <summary>
+    /// Appends an agent's report about a location to its health history and, in the same transaction, forgets all but
+    /// its newest <see cref="KeptHealthReportsPerLocation"/>. The location need not be recorded (an agent may report
+    /// about one deleted since).
+    /// </summary>
+    Task AppendLocationHealthAsync(LocationHealthRecord report, CancellationToken cancellationToken);
+
+    /// <summary>A location's health history, newest first (in the order the reports were appended), at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<LocationHealthRecord>> ListLocationHealthAsync(string location, int limit, CancellationToken cancellationToken);
 }

@@ -247,6 +247,21 @@ internal sealed partial class PostgresMetadataStore
         );
         ALTER TABLE runs ADD COLUMN started_by text;
         """,
+
+        // Health history (docs/logs.md): what agents reported about each location, its newest 200 kept. seq is the
+        // order a server recorded them in, which the agents' clocks need not agree with.
+        """
+        CREATE TABLE location_health (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            location text COLLATE "C" NOT NULL,
+            agent text NOT NULL,
+            release text NOT NULL,
+            kind text NOT NULL,
+            message text NOT NULL,
+            at timestamptz NOT NULL
+        );
+        CREATE INDEX location_health_by_location ON location_health (location, seq);
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -235,6 +235,21 @@ internal sealed partial class SqliteMetadataStore
         ) STRICT;
         ALTER TABLE runs ADD COLUMN started_by TEXT;
         """,
+
+        // Health history (docs/logs.md): what agents reported about each location, its newest 200 kept. seq is the
+        // order the server heard them in, which the agents' clocks need not agree with.
+        """
+        CREATE TABLE location_health (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            location TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            release TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX location_health_by_location ON location_health (location, seq);
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -28,6 +28,9 @@ internal sealed class RunService
     private readonly IServerBus _bus;
     private readonly TimeProvider _time;
 
+    /// <summary>Where runs that start, and runs failed for being lost, are logged.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     public RunService(IMetadataStore store, IServerBus bus, TimeProvider time)
     {
         _store = store;
@@ -76,6 +79,7 @@ internal sealed class RunService
                 _time,
                 TimeSpan.MaxValue,
                 cancellationToken).ConfigureAwait(false);
+            Log.RunStarted(Logger, run.Id, run.Location, run.Job, run.Agent);
         }
     }
 
@@ -121,6 +125,7 @@ internal sealed class RunService
             cancellationToken).ConfigureAwait(false);
         if (failed)
         {
+            Log.RunLost(Logger, lost.Id, reason);
             await ChangedAsync(lost.Id).ConfigureAwait(false);
         }
     }

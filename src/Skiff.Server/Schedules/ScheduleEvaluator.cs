@@ -27,6 +27,9 @@ internal sealed class ScheduleEvaluator(IMetadataStore store, ScheduleEvaluator.
     /// </summary>
     public TimeSpan Lateness { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Where failures of a pass are logged; nowhere unless the host gives one.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -39,10 +42,11 @@ internal sealed class ScheduleEvaluator(IMetadataStore store, ScheduleEvaluator.
             {
                 return;
             }
-            catch (Exception)
+            catch (Exception exception)
             {
                 // A store out of reach, or anything else, must not stop the server or the schedules: the next pass
                 // tries again, and a tick that came due meanwhile is evaluated then (a late tick, if it took a minute).
+                Log.SchedulePassFailed(Logger, exception, Interval);
             }
 
             try
@@ -112,6 +116,7 @@ internal sealed class ScheduleEvaluator(IMetadataStore store, ScheduleEvaluator.
             {
                 // The tick is recorded and stays taken: a run that cannot start now (no agent, parameters the job no
                 // longer takes) is not retried by another server, which could start it twice. Its reason is on the tick.
+                Log.ScheduledRunNotStarted(Logger, due.Latest, location.Name, schedule.Job, exception.Message);
                 await store.CompleteScheduleTickAsync(tick, null, $"the run could not start: {exception.Message}", cancellationToken).ConfigureAwait(false);
             }
         }

@@ -38,6 +38,9 @@ internal sealed class WebhookSender(IMetadataStore store, HttpMessageHandler han
     // The receiver's timeout is the network's, measured in real time: it is no schedule to be driven by the injected clock.
     private readonly HttpClient _http = new(handler, disposeHandler: false) { Timeout = AttemptTimeout };
 
+    /// <summary>Where failures of a pass are logged; nowhere unless the host gives one.</summary>
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -55,6 +58,7 @@ internal sealed class WebhookSender(IMetadataStore store, HttpMessageHandler han
             {
                 // The store is away (PostgreSQL restarting), or one delivery could not be recorded: the loop goes on, and
                 // what was leased and not recorded is tried again once its lease runs out.
+                Log.WebhookPassFailed(Logger, exception);
             }
 
             if (sent < BatchSize)
@@ -90,6 +94,7 @@ internal sealed class WebhookSender(IMetadataStore store, HttpMessageHandler han
             ? WebhookDeliveryStatuses.Delivered
             : now - delivery.CreatedAt >= GiveUpAfter ? WebhookDeliveryStatuses.Failed : WebhookDeliveryStatuses.Pending;
         DateTimeOffset? next = outcome == WebhookDeliveryStatuses.Pending ? now + Backoff(delivery.Attempts + 1) : null;
+        Log.WebhookAttempted(Logger, delivery.Id, delivery.Url, outcome, error);
         // Recorded even while stopping: the attempt was made, and the receiver may have acted on it.
         await store.RecordWebhookAttemptAsync(delivery.Id, claim, at, status, error, outcome, next, CancellationToken.None).ConfigureAwait(false);
     }

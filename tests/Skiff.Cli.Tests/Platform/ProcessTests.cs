@@ -159,6 +159,33 @@ public sealed class ProcessTests : IDisposable
         server2.ExitCode.ShouldBe(0);
     }
 
+    [Fact]
+    public async Task Server_with_log_format_json_logs_one_json_object_per_line_on_stderr_and_keeps_stdout_as_it_was()
+    {
+        var data = _workspace.PathTo("json-logs");
+        using var server = Start("server", "--data", data, "--port", "0", "--log-format", "json", "--log-level", "debug");
+        var stderr = server.StandardError.ReadToEndAsync();
+        var listening = await ReadUntilAsync(server, line => line.StartsWith("skiff server listening on ", StringComparison.Ordinal));
+        var url = listening.Split(' ')[4];
+        var badLevel = await SkiffAsync("server", "--data", _workspace.PathTo("unused"), "--log-level", "loud");
+        Signal(server, "TERM");
+        await StoppedAsync(server, stderr);
+
+        var lines = (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.ShouldBeGreaterThan(2, await stderr);
+        var entries = lines.Select(line => JsonNode.Parse(line).ShouldBeOfType<JsonObject>()).ToList();
+        entries.ShouldAllBe(e => e["Timestamp"] != null && e["LogLevel"] != null && e["Category"] != null && e["Message"] != null);
+        var started = entries.Single(e => (int)e["EventId"]! == 1000);
+        ((string?)started["Category"]).ShouldBe("Skiff.Server.Hosting.SkiffServerHost");
+        ((string?)started["State"]!["Url"]).ShouldBe(url);
+        ((string?)started["State"]!["Metadata"]).ShouldBe(Path.Combine(data, "skiff.db"));
+        entries.ShouldContain(e => (int)e["EventId"]! == 1100, "the stop is logged");
+        entries.ShouldContain(e => (string?)e["LogLevel"] == "Debug", "--log-level debug lets the host's debug lines through");
+        server.ExitCode.ShouldBe(0);
+        badLevel.ExitCode.ShouldBe(2, badLevel.ToString());
+        badLevel.Stderr.ShouldContain("--log-level: 'loud' is not a level");
+    }
+
     private Process Start(params string[] arguments)
     {
         var startInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments])

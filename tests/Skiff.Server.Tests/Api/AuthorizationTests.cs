@@ -168,6 +168,8 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
     [InlineData("GET", "api/v1/deployments/d-reports", null, false)]
     [InlineData("GET", "api/v1/locations/reports/deployments", null, false)]
     [InlineData("GET", "api/v1/locations/analytics/deployments", null, true)]
+    [InlineData("GET", "api/v1/locations/reports/health", null, false)]
+    [InlineData("GET", "api/v1/locations/analytics/health", null, true)]
     [InlineData("POST", "api/v1/locations/reports/rollback", null, false)]
     [InlineData("POST", "api/v1/deployments", """{"location":"reports","release":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}""", false)]
     [InlineData("POST", "api/v1/deployments", """{"location":"analytics","release":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}""", true)]

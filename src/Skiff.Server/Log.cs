@@ -1,0 +1,94 @@
+namespace Skiff.Server;
+
+/// <summary>
+/// Every log line the server writes, source-generated. Event ids are stable (docs/logs.md) and grouped by area:
+/// 1xxx hosting and the API, 2xxx deployments, 3xxx runs, 4xxx agents, 5xxx blobs, 6xxx webhooks, 7xxx schedules.
+/// </summary>
+internal static partial class Log
+{
+    // 1xxx: hosting and the API.
+
+    [LoggerMessage(1000, LogLevel.Information, "skiff server {Server} listening on {Url}; metadata in {Metadata}, blobs in {Blobs}")]
+    public static partial void ServerStarted(ILogger logger, string server, Uri url, string metadata, string blobs);
+
+    [LoggerMessage(1001, LogLevel.Error, "{Method} {Path} failed with an unexpected error (request {RequestId}, token {Token}); answered 500")]
+    public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path, string requestId, string token);
+
+    [LoggerMessage(1002, LogLevel.Error, "{Method} {Path} failed with an unexpected error after its answer had started (request {RequestId}, token {Token}); the connection is cut")]
+    public static partial void RequestFailedAfterStart(ILogger logger, Exception exception, string method, string path, string requestId, string token);
+
+    [LoggerMessage(1003, LogLevel.Error, "the heartbeat of server {Server} failed unexpectedly; it tries again at the next beat")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string server);
+
+    // 2xxx: deployments.
+
+    [LoggerMessage(2000, LogLevel.Information, "deployment {Deployment} of {Release} is live on {Location}")]
+    public static partial void DeploymentLive(ILogger logger, string deployment, string release, string location);
+
+    [LoggerMessage(2001, LogLevel.Warning, "deployment {Deployment} of {Release} on {Location} failed: {Error}")]
+    public static partial void DeploymentFailed(ILogger logger, string deployment, string release, string location, string? error);
+
+    // 3xxx: runs. Per run, so at Debug: a busy platform starts thousands an hour, and its runs' own events say more.
+
+    [LoggerMessage(3000, LogLevel.Debug, "run {Run} of {Location}/{Job} started on agent {Agent}")]
+    public static partial void RunStarted(ILogger logger, string run, string location, string job, string? agent);
+
+    [LoggerMessage(3001, LogLevel.Warning, "run {Run} was failed: {Reason}")]
+    public static partial void RunLost(ILogger logger, string run, string reason);
+
+    // 4xxx: agents.
+
+    [LoggerMessage(4000, LogLevel.Information, "agent {Agent} connected")]
+    public static partial void AgentConnected(ILogger logger, string agent);
+
+    [LoggerMessage(4001, LogLevel.Information, "agent {Agent} disconnected")]
+    public static partial void AgentDisconnected(ILogger logger, string agent);
+
+    [LoggerMessage(4002, LogLevel.Error, "a {Message} message from agent {Agent} failed unexpectedly; the connection goes on")]
+    public static partial void AgentMessageFailed(ILogger logger, Exception exception, string message, string agent);
+
+    [LoggerMessage(4003, LogLevel.Warning, "a {Message} message from agent {Agent} was not recorded: {Problem}")]
+    public static partial void AgentMessageNotRecorded(ILogger logger, string message, string agent, string problem);
+
+    [LoggerMessage(4004, LogLevel.Error, "catching agent {Agent} up with the store failed unexpectedly; its next connection tries again")]
+    public static partial void AgentCatchUpFailed(ILogger logger, Exception exception, string agent);
+
+    [LoggerMessage(4005, LogLevel.Error, "placing locations on the fleet failed unexpectedly; tried again in {Interval}")]
+    public static partial void FleetWatchFailed(ILogger logger, Exception exception, TimeSpan interval);
+
+    [LoggerMessage(4006, LogLevel.Error, "failing the runs of agent {Agent}, away past the grace period, failed unexpectedly")]
+    public static partial void LostRunsFailed(ILogger logger, Exception exception, string agent);
+
+    [LoggerMessage(EventId = 4007, Message = "agent {Agent} reports {Location} ({Release}) {Kind}: {Detail}")]
+    public static partial void LocationReported(ILogger logger, LogLevel level, string agent, string location, string release, string kind, string detail);
+
+    [LoggerMessage(4008, LogLevel.Warning, "a {Kind} report of {Location} from agent {Agent} was not kept in the health history: {Problem}")]
+    public static partial void HealthNotKept(ILogger logger, string kind, string location, string agent, string problem);
+
+    // 5xxx: blobs.
+
+    [LoggerMessage(5000, LogLevel.Error, "a scrub pass over the blob store failed unexpectedly; the next is tried in {Retry}")]
+    public static partial void ScrubFailed(ILogger logger, Exception exception, TimeSpan retry);
+
+    [LoggerMessage(5001, LogLevel.Warning, "the scrub found blob {Blob} damaged and quarantined it; the next deploy that needs it uploads it again")]
+    public static partial void BlobQuarantined(ILogger logger, string blob);
+
+    [LoggerMessage(5002, LogLevel.Warning, "a scrub pass over the blob store stopped: {Problem}")]
+    public static partial void ScrubStopped(ILogger logger, string problem);
+
+    // 6xxx: webhooks.
+
+    [LoggerMessage(6000, LogLevel.Error, "a pass of the webhook sender failed; leased deliveries are tried again when their lease ends")]
+    public static partial void WebhookPassFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(6001, LogLevel.Debug, "webhook delivery {Delivery} to {Url}: {Outcome} ({Problem})")]
+    public static partial void WebhookAttempted(ILogger logger, string delivery, string url, string outcome, string? problem);
+
+    // 7xxx: schedules.
+
+    [LoggerMessage(7000, LogLevel.Error, "a pass over the schedules failed; the next, in {Interval}, tries again")]
+    public static partial void SchedulePassFailed(ILogger logger, Exception exception, TimeSpan interval);
+
+    [LoggerMessage(7001, LogLevel.Warning, "the {Tick} tick of {Location}/{Job} started no run: {Problem}")]
+    public static partial void ScheduledRunNotStarted(ILogger logger, DateTimeOffset tick, string location, string job, string problem);
+}
