@@ -88,7 +88,7 @@ internal static class SkiffServerHost
             ScheduleEvaluator? schedules = null;
             builder.Services.AddHostedService(_ => schedules!);
             var app = builder.Build();
-            var runs = new RunService(store, bus, time);
+            var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping);
             bus.OnRequest = agents.HandleRelayedAsync;
             var deployer = new Deployer(store, blobs, agents, bus, time);
