@@ -817,12 +817,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         switch (message)
         {
             case AgentRunEvent runEvent:
-                if (await runs.AppendEventAsync(runEvent.Run, runEvent.Event, stopping).ConfigureAwait(false))
-                {
-                    // The run's end is stored: the agent may forget its events.
-                    await session.TrySendAsync(new RunStoredNotice(runEvent.Run)).ConfigureAwait(false);
-                }
-
+                // Queued for the next batch; once the run's end is committed, the agent may forget its events.
+                await runs.AppendEventAsync(runEvent.Run, runEvent.Event, () => session.TrySendAsync(new RunStoredNotice(runEvent.Run)), stopping).ConfigureAwait(false);
                 break;
             case LocationReport report:
                 _lastReports[report.Location] = report;

@@ -70,6 +70,12 @@ internal sealed class ServerOptions
     /// </summary>
     public long ScrubBytesPerSecond { get; init; } = Blobs.Scrubber.DefaultBytesPerSecond;
 
+    /// <summary>
+    /// The most run events stored in one transaction (docs/events.md). Default <see cref="Runs.RunEventWriter.DefaultBatchSize"/>;
+    /// 1 stores each event on its own, as before group commit (the events benchmark compares the two).
+    /// </summary>
+    public int EventBatchSize { get; init; } = Runs.RunEventWriter.DefaultBatchSize;
+
     public string DatabasePath => Path.Combine(DataDirectory, "skiff.db");
 
     public string BlobDirectory => Path.Combine(DataDirectory, "blobs");

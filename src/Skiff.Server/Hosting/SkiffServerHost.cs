@@ -91,7 +91,7 @@ internal static class SkiffServerHost
             ScheduleEvaluator? schedules = null;
             builder.Services.AddHostedService(_ => schedules!);
             var app = builder.Build();
-            var runs = new RunService(store, bus, time) { Logger = loggers.CreateLogger<RunService>() };
+            var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<RunService>() };
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>() };
             bus.OnRequest = agents.HandleRelayedAsync;
             var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>() };

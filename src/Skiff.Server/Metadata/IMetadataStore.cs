@@ -87,6 +87,18 @@ internal interface IMetadataStore : IAsyncDisposable
     Task<bool> AppendRunEventAsync(string runId, long seq, string eventJson, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Records many events (of any runs) in one transaction, as if each were given to
+    /// <see cref="AppendRunEventAsync"/> in turn, and ends each run whose end event (one with an
+    /// <see cref="RunEventToStore.EndStatus"/>) comes while it is running, as <see cref="CompleteRunAsync"/>
+    /// does (its webhook deliveries included), after its events before it and in the same transaction: an
+    /// event after the end in the list is ignored. An event of a run that is not recorded is not stored and
+    /// fails nothing else (<see cref="RunEventOutcome.UnknownRun"/>). Safe to repeat after a connection broke
+    /// while committing. Returns what happened to each event, in the order given.
+    /// </summary>
+    /// <exception cref="ArgumentException">An event names no run, has no JSON, or ends with a status that is not final.</exception>
+    Task<IReadOnlyList<RunEventOutcome>> AppendRunEventsAsync(IReadOnlyList<RunEventToStore> events, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Ends a running run as <see cref="RunStatuses.Failed"/> with <paramref name="reason"/> when its worker can no
     /// longer report, and stores its last event, made by <paramref name="lastEvent"/> from the ended run and the
     /// next sequence number, after every event stored. One transaction: no event of the worker's lands after it or

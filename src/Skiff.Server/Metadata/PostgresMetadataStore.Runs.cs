@@ -120,6 +120,94 @@ internal sealed partial class PostgresMetadataStore
     }
 
     /// <remarks>
+    /// Concurrency: the rows of the runs named are locked first (FOR NO KEY UPDATE, in id order), so no other
+    /// server's batch, single append or <see cref="FailRunAsync"/> changes those runs until this commits, and two
+    /// batches (an agent that moved to another server while the first still held its events) wait for each other
+    /// instead of deadlocking. Which events to store is then decided here from those runs' states, and they go in
+    /// with one insert from arrays: three round trips for any number of events, not one per event.
+    /// </remarks>
+    public Task<IReadOnlyList<RunEventOutcome>> AppendRunEventsAsync(IReadOnlyList<RunEventToStore> events, CancellationToken cancellationToken)
+    {
+        RunEventToStore.CheckAll(events);
+        return WriteAsync<IReadOnlyList<RunEventOutcome>>(
+            async transaction =>
+            {
+                var outcomes = new RunEventOutcome[events.Count];
+                var ids = events.Select(e => e.RunId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+
+                // Per run: true while running, false once ended, absent when no run has the id.
+                var running = new Dictionary<string, bool>(StringComparer.Ordinal);
+                foreach (var (id, status) in await ListAsync(
+                             Sql(transaction, "SELECT id, status FROM runs WHERE id = ANY(@ids) ORDER BY id FOR NO KEY UPDATE;", ("@ids", ids)),
+                             reader => (reader.GetString(0), reader.GetString(1)),
+                             cancellationToken).ConfigureAwait(false))
+                {
+                    running[id] = status == RunStatuses.Running;
+                }
+
+                var candidates = new List<int>();
+                var ends = new List<RunEventToStore>();
+                var seen = new HashSet<(string, long)>();
+                for (var i = 0; i < events.Count; i++)
+                {
+                    var runEvent = events[i];
+                    if (!running.TryGetValue(runEvent.RunId, out var isRunning))
+                    {
+                        outcomes[i] = RunEventOutcome.UnknownRun;
+                        continue;
+                    }
+
+                    outcomes[i] = RunEventOutcome.Ignored;
+                    if (!isRunning)
+                    {
+                        continue;
+                    }
+
+                    if (seen.Add((runEvent.RunId, runEvent.Seq)))
+                    {
+                        candidates.Add(i);
+                    }
+
+                    if (runEvent.EndStatus is not null)
+                    {
+                        ends.Add(runEvent);
+                        running[runEvent.RunId] = false;
+                    }
+                }
+
+                if (candidates.Count > 0)
+                {
+                    var stored = (await ListAsync(
+                        Sql(
+                            transaction,
+                            """
+                            INSERT INTO run_events (run_id, seq, json)
+                            SELECT * FROM unnest(@runIds::text[], @seqs::bigint[], @jsons::text[])
+                            ON CONFLICT (run_id, seq) DO NOTHING
+                            RETURNING run_id, seq;
+                            """,
+                            ("@runIds", candidates.Select(i => events[i].RunId).ToArray()),
+                            ("@seqs", candidates.Select(i => events[i].Seq).ToArray()),
+                            ("@jsons", candidates.Select(i => events[i].Json).ToArray())),
+                        reader => (reader.GetString(0), reader.GetInt64(1)),
+                        cancellationToken).ConfigureAwait(false)).ToHashSet();
+                    foreach (var i in candidates.Where(i => stored.Contains((events[i].RunId, events[i].Seq))))
+                    {
+                        outcomes[i] = RunEventOutcome.Stored;
+                    }
+                }
+
+                foreach (var end in ends)
+                {
+                    await EndAsync(transaction, end.RunId, end.EndStatus!, end.EndReason, cancellationToken).ConfigureAwait(false);
+                }
+
+                return outcomes;
+            },
+            cancellationToken);
+    }
+
+    /// <remarks>
     /// Concurrency: the update takes the run's row lock first, so event inserts (which share-lock it) either
     /// committed before it, and the max below sees them, or wait and then store nothing.
     /// </remarks>

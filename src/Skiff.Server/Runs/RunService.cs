@@ -27,15 +27,21 @@ internal sealed class RunService
     private readonly IMetadataStore _store;
     private readonly IServerBus _bus;
     private readonly TimeProvider _time;
+    private readonly RunEventWriter _events;
 
     /// <summary>Where runs that start, and runs failed for being lost, are logged.</summary>
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
-    public RunService(IMetadataStore store, IServerBus bus, TimeProvider time)
+    /// <summary>
+    /// Stores agents' events at most <paramref name="eventBatchSize"/> per transaction (1 stores each on its own, for
+    /// comparison) until <paramref name="stopping"/>.
+    /// </summary>
+    public RunService(IMetadataStore store, IServerBus bus, TimeProvider time, int eventBatchSize = RunEventWriter.DefaultBatchSize, CancellationToken stopping = default)
     {
         _store = store;
         _bus = bus;
         _time = time;
+        _events = new RunEventWriter(store, time, eventBatchSize, ChangedAsync, stopping);
         bus.Subscribe((topic, runId) =>
         {
             if (topic == Topic)
@@ -84,33 +90,15 @@ internal sealed class RunService
     }
 
     /// <summary>
-    /// Stores one event an agent sent; returns whether it was the run's end. Waits out a store that cannot be
-    /// reached (until <paramref name="cancellationToken"/>), holding up the agent's later messages meanwhile: the
-    /// agent sends each event once on a connection, so one not stored here would be lost, and the run would never
-    /// end for its followers.
+    /// Queues one event an agent sent, to be stored with others in one transaction (<see cref="RunEventWriter"/>),
+    /// in the order they arrive; waits only while the queue is full, holding up the agent's later messages
+    /// meanwhile. When the event is its run's end, <paramref name="endStored"/> is called once the end is
+    /// committed (every earlier event of the run with it or before it), and the run is ended in the same
+    /// transaction. A store that cannot be reached is waited out: the agent sends each event once on a connection,
+    /// so one dropped here would be lost until it reconnects, and the run would not end for its followers.
     /// </summary>
-    public async Task<bool> AppendEventAsync(string runId, JsonObject runEvent, CancellationToken cancellationToken)
-    {
-        var seq = (long?)runEvent["seq"] ?? 0;
-        var json = runEvent.ToJsonString();
-        // Both writes are safe to repeat: the event lands once per (run, seq), and a run ends once.
-        await MetadataOutage.RideOutAsync(() => _store.AppendRunEventAsync(runId, seq, json, cancellationToken), _time, TimeSpan.MaxValue, cancellationToken).ConfigureAwait(false);
-        var type = (string?)runEvent["type"];
-        var ended = RunEvents.IsEnd(runEvent);
-        if (ended)
-        {
-            var status = type switch
-            {
-                "run_succeeded" => RunStatuses.Succeeded,
-                "run_canceled" => RunStatuses.Canceled,
-                _ => RunStatuses.Failed,
-            };
-            await MetadataOutage.RideOutAsync(() => _store.CompleteRunAsync(runId, status, (string?)runEvent["reason"], cancellationToken), _time, TimeSpan.MaxValue, cancellationToken).ConfigureAwait(false);
-        }
-
-        await ChangedAsync(runId).ConfigureAwait(false);
-        return ended;
-    }
+    public ValueTask AppendEventAsync(string runId, JsonObject runEvent, Func<Task>? endStored, CancellationToken cancellationToken) =>
+        _events.AppendAsync(runId, runEvent, endStored, cancellationToken);
 
     /// <summary>
     /// Ends a run whose agent can no longer report on it, with a <c>run_failed</c> event after its last

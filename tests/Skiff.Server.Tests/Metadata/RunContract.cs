@@ -102,6 +102,81 @@ public abstract class RunContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AppendRunEvents_KeepsEachEventsRules_EndsTheRunInTheSameBatch_AndAnUnknownRunFailsNothing()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r2", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r3", "reports", _release), CancellationToken.None);
+        await _store.AppendRunEventAsync("r1", 1, """{"n":1}""", CancellationToken.None);
+        await _store.CompleteRunAsync("r2", RunStatuses.Canceled, "asked", CancellationToken.None);
+        _database.Clock.Advance(TimeSpan.FromSeconds(5));
+
+        var outcomes = await _store.AppendRunEventsAsync(
+            [
+                new("r1", 1, """{"n":"resent"}"""),
+                new("r1", 2, """{"n":2}"""),
+                new("nope", 1, """{"n":"lost"}"""),
+                new("r2", 1, """{"n":"late"}"""),
+                new("r3", 1, """{"m":1}"""),
+                new("r1", 2, """{"n":"twice"}"""),
+                new("r1", 3, """{"n":3,"end":true}""", RunStatuses.Failed, "boom"),
+                new("r1", 4, """{"n":"after the end"}"""),
+                new("r3", 2, """{"m":2}"""),
+            ],
+            CancellationToken.None);
+
+        outcomes.ShouldBe(
+        [
+            RunEventOutcome.Ignored, RunEventOutcome.Stored, RunEventOutcome.UnknownRun, RunEventOutcome.Ignored, RunEventOutcome.Stored,
+            RunEventOutcome.Ignored, RunEventOutcome.Stored, RunEventOutcome.Ignored, RunEventOutcome.Stored,
+        ]);
+        (await _store.GetRunEventsAsync("r1", 0, 100, CancellationToken.None)).ShouldBe(
+            [new RunEventRecord(1, """{"n":1}"""), new RunEventRecord(2, """{"n":2}"""), new RunEventRecord(3, """{"n":3,"end":true}""")]);
+        (await _store.GetRunEventsAsync("r2", 0, 100, CancellationToken.None)).ShouldBeEmpty();
+        (await _store.GetRunEventsAsync("r3", 0, 100, CancellationToken.None)).Select(e => e.Seq).ShouldBe([1L, 2L]);
+        (await _store.GetRunEventsAsync("nope", 0, 100, CancellationToken.None)).ShouldBeEmpty();
+        (await _store.GetRunAsync("r1", CancellationToken.None)).ShouldBe(
+            Some.Run("r1", "analytics", _release) with { Status = RunStatuses.Failed, Reason = "boom", FinishedAt = _database.Clock.GetUtcNow() });
+        (await _store.GetRunAsync("r2", CancellationToken.None))!.Reason.ShouldBe("asked");
+        (await _store.GetRunAsync("r3", CancellationToken.None))!.Status.ShouldBe(RunStatuses.Running);
+    }
+
+    [Fact]
+    public async Task AppendRunEvents_SentAgain_ChangesNothing_AndAnEndAlreadyStoredStillEndsItsRun()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+        await _store.CreateRunAsync(Some.Run("r2", "analytics", _release), CancellationToken.None);
+        List<RunEventToStore> batch = [new("r1", 1, "{}"), new("r1", 2, """{"end":1}""", RunStatuses.Succeeded)];
+        (await _store.AppendRunEventsAsync(batch, CancellationToken.None)).ShouldBe([RunEventOutcome.Stored, RunEventOutcome.Stored]);
+        var ended = (await _store.GetRunAsync("r1", CancellationToken.None))!;
+        _database.Clock.Advance(TimeSpan.FromSeconds(5));
+
+        // As after a commit whose connection broke: the retry finds everything done.
+        (await _store.AppendRunEventsAsync(batch, CancellationToken.None)).ShouldBe([RunEventOutcome.Ignored, RunEventOutcome.Ignored]);
+        (await _store.GetRunAsync("r1", CancellationToken.None)).ShouldBe(ended);
+
+        // An end stored by an older server that died before it ended the run: sent again, it ends it now.
+        await _store.AppendRunEventAsync("r2", 1, """{"end":2}""", CancellationToken.None);
+        (await _store.AppendRunEventsAsync([new("r2", 1, """{"end":2}""", RunStatuses.Canceled, "asked")], CancellationToken.None)).ShouldBe([RunEventOutcome.Ignored]);
+        (await _store.GetRunAsync("r2", CancellationToken.None))!.Status.ShouldBe(RunStatuses.Canceled);
+        (await _store.AppendRunEventsAsync([], CancellationToken.None)).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task AppendRunEvents_WithABadEvent_IsRefused_AndStoresNothing()
+    {
+        await _store.CreateRunAsync(Some.Run("r1", "analytics", _release), CancellationToken.None);
+
+        var refused = await Should.ThrowAsync<ArgumentException>(() => _store.AppendRunEventsAsync(
+            [new("r1", 1, "{}"), new("r1", 2, "{}", RunStatuses.Running)],
+            CancellationToken.None));
+        await Should.ThrowAsync<ArgumentException>(() => _store.AppendRunEventsAsync([new("", 1, "{}")], CancellationToken.None));
+
+        refused.Message.ShouldContain("run event #2 of 2 (run 'r1', seq 2) ends its run as 'running'");
+        (await _store.GetRunEventsAsync("r1", 0, 100, CancellationToken.None)).ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task AppendRunEvent_ForAnUnknownRun_IsNotFound()
     {
         var missing = await Should.ThrowAsync<MetadataNotFoundException>(

@@ -185,6 +185,19 @@ public abstract class WebhookOutboxContract : IAsyncLifetime
         stored.Events.ShouldBe(["run_failed", "deploy_live"]);
     }
 
+    [Fact]
+    public async Task A_run_ended_by_its_end_event_in_a_batch_adds_its_delivery_in_that_transaction()
+    {
+        await SubscribeAsync("wh-billing", "billing", WebhookEvents.RunSucceeded);
+        await _store.CreateRunAsync(Some.Run("r1", "billing", _release), CancellationToken.None);
+
+        await _store.AppendRunEventsAsync([new("r1", 1, "{}"), new("r1", 2, "{}", RunStatuses.Succeeded)], CancellationToken.None);
+        await _store.AppendRunEventsAsync([new("r1", 2, "{}", RunStatuses.Succeeded)], CancellationToken.None);
+
+        (await _store.ListWebhookDeliveriesAsync(null, 100, CancellationToken.None)).Select(d => (d.Subscription, d.Event, d.Subject))
+            .ShouldBe([("wh-billing", "run_succeeded", "r1")]);
+    }
+
     private Task SubscribeAsync(string id, string? location, params string[] events) =>
         _store.CreateWebhookSubscriptionAsync(
             new WebhookSubscription(id, $"http://127.0.0.1:9/{id}", events, location, WebhookSignature.NewSecret(), _database.Clock.GetUtcNow(), "server"),

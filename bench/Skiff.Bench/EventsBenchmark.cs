@@ -1,0 +1,132 @@
+using Skiff.Testing;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Skiff.Agent;
+using Skiff.Agent.Blobs;
+using Skiff.Agent.Connection;
+using Skiff.Server.Hosting;
+using Skiff.Server.Runs;
+
+namespace Skiff.Bench;
+
+/// <summary>
+/// A run that logs 50,000 lines (bench/LogLines), on the embedded platform (SQLite, an in-process agent over its
+/// real WebSocket), followed the way <c>skiff run --follow</c> follows it: how fast its events are stored and
+/// reach the follower, and how long after the run's last event the follower's stream ends. Measured with group
+/// commit (<see cref="RunEventWriter.DefaultBatchSize"/> events per transaction) and, side by side, with one
+/// transaction per event (batch size 1, as before).
+/// </summary>
+internal static class EventsBenchmark
+{
+    private const int Lines = 50_000;
+
+    public static async Task<int> RunAsync(int iterations)
+    {
+        using var workspace = new Workspace();
+        var project = workspace.CopyProject("bench/LogLines", "repo");
+        var batched = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations);
+
+        // One transaction per event is slow enough that a few runs tell the story.
+        var single = await MeasureAsync(workspace, project, 1, Math.Min(iterations, 3));
+
+        Console.WriteLine($"a run logging {Lines:N0} lines, followed over HTTP (ndjson, as skiff run --follow), embedded platform (SQLite, synchronous=FULL), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine();
+        Console.WriteLine("| events per transaction | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (size, runs) in new[] { (RunEventWriter.DefaultBatchSize, batched), (1, single) })
+        {
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"| {size} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} |"));
+        }
+
+        return 0;
+    }
+
+    private static async Task<List<Measured>> MeasureAsync(Workspace workspace, string project, int batchSize, int iterations)
+    {
+        var root = workspace.PathTo($"batch-{batchSize}");
+        await using var server = await SkiffServerHost.StartAsync(
+            new ServerOptions { DataDirectory = Path.Combine(root, "server"), Port = 0, EventBatchSize = batchSize },
+            TimeProvider.System,
+            CancellationToken.None);
+        using var blobs = new HttpClient();
+        await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(root, "agent") }, new HttpBlobSource(blobs, server.Url, server.Token), TimeProvider.System);
+        using var stopping = new CancellationTokenSource();
+        var connection = Task.Run(() => new ServerConnection(agent, server.Url, server.Token, "bench", TimeProvider.System).RunAsync(stopping.Token));
+        try
+        {
+            var (_, deployed) = await DeployBenchmark.DeployAsync(Path.Combine(AppContext.BaseDirectory, "skiff.dll"), project, root, server.Url.ToString(), server.Token);
+            if ((string?)deployed["outcome"] != "live")
+            {
+                throw new InvalidOperationException($"the deploy of bench/LogLines was {(string?)deployed["outcome"]}: {(string?)deployed["error"]}");
+            }
+
+            using var http = new HttpClient { BaseAddress = server.Url, Timeout = TimeSpan.FromMinutes(10) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", server.Token);
+            var measured = new List<Measured>();
+            for (var i = 0; i <= iterations; i++)
+            {
+                var run = await FollowOneRunAsync(http);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s"));
+                if (i > 0)
+                {
+                    measured.Add(run); // the first warms up the code server and the JIT
+                }
+            }
+
+            return measured;
+        }
+        finally
+        {
+            await stopping.CancelAsync();
+            await connection;
+        }
+    }
+
+    /// <summary>
+    /// Starts a run and follows it to its end. Events per second: every event, over the time from the first
+    /// reaching the follower to the last (each is read from the store, so none is counted before it is stored).
+    /// Lag: when the stream ended against the run's end event's own timestamp (same clock, millisecond precision).
+    /// </summary>
+    private static async Task<Measured> FollowOneRunAsync(HttpClient http)
+    {
+        using var started = await http.PostAsJsonAsync("api/v1/runs", new JsonObject { ["location"] = "bench", ["job"] = "log_lines", ["params"] = new JsonObject { ["lines"] = Lines } });
+        var body = JsonNode.Parse(await started.Content.ReadAsStringAsync())!;
+        var runId = (string?)body["run"] ?? throw new InvalidOperationException($"the run did not start: {body.ToJsonString()}");
+        using var response = await http.GetAsync($"api/v1/runs/{runId}/events?follow=true", HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        long count = 0;
+        long firstAt = 0;
+        string? first = null;
+        string? last = null;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (count++ == 0)
+            {
+                firstAt = Stopwatch.GetTimestamp();
+                first = line;
+            }
+
+            last = line;
+        }
+
+        var endedAt = DateTimeOffset.UtcNow;
+        var lastSeen = Stopwatch.GetElapsedTime(firstAt);
+        var end = JsonNode.Parse(last!)!;
+        if ((string?)end["type"] != "run_succeeded" || count < Lines || count != (long?)end["seq"])
+        {
+            throw new InvalidOperationException($"run {runId} streamed {count} events ending with {last}; expected every one of its {Lines:N0} lines, numbered without a gap, ending with run_succeeded");
+        }
+
+        var endTs = DateTimeOffset.Parse((string)end["ts"]!, CultureInfo.InvariantCulture);
+        var startTs = DateTimeOffset.Parse((string)JsonNode.Parse(first!)!["ts"]!, CultureInfo.InvariantCulture);
+        return new Measured(count / lastSeen.TotalSeconds, (endedAt - endTs).TotalMilliseconds, (endTs - startTs).TotalSeconds);
+    }
+
+    private sealed record Measured(double EventsPerSecond, double FollowerLagMs, double JobSeconds);
+}
