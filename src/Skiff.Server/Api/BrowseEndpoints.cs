@@ -56,6 +56,12 @@ internal static class BrowseEndpoints
             var filter = new RunFilter(Blank(location), Blank(job), status);
             // One more than asked says whether another page follows, without counting every match.
             var found = await store.SearchRunsAsync(filter, skip, take + 1, cancellationToken).ConfigureAwait(false);
+            // No runs for a location that does not exist is a typo, not an empty history: say so (looked up only then).
+            if (found.Count == 0 && filter.Location is { } named && await store.GetLocationAsync(named, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw new NotFoundException($"there is no location '{named}'; `skiff locations` lists them.");
+            }
+
             return Results.Json(new JsonObject
             {
                 ["runs"] = new JsonArray([.. found.Take(take).Select(r => JsonSerializer.SerializeToNode(Json.Run(r), ApiJson.Default.Run))]),
