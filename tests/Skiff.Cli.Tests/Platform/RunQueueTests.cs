@@ -8,6 +8,7 @@ namespace Skiff.Cli.Tests.Platform;
 /// <summary>
 /// A job deployed with <c>.MaxConcurrent(1)</c> on a real server and agent: a second run waits queued and starts when
 /// the first ends, a queued run can be canceled, and a location's own limit is set from the CLI (docs/run-queue.md).
+/// One test, so one deploy (a build) serves it all.
 /// </summary>
 public sealed class RunQueueTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
 {
@@ -16,7 +17,7 @@ public sealed class RunQueueTests(PlatformFixture fixture) : IClassFixture<Platf
     private EmbeddedPlatform Platform => fixture.Platform;
 
     [Fact]
-    public async Task A_run_over_its_jobs_limit_waits_queued_and_starts_when_the_running_one_ends()
+    public async Task A_run_over_its_jobs_limit_waits_queued_and_starts_when_the_running_one_ends_and_a_location_limit_is_set_from_the_cli()
     {
         // A job that runs until the file its parameter names exists, at most one run at a time.
         var project = fixture.Variant("queued", program => program.Replace(
@@ -35,9 +36,7 @@ public sealed class RunQueueTests(PlatformFixture fixture) : IClassFixture<Platf
             StringComparison.Ordinal));
         var deploy = await Platform.SkiffAsync("deploy", project, "--location", "queue");
         deploy.ExitCode.ShouldBe(0, deploy.ToString());
-        var gates = fixture.Workspace.PathTo("gates");
-        Directory.CreateDirectory(gates);
-        string Gate(int i) => Path.Combine(gates, $"open-{i}");
+        Directory.CreateDirectory(fixture.Workspace.PathTo("gates"));
 
         var first = await Platform.SkiffAsync("run", "queue", "gate", "--param", $"file={Gate(1)}", "--detach");
         var second = await Platform.SkiffAsync("run", "queue", "gate", "--param", $"file={Gate(2)}", "--detach");
@@ -76,28 +75,27 @@ public sealed class RunQueueTests(PlatformFixture fixture) : IClassFixture<Platf
         ((long?)queuedRun["queue_wait_ms"]).ShouldBe((long)started.QueueWait.Value.TotalMilliseconds);
         ((string?)queuedRun["queued_at"]).ShouldNotBeNull();
         json.Single(r => (string?)r!["run"] == r1)!["queue_wait_ms"]!.GetValue<long>().ShouldBeLessThan(1000);
+
+        await A_location_limit_is_set_shown_and_cleared_from_the_cli_and_bad_input_changes_nothing();
     }
 
-    [Fact]
-    public async Task A_location_limit_is_set_shown_and_cleared_from_the_cli_and_bad_input_changes_nothing()
+    /// <summary>Part of the test above, on its location: one deploy (a build) serves both.</summary>
+    private async Task A_location_limit_is_set_shown_and_cleared_from_the_cli_and_bad_input_changes_nothing()
     {
-        var deploy = await Platform.SkiffAsync("deploy", fixture.Hello, "--location", "limited");
-        deploy.ExitCode.ShouldBe(0, deploy.ToString());
-
-        var set = await Platform.SkiffAsync("locations", "set", "limited", "--max-concurrent", "3");
+        var set = await Platform.SkiffAsync("locations", "set", "queue", "--max-concurrent", "3");
         var shown = await Platform.SkiffAsync("locations", "--json");
-        var negative = await Platform.SkiffAsync("locations", "set", "limited", "--max-concurrent", "-1");
-        var zero = await Platform.SkiffAsync("locations", "set", "limited", "--max-concurrent", "0");
-        var nothing = await Platform.SkiffAsync("locations", "set", "limited");
+        var negative = await Platform.SkiffAsync("locations", "set", "queue", "--max-concurrent", "-1");
+        var zero = await Platform.SkiffAsync("locations", "set", "queue", "--max-concurrent", "0");
+        var nothing = await Platform.SkiffAsync("locations", "set", "queue");
         var unknown = await Platform.SkiffAsync("locations", "set", "nowhere", "--max-concurrent", "2");
         using var http = Platform.Http();
-        var badType = await http.PatchAsync("api/v1/locations/limited", Json("""{"max_concurrent":"two"}"""));
-        var badField = await http.PatchAsync("api/v1/locations/limited", Json("""{"max_concurent":2}"""));
+        var badType = await http.PatchAsync("api/v1/locations/queue", Json("""{"max_concurrent":"two"}"""));
+        var badField = await http.PatchAsync("api/v1/locations/queue", Json("""{"max_concurent":2}"""));
         var table = await Platform.SkiffAsync("locations");
 
         set.ExitCode.ShouldBe(0, set.ToString());
-        set.Stdout.ShouldContain("limited: max concurrent runs 3");
-        ((int?)JsonNode.Parse(shown.Stdout)!.AsArray().Single(l => (string?)l!["location"] == "limited")!["max_concurrent"]).ShouldBe(3);
+        set.Stdout.ShouldContain("queue: max concurrent runs 3");
+        ((int?)JsonNode.Parse(shown.Stdout)!.AsArray().Single(l => (string?)l!["location"] == "queue")!["max_concurrent"]).ShouldBe(3);
         negative.ExitCode.ShouldBe(2, negative.ToString());
         negative.Stderr.ShouldContain("--max-concurrent takes a whole number of 1 or more, or `none` to remove the limit; not '-1'. Nothing was changed.");
         zero.ExitCode.ShouldBe(2, zero.ToString());
@@ -108,16 +106,28 @@ public sealed class RunQueueTests(PlatformFixture fixture) : IClassFixture<Platf
         (await badType.Content.ReadAsStringAsync()).ShouldContain("\\u0022max_concurrent\\u0022 must be a whole number of 1 or more, or null for no limit");
         badField.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await badField.Content.ReadAsStringAsync()).ShouldContain("is not a location setting");
-        (await Platform.Server.Store.GetLocationAsync("limited", CancellationToken.None))!.MaxConcurrent.ShouldBe(3);
+        (await Platform.Server.Store.GetLocationAsync("queue", CancellationToken.None))!.MaxConcurrent.ShouldBe(3);
         table.Stdout.ShouldContain("MAX RUNS");
 
-        var cleared = await Platform.SkiffAsync("locations", "set", "limited", "--max-concurrent", "none");
+        // At a location limit of 1, a run of a job with no limit of its own waits too, and starts once the limit is cleared.
+        (await Platform.SkiffAsync("locations", "set", "queue", "--max-concurrent", "1")).ExitCode.ShouldBe(0);
+        var holding = await Platform.SkiffAsync("run", "queue", "gate", "--param", $"file={Gate(4)}", "--detach");
+        var waiting = await Platform.SkiffAsync("run", "queue", "hello", "--detach");
+        waiting.Stderr.ShouldContain("is queued", Case.Sensitive, waiting.ToString());
+        (await RunAsync(holding.Stdout.Trim())).Status.ShouldBe(RunStatuses.Running);
+        (await RunAsync(waiting.Stdout.Trim())).Status.ShouldBe(RunStatuses.Queued);
+
+        var cleared = await Platform.SkiffAsync("locations", "set", "queue", "--max-concurrent", "none");
         cleared.ExitCode.ShouldBe(0, cleared.ToString());
-        cleared.Stdout.ShouldContain("limited: max concurrent runs none (no limit)");
-        (await Platform.Server.Store.GetLocationAsync("limited", CancellationToken.None))!.MaxConcurrent.ShouldBeNull();
-        var audit = await Platform.Server.Store.ListAuditAsync("limited", 10, CancellationToken.None);
-        audit.Where(a => a.Action == "location.set").Select(a => a.Detail).ShouldBe(["max_concurrent=none", "max_concurrent=3"]);
+        cleared.Stdout.ShouldContain("queue: max concurrent runs none (no limit)");
+        (await Platform.Server.Store.GetLocationAsync("queue", CancellationToken.None))!.MaxConcurrent.ShouldBeNull();
+        (await WaitForAsync(async () => await RunAsync(waiting.Stdout.Trim()) is { Status: RunStatuses.Succeeded } run ? run : null)).QueueWait.ShouldNotBeNull();
+        File.WriteAllText(Gate(4), "");
+        var audit = await Platform.Server.Store.ListAuditAsync("queue", 10, CancellationToken.None);
+        audit.Where(a => a.Action == "location.set").Select(a => a.Detail).ShouldBe(["max_concurrent=none", "max_concurrent=1", "max_concurrent=3"]);
     }
+
+    private string Gate(int i) => fixture.Workspace.PathTo(Path.Combine("gates", $"open-{i}"));
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
