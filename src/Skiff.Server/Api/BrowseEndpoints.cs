@@ -48,7 +48,7 @@ internal static class BrowseEndpoints
             status = Blank(status);
             if (status is not null && !RunStatuses.IsKnown(status))
             {
-                throw new BadRequestException($"'{status}' is not a run status; use running, succeeded, failed or canceled.");
+                throw new BadRequestException($"'{status}' is not a run status; use queued, running, succeeded, failed or canceled.");
             }
 
             var take = Math.Clamp(limit ?? 50, 1, 500);

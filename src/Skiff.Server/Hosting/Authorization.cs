@@ -101,6 +101,8 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["POST /api/v1/deployments"] = (new(ApiRole.Deploy, LocationScope.Body), new("deploy", "body:release", "answer:deployment")),
         ["GET /api/v1/deployments/{id}"] = (new(ApiRole.Read, LocationScope.Deployment), null),
         ["GET /api/v1/locations"] = (new(ApiRole.Read, LocationScope.Any), null),
+        // A location's settings change how its runs run, as a deploy's memory limit does.
+        ["PATCH /api/v1/locations/{name}"] = (new(ApiRole.Deploy, LocationScope.Route), new("location.set", "route:name", "answer:changed")),
         ["GET /api/v1/locations/{name}/jobs"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/deployments"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/health"] = (new(ApiRole.Read, LocationScope.Route), null),

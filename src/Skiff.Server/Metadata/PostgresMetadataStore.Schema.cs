@@ -262,6 +262,16 @@ internal sealed partial class PostgresMetadataStore
         );
         CREATE INDEX location_health_by_location ON location_health (location, seq);
         """,
+
+        // Run queue (docs/run-queue.md): a location's limit on its running runs, kept across deploys; when a run that went
+        // through the queue was requested, and the limit its job declared then. Queued runs start in insertion order.
+        """
+        ALTER TABLE locations ADD COLUMN max_concurrent integer;
+        ALTER TABLE runs ADD COLUMN queued_at timestamptz;
+        ALTER TABLE runs ADD COLUMN job_max_concurrent integer;
+        CREATE INDEX runs_queued ON runs (location, seq) WHERE status = 'queued';
+        CREATE INDEX runs_running_by_location ON runs (location, job) WHERE status = 'running';
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -250,6 +250,16 @@ internal sealed partial class SqliteMetadataStore
         ) STRICT;
         CREATE INDEX location_health_by_location ON location_health (location, seq);
         """,
+
+        // Run queue (docs/run-queue.md): a location's limit on its running runs, kept across deploys; when a run that went
+        // through the queue was requested, and the limit its job declared then. Queued runs start in insertion order.
+        """
+        ALTER TABLE locations ADD COLUMN max_concurrent INTEGER;
+        ALTER TABLE runs ADD COLUMN queued_at TEXT;
+        ALTER TABLE runs ADD COLUMN job_max_concurrent INTEGER;
+        CREATE INDEX runs_queued ON runs (location, seq) WHERE status = 'queued';
+        CREATE INDEX runs_running_by_location ON runs (location, job) WHERE status = 'running';
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>
