@@ -21,9 +21,8 @@ namespace Skiff.Server.Api;
 /// </remarks>
 internal static class ControlEndpoints
 {
-    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, IBlobStore blobs, ServerOptions options, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, RunStarter starter, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
-        var starter = new RunStarter(store, agents, options, time);
 
         api.MapPost("/deployments", async (HttpRequest request, CancellationToken cancellationToken) =>
         {

@@ -5,12 +5,16 @@ using Skiff.Server.Api;
 using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Runs;
 
 /// <summary>Starts a run of a location's live release on an agent that hosts it (<c>POST /api/v1/runs</c>).</summary>
 internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOptions options, TimeProvider time)
 {
+    /// <summary>Where each run's wait between being asked for and starting is measured.</summary>
+    public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
+
     /// <summary>Returns the run's id and the release it runs once the agent has accepted it.</summary>
     /// <exception cref="NotFoundException">No such location, nothing live there, or no such job.</exception>
     /// <exception cref="BadRequestException">The parameters do not fit the job, or the job's name cannot be one.</exception>
@@ -18,6 +22,7 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOp
     /// <exception cref="AgentUnavailableException">No agent hosts the location, or it refused the run.</exception>
     public async Task<(string Run, string Release)> StartAsync(string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
+        var asked = time.GetTimestamp();
         LocationNames.Validate(location);
         JobNames.Validate(job);
         var live = await ControlEndpoints.LiveLocationAsync(store, location, cancellationToken).ConfigureAwait(false);
@@ -46,6 +51,8 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, ServerOp
             };
         }
 
+        // Today a run waits only for an agent to take it; a run queue would add its time in the queue here.
+        Metrics.RunAccepted(time.GetElapsedTime(asked));
         return (runId, live.LiveRelease!.Value.ToString());
     }
 }
