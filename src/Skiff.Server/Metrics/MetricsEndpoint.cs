@@ -14,7 +14,7 @@ internal static class MetricsEndpoint
 
     /// <summary>
     /// Counts every request with its duration, by method, status code and route template (<c>endpoint</c>, such as
-    /// <c>api/v1/runs/{id}</c>; empty for a path that matched no route), never the raw path, whose ids would make a
+    /// <c>/api/v1/runs/{id}</c>; empty for a path that matched no route), never the raw path, whose ids would make a
     /// series per run. Outermost in the pipeline, so refusals (401, 403) and unexpected errors (500) count too.
     /// </summary>
     public static void UseHttpMetrics(WebApplication app, ServerMetrics metrics) =>
