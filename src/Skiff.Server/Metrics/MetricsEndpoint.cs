@@ -1,5 +1,6 @@
 using Prometheus;
 using Prometheus.HttpMetrics;
+using Skiff.Server.Api;
 using Skiff.Server.Hosting;
 
 namespace Skiff.Server.Metrics;
@@ -39,12 +40,14 @@ internal static class MetricsEndpoint
     /// </summary>
     public static void Map(WebApplication app, ServerMetrics metrics)
     {
-        var endpoint = app.MapGet(Route, async (HttpContext context) =>
+        var endpoint = app.MapGet(Route, async Task (HttpContext context, CancellationToken cancellationToken) =>
         {
             context.Response.ContentType = TextFormat;
-            await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+            await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, cancellationToken).ConfigureAwait(false);
         })
-            .ExcludeFromDescription();
+            .Produces<string>(StatusCodes.Status200OK, "text/plain")
+            .Fails(401, 403)
+            .WithSummary("This server's metrics in Prometheus's text format (docs/metrics.md).");
         ((IEndpointConventionBuilder)endpoint).Add(Authorization.Declare);
     }
 }
