@@ -165,7 +165,14 @@ internal sealed class ServerMetrics
     }
 
     /// <summary>Reads how many run events wait to be stored each time the metrics are scraped.</summary>
-    public void WatchRunEventQueue(Func<int> queued) => Registry.AddBeforeCollectCallback(() => _runEventsQueued.Set(queued()));
+    public void WatchRunEventQueue(Func<int> queued)
+    {
+        // Nothing scrapes Discard: a callback there would only keep its writer alive for the process's life.
+        if (this != Discard)
+        {
+            Registry.AddBeforeCollectCallback(() => _runEventsQueued.Set(queued()));
+        }
+    }
 
     public void AgentsConnected(int count) => _agentsConnected.Set(count);
 
