@@ -150,8 +150,9 @@ public sealed class MetricsEndpointTests(MetricsEndpointTests.Fixture fixture) :
         using var scoped = Http(fixture.Server, fixture.Secrets["analytics-reader"]);
         using var forbidden = await scoped.GetAsync("metrics");
         forbidden.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
-        ((string)JsonNode.Parse(await forbidden.Content.ReadAsStringAsync())!["error"]!).ShouldStartWith(
-            "this call acts on the whole platform and needs a token for every location; token 'analytics-reader' (read, for analytics) is limited to some.");
+        ((string)JsonNode.Parse(await forbidden.Content.ReadAsStringAsync())!["error"]!).ShouldBe(
+            "this call covers the whole platform and needs a token for every location; token 'analytics-reader' (read, for analytics) is limited to analytics. " +
+            "Ask an admin for a token made without --location (`skiff tokens create NAME --role read`).");
     }
 
     [Fact]
