@@ -250,6 +250,23 @@ internal sealed class FileBlobStore : IBlobStore
         }
     }
 
+    /// <summary>How many blobs the store holds and their bytes, from the folder's listing (no blob is read).</summary>
+    public (long Blobs, long Bytes) Measure(CancellationToken cancellationToken)
+    {
+        long blobs = 0, bytes = 0;
+        foreach (var file in new DirectoryInfo(_blobs).EnumerateFiles())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Digest.TryParseHex(file.Name, out _))
+            {
+                blobs++;
+                bytes += file.Length;
+            }
+        }
+
+        return (blobs, bytes);
+    }
+
     public Task<bool> DeleteAsync(Digest digest, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

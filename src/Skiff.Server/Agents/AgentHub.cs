@@ -7,6 +7,7 @@ using Skiff.Core;
 using Skiff.Core.Messaging;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 using Skiff.Server.Runs;
 
 namespace Skiff.Server.Agents;
@@ -40,6 +41,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <summary>Where agents coming and going, their reports, and failures of the hub's loops are logged.</summary>
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
+    /// <summary>Where agents connected here, their capacity and load, and activations are counted.</summary>
+    public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
+
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
     public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
 
@@ -55,6 +59,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         // Recorded before the session is usable, so a server asked for this agent a moment later finds it here.
         await store.AgentConnectedAsync(name, bus.ServerId, cancellationToken).ConfigureAwait(false);
         _agents[name] = session;
+        Metrics.AgentsConnected(_agents.Count);
         _absentSince.TryRemove(name, out _);
         Log.AgentConnected(Logger, name);
 
@@ -100,6 +105,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             _absentSince[name] = time.GetUtcNow();
             _ = FailRunsIfAbsentAsync(name, $"disconnected at {time.GetUtcNow():HH:mm:ss} UTC");
             _agents.TryRemove(name, out _);
+            Metrics.AgentsConnected(_agents.Count);
+            Metrics.AgentGone(name);
             try
             {
                 // Its locations stay assigned to it: if it comes back (here or to another server) it keeps them;
@@ -270,14 +277,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
     private async Task<AgentMessage> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, CancellationToken cancellationToken)
     {
+        var started = time.GetTimestamp();
+        AgentMessage reply;
         try
         {
-            return await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+            reply = await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
-            return new AgentErrorReply("unavailable", exception.Message);
+            reply = new AgentErrorReply("unavailable", exception.Message);
         }
+
+        Metrics.Activated(Succeeded(reply), time.GetElapsedTime(started));
+        return reply;
     }
 
     private static bool Succeeded(AgentMessage reply) => reply is ActivatedReply { Succeeded: true };
@@ -562,7 +574,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {
-                await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+                var started = time.GetTimestamp();
+                var reply = await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+                Metrics.Activated(Succeeded(reply), time.GetElapsedTime(started));
             }
         }
 
@@ -828,6 +842,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 await HelloAsync(session, hello).ConfigureAwait(false);
                 break;
             case AgentLoad load:
+                Metrics.AgentLoad(session.Name, load);
                 await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
                 break;
         }
@@ -869,8 +884,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
 
         await store.RecordAgentAsync(session.Name, labels, JsonSerializer.Serialize(hello.Capacity, AgentJson.Wire.HostCapacity), CancellationToken.None).ConfigureAwait(false);
+        Metrics.AgentCapacity(session.Name, hello.Capacity);
         if (hello.Load is { } load)
         {
+            Metrics.AgentLoad(session.Name, load);
             await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -21,10 +21,8 @@ namespace Skiff.Server.Api;
 /// </remarks>
 internal static class ControlEndpoints
 {
-    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, RunQueue queue, IBlobStore blobs, ServerOptions options, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, RunQueue queue, RunStarter starter, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
-        var starter = new RunStarter(store, agents, queue, options, time) { Logger = queue.Logger };
-
         api.MapPost("/deployments", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
             var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.DeploymentRequest, cancellationToken).ConfigureAwait(false);

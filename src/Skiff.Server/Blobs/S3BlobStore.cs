@@ -254,6 +254,29 @@ internal sealed partial class S3BlobStore : IBlobStore, IDisposable
         while (continuation is not null);
     }
 
+    /// <summary>How many blobs the bucket holds and their bytes, from its listing: one request per 1,000 blobs, none read.</summary>
+    public async Task<(long Blobs, long Bytes)> MeasureAsync(CancellationToken cancellationToken)
+    {
+        long blobs = 0, bytes = 0;
+        string? continuation = null;
+        do
+        {
+            var page = await ListPageAsync(_blobsPrefix, continuation, cancellationToken).ConfigureAwait(false);
+            foreach (var entry in page.S3Objects ?? [])
+            {
+                if (Digest.TryParseHex(entry.Key[_blobsPrefix.Length..], out _))
+                {
+                    blobs++;
+                    bytes += entry.Size ?? 0;
+                }
+            }
+
+            continuation = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (continuation is not null);
+        return (blobs, bytes);
+    }
+
     public async Task<bool> VerifyAsync(Digest digest, TimeSpan trust, CancellationToken cancellationToken)
     {
         if (_verified.Within(digest, trust))

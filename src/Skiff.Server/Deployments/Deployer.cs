@@ -10,6 +10,7 @@ using Skiff.Server.Api;
 using Skiff.Server.Blobs;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Deployments;
 
@@ -54,6 +55,9 @@ internal sealed class Deployer
 
     /// <summary>Where each deployment's outcome is logged.</summary>
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>Where each deployment that ends here is counted, with its stages.</summary>
+    public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
 
     public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
     {
@@ -337,6 +341,7 @@ internal sealed class Deployer
 
         await FinishedAsync(record.Location).ConfigureAwait(false);
         var decided = (await MetadataOutage.RideOutAsync(() => _store.GetDeploymentAsync(record.Id, CancellationToken.None), _time, OutagePatience, CancellationToken.None).ConfigureAwait(false))!;
+        Metrics.DeployEnded(decided);
         if (decided.Outcome == DeploymentOutcomes.Live)
         {
             Log.DeploymentLive(Logger, decided.Id, decided.Release.ToString(), decided.Location);
@@ -419,6 +424,7 @@ internal sealed class Deployer
             {
                 await _store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
                 failed++;
+                Metrics.DeployOrphaned(deployment);
             }
             catch (MetadataConflictException)
             {

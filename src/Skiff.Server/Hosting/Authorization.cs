@@ -135,6 +135,8 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         // Pausing a schedule decides which runs start, as starting and canceling runs does.
         ["POST /api/v1/schedules/{name}/{job}/pause"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.pause", "route:job")),
         ["POST /api/v1/schedules/{name}/{job}/resume"] = (new(ApiRole.Run, LocationScope.Route), new("schedule.resume", "route:job")),
+        // Prometheus's scrape: figures of every location, so not for a location-scoped token (docs/metrics.md).
+        ["GET /metrics"] = (new(ApiRole.Read, LocationScope.Platform), null),
     };
 
     /// <summary>A group convention: gives each endpoint its <see cref="RequiredRole"/> (and <see cref="AuditedAction"/>) from the table.</summary>

@@ -11,6 +11,7 @@ using Skiff.Server.Blobs;
 using Skiff.Server.Coordination;
 using Skiff.Server.Deployments;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 using Skiff.Server.Runs;
 using Skiff.Server.Schedules;
 using Skiff.Server.Ui;
@@ -93,16 +94,19 @@ internal static class SkiffServerHost
             RunQueue? queue = null;
             builder.Services.AddHostedService(_ => queue!);
             var app = builder.Build();
-            var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<RunService>() };
-            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>() };
+            // This server's own figures, for GET /metrics (docs/metrics.md).
+            var metrics = new ServerMetrics();
+            _ = new BlobStoreSize(blobs, metrics, time);
+            var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping, metrics) { Logger = loggers.CreateLogger<RunService>() };
+            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics };
             bus.OnRequest = agents.HandleRelayedAsync;
-            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>() };
-            queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>() };
+            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Metrics = metrics };
+            queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>(), Metrics = metrics };
             runs.RunEnded = queue.Nudge;
-            var scheduledRuns = new RunStarter(store, agents, queue, options, time) { Logger = loggers.CreateLogger<RunStarter>() };
+            var starter = new RunStarter(store, agents, queue, options, time) { Logger = loggers.CreateLogger<RunStarter>(), Metrics = metrics };
             schedules = new ScheduleEvaluator(
                 store,
-                async (schedule, _, stopping) => (await scheduledRuns.StartAsync(schedule.Location, schedule.Job, (System.Text.Json.Nodes.JsonObject)schedule.Parameters.DeepClone(), stopping).ConfigureAwait(false)).Run,
+                async (schedule, _, stopping) => (await starter.StartAsync(schedule.Location, schedule.Job, (System.Text.Json.Nodes.JsonObject)schedule.Parameters.DeepClone(), stopping).ConfigureAwait(false)).Run,
                 serverId,
                 time) { Logger = loggers.CreateLogger<ScheduleEvaluator>() };
 
@@ -111,6 +115,8 @@ internal static class SkiffServerHost
             presence = new ServerPresence(store, bus, deployer, agents, options.ServerGracePeriod, shared: bus is PostgresServerBus, time) { Logger = loggers.CreateLogger<ServerPresence>() };
             await presence.StartAsync(cancellationToken).ConfigureAwait(false);
             app.UseWebSockets();
+            // Outermost, so the answers of the middleware below (401, 403, a 500 for an unexpected error) are counted too.
+            MetricsEndpoint.UseHttpMetrics(app, metrics);
             var apiLogger = loggers.CreateLogger(typeof(ApiErrors).FullName!);
             app.Use((context, next) => ApiErrors.HandleAsync(context, () => next(context), options.DataDirectory, apiLogger));
             app.Use((context, next) => RequestChecks.HandleAsync(context, () => next(context)));
@@ -171,7 +177,8 @@ internal static class SkiffServerHost
             ((IEndpointConventionBuilder)api).Add(Authorization.Declare);
             BlobEndpoints.Map(api, blobs, options, time);
             ScrubEndpoints.Map(api, scrubber);
-            ControlEndpoints.Map(api, store, deployer, agents, runs, queue, blobs, options, time);
+            ControlEndpoints.Map(api, store, deployer, agents, runs, queue, starter, blobs, options, time);
+            MetricsEndpoint.Map(app, metrics);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, tokens, time);
             TokenEndpoints.Map(api, store, options, time);

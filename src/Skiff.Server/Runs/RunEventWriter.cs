@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Skiff.Core.Messaging;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Runs;
 
@@ -32,11 +33,16 @@ internal sealed class RunEventWriter
     private readonly TimeProvider _time;
     private readonly Func<string, Task> _changed;
     private readonly CancellationToken _stopping;
+    private readonly ServerMetrics _metrics;
 
-    /// <summary>Starts the writer; <paramref name="changed"/> is called once per batch for each run that had events in it, after the commit.</summary>
-    public RunEventWriter(IMetadataStore store, TimeProvider time, int batchSize, Func<string, Task> changed, CancellationToken stopping)
+    /// <summary>
+    /// Starts the writer; <paramref name="changed"/> is called once per batch for each run that had events in it, after the
+    /// commit. Batches, stored events and runs ended are counted in <paramref name="metrics"/>.
+    /// </summary>
+    public RunEventWriter(IMetadataStore store, TimeProvider time, int batchSize, Func<string, Task> changed, CancellationToken stopping, ServerMetrics? metrics = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        _metrics = metrics ?? ServerMetrics.Discard;
         _store = store;
         _time = time;
         _changed = changed;
@@ -49,6 +55,7 @@ internal sealed class RunEventWriter
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
+        _metrics.WatchRunEventQueue(() => _queue.Reader.Count);
         Writing = Task.Run(WriteLoopAsync, CancellationToken.None);
     }
 
@@ -77,7 +84,8 @@ internal sealed class RunEventWriter
         }
 
         var stored = new RunEventToStore(runId, seq, runEvent.ToJsonString(), status, status is null ? null : (string?)runEvent["reason"]);
-        return _queue.Writer.WriteAsync(new Queued(stored, status is null ? null : endStored), cancellationToken);
+        var durationMs = status is not null && runEvent["duration_ms"] is JsonValue duration && duration.TryGetValue<long>(out var ms) ? ms : (long?)null;
+        return _queue.Writer.WriteAsync(new Queued(stored, status is null ? null : endStored, durationMs), cancellationToken);
     }
 
     private async Task WriteLoopAsync()
@@ -95,7 +103,9 @@ internal sealed class RunEventWriter
                     batch.Add(queued);
                 }
 
+                var storing = _time.GetTimestamp();
                 var outcomes = await StoreAsync(batch).ConfigureAwait(false);
+                Count(batch, outcomes, _time.GetElapsedTime(storing));
                 foreach (var runId in batch.Select(q => q.Event.RunId).Distinct(StringComparer.Ordinal))
                 {
                     try
@@ -163,5 +173,28 @@ internal sealed class RunEventWriter
         }
     }
 
-    private sealed record Queued(RunEventToStore Event, Func<Task>? EndStored);
+    private void Count(List<Queued> batch, IReadOnlyList<RunEventOutcome?> outcomes, TimeSpan elapsed)
+    {
+        var stored = 0;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (outcomes[i] is not RunEventOutcome.Stored)
+            {
+                continue;
+            }
+
+            stored++;
+            if (batch[i].Event.EndStatus is { } status)
+            {
+                // An end stored now (not a resend) ends its run here; Ignored ends may end a run too, but were counted
+                // by whichever server stored them first.
+                _metrics.RunFinished(status, batch[i].DurationMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null);
+            }
+        }
+
+        _metrics.RunEventsStored(batch.Count, stored, elapsed);
+    }
+
+    // DurationMs: how long the run ran, when the event is its end and says so.
+    private sealed record Queued(RunEventToStore Event, Func<Task>? EndStored, long? DurationMs);
 }

@@ -6,6 +6,7 @@ using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Runs;
 
@@ -24,6 +25,9 @@ internal sealed class RunQueue(IMetadataStore store, AgentHub agents, RunService
     private TaskCompletionSource _nudged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>Where a queued run's wait is measured as it starts.</summary>
+    public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
 
     /// <summary>Says a slot may have freed (a run ended): look now rather than at the next sweep.</summary>
     public void Nudge() => _nudged.TrySetResult();
@@ -125,6 +129,7 @@ internal sealed class RunQueue(IMetadataStore store, AgentHub agents, RunService
             if (failure is null)
             {
                 Log.RunStarted(Logger, run.Id, run.Location, run.Job, run.Agent);
+                Metrics.RunAccepted(run.QueueWait ?? TimeSpan.Zero);
                 continue;
             }
 

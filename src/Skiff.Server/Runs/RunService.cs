@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Runs;
 
@@ -28,20 +29,22 @@ internal sealed class RunService
     private readonly IServerBus _bus;
     private readonly TimeProvider _time;
     private readonly RunEventWriter _events;
+    private readonly ServerMetrics _metrics;
 
     /// <summary>Where runs that start, and runs failed for being lost, are logged.</summary>
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
     /// Stores agents' events at most <paramref name="eventBatchSize"/> per transaction (1 stores each on its own, for
-    /// comparison) until <paramref name="stopping"/>.
+    /// comparison) until <paramref name="stopping"/>; counts runs and events in <paramref name="metrics"/>.
     /// </summary>
-    public RunService(IMetadataStore store, IServerBus bus, TimeProvider time, int eventBatchSize = RunEventWriter.DefaultBatchSize, CancellationToken stopping = default)
+    public RunService(IMetadataStore store, IServerBus bus, TimeProvider time, int eventBatchSize = RunEventWriter.DefaultBatchSize, CancellationToken stopping = default, ServerMetrics? metrics = null)
     {
         _store = store;
         _bus = bus;
         _time = time;
-        _events = new RunEventWriter(store, time, eventBatchSize, ChangedAsync, stopping);
+        _metrics = metrics ?? ServerMetrics.Discard;
+        _events = new RunEventWriter(store, time, eventBatchSize, ChangedAsync, stopping, _metrics);
         bus.Subscribe((topic, runId) =>
         {
             if (topic == Topic)
@@ -85,6 +88,7 @@ internal sealed class RunService
                 _time,
                 TimeSpan.MaxValue,
                 cancellationToken).ConfigureAwait(false);
+            _metrics.RunStarted();
             Log.RunStarted(Logger, run.Id, run.Location, run.Job, run.Agent);
         }
     }
@@ -114,14 +118,16 @@ internal sealed class RunService
     /// </summary>
     public async Task FailLostRunAsync(RunningRun lost, string reason, CancellationToken cancellationToken)
     {
+        TimeSpan? ran = null;
         var failed = await _store.FailRunAsync(
             lost.Id,
             reason,
-            (run, seq) => RunEvents.Failed(run.Id, seq, run.FinishedAt!.Value, reason, run.Job, run.FinishedAt.Value - run.StartedAt).ToJsonString(),
+            (run, seq) => RunEvents.Failed(run.Id, seq, run.FinishedAt!.Value, reason, run.Job, ran = run.FinishedAt.Value - run.StartedAt).ToJsonString(),
             cancellationToken).ConfigureAwait(false);
         if (failed)
         {
             RunEnded?.Invoke();
+            _metrics.RunFinished(RunStatuses.Failed, ran);
             Log.RunLost(Logger, lost.Id, reason);
             await ChangedAsync(lost.Id).ConfigureAwait(false);
         }

@@ -5,6 +5,7 @@ using Skiff.Server.Api;
 using Skiff.Server.Deployments;
 using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
+using Skiff.Server.Metrics;
 
 namespace Skiff.Server.Runs;
 
@@ -16,6 +17,9 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
 {
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
+    /// <summary>Where each run's wait between being asked for and starting is measured.</summary>
+    public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
+
     /// <summary>
     /// Returns the run's id, the release it runs and its status: <see cref="RunStatuses.Running"/> once the agent has
     /// accepted it, or <see cref="RunStatuses.Queued"/> when it waits for a slot (it is recorded, and starts later).
@@ -26,6 +30,7 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
     /// <exception cref="AgentUnavailableException">No agent hosts the location, or it refused the run.</exception>
     public async Task<(string Run, string Release, string Status)> StartAsync(string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
+        var asked = time.GetTimestamp();
         LocationNames.Validate(location);
         JobNames.Validate(job);
         var live = await ControlEndpoints.LiveLocationAsync(store, location, cancellationToken).ConfigureAwait(false);
@@ -60,6 +65,9 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
             };
         }
 
+        // A run under no limit waits only for its agent to take it; a queued run's wait is measured as it leaves the
+        // queue (RunQueue.SendAsync).
+        Metrics.RunAccepted(time.GetElapsedTime(asked));
         return (runId, live.LiveRelease!.Value.ToString(), RunStatuses.Running);
     }
 

@@ -1,0 +1,99 @@
+using System.Net.WebSockets;
+using System.Text.Json.Nodes;
+using Skiff.Core.Messaging;
+
+namespace Skiff.Server.Tests.Metrics;
+
+/// <summary>
+/// An agent at the protocol's boundary (docs/agent-protocol.md), without processes: it connects to a real server over its
+/// WebSocket, says hello, activates every release it is sent, and answers a run by sending its events at once (a start,
+/// a log line and a success that took <see cref="RunDuration"/>). Enough for a server to deploy and run through it.
+/// </summary>
+internal sealed class ScriptedAgent : IAsyncDisposable
+{
+    public static readonly TimeSpan RunDuration = TimeSpan.FromMilliseconds(1500);
+
+    private readonly ClientWebSocket _socket = new();
+    private readonly SemaphoreSlim _sending = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private Task _serving = Task.CompletedTask;
+
+    private ScriptedAgent(string name) => Name = name;
+
+    public string Name { get; }
+
+    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load)
+    {
+        var agent = new ScriptedAgent(name);
+        agent._socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
+        var uri = new UriBuilder(server) { Scheme = "ws", Path = "/api/v1/agents/connect", Query = $"name={name}&{AgentProtocol.QueryParameter}={AgentProtocol.Version}" }.Uri;
+        await agent._socket.ConnectAsync(uri, agent._stop.Token);
+        await agent.SendAsync(new AgentHello(new Dictionary<string, string>(), capacity, [], load));
+        agent._serving = agent.ServeAsync();
+        return agent;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _serving;
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or WebSocketException)
+        {
+        }
+
+        _socket.Dispose();
+        _stop.Dispose();
+    }
+
+    private async Task ServeAsync()
+    {
+        await foreach (var message in JsonMessages.ReadAsync(_socket, _stop.Token))
+        {
+            switch (message)
+            {
+                case ResumeRunsRequest resume:
+                    await SendAsync(new ResumedReply([]) { Request = resume.Request });
+                    break;
+                case ActivateRequest activate:
+                    await SendAsync(new ActivatedReply(activate.Location, activate.Release, true, new ActivationTimingsMs(1, 1, 1, 1, 4), 0, Definitions: []) { Request = activate.Request });
+                    break;
+                case DeactivateRequest deactivate:
+                    await SendAsync(new AgentOkReply { Request = deactivate.Request });
+                    break;
+                case StartRunRequest start:
+                    await SendAsync(new RunStartedReply(start.Run, start.Release) { Request = start.Request });
+                    await SendAsync(new AgentRunEvent(start.Run, Event(start, 1, "run_started")));
+                    await SendAsync(new AgentRunEvent(start.Run, Event(start, 2, "log", new JsonObject { ["message"] = "working" })));
+                    await SendAsync(new AgentRunEvent(start.Run, Event(start, 3, "run_succeeded", new JsonObject { ["duration_ms"] = (long)RunDuration.TotalMilliseconds })));
+                    break;
+            }
+        }
+    }
+
+    private static JsonObject Event(StartRunRequest run, long seq, string type, JsonObject? more = null)
+    {
+        var json = new JsonObject { ["v"] = 1, ["seq"] = seq, ["ts"] = DateTimeOffset.UtcNow.ToString("O"), ["run"] = run.Run, ["type"] = type, ["job"] = run.Job };
+        foreach (var (key, value) in more ?? [])
+        {
+            json[key] = value?.DeepClone();
+        }
+
+        return json;
+    }
+
+    private async Task SendAsync(AgentMessage message)
+    {
+        await _sending.WaitAsync(_stop.Token);
+        try
+        {
+            await JsonMessages.SendAsync(_socket, message, _stop.Token);
+        }
+        finally
+        {
+            _sending.Release();
+        }
+    }
+}
