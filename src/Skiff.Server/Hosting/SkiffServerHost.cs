@@ -14,6 +14,7 @@ using Skiff.Server.Metadata;
 using Skiff.Server.Runs;
 using Skiff.Server.Schedules;
 using Skiff.Server.Ui;
+using Skiff.Server.Variables;
 using Skiff.Server.Webhooks;
 
 namespace Skiff.Server.Hosting;
@@ -37,8 +38,10 @@ internal static class SkiffServerHost
         try
         {
             var token = TokenFile.ReadOrCreate(options.TokenPath);
+            // Read before the store opens: a key file named but missing stops the start before anything is written.
+            var secrets = SecretBox.LoadOrCreate(options.SecretsKeyPath, create: options.SecretsKeyFile is null);
             var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
-            return await StartAsync(options, listenAddress, token, store, folderLock, time, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(options, listenAddress, token, store, secrets, folderLock, time, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -48,7 +51,7 @@ internal static class SkiffServerHost
     }
 
     private static async Task<RunningServer> StartAsync(
-        ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
+        ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, SecretBox secrets, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
     {
         ServerPresence? presence = null;
         try
@@ -92,9 +95,10 @@ internal static class SkiffServerHost
             builder.Services.AddHostedService(_ => schedules!);
             var app = builder.Build();
             var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<RunService>() };
-            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>() };
+            var variables = new LocationVariables(store, secrets, time);
+            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
-            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>() };
+            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Variables = variables };
             var scheduledRuns = new RunStarter(store, agents, options, time);
             schedules = new ScheduleEvaluator(
                 store,
@@ -173,6 +177,7 @@ internal static class SkiffServerHost
             TokenEndpoints.Map(api, store, options, time);
             WebhookEndpoints.Map(api, store, options, time);
             ScheduleEndpoints.Map(api, store, time);
+            VariableEndpoints.Map(api, store, deployer, variables, options);
             // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
             api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {
