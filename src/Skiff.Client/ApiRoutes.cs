@@ -30,6 +30,7 @@ internal static class ApiRoutes
     public static readonly ApiRoute Deploy = new("POST", "/api/v1/deployments");
     public static readonly ApiRoute Deployment = new("GET", "/api/v1/deployments/{id}");
     public static readonly ApiRoute Locations = new("GET", "/api/v1/locations");
+    public static readonly ApiRoute SetLocation = new("PATCH", "/api/v1/locations/{name}");
     public static readonly ApiRoute Jobs = new("GET", "/api/v1/locations/{name}/jobs");
     public static readonly ApiRoute History = new("GET", "/api/v1/locations/{name}/deployments");
     public static readonly ApiRoute Health = new("GET", "/api/v1/locations/{name}/health");
@@ -60,7 +61,7 @@ internal static class ApiRoutes
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
-        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, Jobs, History, Health, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
+        MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, SetLocation, Jobs, History, Health, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
         CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries, Schedules, PauseSchedule, ResumeSchedule, Env, ChangeEnv,
     ];
 }

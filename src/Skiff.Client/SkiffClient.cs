@@ -50,6 +50,10 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
     public Task<IReadOnlyList<LocationSummary>> ListLocationsAsync(CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Locations.Path(), ApiJson.Default.IReadOnlyListLocationSummary, cancellationToken);
 
+    /// <summary>Changes a location's settings: each field of <paramref name="settings"/> one (null clears it), the others left as they are.</summary>
+    public Task<LocationSettings> SetLocationAsync(string location, JsonObject settings, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.SetLocation.Path(location), settings, ApiJson.Default.JsonObject, ApiJson.Default.LocationSettings, cancellationToken, HttpMethod.Patch);
+
     public Task<LocationJobs> GetJobsAsync(string location, CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Jobs.Path(location), ApiJson.Default.LocationJobs, cancellationToken);
 

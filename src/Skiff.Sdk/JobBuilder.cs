@@ -18,6 +18,7 @@ public sealed class JobBuilder
     private readonly List<ParameterDefinition> _parameters = [];
     private readonly List<OpDefinition> _ops = [];
     private readonly List<ScheduleDefinition> _schedules = [];
+    private int? _maxConcurrent;
 
     internal JobBuilder(string name, string? description)
     {
@@ -76,6 +77,25 @@ public sealed class JobBuilder
         return this;
     }
 
+    /// <summary>
+    /// Lets at most <paramref name="limit"/> runs of this job run at once on its location. A run requested while that
+    /// many run waits, <c>queued</c>, and starts when one of them ends, in the order runs were requested; it can be
+    /// canceled while it waits. The location's own limit (<c>skiff locations set LOCATION --max-concurrent N</c>)
+    /// applies as well: a run starts when both allow it. No limit by default.
+    /// </summary>
+    /// <param name="limit">1 or more.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is below 1.</exception>
+    public JobBuilder MaxConcurrent(int limit)
+    {
+        if (limit < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), limit, $"Job '{Name}': MaxConcurrent takes 1 or more runs at once, not {limit}; leave it out for no limit.");
+        }
+
+        _maxConcurrent = limit;
+        return this;
+    }
+
     /// <summary>Declares an optional parameter: string, int, long, double or bool.</summary>
     /// <param name="name">The parameter's name (<c>--param name=value</c>).</param>
     /// <param name="defaultValue">The value used when a run does not give one.</param>
@@ -123,7 +143,7 @@ public sealed class JobBuilder
             throw new InvalidOperationException($"Job '{Name}' has no ops; give it a body with Run(...) or add ops with Op(...).");
         }
 
-        var job = new JobDefinition(Name, _description, [.. _tags], [.. _parameters], [.. _ops]) { Schedules = [.. _schedules] };
+        var job = new JobDefinition(Name, _description, [.. _tags], [.. _parameters], [.. _ops]) { Schedules = [.. _schedules], MaxConcurrent = _maxConcurrent };
         foreach (var schedule in _schedules)
         {
             // Checked here, not in Schedule(...): parameters may be declared after the schedule in the chain. A run the

@@ -36,6 +36,15 @@ internal static partial class Log
     [LoggerMessage(3001, LogLevel.Warning, "run {Run} was failed: {Reason}")]
     public static partial void RunLost(ILogger logger, string run, string reason);
 
+    [LoggerMessage(3002, LogLevel.Debug, "run {Run} of {Location}/{Job} is queued: the location or the job is at its concurrency limit")]
+    public static partial void RunQueued(ILogger logger, string run, string location, string job);
+
+    [LoggerMessage(3003, LogLevel.Debug, "run {Run} of {Location}/{Job} left the queue for agent {Agent} after {QueueWait}")]
+    public static partial void RunDequeued(ILogger logger, string run, string location, string job, string? agent, TimeSpan? queueWait);
+
+    [LoggerMessage(3004, LogLevel.Error, "a pass of the run queue failed; the next, in {Interval}, tries again")]
+    public static partial void RunQueuePassFailed(ILogger logger, Exception exception, TimeSpan interval);
+
     // 4xxx: agents.
 
     [LoggerMessage(4000, LogLevel.Information, "agent {Agent} connected")]

@@ -338,6 +338,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         return reply switch
         {
             TReply expected => expected,
+            // A refusal of the caller's input reads as the job's own words; which process said it is noise to them.
+            ErrorReply { Code: "bad_parameters" or "unknown_job" } refused => throw new CodeServerException(refused.Message, refused.Code),
             ErrorReply error => throw new CodeServerException($"{_name}: {error.Message}", error.Code),
             _ => throw new CodeServerException($"{_name} answered a {request.GetType().Name} with a {reply.GetType().Name}.", "unexpected_reply"),
         };

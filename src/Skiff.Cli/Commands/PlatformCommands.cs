@@ -104,7 +104,7 @@ internal static class PlatformCommands
             await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
-                : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")})");
+                : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")}; web UI at {server.Url})");
             await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
             Log.Stopping(loggers.CreateLogger(typeof(PlatformCommands).FullName!), "server");
             return 0;
@@ -265,6 +265,7 @@ internal static class PlatformCommands
             {
                 Console.WriteLine($"skiff is up at {server.Url} (data in {directory}; client settings in {client})");
                 Console.WriteLine($"isolation: {await isolation.Task.ConfigureAwait(false)}");
+                Console.WriteLine($"web UI at {server.Url} (sign in with the \"token\" in {client})");
                 Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
             }
 

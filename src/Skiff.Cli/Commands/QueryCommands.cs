@@ -29,7 +29,11 @@ internal static class QueryCommands
     {
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var client = new ClientOptions();
-        var command = new Command("locations", "List locations with their live release and health.") { json };
+        var command = new Command("locations", "List locations with their live release, health and run limit. `skiff locations set LOCATION --max-concurrent N` changes a location's settings.")
+        {
+            json,
+            SetLocation(),
+        };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -42,10 +46,11 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
                     (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
                     Names(l["agents"]) + ((string?)l["on"] is { } on ? $" (on {on})" : ""), (string?)l["deployment"] ?? "-",
                 })]));
 
@@ -56,6 +61,51 @@ internal static class QueryCommands
                 Console.WriteLine($"{(string?)location["location"]}: {(string?)report["kind"]} at {(string?)report["at"]}: {(string?)report["message"]}");
             }
 
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>
+    /// <c>skiff locations set LOCATION --max-concurrent N|none</c>: a location's settings, kept across deploys. Each
+    /// setting is an option; only those given change.
+    /// </summary>
+    private static Command SetLocation()
+    {
+        var location = new Argument<string>("location") { Description = "The location." };
+        var maxConcurrent = new Option<string?>("--max-concurrent")
+        {
+            Description = "The most runs the location runs at once, 1 or more; runs over it wait queued and start in order as runs end. `none` removes the limit.",
+            HelpName = "N|none",
+        };
+        var json = new Option<bool>("--json") { Description = "Print JSON, as PATCH /api/v1/locations/{name} answers." };
+        var client = new ClientOptions();
+        var command = new Command("set", "Change a location's settings; they are kept across deploys and recorded in the audit log.") { location, maxConcurrent, json };
+        client.AddTo(command);
+        command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
+        {
+            // Checked before the server is looked for, so a typo is answered as one.
+            var settings = new JsonObject();
+            if (parse.GetValue(maxConcurrent) is { } given)
+            {
+                settings["max_concurrent"] = given.Trim() switch
+                {
+                    "none" => null,
+                    var text when int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 => n,
+                    _ => throw new Skiff.Client.ClientException($"--max-concurrent takes a whole number of 1 or more, or `none` to remove the limit; not '{given}'. Nothing was changed.", usage: true),
+                };
+            }
+
+            if (settings.Count == 0)
+            {
+                throw new Skiff.Client.ClientException("give a setting to change, such as --max-concurrent 2 (or --max-concurrent none). Nothing was changed.", usage: true);
+            }
+
+            using var api = client.Connect(parse);
+            var changed = await api.SetLocationAsync(parse.GetValue(location)!, settings, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine(parse.GetValue(json)
+                ? Node(changed, ApiJson.Default.LocationSettings).ToJsonString(Indented)
+                : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}");
             return 0;
         }));
         return command;
@@ -246,7 +296,7 @@ internal static class QueryCommands
         var limit = new Option<int>("--limit") { Description = "How many runs, newest first.", DefaultValueFactory = _ => 20 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var client = new ClientOptions();
-        var command = new Command("runs", "List runs, newest first.") { location, limit, json };
+        var command = new Command("runs", "List runs, newest first, with how long each waited in the run queue (docs/run-queue.md).") { location, limit, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -259,10 +309,11 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["RUN", "LOCATION", "JOB", "STATUS", "RELEASE", "STARTED"],
+                ["RUN", "LOCATION", "JOB", "STATUS", "RELEASE", "STARTED", "QUEUE WAIT"],
                 [.. runs.OfType<JsonObject>().Select(r => new[]
                 {
-                    (string?)r["run"] ?? "", (string?)r["location"] ?? "", (string?)r["job"] ?? "", (string?)r["status"] ?? "", Short((string?)r["release"]), When((string?)r["started_at"]),
+                    (string?)r["run"] ?? "", (string?)r["location"] ?? "", (string?)r["job"] ?? "", (string?)r["status"] ?? "", Short((string?)r["release"]),
+                    (string?)r["status"] == "queued" ? "-" : When((string?)r["started_at"]), QueueWait(r),
                 })]));
 
             return 0;
@@ -420,6 +471,25 @@ internal static class QueryCommands
     internal static string Short(string? digest) => digest is { Length: > 19 } ? digest[7..19] : digest ?? "-";
 
     private static string Bytes(long bytes) => Skiff.Build.Releases.Format.Bytes(bytes);
+
+    /// <summary>How long a run waited in the run queue; for one still waiting, how long so far; "-" for a run that never queued.</summary>
+    internal static string QueueWait(JsonObject run)
+    {
+        if ((long?)run["queue_wait_ms"] is { } ms)
+        {
+            return Duration(TimeSpan.FromMilliseconds(ms));
+        }
+
+        return (string?)run["status"] == "queued" && DateTimeOffset.TryParse((string?)run["queued_at"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var queuedAt)
+            ? $"waiting {Duration(DateTimeOffset.UtcNow - queuedAt)}"
+            : "-";
+    }
+
+    private static string Duration(TimeSpan span) =>
+        span < TimeSpan.Zero ? "0s"
+        : span < TimeSpan.FromMinutes(1) ? span.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) + "s"
+        : span < TimeSpan.FromHours(1) ? $"{(int)span.TotalMinutes}m{span.Seconds:00}s"
+        : $"{(int)span.TotalHours}h{span.Minutes:00}m";
 
     private static string When(string? timestamp) =>
         DateTimeOffset.TryParse(timestamp, CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)

@@ -35,7 +35,15 @@ internal static class RunCommands
             // Checked before the server is looked for, so a typo is answered as one.
             var given = Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);
-            var runId = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, given, cancellationToken).ConfigureAwait(false);
+            var started = await api.StartRunAsync(new RunRequest(parse.GetValue(location)!, parse.GetValue(job)!, given), cancellationToken).ConfigureAwait(false);
+            var runId = started.Id;
+            if (started.Status == "queued")
+            {
+                // On stderr: stdout stays the run's events (or its id), whatever the queue does.
+                await Console.Error.WriteLineAsync(
+                    $"run {runId} is queued: location '{started.Location}' or job '{started.Job}' is at its concurrency limit. It starts when a run ends; `skiff runs {started.Location}` shows the queue, `skiff cancel {runId}` takes it out.").ConfigureAwait(false);
+            }
+
             if (parse.GetValue(detach))
             {
                 Console.WriteLine(parse.GetValue(json) ? new JsonObject { ["run"] = runId }.ToJsonString() : runId);
@@ -80,7 +88,7 @@ internal static class RunCommands
         var run = new Argument<string>("run") { Description = "The run id." };
         var json = new Option<bool>("--json") { Description = "Print JSON: {\"run\", \"canceled\", \"status\"}." };
         var client = new ClientOptions();
-        var command = new Command("cancel", "Cancel a running run; its ops get their cancellation token and it ends canceled.") { run, json };
+        var command = new Command("cancel", "Cancel a running run (its ops get their cancellation token and it ends canceled), or a queued one (it ends canceled without starting).") { run, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -92,9 +100,12 @@ internal static class RunCommands
                 return 0;
             }
 
-            Console.WriteLine(result.Canceled
-                ? $"run {parse.GetValue(run)} is being canceled"
-                : $"run {parse.GetValue(run)} already ended ({result.Status})");
+            Console.WriteLine(result switch
+            {
+                { Canceled: true, Status: "queued" } => $"run {parse.GetValue(run)} was canceled while queued; it never started",
+                { Canceled: true } => $"run {parse.GetValue(run)} is being canceled",
+                _ => $"run {parse.GetValue(run)} already ended ({result.Status})",
+            });
             return 0;
         }));
         return command;

@@ -23,6 +23,8 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(RollbackRequest))]
 [JsonSerializable(typeof(GarbageCollection))]
 [JsonSerializable(typeof(IReadOnlyList<LocationSummary>))]
+[JsonSerializable(typeof(LocationSettingsRequest))]
+[JsonSerializable(typeof(LocationSettings))]
 [JsonSerializable(typeof(LocationJobs))]
 [JsonSerializable(typeof(IReadOnlyList<HealthReport>))]
 [JsonSerializable(typeof(RunRequest))]

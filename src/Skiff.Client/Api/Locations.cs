@@ -25,7 +25,24 @@ internal sealed record LocationSummary(
     IReadOnlyList<string> Agents,
     string Health,
     DateTimeOffset UpdatedAt,
-    AgentNote? LastReport = null);
+    AgentNote? LastReport = null)
+{
+    /// <summary>The most runs it runs at once, others waiting queued (docs/run-queue.md); null for no limit.</summary>
+    public int? MaxConcurrent { get; init; }
+}
+
+/// <summary>
+/// The body of <c>PATCH /api/v1/locations/{name}</c>: the settings to change, each kept across deploys. A setting left
+/// out is left as it is; <c>null</c> clears one.
+/// </summary>
+/// <param name="MaxConcurrent">The most runs the location runs at once, 1 or more; null for no limit.</param>
+internal sealed record LocationSettingsRequest(int? MaxConcurrent);
+
+/// <summary>The answer of <c>PATCH /api/v1/locations/{name}</c>: the location's settings after the change.</summary>
+/// <param name="Location">Its name.</param>
+/// <param name="MaxConcurrent">The most runs it runs at once; null for no limit.</param>
+/// <param name="Changed">What was changed, as <c>name=value</c> (what the audit log records).</param>
+internal sealed record LocationSettings(string Location, int? MaxConcurrent, string Changed);
 
 /// <summary>
 /// The last thing an agent reported of a location to this server, kept beside the health it maps to: a crash and

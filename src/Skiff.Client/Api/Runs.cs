@@ -17,7 +17,8 @@ internal sealed record RunRequest(string Location, string Job, JsonObject? Param
 /// <param name="Location">Where it runs.</param>
 /// <param name="Job">Which job.</param>
 /// <param name="Release">The release it runs.</param>
-internal sealed record StartedRun([property: JsonPropertyName("run")] string Id, string Location, string Job, string Release);
+/// <param name="Status"><c>running</c>, or <c>queued</c> when its location or job is at its concurrency limit: it starts when a slot frees.</param>
+internal sealed record StartedRun([property: JsonPropertyName("run")] string Id, string Location, string Job, string Release, string Status = "running");
 
 /// <summary>A run as the server records it.</summary>
 /// <param name="Id">Its id, <c>r-…</c>.</param>
@@ -25,8 +26,8 @@ internal sealed record StartedRun([property: JsonPropertyName("run")] string Id,
 /// <param name="Release">The release it runs.</param>
 /// <param name="Job">Which job.</param>
 /// <param name="Params">Its parameters as given.</param>
-/// <param name="Status"><c>running</c>, <c>succeeded</c>, <c>failed</c> or <c>canceled</c>.</param>
-/// <param name="StartedAt">When it started.</param>
+/// <param name="Status"><c>queued</c>, <c>running</c>, <c>succeeded</c>, <c>failed</c> or <c>canceled</c>.</param>
+/// <param name="StartedAt">When it started; while it is queued, when it was requested.</param>
 /// <param name="FinishedAt">When it ended.</param>
 /// <param name="Reason">Why it failed, when it did outside its ops (an agent gone, a host crashed).</param>
 /// <param name="Agent">The agent that runs it.</param>
@@ -42,10 +43,17 @@ internal sealed record Run(
     DateTimeOffset? FinishedAt,
     string? Reason,
     string? Agent,
-    string? StartedBy = null);
+    string? StartedBy = null)
+{
+    /// <summary>When it was requested, for a run that went through the run queue (its location or job has a concurrency limit); null otherwise.</summary>
+    public DateTimeOffset? QueuedAt { get; init; }
+
+    /// <summary>How long it waited in the queue before it started (or was canceled); null while it waits, and for a run that never queued.</summary>
+    public long? QueueWaitMs { get; init; }
+}
 
 /// <summary>The answer of <c>POST /api/v1/runs/{id}/cancel</c>.</summary>
 /// <param name="Id">The run.</param>
 /// <param name="Status">Its status when asked.</param>
-/// <param name="Canceled">Whether a cancellation was sent (false: it had ended already).</param>
+/// <param name="Canceled">Whether a cancellation was sent, or a queued run canceled (false: it had ended already).</param>
 internal sealed record CanceledRun([property: JsonPropertyName("run")] string Id, string Status, bool Canceled);

@@ -15,24 +15,31 @@ internal static class RunEvents
         (string?)runEvent["type"] is "run_succeeded" or "run_failed" or "run_canceled";
 
     /// <summary>A <c>run_failed</c> event; <paramref name="seq"/> null leaves numbering to whoever holds the run's events.</summary>
-    public static JsonObject Failed(string runId, long? seq, DateTimeOffset at, string reason, string? job = null, TimeSpan? duration = null)
+    public static JsonObject Failed(string runId, long? seq, DateTimeOffset at, string reason, string? job = null, TimeSpan? duration = null) =>
+        End("run_failed", runId, seq, at, reason, job, duration);
+
+    /// <summary>A <c>run_canceled</c> event: the server writes it for a run canceled while queued, which no agent ever held.</summary>
+    public static JsonObject Canceled(string runId, long seq, DateTimeOffset at, string reason, string job) =>
+        End("run_canceled", runId, seq, at, reason, job, TimeSpan.Zero);
+
+    private static JsonObject End(string type, string runId, long? seq, DateTimeOffset at, string reason, string? job, TimeSpan? duration)
     {
-        var failed = new JsonObject
+        var endEvent = new JsonObject
         {
             ["v"] = 1,
             ["seq"] = seq,
             ["ts"] = at.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.fffzzz", CultureInfo.InvariantCulture),
             ["run"] = runId,
-            ["type"] = "run_failed",
+            ["type"] = type,
             ["job"] = job,
             ["reason"] = reason,
             ["duration_ms"] = duration is { } d ? (long)d.TotalMilliseconds : null,
         };
-        foreach (var absent in failed.Where(p => p.Value is null).Select(p => p.Key).ToList())
+        foreach (var absent in endEvent.Where(p => p.Value is null).Select(p => p.Key).ToList())
         {
-            failed.Remove(absent);
+            endEvent.Remove(absent);
         }
 
-        return failed;
+        return endEvent;
     }
 }

@@ -11,6 +11,9 @@ internal sealed record JobDefinition(
     /// <summary>When the server starts runs of the job by itself; empty for a job only started by hand.</summary>
     public IReadOnlyList<ScheduleDefinition> Schedules { get; init; } = [];
 
+    /// <summary>The most runs of the job that run at once on its location; null for no limit of its own.</summary>
+    public int? MaxConcurrent { get; init; }
+
     /// <summary>
     /// Checks given values against the declarations and fills in defaults. Unknown, missing and mistyped
     /// parameters are all reported at once, each by name.

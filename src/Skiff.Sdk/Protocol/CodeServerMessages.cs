@@ -81,14 +81,18 @@ internal sealed record RunEventFrame(RunEvent Event)
     public string Type => "event";
 }
 
-/// <summary>A job as the protocol and <c>list --json</c> describe it; the server stores it as sent.</summary>
+/// <summary>
+/// A job as the protocol and <c>list --json</c> describe it; the server stores it as sent. <c>max_concurrent</c> is left
+/// out of a job without a limit, so older readers and older SDKs agree.
+/// </summary>
 internal sealed record JobDescription(
     string Name,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description,
     IReadOnlyList<string> Tags,
     IReadOnlyList<ParameterDescription> Parameters,
     IReadOnlyList<OpDescription> Ops,
-    IReadOnlyList<ScheduleDescription>? Schedules = null);
+    IReadOnlyList<ScheduleDescription>? Schedules = null,
+    int? MaxConcurrent = null);
 
 /// <summary>
 /// A cron schedule of a job (docs/schedules.md): <paramref name="TimeZone"/> an IANA name or UTC, <paramref name="Missed"/>

@@ -15,7 +15,8 @@ internal static class DefinitionsJson
             [.. job.Tags],
             [.. job.Parameters.Select(p => new ParameterDescription(p.Name, p.TypeName, p.Required, DefaultOf(p.Default), p.Description))],
             [.. job.Ops.Select(op => new OpDescription(op.Name, [.. op.DependsOn], op.Retry.MaxAttempts))],
-            job.Schedules.Count == 0 ? null : [.. job.Schedules.Select(s => new ScheduleDescription(s.Cron, s.TimeZone, (JsonObject)s.Parameters.DeepClone(), MissedName(s.Missed)))])),
+            job.Schedules.Count == 0 ? null : [.. job.Schedules.Select(s => new ScheduleDescription(s.Cron, s.TimeZone, (JsonObject)s.Parameters.DeepClone(), MissedName(s.Missed)))],
+            job.MaxConcurrent)),
     ];
 
     /// <summary>How a <see cref="MissedTicks"/> travels: <c>skip</c> or <c>run_once</c>.</summary>

@@ -48,7 +48,7 @@ internal static class BrowseEndpoints
             status = Blank(status);
             if (status is not null && !RunStatuses.IsKnown(status))
             {
-                throw new BadRequestException($"'{status}' is not a run status; use running, succeeded, failed or canceled.");
+                throw new BadRequestException($"'{status}' is not a run status; use queued, running, succeeded, failed or canceled.");
             }
 
             var take = Math.Clamp(limit ?? 50, 1, 500);
@@ -56,6 +56,12 @@ internal static class BrowseEndpoints
             var filter = new RunFilter(Blank(location), Blank(job), status);
             // One more than asked says whether another page follows, without counting every match.
             var found = await store.SearchRunsAsync(filter, skip, take + 1, cancellationToken).ConfigureAwait(false);
+            // No runs for a location that does not exist is a typo, not an empty history: say so (looked up only then).
+            if (found.Count == 0 && filter.Location is { } named && await store.GetLocationAsync(named, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw new NotFoundException($"there is no location '{named}'; `skiff locations` lists them.");
+            }
+
             return Results.Json(new JsonObject
             {
                 ["runs"] = new JsonArray([.. found.Take(take).Select(r => JsonSerializer.SerializeToNode(Json.Run(r), ApiJson.Default.Run))]),

@@ -21,9 +21,9 @@ namespace Skiff.Server.Api;
 /// </remarks>
 internal static class ControlEndpoints
 {
-    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, IBlobStore blobs, ServerOptions options, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder api, IMetadataStore store, Deployer deployer, AgentHub agents, RunService runs, RunQueue queue, IBlobStore blobs, ServerOptions options, TimeProvider time)
     {
-        var starter = new RunStarter(store, agents, options, time);
+        var starter = new RunStarter(store, agents, queue, options, time) { Logger = queue.Logger };
 
         api.MapPost("/deployments", async (HttpRequest request, CancellationToken cancellationToken) =>
         {
@@ -84,12 +84,46 @@ internal static class ControlEndpoints
                         _ => location.LiveRelease is null ? "none" : "healthy",
                     },
                     location.UpdatedAt,
-                    report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At)));
+                    report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At))
+                {
+                    MaxConcurrent = location.MaxConcurrent,
+                });
             }
 
             return TypedResults.Ok<IReadOnlyList<LocationSummary>>(locations);
         })
             .WithSummary("Every location with its live release and health.");
+
+        api.MapMethods("/locations/{name}", [HttpMethods.Patch], async (string name, HttpRequest request, CancellationToken cancellationToken) =>
+        {
+            var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.JsonObject, cancellationToken).ConfigureAwait(false);
+            // Checked whole before anything is changed, so a request with one bad setting changes none.
+            if (body.Select(p => p.Key).FirstOrDefault(k => k != "max_concurrent") is { } unknown)
+            {
+                throw new BadRequestException($"\"{unknown}\" is not a location setting; the settings are: max_concurrent. Nothing was changed.");
+            }
+
+            if (!body.TryGetPropertyValue("max_concurrent", out var given))
+            {
+                throw new BadRequestException("the request names no setting to change; give {\"max_concurrent\": N} (null clears it). Nothing was changed.");
+            }
+
+            int? limit = given switch
+            {
+                null => null,
+                JsonValue value when value.TryGetValue<long>(out var n) && n is >= 1 and <= int.MaxValue => (int)n,
+                _ => throw new BadRequestException($"\"max_concurrent\" must be a whole number of 1 or more, or null for no limit, not {given.ToJsonString()}. Nothing was changed."),
+            };
+            _ = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
+                ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them. Nothing was changed.");
+            await store.SetLocationMaxConcurrentAsync(name, limit, cancellationToken).ConfigureAwait(false);
+            // A raised or cleared limit frees slots now; every server's sweep would find them within a second anyway.
+            await queue.StartQueuedAsync(name, cancellationToken).ConfigureAwait(false);
+            return TypedResults.Ok(new LocationSettings(name, limit, $"max_concurrent={(limit is { } l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}"));
+        })
+            .Accepts<LocationSettingsRequest>("application/json")
+            .Fails(400, 404, 413)
+            .WithSummary("Change a location's settings (kept across deploys): max_concurrent, the most runs it runs at once (null: no limit).");
 
         api.MapGet("/locations/{name}/jobs", async (string name, CancellationToken cancellationToken) =>
         {
@@ -139,12 +173,12 @@ internal static class ControlEndpoints
             var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.RunRequest, cancellationToken).ConfigureAwait(false);
             var location = Requests.Required(body.Location, "location");
             var job = Requests.Required(body.Job, "job");
-            var (run, release) = await starter.StartAsync(location, job, body.Params ?? [], cancellationToken).ConfigureAwait(false);
-            return TypedResults.Created((string?)null, new StartedRun(run, location, job, release));
+            var (run, release, status) = await starter.StartAsync(location, job, body.Params ?? [], cancellationToken).ConfigureAwait(false);
+            return TypedResults.Created((string?)null, new StartedRun(run, location, job, release, status));
         })
             .Accepts<RunRequest>("application/json")
             .Fails(400, 404, 413, 503)
-            .WithSummary("Start a run of a job of a location's live release.");
+            .WithSummary("Start a run of a job of a location's live release; queued when its location or job is at its concurrency limit.");
 
         api.MapGet("/runs", async (string? location, [Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
@@ -175,6 +209,17 @@ internal static class ControlEndpoints
         api.MapPost("/runs/{id}/cancel", async (string id, CancellationToken cancellationToken) =>
         {
             var run = await RunAsync(store, id, cancellationToken).ConfigureAwait(false);
+            if (run.Status == RunStatuses.Queued)
+            {
+                // It never started: nothing to tell an agent. It may start meanwhile; then it is canceled as a running run.
+                if (await runs.CancelQueuedRunAsync(id, cancellationToken).ConfigureAwait(false))
+                {
+                    return TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: true));
+                }
+
+                run = await RunAsync(store, id, cancellationToken).ConfigureAwait(false);
+            }
+
             if (run.Status != RunStatuses.Running)
             {
                 return TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: false));
@@ -187,7 +232,7 @@ internal static class ControlEndpoints
                 : TypedResults.Ok(new CanceledRun(id, run.Status, Canceled: true));
         })
             .Fails(404, 503)
-            .WithSummary("Cancel a running run.");
+            .WithSummary("Cancel a running run, or a queued one (it ends canceled without starting).");
 
         api.MapGet("/agents", async (HttpContext context, CancellationToken cancellationToken) =>
             Results.Json(await agents.DescribeAgentsAsync(Authorization.CallerOf(context).Covers, cancellationToken).ConfigureAwait(false)));

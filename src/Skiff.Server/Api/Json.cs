@@ -44,7 +44,20 @@ internal static class Json
         r.FinishedAt,
         r.Reason,
         r.Agent,
-        r.StartedBy);
+        r.StartedBy)
+    {
+        QueuedAt = r.QueuedAt,
+        QueueWaitMs = r.QueueWait is { } wait ? (long)wait.TotalMilliseconds : null,
+    };
+
+    /// <summary>The limit a job of the definitions declares on its running runs (<c>max_concurrent</c>); null for none, or no such job.</summary>
+    public static int? JobMaxConcurrent(string? definitionsJson, string job) =>
+        definitionsJson is null
+            ? null
+            : (JsonNode.Parse(definitionsJson) as JsonArray ?? [])
+                .FirstOrDefault(j => (string?)j?["name"] == job)?["max_concurrent"] is JsonValue value && value.TryGetValue<int>(out var limit) && limit > 0
+                ? limit
+                : null;
 
     public static IReadOnlyList<string> JobNames(string? definitionsJson) =>
         definitionsJson is null

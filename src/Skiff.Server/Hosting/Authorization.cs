@@ -101,6 +101,8 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["POST /api/v1/deployments"] = (new(ApiRole.Deploy, LocationScope.Body), new("deploy", "body:release", "answer:deployment")),
         ["GET /api/v1/deployments/{id}"] = (new(ApiRole.Read, LocationScope.Deployment), null),
         ["GET /api/v1/locations"] = (new(ApiRole.Read, LocationScope.Any), null),
+        // A location's settings change how its runs run, as a deploy's memory limit does.
+        ["PATCH /api/v1/locations/{name}"] = (new(ApiRole.Deploy, LocationScope.Route), new("location.set", "route:name", "answer:changed")),
         ["GET /api/v1/locations/{name}/jobs"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/deployments"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/health"] = (new(ApiRole.Read, LocationScope.Route), null),
@@ -199,7 +201,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
                 context.Response.Headers.WWWAuthenticate = "Bearer";
                 await context.Response.WriteAsJsonAsync(
                     new ApiError(given is null
-                        ? "this server needs a bearer token: pass --token, set SKIFF_TOKEN, or use the client.json that `skiff up` wrote."
+                        ? "this server needs a bearer token: pass --token, set SKIFF_TOKEN, or use the client.json that `skiff up` wrote. In a browser, sign in to the web UI at / with a token."
                         : "the bearer token is wrong or was revoked; nothing was changed."),
                     ApiJson.Default.ApiError).ConfigureAwait(false);
                 return;
@@ -215,7 +217,7 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         var location = required is not null && (caller.Locations.Count > 0 || audit is not null)
             ? await LocationOfAsync(context, required.Scope).ConfigureAwait(false)
             : default;
-        if (required is not null && Refusal(caller, required, location) is { } refusal)
+        if (required is not null && Refusal(caller, required, location, HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)) is { } refusal)
         {
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             await context.Response.WriteAsJsonAsync(new ApiError(refusal), ApiJson.Default.ApiError).ConfigureAwait(false);
@@ -259,11 +261,13 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
     }
 
     /// <summary>Why <paramref name="caller"/> may not make this call, as a message that says what would do; null when it may.</summary>
-    private static string? Refusal(Caller caller, RequiredRole required, ScopedLocation location)
+    private static string? Refusal(Caller caller, RequiredRole required, ScopedLocation location, bool reads)
     {
+        // A refused read changed nothing by its nature; saying so is for refused changes.
+        var unchanged = reads ? "" : " Nothing was changed.";
         if (caller.Role < required.Role)
         {
-            return $"this call needs a token with the role '{RequiredRole.Name(required.Role)}' or higher; {caller.Describe()} has '{RequiredRole.Name(caller.Role)}'. Nothing was changed. Ask an admin for a token with that role (`skiff tokens create NAME --role {RequiredRole.Name(required.Role)}`).";
+            return $"this call needs a token with the role '{RequiredRole.Name(required.Role)}' or higher; {caller.Describe()} has '{RequiredRole.Name(caller.Role)}'.{unchanged} Ask an admin for a token with that role (`skiff tokens create NAME --role {RequiredRole.Name(required.Role)}`).";
         }
 
         if (caller.Locations.Count == 0)
@@ -274,12 +278,12 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         return required.Scope switch
         {
             LocationScope.Any => null,
-            LocationScope.Platform => $"this call acts on the whole platform and needs a token for every location; {caller.Describe()} is limited to some. Nothing was changed.",
+            LocationScope.Platform => $"this call covers the whole platform and needs a token for every location; {caller.Describe()} is limited to {string.Join(", ", caller.Locations)}.{unchanged} Ask an admin for a token made without --location (`skiff tokens create NAME --role {RequiredRole.Name(required.Role)}`).",
             _ when location.Location is null && location.Unknown => null, // the run or deployment does not exist: the endpoint answers 404
             _ when location.Location is null => required.Scope is LocationScope.Query
                 ? $"{caller.Describe()} may only read its own locations: name one of them ({string.Join(", ", caller.Locations)}), as in `skiff runs {caller.Locations[0]}` (the API's ?location=)."
-                : $"{caller.Describe()} may only act on its own locations, and this request names none (or more than one); name one of {string.Join(", ", caller.Locations)}. Nothing was changed.",
-            _ when !caller.Covers(location.Location!) => $"{caller.Describe()} may not act on or read location '{location.Location}'; it is limited to {string.Join(", ", caller.Locations)}. Nothing was changed. Use a token for '{location.Location}'.",
+                : $"{caller.Describe()} may only act on its own locations, and this request names none (or more than one); name one of {string.Join(", ", caller.Locations)}.{unchanged}",
+            _ when !caller.Covers(location.Location!) => $"{caller.Describe()} may not act on or read location '{location.Location}'; it is limited to {string.Join(", ", caller.Locations)}.{unchanged} Use a token for '{location.Location}'.",
             _ => null,
         };
     }

@@ -93,13 +93,17 @@ internal static class SkiffServerHost
             // Made once the agent hub exists, below; the host asks for it when it starts, after that.
             ScheduleEvaluator? schedules = null;
             builder.Services.AddHostedService(_ => schedules!);
+            RunQueue? queue = null;
+            builder.Services.AddHostedService(_ => queue!);
             var app = builder.Build();
             var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<RunService>() };
             var variables = new LocationVariables(store, secrets, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
             var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Variables = variables };
-            var scheduledRuns = new RunStarter(store, agents, options, time);
+            queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>() };
+            runs.RunEnded = queue.Nudge;
+            var scheduledRuns = new RunStarter(store, agents, queue, options, time) { Logger = loggers.CreateLogger<RunStarter>() };
             schedules = new ScheduleEvaluator(
                 store,
                 async (schedule, _, stopping) => (await scheduledRuns.StartAsync(schedule.Location, schedule.Job, (System.Text.Json.Nodes.JsonObject)schedule.Parameters.DeepClone(), stopping).ConfigureAwait(false)).Run,
@@ -171,7 +175,7 @@ internal static class SkiffServerHost
             ((IEndpointConventionBuilder)api).Add(Authorization.Declare);
             BlobEndpoints.Map(api, blobs, options, time);
             ScrubEndpoints.Map(api, scrubber);
-            ControlEndpoints.Map(api, store, deployer, agents, runs, blobs, options, time);
+            ControlEndpoints.Map(api, store, deployer, agents, runs, queue, blobs, options, time);
             BrowseEndpoints.Map(api, store, runs, blobs, time);
             UiEndpoints.Map(app, tokens, time);
             TokenEndpoints.Map(api, store, options, time);

@@ -142,6 +142,48 @@ internal interface IMetadataStore : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<RunningRun>> ListRunningRunsAsync(CancellationToken cancellationToken);
 
+    // The run queue (docs/run-queue.md). Each call below that decides which runs start takes the location's row lock
+    // (SQLite: the write transaction) first, so servers deciding for one location at once decide one after another,
+    // and the running count each reads includes every run the ones before it started.
+
+    /// <summary>Sets a location's limit on its running runs (<see cref="LocationRecord.MaxConcurrent"/>), or clears it with null. Kept across deploys.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The limit is below 1.</exception>
+    /// <exception cref="MetadataNotFoundException">No location has this name; nothing was changed.</exception>
+    Task SetLocationMaxConcurrentAsync(string location, int? maxConcurrent, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records a run requested under a concurrency limit as <see cref="RunStatuses.Queued"/>, requested at its
+    /// <see cref="RunRecord.StartedAt"/> with its job's <see cref="RunRecord.JobMaxConcurrent"/> (its status, agent and
+    /// <see cref="RunRecord.QueuedAt"/> are ignored), then starts what fits as <see cref="StartQueuedRunsAsync"/> does,
+    /// all in one transaction. Returns the runs it started, which the caller must now send to <paramref name="agent"/>:
+    /// the new run among them, or not when it waits.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">Its location, or its release, is not recorded.</exception>
+    /// <exception cref="MetadataConflictException">A run with this id is already recorded.</exception>
+    Task<IReadOnlyList<RunRecord>> QueueRunAsync(RunRecord run, string agent, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Starts a location's queued runs while its limits allow: in the order they were queued, each one whose start
+    /// keeps the location within its <see cref="LocationRecord.MaxConcurrent"/> and its job within its
+    /// <see cref="RunRecord.JobMaxConcurrent"/> (a run held back by its job's limit does not hold back other jobs'
+    /// runs behind it). Each becomes <see cref="RunStatuses.Running"/> on <paramref name="agent"/>, started now, on
+    /// the location's live release. One transaction. Returns the runs it started, for the caller to send to the agent;
+    /// empty when none fits or none waits, or when the location has nothing live.
+    /// </summary>
+    Task<IReadOnlyList<RunRecord>> StartQueuedRunsAsync(string location, string agent, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a <see cref="RunStatuses.Queued"/> run as <see cref="RunStatuses.Canceled"/> with <paramref name="reason"/>
+    /// before it started, stamped started and finished now, with its one event made by <paramref name="lastEvent"/>
+    /// (sequence number 1), as every run ends with an end event. Returns false, changing nothing, when the run is not
+    /// queued (it started meanwhile, or ended).
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">No run has this id.</exception>
+    Task<bool> CancelQueuedRunAsync(string runId, string reason, Func<RunRecord, long, string> lastEvent, CancellationToken cancellationToken);
+
+    /// <summary>The locations that have queued runs, by name: what a server's periodic sweep tries to start.</summary>
+    Task<IReadOnlyList<string>> ListLocationsWithQueuedRunsAsync(CancellationToken cancellationToken);
+
     /// <summary>
     /// The releases a blob garbage collector must keep: every location's live release, the releases of
     /// each location's <see cref="RetainedDeploymentsPerLocation"/> most recent deployments (so they can

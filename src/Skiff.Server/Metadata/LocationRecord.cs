@@ -22,4 +22,11 @@ internal sealed record LocationRecord(
     DateTimeOffset UpdatedAt,
     string? MemoryLimit = null,
     int Replicas = 1,
-    string? Constraints = null);
+    string? Constraints = null)
+{
+    /// <summary>
+    /// At most this many runs of the location run at once; the others wait <see cref="RunStatuses.Queued"/>
+    /// (docs/run-queue.md). Null for no limit. A setting of the location, kept across deploys.
+    /// </summary>
+    public int? MaxConcurrent { get; init; }
+}

@@ -28,6 +28,10 @@ internal sealed class MetadataNotFoundException : SkiffException
     public static MetadataNotFoundException Release(Digest release, string referrer) =>
         new("release", release.ToString(), $"release {release} is not registered, so {referrer} cannot use it. Register the release first (a deploy registers it before activating it).");
 
+    /// <summary>A setting was given for a location that has never been deployed to.</summary>
+    public static MetadataNotFoundException LocationSetting(string name) =>
+        new("location", name, $"location '{name}' is not recorded, so its settings cannot be changed; nothing was changed. Deploy to it first, or check the name (names are exact and case-sensitive).");
+
     /// <summary>A run was started on a location that has never been deployed to.</summary>
     public static MetadataNotFoundException Location(string name, string referrer) =>
         new("location", name, $"location '{name}' has no deployments, so {referrer} cannot run there. Deploy to it first, or check the name (names are exact and case-sensitive).");

@@ -14,7 +14,7 @@ internal sealed partial class PostgresMetadataStore
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -285,5 +285,8 @@ internal sealed partial class PostgresMetadataStore
         UpdatedAt: ReadTime(reader, 4),
         MemoryLimit: ReadNullableString(reader, 5),
         Replicas: reader.IsDBNull(6) ? 1 : reader.GetInt32(6),
-        Constraints: ReadNullableString(reader, 7));
+        Constraints: ReadNullableString(reader, 7))
+    {
+        MaxConcurrent = reader.IsDBNull(8) ? null : reader.GetInt32(8),
+    };
 }

@@ -4,7 +4,7 @@ namespace Skiff.Server.Metadata;
 
 internal sealed partial class PostgresMetadataStore
 {
-    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by FROM runs";
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by, queued_at, job_max_concurrent FROM runs";
 
     /// <remarks>
     /// Concurrency: the checks read rows nothing deletes; an id taken at once by another server is caught
@@ -338,5 +338,7 @@ internal sealed partial class PostgresMetadataStore
         Agent: ReadNullableString(reader, 9))
     {
         StartedBy = ReadNullableString(reader, 10),
+        QueuedAt = ReadNullableTime(reader, 11),
+        JobMaxConcurrent = reader.IsDBNull(12) ? null : reader.GetInt32(12),
     };
 }

@@ -4,7 +4,7 @@ namespace Skiff.Server.Metadata;
 
 internal sealed partial class SqliteMetadataStore
 {
-    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by FROM runs";
+    private const string SelectRun = "SELECT id, location, release, job, parameters_json, status, started_at, finished_at, reason, agent, started_by, queued_at, job_max_concurrent FROM runs";
 
     public Task CreateRunAsync(RunRecord run, CancellationToken cancellationToken)
     {
@@ -285,5 +285,7 @@ internal sealed partial class SqliteMetadataStore
         Agent: ReadNullableString(reader, 9))
     {
         StartedBy = ReadNullableString(reader, 10),
+        QueuedAt = ReadNullableTime(reader, 11),
+        JobMaxConcurrent = reader.IsDBNull(12) ? null : (int)reader.GetInt64(12),
     };
 }

@@ -251,6 +251,16 @@ internal sealed partial class SqliteMetadataStore
         CREATE INDEX location_health_by_location ON location_health (location, seq);
         """,
 
+        // Run queue (docs/run-queue.md): a location's limit on its running runs, kept across deploys; when a run that went
+        // through the queue was requested, and the limit its job declared then. Queued runs start in insertion order.
+        """
+        ALTER TABLE locations ADD COLUMN max_concurrent INTEGER;
+        ALTER TABLE runs ADD COLUMN queued_at TEXT;
+        ALTER TABLE runs ADD COLUMN job_max_concurrent INTEGER;
+        CREATE INDEX runs_queued ON runs (location, seq) WHERE status = 'queued';
+        CREATE INDEX runs_running_by_location ON runs (location, job) WHERE status = 'running';
+        """,
+
         // Environment and secrets per location (docs/env.md): one row per variable. A secret's value is sealed by the
         // server (Variables/SecretBox.cs) before it gets here, so this file never holds it in plain text. Not tied to
         // the locations table: the values are kept for whatever the location runs next. A deployment that took a

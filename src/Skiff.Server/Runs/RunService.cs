@@ -98,7 +98,15 @@ internal sealed class RunService
     /// so one dropped here would be lost until it reconnects, and the run would not end for its followers.
     /// </summary>
     public ValueTask AppendEventAsync(string runId, JsonObject runEvent, Func<Task>? endStored, CancellationToken cancellationToken) =>
-        _events.AppendAsync(runId, runEvent, endStored, cancellationToken);
+        _events.AppendAsync(
+            runId,
+            runEvent,
+            () =>
+            {
+                RunEnded?.Invoke();
+                return endStored?.Invoke() ?? Task.CompletedTask;
+            },
+            cancellationToken);
 
     /// <summary>
     /// Ends a run whose agent can no longer report on it, with a <c>run_failed</c> event after its last
@@ -113,10 +121,34 @@ internal sealed class RunService
             cancellationToken).ConfigureAwait(false);
         if (failed)
         {
+            RunEnded?.Invoke();
             Log.RunLost(Logger, lost.Id, reason);
             await ChangedAsync(lost.Id).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Cancels a run still waiting in the run queue: it ends canceled, with a <c>run_canceled</c> event, and never
+    /// starts. Returns false when it was not queued (it started meanwhile, or ended).
+    /// </summary>
+    public async Task<bool> CancelQueuedRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        const string reason = "canceled while queued; it never started";
+        var canceled = await _store.CancelQueuedRunAsync(
+            runId,
+            reason,
+            (run, seq) => RunEvents.Canceled(run.Id, seq, run.FinishedAt!.Value, reason, run.Job).ToJsonString(),
+            cancellationToken).ConfigureAwait(false);
+        if (canceled)
+        {
+            await ChangedAsync(runId).ConfigureAwait(false);
+        }
+
+        return canceled;
+    }
+
+    /// <summary>Called whenever this server stores a run's end: a slot under a concurrency limit may have freed (<see cref="RunQueue"/>).</summary>
+    public Action? RunEnded { get; set; }
 
     private Task ChangedAsync(string runId)
     {
@@ -159,7 +191,8 @@ internal sealed class RunService
             }
 
             var run = await MetadataOutage.RideOutAsync(() => _store.GetRunAsync(runId, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
-            if (run is not null && run.Status != RunStatuses.Running && !readAfterEnd)
+            // A queued run has not ended: its follower waits for it to start, as for its events after that.
+            if (run is not null && RunStatuses.IsFinal(run.Status) && !readAfterEnd)
             {
                 // It may have ended between the read of its events above and this one (its last events and its
                 // status are stored together, after that read): read once more, so a follower gets the end.
@@ -167,7 +200,7 @@ internal sealed class RunService
                 continue;
             }
 
-            if (!follow || run is null || run.Status != RunStatuses.Running)
+            if (!follow || run is null || RunStatuses.IsFinal(run.Status))
             {
                 yield break;
             }

@@ -61,6 +61,13 @@ internal static class UiEndpoints
             var given = (body["token"] is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<string>(out var text) ? text : null)?.Trim();
             var caller = await tokens.ResolveAsync(given, cancellationToken).ConfigureAwait(false);
             var named = caller is null || caller.Token == Authorization.ServerTokenName ? null : await tokens.SessionKeyAsync(caller.Token, cancellationToken).ConfigureAwait(false);
+            if (string.IsNullOrEmpty(given))
+            {
+                return Results.Json(
+                    new JsonObject { ["error"] = "no token was given: paste the token from the client.json that `skiff up` wrote (it prints where), or one made with `skiff tokens create`." },
+                    statusCode: StatusCodes.Status400BadRequest);
+            }
+
             if (caller is null || (caller.Token != Authorization.ServerTokenName && named is null))
             {
                 return Results.Json(

@@ -101,9 +101,15 @@ internal static class UiSession
         // SameSite=Strict ignores the port, so a page served from another port of this host (or a sibling subdomain)
         // still sends the cookie: a request from another origin is refused whatever its method, and the agent channel's
         // WebSocket (a GET the browser sends with the cookie and its Origin) never takes a session at all.
-        if (context.WebSockets.IsWebSocketRequest || !FromThisOrigin(context))
+        if (context.WebSockets.IsWebSocketRequest)
         {
-            await RefuseAsync(context, StatusCodes.Status403Forbidden, "a web UI session is good only for this server's own pages, and never for a WebSocket; agents connect with a bearer token. Nothing was changed.").ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status403Forbidden, "a web UI session is never good for a WebSocket; agents connect with a bearer token. Nothing was changed.").ConfigureAwait(false);
+            return null;
+        }
+
+        if (!FromThisOrigin(context))
+        {
+            await RefuseAsync(context, StatusCodes.Status403Forbidden, $"this request came from another site ({context.Request.Headers.Origin}); a web UI session is good only for this server's own pages. Nothing was changed.").ConfigureAwait(false);
             return null;
         }
 

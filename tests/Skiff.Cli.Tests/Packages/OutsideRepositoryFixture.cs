@@ -12,7 +12,7 @@ namespace Skiff.Cli.Tests.Packages;
 public sealed class OutsideRepositoryFixture : IAsyncLifetime
 {
     // Packing the CLI is a Release build of every project; on 2 busy cores that takes minutes.
-    private static readonly TimeSpan PackDeadline = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan PackDeadline = TimeSpan.FromMinutes(15);
 
     private readonly Workspace _workspace = new();
     private readonly System.Text.StringBuilder _platformErrors = new();

@@ -34,7 +34,7 @@ public sealed class BlobIntegrityTests : IDisposable
 
         var options = s3 is null ? null : S3BlobStoreOptions.Parse($"s3://{bucket}/platform?endpoint={s3.Endpoint}", name => S3Server.Credentials.GetValueOrDefault(name));
         await using var platform = await EmbeddedPlatform.StartAsync(_workspace.PathTo("platform"), s3Blobs: options);
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         var first = await platform.SkiffAsync("deploy", hello, "--location", "a");
         first.ExitCode.ShouldBe(0, first.ToString());
         var release = (await platform.Server.Store.GetLocationAsync("a", CancellationToken.None))!.LiveRelease!.Value;

@@ -2,10 +2,22 @@ using Skiff.Testing;
 
 namespace Skiff.Cli.Tests.Platform;
 
-/// <summary>One embedded platform and one copy of samples/Hello for the tests of a class.</summary>
+/// <summary>One embedded platform for the tests of a class, and samples/Hello (one copy for every class, never edited).</summary>
 public sealed class PlatformFixture : IAsyncLifetime
 {
+    // Every class deploys the same unchanged Hello: one copy for the whole test run is restored and compiled once, and
+    // later deploys of it build nothing (builds of one folder take turns, ProjectBuildLock). Edits go to Variant copies.
+    private static readonly Lazy<string> SharedHelloCopy = new(() =>
+    {
+        var workspace = new Workspace();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => workspace.Dispose();
+        return workspace.CopySample("Hello", "hello-repo");
+    });
+
     private readonly Workspace _workspace = new();
+
+    /// <summary>samples/Hello as it is, for any test that deploys it unchanged; never write to it.</summary>
+    internal static string SharedHello => SharedHelloCopy.Value;
 
     internal EmbeddedPlatform Platform { get; private set; } = null!;
 
@@ -15,7 +27,7 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Hello = _workspace.CopySample("Hello", "hello-repo");
+        Hello = SharedHello;
         Platform = await EmbeddedPlatform.StartAsync(_workspace.PathTo("platform"), TimeSpan.FromSeconds(8));
     }
 

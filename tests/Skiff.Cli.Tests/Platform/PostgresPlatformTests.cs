@@ -36,7 +36,7 @@ public sealed class PostgresPlatformTests(PostgresServer postgres) : IDisposable
         var database = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync()).Database!;
         var metadata = postgres.Url(database);
         var data = _workspace.PathTo("server");
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         var (server, url) = await StartServerAsync(data, metadata);
         var token = File.ReadAllText(Path.Combine(data, "token")).Trim();
         var agent = Start("agent", "--server", url, "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");

@@ -16,7 +16,7 @@ public sealed class ProcessTests : IDisposable
     public async Task Skiff_up_writes_a_private_client_json_serves_deploys_and_runs_and_stops_on_sigterm()
     {
         var data = _workspace.PathTo("data");
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         using var up = Start("up", "--data", data, "--port", "0");
         var announced = await ReadUntilAsync(up, line => line.StartsWith("skiff is up at ", StringComparison.Ordinal));
         var isolation = await ReadUntilAsync(up, line => line.StartsWith("isolation: ", StringComparison.Ordinal));
@@ -85,7 +85,7 @@ public sealed class ProcessTests : IDisposable
     public async Task A_separate_server_and_agent_serve_a_deploy()
     {
         var data = _workspace.PathTo("server");
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         using var server = Start("server", "--data", data, "--port", "0");
         var listening = await ReadUntilAsync(server, line => line.StartsWith("skiff server listening on ", StringComparison.Ordinal));
         var url = listening.Split(' ')[4];

@@ -22,7 +22,7 @@ public sealed class S3BlobsTests : IDisposable
         // agent's S3 traffic passes it too), one in front of the server (everything the CLI and the agent send it).
         await using var s3Proxy = new CountingProxy(s3.Endpoint);
         var data = _workspace.PathTo("server");
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         await using var server = Start("server", "--data", data, "--port", "0", "--blobs", $"s3://{bucket}/platform?endpoint={s3Proxy.Url}");
         var serverUrl = new Uri((await server.WaitForLineAsync(line => line.StartsWith("skiff server listening on ", StringComparison.Ordinal), Deadline)).Split(' ')[4]);
         await using var proxy = new CountingProxy(serverUrl);

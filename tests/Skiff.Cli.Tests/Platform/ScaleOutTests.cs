@@ -45,7 +45,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         var (database, metadata) = await NewDatabaseAsync();
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         // The agent connects to B (its first URL): A must pass the activation to B.
         Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
 
@@ -109,7 +109,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         var grace = TimeSpan.FromSeconds(3);
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null, "--agent-grace", "3s");
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token, "--agent-grace", "3s");
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         var agentA = Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent-a"), "--name", "w-a", "--label", "zone=a");
         Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent-b"), "--name", "w-b", "--label", "zone=b", "--label", "gpu=h200");
         var agentC = Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent-c"), "--name", "w-c", "--label", "zone=b");
@@ -160,7 +160,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         var (database, metadata) = await NewDatabaseAsync();
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         var slow = _workspace.CopySample("Hello", "SlowHello");
         // Main takes 3 s before it hands over to Skiff: PostgreSQL is away and back while the activation goes on.
         var program = Path.Combine(slow, "Program.cs");
@@ -236,7 +236,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         _s3Port = s3.Endpoint.Port; // agents in a network namespace of their own reach this S3, not the shared one
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
-        var hello = _workspace.CopySample("Hello");
+        var hello = PlatformFixture.SharedHello;
         var changed = _workspace.CopySample("Hello", "ChangedHello");
         var program = Path.Combine(changed, "Program.cs");
         File.WriteAllText(program, File.ReadAllText(program).Replace("\"Hello, {Name}!\"", "\"Hi again, {Name}!\"", StringComparison.Ordinal));

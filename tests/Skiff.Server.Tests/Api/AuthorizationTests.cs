@@ -349,8 +349,9 @@ public sealed class AuthorizationTests(AuthorizationTests.Fixture fixture) : ICl
         var sameOrigin = await browser.GetAsync("api/v1/locations");
 
         fromElsewhere.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        ((string)JsonNode.Parse(await fromElsewhere.Content.ReadAsStringAsync())!["error"]!).ShouldContain("came from another site (http://127.0.0.1:3000)");
         socket.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
-        ((string)JsonNode.Parse(await socket.Content.ReadAsStringAsync())!["error"]!).ShouldContain("never for a WebSocket");
+        ((string)JsonNode.Parse(await socket.Content.ReadAsStringAsync())!["error"]!).ShouldContain("never good for a WebSocket");
         sameOrigin.StatusCode.ShouldBe(HttpStatusCode.OK);
     }
 

@@ -39,6 +39,9 @@ public sealed class BadInputTests : IAsyncLifetime
         var answer = await _http.GetAsync("api/v1/runs/search?location=&job=&status=&offset=0&limit=25");
         answer.StatusCode.ShouldBe(HttpStatusCode.OK, await answer.Content.ReadAsStringAsync());
         (await _http.GetAsync("api/v1/runs/search?status=done")).StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        var typo = await _http.GetAsync("api/v1/runs/search?location=no-such-place");
+        typo.StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        ((string)JsonNode.Parse(await typo.Content.ReadAsStringAsync())!["error"]!).ShouldContain("there is no location 'no-such-place'");
     }
 
     [Theory]

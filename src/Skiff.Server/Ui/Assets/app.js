@@ -105,7 +105,7 @@ function showSignIn(reason) {
   const message = h('p', { class: 'error', role: 'alert', hidden: !reason }, reason ?? '');
   const form = h('form', { class: 'card sign-in', id: 'sign-in' },
     h('h1', {}, 'Sign in'),
-    h('p', { class: 'muted' }, 'Paste the server\'s token: "token" in the client.json that `skiff up` wrote, or the token file of `skiff server`.'),
+    h('p', { class: 'muted' }, 'Paste a token: the server\'s ("token" in the client.json that `skiff up` wrote, or the token file of `skiff server`), or one made with `skiff tokens create`, which shows only what that token may see and do.'),
     h('label', { for: 'token' }, 'Token'), input, message,
     h('button', { type: 'submit' }, 'Sign in'));
   form.addEventListener('submit', async (event) => {

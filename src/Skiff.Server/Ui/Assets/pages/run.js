@@ -8,14 +8,15 @@ export async function render(main, [id]) {
   let run = await api(`/runs/${enc(id)}`);
   const ops = new Map();
   const op = (name) => { if (!ops.has(name)) ops.set(name, { attempts: [], progress: null, metadata: {} }); return ops.get(name); };
-  const runStart = Date.parse(run.started_at);
+  // A queued run starts later than it was asked for: its time axis starts with its run_started event.
+  let runStart = Date.parse(run.started_at);
   let runEnd = run.finished_at ? Date.parse(run.finished_at) : null;
   let lastSeen = runStart;
 
   const status = h('span', { id: 'run-status' }, badge(run.status));
   const reason = h('p', { class: 'error', id: 'run-reason', hidden: !run.reason }, run.reason ?? '');
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
-  const cancel = h('button', { type: 'button', id: 'cancel', class: 'danger', hidden: run.status !== 'running' || !may('run', run.location) }, 'Cancel run');
+  const cancel = h('button', { type: 'button', id: 'cancel', class: 'danger', hidden: !['running', 'queued'].includes(run.status) || !may('run', run.location) }, 'Cancel run');
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
     try { await api(`/runs/${enc(id)}/cancel`, { method: 'POST' }); } catch (error) { message.textContent = error.message; message.hidden = false; cancel.disabled = false; }
@@ -29,7 +30,10 @@ export async function render(main, [id]) {
     h('dl', { class: 'facts' },
       h('dt', {}, 'Job'), h('dd', {}, h('a', { href: `#/locations/${enc(run.location)}/jobs` }, run.job), ' on ', h('a', { href: `#/locations/${enc(run.location)}` }, run.location)),
       h('dt', {}, 'Release'), h('dd', {}, digest(run.release), h('span', { class: 'muted' }, ' (pinned: the run keeps it whatever is deployed after)')),
-      h('dt', {}, 'Started'), h('dd', {}, when(run.started_at), run.agent ? h('span', { class: 'muted' }, ` on agent ${run.agent}`) : null),
+      h('dt', {}, 'Started'), h('dd', { id: 'run-started' }, run.status === 'queued'
+        ? h('span', { class: 'muted' }, 'not yet: queued at its location\'s or job\'s concurrency limit; it starts when a run ends')
+        : [when(run.started_at), run.agent ? h('span', { class: 'muted' }, ` on agent ${run.agent}`) : null]),
+      run.queued_at ? [h('dt', {}, 'Queue wait'), h('dd', { id: 'run-queue-wait' }, run.queue_wait_ms != null ? duration(run.queue_wait_ms) : ['waiting since ', when(run.queued_at)])] : null,
       h('dt', {}, 'Parameters'), h('dd', {}, h('code', {}, JSON.stringify(run.params)))),
     reason, message, cancel,
     h('h2', {}, 'Ops'), gantt, opDetails,
@@ -90,7 +94,20 @@ export async function render(main, [id]) {
     const at = event.ts ? Date.parse(event.ts) : Date.now();
     lastSeen = Math.max(lastSeen, at);
     switch (event.type) {
-      case 'run_started': line(event, 'info', `started ${event.job} with `, h('code', {}, JSON.stringify(event.parameters ?? {}))); break;
+      case 'run_started':
+        if (run.status === 'queued') {
+          // It left the queue while this page was open.
+          run = { ...run, status: 'running' };
+          runStart = at;
+          clear(status); status.append(badge('running'));
+          api(`/runs/${enc(id)}`).then((started) => {
+            const startedAt = document.getElementById('run-started');
+            if (startedAt) { clear(startedAt); startedAt.append(when(started.started_at), started.agent ? h('span', { class: 'muted' }, ` on agent ${started.agent}`) : ''); }
+            const wait = document.getElementById('run-queue-wait');
+            if (wait && started.queue_wait_ms != null) { clear(wait); wait.append(duration(started.queue_wait_ms)); }
+          }).catch(() => {});
+        }
+        line(event, 'info', `started ${event.job} with `, h('code', {}, JSON.stringify(event.parameters ?? {}))); break;
       case 'op_started': op(event.op).attempts.push({ attempt: event.attempt, start: at, end: null, status: 'running' }); line(event, 'info', 'started'); dirty = true; break;
       case 'op_succeeded': case 'op_failed': case 'op_canceled': case 'op_retrying': {
         const attempt = op(event.op).attempts.find((a) => a.attempt === event.attempt);

@@ -17,7 +17,7 @@ export async function render(main, _, query) {
   const form = h('form', { class: 'filters', id: 'run-filters' },
     select('location', scoped ? session.locations : locations.map((l) => l.location), !scoped),
     h('input', { name: 'job', id: 'filter-job', placeholder: 'job', value: filter.job }),
-    select('status', ['running', 'succeeded', 'failed', 'canceled']),
+    select('status', ['queued', 'running', 'succeeded', 'failed', 'canceled']),
     h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -27,11 +27,13 @@ export async function render(main, _, query) {
   main.append(h('h1', {}, 'Runs'), form);
   main.append(found.runs.length === 0 ? h('p', { class: 'muted' }, page > 0 ? 'No runs on this page.' : 'No runs match.')
     : h('div', { class: 'scroll' }, h('table', { id: 'runs' },
-      h('thead', {}, h('tr', {}, ['Run', 'Location', 'Job', 'Status', 'Started', 'Took'].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, ['Run', 'Location', 'Job', 'Status', 'Started', 'Queue wait', 'Took'].map((t) => h('th', {}, t)))),
       h('tbody', {}, found.runs.map((r) => h('tr', { 'data-run': r.run },
         h('td', {}, h('a', { href: `#/runs/${enc(r.run)}` }, h('code', {}, r.run))),
         h('td', {}, h('a', { href: `#/locations/${enc(r.location)}` }, r.location)), h('td', {}, r.job), h('td', {}, badge(r.status)),
-        h('td', {}, when(r.started_at)), h('td', {}, r.finished_at ? duration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : '…')))))),
+        h('td', {}, r.status === 'queued' ? '–' : when(r.started_at)),
+        h('td', {}, r.queue_wait_ms != null ? duration(r.queue_wait_ms) : r.status === 'queued' ? 'waiting' : '–'),
+        h('td', {}, r.finished_at ? duration(Date.parse(r.finished_at) - Date.parse(r.started_at)) : '…')))))),
   // Drawn also past the end, so there is always a way back.
   h('nav', { class: 'pager' },
     page > 0 ? h('a', { href: link({ page: String(page - 1) }) }, '← newer') : h('span', {}),
