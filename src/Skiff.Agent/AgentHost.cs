@@ -131,6 +131,7 @@ internal sealed class AgentHost : IAsyncDisposable
         try
         {
             var unchangedSettings = settings is null || settings == state.Settings;
+            var previousSettings = state.Settings;
             state.Settings = settings ?? state.Settings;
             if (state.Live is { Health: VersionHealth.Healthy } current && current.Release == release && unchangedSettings)
             {
@@ -141,6 +142,9 @@ internal sealed class AgentHost : IAsyncDisposable
             var result = await StartVersionAsync(state, release, cancellationToken).ConfigureAwait(false);
             if (result.Version is not { } version)
             {
+                // The version still live runs with the settings it started with; the next activation compares with those
+                // (an environment change that failed and is sent again must start again, not pass as already live).
+                state.Settings = previousSettings;
                 Report(location, release, AgentReportKind.ActivationFailed, result.Result.Error!);
                 return result.Result;
             }
@@ -401,7 +405,9 @@ internal sealed class AgentHost : IAsyncDisposable
 
     private CodeServerLaunch Launch(Location state, MaterializeOutcome materialized)
     {
-        var environment = new Dictionary<string, string>
+        // The location's own variables first, so none of the agent's below can be replaced by one (the server refuses their
+        // names too: docs/env.md).
+        var environment = new Dictionary<string, string>(state.Settings.Environment, StringComparer.Ordinal)
         {
             ["SKIFF_RELEASE"] = materialized.Release.Release.ToString(),
             ["SKIFF_LOCATION"] = state.Name,

@@ -11,6 +11,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
     PlatformCommands.Server(),
     PlatformCommands.AgentCommand(),
     ScheduleCommands.Create(),
+    EnvCommands.Create(),
 };
 foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()).Concat(TokenCommands.Create()).Concat(WebhookCommands.Create()))
 {

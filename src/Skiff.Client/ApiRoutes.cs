@@ -56,10 +56,12 @@ internal static class ApiRoutes
     public static readonly ApiRoute Schedules = new("GET", "/api/v1/schedules");
     public static readonly ApiRoute PauseSchedule = new("POST", "/api/v1/schedules/{name}/{job}/pause");
     public static readonly ApiRoute ResumeSchedule = new("POST", "/api/v1/schedules/{name}/{job}/resume");
+    public static readonly ApiRoute Env = new("GET", "/api/v1/locations/{name}/env");
+    public static readonly ApiRoute ChangeEnv = new("POST", "/api/v1/locations/{name}/env");
 
     public static IReadOnlyList<ApiRoute> All { get; } =
     [
         MissingBlobs, PutBlob, CommitBlob, Deploy, Deployment, Locations, SetLocation, Jobs, History, Health, Rollback, StartRun, Runs, RunEvents, CancelRun, CollectGarbage, Agents, DrainAgent, UndrainAgent, CreateToken, Tokens, RevokeToken, Audit, MayDeploy, Scrub,
-        CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries, Schedules, PauseSchedule, ResumeSchedule,
+        CreateWebhook, Webhooks, RemoveWebhook, WebhookDeliveries, Schedules, PauseSchedule, ResumeSchedule, Env, ChangeEnv,
     ];
 }

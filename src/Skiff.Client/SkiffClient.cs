@@ -99,6 +99,14 @@ internal sealed class SkiffClient(Uri server, string token) : IDisposable
         SendAsync<object, ScheduleChange>(
             (paused ? ApiRoutes.PauseSchedule : ApiRoutes.ResumeSchedule).Path(location, job), null, null, ApiJson.Default.ScheduleChange, cancellationToken);
 
+    /// <summary>A location's environment (docs/env.md): names, plain values, and secrets without theirs.</summary>
+    public Task<LocationEnv> GetEnvAsync(string location, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.Env.Path(location), ApiJson.Default.LocationEnv, cancellationToken);
+
+    /// <summary>Changes a location's environment and waits until it is live (or failed, or stored for a first deploy).</summary>
+    public Task<EnvChange> ChangeEnvAsync(string location, EnvChangeRequest change, CancellationToken cancellationToken) =>
+        SendAsync(ApiRoutes.ChangeEnv.Path(location), change, ApiJson.Default.EnvChangeRequest, ApiJson.Default.EnvChange, cancellationToken);
+
     /// <summary>The fleet as <c>GET /api/v1/agents</c> describes it (docs/api.md).</summary>
     public Task<JsonArray> ListAgentsAsync(CancellationToken cancellationToken) =>
         SendAsync(ApiRoutes.Agents.Path(), ApiJson.Default.JsonArray, cancellationToken);

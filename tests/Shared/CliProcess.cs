@@ -22,7 +22,8 @@ internal static class CliProcess
         string workingDirectory,
         string? skiffHome = null,
         IReadOnlyDictionary<string, string>? environment = null,
-        TimeSpan? deadline = null)
+        TimeSpan? deadline = null,
+        string? standardInput = null)
     {
         var startInfo = StartInfo(fileName, arguments, workingDirectory, environment);
         if (skiffHome is not null)
@@ -30,7 +31,14 @@ internal static class CliProcess
             startInfo.Environment["SKIFF_HOME"] = skiffHome;
         }
 
+        startInfo.RedirectStandardInput = standardInput is not null;
         using var process = Process.Start(startInfo)!;
+        if (standardInput is not null)
+        {
+            await process.StandardInput.WriteAsync(standardInput);
+            process.StandardInput.Close();
+        }
+
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };

@@ -235,7 +235,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
 
     private async Task ActivateAsync(ActivateRequest activate, CancellationToken cancellationToken)
     {
-        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit), cancellationToken).ConfigureAwait(false);
+        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment), cancellationToken).ConfigureAwait(false);
         var timings = new ActivationTimingsMs(
             (long)result.Timings.Fetch.TotalMilliseconds,
             (long)result.Timings.Materialize.TotalMilliseconds,
@@ -254,7 +254,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         if (host.Describe(location)?.Release.ToString() != start.Release)
         {
             // This agent has just (re)connected and not caught up yet: bring the location's release up first.
-            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit), cancellationToken).ConfigureAwait(false);
+            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit, start.Environment), cancellationToken).ConfigureAwait(false);
             if (!activation.Succeeded)
             {
                 throw new CodeServerException(activation.Error!, "activation_failed");
@@ -341,11 +341,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private Task<bool> SendRunEventAsync(string runId, JsonObject runEvent, long connection, CancellationToken cancellationToken) =>
         TrySendAsync(new AgentRunEvent(runId, runEvent), connection, cancellationToken);
 
-    /// <summary>The server is the authority on a location's settings: a limit it leaves out is no limit.</summary>
-    private static LocationSettings Settings(string? memoryLimit) =>
-        memoryLimit is { Length: > 0 } limit
-            ? LocationSettings.Default with { MemoryLimit = MemoryLimit.Parse(limit) }
-            : LocationSettings.Default;
+    /// <summary>The server is the authority on a location's settings: a limit or environment it leaves out is none.</summary>
+    private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment) =>
+        LocationSettings.Default with
+        {
+            MemoryLimit = memoryLimit is { Length: > 0 } limit ? MemoryLimit.Parse(limit) : null,
+            Environment = environment ?? new Dictionary<string, string>(),
+        };
 
     private async Task ForwardReportsAsync(CancellationToken cancellationToken)
     {

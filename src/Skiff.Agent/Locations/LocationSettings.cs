@@ -12,4 +12,23 @@ internal sealed record LocationSettings
 
     /// <summary>Overrides the agent's activation timeout for this location.</summary>
     public TimeSpan? ActivationTimeout { get; init; }
+
+    /// <summary>
+    /// The location's environment variables (docs/env.md), secrets included: every code server and run worker gets them.
+    /// Held in memory only; never logged or written to a file.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    // By value, environment included: activating the live release again with other settings must start it again.
+    public bool Equals(LocationSettings? other) =>
+        other is not null
+        && MemoryLimit == other.MemoryLimit
+        && ActivationTimeout == other.ActivationTimeout
+        && Environment.Count == other.Environment.Count
+        && Environment.All(v => other.Environment.TryGetValue(v.Key, out var value) && value == v.Value);
+
+    public override int GetHashCode() => HashCode.Combine(MemoryLimit, ActivationTimeout, Environment.Count);
+
+    // A record prints its members: the environment's values may be secrets.
+    public override string ToString() => $"LocationSettings {{ MemoryLimit = {MemoryLimit}, ActivationTimeout = {ActivationTimeout}, Environment = {Environment.Count} variable(s) }}";
 }

@@ -57,7 +57,11 @@ internal static class PlatformCommands
                 result.AddError($"--scrub-rate: '{text}' is not a rate; write 0 (off) or bytes per second with an optional unit, such as 8MiB or 512KiB.");
             }
         });
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, scrubRate };
+        var secretsKey = new Option<string?>("--secrets-key-file")
+        {
+            Description = "The key that seals the locations' secrets at rest (docs/env.md): a file of 64 hex digits, which must exist. Servers sharing a metadata store need the same one. Else $SKIFF_SECRETS_KEY_FILE; default: secrets.key in the data folder, made at the first start.",
+        };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, scrubRate, secretsKey };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -94,6 +98,7 @@ internal static class PlatformCommands
                 S3Blobs = s3,
                 AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
                 ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
+                SecretsKeyFile = parse.GetValue(secretsKey) ?? FromEnvironment("SKIFF_SECRETS_KEY_FILE"),
                 LoggerFactory = loggers,
             };
             await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);

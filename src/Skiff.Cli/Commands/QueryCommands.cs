@@ -244,6 +244,11 @@ internal static class QueryCommands
             foreach (var d in history.OfType<JsonObject>())
             {
                 Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                if ((string?)d["env_change"] is { } change)
+                {
+                    Console.WriteLine($"    env: {change} (by {(string?)d["who"]})");
+                }
+
                 if ((string?)d["error"] is { } error)
                 {
                     Console.WriteLine($"    {error.Split('\n')[0]}");

@@ -45,6 +45,9 @@ namespace Skiff.Client.Api;
 [JsonSerializable(typeof(IReadOnlyList<WebhookDeliverySummary>))]
 [JsonSerializable(typeof(IReadOnlyList<ScheduleSummary>))]
 [JsonSerializable(typeof(ScheduleChange))]
+[JsonSerializable(typeof(EnvChangeRequest))]
+[JsonSerializable(typeof(LocationEnv))]
+[JsonSerializable(typeof(EnvChange))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]
 internal sealed partial class ApiJson : JsonSerializerContext;

@@ -39,7 +39,7 @@ internal sealed record UploadSummary(int Blobs, long Bytes);
 /// <param name="Release">What.</param>
 /// <param name="Environment">The release's environment.</param>
 /// <param name="Source">The release's source blob.</param>
-/// <param name="Path"><c>full</c> (the environment was new to the server), <c>fast</c> (only the source was), <c>unchanged</c> (the release was known already) or <c>rollback</c>; the server decides it.</param>
+/// <param name="Path"><c>full</c> (the environment was new to the server), <c>fast</c> (only the source was), <c>unchanged</c> (the release was known already), <c>rollback</c>, or <c>env</c> (the live release activated again with a changed location environment); the server decides it.</param>
 /// <param name="Outcome"><c>pending</c>, <c>live</c> or <c>failed</c>.</param>
 /// <param name="Error">Why it failed.</param>
 /// <param name="Uploaded">What the client said it uploaded.</param>
@@ -55,6 +55,7 @@ internal sealed record UploadSummary(int Blobs, long Bytes);
 /// <param name="Live">Only in a location's history: whether this is the deployment serving now.</param>
 /// <param name="Replicas">On how many agents it runs.</param>
 /// <param name="On">The labels its agents must have, or null for any agent.</param>
+/// <param name="EnvChange">Only on a deployment of path <c>env</c>: the change of the location's environment it took live, by names only (docs/env.md).</param>
 internal sealed record Deployment(
     [property: JsonPropertyName("deployment")] string Id,
     string Location,
@@ -76,7 +77,8 @@ internal sealed record Deployment(
     IReadOnlyList<string> Jobs,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Live = null,
     int Replicas = 1,
-    string? On = null);
+    string? On = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? EnvChange = null);
 
 /// <summary>The body of <c>POST /api/v1/locations/{name}/rollback</c>; it may be left out.</summary>
 /// <param name="Deployment">The deployment whose release to put back; left out, the last release live before the current one.</param>

@@ -40,13 +40,31 @@ internal abstract record AgentMessage
 /// Makes <paramref name="Release"/> live on <paramref name="Location"/>. <paramref name="MemoryLimit"/> is the
 /// location's limit in canonical form (<c>512MiB</c>); null, it has none: the agent applies exactly what it is sent.
 /// </summary>
-internal sealed record ActivateRequest(string Location, string Release, string? MemoryLimit = null) : AgentMessage;
+internal sealed record ActivateRequest(string Location, string Release, string? MemoryLimit = null) : AgentMessage
+{
+    /// <summary>
+    /// The location's environment (docs/env.md), secrets in plain text: every process of the location gets it. Absent or
+    /// null, none. The agent keeps it in memory only, and writes it to no log or file.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    // A record prints its members, values included: this one's may be secrets.
+    public override string ToString() => $"ActivateRequest {{ Location = {Location}, Release = {Release}, MemoryLimit = {MemoryLimit}, Environment = {Environment?.Count ?? 0} variable(s) }}";
+}
 
 /// <summary>
 /// Starts run <paramref name="Run"/> (a new id) of <paramref name="Release"/>: an agent not running that release on the
 /// location yet (it has just reconnected and not caught up) activates it first.
 /// </summary>
-internal sealed record StartRunRequest(string Run, string Location, string Job, string Release, JsonObject? Params = null, string? MemoryLimit = null) : AgentMessage;
+internal sealed record StartRunRequest(string Run, string Location, string Job, string Release, JsonObject? Params = null, string? MemoryLimit = null) : AgentMessage
+{
+    /// <summary>The location's environment, for the activation an agent not caught up does first; see <see cref="ActivateRequest.Environment"/>.</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    // A record prints its members, values included: this one's environment may hold secrets.
+    public override string ToString() => $"StartRunRequest {{ Run = {Run}, Location = {Location}, Job = {Job}, Release = {Release}, Environment = {Environment?.Count ?? 0} variable(s) }}";
+}
+
 
 internal sealed record CancelRunRequest(string Run) : AgentMessage;
 

@@ -9,6 +9,7 @@ using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 using Skiff.Server.Metrics;
 using Skiff.Server.Runs;
+using Skiff.Server.Variables;
 
 namespace Skiff.Server.Agents;
 
@@ -43,6 +44,17 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
     /// <summary>Where agents connected here, their capacity and load, and activations are counted.</summary>
     public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
+
+    /// <summary>
+    /// The locations' environments (docs/env.md): each activation this hub sends on its own (an agent reconnecting, a
+    /// location moving) carries its location's. Null: none.
+    /// </summary>
+    public LocationVariables? Variables { get; init; }
+
+    /// <summary>The environment a location's processes get now (secrets opened), for a request to an agent.</summary>
+    /// <exception cref="SecretKeyException">A secret does not open with this server's key.</exception>
+    public async Task<IReadOnlyDictionary<string, string>?> EnvironmentOfAsync(string location, CancellationToken cancellationToken) =>
+        Variables is null ? null : await Variables.EnvironmentAsync(location, cancellationToken).ConfigureAwait(false);
 
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
     public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
@@ -208,9 +220,18 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// placement changes only when every one of them reports the release healthy; otherwise those that took it
     /// go back to <paramref name="previous"/> (or stop the location, if they did not run it before), and the
     /// reply names the agent that failed. Returns the first agent's <see cref="ActivatedReply"/>, or an
-    /// <see cref="AgentErrorReply"/> saying why the release is not live.
+    /// <see cref="AgentErrorReply"/> saying why the release is not live. The agents get <paramref name="environment"/>,
+    /// and those put back get <paramref name="previousEnvironment"/> with <paramref name="previous"/> (docs/env.md).
     /// </summary>
-    public async Task<AgentMessage> ActivateAsync(string location, string release, string? memoryLimit, Placement placement, string? previous, CancellationToken cancellationToken)
+    public async Task<AgentMessage> ActivateAsync(
+        string location,
+        string release,
+        string? memoryLimit,
+        Placement placement,
+        string? previous,
+        IReadOnlyDictionary<string, string>? environment,
+        IReadOnlyDictionary<string, string>? previousEnvironment,
+        CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(TimeSpan.FromSeconds(10));
@@ -247,13 +268,13 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 }
             }
 
-            var replies = await Task.WhenAll(target.Select(agent => ActivateOnAsync(new AgentLink(agent, fleet.Connected[agent]), location, release, memoryLimit, cancellationToken))).ConfigureAwait(false);
+            var replies = await Task.WhenAll(target.Select(agent => ActivateOnAsync(new AgentLink(agent, fleet.Connected[agent]), location, release, memoryLimit, environment, cancellationToken))).ConfigureAwait(false);
             var outcomes = target.Zip(replies).ToList();
             if (outcomes.FirstOrDefault(o => !Succeeded(o.Second)) is ({ } failedAgent, { } failedReply))
             {
                 foreach (var (agent, _) in outcomes.Where(o => Succeeded(o.Second)))
                 {
-                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, current.Contains(agent) ? previous : null, memoryLimit).ConfigureAwait(false);
+                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, current.Contains(agent) ? previous : null, memoryLimit, previousEnvironment).ConfigureAwait(false);
                 }
 
                 var reason = Reason(failedReply);
@@ -268,20 +289,20 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
             foreach (var agent in current.Except(target, StringComparer.Ordinal).Where(fleet.Connected.ContainsKey))
             {
-                await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, release: null, memoryLimit).ConfigureAwait(false);
+                await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location, release: null, memoryLimit, environment: null).ConfigureAwait(false);
             }
 
             return replies[0];
         }
     }
 
-    private async Task<AgentMessage> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, CancellationToken cancellationToken)
+    private async Task<AgentMessage> ActivateOnAsync(AgentLink agent, string location, string release, string? memoryLimit, IReadOnlyDictionary<string, string>? environment, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         AgentMessage reply;
         try
         {
-            reply = await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+            reply = await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit) { Environment = environment }, activationTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
@@ -307,13 +328,13 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// release it ran before, or the location stopped. Best effort: an agent that does not answer is told when
     /// it next connects (it is not placed there).
     /// </summary>
-    private async Task PutBackAsync(AgentLink agent, string location, string? release, string? memoryLimit)
+    private async Task PutBackAsync(AgentLink agent, string location, string? release, string? memoryLimit, IReadOnlyDictionary<string, string>? environment)
     {
         try
         {
             await RequestAsync(
                 agent,
-                release is null ? new DeactivateRequest(location) : new ActivateRequest(location, release, memoryLimit),
+                release is null ? new DeactivateRequest(location) : new ActivateRequest(location, release, memoryLimit) { Environment = environment },
                 activationTimeout,
                 stopping).ConfigureAwait(false);
         }
@@ -392,13 +413,22 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             return await LocalRequestAsync(agent.Name, message, runStartedAt, timeout, cancellationToken).ConfigureAwait(false);
         }
 
+        var json = JsonSerializer.SerializeToNode(message, AgentJson.Wire.AgentMessage)!.AsObject();
         var request = new JsonObject
         {
             ["agent"] = agent.Name,
-            ["message"] = JsonSerializer.SerializeToNode(message, AgentJson.Wire.AgentMessage),
+            ["message"] = json,
             ["timeout_ms"] = (long)timeout.TotalMilliseconds,
             ["run_started_at"] = runStartedAt?.ToString("O"),
         };
+
+        // The bus keeps requests in a table until they are answered: a location's environment, secrets included, goes
+        // there sealed with the key every server shares (docs/env.md), never in plain text.
+        if (json.Remove("environment", out var environment) && environment is not null)
+        {
+            request["environment_sealed"] = (Variables ?? throw new AgentUnavailableException("this server has no secrets key to pass a location's environment to another server."))
+                .SealForServers(agent.Name, environment.ToJsonString());
+        }
 
         // A little longer than the agent gets, so the holding server's own timeout (with its message) comes first.
         var reply = await bus.RequestAsync(agent.Server, request, timeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
@@ -417,8 +447,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <summary>A request another server passed here for an agent connected to this one: the bus's <see cref="IServerBus.OnRequest"/>.</summary>
     public async Task<JsonObject> HandleRelayedAsync(JsonObject request, CancellationToken cancellationToken)
     {
+        var agent = (string?)request["agent"] ?? throw new AgentUnavailableException("a relayed request named no agent.");
+        if ((string?)request["environment_sealed"] is { } sealedEnvironment && request["message"] is JsonObject message)
+        {
+            message["environment"] = JsonNode.Parse((Variables ?? throw new AgentUnavailableException("this server has no secrets key to open the location environment another server passed."))
+                .OpenFromServer(agent, sealedEnvironment));
+        }
+
         var reply = await LocalRequestAsync(
-            (string?)request["agent"] ?? throw new AgentUnavailableException("a relayed request named no agent."),
+            agent,
             Relayed(request["message"] as JsonObject, "request"),
             (string?)request["run_started_at"] is { } at ? DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture) : null,
             TimeSpan.FromMilliseconds((long?)request["timeout_ms"] ?? (long)activationTimeout.TotalMilliseconds),
@@ -574,8 +611,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {
+                var environment = await EnvironmentOfAsync(location.Name, cancellationToken).ConfigureAwait(false);
                 var started = time.GetTimestamp();
-                var reply = await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+                var reply = await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit) { Environment = environment }, activationTimeout, cancellationToken).ConfigureAwait(false);
                 Metrics.Activated(Succeeded(reply), time.GetElapsedTime(started));
             }
         }
@@ -662,7 +700,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     continue;
                 }
 
-                var replies = await Task.WhenAll(added.Select(a => ActivateOnAsync(new AgentLink(a, fleet.Connected[a]), location.Name, release.ToString(), location.MemoryLimit, cancellationToken))).ConfigureAwait(false);
+                var environment = await EnvironmentOfAsync(location.Name, cancellationToken).ConfigureAwait(false);
+                var replies = await Task.WhenAll(added.Select(a => ActivateOnAsync(new AgentLink(a, fleet.Connected[a]), location.Name, release.ToString(), location.MemoryLimit, environment, cancellationToken))).ConfigureAwait(false);
                 var refused = added.Zip(replies).Where(r => !Succeeded(r.Second)).ToList();
                 var error = refused.Count == 0 ? null : string.Join("; ", refused.Select(r => $"agent '{r.First}': {Reason(r.Second)}"));
                 var next = target.Except(refused.Select(r => r.First), StringComparer.Ordinal).ToList();
@@ -684,7 +723,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     placements[location.Name] = winner;
                     foreach (var agent in added.Except(refused.Select(r => r.First), StringComparer.Ordinal).Except(winner, StringComparer.Ordinal))
                     {
-                        await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit).ConfigureAwait(false);
+                        await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit, environment: null).ConfigureAwait(false);
                     }
 
                     continue;
@@ -693,7 +732,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 placements[location.Name] = next;
                 foreach (var agent in current.Except(next, StringComparer.Ordinal).Where(fleet.Connected.ContainsKey))
                 {
-                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit).ConfigureAwait(false);
+                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit, environment: null).ConfigureAwait(false);
                 }
 
                 moves.Add(new LocationMove(location.Name, current, next, error));

@@ -81,6 +81,8 @@ internal static class ApiErrors
         AgentUnavailableException or BlobStoreUnavailableException => StatusCodes.Status503ServiceUnavailable,
         // PostgreSQL restarting or out of reach: the request changed nothing and can be repeated.
         MetadataStoreException => StatusCodes.Status503ServiceUnavailable,
+        // The server's secrets key cannot open what is stored: its operator has to act; the message names the key file.
+        Variables.SecretKeyException => StatusCodes.Status500InternalServerError,
         _ => null,
     };
 }

@@ -30,7 +30,8 @@ internal static class Json
         JobNames(d.DefinitionsJson),
         live,
         d.Replicas ?? 1,
-        d.Constraints);
+        d.Constraints,
+        d.EnvChange);
 
     public static Run Run(RunRecord r) => new(
         r.Id,

@@ -11,6 +11,7 @@ using Skiff.Server.Blobs;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 using Skiff.Server.Metrics;
+using Skiff.Server.Variables;
 
 namespace Skiff.Server.Deployments;
 
@@ -59,6 +60,9 @@ internal sealed class Deployer
     /// <summary>Where each deployment that ends here is counted, with its stages.</summary>
     public ServerMetrics Metrics { get; init; } = ServerMetrics.Discard;
 
+    /// <summary>The locations' environments (docs/env.md), given to each activation; null: none, and changes are refused.</summary>
+    public LocationVariables? Variables { get; init; }
+
     public Deployer(IMetadataStore store, IBlobStore blobs, AgentHub agents, IServerBus bus, TimeProvider time)
     {
         _store = store;
@@ -82,7 +86,7 @@ internal sealed class Deployer
     /// </summary>
     /// <exception cref="ReleaseIncompleteException">The release, its environment or a blob they name is not stored.</exception>
     public Task<DeploymentRecord> DeployAsync(DeploymentRequest request, CancellationToken cancellationToken) =>
-        DeployAsync(request, rollbackOf: null, cancellationToken);
+        DeployAsync(request, rollbackOf: null, change: null, cancellationToken);
 
     /// <summary>
     /// Puts back the release of <paramref name="deploymentId"/>, or by default the last release that was live on the
@@ -122,10 +126,44 @@ internal sealed class Deployer
         return await DeployAsync(
             new DeploymentRequest(location, target.Release.ToString(), 0, 0, null, who, null) { Commit = target.Commit, Dirty = target.Dirty },
             rollbackOf: target.Id,
+            change: null,
             cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, CancellationToken cancellationToken)
+    /// <summary>
+    /// Changes a location's environment (docs/env.md). With a release live, that release is activated again with the
+    /// environment changed, as a deployment of path <see cref="DeploymentPaths.Env"/> queued behind the location's others
+    /// and health-gated like them: the change is stored only if it went live, so what is stored is what runs. A location
+    /// with nothing live yet stores it for its first deployment, and null is returned.
+    /// </summary>
+    /// <exception cref="BadRequestException">The change cannot be made (a bad name or value, too much); nothing was changed.</exception>
+    /// <exception cref="NotFoundException">No such location.</exception>
+    /// <exception cref="SecretKeyException">A stored secret does not open with this server's key.</exception>
+    public async Task<DeploymentRecord?> ChangeEnvironmentAsync(VariableChange change, CancellationToken cancellationToken)
+    {
+        var variables = Variables ?? throw new BadRequestException("this server keeps no location environments.");
+        LocationVariables.Check(change);
+        var location = await _store.GetLocationAsync(change.Location, cancellationToken).ConfigureAwait(false)
+            ?? throw new NotFoundException($"there is no location '{change.Location}'; `skiff locations` lists them. A location is created by its first deploy (`skiff deploy PATH --location {change.Location}`); set its environment after that.");
+
+        // Checked now so a change that is too big is refused at once; checked again in its turn, against what is stored then.
+        LocationVariables.After(await variables.EnvironmentAsync(change.Location, cancellationToken).ConfigureAwait(false), change);
+        if (location.LiveDeployment is not { } liveId)
+        {
+            await variables.StoreAsync(change, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        // The live release, with its provenance, placement and limit, as a rollback puts one back.
+        var live = await _store.GetDeploymentAsync(liveId, cancellationToken).ConfigureAwait(false);
+        return await DeployAsync(
+            new DeploymentRequest(change.Location, location.LiveRelease!.Value.ToString(), 0, 0, null, change.Who, null) { Commit = live?.Commit, Dirty = live?.Dirty },
+            rollbackOf: null,
+            change,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, VariableChange? change, CancellationToken cancellationToken)
     {
         var received = _time.GetTimestamp();
         LocationNames.Validate(request.Location);
@@ -144,6 +182,7 @@ internal sealed class Deployer
             new ReleaseRecord(releaseId, manifest.Environment, manifest.Source, manifest.EntryAssembly, manifest.SdkVersion, _time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
         var path = rollbackOf is not null ? DeploymentPaths.Rollback
+            : change is not null ? DeploymentPaths.Env
             : !releaseNew ? DeploymentPaths.Unchanged
             : environmentKnown ? DeploymentPaths.Fast
             : DeploymentPaths.Full;
@@ -170,7 +209,8 @@ internal sealed class Deployer
             request.Commit is null ? null : request.Dirty,
             _bus.ServerId,
             placement.Replicas,
-            placement.Canonical);
+            placement.Canonical,
+            change?.Summary);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -196,7 +236,7 @@ internal sealed class Deployer
         {
             await previous.ConfigureAwait(false);
             await WaitForTurnAsync(record).ConfigureAwait(false);
-            return await ActivateAsync(record, received).ConfigureAwait(false);
+            return await ActivateAsync(record, received, change).ConfigureAwait(false);
         }
         finally
         {
@@ -256,7 +296,7 @@ internal sealed class Deployer
         return new Placement(request.Replicas ?? current.Replicas, constraints ?? current.Constraints);
     }
 
-    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received)
+    private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received, VariableChange? change)
     {
         var activating = _time.GetTimestamp();
         string outcome;
@@ -273,13 +313,26 @@ internal sealed class Deployer
                 async () =>
                 {
                     var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
-                    return await _agents.ActivateAsync(
+                    // Read in this deployment's turn, so a change queued behind another applies to what that one stored.
+                    var stored = Variables is null
+                        ? new Dictionary<string, string>()
+                        : await Variables.EnvironmentAsync(record.Location, CancellationToken.None).ConfigureAwait(false);
+                    var reply = await _agents.ActivateAsync(
                         record.Location,
                         record.Release.ToString(),
                         record.MemoryLimit,
                         Placement.FromStored(record.Replicas, record.Constraints),
                         previous?.ToString(),
+                        change is null ? stored : LocationVariables.After(stored, change),
+                        stored,
                         CancellationToken.None).ConfigureAwait(false);
+                    if (change is not null && reply is ActivatedReply { Succeeded: true })
+                    {
+                        // Stored only once live (and before the deployment completes, so the next one in line reads it).
+                        await Variables!.StoreAsync(change, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    return reply;
                 },
                 _time,
                 OutagePatience,
@@ -302,6 +355,12 @@ internal sealed class Deployer
         }
         catch (AgentUnavailableException exception)
         {
+            outcome = DeploymentOutcomes.Failed;
+            error = exception.Message;
+        }
+        catch (Exception exception) when (exception is SecretKeyException or BadRequestException)
+        {
+            // The environment cannot be opened (another key) or the change no longer fits what was stored meanwhile.
             outcome = DeploymentOutcomes.Failed;
             error = exception.Message;
         }

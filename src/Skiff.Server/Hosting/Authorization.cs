@@ -107,6 +107,10 @@ internal sealed class Authorization(AccessTokens tokens, IMetadataStore store, l
         ["GET /api/v1/locations/{name}/deployments"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["GET /api/v1/locations/{name}/health"] = (new(ApiRole.Read, LocationScope.Route), null),
         ["POST /api/v1/locations/{name}/rollback"] = (new(ApiRole.Deploy, LocationScope.Route), new("rollback", "body:deployment", "answer:deployment")),
+        // Names, plain values and who set what: a read token sees what a location runs with, but never a secret's value.
+        ["GET /api/v1/locations/{name}/env"] = (new(ApiRole.Read, LocationScope.Route), null),
+        // Deploy, as a deploy is: a change of environment changes what the location's code does.
+        ["POST /api/v1/locations/{name}/env"] = (new(ApiRole.Deploy, LocationScope.Route), new("env", null, "answer:change")),
         ["POST /api/v1/runs"] = (new(ApiRole.Run, LocationScope.Body), new("run", "body:job", "answer:run")),
         ["GET /api/v1/runs"] = (new(ApiRole.Read, LocationScope.Query), null),
         ["GET /api/v1/runs/{id}"] = (new(ApiRole.Read, LocationScope.Run), null),

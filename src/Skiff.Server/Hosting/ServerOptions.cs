@@ -83,6 +83,16 @@ internal sealed class ServerOptions
     public string TokenPath => Path.Combine(DataDirectory, "token");
 
     /// <summary>
+    /// The key that seals the locations' secrets at rest (docs/env.md): a file of 64 hex digits. Null (the default) is
+    /// <c>secrets.key</c> in the data folder, made at the first start. Servers sharing a metadata store need the same key,
+    /// so each is given the same file; one given here must exist (a new key could not open what the others sealed).
+    /// </summary>
+    public string? SecretsKeyFile { get; init; }
+
+    /// <summary>Where the secrets key is read from: <see cref="SecretsKeyFile"/>, or <c>secrets.key</c> in the data folder.</summary>
+    public string SecretsKeyPath => SecretsKeyFile ?? Path.Combine(DataDirectory, "secrets.key");
+
+    /// <summary>
     /// Where the server's logs go (docs/logs.md); the caller owns it and disposes it after the server. Default: nowhere,
     /// as tests and embedders that pass none want.
     /// </summary>

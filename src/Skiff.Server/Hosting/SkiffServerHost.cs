@@ -15,6 +15,7 @@ using Skiff.Server.Metrics;
 using Skiff.Server.Runs;
 using Skiff.Server.Schedules;
 using Skiff.Server.Ui;
+using Skiff.Server.Variables;
 using Skiff.Server.Webhooks;
 
 namespace Skiff.Server.Hosting;
@@ -38,8 +39,10 @@ internal static class SkiffServerHost
         try
         {
             var token = TokenFile.ReadOrCreate(options.TokenPath);
+            // Read before the store opens: a key file named but missing stops the start before anything is written.
+            var secrets = SecretBox.LoadOrCreate(options.SecretsKeyPath, create: options.SecretsKeyFile is null);
             var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
-            return await StartAsync(options, listenAddress, token, store, folderLock, time, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(options, listenAddress, token, store, secrets, folderLock, time, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -49,7 +52,7 @@ internal static class SkiffServerHost
     }
 
     private static async Task<RunningServer> StartAsync(
-        ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
+        ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, SecretBox secrets, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
     {
         ServerPresence? presence = null;
         try
@@ -98,9 +101,10 @@ internal static class SkiffServerHost
             var metrics = new ServerMetrics();
             _ = new BlobStoreSize(blobs, metrics, time);
             var runs = new RunService(store, bus, time, options.EventBatchSize, app.Lifetime.ApplicationStopping, metrics) { Logger = loggers.CreateLogger<RunService>() };
-            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics };
+            var variables = new LocationVariables(store, secrets, time);
+            var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics, Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
-            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Metrics = metrics };
+            var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Metrics = metrics, Variables = variables };
             queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>(), Metrics = metrics };
             runs.RunEnded = queue.Nudge;
             var starter = new RunStarter(store, agents, queue, options, time) { Logger = loggers.CreateLogger<RunStarter>(), Metrics = metrics };
@@ -184,6 +188,7 @@ internal static class SkiffServerHost
             TokenEndpoints.Map(api, store, options, time);
             WebhookEndpoints.Map(api, store, options, time);
             ScheduleEndpoints.Map(api, store, time);
+            VariableEndpoints.Map(api, store, deployer, variables, options);
             // GET: agents connect over HTTP/1.1, where a WebSocket upgrade is a GET (Kestrel serves no cleartext HTTP/2 here).
             api.MapGet("/agents/connect", async (HttpContext context, string? name) =>
             {

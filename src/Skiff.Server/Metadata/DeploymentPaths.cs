@@ -18,5 +18,11 @@ internal static class DeploymentPaths
     /// <summary>An earlier deployment's release was put back (see <see cref="DeploymentRecord.RollbackOf"/>).</summary>
     public const string Rollback = "rollback";
 
-    public static bool IsKnown(string path) => path is Full or Fast or Unchanged or Rollback;
+    /// <summary>
+    /// The live release activated again with a changed location environment (see <see cref="DeploymentRecord.EnvChange"/>,
+    /// docs/env.md): health-gated like any deployment.
+    /// </summary>
+    public const string Env = "env";
+
+    public static bool IsKnown(string path) => path is Full or Fast or Unchanged or Rollback or Env;
 }

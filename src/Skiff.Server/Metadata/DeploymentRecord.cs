@@ -29,6 +29,8 @@ namespace Skiff.Server.Metadata;
 /// heartbeating, another fails it instead of leaving it pending. Null for deployments recorded before servers were.</param>
 /// <param name="Replicas">On how many agents the location runs while this deployment is live; null for deployments recorded before fleets were (one).</param>
 /// <param name="Constraints">The labels an agent must have to host the location while this deployment is live, canonical (<see cref="Skiff.Server.Agents.Placement"/>); null for any agent.</param>
+/// <param name="EnvChange">For a deployment of path <see cref="DeploymentPaths.Env"/>, the change of the location's environment it
+/// took live, by name only (<c>set DB_URL, API_KEY (secret); unset OLD</c>): never a value.</param>
 internal sealed record DeploymentRecord(
     string Id,
     string Location,
@@ -51,4 +53,5 @@ internal sealed record DeploymentRecord(
     bool? Dirty = null,
     string? Server = null,
     int? Replicas = null,
-    string? Constraints = null);
+    string? Constraints = null,
+    string? EnvChange = null);

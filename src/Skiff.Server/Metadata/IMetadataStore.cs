@@ -330,4 +330,18 @@ internal interface IMetadataStore : IAsyncDisposable
 
     /// <summary>A location's health history, newest first (in the order the reports were appended), at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<LocationHealthRecord>> ListLocationHealthAsync(string location, int limit, CancellationToken cancellationToken);
+
+    // A location's environment (docs/env.md): variables its code servers and runs get. The store keeps values as given;
+    // a secret's is sealed by the caller before it comes here (Variables/SecretBox.cs).
+
+    /// <summary>The variables of <paramref name="location"/>, by name (ordinal); none for a location never given any.</summary>
+    Task<IReadOnlyList<LocationVariableRecord>> ListLocationVariablesAsync(string location, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Changes a location's variables in one transaction: each of <paramref name="set"/> (all of <paramref name="location"/>)
+    /// is added or replaces the one of its name, then each name in <paramref name="unset"/> is removed (a name not
+    /// there is no error). Either all of it is stored or none.
+    /// </summary>
+    /// <exception cref="ArgumentException">A variable of <paramref name="set"/> belongs to another location.</exception>
+    Task ChangeLocationVariablesAsync(string location, IReadOnlyCollection<LocationVariableRecord> set, IReadOnlyCollection<string> unset, CancellationToken cancellationToken);
 }

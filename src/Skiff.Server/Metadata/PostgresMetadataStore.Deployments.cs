@@ -8,7 +8,7 @@ internal sealed partial class PostgresMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints
+               replicas, constraints, env_change
         FROM deployments
         """;
 
@@ -70,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server, replicas, constraints)
+                                                     git_commit, git_dirty, server, replicas, constraints, env_change)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server, @replicas, @constraints);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -96,7 +96,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@gitDirty", deployment.Dirty),
                             ("@server", deployment.Server),
                             ("@replicas", deployment.Replicas),
-                            ("@constraints", deployment.Constraints)),
+                            ("@constraints", deployment.Constraints),
+                            ("@envChange", deployment.EnvChange)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -273,7 +274,8 @@ internal sealed partial class PostgresMetadataStore
         Dirty: reader.IsDBNull(18) ? null : reader.GetBoolean(18),
         Server: ReadNullableString(reader, 19),
         Replicas: reader.IsDBNull(20) ? null : reader.GetInt32(20),
-        Constraints: ReadNullableString(reader, 21));
+        Constraints: ReadNullableString(reader, 21),
+        EnvChange: ReadNullableString(reader, 22));
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
         Name: reader.GetString(0),

@@ -272,6 +272,22 @@ internal sealed partial class PostgresMetadataStore
         CREATE INDEX runs_queued ON runs (location, seq) WHERE status = 'queued';
         CREATE INDEX runs_running_by_location ON runs (location, job) WHERE status = 'running';
         """,
+
+        // Environment and secrets per location (docs/env.md): one row per variable. A secret's value is sealed by the
+        // server (Variables/SecretBox.cs) before it gets here, so the database never holds it in plain text. A
+        // deployment that took a change live names it (names only) in env_change.
+        """
+        CREATE TABLE location_variables (
+            location text COLLATE "C" NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            value text NOT NULL,
+            secret boolean NOT NULL,
+            set_at timestamptz NOT NULL,
+            set_by text NOT NULL,
+            PRIMARY KEY (location, name)
+        );
+        ALTER TABLE deployments ADD COLUMN env_change text;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -8,7 +8,7 @@ internal sealed partial class SqliteMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints
+               replicas, constraints, env_change
         FROM deployments
         """;
 
@@ -62,10 +62,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty, server, replicas, constraints)
+                                                 git_commit, git_dirty, server, replicas, constraints, env_change)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty, $server, $replicas, $constraints);
+                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -88,6 +88,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$server", deployment.Server),
                         ("$replicas", deployment.Replicas),
                         ("$constraints", deployment.Constraints),
+                        ("$envChange", deployment.EnvChange),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -251,7 +252,8 @@ internal sealed partial class SqliteMetadataStore
         Dirty: reader.IsDBNull(18) ? null : reader.GetInt64(18) != 0,
         Server: ReadNullableString(reader, 19),
         Replicas: reader.IsDBNull(20) ? null : (int)reader.GetInt64(20),
-        Constraints: ReadNullableString(reader, 21));
+        Constraints: ReadNullableString(reader, 21),
+        EnvChange: ReadNullableString(reader, 22));
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),

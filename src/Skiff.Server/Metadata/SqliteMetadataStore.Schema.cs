@@ -260,6 +260,23 @@ internal sealed partial class SqliteMetadataStore
         CREATE INDEX runs_queued ON runs (location, seq) WHERE status = 'queued';
         CREATE INDEX runs_running_by_location ON runs (location, job) WHERE status = 'running';
         """,
+
+        // Environment and secrets per location (docs/env.md): one row per variable. A secret's value is sealed by the
+        // server (Variables/SecretBox.cs) before it gets here, so this file never holds it in plain text. Not tied to
+        // the locations table: the values are kept for whatever the location runs next. A deployment that took a
+        // change live names it (names only) in env_change.
+        """
+        CREATE TABLE location_variables (
+            location TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            secret INTEGER NOT NULL,
+            set_at TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            PRIMARY KEY (location, name)
+        ) STRICT, WITHOUT ROWID;
+        ALTER TABLE deployments ADD COLUMN env_change TEXT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -51,7 +51,7 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
 
         var reply = await agents.StartRunAsync(
             agent,
-            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit),
+            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit) { Environment = await agents.EnvironmentOfAsync(location, cancellationToken).ConfigureAwait(false) },
             time.GetUtcNow(),
             options.ActivationTimeout,
             cancellationToken).ConfigureAwait(false);

@@ -95,6 +95,36 @@ public sealed class ActivationTests(Releases releases)
     }
 
     [Fact]
+    public async Task The_live_release_with_a_new_environment_starts_again_health_gated_and_a_failed_one_is_tried_again_when_sent_again()
+    {
+        await using var harness = new AgentHarness(releases);
+        (await harness.ActivateAsync("analytics", releases.V1)).Succeeded.ShouldBeTrue();
+        var first = harness.Agent.Describe("analytics")!.CodeServerProcessId;
+        // The test app throws in Main with this variable: the code a location's environment breaks.
+        var breaking = new LocationSettings { Environment = new Dictionary<string, string> { ["SKIFF_TESTAPP_THROW_IN_MAIN"] = "1" } };
+        var working = new LocationSettings { Environment = new Dictionary<string, string> { ["GREETING"] = "hi" } };
+
+        var failed = await harness.ActivateAsync("analytics", releases.V1, breaking);
+        var failedAgain = await harness.ActivateAsync("analytics", releases.V1, breaking with { Environment = new Dictionary<string, string>(breaking.Environment) });
+        var afterFailures = harness.Agent.Describe("analytics")!.CodeServerProcessId;
+        var changed = await harness.ActivateAsync("analytics", releases.V1, working);
+        var second = harness.Agent.Describe("analytics")!.CodeServerProcessId;
+        var same = await harness.ActivateAsync("analytics", releases.V1, working with { Environment = new Dictionary<string, string> { ["GREETING"] = "hi" } });
+
+        failed.Succeeded.ShouldBeFalse();
+        failed.Error.ShouldNotBeNull().ShouldContain($"{releases.V1.Short} stays live");
+        failedAgain.Succeeded.ShouldBeFalse("the settings that failed are not taken for the live version's");
+        failedAgain.Error.ShouldNotBeNull().ShouldContain("Main threw before handing over to Skiff");
+        afterFailures.ShouldBe(first);
+        changed.Succeeded.ShouldBeTrue(changed.Error);
+        second.ShouldNotBe(first);
+        same.Succeeded.ShouldBeTrue();
+        same.Timings.Total.ShouldBe(TimeSpan.Zero, "equal settings (by value) leave the live version as it is");
+        harness.Agent.Describe("analytics")!.CodeServerProcessId.ShouldBe(second);
+        working.ToString().ShouldNotContain("hi");
+    }
+
+    [Fact]
     public async Task Twenty_locations_are_live_at_once()
     {
         await using var harness = new AgentHarness(releases);

@@ -112,6 +112,16 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
             Home,
             new Dictionary<string, string> { ["SKIFF_URL"] = Url.ToString(), ["SKIFF_TOKEN"] = Token });
 
+    /// <summary>Runs the real CLI with <paramref name="standardInput"/> piped to it.</summary>
+    public Task<CliProcess.Result> SkiffWithInputAsync(string standardInput, params string[] arguments) =>
+        CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), .. arguments],
+            DataDirectory,
+            Home,
+            new Dictionary<string, string> { ["SKIFF_URL"] = Url.ToString(), ["SKIFF_TOKEN"] = Token },
+            standardInput: standardInput);
+
     /// <summary>Starts the real CLI against this platform and leaves it running (for <c>skiff dev</c>).</summary>
     public RunningProcess StartSkiff(params string[] arguments) =>
         RunningProcess.Start(

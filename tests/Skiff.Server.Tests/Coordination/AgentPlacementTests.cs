@@ -114,7 +114,7 @@ public sealed class AgentPlacementTests : IAsyncLifetime
         using var caller = new CancellationTokenSource(TimeSpan.FromSeconds(3));
 
         var refusal = await Should.ThrowAsync<AgentUnavailableException>(() =>
-            _agents.ActivateAsync("analytics", Release.ToString(), null, new Placement(1, new Dictionary<string, string> { ["gpu"] = "h200" }), null, caller.Token));
+            _agents.ActivateAsync("analytics", Release.ToString(), null, new Placement(1, new Dictionary<string, string> { ["gpu"] = "h200" }), null, null, null, caller.Token));
 
         refusal.Message.ShouldBe("'analytics' needs an agent with gpu=h200, and none can host it; checked cpu-1 (no gpu).");
     }
