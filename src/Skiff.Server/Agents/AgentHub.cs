@@ -272,7 +272,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     {
         try
         {
-            return await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit), activationTimeout, cancellationToken).ConfigureAwait(false);
+            // The deployment's span, current here, is what the agent's activation span continues.
+            var traceparent = Skiff.Sdk.Tracing.Traces.Traceparent(System.Diagnostics.Activity.Current);
+            return await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit, traceparent), activationTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
