@@ -37,7 +37,8 @@ internal sealed class RunExecutor(TimeProvider time)
         CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
-        using var span = Traces.Sdk.StartActivity($"run {job.Name}", ActivityKind.Internal, Parent);
+        // Asked first so that an untraced run does not even build the span's name.
+        using var span = Traces.Sdk.HasListeners() ? Traces.Sdk.StartActivity($"run {job.Name}", ActivityKind.Internal, Parent) : null;
         span?.SetTag(Traces.Run, events.RunId);
         span?.SetTag(Traces.Job, job.Name);
         span?.SetTag(Traces.Release, releaseId);
@@ -118,7 +119,7 @@ internal sealed class RunExecutor(TimeProvider time)
         }
 
         var progress = new ProgressReporter(events, op.Name, ProgressInterval);
-        using var opSpan = Traces.Sdk.StartActivity($"op {op.Name}");
+        using var opSpan = Traces.Sdk.HasListeners() ? Traces.Sdk.StartActivity($"op {op.Name}") : null;
         opSpan?.SetTag(Traces.Run, events.RunId);
         opSpan?.SetTag(Traces.Op, op.Name);
         for (var attempt = 1; ; attempt++)
