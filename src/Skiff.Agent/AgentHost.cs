@@ -209,7 +209,12 @@ internal sealed class AgentHost : IAsyncDisposable
     /// of its own. The run stays on that version even if a newer one goes live before it ends.
     /// </summary>
     /// <exception cref="CodeServerException">No live version, or the code server refused the run (unknown job, bad parameters).</exception>
-    public async Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, CancellationToken cancellationToken)
+    public Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, CancellationToken cancellationToken) =>
+        StartRunAsync(location, job, parameters, runId, traceparent: null, cancellationToken);
+
+    /// <summary>As <see cref="StartRunAsync(string, string, JsonObject?, string?, CancellationToken)"/>, the run's spans continuing <paramref name="traceparent"/> (W3C).</summary>
+    /// <exception cref="CodeServerException">No live version, or the code server refused the run (unknown job, bad parameters).</exception>
+    public async Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, string? traceparent, CancellationToken cancellationToken)
     {
         if (!_locations.TryGetValue(location, out var state) || state.Live is not { } live)
         {
@@ -223,7 +228,7 @@ internal sealed class AgentHost : IAsyncDisposable
         RunHandle inner;
         try
         {
-            inner = await process.StartRunAsync(runId, job, parameters, live.Release.ToString(), cancellationToken).ConfigureAwait(false);
+            inner = await process.StartRunAsync(runId, job, parameters, live.Release.ToString(), traceparent, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -303,10 +308,18 @@ internal sealed class AgentHost : IAsyncDisposable
         try
         {
             var stage = _time.GetTimestamp();
-            await FetchAsync(release, cancellationToken).ConfigureAwait(false);
+            using (AgentTraces.Source.StartActivity("activation.fetch"))
+            {
+                await FetchAsync(release, cancellationToken).ConfigureAwait(false);
+            }
+
             fetch = _time.GetElapsedTime(stage);
             stage = _time.GetTimestamp();
-            materialized = await _materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
+            using (AgentTraces.Source.StartActivity("activation.unpack"))
+            {
+                materialized = await _materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
+            }
+
             materialize = _time.GetElapsedTime(stage);
             ReportRepaired(state.Name, materialized, materialized.Repaired);
         }
@@ -320,12 +333,18 @@ internal sealed class AgentHost : IAsyncDisposable
         try
         {
             var stage = _time.GetTimestamp();
-            server = await CodeServerProcess.StartAsync(launch, state.Settings.ActivationTimeout ?? _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
+            using (AgentTraces.Source.StartActivity("activation.start"))
+            {
+                server = await CodeServerProcess.StartAsync(launch, state.Settings.ActivationTimeout ?? _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
+            }
+
             processStart = _time.GetElapsedTime(stage);
             stage = _time.GetTimestamp();
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter((state.Settings.ActivationTimeout ?? _options.ActivationTimeout) - processStart);
             JsonArray definitions;
+            // The health gate: a version goes live once its code server answers with its definitions.
+            using var health = AgentTraces.Source.StartActivity("activation.health");
             try
             {
                 definitions = await server.ListAsync(deadline.Token).ConfigureAwait(false);
@@ -336,6 +355,7 @@ internal sealed class AgentHost : IAsyncDisposable
             }
 
             ready = _time.GetElapsedTime(stage);
+            health?.Dispose();
             var version = new LiveVersion(state.Name, materialized, launch, server, definitions, _options, _time,
                 (kind, message) => Report(state.Name, release, kind, message),
                 ct => EnsureIntactAsync(state.Name, materialized, ct));
@@ -400,7 +420,7 @@ internal sealed class AgentHost : IAsyncDisposable
     /// <summary>The variables of a launch that differ between releases and locations of one shape; see <see cref="StandbyShape"/>.</summary>
     private static readonly IReadOnlySet<string> ReleaseVariables = new HashSet<string>(StringComparer.Ordinal)
     {
-        "SKIFF_RELEASE", "SKIFF_LOCATION", MaterializedRelease.ContentRootVariable,
+        "SKIFF_RELEASE", "SKIFF_LOCATION", MaterializedRelease.ContentRootVariable, "OTEL_SERVICE_NAME",
     };
 
     private CodeServerLaunch Launch(Location state, MaterializeOutcome materialized)
@@ -417,6 +437,20 @@ internal sealed class AgentHost : IAsyncDisposable
         foreach (var (key, value) in materialized.Release.ExecEnvironment())
         {
             environment[key] = value;
+        }
+
+        // The agent's OTEL_* variables reach the job's processes, so a run's spans go where the agent's do (docs/traces.md),
+        // also in a sandbox that starts them with nothing of the agent's environment.
+        var traceVariables = AgentTraces.ExportVariables().ToList();
+        foreach (var (key, value) in traceVariables)
+        {
+            environment[key] = value;
+        }
+
+        if (traceVariables.Count > 0)
+        {
+            // A job's spans are its location's, not the agent's (whose OTEL_SERVICE_NAME the process would inherit).
+            environment["OTEL_SERVICE_NAME"] = state.Name;
         }
 
         if (state.Settings.MemoryLimit is { } limit)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Skiff.Cli.Commands;
+using Skiff.Cli.Tracing;
 
 var root = new RootCommand("Skiff: deploy .NET job code in about a second, reproducibly. Data lives under $SKIFF_HOME (default ~/.skiff).")
 {
@@ -25,4 +26,6 @@ if (HelpText.HasUsageErrors(parse))
     return HelpText.ReportUsageErrors(parse);
 }
 
+// Disposed after the command, which sends the spans still buffered before the process exits.
+using var traces = CliTraces.StartExport(args);
 return await parse.InvokeAsync().ConfigureAwait(false);

@@ -61,6 +61,12 @@ public sealed class OpContext
     public CancellationToken CancellationToken { get; }
 
     /// <summary>
+    /// The W3C traceparent of this attempt's span, or null when nothing traces. The hook for tasks on worker pools: a task
+    /// sent from this op carries it, so the task's spans join the caller's trace (docs/traces.md).
+    /// </summary>
+    internal string? TraceParent { get; init; }
+
+    /// <summary>
     /// Reports how far along the op is. Cheap to call on every item: at most one progress event per
     /// 100 ms leaves the process, and the last value is always delivered.
     /// </summary>

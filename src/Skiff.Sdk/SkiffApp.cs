@@ -1,6 +1,7 @@
 using Skiff.Sdk.Execution;
 using Skiff.Sdk.Local;
 using Skiff.Sdk.Protocol;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Sdk;
 
@@ -81,9 +82,18 @@ public static class SkiffApp
             case "list":
                 return new LocalRunner(jobs, output, error, time).List(json);
             case "run" when args.Length >= 2 && !args[1].StartsWith('-'):
+            {
+                using var traces = StartTraceExport();
                 return await new LocalRunner(jobs, output, error, time).RunAsync(args[1], Values(args, "--param", "-p"), json).ConfigureAwait(false);
+            }
+
             case "serve" when Values(args, "--connect") is [var socket]:
+            {
+                // Disposed when serving ends (the agent's shutdown, after the run), which flushes the last spans.
+                using var traces = StartTraceExport();
                 return await new CodeServer(jobs, time).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);
+            }
+
             case "run":
                 error.WriteLine("error: run needs a job name: run JOB [--param NAME=VALUE]...");
                 error.WriteLine(Usage);
@@ -97,6 +107,14 @@ public static class SkiffApp
                 return ExitCodes.Usage;
         }
     }
+
+    /// <summary>
+    /// Exports the spans of runs when the agent passed OTEL_* variables on (docs/traces.md): Skiff's, and every other
+    /// source in this process, since the job's own spans and its HTTP calls are what a trace of a run is for. The
+    /// service is the location, unless OTEL_SERVICE_NAME says otherwise.
+    /// </summary>
+    private static IDisposable? StartTraceExport() =>
+        TraceExport.StartIfConfigured(Environment.GetEnvironmentVariable("SKIFF_LOCATION") is { Length: > 0 } location ? location : "skiff-jobs", "*");
 
     private static List<string> Values(string[] args, params string[] names)
     {

@@ -222,7 +222,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
     /// <summary>Starts a run; its events arrive on the returned handle.</summary>
     /// <exception cref="CodeServerException">The code server refused it (unknown job, bad parameters, …).</exception>
-    public async Task<RunHandle> StartRunAsync(string runId, string job, JsonObject? parameters, string? release, CancellationToken cancellationToken)
+    public Task<RunHandle> StartRunAsync(string runId, string job, JsonObject? parameters, string? release, CancellationToken cancellationToken) =>
+        StartRunAsync(runId, job, parameters, release, traceparent: null, cancellationToken);
+
+    /// <summary>Starts a run whose spans continue <paramref name="traceparent"/> (W3C; null starts a new trace); its events arrive on the returned handle.</summary>
+    /// <exception cref="CodeServerException">The code server refused it (unknown job, bad parameters, …).</exception>
+    public async Task<RunHandle> StartRunAsync(string runId, string job, JsonObject? parameters, string? release, string? traceparent, CancellationToken cancellationToken)
     {
         var handle = new RunHandle(runId);
         if (!_runs.TryAdd(runId, handle))
@@ -232,7 +237,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
         try
         {
-            await RequestAsync<StartedReply>(new StartRequest(runId, job, parameters, release), cancellationToken).ConfigureAwait(false);
+            await RequestAsync<StartedReply>(new StartRequest(runId, job, parameters, release, traceparent), cancellationToken).ConfigureAwait(false);
             return handle;
         }
         catch

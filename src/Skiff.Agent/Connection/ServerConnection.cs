@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -6,6 +7,7 @@ using Skiff.Agent.Locations;
 using Skiff.Core;
 using Skiff.Core.Limits;
 using Skiff.Core.Messaging;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Agent.Connection;
 
@@ -235,7 +237,16 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
 
     private async Task ActivateAsync(ActivateRequest activate, CancellationToken cancellationToken)
     {
+        // The server's span of the deployment is the parent (from the request's traceparent); the stages are children.
+        using var span = AgentTraces.Source.StartActivity("activation", ActivityKind.Server, Traces.Parent(activate.Traceparent));
+        span?.SetTag(Traces.Location, activate.Location);
+        span?.SetTag(Traces.Release, activate.Release);
         var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment), cancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            span.Failed(result.Error);
+        }
+
         var timings = new ActivationTimingsMs(
             (long)result.Timings.Fetch.TotalMilliseconds,
             (long)result.Timings.Materialize.TotalMilliseconds,
@@ -261,7 +272,16 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             }
         }
 
-        var run = await host.StartRunAsync(location, start.Job, start.Params, runId, cancellationToken).ConfigureAwait(false);
+        RunHandle run;
+        using (var span = AgentTraces.Source.StartActivity("run.start", ActivityKind.Server, Traces.Parent(start.Traceparent)))
+        {
+            span?.SetTag(Traces.Run, runId);
+            span?.SetTag(Traces.Location, location);
+            span?.SetTag(Traces.Job, start.Job);
+            // Not tracing here, the run still joins the server's trace.
+            run = await host.StartRunAsync(location, start.Job, start.Params, runId, Traces.Traceparent(span) ?? start.Traceparent, cancellationToken).ConfigureAwait(false);
+        }
+
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
         await SendAsync(new RunStartedReply(runId, host.Describe(location)?.Release.ToString()) { Request = start.Request }, cancellationToken).ConfigureAwait(false);
         Log.RunStarted(_logger, runId, location, start.Job);

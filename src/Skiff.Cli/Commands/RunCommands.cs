@@ -1,9 +1,12 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Skiff.Cli.Tracing;
 using Skiff.Client;
 using Skiff.Client.Api;
 using Skiff.Core.Messaging;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Cli.Commands;
 
@@ -133,7 +136,12 @@ internal static class RunCommands
     /// <summary>Starts a run of a location's live version and returns its id.</summary>
     internal static async Task<string> StartAsync(SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
+        // The root of the run's trace: the server's and agent's spans, and the job's own, continue it.
+        using var span = CliTraces.Source.StartActivity("run", ActivityKind.Client, CliTraces.Parent);
+        span?.SetTag(Traces.Location, location);
+        span?.SetTag(Traces.Job, job);
         var started = await api.StartRunAsync(new RunRequest(location, job, parameters), cancellationToken).ConfigureAwait(false);
+        span?.SetTag(Traces.Run, started.Id);
         return started.Id;
     }
 

@@ -3,11 +3,13 @@ using System.Text.Json.Nodes;
 using Skiff.Build.Projects;
 using Skiff.Build.Releases;
 using Skiff.Cli.Commands;
+using Skiff.Cli.Tracing;
 using Skiff.Client;
 using Skiff.Client.Api;
 using Skiff.Client.Deployments;
 using Skiff.Core;
 using Skiff.Core.Blobs;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Cli.Deployments;
 
@@ -43,16 +45,48 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        // The root of the deploy's trace (or a child of the CI job's TRACEPARENT); the server's and agent's spans continue
+        // it through the traceparent header of the calls below.
+        using var span = CliTraces.Source.StartActivity("deploy", ActivityKind.Client, CliTraces.Parent);
+        span?.SetTag(Traces.Location, location);
+        try
+        {
+            return await DeployTracedAsync(request, location, memoryLimit, show, stage, span, started, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            span.Failed(exception);
+            throw;
+        }
+    }
+
+    private async Task<DeployOutcome> DeployTracedAsync(
+        BuildRequest request,
+        string location,
+        string? memoryLimit,
+        Action<Func<string>>? show,
+        Action<StageReport>? stage,
+        Activity? span,
+        long started,
+        CancellationToken cancellationToken)
+    {
         // Read while the build runs; recorded with the deployment, kept out of the release.
         var revision = GitRevision.ReadAsync(request.Path, cancellationToken);
         show?.Invoke(() => "checking the token");
         await api.CheckMayDeployAsync(location, cancellationToken).ConfigureAwait(false);
         show?.Invoke(() => "restoring");
-        var build = await _builder.BuildAsync(request, stage, cancellationToken).ConfigureAwait(false);
+        BuildResult build;
+        using (CliTraces.Source.StartActivity("deploy.build"))
+        {
+            build = await _builder.BuildAsync(request, stage, cancellationToken).ConfigureAwait(false);
+        }
+
+        span?.SetTag(Traces.Release, build.Release.ToString());
         LockOptions.NoticeIfUnlocked(build, request.Path);
         var git = await revision.ConfigureAwait(false);
 
         var uploading = Stopwatch.GetTimestamp();
+        var uploadSpan = CliTraces.Source.StartActivity("deploy.upload");
         var upload = await _plan.PlanAsync(build.Release, cancellationToken).ConfigureAwait(false);
 
         // On a terminal the line counts the bytes as they go: a full deploy can move hundreds of MB.
@@ -60,11 +94,15 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
         void Sent(long count) => Interlocked.Add(ref sent, count);
         show?.Invoke(() => $"uploading {upload.Missing.Count} of {upload.All.Count} blobs: {Format.Bytes(Math.Max(0, Interlocked.Read(ref sent)))} of {Format.Bytes(upload.MissingBytes)}");
         await _plan.UploadAsync(upload, Sent, cancellationToken).ConfigureAwait(false);
+        uploadSpan?.SetTag("skiff.blobs.uploaded", upload.Missing.Count);
+        uploadSpan?.SetTag("skiff.bytes.uploaded", upload.MissingBytes);
+        uploadSpan?.Dispose();
         var uploaded = Stopwatch.GetElapsedTime(uploading);
         stage?.Invoke(new StageReport("upload", $"{upload.Missing.Count} of {upload.All.Count} blobs ({Format.Bytes(upload.MissingBytes)})", uploaded));
 
         show?.Invoke(() => $"activating on {location}");
         var activating = Stopwatch.GetTimestamp();
+        var activateSpan = CliTraces.Source.StartActivity("deploy.activate");
         var timings = new JsonObject
         {
             ["restore"] = Ms(build.Timings.Restore),
@@ -86,6 +124,14 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
                 Dirty = git?.Dirty,
             },
             cancellationToken).ConfigureAwait(false);
+        activateSpan?.Dispose();
+        span?.SetTag(Traces.Deployment, deployment.Id);
+        span?.SetTag(Traces.Outcome, deployment.Outcome);
+        if (deployment.Outcome != "live")
+        {
+            span.Failed(deployment.Error);
+        }
+
         var activate = Stopwatch.GetElapsedTime(activating);
         timings["activate"] = Ms(activate);
         timings["total"] = Ms(Stopwatch.GetElapsedTime(started));

@@ -39,8 +39,9 @@ internal abstract record AgentMessage
 /// <summary>
 /// Makes <paramref name="Release"/> live on <paramref name="Location"/>. <paramref name="MemoryLimit"/> is the
 /// location's limit in canonical form (<c>512MiB</c>); null, it has none: the agent applies exactly what it is sent.
+/// <paramref name="Traceparent"/> (W3C) is the server's span the activation's spans continue (docs/traces.md).
 /// </summary>
-internal sealed record ActivateRequest(string Location, string Release, string? MemoryLimit = null) : AgentMessage
+internal sealed record ActivateRequest(string Location, string Release, string? MemoryLimit = null, string? Traceparent = null) : AgentMessage
 {
     /// <summary>
     /// The location's environment (docs/env.md), secrets in plain text: every process of the location gets it. Absent or
@@ -54,9 +55,10 @@ internal sealed record ActivateRequest(string Location, string Release, string? 
 
 /// <summary>
 /// Starts run <paramref name="Run"/> (a new id) of <paramref name="Release"/>: an agent not running that release on the
-/// location yet (it has just reconnected and not caught up) activates it first.
+/// location yet (it has just reconnected and not caught up) activates it first. <paramref name="Traceparent"/> (W3C) is
+/// the server's span the run's spans continue (docs/traces.md).
 /// </summary>
-internal sealed record StartRunRequest(string Run, string Location, string Job, string Release, JsonObject? Params = null, string? MemoryLimit = null) : AgentMessage
+internal sealed record StartRunRequest(string Run, string Location, string Job, string Release, JsonObject? Params = null, string? MemoryLimit = null, string? Traceparent = null) : AgentMessage
 {
     /// <summary>The location's environment, for the activation an agent not caught up does first; see <see cref="ActivateRequest.Environment"/>.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
@@ -64,7 +66,6 @@ internal sealed record StartRunRequest(string Run, string Location, string Job, 
     // A record prints its members, values included: this one's environment may hold secrets.
     public override string ToString() => $"StartRunRequest {{ Run = {Run}, Location = {Location}, Job = {Job}, Release = {Release}, Environment = {Environment?.Count ?? 0} variable(s) }}";
 }
-
 
 internal sealed record CancelRunRequest(string Run) : AgentMessage;
 

@@ -1,16 +1,23 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Sdk.Execution;
 
 /// <summary>
 /// Runs one job: every op as soon as its dependencies succeeded, independent ops concurrently, retries
 /// by each op's policy, dependents of a failed op skipped, cancellation through every op's token.
+/// Traced as a span for the run, one per op inside it and one per attempt inside that (docs/traces.md): an op's
+/// own spans, from its own ActivitySource, nest under its attempt.
 /// </summary>
 internal sealed class RunExecutor(TimeProvider time)
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The span the run continues (the agent's, from the start request's traceparent); default starts a new trace.</summary>
+    public ActivityContext Parent { get; init; }
 
     private enum OpState
     {
@@ -30,6 +37,12 @@ internal sealed class RunExecutor(TimeProvider time)
         CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
+        // Asked first so that an untraced run does not even build the span's name.
+        using var span = Traces.Sdk.HasListeners() ? Traces.Sdk.StartActivity($"run {job.Name}", ActivityKind.Internal, Parent) : null;
+        span?.SetTag(Traces.Run, events.RunId);
+        span?.SetTag(Traces.Job, job.Name);
+        span?.SetTag(Traces.Release, releaseId);
+        span?.SetTag(Traces.Location, Environment.GetEnvironmentVariable("SKIFF_LOCATION"));
         events.Emit(new RunEvent
         {
             Run = events.RunId,
@@ -54,6 +67,7 @@ internal sealed class RunExecutor(TimeProvider time)
         var failed = job.Ops.Zip(finished).FirstOrDefault(pair => pair.Second.State == OpState.Failed);
         if (failed.First is not null)
         {
+            span.Failed($"op '{failed.First.Name}' failed: {failed.Second.Error?.Message}");
             events.Emit(new RunEvent
             {
                 Run = events.RunId,
@@ -105,11 +119,21 @@ internal sealed class RunExecutor(TimeProvider time)
         }
 
         var progress = new ProgressReporter(events, op.Name, ProgressInterval);
+        using var opSpan = Traces.Sdk.HasListeners() ? Traces.Sdk.StartActivity($"op {op.Name}") : null;
+        opSpan?.SetTag(Traces.Run, events.RunId);
+        opSpan?.SetTag(Traces.Op, op.Name);
         for (var attempt = 1; ; attempt++)
         {
             events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.OpStarted, Op = op.Name, Attempt = attempt });
             var started = time.GetTimestamp();
-            var context = new OpContext(events, job.Name, releaseId, op.Name, attempt, parameters, inputs, progress, cancellationToken);
+            // Current while the body runs (Task.Run below takes it along), so the op's own spans are its children.
+            using var attemptSpan = Traces.Sdk.StartActivity("attempt");
+            attemptSpan?.SetTag(Traces.Op, op.Name);
+            attemptSpan?.SetTag(Traces.Attempt, attempt);
+            var context = new OpContext(events, job.Name, releaseId, op.Name, attempt, parameters, inputs, progress, cancellationToken)
+            {
+                TraceParent = Traces.Traceparent(attemptSpan),
+            };
             try
             {
                 // Task.Run: an op body that blocks before its first await must not hold up its siblings.
@@ -128,6 +152,9 @@ internal sealed class RunExecutor(TimeProvider time)
             catch (Exception exception)
             {
                 progress.Flush();
+                attemptSpan.Failed(exception);
+                // Ended here, not at the end of the loop's scope: the retry's wait belongs to the op, not to this attempt.
+                attemptSpan?.Dispose();
                 var error = ErrorInfo.From(exception);
                 if (attempt < op.Retry.MaxAttempts && !cancellationToken.IsCancellationRequested)
                 {
@@ -154,6 +181,7 @@ internal sealed class RunExecutor(TimeProvider time)
                     continue;
                 }
 
+                opSpan.Failed(exception);
                 events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.OpFailed, Op = op.Name, Attempt = attempt, Error = error, DurationMs = Elapsed(started) });
                 return new OpResult(OpState.Failed, Error: error);
             }

@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
+using Skiff.Sdk.Tracing;
 
 namespace Skiff.Sdk.Protocol;
 
@@ -162,7 +163,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             return;
         }
 
-        var release = request.Release;
+        var (release, traceparent) = (request.Release, request.Traceparent);
         var startedSent = SendAsync(new StartedReply(runId) { Id = id });
         _ = Task.Run(async () =>
         {
@@ -171,7 +172,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 // The reply leaves the process before the job's code runs: a job that kills the process at
                 // once (Environment.FailFast) still leaves the agent knowing the run had started.
                 await startedSent.ConfigureAwait(false);
-                completion.SetResult(await new RunExecutor(time).ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
+                completion.SetResult(await new RunExecutor(time) { Parent = Traces.Parent(traceparent) }.ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
             }
             catch (Exception exception)
             {

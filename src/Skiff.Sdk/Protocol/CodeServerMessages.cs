@@ -28,8 +28,11 @@ internal sealed record HealthRequest : CodeServerRequest;
 
 internal sealed record ListRequest : CodeServerRequest;
 
-/// <summary>Starts run <paramref name="Run"/> (a new id) of <paramref name="Job"/>; <paramref name="Release"/> is stamped on its run_started event.</summary>
-internal sealed record StartRequest(string Run, string Job, JsonObject? Params = null, string? Release = null) : CodeServerRequest;
+/// <summary>
+/// Starts run <paramref name="Run"/> (a new id) of <paramref name="Job"/>; <paramref name="Release"/> is stamped on its
+/// run_started event. <paramref name="Traceparent"/> (W3C) is the agent's span the run's spans continue (docs/traces.md).
+/// </summary>
+internal sealed record StartRequest(string Run, string Job, JsonObject? Params = null, string? Release = null, string? Traceparent = null) : CodeServerRequest;
 
 internal sealed record CancelRequest(string Run) : CodeServerRequest;
 

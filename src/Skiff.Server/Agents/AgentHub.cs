@@ -302,7 +302,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         AgentMessage reply;
         try
         {
-            reply = await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit) { Environment = environment }, activationTimeout, cancellationToken).ConfigureAwait(false);
+            // The deployment's span, current here, is what the agent's activation span continues.
+            var traceparent = Skiff.Sdk.Tracing.Traces.Traceparent(System.Diagnostics.Activity.Current);
+            reply = await RequestAsync(agent, new ActivateRequest(location, release, memoryLimit, traceparent) { Environment = environment }, activationTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {

@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 using Skiff.Core.Limits;
 using Skiff.Core.Manifests;
 using Skiff.Core.Messaging;
+using Skiff.Sdk.Tracing;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Blobs;
 using Skiff.Server.Coordination;
+using Skiff.Server.Hosting;
 using Skiff.Server.Metadata;
 using Skiff.Server.Metrics;
 using Skiff.Server.Variables;
@@ -166,14 +169,42 @@ internal sealed class Deployer
     private async Task<DeploymentRecord> DeployAsync(DeploymentRequest request, string? rollbackOf, VariableChange? change, CancellationToken cancellationToken)
     {
         var received = _time.GetTimestamp();
+        // A child of the request's span (and so of the CLI's deploy); its stages are children of it (docs/traces.md).
+        using var span = ServerTraces.Source.StartActivity("deployment");
+        span?.SetTag(Traces.Location, request.Location);
+        span?.SetTag(Traces.Release, request.Release);
+        try
+        {
+            var deployed = await DeployTracedAsync(request, rollbackOf, change, received, span, cancellationToken).ConfigureAwait(false);
+            span?.SetTag(Traces.Outcome, deployed.Outcome);
+            if (deployed.Outcome != DeploymentOutcomes.Live)
+            {
+                span.Failed(deployed.Error);
+            }
+
+            return deployed;
+        }
+        catch (Exception exception)
+        {
+            span.Failed(exception);
+            throw;
+        }
+    }
+
+    private async Task<DeploymentRecord> DeployTracedAsync(DeploymentRequest request, string? rollbackOf, VariableChange? change, long received, Activity? span, CancellationToken cancellationToken)
+    {
         LocationNames.Validate(request.Location);
         var releaseId = Digest.Parse(request.Release);
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
-        var manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
-        if (await _store.GetReleaseAsync(releaseId, cancellationToken).ConfigureAwait(false) is null)
+        ReleaseManifest manifest;
+        using (ServerTraces.Source.StartActivity("deployment.verify"))
         {
-            await EntryAssemblies.CheckInSourceAsync(_blobs, releaseId, manifest, cancellationToken).ConfigureAwait(false);
+            manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
+            if (await _store.GetReleaseAsync(releaseId, cancellationToken).ConfigureAwait(false) is null)
+            {
+                await EntryAssemblies.CheckInSourceAsync(_blobs, releaseId, manifest, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         // Asked before the release is registered, which would register its environment too.
@@ -211,6 +242,8 @@ internal sealed class Deployer
             placement.Replicas,
             placement.Canonical,
             change?.Summary);
+        span?.SetTag(Traces.Deployment, record.Id);
+        span?.SetTag(Traces.DeploymentPath, path);
 
         Task previous;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -234,8 +267,13 @@ internal sealed class Deployer
 
         try
         {
-            await previous.ConfigureAwait(false);
-            await WaitForTurnAsync(record).ConfigureAwait(false);
+            // Behind the deployments of the location registered before this one, on this server or another.
+            using (ServerTraces.Source.StartActivity("deployment.queue"))
+            {
+                await previous.ConfigureAwait(false);
+                await WaitForTurnAsync(record).ConfigureAwait(false);
+            }
+
             return await ActivateAsync(record, received, change).ConfigureAwait(false);
         }
         finally
@@ -299,6 +337,8 @@ internal sealed class Deployer
     private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received, VariableChange? change)
     {
         var activating = _time.GetTimestamp();
+        // Current while the agents are asked, so each activate request carries it to its agent.
+        var activateSpan = ServerTraces.Source.StartActivity("deployment.activate");
         string outcome;
         string? error = null;
         string? definitions = null;
@@ -371,6 +411,13 @@ internal sealed class Deployer
             error = $"the metadata store could not be reached while this deployment was taken live, for more than {OutagePatience.TotalSeconds:0} s: {exception.Message}";
         }
 
+        activateSpan?.SetTag(Traces.Outcome, outcome);
+        if (error is not null)
+        {
+            activateSpan.Failed(error);
+        }
+
+        activateSpan?.Dispose();
         var timings = new Dictionary<string, long>(record.TimingsMs, StringComparer.Ordinal)
         {
             ["activate"] = (long)_time.GetElapsedTime(activating).TotalMilliseconds,

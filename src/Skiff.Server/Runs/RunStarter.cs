@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
+using Skiff.Sdk.Tracing;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
 using Skiff.Server.Deployments;
@@ -42,6 +44,12 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
         }
 
         var runId = $"r-{time.GetUtcNow().ToUnixTimeMilliseconds():x11}{Guid.NewGuid().ToString("N")[..8]}";
+        // The root of a run's trace when nothing called with one (a schedule), else a child of the caller's request.
+        using var span = ServerTraces.Source.StartActivity("run.start");
+        span?.SetTag(Traces.Run, runId);
+        span?.SetTag(Traces.Location, location);
+        span?.SetTag(Traces.Job, job);
+        span?.SetTag(Traces.Release, live.LiveRelease!.Value.ToString());
         var agent = await agents.AgentForRunAsync(live, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
         var jobLimit = Json.JobMaxConcurrent(live.DefinitionsJson, job);
         if (live.MaxConcurrent is not null || jobLimit is not null)
@@ -51,12 +59,13 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
 
         var reply = await agents.StartRunAsync(
             agent,
-            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit) { Environment = await agents.EnvironmentOfAsync(location, cancellationToken).ConfigureAwait(false) },
+            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit, Traces.Traceparent(span ?? Activity.Current)) { Environment = await agents.EnvironmentOfAsync(location, cancellationToken).ConfigureAwait(false) },
             time.GetUtcNow(),
             options.ActivationTimeout,
             cancellationToken).ConfigureAwait(false);
         if (reply is AgentErrorReply error)
         {
+            span.Failed(error.Message);
             throw error.Code switch
             {
                 "unknown_job" => new NotFoundException(error.Message),

@@ -4,7 +4,7 @@ using Skiff.Core;
 namespace Skiff.Cli.Tests.Platform;
 
 /// <summary>`skiff deploy`, `run`, `history`, `rollback` as a user runs them against an embedded platform.</summary>
-public sealed class DeployTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
 {
     private EmbeddedPlatform Platform => fixture.Platform;
 

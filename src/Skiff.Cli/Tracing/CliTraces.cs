@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Skiff.Sdk.Tracing;
+using Skiff.Server.Hosting;
+
+namespace Skiff.Cli.Tracing;
+
+/// <summary>
+/// The CLI's spans and the trace export of every skiff process (docs/traces.md). A command that calls the server
+/// (<c>deploy</c>, <c>run</c>) is the root of its trace, or continues the <c>TRACEPARENT</c> variable when a CI
+/// pipeline gives one; <c>skiff server</c>, <c>agent</c> and <c>up</c> export what they serve.
+/// </summary>
+internal static class CliTraces
+{
+    public static readonly ActivitySource Source = new("Skiff.Cli", Skiff.Sdk.Protocol.ProtocolInfo.SdkVersion);
+
+    /// <summary>
+    /// The span a command's trace continues: the <c>TRACEPARENT</c> variable (OpenTelemetry's environment carrier), so a
+    /// deploy from a traced CI job is part of that job's trace; default (a new trace) without it.
+    /// </summary>
+    public static ActivityContext Parent => Traces.Parent(Environment.GetEnvironmentVariable("TRACEPARENT"));
+
+    /// <summary>Starts this process's export when OTEL_* variables ask for it; disposing it flushes the last spans.</summary>
+    public static IDisposable? StartExport(string[] args) =>
+        TraceExport.IsConfigured(Environment.GetEnvironmentVariables()) ? Start(args.FirstOrDefault()) : null;
+
+    // Apart, so a process that does not export never loads OpenTelemetry's assemblies.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static IDisposable Start(string? command)
+    {
+        var serves = command is "server" or "up";
+        var service = command switch
+        {
+            "server" => "skiff-server",
+            "agent" => "skiff-agent",
+            "up" => "skiff",
+            _ => "skiff-cli",
+        };
+        // System.Net.Http: the runtime's own client spans, one per call to the server (and per blob upload).
+        return TraceExport.Start(service, ["Skiff.*", "System.Net.Http"], builder =>
+        {
+            if (serves)
+            {
+                builder.AddServerInstrumentation();
+            }
+        });
+    }
+}
