@@ -74,6 +74,9 @@ internal static partial class Log
     [LoggerMessage(4008, LogLevel.Warning, "a {Kind} report of {Location} from agent {Agent} was not kept in the health history: {Problem}")]
     public static partial void HealthNotKept(ILogger logger, string kind, string location, string agent, string problem);
 
+    [LoggerMessage(4009, LogLevel.Error, "{Location} was not activated on reconnected agent {Agent}: {Problem}")]
+    public static partial void ReconnectActivationSkipped(ILogger logger, string location, string agent, string problem);
+
     // 5xxx: blobs.
 
     [LoggerMessage(5000, LogLevel.Error, "a scrub pass over the blob store failed unexpectedly; the next is tried in {Retry}")]

@@ -173,7 +173,7 @@ internal static class DevCommand
 
             try
             {
-                return await RunCommands.StartAsync(api, location, job.Job, job.Parameters.DeepClone().AsObject(), cancellationToken).ConfigureAwait(false);
+                return (await RunCommands.StartAsync(api, location, job.Job, job.Parameters.DeepClone().AsObject(), cancellationToken).ConfigureAwait(false)).Id;
             }
             catch (SkiffException exception) when (!cancellationToken.IsCancellationRequested)
             {

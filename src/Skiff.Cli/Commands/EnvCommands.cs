@@ -87,9 +87,15 @@ internal static class EnvCommands
                     return CommandRunner.Usage;
                 }
 
-                settings.Add(equals < 0
-                    ? new EnvSetting(pair, await ReadValueAsync(pair, cancellationToken).ConfigureAwait(false), parse.GetValue(secret))
-                    : new EnvSetting(pair[..equals], pair[(equals + 1)..], parse.GetValue(secret)));
+                var value = equals < 0 ? await ReadValueAsync(pair, cancellationToken).ConfigureAwait(false) : pair[(equals + 1)..];
+                if (equals < 0 && value.Length == 0)
+                {
+                    // Most often a script whose standard input is empty (CI gives /dev/null), not a wish for "".
+                    await Console.Error.WriteLineAsync($"error: no value for {pair} came on standard input; nothing was changed. Pipe the value in, or write {pair}= to set an empty one.").ConfigureAwait(false);
+                    return CommandRunner.Usage;
+                }
+
+                settings.Add(new EnvSetting(equals < 0 ? pair : pair[..equals], value, parse.GetValue(secret)));
             }
 
             return await ChangeAsync(client, parse, parse.GetValue(location)!, new EnvChangeRequest(Set: settings, Who: Who()), cancellationToken).ConfigureAwait(false);
@@ -122,7 +128,7 @@ internal static class EnvCommands
                 Console.WriteLine($"env of '{location}': {changed.Change}; stored: nothing is live there yet, its first deploy gets it");
                 return 0;
             default:
-                await Console.Error.WriteLineAsync($"error: env of '{location}' not changed ({changed.Change}): deployment {changed.Deployment?.Id} did not go live: {changed.Error}. Nothing was stored; the version live before keeps serving with the environment it had.").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"error: env of '{location}' not changed ({changed.Change}): deployment {changed.Deployment?.Id} did not go live: {changed.Error?.TrimEnd('.')}. Nothing was stored; the version live before keeps serving with the environment it had.").ConfigureAwait(false);
                 return CommandRunner.Failed;
         }
     }

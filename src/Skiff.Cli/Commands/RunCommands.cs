@@ -38,7 +38,7 @@ internal static class RunCommands
             // Checked before the server is looked for, so a typo is answered as one.
             var given = Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);
-            var started = await api.StartRunAsync(new RunRequest(parse.GetValue(location)!, parse.GetValue(job)!, given), cancellationToken).ConfigureAwait(false);
+            var started = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, given, cancellationToken).ConfigureAwait(false);
             var runId = started.Id;
             if (started.Status == "queued")
             {
@@ -133,8 +133,8 @@ internal static class RunCommands
         return given;
     }
 
-    /// <summary>Starts a run of a location's live version and returns its id.</summary>
-    internal static async Task<string> StartAsync(SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
+    /// <summary>Starts a run of a location's live version; the answer says whether it runs or waits queued.</summary>
+    internal static async Task<StartedRun> StartAsync(SkiffClient api, string location, string job, JsonObject parameters, CancellationToken cancellationToken)
     {
         // The root of the run's trace: the server's and agent's spans, and the job's own, continue it.
         using var span = CliTraces.Source.StartActivity("run", ActivityKind.Client, CliTraces.Parent);
@@ -142,7 +142,7 @@ internal static class RunCommands
         span?.SetTag(Traces.Job, job);
         var started = await api.StartRunAsync(new RunRequest(location, job, parameters), cancellationToken).ConfigureAwait(false);
         span?.SetTag(Traces.Run, started.Id);
-        return started.Id;
+        return started;
     }
 
     /// <summary>

@@ -37,12 +37,29 @@ internal static class CliTraces
             _ => "skiff-cli",
         };
         // System.Net.Http: the runtime's own client spans, one per call to the server (and per blob upload).
-        return TraceExport.Start(service, ["Skiff.*", "System.Net.Http"], builder =>
+        var provider = TraceExport.Start(service, ["Skiff.*", "System.Net.Http"], builder =>
         {
             if (serves)
             {
                 builder.AddServerInstrumentation();
             }
         });
+        return serves || command == "agent" ? provider : new FlushedWithin(provider, ShortCommandFlush);
+    }
+
+    /// <summary>
+    /// How long a short command (deploy, run, …) waits at exit for its last spans to be sent. A collector that accepts
+    /// the connection and never answers held every command for the exporter's whole timeout (seconds); traces are not
+    /// worth making a deploy that slow, so what is not sent by then is dropped.
+    /// </summary>
+    private static readonly TimeSpan ShortCommandFlush = TimeSpan.FromSeconds(1);
+
+    private sealed class FlushedWithin(OpenTelemetry.Trace.TracerProvider provider, TimeSpan limit) : IDisposable
+    {
+        public void Dispose()
+        {
+            OpenTelemetry.Trace.TracerProviderExtensions.Shutdown(provider, (int)limit.TotalMilliseconds);
+            provider.Dispose();
+        }
     }
 }

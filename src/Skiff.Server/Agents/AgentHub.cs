@@ -425,11 +425,12 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         };
 
         // The bus keeps requests in a table until they are answered: a location's environment, secrets included, goes
-        // there sealed with the key every server shares (docs/env.md), never in plain text.
-        if (json.Remove("environment", out var environment) && environment is not null)
+        // there sealed with the key every server shares (docs/env.md), never in plain text. An empty one is left as it
+        // is: servers of a platform that sets no variables need no shared key, as before environments existed.
+        if (json["environment"] is JsonObject { Count: > 0 } && json.Remove("environment", out var environment))
         {
             request["environment_sealed"] = (Variables ?? throw new AgentUnavailableException("this server has no secrets key to pass a location's environment to another server."))
-                .SealForServers(agent.Name, environment.ToJsonString());
+                .SealForServers(agent.Name, environment!.ToJsonString());
         }
 
         // A little longer than the agent gets, so the holding server's own timeout (with its message) comes first.
@@ -613,7 +614,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {
-                var environment = await EnvironmentOfAsync(location.Name, cancellationToken).ConfigureAwait(false);
+                IReadOnlyDictionary<string, string>? environment;
+                try
+                {
+                    environment = await EnvironmentOfAsync(location.Name, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SecretKeyException exception)
+                {
+                    // One location whose secrets this server cannot open must not keep the agent's other locations
+                    // from starting; this one stays down, and says why here and on its next deploy or run.
+                    Log.ReconnectActivationSkipped(Logger, location.Name, session.Name, exception.Message);
+                    continue;
+                }
+
                 var started = time.GetTimestamp();
                 var reply = await session.RequestAsync(new ActivateRequest(location.Name, release.ToString(), location.MemoryLimit) { Environment = environment }, activationTimeout, cancellationToken).ConfigureAwait(false);
                 Metrics.Activated(Succeeded(reply), time.GetElapsedTime(started));

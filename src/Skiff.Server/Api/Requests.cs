@@ -35,6 +35,13 @@ internal static class Requests
 
         try
         {
+            // The serializer refuses a repeated property of a typed member (ApiJson), but a JsonObject member (a run's
+            // params, a location's settings) holds it until it is first read, and then throws ArgumentException, a 500.
+            // Checked over the whole body first, so it is a 400 like any other malformed JSON.
+            using (JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 64 }))
+            {
+            }
+
             return JsonSerializer.Deserialize(buffer.ToArray(), type) ?? throw new BadRequestException("the request body must be a JSON object, not null.");
         }
         catch (JsonException exception)

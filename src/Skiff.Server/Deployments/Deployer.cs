@@ -150,7 +150,14 @@ internal sealed class Deployer
             ?? throw new NotFoundException($"there is no location '{change.Location}'; `skiff locations` lists them. A location is created by its first deploy (`skiff deploy PATH --location {change.Location}`); set its environment after that.");
 
         // Checked now so a change that is too big is refused at once; checked again in its turn, against what is stored then.
-        LocationVariables.After(await variables.EnvironmentAsync(change.Location, cancellationToken).ConfigureAwait(false), change);
+        var current = await variables.EnvironmentAsync(change.Location, cancellationToken).ConfigureAwait(false);
+        if (change.Unset.FirstOrDefault(name => !current.ContainsKey(name)) is { } missing)
+        {
+            // A typo would otherwise restart the location for nothing and say it went live.
+            throw new BadRequestException($"{missing} is not set on location '{change.Location}', so there is nothing to unset; `skiff env list {change.Location}` shows what is. Nothing was changed.");
+        }
+
+        LocationVariables.After(current, change);
         if (location.LiveDeployment is not { } liveId)
         {
             await variables.StoreAsync(change, cancellationToken).ConfigureAwait(false);
@@ -353,6 +360,15 @@ internal sealed class Deployer
                 async () =>
                 {
                     var previous = (await _store.GetLocationAsync(record.Location, CancellationToken.None).ConfigureAwait(false))?.LiveRelease;
+                    if (change is not null && previous != record.Release)
+                    {
+                        // An environment change names the release live when it was asked for. A deploy or rollback that
+                        // went live while it waited its turn must not be undone by it: it fails, and nothing is stored.
+                        return new AgentErrorReply(
+                            "superseded",
+                            $"the release live on '{record.Location}' changed to {previous?.Short ?? "none"} while this environment change waited its turn, and it was made for {record.Release.Short}; nothing was changed. Make the change again: it applies to what is live now");
+                    }
+
                     // Read in this deployment's turn, so a change queued behind another applies to what that one stored.
                     var stored = Variables is null
                         ? new Dictionary<string, string>()

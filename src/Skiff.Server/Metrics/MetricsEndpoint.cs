@@ -18,7 +18,23 @@ internal static class MetricsEndpoint
     /// <c>/api/v1/runs/{id}</c>; empty for a path that matched no route), never the raw path, whose ids would make a
     /// series per run. Outermost in the pipeline, so refusals (401, 403) and unexpected errors (500) count too.
     /// </summary>
-    public static void UseHttpMetrics(WebApplication app, ServerMetrics metrics) =>
+    public static void UseHttpMetrics(WebApplication app, ServerMetrics metrics)
+    {
+        // The method is a label, and a client may send any token as one: each made-up method would add a score of
+        // series for good, before any token is checked. No route of this API takes one, so it is answered here, uncounted.
+        app.Use(async (context, next) =>
+        {
+            if (!KnownMethods.Contains(context.Request.Method))
+            {
+                context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                await context.Response.WriteAsJsonAsync(
+                    new Skiff.Client.Api.ApiError($"this server takes only {string.Join(", ", KnownMethods)}; '{Truncated(context.Request.Method)}' is none of them."),
+                    Skiff.Client.Api.ApiJson.Default.ApiError).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
         app.UseHttpMetrics(http =>
         {
             var factory = metrics.Factory;
@@ -33,6 +49,11 @@ internal static class MetricsEndpoint
                 "HTTP requests being answered, by method and route template (agent connections and followed runs stay in progress).",
                 [HttpRequestLabelNames.Method, HttpRequestLabelNames.Endpoint]);
         });
+    }
+
+    private static readonly string[] KnownMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+    private static string Truncated(string method) => method.Length > 40 ? method[..40] + "…" : method;
 
     /// <summary>
     /// Maps <see cref="Route"/>. Prometheus scrapes it with a bearer token (<c>authorization: {type: Bearer,

@@ -129,6 +129,8 @@ internal sealed class RunQueue(IMetadataStore store, AgentHub agents, RunService
             if (failure is null)
             {
                 Log.RunStarted(Logger, run.Id, run.Location, run.Job, run.Agent);
+                // Not through RunService.Starting (the store recorded it started): counted here instead.
+                Metrics.RunStarted();
                 Metrics.RunAccepted(run.QueueWait ?? TimeSpan.Zero);
                 continue;
             }

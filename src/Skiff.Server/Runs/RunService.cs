@@ -147,6 +147,7 @@ internal sealed class RunService
             cancellationToken).ConfigureAwait(false);
         if (canceled)
         {
+            _metrics.RunFinished(RunStatuses.Canceled, null); // it never ran: no duration
             await ChangedAsync(runId).ConfigureAwait(false);
         }
 

@@ -24,7 +24,7 @@ internal static class WebhookEndpoints
             {
                 LocationNames.Validate(location);
                 _ = await store.GetLocationAsync(location, cancellationToken).ConfigureAwait(false)
-                    ?? throw new NotFoundException($"there is no location '{location}' (it has never been deployed to), so nothing was subscribed; check the name with `skiff status`, or leave --location out for every location's events.");
+                    ?? throw new NotFoundException($"there is no location '{location}' (it has never been deployed to), so nothing was subscribed; check the name with `skiff locations`, or leave --location out for every location's events.");
             }
 
             var subscription = new WebhookSubscription(

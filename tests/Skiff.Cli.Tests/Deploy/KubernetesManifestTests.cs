@@ -20,7 +20,7 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
     /// The Secrets base/kustomization.yaml says an overlay must provide; rendered alone, the base references
     /// these and nothing else that is missing.
     /// </summary>
-    private static readonly string[] SecretsAnOverlayProvides = ["skiff-postgres", "skiff-s3", "skiff-token"];
+    private static readonly string[] SecretsAnOverlayProvides = ["skiff-postgres", "skiff-s3", "skiff-secrets-key", "skiff-token"];
 
     [Fact]
     public void Every_kustomization_renders_offline_into_known_typed_objects()

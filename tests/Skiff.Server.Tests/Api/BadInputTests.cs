@@ -63,6 +63,9 @@ public sealed class BadInputTests : IAsyncLifetime
     [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","location":"b","release":"c"}""", 400, "Duplicate property 'location'")]
     [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","release":"c","uploaded":{"blobs":-1,"bytes":5}}""", 400, "\"uploaded.blobs\" must be zero or more, not -1")]
     [InlineData("POST", "api/v1/deployments", "application/json", """{"location":"a","release":"c","timings_ms":{"build":-1}}""", 400, "\"timings_ms.build\" must be zero or more, not -1")]
+    [InlineData("POST", "api/v1/runs", "application/json", """{"location":"a","job":"b","params":{"x":1,"x":2}}""", 400, "Duplicate property 'x'")]
+    [InlineData("PATCH", "api/v1/locations/a", "application/json", """{"max_concurrent":2,"max_concurrent":5}""", 400, "Duplicate property 'max_concurrent'")]
+    [InlineData("M1234", "api/v1/runs", null, null, 405, "this server takes only GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; 'M1234' is none of them")]
     [InlineData("GET", "api/v1/audit?limit=0", null, null, 400, "limit=0 is out of range: give a whole number from 1 to 1000")]
     [InlineData("POST", "api/v1/tokens", "application/json", """{"name":"t1","role":"read","secret":"mine"}""", 400, "'secret' could not be mapped")]
     public async Task A_bad_request_is_refused_with_a_message_that_says_what_was_wrong(string method, string path, string? contentType, string? body, int status, string expected)
