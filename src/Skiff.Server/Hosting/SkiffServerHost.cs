@@ -40,8 +40,18 @@ internal static class SkiffServerHost
         {
             var token = TokenFile.ReadOrCreate(options.TokenPath);
             // Read before the store opens: a key file named but missing stops the start before anything is written.
+            var keyIsNew = options.SecretsKeyFile is null && !File.Exists(options.SecretsKeyPath);
             var secrets = SecretBox.LoadOrCreate(options.SecretsKeyPath, create: options.SecretsKeyFile is null);
             var store = await MetadataStores.OpenAsync(options, time, cancellationToken).ConfigureAwait(false);
+            if (keyIsNew && await LocationVariables.FirstSealedAsync(store, cancellationToken).ConfigureAwait(false) is { } sealedOne)
+            {
+                // The key file was lost (or the data folder is new beside an old database): a new key would seal new
+                // secrets that the old key, once put back, could not open. Nothing is made up; the start stops.
+                File.Delete(options.SecretsKeyPath);
+                await store.DisposeAsync().ConfigureAwait(false);
+                throw new SecretKeyException($"the secrets key file {options.SecretsKeyPath} is missing, and the metadata store holds secrets sealed with it ({sealedOne}); a new key cannot open them. Put the key file back (from a backup, or another server of this platform), or name it with --secrets-key-file.");
+            }
+
             return await StartAsync(options, listenAddress, token, store, secrets, folderLock, time, cancellationToken).ConfigureAwait(false);
         }
         catch

@@ -72,6 +72,20 @@ internal sealed class LocationVariables(IMetadataStore store, SecretBox secrets,
         return next;
     }
 
+    /// <summary>One secret the store holds, as "LOCATION NAME", or null when it holds none (read once, at a server's start).</summary>
+    public static async Task<string?> FirstSealedAsync(IMetadataStore store, CancellationToken cancellationToken)
+    {
+        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if ((await store.ListLocationVariablesAsync(location.Name, cancellationToken).ConfigureAwait(false)).FirstOrDefault(v => v.Secret) is { } found)
+            {
+                return $"{found.Location} {found.Name}";
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Seals an environment passed to the server that holds <paramref name="agent"/> (through the store's bus table).</summary>
     public string SealForServers(string agent, string environmentJson) => secrets.Seal(SecretBox.Purpose.Relay, "", agent, environmentJson);
 

@@ -113,5 +113,24 @@ public sealed class SecretBoxTests : IDisposable
         Contains(raw, Encoding.UTF8.GetBytes(secret[..16])).ShouldBeFalse();
     }
 
+    [Fact]
+    public async Task A_server_whose_key_file_is_gone_while_the_store_holds_secrets_refuses_to_start_and_makes_no_new_key()
+    {
+        var options = new Skiff.Server.Hosting.ServerOptions { DataDirectory = Path.Combine(_folder, "server"), Port = 0 };
+        await using (var server = await Skiff.Server.Hosting.SkiffServerHost.StartAsync(options, TimeProvider.System, CancellationToken.None))
+        {
+            await Some.LiveDeploymentAsync(server.Store, "d-1", "app", Some.Release());
+            var variables = new LocationVariables(server.Store, SecretBox.LoadOrCreate(options.SecretsKeyPath, create: false), TimeProvider.System);
+            await variables.StoreAsync(new VariableChange("app", [new VariableSetting("API_KEY", "hunter2", Secret: true)], [], "ana"), CancellationToken.None);
+        }
+
+        File.Delete(options.SecretsKeyPath);
+        var refused = await Should.ThrowAsync<SecretKeyException>(() => Skiff.Server.Hosting.SkiffServerHost.StartAsync(options, TimeProvider.System, CancellationToken.None));
+
+        refused.Message.ShouldContain($"{options.SecretsKeyPath} is missing");
+        refused.Message.ShouldContain("app API_KEY");
+        File.Exists(options.SecretsKeyPath).ShouldBeFalse("no new key that would seal what the old one cannot open");
+    }
+
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 }
