@@ -74,19 +74,21 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         (await refusal.InnerTextAsync()).ShouldContain("parameter 'lines' must be an integer");
 
         await page.FillAsync("#param-lines", "6");
-        await page.FillAsync("#param-delay_ms", "200");
+        // Half a second between lines: the page is read while the run goes, which must hold on a loaded machine too.
+        await page.FillAsync("#param-delay_ms", "500");
         await page.ClickAsync("#launch button[type=submit]");
         await page.Locator("#run-status").WaitForAsync();
         page.Url.ShouldContain("#/runs/r-");
         var lines = page.Locator("#log li[data-type=log]");
         await lines.First.WaitForAsync();
         // Lines are on the page while the run still goes, and more come after.
-        (await page.Locator("#run-status").InnerTextAsync()).ShouldBe("running");
-        var early = await lines.CountAsync();
+        // Status and line count read in one step, so a run that ends between two reads cannot pass for one that had not.
+        var early = await page.EvaluateAsync<int[]>("() => [document.querySelector('#run-status').innerText === 'running' ? 1 : 0, document.querySelectorAll('#log li[data-type=log]').length]");
+        early[0].ShouldBe(1, "the page shows the run still going after its first line");
         await page.Locator("#run-status .badge.succeeded").WaitForAsync(new() { Timeout = (float)Deadline.TotalMilliseconds });
         await page.Locator("main [data-ended]").WaitForAsync();
         (await lines.CountAsync()).ShouldBe(6);
-        early.ShouldBeLessThan(6);
+        early[1].ShouldBeLessThan(6);
         (await page.Locator("#log").InnerTextAsync()).ShouldContain("line 6 of 6");
         (await page.Locator("#log li.stdout").CountAsync()).ShouldBe(6);
         (await page.Locator("#gantt .gantt-row[data-op=write] .bar.succeeded").CountAsync()).ShouldBe(1);
