@@ -551,7 +551,10 @@ internal sealed class AgentHost : IAsyncDisposable
         var level = kind is AgentReportKind.Crashed or AgentReportKind.Unhealthy or AgentReportKind.OutOfMemory or AgentReportKind.ActivationFailed
             ? LogLevel.Warning
             : LogLevel.Information;
-        Log.LocationReport(_logger, level, location, release.Short, kind.ToString(), message);
+        if (_options.LogReports)
+        {
+            Log.LocationReport(_logger, level, location, release.Short, kind.ToString(), message);
+        }
         _reports.Writer.TryWrite(new AgentReport(_time.GetUtcNow(), location, release, kind, message));
     }
 }

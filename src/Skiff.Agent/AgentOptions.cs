@@ -85,4 +85,10 @@ internal sealed class AgentOptions
 
     /// <summary>Where the agent's logs go (docs/logs.md); owned by the caller. Default: nowhere.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>
+    /// Whether the agent logs each report (crash, restart, health change) it sends. Default true; off where a server in
+    /// the same process writes the same lines as it stores the reports (<c>skiff up</c>), so each shows once.
+    /// </summary>
+    public bool LogReports { get; init; } = true;
 }

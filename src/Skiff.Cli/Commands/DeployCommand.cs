@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Skiff.Build.Releases;
 using Skiff.Cli.Deployments;
 using Skiff.Core.Blobs;
@@ -91,7 +90,7 @@ internal static class DeployCommand
                 request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {
-                Console.WriteLine(deployed.Result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(deployed.Result.ToJsonString(QueryCommands.Indented));
             }
             else if (deployed.Live)
             {

@@ -11,8 +11,6 @@ namespace Skiff.Cli.Commands;
 /// </summary>
 internal static class EnvCommands
 {
-    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     /// <summary>What a secret shows instead of its value.</summary>
     internal const string Masked = "•••••• (secret)";
 
@@ -37,7 +35,7 @@ internal static class EnvCommands
             var env = await api.GetEnvAsync(parse.GetValue(location)!, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(env, ApiJson.Default.LocationEnv).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(env, ApiJson.Default.LocationEnv).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 

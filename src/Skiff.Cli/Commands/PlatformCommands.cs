@@ -242,7 +242,8 @@ internal static class PlatformCommands
         {
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             using var loggers = logs.CreateFactory(parse);
-            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus), loggers);
+            // The server beside it logs every report it stores, with the agent's name: the agent's own line would repeat it.
+            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, logReports: false);
             // The agent's isolation is decided before anything starts: one that cannot sandbox stops `up` here, with the reason.
             var isolation = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var server = await SkiffServerHost.StartAsync(
@@ -384,14 +385,14 @@ internal static class PlatformCommands
         return (noSandbox, cpus);
     }
 
-    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, ILoggerFactory loggers, IReadOnlyDictionary<string, string>? labels = null)
+    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, ILoggerFactory loggers, IReadOnlyDictionary<string, string>? labels = null, bool logReports = true)
     {
         if (noSandbox)
         {
             Console.Error.WriteLine("WARNING: --no-sandbox: locations run WITHOUT a sandbox, as this process's user. Any deployed job can read this machine's Skiff data (tokens, databases, the cache) and other locations' files, and signal their processes. Use it only for code you trust.");
         }
 
-        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers };
+        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers, LogReports = logReports };
     }
 
     private static async Task RunAgentAsync(ServerList servers, string token, AgentOptions options, string name, Action<string> started, CancellationToken cancellationToken)

@@ -10,7 +10,11 @@ namespace Skiff.Cli.Commands;
 /// <summary>Commands that ask the server about locations, jobs, deployments and runs, and the few that change them.</summary>
 internal static class QueryCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    /// <summary>
+    /// How every <c>--json</c> answer is printed: indented, and with text as it is (<c>+</c>, <c>&lt;</c>, accents), not
+    /// escaped for embedding in HTML, which a terminal or <c>jq</c> does not need and a person copying a value would trip on.
+    /// </summary>
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static IEnumerable<Command> Create()
     {

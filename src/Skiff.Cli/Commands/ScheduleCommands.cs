@@ -7,8 +7,6 @@ namespace Skiff.Cli.Commands;
 /// <summary><c>skiff schedules</c>, <c>skiff schedules pause|resume LOCATION JOB</c>: the cron schedules of the live releases (docs/schedules.md).</summary>
 internal static class ScheduleCommands
 {
-    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     public static Command Create()
     {
         var location = new Option<string?>("--location") { Description = "Only this location's schedules." };
@@ -28,7 +26,7 @@ internal static class ScheduleCommands
             var schedules = await api.ListSchedulesAsync(parse.GetValue(location), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(schedules, ApiJson.Default.IReadOnlyListScheduleSummary).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(schedules, ApiJson.Default.IReadOnlyListScheduleSummary).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 

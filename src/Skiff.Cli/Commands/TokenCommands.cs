@@ -7,8 +7,6 @@ namespace Skiff.Cli.Commands;
 /// <summary><c>skiff tokens create|list|revoke</c> and <c>skiff audit</c>: who may do what, and who did (docs/api.md, "Tokens and roles").</summary>
 internal static class TokenCommands
 {
-    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     public static IEnumerable<Command> Create()
     {
         yield return new Command("tokens", "Make, list and revoke API tokens with a role (admin, deploy, run, read) and optionally locations. Needs an admin token.")
@@ -36,7 +34,7 @@ internal static class TokenCommands
             var created = await api.CreateTokenAsync(new TokenRequest(parse.GetValue(name)!, parse.GetValue(role)!, parse.GetValue(locations) ?? []), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(created, ApiJson.Default.CreatedToken).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(created, ApiJson.Default.CreatedToken).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 
@@ -60,7 +58,7 @@ internal static class TokenCommands
             var tokens = await api.ListTokensAsync(cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(tokens, ApiJson.Default.IReadOnlyListTokenSummary).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(tokens, ApiJson.Default.IReadOnlyListTokenSummary).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 
@@ -102,7 +100,7 @@ internal static class TokenCommands
             var entries = await api.ListAuditAsync(parse.GetValue(location), parse.GetValue(limit), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(entries, ApiJson.Default.IReadOnlyListAuditEntry).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(entries, ApiJson.Default.IReadOnlyListAuditEntry).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 

@@ -7,8 +7,6 @@ namespace Skiff.Cli.Commands;
 /// <summary><c>skiff webhooks add|list|remove|deliveries</c>: run and deploy events POSTed to URLs (docs/webhooks.md).</summary>
 internal static class WebhookCommands
 {
-    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     private static readonly string[] Events = ["run_succeeded", "run_failed", "run_canceled", "deploy_live", "deploy_failed"];
 
     public static IEnumerable<Command> Create()
@@ -38,7 +36,7 @@ internal static class WebhookCommands
             var created = await api.CreateWebhookAsync(new WebhookRequest(parse.GetValue(url)!, parse.GetValue(on) ?? [], parse.GetValue(location)), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(created, ApiJson.Default.CreatedWebhook).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(created, ApiJson.Default.CreatedWebhook).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 
@@ -62,7 +60,7 @@ internal static class WebhookCommands
             var webhooks = await api.ListWebhooksAsync(cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(webhooks, ApiJson.Default.IReadOnlyListWebhookSummary).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(webhooks, ApiJson.Default.IReadOnlyListWebhookSummary).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 
@@ -104,7 +102,7 @@ internal static class WebhookCommands
             var deliveries = await api.ListWebhookDeliveriesAsync(parse.GetValue(subscription), parse.GetValue(limit), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(QueryCommands.Node(deliveries, ApiJson.Default.IReadOnlyListWebhookDeliverySummary).ToJsonString(Indented));
+                Console.WriteLine(QueryCommands.Node(deliveries, ApiJson.Default.IReadOnlyListWebhookDeliverySummary).ToJsonString(QueryCommands.Indented));
                 return 0;
             }
 

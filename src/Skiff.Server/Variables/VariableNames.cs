@@ -30,15 +30,18 @@ internal static class VariableNames
     /// <summary>
     /// Prefixes the agent, the runtime and the dynamic loader own: <c>SKIFF_</c> (the release, the location, the scratch
     /// folder), <c>DOTNET_</c> and <c>COREHOST_</c> (the GC limit under a memory limit, the content root, the runtime's
-    /// root, startup hooks), and <c>LD_</c>, which would reach the sandbox launcher before it drops privileges.
+    /// root, startup hooks), <c>CORECLR_</c> and <c>COMPlus_</c> (the runtime's profiler hooks and older settings names,
+    /// which load code into every process), and <c>LD_</c>, which would reach the sandbox launcher before it drops privileges.
     /// </summary>
-    private static readonly string[] ReservedPrefixes = ["SKIFF_", "DOTNET_", "COREHOST_", "LD_"];
+    private static readonly string[] ReservedPrefixes = ["SKIFF_", "DOTNET_", "COREHOST_", "CORECLR_", "COMPlus_", "LD_"];
 
     /// <summary>
     /// Names the sandbox sets for every process of a location (its PATH, its scratch folder as HOME and TMPDIR): a
     /// location that changed them would break its own processes in ways that only show inside the sandbox.
+    /// The C library's own loader settings (<c>GCONV_PATH</c>, <c>LOCPATH</c>, <c>GLIBC_TUNABLES</c>) are reserved for the
+    /// same reason as <c>LD_</c>: they make the C library load files or change how it behaves before .NET starts.
     /// </summary>
-    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "PATH", "HOME", "TMPDIR" };
+    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal) { "PATH", "HOME", "TMPDIR", "GCONV_PATH", "LOCPATH", "GLIBC_TUNABLES" };
 
     /// <summary>Let through although <c>DOTNET_</c>: the generic host's environment name, which apps set per location.</summary>
     private static readonly HashSet<string> Allowed = new(StringComparer.Ordinal) { "DOTNET_ENVIRONMENT" };

@@ -58,7 +58,15 @@ internal static class WebhookEndpoints
 
         api.MapGet("/webhooks/deliveries", async (string? subscription, [System.ComponentModel.DataAnnotations.Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {
-            var deliveries = await store.ListWebhookDeliveriesAsync(string.IsNullOrWhiteSpace(subscription) ? null : subscription, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
+            subscription = string.IsNullOrWhiteSpace(subscription) ? null : subscription;
+            var deliveries = await store.ListWebhookDeliveriesAsync(subscription, Math.Clamp(limit ?? 50, 1, 1000), cancellationToken).ConfigureAwait(false);
+            // No deliveries for a subscription is an answer only when it exists: a mistyped id must not read as "nothing sent".
+            if (subscription is not null && deliveries.Count == 0
+                && !(await store.ListWebhookSubscriptionsAsync(cancellationToken).ConfigureAwait(false)).Any(s => s.Id == subscription))
+            {
+                throw new NotFoundException($"there is no webhook subscription '{subscription}'; `skiff webhooks list` lists them.");
+            }
+
             return TypedResults.Ok<IReadOnlyList<WebhookDeliverySummary>>(
             [
                 .. deliveries.Select(d => new WebhookDeliverySummary(
@@ -73,6 +81,7 @@ internal static class WebhookEndpoints
                     [.. d.Attempts.Select(a => new WebhookAttemptSummary(a.Number, a.At, a.HttpStatus, a.Error))])),
             ]);
         })
+            .Fails(404)
             .WithSummary("Webhook deliveries, newest first, of one subscription or all, with every attempt (limit: 1–1000, default 50).");
     }
 

@@ -56,7 +56,7 @@ public sealed class EnvCommandTests(PlatformFixture fixture) : IClassFixture<Pla
         var deployed = await platform.SkiffAsync("deploy", project, "--location", "env-app", "--json");
         deployed.ExitCode.ShouldBe(0, deployed.ToString());
         var release = (string)JsonNode.Parse(deployed.Stdout)!["release"]!;
-        var setPlain = await platform.SkiffAsync("env", "set", "env-app", "GREETING=hello from env", "MODE=a=b");
+        var setPlain = await platform.SkiffAsync("env", "set", "env-app", "GREETING=hello from env", "MODE=a=b+c");
         var setSecret = await platform.SkiffWithInputAsync(Secret + "\n", "env", "set", "env-app", "API_KEY", "--secret");
         var run = await platform.SkiffAsync("run", "env-app", "envcheck");
         var refused = await platform.SkiffAsync("env", "set", "env-app", "REFUSE_TO_START=yes");
@@ -67,6 +67,7 @@ public sealed class EnvCommandTests(PlatformFixture fixture) : IClassFixture<Pla
         var nul = await http.PostAsJsonAsync("api/v1/locations/env-app/env", new { set = new[] { new { name = "A", value = "a\0b" } } });
         var unknown = await http.PostAsJsonAsync("api/v1/locations/env-nowhere/env", new { set = new[] { new { name = "A", value = "1" } } });
         var list = await platform.SkiffAsync("env", "list", "env-app");
+        var listJson = await platform.SkiffAsync("env", "list", "env-app", "--json");
         var history = await platform.SkiffAsync("history", "env-app");
         var envJson = await http.GetStringAsync("api/v1/locations/env-app/env");
         var historyJson = await http.GetStringAsync("api/v1/locations/env-app/deployments");
@@ -104,7 +105,8 @@ public sealed class EnvCommandTests(PlatformFixture fixture) : IClassFixture<Pla
 
         list.ExitCode.ShouldBe(0, list.ToString());
         list.Stdout.ShouldContain("hello from env");
-        list.Stdout.ShouldContain("a=b");
+        list.Stdout.ShouldContain("a=b+c");
+        listJson.Stdout.ShouldContain("\"a=b+c\"", Case.Sensitive, "--json prints text as it is, not escaped for HTML");
         list.Stdout.Split('\n').Single(l => l.StartsWith("API_KEY", StringComparison.Ordinal)).ShouldContain("•••••• (secret)");
         list.Stdout.ShouldNotContain("REFUSE_TO_START");
         var variables = JsonNode.Parse(envJson)!["variables"]!.AsArray();

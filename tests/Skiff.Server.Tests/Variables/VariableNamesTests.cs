@@ -24,6 +24,12 @@ public sealed class VariableNamesTests
     [InlineData("DOTNET_GCHeapHardLimit", "reserved")]
     [InlineData("COREHOST_TRACE", "reserved")]
     [InlineData("LD_PRELOAD", "reserved")]
+    [InlineData("CORECLR_PROFILER_PATH", "reserved")]
+    [InlineData("COMPlus_EnableDiagnostics", "reserved")]
+    [InlineData("complus_gcServer", "reserved")]
+    [InlineData("GCONV_PATH", "reserved")]
+    [InlineData("LOCPATH", "reserved")]
+    [InlineData("GLIBC_TUNABLES", "reserved")]
     [InlineData("PATH", "reserved")]
     [InlineData("HOME", "reserved")]
     public void Names_that_are_malformed_or_reserved_are_refused_saying_which(string name, string expected) =>

@@ -53,6 +53,9 @@ public sealed class WebhookEndpointTests(WebhookEndpointTests.Fixture fixture) :
         again.StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await fixture.Server.Store.ListWebhookSubscriptionsAsync(CancellationToken.None)).ShouldBeEmpty();
         (await fixture.Http.GetStringAsync("api/v1/webhooks/deliveries?limit=5")).ShouldBe("[]");
+        using var ofRemoved = await fixture.Http.GetAsync($"api/v1/webhooks/deliveries?subscription={id}");
+        ofRemoved.StatusCode.ShouldBe(HttpStatusCode.NotFound, "a subscription that does not exist is not one with nothing sent");
+        (await ofRemoved.Content.ReadAsStringAsync()).ShouldContain("skiff webhooks list");
     }
 
     /// <summary>One server for the class: nothing a test here stores outlives it.</summary>
