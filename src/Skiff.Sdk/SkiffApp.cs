@@ -20,7 +20,7 @@ public static class SkiffApp
 {
     private const string Usage = """
         usage:
-          list [--json]                          print the jobs this program defines
+          list [--json]                          print the jobs (and tasks) this program defines
           run JOB [--param NAME=VALUE]... [--json]
                                                  run a job here and print its events
                                                  (exit 0 succeeded, 1 failed, 2 bad input, 130 canceled)
