@@ -229,7 +229,7 @@ public sealed class JobBuilder
         }
 
         var policy = retry ?? RetryPolicy.None;
-        policy.Validate(name);
+        policy.Validate($"op '{name}'");
         _ops.Add(new OpDefinition(name, dependencies, policy, body));
         return this;
     }

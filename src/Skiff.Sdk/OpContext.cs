@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk;
 
@@ -11,6 +12,7 @@ public sealed class OpContext
     private readonly RunEventStream _events;
     private readonly ProgressReporter _progress;
     private readonly IReadOnlyDictionary<string, byte[]> _inputs;
+    private int _calls;
 
     internal OpContext(
         RunEventStream events,
@@ -66,6 +68,9 @@ public sealed class OpContext
     /// </summary>
     internal string? TraceParent { get; init; }
 
+    /// <summary>Where this op's task calls go: in-process in a local run, the pool's queue in a deployed one.</summary>
+    internal ITaskCaller Tasks { get; init; } = DeployedTaskCaller.Instance;
+
     /// <summary>
     /// Reports how far along the op is. Cheap to call on every item: at most one progress event per
     /// 100 ms leaves the process, and the last value is always delivered.
@@ -95,5 +100,37 @@ public sealed class OpContext
         }
 
         return JsonSerializer.Deserialize<T>(json, SdkJson.Options)!;
+    }
+
+    /// <summary>
+    /// Calls a task on a pool and waits for its result: the input goes to the pool as JSON, the task runs there (with
+    /// its own retry policy), and its logs, output and progress show in this run, attributed to this op and the task.
+    /// <code>
+    /// var mesh = await context.CallAsync&lt;Scan, Mesh&gt;("meshing", "reconstruct", scan);
+    /// </code>
+    /// In a local run the task runs in this process (docs/tasks.md, "Local runs").
+    /// </summary>
+    /// <param name="pool">The location serving the task (<c>meshing</c>), optionally pinned to one of its releases by a
+    /// prefix of its digest (<c>meshing@1a2b3c4d</c>); unpinned calls go to the pool's live release.</param>
+    /// <param name="task">The task's name, as the pool declares it.</param>
+    /// <param name="input">The task's input; serialized as JSON, as op outputs are.</param>
+    /// <param name="cancellationToken">Stops waiting and cancels the task sooner than the run's <see cref="CancellationToken"/>, which always does.</param>
+    /// <returns>The task's output, read back from its JSON.</returns>
+    /// <exception cref="ArgumentException"><paramref name="pool"/> is not a pool reference or <paramref name="task"/> not a task name.</exception>
+    /// <exception cref="TaskCallException">No pool serves the task, it failed on its last attempt, or task calls are not
+    /// available where this run runs (deployed runs, for now).</exception>
+    /// <exception cref="OperationCanceledException">The run (or <paramref name="cancellationToken"/>) was canceled.</exception>
+    public async Task<TOutput> CallAsync<TInput, TOutput>(string pool, string task, TInput input, CancellationToken cancellationToken = default)
+    {
+        var reference = PoolReference.Parse(pool);
+        Names.Validate(task, "task");
+        var json = JsonSerializer.SerializeToUtf8Bytes(input, SdkJson.Options);
+        // The n-th call of this attempt: a retried op that makes the same calls in the same order gets the same ids,
+        // so the task's side effects keyed on them happen once.
+        var taskId = $"{RunId}:{OpName}:{Interlocked.Increment(ref _calls)}";
+        // The run's cancellation always reaches the task; a token of the caller's can cancel it sooner.
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(CancellationToken, cancellationToken) : null;
+        var output = await Tasks.CallAsync(new TaskCall(reference, task, taskId, json, _events, OpName, Attempt, TraceParent), linked?.Token ?? CancellationToken).ConfigureAwait(false);
+        return JsonSerializer.Deserialize<TOutput>(output, SdkJson.Options)!;
     }
 }

@@ -1,7 +1,7 @@
 namespace Skiff.Sdk;
 
 /// <summary>
-/// How often an op is tried and how long to wait between tries. The wait doubles (by default) after
+/// How often an op (or a task) is tried and how long to wait between tries. The wait doubles (by default) after
 /// each failed attempt, up to <see cref="MaxDelay"/>. Cancellation is never retried.
 /// </summary>
 /// <param name="MaxAttempts">Total attempts including the first; 1 means no retry. At least 1.</param>
@@ -24,17 +24,18 @@ public sealed record RetryPolicy(int MaxAttempts, TimeSpan InitialDelay)
         return TimeSpan.FromMilliseconds(Math.Min(delay, MaxDelay.TotalMilliseconds));
     }
 
-    internal void Validate(string op)
+    /// <param name="owner">What the policy is for, as messages name it: <c>op 'load'</c>, <c>task 'reconstruct'</c>.</param>
+    internal void Validate(string owner)
     {
         if (MaxAttempts < 1)
         {
-            throw new ArgumentException($"op '{op}': MaxAttempts must be at least 1, not {MaxAttempts}.");
+            throw new ArgumentException($"{owner}: MaxAttempts must be at least 1, not {MaxAttempts}.");
         }
 
         // Written as !(x >= 1) so that NaN is refused too.
         if (InitialDelay < TimeSpan.Zero || MaxDelay < TimeSpan.Zero || !(BackoffMultiplier >= 1) || double.IsInfinity(BackoffMultiplier))
         {
-            throw new ArgumentException($"op '{op}': InitialDelay and MaxDelay must not be negative, and BackoffMultiplier must be a finite number of at least 1.");
+            throw new ArgumentException($"{owner}: InitialDelay and MaxDelay must not be negative, and BackoffMultiplier must be a finite number of at least 1.");
         }
     }
 }

@@ -20,7 +20,7 @@ public static class SkiffApp
 {
     private const string Usage = """
         usage:
-          list [--json]                          print the jobs this program defines
+          list [--json]                          print the jobs (and tasks) this program defines
           run JOB [--param NAME=VALUE]... [--json]
                                                  run a job here and print its events
                                                  (exit 0 succeeded, 1 failed, 2 bad input, 130 canceled)
@@ -65,7 +65,7 @@ public static class SkiffApp
         ArgumentNullException.ThrowIfNull(job);
         var catalog = new JobCatalog();
         define(catalog);
-        return LocalRunner.RunInProcessAsync(catalog.Build(), job, parameters ?? new Dictionary<string, string>(), TimeProvider.System, cancellationToken);
+        return LocalRunner.RunInProcessAsync(catalog.Build(), catalog.LocalTasks(TimeProvider.System), job, parameters ?? new Dictionary<string, string>(), TimeProvider.System, cancellationToken);
     }
 
     internal static async Task<int> RunAsync(string[] args, Action<JobCatalog> define, TextWriter output, TextWriter error, TimeProvider time)
@@ -80,18 +80,18 @@ public static class SkiffApp
         switch (args.FirstOrDefault())
         {
             case "list":
-                return new LocalRunner(jobs, output, error, time).List(json);
+                return new LocalRunner(jobs, output, error, time, catalog.LocalTasks(time)) { DeclaredTasks = catalog.BuildTasks() }.List(json);
             case "run" when args.Length >= 2 && !args[1].StartsWith('-'):
             {
                 using var traces = StartTraceExport();
-                return await new LocalRunner(jobs, output, error, time).RunAsync(args[1], Values(args, "--param", "-p"), json).ConfigureAwait(false);
+                return await new LocalRunner(jobs, output, error, time, catalog.LocalTasks(time)).RunAsync(args[1], Values(args, "--param", "-p"), json).ConfigureAwait(false);
             }
 
             case "serve" when Values(args, "--connect") is [var socket]:
             {
                 // Disposed when serving ends (the agent's shutdown, after the run), which flushes the last spans.
                 using var traces = StartTraceExport();
-                return await new CodeServer(jobs, time).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);
+                return await new CodeServer(jobs, time, catalog.BuildTasks()).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);
             }
 
             case "run":

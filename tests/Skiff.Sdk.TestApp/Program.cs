@@ -204,6 +204,11 @@ return await SkiffApp.RunAsync(args, jobs =>
             return Task.CompletedTask;
         });
 
+    // A task, and a job whose op calls it: served in-process when run by hand, refused (for now) when deployed.
+    jobs.Task("double", (TaskContext _, int n) => Task.FromResult(n * 2), description: "Doubles a number");
+    jobs.Job("calls_task", "Calls the double task on the testapp pool")
+        .Run(async context => context.Logger.LogInformation("doubled: {Result}", await context.CallAsync<int, int>("testapp", "double", 21)));
+
     var extra = int.Parse(Environment.GetEnvironmentVariable("SKIFF_TESTAPP_JOBS") ?? "0", CultureInfo.InvariantCulture);
     for (var i = 0; i < extra; i++)
     {

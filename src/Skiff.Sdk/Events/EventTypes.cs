@@ -18,5 +18,12 @@ internal static class EventTypes
     public const string Metadata = "metadata";
     public const string Output = "output";
 
+    // A task an op called (docs/tasks.md): one started event per attempt, then how the attempt ended.
+    public const string TaskStarted = "task_started";
+    public const string TaskSucceeded = "task_succeeded";
+    public const string TaskFailed = "task_failed";
+    public const string TaskRetrying = "task_retrying";
+    public const string TaskCanceled = "task_canceled";
+
     public static bool EndsRun(string type) => type is RunSucceeded or RunFailed or RunCanceled;
 }

@@ -54,6 +54,21 @@ internal sealed record RunEvent
     public string? Reason { get; init; }
 
     public IReadOnlyDictionary<string, JsonElement>? Parameters { get; init; }
+
+    /// <summary>On a task's events (<c>task_*</c>, and its logs, output and progress): the pool serving it.</summary>
+    public string? Pool { get; init; }
+
+    /// <summary>On a task's events: the task's name.</summary>
+    public string? Task { get; init; }
+
+    /// <summary>On a task's events: the call's id, its side-effect key.</summary>
+    public string? TaskId { get; init; }
+
+    /// <summary>On a task's events: the task's attempt (<see cref="Attempt"/> stays the calling op's).</summary>
+    public int? TaskAttempt { get; init; }
+
+    /// <summary>On <c>task_started</c> of a pinned call: the release prefix the op pinned the pool to.</summary>
+    public string? Pin { get; init; }
 }
 
 /// <summary>An exception as events carry it: enough to act on without the process that threw it.</summary>

@@ -1,13 +1,14 @@
 using Microsoft.Extensions.Logging;
 using Skiff.Sdk.Events;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk.Execution;
 
 /// <summary>
 /// Turns an op's log calls into <c>log</c> events: the rendered message, the level, and the message
-/// template's named values as structured properties.
+/// template's named values as structured properties. A task's logger also stamps the task (<paramref name="task"/>).
 /// </summary>
-internal sealed class OpLogger(RunEventStream events, string op, Func<int> attempt) : ILogger
+internal sealed class OpLogger(RunEventStream events, string op, Func<int> attempt, TaskOrigin? task = null) : ILogger
 {
     private const string OriginalFormat = "{OriginalFormat}";
 
@@ -26,7 +27,7 @@ internal sealed class OpLogger(RunEventStream events, string op, Func<int> attem
         var properties = state is IEnumerable<KeyValuePair<string, object?>> pairs
             ? SdkJson.ToElements(pairs.Where(pair => pair.Key != OriginalFormat))
             : null;
-        events.Emit(new RunEvent
+        var e = new RunEvent
         {
             Run = events.RunId,
             Type = EventTypes.Log,
@@ -36,7 +37,8 @@ internal sealed class OpLogger(RunEventStream events, string op, Func<int> attem
             Message = formatter(state, exception),
             Properties = properties is { Count: > 0 } ? properties : null,
             Error = exception is null ? null : ErrorInfo.From(exception),
-        });
+        };
+        events.Emit(task is null ? e : task.Stamp(e));
     }
 
     private static string LevelName(LogLevel level) => level switch

@@ -1,14 +1,16 @@
 using System.Text;
 using Skiff.Sdk.Events;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk.Execution;
 
 /// <summary>
 /// The run, and the op attempt, that the code running now belongs to: what it writes to the console becomes
 /// that run's <c>output</c> events, one per line. It flows with the async context (an <see cref="AsyncLocal{T}"/>),
-/// so a task an op starts writes as that op, and two runs served by one process never mix their lines.
+/// so a task an op starts writes as that op, and two runs served by one process never mix their lines. A Skiff task
+/// served in-process writes in its own scope, which also stamps the task (<paramref name="task"/>).
 /// </summary>
-internal sealed class OutputScope(RunEventStream events, string? op, int? attempt)
+internal sealed class OutputScope(RunEventStream events, string? op, int? attempt, TaskOrigin? task = null)
 {
     /// <summary>A line longer than this is sent in pieces of this size, so one huge write never makes one huge frame.</summary>
     public const int MaxLineChars = 16 * 1024;
@@ -97,6 +99,7 @@ internal sealed class OutputScope(RunEventStream events, string? op, int? attemp
 
         var text = buffer.ToString();
         buffer.Clear();
-        events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.Output, Op = op, Attempt = attempt, Stream = stream, Text = text });
+        var e = new RunEvent { Run = events.RunId, Type = EventTypes.Output, Op = op, Attempt = attempt, Stream = stream, Text = text };
+        events.Emit(task is null ? e : task.Stamp(e));
     }
 }

@@ -1,12 +1,14 @@
 using Skiff.Sdk.Events;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk.Execution;
 
 /// <summary>
 /// Coalesces an op's progress reports: a tight loop may report on every item, but at most one
-/// <c>progress</c> event per interval leaves the process, and the last value is always sent.
+/// <c>progress</c> event per interval leaves the process, and the last value is always sent. A task's reporter
+/// also stamps the task (<paramref name="task"/>).
 /// </summary>
-internal sealed class ProgressReporter(RunEventStream events, string op, TimeSpan interval)
+internal sealed class ProgressReporter(RunEventStream events, string op, TimeSpan interval, TaskOrigin? task = null)
 {
     private readonly Lock _gate = new();
     private long _lastSent = long.MinValue;
@@ -48,6 +50,9 @@ internal sealed class ProgressReporter(RunEventStream events, string op, TimeSpa
         }
     }
 
-    private void Send(double fraction, string? message) =>
-        events.Emit(new RunEvent { Run = events.RunId, Type = EventTypes.Progress, Op = op, Fraction = fraction, Message = message });
+    private void Send(double fraction, string? message)
+    {
+        var e = new RunEvent { Run = events.RunId, Type = EventTypes.Progress, Op = op, Fraction = fraction, Message = message };
+        events.Emit(task is null ? e : task.Stamp(e));
+    }
 }

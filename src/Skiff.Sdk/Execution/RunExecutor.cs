@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
+using Skiff.Sdk.Tasks;
 using Skiff.Sdk.Tracing;
 
 namespace Skiff.Sdk.Execution;
@@ -18,6 +19,12 @@ internal sealed class RunExecutor(TimeProvider time)
 
     /// <summary>The span the run continues (the agent's, from the start request's traceparent); default starts a new trace.</summary>
     public ActivityContext Parent { get; init; }
+
+    /// <summary>
+    /// Where the ops' task calls go. A deployed run's calls fail, saying task calls are not available there yet; the
+    /// local runner serves them in-process.
+    /// </summary>
+    public ITaskCaller Tasks { get; init; } = DeployedTaskCaller.Instance;
 
     private enum OpState
     {
@@ -133,6 +140,7 @@ internal sealed class RunExecutor(TimeProvider time)
             var context = new OpContext(events, job.Name, releaseId, op.Name, attempt, parameters, inputs, progress, cancellationToken)
             {
                 TraceParent = Traces.Traceparent(attemptSpan),
+                Tasks = Tasks,
             };
             try
             {

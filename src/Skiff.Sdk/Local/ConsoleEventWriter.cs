@@ -55,8 +55,23 @@ internal sealed class ConsoleEventWriter(TextWriter output)
             case EventTypes.OpSkipped:
                 line.Append($"{e.Op,-16} skipped: {e.Reason}");
                 break;
+            case EventTypes.TaskStarted:
+                line.Append($"{Who(e),-16} started (task {e.TaskId}{(e.TaskAttempt > 1 ? $", attempt {e.TaskAttempt}" : "")}{(e.Pin is null ? "" : $", pinned to {e.Pin}")})");
+                break;
+            case EventTypes.TaskSucceeded:
+                line.Append($"{Who(e),-16} succeeded in {e.DurationMs} ms");
+                break;
+            case EventTypes.TaskFailed:
+                line.Append($"{Who(e),-16} FAILED: {e.Error?.Type}: {e.Error?.Message}");
+                break;
+            case EventTypes.TaskRetrying:
+                line.Append($"{Who(e),-16} attempt {e.TaskAttempt} failed ({e.Error?.Message}); retrying in {e.DelayMs} ms");
+                break;
+            case EventTypes.TaskCanceled:
+                line.Append($"{Who(e),-16} canceled");
+                break;
             case EventTypes.Log:
-                line.Append($"{e.Op,-16} {e.Level,-5} {e.Message}");
+                line.Append($"{Who(e),-16} {e.Level,-5} {e.Message}");
                 if (e.Error is { } error)
                 {
                     line.Append($" ({error.Type}: {error.Message})");
@@ -64,10 +79,10 @@ internal sealed class ConsoleEventWriter(TextWriter output)
 
                 break;
             case EventTypes.Progress:
-                line.Append(CultureInfo.InvariantCulture, $"{e.Op,-16} {e.Fraction * 100,3:0}%").Append(e.Message is null ? "" : "  " + e.Message);
+                line.Append(CultureInfo.InvariantCulture, $"{Who(e),-16} {e.Fraction * 100,3:0}%").Append(e.Message is null ? "" : "  " + e.Message);
                 break;
             case EventTypes.Output:
-                line.Append($"{e.Op ?? "(run)",-16} {e.Stream,-6} {e.Text}");
+                line.Append($"{(e.Task is null ? e.Op ?? "(run)" : Who(e)),-16} {e.Stream,-6} {e.Text}");
                 break;
             case EventTypes.Metadata:
                 line.Append($"{e.Op,-16} metadata {Properties(e.Metadata!)}");
@@ -79,6 +94,9 @@ internal sealed class ConsoleEventWriter(TextWriter output)
 
         output.WriteLine(line.ToString());
     }
+
+    /// <summary>Who an event is from: its op, or for a task's events the op and the task it called (<c>mesh > meshing/reconstruct</c>).</summary>
+    private static string? Who(RunEvent e) => e.Task is null ? e.Op : $"{e.Op} > {e.Pool}/{e.Task}";
 
     private static string Properties(IReadOnlyDictionary<string, JsonElement> values) =>
         string.Join(' ', values.Select(pair => $"{pair.Key}={(pair.Value.ValueKind == JsonValueKind.String ? pair.Value.GetString() : pair.Value.GetRawText())}"));

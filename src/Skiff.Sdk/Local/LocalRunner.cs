@@ -4,15 +4,20 @@ using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
 using Skiff.Sdk.Protocol;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk.Local;
 
 /// <summary>
 /// The program run by hand: <c>list</c> prints the jobs, <c>run JOB --param k=v</c> runs one and prints
-/// its events. No server is involved; this is the loop for developing a job.
+/// its events. No server is involved; this is the loop for developing a job. Task calls of its ops are served in this
+/// process by <paramref name="tasks"/> (docs/tasks.md, "Local runs").
 /// </summary>
-internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter output, TextWriter error, TimeProvider time)
+internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter output, TextWriter error, TimeProvider time, InProcessTaskCaller tasks)
 {
+    /// <summary>The program's own tasks, for <c>list</c>; the calls are served by <c>tasks</c>.</summary>
+    public IReadOnlyList<TaskDefinition> DeclaredTasks { get; init; } = [];
+
     public int List(bool json)
     {
         if (json)
@@ -34,6 +39,12 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
             {
                 output.WriteLine($"    ops: {string.Join(", ", job.Ops.Select(op => op.DependsOn.Count == 0 ? op.Name : $"{op.Name} <- {string.Join("+", op.DependsOn)}"))}");
             }
+        }
+
+        foreach (var task in DeclaredTasks)
+        {
+            var retry = task.Retry.MaxAttempts > 1 ? $", up to {task.Retry.MaxAttempts} attempts" : "";
+            output.WriteLine($"task {task.Name,-19} ({task.InputType.Name} -> {task.OutputType.Name}{retry}){(task.Description is null ? "" : "  " + task.Description)}");
         }
 
         return ExitCodes.Success;
@@ -83,7 +94,7 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
                 cancellation.Cancel();
             }
         });
-        var outcome = await new RunExecutor(time)
+        var outcome = await new RunExecutor(time) { Tasks = tasks }
             .ExecuteAsync(job, parameters, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellation.Token)
             .ConfigureAwait(false);
         return outcome switch
@@ -96,7 +107,7 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
 
     /// <summary>What <see cref="SkiffApp.RunJobAsync"/> does: the run of <see cref="RunAsync"/>, its events collected instead of printed.</summary>
     public static async Task<JobRunResult> RunInProcessAsync(
-        IReadOnlyList<JobDefinition> jobs, string jobName, IReadOnlyDictionary<string, string> parameters, TimeProvider time, CancellationToken cancellationToken)
+        IReadOnlyList<JobDefinition> jobs, InProcessTaskCaller tasks, string jobName, IReadOnlyDictionary<string, string> parameters, TimeProvider time, CancellationToken cancellationToken)
     {
         var job = jobs.FirstOrDefault(j => j.Name == jobName)
             ?? throw new ArgumentException($"There is no job '{jobName}'. Jobs: {string.Join(", ", jobs.Select(j => j.Name))}.", nameof(jobName));
@@ -104,7 +115,7 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
             pair => pair.Key, pair => (Func<ParameterDefinition, object>)(definition => definition.Parse(pair.Value)), StringComparer.Ordinal));
         var collected = new List<RunEvent>();
         var events = new RunEventStream("local-" + Guid.NewGuid().ToString("N")[..12], time, collected.Add); // the stream serializes its calls
-        var outcome = await new RunExecutor(time)
+        var outcome = await new RunExecutor(time) { Tasks = tasks }
             .ExecuteAsync(job, bound, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellationToken)
             .ConfigureAwait(false);
         return new JobRunResult(outcome switch

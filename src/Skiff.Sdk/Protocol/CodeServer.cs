@@ -15,7 +15,9 @@ namespace Skiff.Sdk.Protocol;
 /// domain socket and passes its path; this process connects, so it never outlives its agent: when the
 /// connection closes, running runs are canceled and the process exits. See docs/code-server-protocol.md.
 /// </summary>
-internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider time)
+/// <remarks>Runs' task calls fail, saying they are not available in deployed runs yet (<c>Tasks/DeployedTaskCaller</c>, the
+/// executor's default); <paramref name="tasks"/> are listed, so the location is known as their pool.</remarks>
+internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider time, IReadOnlyList<TaskDefinition>? tasks = null)
 {
     private static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(30);
 
@@ -103,7 +105,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 Send(new HealthReply("ok", _runs.Count) { Id = request.Id });
                 break;
             case ListRequest:
-                Send(new DefinitionsReply(DefinitionsJson.Describe(jobs)) { Id = request.Id });
+                Send(new DefinitionsReply(DefinitionsJson.Describe(jobs), DefinitionsJson.Describe(tasks ?? [])) { Id = request.Id });
                 break;
             case StartRequest start:
                 Start(start);

@@ -59,7 +59,11 @@ internal sealed record HelloMessage(int Protocol, string Sdk, int Pid, int Jobs)
 
 internal sealed record HealthReply(string Status, int Runs) : CodeServerMessage;
 
-internal sealed record DefinitionsReply(IReadOnlyList<JobDescription> Jobs) : CodeServerMessage;
+/// <summary>
+/// What a version defines. <paramref name="Tasks"/> (docs/tasks.md) is left out when it declares none, so older readers
+/// and older SDKs agree; a version that declares tasks makes its location a pool for them.
+/// </summary>
+internal sealed record DefinitionsReply(IReadOnlyList<JobDescription> Jobs, IReadOnlyList<TaskDescription>? Tasks = null) : CodeServerMessage;
 
 internal sealed record StartedReply(string Run) : CodeServerMessage;
 
@@ -112,6 +116,22 @@ internal sealed record ParameterDescription(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description);
 
 internal sealed record OpDescription(string Name, IReadOnlyList<string> DependsOn, int MaxAttempts);
+
+/// <summary>
+/// A task a version declares: its input and output as .NET type names and as JSON schemas (null when the type has
+/// none that System.Text.Json can export), and the retry policy its pool applies.
+/// </summary>
+internal sealed record TaskDescription(
+    string Name,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Description,
+    string InputType,
+    string OutputType,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonNode? InputSchema,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] JsonNode? OutputSchema,
+    RetryDescription Retry);
+
+/// <summary>A <see cref="RetryPolicy"/> as the protocol describes it, times in milliseconds.</summary>
+internal sealed record RetryDescription(int MaxAttempts, long InitialDelayMs, double BackoffMultiplier, long MaxDelayMs);
 
 /// <summary>
 /// Source-generated serialization of the protocol's messages: no reflection, so it works in trimmed and AOT-compiled

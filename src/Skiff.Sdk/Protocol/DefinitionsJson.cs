@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Schema;
+using Skiff.Sdk.Events;
 using Skiff.Sdk.Definitions;
 
 namespace Skiff.Sdk.Protocol;
@@ -19,6 +21,24 @@ internal static class DefinitionsJson
             job.MaxConcurrent)),
     ];
 
+    /// <summary>Tasks as the protocol describes them; null when there are none, so the field is left out.</summary>
+    public static IReadOnlyList<TaskDescription>? Describe(IReadOnlyList<TaskDefinition> tasks) =>
+        tasks.Count == 0 ? null :
+        [
+            .. tasks.Select(task => new TaskDescription(
+                task.Name,
+                task.Description,
+                TypeName(task.InputType),
+                TypeName(task.OutputType),
+                SchemaOf(task.InputType),
+                SchemaOf(task.OutputType),
+                new RetryDescription(
+                    task.Retry.MaxAttempts,
+                    (long)task.Retry.InitialDelay.TotalMilliseconds,
+                    task.Retry.BackoffMultiplier,
+                    (long)task.Retry.MaxDelay.TotalMilliseconds))),
+        ];
+
     /// <summary>How a <see cref="MissedTicks"/> travels: <c>skip</c> or <c>run_once</c>.</summary>
     public static string MissedName(MissedTicks missed) => missed == MissedTicks.RunOnce ? "run_once" : "skip";
 
@@ -33,4 +53,25 @@ internal static class DefinitionsJson
         bool flag => JsonSerializer.SerializeToElement(flag, ProtocolJson.Wire.Boolean),
         _ => JsonSerializer.SerializeToElement(value.ToString(), ProtocolJson.Wire.String),
     };
+
+    /// <summary>
+    /// The JSON schema of a task's input or output, as the SDK writes the value (snake_case properties); null for a
+    /// type System.Text.Json cannot describe, which must not stop a program from listing what it defines.
+    /// </summary>
+    private static JsonNode? SchemaOf(Type type)
+    {
+        try
+        {
+            return JsonSchemaExporter.GetJsonSchemaAsNode(SdkJson.Options, type);
+        }
+        catch (Exception exception) when (exception is NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A type's name as people read it in C#: <c>Meshing.Scan</c>, <c>List&lt;Meshing.Scan&gt;</c>.</summary>
+    private static string TypeName(Type type) => type.IsGenericType
+        ? $"{type.Namespace}.{type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", type.GetGenericArguments().Select(TypeName))}>"
+        : (type.FullName ?? type.Name).Replace('+', '.');
 }

@@ -1,6 +1,7 @@
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
+using Skiff.Sdk.Tasks;
 
 namespace Skiff.Sdk.Tests.Execution;
 
@@ -12,8 +13,8 @@ internal sealed class TestRun : IDisposable
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
 
-    private TestRun(JobDefinition job, TimeProvider time) =>
-        Outcome = new RunExecutor(time).ExecuteAsync(job, job.Bind(Some.NoParameters()), "sha256:release", new RunEventStream("run-1", time, Events.Add), Cancellation.Token);
+    private TestRun(JobDefinition job, TimeProvider time, ITaskCaller? tasks) =>
+        Outcome = new RunExecutor(time) { Tasks = tasks ?? DeployedTaskCaller.Instance }.ExecuteAsync(job, job.Bind(Some.NoParameters()), "sha256:release", new RunEventStream("run-1", time, Events.Add), Cancellation.Token);
 
     public EventLog Events { get; } = new();
 
@@ -26,13 +27,16 @@ internal sealed class TestRun : IDisposable
         ? Outcome.GetAwaiter().GetResult()
         : throw new InvalidOperationException("the run has not ended; await EndAsync() first");
 
-    /// <summary>Starts the job, with its default parameters, as run <c>run-1</c> of release <c>sha256:release</c>.</summary>
-    public static TestRun Start(JobDefinition job, TimeProvider? time = null) => new(job, time ?? TimeProvider.System);
+    /// <summary>
+    /// Starts the job, with its default parameters, as run <c>run-1</c> of release <c>sha256:release</c>; its task calls
+    /// go to <paramref name="tasks"/>, or fail as in a deployed run.
+    /// </summary>
+    public static TestRun Start(JobDefinition job, TimeProvider? time = null, ITaskCaller? tasks = null) => new(job, time ?? TimeProvider.System, tasks);
 
     /// <summary>Runs the job to its end.</summary>
-    public static async Task<TestRun> CompleteAsync(JobDefinition job, TimeProvider? time = null)
+    public static async Task<TestRun> CompleteAsync(JobDefinition job, TimeProvider? time = null, ITaskCaller? tasks = null)
     {
-        var run = Start(job, time);
+        var run = Start(job, time, tasks);
         await run.EndAsync();
         return run;
     }

@@ -54,6 +54,31 @@ public sealed class CodeServerInProcessTests
     }
 
     [Fact]
+    public async Task List_OfAVersionThatDeclaresTasks_ReportsThemBesideTheJobs()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext _, string scan) => Task.FromResult(scan.Length), new RetryPolicy(4, TimeSpan.FromSeconds(1)), "Builds a mesh");
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"list","id":8}""");
+
+        reply["jobs"]!.AsArray().Select(j => (string?)j!["name"]).ShouldBe(["hello"]);
+        reply["tasks"]!.ToJsonString().ShouldBe(
+            """[{"name":"reconstruct","description":"Builds a mesh","input_type":"System.String","output_type":"System.Int32","input_schema":{"type":["string","null"]},"output_schema":{"type":"integer"},"retry":{"max_attempts":4,"initial_delay_ms":1000,"backoff_multiplier":2,"max_delay_ms":300000}}]""");
+    }
+
+    [Fact]
+    public async Task List_OfAVersionWithoutTasks_LeavesTasksOut()
+    {
+        await using var agent = await Agent.ConnectAsync(Jobs());
+
+        var reply = await agent.RequestAsync("""{"type":"list","id":9}""");
+
+        reply.ContainsKey("tasks").ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task Start_RepliesStarted_ThenStreamsTheRunsEvents_EndingWithATerminalEvent()
     {
         await using var agent = await Agent.ConnectAsync(Jobs());
@@ -404,7 +429,7 @@ public sealed class CodeServerInProcessTests
             }
         }
 
-        public static async Task<Agent> ConnectAsync(IReadOnlyList<JobDefinition> jobs)
+        public static async Task<Agent> ConnectAsync(IReadOnlyList<JobDefinition> jobs, IReadOnlyList<TaskDefinition>? tasks = null)
         {
             var directory = Directory.CreateTempSubdirectory("skiff-cs-");
             var endpoint = new UnixDomainSocketEndPoint(Path.Combine(directory.FullName, "agent.sock"));
@@ -418,7 +443,7 @@ public sealed class CodeServerInProcessTests
             var served = Task.Run(async () =>
             {
                 await using var stream = new NetworkStream(serverSide, ownsSocket: true);
-                return await new CodeServer(jobs, TimeProvider.System).ServeAsync(stream, CancellationToken.None);
+                return await new CodeServer(jobs, TimeProvider.System, tasks).ServeAsync(stream, CancellationToken.None);
             });
             return new Agent(directory, agentSide, served);
         }

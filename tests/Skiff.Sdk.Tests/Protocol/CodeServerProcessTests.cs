@@ -37,6 +37,21 @@ public sealed class CodeServerProcessTests
     }
 
     [Fact]
+    public async Task A_deployed_run_whose_op_calls_a_task_fails_saying_task_calls_are_not_available_there_yet()
+    {
+        await using var server = await TestPrograms.StartAsync(TestPrograms.TestApp);
+
+        var events = await CollectAsync(await server.StartRunAsync("run-calls-task", "calls_task", null, null, Timeout()));
+
+        var failed = events.Single(e => (string?)e["type"] == "op_failed");
+        ((string?)failed["error"]!["type"]).ShouldBe("Skiff.Sdk.TaskCallException");
+        ((string?)failed["error"]!["message"]).ShouldStartWith(
+            "op 'calls_task' called task 'double' of pool 'testapp', but task calls across locations are not available in deployed runs yet; the call was not sent.");
+        events.Last()["type"]!.GetValue<string>().ShouldBe("run_failed");
+        events.ShouldNotContain(e => (string?)e["type"] == "task_started");
+    }
+
+    [Fact]
     public async Task Hello_etl_runs_its_independent_ops_at_the_same_time()
     {
         await using var server = await TestPrograms.StartAsync(TestPrograms.Hello);
