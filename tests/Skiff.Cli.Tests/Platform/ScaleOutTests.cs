@@ -81,6 +81,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(8000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
         Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
 
+        await BuildAsync(slow);
         var cut = Start("deploy", slow, "--location", "pg", "--server", urlA, "--token", token);
         await WaitUntilAsync(async () => (long)(await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';"))! == 1, cut);
         serverA.Kill();
@@ -174,6 +175,7 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         (await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
 
         // A deploy in the middle: PostgreSQL stops while the agent activates it, a request meanwhile is refused, it starts again.
+        await BuildAsync(slow);
         var deploying = Start("deploy", slow, "--location", "pg", "--server", urlA, "--token", token);
         await WaitUntilAsync(async () => (long)(await ScalarAsync(database, "SELECT count(*) FROM deployments WHERE outcome = 'pending';"))! == 1, deploying);
         await postgres.StopAsync();
@@ -410,6 +412,17 @@ public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper out
         output.WriteLine($"agent {agent.Id} runs in network namespace {name}, which reaches 127.0.0.1:{string.Join(",", ports)}");
         AgentNetwork.Reaches(name, postgres.Port).ShouldBeFalse("an agent reaches what it is given and nothing else: not PostgreSQL");
         return agent;
+    }
+
+    /// <summary>
+    /// Builds a project into the CLI's store, so that a deploy of it started next reaches the servers at once: the waits
+    /// for its deployment to show are then not also waits for a fresh restore and compile, which took more than their
+    /// 90 s on a loaded machine. The build has a deadline of its own, against a hang.
+    /// </summary>
+    private async Task BuildAsync(string project)
+    {
+        var build = await CliProcess.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "build", project], _workspace.Root, _workspace.PathTo("home"), deadline: TimeSpan.FromMinutes(10));
+        build.ExitCode.ShouldBe(0, build.ToString());
     }
 
     private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>
