@@ -163,16 +163,4 @@ public sealed class BuildAndExecTests : IDisposable
         run.Stderr.ShouldContain("sha256:0000");
         run.Stderr.ShouldContain("is not in the store");
     }
-
-    [Fact]
-    public async Task Launcher_script_builds_the_cli_and_runs_it()
-    {
-        // The first run publishes the CLI in Release with ReadyToRun: about two minutes on two quiet CPUs, and it runs
-        // beside other tests here, so it gets well more than the usual three: it is a deadline against a hang, not a measure.
-        var result = await CliProcess.RunAsync(Path.Combine(Workspace.RepositoryRoot, "skiff"), ["--help"], Workspace.RepositoryRoot, deadline: TimeSpan.FromMinutes(12));
-
-        result.ExitCode.ShouldBe(0, result.ToString());
-        result.Stdout.ShouldContain("build");
-        result.Stdout.ShouldContain("exec");
-    }
 }

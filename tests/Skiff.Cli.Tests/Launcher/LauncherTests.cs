@@ -3,8 +3,8 @@ using Skiff.Testing;
 namespace Skiff.Cli.Tests.Launcher;
 
 /// <summary>
-/// The `./skiff` launcher at the repository root, run against a stand-in `dotnet` on PATH: what it says while it
-/// builds is the subject here, not the build (which the other tests cover through the real CLI).
+/// The `./skiff` launcher at the repository root: once for real on this checkout (it builds the CLI and runs it), and
+/// against a stand-in `dotnet` on PATH for what it says while it builds.
 /// </summary>
 public sealed class LauncherTests : IDisposable
 {
@@ -55,6 +55,21 @@ public sealed class LauncherTests : IDisposable
         second.Stderr.ShouldBeEmpty();
         changed.Stderr.ShouldContain("sources changed; rebuilding");
         changed.Stdout.ShouldContain("ran ");
+    }
+
+    // The real thing, on this checkout: a Release publish with ReadyToRun of the CLI and everything it references. It
+    // is the longest test of the project (minutes of CPU beside the other tests), so it sits in this class and not in
+    // BuildAndExecTests: a collection of its own starts first (LongestFirst) instead of holding up a class of quick tests.
+    [Fact]
+    public async Task Launcher_script_builds_the_cli_and_runs_it()
+    {
+        // The first run publishes the CLI in Release with ReadyToRun: about two minutes on two quiet CPUs, and it runs
+        // beside other tests here, so it gets well more than the usual three: it is a deadline against a hang, not a measure.
+        var result = await CliProcess.RunAsync(Path.Combine(Workspace.RepositoryRoot, "skiff"), ["--help"], Workspace.RepositoryRoot, deadline: TimeSpan.FromMinutes(12));
+
+        result.ExitCode.ShouldBe(0, result.ToString());
+        result.Stdout.ShouldContain("build");
+        result.Stdout.ShouldContain("exec");
     }
 
     private static Task<CliProcess.Result> LauncherAsync(string root, string tools) =>

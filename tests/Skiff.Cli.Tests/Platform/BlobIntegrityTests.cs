@@ -94,7 +94,7 @@ public sealed class BlobIntegrityTests : IDisposable
         // An agent that has to fetch everything again (a new host, an emptied cache) brings the location back.
         await platform.StopAgentAsync();
         Directory.Delete(Path.Combine(platform.DataDirectory, "agent"), recursive: true);
-        await platform.StartAgentAsync(TimeSpan.FromSeconds(30));
+        await platform.StartAgentAsync();
         CliProcess.Result run;
         using (var deadline = new CancellationTokenSource(Deadline))
         {

@@ -15,6 +15,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     });
 
     private readonly Workspace _workspace = new();
+    private readonly Dictionary<string, string> _sharedVariants = [];
 
     /// <summary>samples/Hello as it is, for any test that deploys it unchanged; never write to it.</summary>
     internal static string SharedHello => SharedHelloCopy.Value;
@@ -28,13 +29,31 @@ public sealed class PlatformFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Hello = SharedHello;
-        Platform = await EmbeddedPlatform.StartAsync(_workspace.PathTo("platform"), TimeSpan.FromSeconds(8));
+        Platform = await EmbeddedPlatform.StartAsync(_workspace.PathTo("platform"));
     }
 
     public async Task DisposeAsync()
     {
         await Platform.DisposeAsync();
         _workspace.Dispose();
+    }
+
+    /// <summary>
+    /// <see cref="Variant"/> made once for the class's tests that ask for <paramref name="name"/>: the first deploy builds
+    /// it, later ones (to other platforms too) find it built. For tests that deploy the same program and never edit it.
+    /// </summary>
+    public string SharedVariant(string name, Func<string, string> edit)
+    {
+        lock (_sharedVariants)
+        {
+            if (!_sharedVariants.TryGetValue(name, out var folder))
+            {
+                folder = Variant(name, edit);
+                _sharedVariants.Add(name, folder);
+            }
+
+            return folder;
+        }
     }
 
     /// <summary>A copy of Hello whose Program.cs is changed by <paramref name="edit"/>.</summary>

@@ -93,7 +93,8 @@ public sealed class ReconnectTests(PlatformFixture fixture) : IClassFixture<Plat
 
     private async Task<(string RunId, string Gate)> StartGatedRunAsync(EmbeddedPlatform platform, string location)
     {
-        var project = fixture.Variant(location, text => text.Replace(
+        // One gated program for the three tests: it is built once, and each test's platform gets it from that build.
+        var project = fixture.SharedVariant("gated", text => text.Replace(
             "return await SkiffApp.RunAsync(args, jobs =>\n{",
             GateJob,
             StringComparison.Ordinal));

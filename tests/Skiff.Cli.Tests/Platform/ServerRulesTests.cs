@@ -105,7 +105,7 @@ public sealed class ServerRulesTests(PlatformFixture fixture) : IClassFixture<Pl
     [Fact]
     public async Task A_server_stopped_in_the_middle_of_a_deploy_records_it_failed_after_restart()
     {
-        await using var platform = await EmbeddedPlatform.StartAsync(fixture.Workspace.PathTo("platform-restart"), TimeSpan.FromSeconds(60));
+        await using var platform = await EmbeddedPlatform.StartAsync(fixture.Workspace.PathTo("platform-restart"));
         var good = await platform.SkiffAsync("deploy", fixture.Hello, "--location", "interrupted", "--json");
         good.ExitCode.ShouldBe(0, good.ToString());
         var hanging = fixture.Variant("restart-hanging", text => text.Replace(

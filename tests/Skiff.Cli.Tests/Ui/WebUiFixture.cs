@@ -123,6 +123,9 @@ public sealed class WebUiFixture : IAsyncLifetime
     public async Task<IPage> OpenAsync(int width, int height, List<string> foreignRequests)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        // Playwright's 30 s for every wait is short for a page that waits on a run's process start on a loaded machine;
+        // no test waits for something that must not come, so a longer deadline only matters when something hangs.
+        context.SetDefaultTimeout(90_000);
         var page = await context.NewPageAsync();
         var origin = Platform.Url.GetLeftPart(UriPartial.Authority);
         page.Request += (_, request) =>

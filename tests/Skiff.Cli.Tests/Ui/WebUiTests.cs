@@ -8,7 +8,8 @@ namespace Skiff.Cli.Tests.Ui;
 /// <summary>The web UI in a real browser (Debian's chromium) against a real platform, at 1280×800 and at a phone's width.</summary>
 public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) : IClassFixture<WebUiFixture>
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    // Each run starts a process of its own, beside two test projects on two CPUs: a deadline against a hang, not a measure.
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
     private readonly List<string> _foreign = [];
 
     [Fact]
