@@ -110,10 +110,12 @@ public sealed class CodeServerProcessTests
 
         var canceledAt = DateTimeOffset.UtcNow;
         await server.CancelRunAsync("run-slow", Timeout());
-        var end = await run.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+        var end = await run.Completion.WaitAsync(TimeSpan.FromSeconds(60));
 
+        // The job never ends on its own, so any end is the cancel's; the bound is against a cancel that waits for
+        // something (a grace period, the next step), with room for a loaded machine.
         ((string?)end["type"]).ShouldBe("run_canceled");
-        (DateTimeOffset.Parse((string)end["ts"]!, System.Globalization.CultureInfo.InvariantCulture) - canceledAt).ShouldBeLessThan(TimeSpan.FromSeconds(2));
+        (DateTimeOffset.Parse((string)end["ts"]!, System.Globalization.CultureInfo.InvariantCulture) - canceledAt).ShouldBeLessThan(TimeSpan.FromSeconds(15));
         (await server.HealthAsync(Timeout())).Status.ShouldBe("ok");
     }
 
