@@ -1,5 +1,8 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Skiff.Sdk.Local;
+using Skiff.Sdk.Protocol;
 
 namespace Skiff.Cli.Commands;
 
@@ -12,7 +15,7 @@ internal static class EventPrinter
             ? ts.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)
             : "            ";
         var op = $"{(string?)e["op"],-16}";
-        var text = (string?)e["type"] switch
+        var text = e["task"] is not null && TaskText(e) is { } task ? task : (string?)e["type"] switch
         {
             "run_started" => $"run {(string?)e["run"]} started: {(string?)e["job"]} on {Short((string?)e["release"])}",
             "run_succeeded" => $"run succeeded in {(long?)e["duration_ms"]} ms",
@@ -31,6 +34,22 @@ internal static class EventPrinter
             var other => other ?? "?",
         };
         return $"{time}  {text}";
+    }
+
+    /// <summary>
+    /// A task's events (<c>task_*</c>, and the logs, progress and output of a task) as a local run prints them
+    /// (docs/tasks.md): <c>mesh > meshing/reconstruct started (task …)</c>. Null for an event that does not read as one.
+    /// </summary>
+    private static string? TaskText(JsonObject e)
+    {
+        try
+        {
+            return e.Deserialize(ProtocolJson.Wire.RunEvent) is { } read ? ConsoleEventWriter.Text(read) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string Short(string? release) => release is { Length: > 19 } ? release[7..19] : release ?? "?";
