@@ -9,6 +9,10 @@ namespace Skiff.Cli.Commands;
 /// <summary>Prints run events (docs/events.md) for a person, one line each, like a program run by hand does.</summary>
 internal static class EventPrinter
 {
+    // Lenient where the wire's settings are strict: an event as stored may leave out what the SDK's record requires in
+    // its constructor (an error without a stack), and must still print.
+    private static readonly ProtocolJson Reading = new(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+
     public static string Format(JsonObject e)
     {
         var time = DateTimeOffset.TryParse((string?)e["ts"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var ts)
@@ -44,7 +48,7 @@ internal static class EventPrinter
     {
         try
         {
-            return e.Deserialize(ProtocolJson.Wire.RunEvent) is { } read ? ConsoleEventWriter.Text(read) : null;
+            return e.Deserialize(Reading.RunEvent) is { } read ? ConsoleEventWriter.Text(read) : null;
         }
         catch (JsonException)
         {
