@@ -110,7 +110,7 @@ internal static class UiBenchmark
                 var id = $"{location}-d{d}";
                 var at = now.AddHours(-47 + (d * 10)).AddSeconds(l);
                 await store.CreateDeploymentAsync(new DeploymentRecord(id, location, release.Id, release.Environment, release.Source, d == 0 ? "full" : "fast", 3, 1200, timings, "bench", at, DeploymentOutcomes.Pending, null, null, null, null), CancellationToken.None);
-                await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, definitions, timings, CancellationToken.None);
+                await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, definitions, null, timings, CancellationToken.None);
             }
         }
 

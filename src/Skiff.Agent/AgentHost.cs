@@ -136,7 +136,7 @@ internal sealed class AgentHost : IAsyncDisposable
             if (state.Live is { Health: VersionHealth.Healthy } current && current.Release == release && unchangedSettings)
             {
                 // Already live and well (a reconnecting server re-sends what should run): nothing to start.
-                return new ActivationResult(location, release, true, null, current.Definitions, new ActivationTimings(default, default, default, default, default), 0, 0);
+                return new ActivationResult(location, release, true, null, current.Definitions, new ActivationTimings(default, default, default, default, default), 0, 0) { Tasks = current.Tasks };
             }
 
             var result = await StartVersionAsync(state, release, cancellationToken).ConfigureAwait(false);
@@ -301,8 +301,11 @@ internal sealed class AgentHost : IAsyncDisposable
         var started = _time.GetTimestamp();
         var fetchedBefore = _blobs.FetchedBlobs;
         TimeSpan fetch = default, materialize = default, processStart = default, ready = default;
-        ActivationResult Result(bool succeeded, string? error, JsonArray? definitions, int unpacked) =>
-            new(state.Name, release, succeeded, error, definitions, new ActivationTimings(fetch, materialize, processStart, ready, _time.GetElapsedTime(started)), _blobs.FetchedBlobs - fetchedBefore, unpacked);
+        ActivationResult Result(bool succeeded, string? error, VersionDefinitions? definitions, int unpacked) =>
+            new(state.Name, release, succeeded, error, definitions?.Jobs, new ActivationTimings(fetch, materialize, processStart, ready, _time.GetElapsedTime(started)), _blobs.FetchedBlobs - fetchedBefore, unpacked)
+            {
+                Tasks = definitions?.Tasks,
+            };
 
         MaterializeOutcome materialized;
         try
@@ -342,7 +345,7 @@ internal sealed class AgentHost : IAsyncDisposable
             stage = _time.GetTimestamp();
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             deadline.CancelAfter((state.Settings.ActivationTimeout ?? _options.ActivationTimeout) - processStart);
-            JsonArray definitions;
+            VersionDefinitions definitions;
             // The health gate: a version goes live once its code server answers with its definitions.
             using var health = AgentTraces.Source.StartActivity("activation.health");
             try

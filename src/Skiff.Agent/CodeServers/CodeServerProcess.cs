@@ -210,14 +210,13 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     public Task<HealthReply> HealthAsync(CancellationToken cancellationToken) =>
         RequestAsync<HealthReply>(new HealthRequest(), cancellationToken);
 
-    /// <summary>
-    /// The jobs this version defines, as the protocol describes them; as JSON, because the agent only passes
-    /// them on (to the server, which stores them as sent).
-    /// </summary>
-    public async Task<JsonArray> ListAsync(CancellationToken cancellationToken)
+    /// <summary>The jobs and tasks this version defines, as the protocol describes them.</summary>
+    public async Task<VersionDefinitions> ListAsync(CancellationToken cancellationToken)
     {
         var reply = await RequestAsync<DefinitionsReply>(new ListRequest(), cancellationToken).ConfigureAwait(false);
-        return (JsonArray)JsonSerializer.SerializeToNode(reply.Jobs, ProtocolJson.Wire.IReadOnlyListJobDescription)!;
+        return new VersionDefinitions(
+            (JsonArray)JsonSerializer.SerializeToNode(reply.Jobs, ProtocolJson.Wire.IReadOnlyListJobDescription)!,
+            reply.Tasks is { Count: > 0 } tasks ? (JsonArray)JsonSerializer.SerializeToNode(tasks, ProtocolJson.Wire.IReadOnlyListTaskDescription)! : null);
     }
 
     /// <summary>Starts a run; its events arrive on the returned handle.</summary>

@@ -254,7 +254,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             (long)result.Timings.Ready.TotalMilliseconds,
             (long)result.Timings.Total.TotalMilliseconds);
         await SendAsync(
-            new ActivatedReply(result.Location, result.Release.ToString(), result.Succeeded, timings, result.BlobsFetched, result.Error, result.Definitions) { Request = activate.Request },
+            new ActivatedReply(result.Location, result.Release.ToString(), result.Succeeded, timings, result.BlobsFetched, result.Error, result.Definitions, result.Tasks) { Request = activate.Request },
             cancellationToken).ConfigureAwait(false);
     }
 

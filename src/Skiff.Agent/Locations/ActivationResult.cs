@@ -15,7 +15,11 @@ internal sealed record ActivationResult(
     JsonArray? Definitions,
     ActivationTimings Timings,
     long BlobsFetched,
-    int PackagesUnpacked);
+    int PackagesUnpacked)
+{
+    /// <summary>The tasks the version serves (docs/tasks.md), null when it declares none: what makes its location a pool.</summary>
+    public JsonArray? Tasks { get; init; }
+}
 
 /// <summary>
 /// Where an activation's time went: fetching blobs into the local cache, unpacking them, starting the

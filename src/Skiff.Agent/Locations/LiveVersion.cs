@@ -28,7 +28,7 @@ internal sealed class LiveVersion : IAsyncDisposable
         MaterializeOutcome materialized,
         CodeServerLaunch launch,
         CodeServerProcess server,
-        JsonArray definitions,
+        VersionDefinitions definitions,
         AgentOptions options,
         TimeProvider time,
         Action<AgentReportKind, string> report,
@@ -38,7 +38,8 @@ internal sealed class LiveVersion : IAsyncDisposable
         Location = location;
         Materialized = materialized;
         Launch = launch;
-        Definitions = definitions;
+        Definitions = definitions.Jobs;
+        Tasks = definitions.Tasks;
         _server = server;
         _options = options;
         _time = time;
@@ -56,6 +57,9 @@ internal sealed class LiveVersion : IAsyncDisposable
     public CodeServerLaunch Launch { get; }
 
     public JsonArray Definitions { get; private set; }
+
+    /// <summary>The tasks this version serves; null when it declares none.</summary>
+    public JsonArray? Tasks { get; private set; }
 
     public VersionHealth Health { get; private set; } = VersionHealth.Healthy;
 
@@ -155,7 +159,8 @@ internal sealed class LiveVersion : IAsyncDisposable
                 deadline.CancelAfter(_options.ActivationTimeout);
                 try
                 {
-                    Definitions = await restarted.ListAsync(deadline.Token).ConfigureAwait(false);
+                    var listed = await restarted.ListAsync(deadline.Token).ConfigureAwait(false);
+                    (Definitions, Tasks) = (listed.Jobs, listed.Tasks);
                 }
                 catch (Exception exception) when (exception is CodeServerException || (exception is OperationCanceledException && !_stopping.IsCancellationRequested))
                 {

@@ -50,10 +50,12 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
                     (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    // A location serving tasks is a pool; "-" keeps the others quiet.
+                    (int?)l["tasks"] is > 0 and var tasks ? tasks.ToString(CultureInfo.InvariantCulture) : "-",
                     (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
                     Names(l["agents"]) + ((string?)l["on"] is { } on ? $" (on {on})" : ""), (string?)l["deployment"] ?? "-",
                 })]));
@@ -183,7 +185,7 @@ internal static class QueryCommands
         var location = new Argument<string>("location") { Description = "The location." };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var client = new ClientOptions();
-        var command = new Command("jobs", "List the jobs the live version of a location defines.") { location, json };
+        var command = new Command("jobs", "List the jobs the live version of a location defines, and the tasks it serves as a pool.") { location, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -212,6 +214,15 @@ internal static class QueryCommands
                 {
                     Console.WriteLine($"      ops: {string.Join(", ", ops.Select(Op))}");
                 }
+            }
+
+            // A pool's tasks below its jobs, as `dotnet run -- list` prints them (with the types' full names: callers
+            // in other projects match the JSON, and the schemas are in --json).
+            foreach (var task in (answer["tasks"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                var retry = (int?)task["retry"]?["max_attempts"] is > 1 and var attempts ? $", up to {attempts} attempts" : "";
+                var said = (string?)task["description"] is { } description ? $"  {description}" : "";
+                Console.WriteLine($"  task {(string?)task["name"],-19} ({(string?)task["input_type"]} -> {(string?)task["output_type"]}{retry}){said}");
             }
 
             return 0;

@@ -29,6 +29,9 @@ internal sealed record LocationSummary(
 {
     /// <summary>The most runs it runs at once, others waiting queued (docs/run-queue.md); null for no limit.</summary>
     public int? MaxConcurrent { get; init; }
+
+    /// <summary>How many tasks the live release serves (docs/tasks.md); a location with any is a pool for them.</summary>
+    public int Tasks { get; init; }
 }
 
 /// <summary>
@@ -65,4 +68,11 @@ internal sealed record HealthReport(string Kind, string Message, string Release,
 /// <param name="Location">Its name.</param>
 /// <param name="Release">The live release.</param>
 /// <param name="Jobs">The job definitions as docs/code-server-protocol.md describes them.</param>
-internal sealed record LocationJobs(string Location, string? Release, JsonArray Jobs);
+internal sealed record LocationJobs(string Location, string? Release, JsonArray Jobs)
+{
+    /// <summary>
+    /// The tasks the live release serves, as docs/code-server-protocol.md describes them (name, description, input and
+    /// output types and JSON schemas, retry policy); empty when the location is not a pool.
+    /// </summary>
+    public JsonArray Tasks { get; init; } = [];
+}

@@ -80,8 +80,9 @@ internal sealed record RunStoredNotice(string Run) : AgentMessage;
 // Agent → server replies.
 
 /// <summary>
-/// What became of an activate request. <paramref name="Definitions"/> are the code server's job definitions
-/// (docs/code-server-protocol.md), which the server stores as sent.
+/// What became of an activate request. <paramref name="Definitions"/> are the code server's job definitions and
+/// <paramref name="Tasks"/> its tasks (docs/code-server-protocol.md; left out when the version declares none), which
+/// the server stores as sent.
 /// </summary>
 internal sealed record ActivatedReply(
     string Location,
@@ -90,7 +91,8 @@ internal sealed record ActivatedReply(
     ActivationTimingsMs TimingsMs,
     long BlobsFetched,
     string? Error = null,
-    JsonArray? Definitions = null) : AgentMessage;
+    JsonArray? Definitions = null,
+    JsonArray? Tasks = null) : AgentMessage;
 
 /// <summary>Where an activation's time went, in whole milliseconds.</summary>
 internal sealed record ActivationTimingsMs(long Fetch, long Materialize, long ProcessStart, long Ready, long Total);

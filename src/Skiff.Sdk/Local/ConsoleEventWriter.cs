@@ -8,11 +8,16 @@ namespace Skiff.Sdk.Local;
 /// <summary>Prints a run's events for a person at a terminal: one line each, time first.</summary>
 internal sealed class ConsoleEventWriter(TextWriter output)
 {
-    public void Write(RunEvent e)
+    public void Write(RunEvent e) =>
+        output.WriteLine($"{e.Ts.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)}  {Text(e)}");
+
+    /// <summary>
+    /// The line of an event after its time. The CLI prints a deployed run's task events with it (Skiff.Cli's
+    /// EventPrinter), so a task reads the same whether a local run or a pool served it.
+    /// </summary>
+    internal static string Text(RunEvent e)
     {
-        var line = new StringBuilder()
-            .Append(e.Ts.ToLocalTime().ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture))
-            .Append("  ");
+        var line = new StringBuilder();
         switch (e.Type)
         {
             case EventTypes.RunStarted:
@@ -92,7 +97,7 @@ internal sealed class ConsoleEventWriter(TextWriter output)
                 break;
         }
 
-        output.WriteLine(line.ToString());
+        return line.ToString();
     }
 
     /// <summary>Who an event is from: its op, or for a task's events the op and the task it called (<c>mesh > meshing/reconstruct</c>).</summary>

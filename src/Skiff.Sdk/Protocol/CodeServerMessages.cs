@@ -146,6 +146,7 @@ internal sealed record RetryDescription(int MaxAttempts, long InitialDelayMs, do
 [JsonSerializable(typeof(CodeServerMessage))]
 [JsonSerializable(typeof(RunEventFrame))]
 [JsonSerializable(typeof(IReadOnlyList<JobDescription>))]
+[JsonSerializable(typeof(IReadOnlyList<TaskDescription>))]
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(long))]

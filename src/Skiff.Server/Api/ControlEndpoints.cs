@@ -85,6 +85,7 @@ internal static class ControlEndpoints
                     report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At))
                 {
                     MaxConcurrent = location.MaxConcurrent,
+                    Tasks = Json.Tasks(location.TasksJson).Count,
                 });
             }
 
@@ -126,10 +127,13 @@ internal static class ControlEndpoints
         api.MapGet("/locations/{name}/jobs", async (string name, CancellationToken cancellationToken) =>
         {
             var location = await LiveLocationAsync(store, name, cancellationToken).ConfigureAwait(false);
-            return TypedResults.Ok(new LocationJobs(name, location.LiveRelease?.ToString(), JsonNode.Parse(location.DefinitionsJson ?? "[]") as JsonArray ?? []));
+            return TypedResults.Ok(new LocationJobs(name, location.LiveRelease?.ToString(), JsonNode.Parse(location.DefinitionsJson ?? "[]") as JsonArray ?? [])
+            {
+                Tasks = Json.Tasks(location.TasksJson),
+            });
         })
             .Fails(404)
-            .WithSummary("The jobs the live release of a location defines.");
+            .WithSummary("The jobs the live release of a location defines, and the tasks it serves as a pool.");
 
         api.MapGet("/locations/{name}/deployments", async (string name, [Range(1, 1000)] int? limit, CancellationToken cancellationToken) =>
         {

@@ -63,4 +63,7 @@ internal static class Json
         definitionsJson is null
             ? []
             : [.. (JsonNode.Parse(definitionsJson) as JsonArray ?? []).Select(j => (string?)j?["name"] ?? "")];
+
+    /// <summary>The tasks a version serves as it reported them (docs/code-server-protocol.md); empty when it declares none.</summary>
+    public static JsonArray Tasks(string? tasksJson) => tasksJson is null ? [] : JsonNode.Parse(tasksJson) as JsonArray ?? [];
 }

@@ -90,7 +90,7 @@ internal sealed class ServerPresence(IMetadataStore store, IServerBus bus, Deplo
                 {
                     try
                     {
-                        await store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, $"server '{bus.ServerId}' stopped before this deployment finished; deploy again", null, deployment.TimingsMs, CancellationToken.None).ConfigureAwait(false);
+                        await store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, $"server '{bus.ServerId}' stopped before this deployment finished; deploy again", null, null, deployment.TimingsMs, CancellationToken.None).ConfigureAwait(false);
                         await bus.PublishAsync(Deployer.Topic, deployment.Location).ConfigureAwait(false);
                     }
                     catch (MetadataConflictException)

@@ -349,6 +349,7 @@ internal sealed class Deployer
         string outcome;
         string? error = null;
         string? definitions = null;
+        string? tasks = null;
         // The agent decides whether anything needs starting (activating the release already live and healthy
         // is a no-op there). The wait is not tied to the HTTP request: a client that gives up must not leave
         // the deployment pending while the agent makes it live anyway.
@@ -398,6 +399,7 @@ internal sealed class Deployer
                 case ActivatedReply { Succeeded: true } activated:
                     outcome = DeploymentOutcomes.Live;
                     definitions = activated.Definitions?.ToJsonString() ?? "[]";
+                    tasks = activated.Tasks is { Count: > 0 } declared ? declared.ToJsonString() : null;
                     break;
                 case ActivatedReply activated:
                     outcome = DeploymentOutcomes.Failed;
@@ -443,7 +445,7 @@ internal sealed class Deployer
         try
         {
             await MetadataOutage.RideOutAsync(
-                () => _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, timings, CancellationToken.None),
+                () => _store.CompleteDeploymentAsync(record.Id, outcome, error, definitions, tasks, timings, CancellationToken.None),
                 _time,
                 OutagePatience,
                 CancellationToken.None).ConfigureAwait(false);
@@ -544,7 +546,7 @@ internal sealed class Deployer
                 : $"server '{server.Id}', which drove this deployment, stopped before it finished (its last heartbeat was at {server.HeartbeatAt:HH:mm:ss} UTC, more than {gracePeriod.TotalSeconds:0} s ago); deploy again";
             try
             {
-                await _store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
+                await _store.CompleteDeploymentAsync(deployment.Id, DeploymentOutcomes.Failed, reason, null, null, deployment.TimingsMs, cancellationToken).ConfigureAwait(false);
                 failed++;
                 Metrics.DeployOrphaned(deployment);
             }

@@ -54,4 +54,11 @@ internal sealed record DeploymentRecord(
     string? Server = null,
     int? Replicas = null,
     string? Constraints = null,
-    string? EnvChange = null);
+    string? EnvChange = null)
+{
+    /// <summary>
+    /// The tasks the version reported it serves (docs/tasks.md), as the code server listed them, once it loaded; null when
+    /// it declares none. A location whose live deployment has tasks is a pool for them.
+    /// </summary>
+    public string? TasksJson { get; init; }
+}

@@ -46,11 +46,12 @@ internal interface IMetadataStore : IAsyncDisposable
     /// Decides a pending deployment's outcome (<see cref="DeploymentOutcomes.Live"/> or
     /// <see cref="DeploymentOutcomes.Failed"/>), replaces its timings with <paramref name="timingsMs"/>
     /// and stamps it finished now. A live outcome makes it its location's live deployment, with its
-    /// definitions, in the same transaction; a failed one leaves what was live.
+    /// definitions and tasks (<paramref name="tasksJson"/>, null when the version declares none), in the same
+    /// transaction; a failed one leaves what was live.
     /// </summary>
     /// <exception cref="MetadataNotFoundException">No deployment has this id.</exception>
     /// <exception cref="MetadataConflictException">The deployment is not pending; nothing was changed.</exception>
-    Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken);
+    Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, string? tasksJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken);
 
     Task<DeploymentRecord?> GetDeploymentAsync(string id, CancellationToken cancellationToken);
 

@@ -29,4 +29,7 @@ internal sealed record LocationRecord(
     /// (docs/run-queue.md). Null for no limit. A setting of the location, kept across deploys.
     /// </summary>
     public int? MaxConcurrent { get; init; }
+
+    /// <summary>The tasks the live version serves (docs/tasks.md), as it reported them; null when it declares none, or nothing is live.</summary>
+    public string? TasksJson { get; init; }
 }

@@ -8,13 +8,13 @@ internal sealed partial class PostgresMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change
+               replicas, constraints, env_change, tasks_json
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -70,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server, replicas, constraints, env_change)
+                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -97,7 +97,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@server", deployment.Server),
                             ("@replicas", deployment.Replicas),
                             ("@constraints", deployment.Constraints),
-                            ("@envChange", deployment.EnvChange)),
+                            ("@envChange", deployment.EnvChange),
+                            ("@tasks", deployment.TasksJson)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -124,7 +125,7 @@ internal sealed partial class PostgresMetadataStore
     /// lock, finds it no longer pending and gets the conflict, with nothing changed. The location's row is
     /// updated in the same transaction.
     /// </remarks>
-    public Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken)
+    public Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, string? tasksJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentNullException.ThrowIfNull(timingsMs);
@@ -141,7 +142,7 @@ internal sealed partial class PostgresMetadataStore
                         transaction,
                         """
                         UPDATE deployments
-                        SET outcome = @outcome, error = @error, definitions_json = @definitions, timings_json = @timings, finished_at = @now
+                        SET outcome = @outcome, error = @error, definitions_json = @definitions, tasks_json = @tasks, timings_json = @timings, finished_at = @now
                         WHERE id = @id AND outcome = @pending
                         RETURNING location, release;
                         """,
@@ -150,6 +151,7 @@ internal sealed partial class PostgresMetadataStore
                         ("@pending", DeploymentOutcomes.Pending),
                         ("@error", error),
                         ("@definitions", definitionsJson),
+                        ("@tasks", tasksJson),
                         ("@timings", TimingsJson(timingsMs)),
                         ("@now", Now())),
                     reader => (Location: reader.GetString(0), Release: reader.GetString(1)),
@@ -275,7 +277,10 @@ internal sealed partial class PostgresMetadataStore
         Server: ReadNullableString(reader, 19),
         Replicas: reader.IsDBNull(20) ? null : reader.GetInt32(20),
         Constraints: ReadNullableString(reader, 21),
-        EnvChange: ReadNullableString(reader, 22));
+        EnvChange: ReadNullableString(reader, 22))
+    {
+        TasksJson = ReadNullableString(reader, 23),
+    };
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
         Name: reader.GetString(0),
@@ -287,6 +292,7 @@ internal sealed partial class PostgresMetadataStore
         Replicas: reader.IsDBNull(6) ? 1 : reader.GetInt32(6),
         Constraints: ReadNullableString(reader, 7))
     {
+        TasksJson = ReadNullableString(reader, 9),
         MaxConcurrent = reader.IsDBNull(8) ? null : reader.GetInt32(8),
     };
 }

@@ -288,6 +288,12 @@ internal sealed partial class PostgresMetadataStore
         );
         ALTER TABLE deployments ADD COLUMN env_change text;
         """,
+
+        // Tasks and pools (docs/tasks.md): the tasks a version reported it serves, as JSON, beside its jobs. A location is
+        // a pool while its live deployment has them (read through locations.live_deployment, so not copied there).
+        """
+        ALTER TABLE deployments ADD COLUMN tasks_json text;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -8,13 +8,13 @@ internal sealed partial class SqliteMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change
+               replicas, constraints, env_change, tasks_json
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -62,10 +62,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty, server, replicas, constraints, env_change)
+                                                 git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange);
+                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange, $tasks);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -89,6 +89,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$replicas", deployment.Replicas),
                         ("$constraints", deployment.Constraints),
                         ("$envChange", deployment.EnvChange),
+                        ("$tasks", deployment.TasksJson),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -105,7 +106,7 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
-    public Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken)
+    public Task CompleteDeploymentAsync(string id, string outcome, string? error, string? definitionsJson, string? tasksJson, IReadOnlyDictionary<string, long> timingsMs, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         ArgumentNullException.ThrowIfNull(timingsMs);
@@ -129,13 +130,14 @@ internal sealed partial class SqliteMetadataStore
                         transaction,
                         """
                         UPDATE deployments
-                        SET outcome = $outcome, error = $error, definitions_json = $definitions, timings_json = $timings, finished_at = $now
+                        SET outcome = $outcome, error = $error, definitions_json = $definitions, tasks_json = $tasks, timings_json = $timings, finished_at = $now
                         WHERE id = $id;
                         """,
                         ("$id", id),
                         ("$outcome", outcome),
                         ("$error", error),
                         ("$definitions", definitionsJson),
+                        ("$tasks", tasksJson),
                         ("$timings", TimingsJson(timingsMs)),
                         ("$now", Now())),
                     cancellationToken).ConfigureAwait(false);
@@ -253,7 +255,10 @@ internal sealed partial class SqliteMetadataStore
         Server: ReadNullableString(reader, 19),
         Replicas: reader.IsDBNull(20) ? null : (int)reader.GetInt64(20),
         Constraints: ReadNullableString(reader, 21),
-        EnvChange: ReadNullableString(reader, 22));
+        EnvChange: ReadNullableString(reader, 22))
+    {
+        TasksJson = ReadNullableString(reader, 23),
+    };
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
         Name: reader.GetString(0),
@@ -265,6 +270,7 @@ internal sealed partial class SqliteMetadataStore
         Replicas: reader.IsDBNull(6) ? 1 : (int)reader.GetInt64(6),
         Constraints: ReadNullableString(reader, 7))
     {
+        TasksJson = ReadNullableString(reader, 9),
         MaxConcurrent = reader.IsDBNull(8) ? null : (int)reader.GetInt64(8),
     };
 }

@@ -277,6 +277,12 @@ internal sealed partial class SqliteMetadataStore
         ) STRICT, WITHOUT ROWID;
         ALTER TABLE deployments ADD COLUMN env_change TEXT;
         """,
+
+        // Tasks and pools (docs/tasks.md): the tasks a version reported it serves, as JSON, beside its jobs. A location is
+        // a pool while its live deployment has them (read through locations.live_deployment, so not copied there).
+        """
+        ALTER TABLE deployments ADD COLUMN tasks_json TEXT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

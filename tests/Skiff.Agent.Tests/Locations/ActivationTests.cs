@@ -14,6 +14,12 @@ public sealed class ActivationTests(Releases releases)
 
         result.Succeeded.ShouldBeTrue(result.Error);
         result.Definitions!.Select(j => (string?)j!["name"]).ShouldContain("hold");
+        // The test app declares a task, so the location is a pool for it: the server is told with its schemas and retry policy.
+        var task = result.Tasks.ShouldNotBeNull().ShouldHaveSingleItem()!;
+        ((string?)task["name"]).ShouldBe("double");
+        ((string?)task["description"]).ShouldBe("Doubles a number");
+        task["input_schema"].ShouldNotBeNull();
+        ((int?)task["retry"]?["max_attempts"]).ShouldBe(1);
         result.PackagesUnpacked.ShouldBe(releases.V1Build.Packages.Select(p => p.Package.Blob).Distinct().Count() + 1);
         // Every distinct package blob, the source, and the two manifests.
         result.BlobsFetched.ShouldBe(releases.V1Build.Packages.Select(p => p.Package.Blob).Distinct().Count() + 3);

@@ -54,9 +54,17 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
     }
 
     [Fact]
-    public async Task A_deploy_from_a_git_work_tree_records_its_commit_and_whether_the_tree_was_dirty()
+    public async Task A_deploy_from_a_git_work_tree_records_its_commit_whether_the_tree_was_dirty_and_the_tasks_it_serves()
     {
-        var project = fixture.Variant("git", program => program);
+        // The version declares a task, so while it is live the location is a pool (docs/tasks.md); Hello after it is not.
+        var project = fixture.Variant("git", program => program.Replace(
+            "return await SkiffApp.RunAsync(args, jobs =>\n{",
+            """
+            return await SkiffApp.RunAsync(args, jobs =>
+            {
+                jobs.Task("shout", (TaskContext _, string text) => Task.FromResult(text.ToUpperInvariant()), retry: new RetryPolicy(3, TimeSpan.FromSeconds(2)), description: "Says it louder");
+            """,
+            StringComparison.Ordinal));
         var repository = Path.GetDirectoryName(Path.GetDirectoryName(project))!;
         File.WriteAllText(Path.Combine(repository, ".gitignore"), "bin/\nobj/\n");
         await GitRepository.InitAsync(repository);
@@ -65,7 +73,11 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         var clean = await DeployAsync(project, "provenance");
         File.AppendAllText(Path.Combine(project, "Program.cs"), "\n// not committed yet\n");
         var dirty = await DeployAsync(project, "provenance");
+        var poolJobs = await Platform.SkiffAsync("jobs", "provenance");
+        var poolJson = JsonNode.Parse((await Platform.SkiffAsync("jobs", "provenance", "--json")).Stdout)!;
+        var poolTable = await Platform.SkiffAsync("locations");
         var outside = await DeployAsync(fixture.Hello, "provenance");
+        var afterPool = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray().Single(l => (string?)l!["location"] == "provenance")!;
         var json = JsonNode.Parse((await Platform.SkiffAsync("history", "provenance", "--json")).Stdout)!.AsArray();
         var table = await Platform.SkiffAsync("history", "provenance");
 
@@ -80,6 +92,15 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         rows[1].ShouldContain($" - ", Case.Sensitive, table.Stdout);
         rows[2].ShouldContain($" {head[..12]}-dirty ", Case.Sensitive, table.Stdout);
         rows[3].ShouldContain($" {head[..12]} ", Case.Sensitive, table.Stdout);
+
+        poolJobs.Stdout.ShouldContain("  task shout               (System.String -> System.String, up to 3 attempts)  Says it louder", Case.Sensitive, poolJobs.ToString());
+        var task = poolJson["tasks"]!.AsArray().ShouldHaveSingleItem()!;
+        task["input_schema"].ShouldNotBeNull(poolJson.ToJsonString());
+        ((long?)task["retry"]?["initial_delay_ms"]).ShouldBe(2000);
+        var poolRow = poolTable.Stdout.Split('\n').Single(l => l.StartsWith("provenance ", StringComparison.Ordinal));
+        poolTable.Stdout.Split('\n')[0].ShouldContain(" TASKS ");
+        poolRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4].ShouldBe("1", poolTable.Stdout);
+        ((int?)afterPool["tasks"]).ShouldBe(0);
     }
 
     [Fact]

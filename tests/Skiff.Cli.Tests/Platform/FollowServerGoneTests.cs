@@ -27,7 +27,7 @@ public sealed class FollowServerGoneTests : IDisposable
                 new DeploymentRecord("d-1", "app", release.Id, release.Environment, release.Source, DeploymentPaths.Full, 0, 0, new Dictionary<string, long>(), "test",
                     DateTimeOffset.UtcNow, DeploymentOutcomes.Pending, null, null, null, null),
                 CancellationToken.None);
-            await store.CompleteDeploymentAsync("d-1", DeploymentOutcomes.Live, null, "[]", new Dictionary<string, long>(), CancellationToken.None);
+            await store.CompleteDeploymentAsync("d-1", DeploymentOutcomes.Live, null, "[]", null, new Dictionary<string, long>(), CancellationToken.None);
             await store.CreateRunAsync(new RunRecord("r-1", "app", release.Id, "hold", "{}", RunStatuses.Running, DateTimeOffset.UtcNow, null, null, "agent-1"), CancellationToken.None);
             await store.AppendRunEventAsync("r-1", 1, """{"seq":1,"type":"run_started","run":"r-1"}""", CancellationToken.None);
         }

@@ -39,6 +39,16 @@ public sealed class AgentMessagesTests
     }
 
     [Fact]
+    public void An_activated_reply_carries_the_tasks_of_a_pool_and_one_without_them_reads_as_before()
+    {
+        var pool = JsonMessages.Read("{\"type\":\"activated\",\"request\":8,\"location\":\"meshing\",\"release\":\"sha256:ab\",\"succeeded\":true,\"timings_ms\":{\"fetch\":1,\"materialize\":2,\"process_start\":3,\"ready\":4,\"total\":10},\"blobs_fetched\":0,\"definitions\":[],\"tasks\":[{\"name\":\"reconstruct\",\"retry\":{\"max_attempts\":3}}]}"u8);
+        var plain = JsonMessages.Read("{\"type\":\"activated\",\"request\":9,\"location\":\"etl\",\"release\":\"sha256:ab\",\"succeeded\":true,\"timings_ms\":{\"fetch\":1,\"materialize\":2,\"process_start\":3,\"ready\":4,\"total\":10},\"blobs_fetched\":0,\"definitions\":[]}"u8);
+
+        ((string?)pool.ShouldBeOfType<ActivatedReply>().Tasks.ShouldHaveSingleItem()!["name"]).ShouldBe("reconstruct");
+        plain.ShouldBeOfType<ActivatedReply>().Tasks.ShouldBeNull();
+    }
+
+    [Fact]
     public void What_an_agent_could_not_read_from_its_host_may_be_left_out()
     {
         var hello = JsonMessages.Read("{\"type\":\"hello\",\"labels\":{},\"capacity\":{\"cpus\":1},\"locations\":[]}"u8).ShouldBeOfType<AgentHello>();

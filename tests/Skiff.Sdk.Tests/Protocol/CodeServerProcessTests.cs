@@ -15,7 +15,8 @@ public sealed class CodeServerProcessTests
     {
         await using var server = await TestPrograms.StartAsync(TestPrograms.Hello);
 
-        var jobs = await server.ListAsync(Timeout());
+        var listed = await server.ListAsync(Timeout());
+        var jobs = listed.Jobs;
         var run = await server.StartRunAsync("run-hello-1", "hello", new JsonObject { ["name"] = "protocol" }, "sha256:" + new string('a', 64), Timeout());
         var events = await CollectAsync(run);
 
@@ -24,6 +25,7 @@ public sealed class CodeServerProcessTests
         var etl = jobs.Single(j => (string?)j!["name"] == "etl")!;
         etl["ops"]!.AsArray().Select(o => (string?)o!["name"]).ShouldBe(["extract", "clean", "score", "load"]);
         etl["parameters"]!.AsArray().Select(p => (string?)p!["name"]).ShouldBe(["rows", "fail"]);
+        listed.Tasks.ShouldBeNull("Hello declares no task, so it is not a pool");
 
         events.Select(e => (long)e["seq"]!).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long)i));
         events.ShouldAllBe(e => (int?)e["v"] == 1 && (string?)e["run"] == "run-hello-1" && e["ts"] != null);

@@ -33,7 +33,7 @@ public abstract class ConcurrencyContract : IAsyncLifetime
         {
             await _store.CreateDeploymentAsync(Some.Deployment($"d{i}", $"location-{i:D2}", _release), CancellationToken.None);
             await _store.ListLocationsAsync(CancellationToken.None);
-            await _store.CompleteDeploymentAsync($"d{i}", DeploymentOutcomes.Live, null, $$"""{"i":{{i}}}""", new Dictionary<string, long>(), CancellationToken.None);
+            await _store.CompleteDeploymentAsync($"d{i}", DeploymentOutcomes.Live, null, $$"""{"i":{{i}}}""", null, new Dictionary<string, long>(), CancellationToken.None);
         })));
 
         (await _store.ListLocationsAsync(CancellationToken.None)).Select(l => (l.Name, l.LiveDeployment))
@@ -96,7 +96,7 @@ public abstract class ConcurrencyContract : IAsyncLifetime
         {
             try
             {
-                await store.CompleteDeploymentAsync(id, outcome, outcome == DeploymentOutcomes.Failed ? "lost the race" : null, "{}", new Dictionary<string, long>(), CancellationToken.None);
+                await store.CompleteDeploymentAsync(id, outcome, outcome == DeploymentOutcomes.Failed ? "lost the race" : null, "{}", null, new Dictionary<string, long>(), CancellationToken.None);
                 return true;
             }
             catch (MetadataConflictException)

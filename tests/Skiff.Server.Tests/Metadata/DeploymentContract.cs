@@ -71,7 +71,7 @@ public abstract class DeploymentContract : IAsyncLifetime
         await _store.CreateDeploymentAsync(deployment, CancellationToken.None);
         _database.Clock.Advance(TimeSpan.FromSeconds(2));
 
-        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, """{"jobs":["nightly_etl"]}""", FinalTimings, CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, """{"jobs":["nightly_etl"]}""", null, FinalTimings, CancellationToken.None);
 
         var finishedAt = _database.Clock.GetUtcNow();
         (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldMatch(deployment with
@@ -109,16 +109,39 @@ public abstract class DeploymentContract : IAsyncLifetime
         await _store.RegisterReleaseAsync(first, CancellationToken.None);
         await _store.RegisterReleaseAsync(second, CancellationToken.None);
         await _store.CreateDeploymentAsync(Some.Deployment("d1", "analytics", first) with { MemoryLimit = "512MiB" }, CancellationToken.None);
-        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "[]", FinalTimings, CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "[]", null, FinalTimings, CancellationToken.None);
         await _store.CreateDeploymentAsync(Some.Deployment("d2", "analytics", second) with { MemoryLimit = "1024MiB" }, CancellationToken.None);
 
         var whilePending = await _store.GetLocationAsync("analytics", CancellationToken.None);
-        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "crashed", null, FinalTimings, CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "crashed", null, null, FinalTimings, CancellationToken.None);
 
         whilePending!.MemoryLimit.ShouldBe("512MiB");
         (await _store.GetLocationAsync("analytics", CancellationToken.None))!.MemoryLimit.ShouldBe("512MiB");
         (await _store.ListLocationsAsync(CancellationToken.None)).Single().MemoryLimit.ShouldBe("512MiB");
         (await _store.GetDeploymentAsync("d2", CancellationToken.None))!.MemoryLimit.ShouldBe("1024MiB");
+    }
+
+    [Fact]
+    public async Task Tasks_AreKeptWithTheDeployment_AndTheLocationHasThoseOfItsLiveOne()
+    {
+        const string Tasks = """[{"name":"reconstruct","retry":{"max_attempts":3}}]""";
+        const string Later = """[{"name":"render","retry":{"max_attempts":1}}]""";
+        var first = Some.Release("first");
+        var second = Some.Release("second");
+        await _store.RegisterReleaseAsync(first, CancellationToken.None);
+        await _store.RegisterReleaseAsync(second, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "meshing", first), CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "[]", Tasks, FinalTimings, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "meshing", second), CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "crashed", null, null, FinalTimings, CancellationToken.None);
+        var whilePool = await _store.GetLocationAsync("meshing", CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d3", "meshing", second) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]", TasksJson = Later }, CancellationToken.None);
+
+        whilePool!.TasksJson.ShouldBe(Tasks);
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None))!.TasksJson.ShouldBe(Tasks);
+        (await _store.GetLocationAsync("meshing", CancellationToken.None))!.TasksJson.ShouldBe(Later);
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single().TasksJson.ShouldBe(Later);
+        (await _store.ListDeploymentsAsync("meshing", 10, CancellationToken.None)).Select(d => d.TasksJson).ShouldBe([Later, null, Tasks]);
     }
 
     [Fact]
@@ -132,7 +155,7 @@ public abstract class DeploymentContract : IAsyncLifetime
         await _store.CreateDeploymentAsync(Some.Deployment("d2", "analytics", second, Some.Time.AddMinutes(1)), CancellationToken.None);
         _database.Clock.Advance(TimeSpan.FromMinutes(2));
 
-        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "code server exited with 134 before reporting its jobs", null, FinalTimings, CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Failed, "code server exited with 134 before reporting its jobs", null, null, FinalTimings, CancellationToken.None);
 
         var failed = await _store.GetDeploymentAsync("d2", CancellationToken.None);
         failed!.Outcome.ShouldBe(DeploymentOutcomes.Failed);
@@ -152,7 +175,7 @@ public abstract class DeploymentContract : IAsyncLifetime
         _database.Clock.Advance(TimeSpan.FromMinutes(1));
 
         var refused = await Should.ThrowAsync<MetadataConflictException>(
-            _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Failed, "late failure", null, FinalTimings, CancellationToken.None));
+            _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Failed, "late failure", null, null, FinalTimings, CancellationToken.None));
 
         refused.Message.ShouldContain("'d1' is already live");
         (await _store.GetDeploymentAsync("d1", CancellationToken.None)).ShouldMatch(deployment!);
@@ -163,7 +186,7 @@ public abstract class DeploymentContract : IAsyncLifetime
     public async Task CompleteDeployment_Unknown_IsNotFound()
     {
         var missing = await Should.ThrowAsync<MetadataNotFoundException>(
-            _store.CompleteDeploymentAsync("nope", DeploymentOutcomes.Live, null, null, FinalTimings, CancellationToken.None));
+            _store.CompleteDeploymentAsync("nope", DeploymentOutcomes.Live, null, null, null, FinalTimings, CancellationToken.None));
 
         missing.Kind.ShouldBe("deployment");
         missing.Id.ShouldBe("nope");
@@ -172,7 +195,7 @@ public abstract class DeploymentContract : IAsyncLifetime
     [Fact]
     public async Task CompleteDeployment_AsPending_IsAnArgumentError() =>
         await Should.ThrowAsync<ArgumentException>(
-            () => _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Pending, null, null, FinalTimings, CancellationToken.None));
+            () => _store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Pending, null, null, null, FinalTimings, CancellationToken.None));
 
     [Fact]
     public async Task CreateDeployment_OfAnUnregisteredRelease_IsRefusedAndCreatesNoLocation()

@@ -89,7 +89,7 @@ public sealed class PostgresMetadataStoreTests(PostgresServer server) : IAsyncLi
         await first.RegisterReleaseAsync(release, CancellationToken.None);
         (await second.RegisterReleaseAsync(release, CancellationToken.None)).ShouldBeFalse();
         await second.CreateDeploymentAsync(Some.Deployment("d1", "analytics", release), CancellationToken.None);
-        await first.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", new Dictionary<string, long>(), CancellationToken.None);
+        await first.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", null, new Dictionary<string, long>(), CancellationToken.None);
         await first.CreateRunAsync(Some.Run("r1", "analytics", release), CancellationToken.None);
         await second.AppendRunEventAsync("r1", 1, "{}", CancellationToken.None);
 
@@ -97,7 +97,7 @@ public sealed class PostgresMetadataStoreTests(PostgresServer server) : IAsyncLi
         (await second.ListRunningRunsAsync(CancellationToken.None)).ShouldBe([new RunningRun("r1", "agent-1", 1)]);
         (await first.GetRunEventsAsync("r1", 0, 10, CancellationToken.None)).Count.ShouldBe(1);
         await Should.ThrowAsync<MetadataConflictException>(
-            second.CompleteDeploymentAsync("d1", DeploymentOutcomes.Failed, "late", null, new Dictionary<string, long>(), CancellationToken.None));
+            second.CompleteDeploymentAsync("d1", DeploymentOutcomes.Failed, "late", null, null, new Dictionary<string, long>(), CancellationToken.None));
     }
 
     [Fact]
@@ -143,7 +143,7 @@ public sealed class PostgresMetadataStoreTests(PostgresServer server) : IAsyncLi
             await hold.ExecuteNonQueryAsync();
         }
 
-        var completing = Task.Run(() => store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", new Dictionary<string, long> { ["activate"] = 5 }, CancellationToken.None));
+        var completing = Task.Run(() => store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", null, new Dictionary<string, long> { ["activate"] = 5 }, CancellationToken.None));
         await WaitUntilWaitingOnALockAsync();
         await server.RestartAsync();
         await holder.DisposeAsync();
@@ -162,7 +162,7 @@ public sealed class PostgresMetadataStoreTests(PostgresServer server) : IAsyncLi
         if (failure is not null)
         {
             deployment.FinishedAt.ShouldBeNull();
-            await store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", new Dictionary<string, long>(), CancellationToken.None);
+            await store.CompleteDeploymentAsync("d1", DeploymentOutcomes.Live, null, "{}", null, new Dictionary<string, long>(), CancellationToken.None);
             (await store.GetLocationAsync("analytics", CancellationToken.None))!.LiveDeployment.ShouldBe("d1");
         }
     }

@@ -82,7 +82,7 @@ public abstract class ReleaseContract : IAsyncLifetime
         {
             await _store.RegisterReleaseAsync(releases[i], CancellationToken.None);
             await _store.CreateDeploymentAsync(Some.Deployment($"a{i}", "analytics", releases[i], Some.Time.AddMinutes(i)), CancellationToken.None);
-            await _store.CompleteDeploymentAsync($"a{i}", DeploymentOutcomes.Failed, "failed", null, new Dictionary<string, long>(), CancellationToken.None);
+            await _store.CompleteDeploymentAsync($"a{i}", DeploymentOutcomes.Failed, "failed", null, null, new Dictionary<string, long>(), CancellationToken.None);
         }
 
         var pending = Some.Release("pending");

@@ -55,7 +55,7 @@ internal static class Some
         await store.RegisterReleaseAsync(release, CancellationToken.None);
         var deployment = Deployment(id, location, release, createdAt);
         await store.CreateDeploymentAsync(deployment, CancellationToken.None);
-        await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, """{"jobs":["nightly_etl"]}""", deployment.TimingsMs, CancellationToken.None);
+        await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, """{"jobs":["nightly_etl"]}""", null, deployment.TimingsMs, CancellationToken.None);
         return deployment;
     }
 

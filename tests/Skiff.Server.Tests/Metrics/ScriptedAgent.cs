@@ -22,6 +22,9 @@ internal sealed class ScriptedAgent : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>The tasks it says a location's version serves (as a code server lists them), by location; none for the others.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, JsonArray> Tasks { get; } = new(StringComparer.Ordinal);
+
     public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load)
     {
         var agent = new ScriptedAgent(name);
@@ -58,7 +61,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                     await SendAsync(new ResumedReply([]) { Request = resume.Request });
                     break;
                 case ActivateRequest activate:
-                    await SendAsync(new ActivatedReply(activate.Location, activate.Release, true, new ActivationTimingsMs(1, 1, 1, 1, 4), 0, Definitions: []) { Request = activate.Request });
+                    await SendAsync(new ActivatedReply(activate.Location, activate.Release, true, new ActivationTimingsMs(1, 1, 1, 1, 4), 0, Definitions: [], Tasks: Tasks.TryGetValue(activate.Location, out var tasks) ? (JsonArray)tasks.DeepClone() : null) { Request = activate.Request });
                     break;
                 case DeactivateRequest deactivate:
                     await SendAsync(new AgentOkReply { Request = deactivate.Request });

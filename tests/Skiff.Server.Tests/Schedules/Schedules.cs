@@ -40,6 +40,6 @@ internal static class Scheduled
         await store.RegisterReleaseAsync(release, CancellationToken.None);
         var deployment = Some.Deployment(id, "app", release);
         await store.CreateDeploymentAsync(deployment, CancellationToken.None);
-        await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, definitions, deployment.TimingsMs, CancellationToken.None);
+        await store.CompleteDeploymentAsync(id, DeploymentOutcomes.Live, null, definitions, null, deployment.TimingsMs, CancellationToken.None);
     }
 }

@@ -119,7 +119,7 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     private async Task DecideDeploymentAsync(string id, string location, string outcome)
     {
         await _server!.Store.CreateDeploymentAsync(Some.Deployment(id, location, _release, _clock.GetUtcNow()), CancellationToken.None);
-        await _server.Store.CompleteDeploymentAsync(id, outcome, outcome == DeploymentOutcomes.Failed ? "did not load" : null, "[]", new Dictionary<string, long>(), CancellationToken.None);
+        await _server.Store.CompleteDeploymentAsync(id, outcome, outcome == DeploymentOutcomes.Failed ? "did not load" : null, "[]", null, new Dictionary<string, long>(), CancellationToken.None);
     }
 
     private Task WaitAsync(Func<bool> condition) => WaitAsync(() => Task.FromResult(condition()));

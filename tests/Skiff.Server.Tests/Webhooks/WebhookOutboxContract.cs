@@ -71,9 +71,9 @@ public abstract class WebhookOutboxContract : IAsyncLifetime
         await _store.CreateDeploymentAsync(Some.Deployment("d-stranded", "reports", _release), CancellationToken.None);
         (await _store.ListWebhookDeliveriesAsync(null, 100, CancellationToken.None)).ShouldBeEmpty();
 
-        await _store.CompleteDeploymentAsync("d-live", DeploymentOutcomes.Live, null, "[]", new Dictionary<string, long>(), CancellationToken.None);
-        await _store.CompleteDeploymentAsync("d-bad", DeploymentOutcomes.Failed, "did not load", null, new Dictionary<string, long>(), CancellationToken.None);
-        await Should.ThrowAsync<MetadataConflictException>(_store.CompleteDeploymentAsync("d-bad", DeploymentOutcomes.Failed, "again", null, new Dictionary<string, long>(), CancellationToken.None));
+        await _store.CompleteDeploymentAsync("d-live", DeploymentOutcomes.Live, null, "[]", null, new Dictionary<string, long>(), CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d-bad", DeploymentOutcomes.Failed, "did not load", null, null, new Dictionary<string, long>(), CancellationToken.None);
+        await Should.ThrowAsync<MetadataConflictException>(_store.CompleteDeploymentAsync("d-bad", DeploymentOutcomes.Failed, "again", null, null, new Dictionary<string, long>(), CancellationToken.None));
         (await _store.FailPendingDeploymentsAsync("the server stopped", CancellationToken.None)).ShouldBe(1);
 
         var deliveries = await _store.ListWebhookDeliveriesAsync("wh-deploys", 100, CancellationToken.None);

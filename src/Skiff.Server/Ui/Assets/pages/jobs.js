@@ -1,6 +1,6 @@
-// The live release's jobs: ops as a DAG, parameters with types, defaults and descriptions, tags.
+// The live release's jobs: ops as a DAG, parameters with types, defaults and descriptions, tags; then the tasks it serves as a pool.
 import { api, may } from '../app.js';
-import { h, svg, digest, enc } from '../dom.js';
+import { h, svg, digest, enc, duration } from '../dom.js';
 
 export async function render(main, [name]) {
   const live = await api(`/locations/${enc(name)}/jobs`);
@@ -28,6 +28,17 @@ export async function render(main, [name]) {
         job.schedules.map((s, i) => [i ? ', ' : '', h('code', {}, s.cron), ` ${s.time_zone}`])) : null,
       h('div', { class: 'scroll' }, dag(job.ops ?? [])),
       table));
+  }
+  for (const task of live.tasks ?? []) {
+    const retry = task.retry ?? {};
+    main.append(h('section', { class: 'card task', 'data-task': task.name },
+      h('h2', {}, `Task ${task.name}`),
+      task.description ? h('p', {}, task.description) : null,
+      h('p', {}, h('code', {}, task.input_type), ' → ', h('code', {}, task.output_type),
+        h('span', { class: 'muted' }, retry.max_attempts > 1
+          ? ` · up to ${retry.max_attempts} attempts, the first retry after ${duration(retry.initial_delay_ms)}` : ' · no retries')),
+      h('details', {}, h('summary', {}, 'Input and output schemas'),
+        h('pre', {}, JSON.stringify({ input: task.input_schema, output: task.output_schema }, null, 2)))));
   }
 }
 
