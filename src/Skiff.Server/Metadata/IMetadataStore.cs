@@ -16,7 +16,7 @@ namespace Skiff.Server.Metadata;
 /// that contradict what is recorded throw <see cref="MetadataConflictException"/> and change nothing.
 /// Lists take a <c>limit</c> that must be positive.
 /// </remarks>
-internal interface IMetadataStore : ITaskResults, IAsyncDisposable
+internal interface IMetadataStore : ITaskStore, IAsyncDisposable
 {
     /// <summary>How many of each location's most recent deployments keep their releases referenced.</summary>
     const int RetainedDeploymentsPerLocation = 10;
@@ -345,42 +345,4 @@ internal interface IMetadataStore : ITaskResults, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException">A variable of <paramref name="set"/> belongs to another location.</exception>
     Task ChangeLocationVariablesAsync(string location, IReadOnlyCollection<LocationVariableRecord> set, IReadOnlyCollection<string> unset, CancellationToken cancellationToken);
-
-    // The embedded task queue (docs/queues.md): each pool's tasks, leased to one worker at a time until a visibility
-    // timeout, and their results (ITaskResults), recorded once. A task leaves the queue in the transaction that records
-    // its result. Every time here is the store's clock.
-
-    /// <summary>
-    /// Queues a task on <paramref name="pool"/>, ready now, behind the pool's tasks queued before it. Returns false,
-    /// changing nothing, when a task with this id is queued or has a result (publishing again is safe).
-    /// </summary>
-    Task<bool> EnqueueTaskAsync(string pool, TaskMessage task, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Leases up to <paramref name="limit"/> of <paramref name="pool"/>'s ready tasks (never leased, or whose lease ran
-    /// out), oldest first, to <paramref name="holder"/> until now + <paramref name="lease"/>, counting a delivery for each.
-    /// A task whose lease ran out after its <paramref name="deliveryLimit"/>th delivery is dead-lettered instead: its
-    /// result records the failure with its last error. Of stores leasing at once, each task goes to one. The deliveries
-    /// returned carry <paramref name="holder"/> as their <see cref="TaskDelivery.Token"/>.
-    /// </summary>
-    Task<IReadOnlyList<TaskDelivery>> LeaseTasksAsync(string pool, string holder, TimeSpan lease, int limit, int deliveryLimit, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Moves the end of <paramref name="holder"/>'s lease on a task to now + <paramref name="lease"/>. Returns false when
-    /// the task is no longer leased to it (settled, or its lease ran out and another worker took it).
-    /// </summary>
-    Task<bool> RenewTaskLeaseAsync(string taskId, string holder, TimeSpan lease, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Ends <paramref name="holder"/>'s lease on a failed task: the task is ready again with <paramref name="error"/> as
-    /// its last error or, when it was delivered <paramref name="deliveryLimit"/> times, dead-lettered with it (a failed
-    /// result). Returns false, changing nothing, when the task is no longer leased to <paramref name="holder"/>.
-    /// </summary>
-    Task<bool> FailTaskAsync(string taskId, string holder, string error, int deliveryLimit, CancellationToken cancellationToken);
-
-    /// <summary>Ends <paramref name="holder"/>'s lease on a task it never started (a consumer that stops): ready again, its delivery count kept.</summary>
-    Task<bool> ReleaseTaskAsync(string taskId, string holder, CancellationToken cancellationToken);
-
-    /// <summary>How many of <paramref name="pool"/>'s queued tasks are ready and how many leased now.</summary>
-    Task<PoolTaskCounts> CountTasksAsync(string pool, CancellationToken cancellationToken);
 }

@@ -209,6 +209,52 @@ internal sealed partial class PostgresMetadataStore
             cancellationToken);
     }
 
+    public Task<bool> HoldTaskAsync(TaskDelivery delivery, string holder, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        var now = Now();
+        return WithoutTransactionAsync(
+            async connection => await ExecuteAsync(
+                Sql(
+                    connection,
+                    """
+                    INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, leased_by, leased_until)
+                    SELECT @id, @pool, @payload, @headers, @now, @deliveries, @error, @holder, @until
+                    WHERE NOT EXISTS (SELECT 1 FROM task_results WHERE task_id = @id)
+                    ON CONFLICT (id) DO NOTHING;
+                    """,
+                    ("@id", delivery.Task.Id),
+                    ("@pool", delivery.Pool),
+                    ("@payload", delivery.Task.Payload),
+                    ("@headers", JsonSerializer.Serialize(delivery.Task.Headers)),
+                    ("@now", now),
+                    ("@deliveries", delivery.DeliveryCount),
+                    ("@error", delivery.LastError),
+                    ("@holder", holder),
+                    ("@until", now + lease)),
+                cancellationToken).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
+    public Task<bool> HasTaskAsync(string taskId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        return ReadAsync(connection => ExistsAsync(Sql(connection, "SELECT 1 FROM tasks WHERE id = @id;", ("@id", taskId)), cancellationToken), cancellationToken);
+    }
+
+    public Task<bool> RemoveTaskAsync(string taskId, string holder, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        return WithoutTransactionAsync(
+            async connection => await ExecuteAsync(
+                Sql(connection, "DELETE FROM tasks WHERE id = @id AND leased_by = @holder;", ("@id", taskId), ("@holder", holder)),
+                cancellationToken).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
     /// <summary>Records the result unless one is recorded, and takes the task off the queue either way: a task with a result is done.</summary>
     private static async Task<bool> InsertResultAsync(NpgsqlTransaction transaction, TaskResult result, CancellationToken cancellationToken)
     {

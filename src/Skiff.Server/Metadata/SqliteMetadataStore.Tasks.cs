@@ -226,6 +226,58 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
+    public Task<bool> HoldTaskAsync(TaskDelivery delivery, string holder, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(delivery);
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+        var now = _time.GetUtcNow();
+        return WriteAsync(
+            async transaction =>
+            {
+                if (await ExistsAsync(Sql(transaction, "SELECT 1 FROM task_results WHERE task_id = $id;", ("$id", delivery.Task.Id)), cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+
+                return await ExecuteAsync(
+                    Sql(
+                        transaction,
+                        """
+                        INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, leased_by, leased_until)
+                        VALUES ($id, $pool, $payload, $headers, $now, $deliveries, $error, $holder, $until) ON CONFLICT (id) DO NOTHING;
+                        """,
+                        ("$id", delivery.Task.Id),
+                        ("$pool", delivery.Pool),
+                        ("$payload", delivery.Task.Payload),
+                        ("$headers", JsonSerializer.Serialize(delivery.Task.Headers)),
+                        ("$now", Time(now)),
+                        ("$deliveries", delivery.DeliveryCount),
+                        ("$error", delivery.LastError),
+                        ("$holder", holder),
+                        ("$until", Time(now + lease))),
+                    cancellationToken).ConfigureAwait(false) == 1;
+            },
+            cancellationToken);
+    }
+
+    public Task<bool> HasTaskAsync(string taskId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        return ReadAsync(connection => ExistsAsync(Sql(connection, "SELECT 1 FROM tasks WHERE id = $id;", ("$id", taskId)), cancellationToken), cancellationToken);
+    }
+
+    public Task<bool> RemoveTaskAsync(string taskId, string holder, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        ArgumentException.ThrowIfNullOrEmpty(holder);
+        return WriteAsync(
+            async transaction => await ExecuteAsync(
+                Sql(transaction, "DELETE FROM tasks WHERE id = $id AND leased_by = $holder;", ("$id", taskId), ("$holder", holder)),
+                cancellationToken).ConfigureAwait(false) == 1,
+            cancellationToken);
+    }
+
     private Task DeadLetterAsync(SqliteTransaction transaction, string taskId, string pool, int deliveries, string error, DateTimeOffset now, CancellationToken cancellationToken) =>
         InsertResultAsync(transaction, new TaskResult(taskId, pool, Succeeded: false, Payload: null, error, deliveries, now), cancellationToken);
 
