@@ -29,6 +29,8 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
     private readonly ITimer _ticker;
     private IConnection? _connection;
     private IChannel? _channel;
+    private AsyncEventingBasicConsumer? _consumer;
+    private string? _consumerTag;
     private int _generation;
     private int _ticking;
     private long _lastSweep;
@@ -94,9 +96,16 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         var recorded = await Store.RecordTaskResultAsync(
             new TaskResult(delivery.Task.Id, _pool, Succeeded: true, result, Error: null, delivery.DeliveryCount, Time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
-        if (_held.TryRemove(delivery.Task.Id, out var held) && !held.InCustody)
+        if (_held.TryRemove(delivery.Task.Id, out var held))
         {
-            await AckAsync((Tag)delivery.Token!).ConfigureAwait(false);
+            if (held.InCustody)
+            {
+                await AdjustFlowAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                await AckAsync((Tag)delivery.Token!).ConfigureAwait(false);
+            }
         }
 
         return recorded;
@@ -115,6 +124,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         {
             // The store has it: it is ready there again (or dead-lettered), and a sweep hands it back to the broker.
             await Store.FailTaskAsync(delivery.Task.Id, _name, error, QueueOptions.DeliveryLimit, cancellationToken).ConfigureAwait(false);
+            await AdjustFlowAsync().ConfigureAwait(false);
             return;
         }
 
@@ -177,7 +187,6 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             _channel = channel;
             await _queue.DeclareAsync(channel, _pool, cancellationToken).ConfigureAwait(false);
-            await channel.BasicQosAsync(0, (ushort)_options.Prefetch, global: false, cancellationToken).ConfigureAwait(false);
             var consumer = new AsyncEventingBasicConsumer(channel);
             consumer.ReceivedAsync += (_, delivered) => OnDeliveredAsync(generation, delivered);
             channel.ChannelShutdownAsync += (_, _) =>
@@ -185,7 +194,54 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 OnLost(generation);
                 return Task.CompletedTask;
             };
-            await channel.BasicConsumeAsync(RabbitMqTaskQueue.QueueName(_pool), autoAck: false, consumer, cancellationToken).ConfigureAwait(false);
+            _consumer = consumer;
+            _consumerTag = null;
+            await AdjustFlowAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connectGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Keeps what the worker holds within its prefetch when some of it is in the store's custody (acknowledged, so the
+    /// broker no longer counts it): the broker's prefetch becomes what is left, and with nothing left the subscription is
+    /// cancelled until a task in custody ends. Called with the connect gate held.
+    /// </summary>
+    private async Task AdjustFlowAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is not { IsOpen: true } channel || _consumer is null)
+        {
+            return;
+        }
+
+        var room = _options.Prefetch - _held.Values.Count(held => held.InCustody);
+        if (room <= 0)
+        {
+            if (_consumerTag is { } tag)
+            {
+                _consumerTag = null;
+                await channel.BasicCancelAsync(tag, noWait: false, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await channel.BasicQosAsync(0, (ushort)room, global: false, cancellationToken).ConfigureAwait(false);
+        _consumerTag ??= await channel.BasicConsumeAsync(RabbitMqTaskQueue.QueueName(_pool), autoAck: false, _consumer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task AdjustFlowAsync()
+    {
+        await _connectGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await AdjustFlowAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (RabbitMqTaskQueue.IsConnectionFailure(e))
+        {
+            // The connection is going; connecting again sets the flow from what is held then.
         }
         finally
         {
@@ -271,8 +327,11 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 {
                     if (!held.InCustody && Time.GetElapsedTime(held.Since) >= QueueOptions.HandoverAfter)
                     {
+                        // Held by the store first, then the broker's prefetch lowered (so the freed slot brings no task this
+                        // worker cannot take), then acknowledged.
                         await Store.HoldTaskAsync(held.Delivery, _name, QueueOptions.CustodyLease, token).ConfigureAwait(false);
                         _held[id] = held with { InCustody = true, Renewed = Time.GetTimestamp() };
+                        await AdjustFlowAsync().ConfigureAwait(false);
                         await AckAsync((Tag)held.Delivery.Token!).ConfigureAwait(false);
                     }
                     else if (held.InCustody && Time.GetElapsedTime(held.Renewed) >= QueueOptions.CustodyLease / 3)

@@ -73,7 +73,8 @@ internal sealed class RabbitMqQueueWorld(RabbitMqBroker broker) : IQueueWorld
     private readonly List<IAsyncDisposable> _owned = [];
     private IMetadataStore? _store;
 
-    public TimeSpan HandoverAfter { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Well under the broker's consumer timeout, as it must be; a test that shows the timeout sets it longer.</summary>
+    public TimeSpan HandoverAfter { get; init; } = RabbitMqBroker.ConsumerTimeout / 3;
 
     public async Task<ITaskQueue> OpenAsync()
     {

@@ -84,8 +84,8 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
     [Fact]
     public async Task A_task_running_longer_than_the_consumer_timeout_is_handed_to_the_store_and_runs_once()
     {
-        await using var world = new RabbitMqQueueWorld(broker) { HandoverAfter = RabbitMqBroker.ConsumerTimeout / 3 };
-        var queue = await world.OpenAsync();
+        var queue = Queue;
+        var world = World;
         await queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
         await using var running = await queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "running" }, CancellationToken.None);
         var delivery = await ReceiveAsync(running);
@@ -109,10 +109,12 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
     public async Task Without_a_handover_the_broker_takes_a_long_task_back_at_its_consumer_timeout()
     {
         // The control for the test above: it shows the broker's timeout is real here, so that test can fail.
-        await Queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
-        await using var running = await Queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "running" }, CancellationToken.None);
+        await using var world = new RabbitMqQueueWorld(broker) { HandoverAfter = TimeSpan.FromMinutes(10) };
+        var queue = await world.OpenAsync();
+        await queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
+        await using var running = await queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "running" }, CancellationToken.None);
         (await ReceiveAsync(running)).DeliveryCount.ShouldBe(1);
-        var idleQueue = await World.OpenAsync();
+        var idleQueue = await world.OpenAsync();
         await using var idle = await idleQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "idle" }, CancellationToken.None);
 
         // Either worker may get it back: the one that held it connects again after the broker closed its channel.
