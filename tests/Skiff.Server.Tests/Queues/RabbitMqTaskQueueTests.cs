@@ -73,6 +73,17 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
 
         await stop.CancelAsync();
         await System.Threading.Tasks.Task.WhenAll(workers);
+        var missing = new List<string>();
+        for (var i = 0; i < Tasks; i++)
+        {
+            if (!results.ContainsKey($"t-{i:D3}"))
+            {
+                var recorded = await Queue.GetResultAsync($"t-{i:D3}", CancellationToken.None);
+                missing.Add($"t-{i:D3}: {(recorded is null ? "no result" : $"{recorded.Deliveries} deliveries, error {recorded.Error}")}");
+            }
+        }
+
+        missing.ShouldBeEmpty();
         results.Count.ShouldBe(Tasks);
         results.Values.ShouldAllBe(n => n == 1);
         for (var i = 0; i < Tasks; i++)
