@@ -32,6 +32,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
     private AsyncEventingBasicConsumer? _consumer;
     private string? _consumerTag;
     private int _generation;
+    private TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _ticking;
     private long _lastSweep;
 
@@ -82,6 +83,12 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 continue;
             }
 
+            // A subscription made before some of the held tasks went into custody may bring more than the room left.
+            while (_held.Count >= _options.Prefetch)
+            {
+                await Volatile.Read(ref _settled).Task.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+
             _held[delivery.Task.Id] = new Held(delivery, Time.GetTimestamp());
             return delivery;
         }
@@ -98,14 +105,13 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             cancellationToken).ConfigureAwait(false);
         if (_held.TryRemove(delivery.Task.Id, out var held))
         {
-            if (held.InCustody)
-            {
-                await AdjustFlowAsync().ConfigureAwait(false);
-            }
-            else
+            Settled();
+            if (!held.InCustody)
             {
                 await AckAsync((Tag)delivery.Token!).ConfigureAwait(false);
             }
+
+            await AdjustFlowAsync().ConfigureAwait(false);
         }
 
         return recorded;
@@ -120,11 +126,25 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             return;
         }
 
+        Settled();
+        try
+        {
+            await SettleFailureAsync(delivery, held, error, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await AdjustFlowAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void Settled() => Interlocked.Exchange(ref _settled, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    private async Task SettleFailureAsync(TaskDelivery delivery, Held held, string error, CancellationToken cancellationToken)
+    {
         if (held.InCustody)
         {
             // The store has it: it is ready there again (or dead-lettered), and a sweep hands it back to the broker.
             await Store.FailTaskAsync(delivery.Task.Id, _name, error, QueueOptions.DeliveryLimit, cancellationToken).ConfigureAwait(false);
-            await AdjustFlowAsync().ConfigureAwait(false);
             return;
         }
 
@@ -206,8 +226,9 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
 
     /// <summary>
     /// Keeps what the worker holds within its prefetch when some of it is in the store's custody (acknowledged, so the
-    /// broker no longer counts it): the broker's prefetch becomes what is left, and with nothing left the subscription is
-    /// cancelled until a task in custody ends. Called with the connect gate held.
+    /// broker no longer counts it). The broker's prefetch (basic.qos, per consumer) applies to a subscription as it is
+    /// made, so a worker with no room cancels its subscription, and one that has room again subscribes anew with the room
+    /// it has. Called with the connect gate held.
     /// </summary>
     private async Task AdjustFlowAsync(CancellationToken cancellationToken)
     {
@@ -216,7 +237,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             return;
         }
 
-        var room = _options.Prefetch - _held.Values.Count(held => held.InCustody);
+        var room = _options.Prefetch - _held.Count;
         if (room <= 0)
         {
             if (_consumerTag is { } tag)
@@ -228,8 +249,11 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             return;
         }
 
-        await channel.BasicQosAsync(0, (ushort)room, global: false, cancellationToken).ConfigureAwait(false);
-        _consumerTag ??= await channel.BasicConsumeAsync(RabbitMqTaskQueue.QueueName(_pool), autoAck: false, _consumer, cancellationToken).ConfigureAwait(false);
+        if (_consumerTag is null)
+        {
+            await channel.BasicQosAsync(0, (ushort)room, global: false, cancellationToken).ConfigureAwait(false);
+            _consumerTag = await channel.BasicConsumeAsync(RabbitMqTaskQueue.QueueName(_pool), autoAck: false, _consumer, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task AdjustFlowAsync()
@@ -295,9 +319,10 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 {
                     return;
                 }
-                catch (Exception e) when (RabbitMqTaskQueue.IsConnectionFailure(e))
+                catch (Exception) when (!_stopped.IsCancellationRequested)
                 {
-                    // The broker is still away; try again after the pause.
+                    // The broker is still away, or still starting (it may refuse a login or a declaration until it has
+                    // booted): try again after the pause. A consumer that stopped trying would be lost to its pool.
                 }
             }
         }
