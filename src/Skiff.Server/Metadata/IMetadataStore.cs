@@ -1,4 +1,5 @@
 using Skiff.Core;
+using Skiff.Core.Queues;
 using Skiff.Server.Webhooks;
 
 namespace Skiff.Server.Metadata;
@@ -15,7 +16,7 @@ namespace Skiff.Server.Metadata;
 /// that contradict what is recorded throw <see cref="MetadataConflictException"/> and change nothing.
 /// Lists take a <c>limit</c> that must be positive.
 /// </remarks>
-internal interface IMetadataStore : IAsyncDisposable
+internal interface IMetadataStore : ITaskStore, IAsyncDisposable
 {
     /// <summary>How many of each location's most recent deployments keep their releases referenced.</summary>
     const int RetainedDeploymentsPerLocation = 10;

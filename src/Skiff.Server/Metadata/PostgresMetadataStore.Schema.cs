@@ -294,6 +294,34 @@ internal sealed partial class PostgresMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN tasks_json text;
         """,
+
+        // Task queues (docs/queues.md): each pool's queued tasks, leased to one worker at a time (leased_by, leased_until;
+        // leases skip rows another server has locked) and delivered in insertion order; and each task's result, recorded
+        // once (its primary key), in the transaction that takes the task off the queue.
+        """
+        CREATE TABLE tasks (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            pool text COLLATE "C" NOT NULL,
+            payload bytea NOT NULL,
+            headers_json text NOT NULL,
+            published_at timestamptz NOT NULL,
+            deliveries integer NOT NULL,
+            last_error text,
+            leased_by text,
+            leased_until timestamptz
+        );
+        CREATE INDEX tasks_by_pool ON tasks (pool, seq);
+        CREATE TABLE task_results (
+            task_id text PRIMARY KEY,
+            pool text COLLATE "C" NOT NULL,
+            succeeded boolean NOT NULL,
+            payload bytea,
+            error text,
+            deliveries integer NOT NULL,
+            recorded_at timestamptz NOT NULL
+        );
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -283,6 +283,34 @@ internal sealed partial class SqliteMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN tasks_json TEXT;
         """,
+
+        // Task queues (docs/queues.md): each pool's queued tasks, leased to one worker at a time (leased_by, leased_until)
+        // and delivered in insertion order; and each task's result, recorded once (its primary key), in the transaction
+        // that takes the task off the queue. A result outlives its task row, so a late second completion finds it.
+        """
+        CREATE TABLE tasks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            pool TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            headers_json TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            deliveries INTEGER NOT NULL,
+            last_error TEXT,
+            leased_by TEXT,
+            leased_until TEXT
+        ) STRICT;
+        CREATE INDEX tasks_by_pool ON tasks (pool, seq);
+        CREATE TABLE task_results (
+            task_id TEXT PRIMARY KEY,
+            pool TEXT NOT NULL,
+            succeeded INTEGER NOT NULL,
+            payload BLOB,
+            error TEXT,
+            deliveries INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL
+        ) STRICT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Skiff.Core.Queues;
+using Skiff.Testing;
+
+namespace Skiff.Server.Tests.Queues;
+
+/// <summary>The task-queue contract on RabbitMQ, and what only a broker has: restarts, and its consumer timeout.</summary>
+[Collection(RabbitMqBroker.Collection)]
+public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueContract
+{
+    private protected override Task<IQueueWorld> CreateWorldAsync() => System.Threading.Tasks.Task.FromResult<IQueueWorld>(new RabbitMqQueueWorld(broker));
+
+    [Fact]
+    public async Task A_broker_restart_in_the_middle_of_the_flow_loses_no_task_and_records_each_result_once()
+    {
+        const int Tasks = 60;
+        var results = new ConcurrentDictionary<string, int>();
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var workers = Enumerable.Range(0, 2).Select(w => System.Threading.Tasks.Task.Run(async () =>
+        {
+            var queue = await World.OpenAsync();
+            await using var consumer = await queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = $"w{w}" }, stop.Token);
+            while (!stop.IsCancellationRequested)
+            {
+                TaskDelivery delivery;
+                try
+                {
+                    delivery = await consumer.ReceiveAsync(stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                try
+                {
+                    if (await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(delivery.Task.Id), stop.Token))
+                    {
+                        results.AddOrUpdate(delivery.Task.Id, 1, (_, n) => n + 1);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // The broker went away between recording and acknowledging: the task comes again and counts once.
+                }
+            }
+        })).ToList();
+
+        for (var i = 0; i < Tasks / 2; i++)
+        {
+            await Queue.PublishAsync(Pool, Task($"t-{i:D3}"), CancellationToken.None);
+        }
+
+        // Publishes go on while the broker stops and starts: each returns only once the broker confirmed it.
+        var restart = System.Threading.Tasks.Task.Run(async () =>
+        {
+            await broker.StopAsync();
+            await broker.StartAsync();
+        });
+        for (var i = Tasks / 2; i < Tasks; i++)
+        {
+            await Queue.PublishAsync(Pool, Task($"t-{i:D3}"), CancellationToken.None);
+        }
+
+        await restart;
+        var waited = Stopwatch.StartNew();
+        while (results.Count < Tasks && waited.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await System.Threading.Tasks.Task.Delay(100);
+        }
+
+        await stop.CancelAsync();
+        await System.Threading.Tasks.Task.WhenAll(workers);
+        var missing = new List<string>();
+        for (var i = 0; i < Tasks; i++)
+        {
+            if (!results.ContainsKey($"t-{i:D3}"))
+            {
+                var recorded = await Queue.GetResultAsync($"t-{i:D3}", CancellationToken.None);
+                missing.Add($"t-{i:D3}: {(recorded is null ? "no result" : $"{recorded.Deliveries} deliveries, error {recorded.Error}")}");
+            }
+        }
+
+        missing.ShouldBeEmpty();
+        results.Count.ShouldBe(Tasks);
+        results.Values.ShouldAllBe(n => n == 1);
+        for (var i = 0; i < Tasks; i++)
+        {
+            (await Queue.GetResultAsync($"t-{i:D3}", CancellationToken.None)).ShouldNotBeNull().Succeeded.ShouldBeTrue();
+        }
+    }
+
+    [Fact]
+    public async Task A_task_running_longer_than_the_consumer_timeout_is_handed_to_the_store_and_runs_once()
+    {
+        var queue = Queue;
+        var world = World;
+        await queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
+        await using var running = await queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "running" }, CancellationToken.None);
+        var delivery = await ReceiveAsync(running);
+        var idleQueue = await world.OpenAsync();
+        await using var idle = await idleQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "idle" }, CancellationToken.None);
+        var idleGets = idle.ReceiveAsync(CancellationToken.None).AsTask();
+
+        // The task "runs" for two consumer timeouts (plus the broker's half-second check): had its delivery stayed
+        // unacknowledged, the broker would have closed the channel and handed the task to the idle worker. Real time:
+        // it is the broker's clock that is under test.
+        await System.Threading.Tasks.Task.Delay(RabbitMqBroker.ConsumerTimeout * 2 + TimeSpan.FromSeconds(1));
+
+        idleGets.IsCompleted.ShouldBeFalse();
+        (await running.CompleteAsync(delivery, Bytes("done"), CancellationToken.None)).ShouldBeTrue();
+        var result = (await queue.GetResultAsync("long", CancellationToken.None)).ShouldNotBeNull();
+        result.Deliveries.ShouldBe(1);
+        await CountsBecomeAsync(new PoolTaskCounts(0, 0));
+        idleGets.IsCompleted.ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task Without_a_handover_the_broker_takes_a_long_task_back_at_its_consumer_timeout()
+    {
+        // The control for the test above: it shows the broker's timeout is real here, so that test can fail.
+        await using var world = new RabbitMqQueueWorld(broker) { HandoverAfter = TimeSpan.FromMinutes(10) };
+        var queue = await world.OpenAsync();
+        await queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
+        await using var running = await queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "running" }, CancellationToken.None);
+        (await ReceiveAsync(running)).DeliveryCount.ShouldBe(1);
+        var idleQueue = await world.OpenAsync();
+        await using var idle = await idleQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "idle" }, CancellationToken.None);
+
+        // Either worker may get it back: the one that held it connects again after the broker closed its channel.
+        var again = await await System.Threading.Tasks.Task.WhenAny(ReceiveAsync(running), ReceiveAsync(idle));
+
+        again.Task.Id.ShouldBe("long");
+        again.DeliveryCount.ShouldBe(2);
+    }
+}
