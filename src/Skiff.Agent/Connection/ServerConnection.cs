@@ -285,9 +285,17 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
         await SendAsync(new RunStartedReply(runId, host.Describe(location)?.Release.ToString()) { Request = start.Request }, cancellationToken).ConfigureAwait(false);
         Log.RunStarted(_logger, runId, location, start.Job);
-        await foreach (var runEvent in run.Events.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        // Whatever the code server sent while the last events went out goes into the next message together.
+        var waiting = new List<JsonObject>();
+        while (await run.Events.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            await journal.AppendAsync(runEvent, Volatile.Read(ref _connection), (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
+            while (waiting.Count < AgentRunEvents.MaxEvents && run.Events.TryRead(out var runEvent))
+            {
+                waiting.Add(runEvent);
+            }
+
+            await journal.AppendAsync(waiting, Volatile.Read(ref _connection), (events, on) => SendRunEventsAsync(runId, events, on, cancellationToken)).ConfigureAwait(false);
+            waiting.Clear();
         }
     }
 
@@ -304,7 +312,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         {
             if (_journals.TryGetValue(runId, out var journal))
             {
-                await journal.ResumeAsync(storedThrough, connection, (e, on) => SendRunEventAsync(runId, e, on, cancellationToken)).ConfigureAwait(false);
+                await journal.ResumeAsync(storedThrough, connection, (events, on) => SendRunEventsAsync(runId, events, on, cancellationToken)).ConfigureAwait(false);
             }
             else
             {
@@ -358,8 +366,24 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
     }
 
-    private Task<bool> SendRunEventAsync(string runId, JsonObject runEvent, long connection, CancellationToken cancellationToken) =>
-        TrySendAsync(new AgentRunEvent(runId, runEvent), connection, cancellationToken);
+    private async Task<bool> SendRunEventsAsync(string runId, IReadOnlyList<RunEventJson> runEvents, long connection, CancellationToken cancellationToken)
+    {
+        if (Protocol >= 3)
+        {
+            return await TrySendAsync(new AgentRunEvents(runId, runEvents), connection, cancellationToken).ConfigureAwait(false);
+        }
+
+        // A server that speaks only version 2 reads one event a message (tests connect so to check it still can).
+        foreach (var runEvent in runEvents)
+        {
+            if (!await TrySendAsync(new AgentRunEvent(runId, runEvent.ToJsonObject()), connection, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>The server is the authority on a location's settings: a limit or environment it leaves out is none.</summary>
     private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment) =>

@@ -28,6 +28,7 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(AgentLoad), "load")]
 [JsonDerivedType(typeof(LocationReport), "report")]
 [JsonDerivedType(typeof(AgentRunEvent), "run_event")]
+[JsonDerivedType(typeof(AgentRunEvents), "run_events")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -161,6 +162,26 @@ internal sealed record LocationReport(string Location, string Release, string Ki
 /// looking at no more than its seq and type (<see cref="RunEvents"/>). A typed copy would drop fields it did not know.
 /// </summary>
 internal sealed record AgentRunEvent(string Run, JsonObject Event) : AgentMessage;
+
+/// <summary>
+/// Events of one run, consecutive and in order: whatever the agent had waiting to send, up to
+/// <see cref="MaxEvents"/> (agent protocol 3). One message and one parse for many events instead of one each; the
+/// events themselves are as in <see cref="AgentRunEvent"/>, passed on and stored as they came (<see cref="RunEventJson"/>).
+/// </summary>
+internal sealed record AgentRunEvents(string Run, IReadOnlyList<RunEventJson> Events) : AgentMessage
+{
+    /// <summary>
+    /// Events per message at most, and about <see cref="MaxBytes"/> of their JSON (one larger event goes alone): the
+    /// server holds a message whole while it reads it, and stores up to 2,000 events per transaction.
+    /// </summary>
+    public const int MaxEvents = 1000;
+
+    /// <inheritdoc cref="MaxEvents"/>
+    public const int MaxBytes = 1024 * 1024;
+
+    // A record prints its members: this one's would be a list's type name, not what it holds.
+    public override string ToString() => $"AgentRunEvents {{ Run = {Run}, Events = {Events.Count} (seq {Events.FirstOrDefault()?.Seq}–{Events.LastOrDefault()?.Seq}) }}";
+}
 
 /// <summary>
 /// Source-generated serialization of the agent protocol's messages: no reflection and no serializer warm-up on the

@@ -9,9 +9,10 @@ internal static class AgentProtocol
 {
     /// <summary>
     /// Raise this whenever a message changes shape in a way the other side's previous release cannot read. 2: the
-    /// fleet (an agent's first message is its hello, which the server waits for before it catches the agent up).
+    /// fleet (an agent's first message is its hello, which the server waits for before it catches the agent up). 3: an
+    /// agent sends a run's events in batches (<see cref="AgentRunEvents"/>) instead of one message each.
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>The connect URL's query parameter that carries the agent's version. Agents from before the check send none: they speak 1.</summary>
     public const string QueryParameter = "protocol";
@@ -25,8 +26,11 @@ internal static class AgentProtocol
     /// </summary>
     public const string RefusalHeader = "Skiff-Refusal";
 
-    /// <summary>The versions a server of this release serves.</summary>
-    public static readonly IReadOnlyList<int> Served = [Version];
+    /// <summary>
+    /// The versions a server of this release serves. 2 still: a version-2 agent differs only in sending each event on
+    /// its own (<see cref="AgentRunEvent"/>), which this server reads too, so servers can be upgraded before their agents.
+    /// </summary>
+    public static readonly IReadOnlyList<int> Served = [2, Version];
 
     public static string SkiffVersion { get; } = typeof(AgentProtocol).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 

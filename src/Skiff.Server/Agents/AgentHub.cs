@@ -884,8 +884,16 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     {
         switch (message)
         {
+            case AgentRunEvents batch:
+                // Queued in order for the writer's next batches; once the run's end is committed, the agent may forget its events.
+                foreach (var runEvent in batch.Events)
+                {
+                    await runs.AppendEventAsync(batch.Run, runEvent, runEvent.IsEnd ? () => session.TrySendAsync(new RunStoredNotice(batch.Run)) : null, stopping).ConfigureAwait(false);
+                }
+
+                break;
             case AgentRunEvent runEvent:
-                // Queued for the next batch; once the run's end is committed, the agent may forget its events.
+                // From an agent of protocol 2, one event a message.
                 await runs.AppendEventAsync(runEvent.Run, runEvent.Event, () => session.TrySendAsync(new RunStoredNotice(runEvent.Run)), stopping).ConfigureAwait(false);
                 break;
             case LocationReport report:

@@ -82,10 +82,16 @@ internal static class BrowseEndpoints
             var from = long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last) ? last : after ?? 0;
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
-            await foreach (var (seq, json) in runs.ReadAsync(id, from, follow: true, cancellationToken).ConfigureAwait(false))
+            var body = context.Response.BodyWriter;
+            await foreach (var page in runs.ReadPagesAsync(id, from, follow: true, cancellationToken).ConfigureAwait(false))
             {
-                await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes($"id: {seq}\ndata: {json}\n\n"), cancellationToken).ConfigureAwait(false);
-                await context.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+                foreach (var stored in page)
+                {
+                    Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"id: {stored.Seq}\ndata: {stored.Json}\n\n"), body);
+                }
+
+                // A page at a time, as GET …/events writes it.
+                await body.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
             // The run has ended and every event was sent: say so, or the browser would reconnect for ever.

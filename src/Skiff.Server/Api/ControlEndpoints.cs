@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.ComponentModel.DataAnnotations;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -198,10 +199,18 @@ internal static class ControlEndpoints
         {
             _ = await RunAsync(store, id, cancellationToken).ConfigureAwait(false);
             context.Response.ContentType = "application/x-ndjson";
-            await foreach (var (_, json) in runs.ReadAsync(id, after ?? 0, follow ?? false, cancellationToken).ConfigureAwait(false))
+            var body = context.Response.BodyWriter;
+            await foreach (var page in runs.ReadPagesAsync(id, after ?? 0, follow ?? false, cancellationToken).ConfigureAwait(false))
             {
-                await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(json + "\n"), cancellationToken).ConfigureAwait(false);
-                await context.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+                foreach (var stored in page)
+                {
+                    Encoding.UTF8.GetBytes(stored.Json, body);
+                    body.Write("\n"u8);
+                }
+
+                // One write and flush a page, not one each: a follower of a run that logs 50,000 lines kept up at a few
+                // thousand events a second when every event was a chunk of its own.
+                await body.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         })
             .Produces<JsonObject>(StatusCodes.Status200OK, "application/x-ndjson")

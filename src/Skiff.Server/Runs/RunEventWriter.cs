@@ -69,23 +69,25 @@ internal sealed class RunEventWriter
     /// once the event, being its run's end, has been dealt with durably: stored (or found stored) and the run
     /// ended, or the run found ended already. Not for an event of an unknown run, nor one the store refused.
     /// </summary>
-    public ValueTask AppendAsync(string runId, JsonObject runEvent, Func<Task>? endStored, CancellationToken cancellationToken)
+    /// <remarks>The event is stored as its text came: only a run's end is read further (its reason and duration).</remarks>
+    public ValueTask AppendAsync(string runId, RunEventJson runEvent, Func<Task>? endStored, CancellationToken cancellationToken)
     {
-        var seq = (long?)runEvent["seq"] ?? 0;
-        string? status = null;
-        if (RunEvents.IsEnd(runEvent))
+        var seq = runEvent.Seq ?? 0;
+        if (!runEvent.IsEnd)
         {
-            status = (string?)runEvent["type"] switch
-            {
-                "run_succeeded" => RunStatuses.Succeeded,
-                "run_canceled" => RunStatuses.Canceled,
-                _ => RunStatuses.Failed,
-            };
+            return _queue.Writer.WriteAsync(new Queued(new RunEventToStore(runId, seq, runEvent.Json), null, null), cancellationToken);
         }
 
-        var stored = new RunEventToStore(runId, seq, runEvent.ToJsonString(), status, status is null ? null : (string?)runEvent["reason"]);
-        var durationMs = status is not null && runEvent["duration_ms"] is JsonValue duration && duration.TryGetValue<long>(out var ms) ? ms : (long?)null;
-        return _queue.Writer.WriteAsync(new Queued(stored, status is null ? null : endStored, durationMs), cancellationToken);
+        var status = runEvent.Type switch
+        {
+            "run_succeeded" => RunStatuses.Succeeded,
+            "run_canceled" => RunStatuses.Canceled,
+            _ => RunStatuses.Failed,
+        };
+        var end = runEvent.ToJsonObject();
+        var durationMs = end["duration_ms"] is JsonValue duration && duration.TryGetValue<long>(out var ms) ? ms : (long?)null;
+        var reason = end["reason"] is JsonValue reasonValue && reasonValue.TryGetValue<string>(out var text) ? text : null;
+        return _queue.Writer.WriteAsync(new Queued(new RunEventToStore(runId, seq, runEvent.Json, status, reason), endStored, durationMs), cancellationToken);
     }
 
     private async Task WriteLoopAsync()

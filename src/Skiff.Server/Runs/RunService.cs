@@ -21,6 +21,9 @@ internal sealed class RunService
 {
     private const string Topic = "run";
 
+    /// <summary>Events a follower reads from the store at a time: a batch the writer commits (2,000) is one or two reads.</summary>
+    internal const int PageSize = 1000;
+
     /// <summary>How long a follower waits for a store that cannot be reached before its stream ends with an error.</summary>
     private static readonly TimeSpan FollowerPatience = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, RunRecord> _starting = new(StringComparer.Ordinal);
@@ -101,16 +104,22 @@ internal sealed class RunService
     /// transaction. A store that cannot be reached is waited out: the agent sends each event once on a connection,
     /// so one dropped here would be lost until it reconnects, and the run would not end for its followers.
     /// </summary>
-    public ValueTask AppendEventAsync(string runId, JsonObject runEvent, Func<Task>? endStored, CancellationToken cancellationToken) =>
+    public ValueTask AppendEventAsync(string runId, RunEventJson runEvent, Func<Task>? endStored, CancellationToken cancellationToken) =>
         _events.AppendAsync(
             runId,
             runEvent,
-            () =>
-            {
-                RunEnded?.Invoke();
-                return endStored?.Invoke() ?? Task.CompletedTask;
-            },
+            !runEvent.IsEnd
+                ? null
+                : () =>
+                {
+                    RunEnded?.Invoke();
+                    return endStored?.Invoke() ?? Task.CompletedTask;
+                },
             cancellationToken);
+
+    /// <inheritdoc cref="AppendEventAsync(string, RunEventJson, Func{Task}?, CancellationToken)"/>
+    public ValueTask AppendEventAsync(string runId, JsonObject runEvent, Func<Task>? endStored, CancellationToken cancellationToken) =>
+        AppendEventAsync(runId, RunEventJson.From(runEvent), endStored, cancellationToken);
 
     /// <summary>
     /// Ends a run whose agent can no longer report on it, with a <c>run_failed</c> event after its last
@@ -177,6 +186,21 @@ internal sealed class RunService
     /// </summary>
     public async IAsyncEnumerable<(long Seq, string Json)> ReadAsync(string runId, long afterSeq, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        await foreach (var page in ReadPagesAsync(runId, afterSeq, follow, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var stored in page)
+            {
+                yield return (stored.Seq, stored.Json);
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="ReadAsync"/>, a page at a time: the events one read of the store found (up to
+    /// <see cref="PageSize"/>), so a stream can write a page and flush once. A page is never empty.
+    /// </summary>
+    public async IAsyncEnumerable<IReadOnlyList<RunEventRecord>> ReadPagesAsync(string runId, long afterSeq, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         // A follower's stream has begun: an error now could only cut it off, so it waits out a short outage.
         var patience = follow ? FollowerPatience : TimeSpan.Zero;
         var readAfterEnd = false;
@@ -185,15 +209,11 @@ internal sealed class RunService
             // Take the signal before reading, so an event stored in between is not missed.
             var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             var from = afterSeq;
-            var events = await MetadataOutage.RideOutAsync(() => _store.GetRunEventsAsync(runId, from, 1000, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
-            foreach (var stored in events)
-            {
-                afterSeq = stored.Seq;
-                yield return (stored.Seq, stored.Json);
-            }
-
+            var events = await MetadataOutage.RideOutAsync(() => _store.GetRunEventsAsync(runId, from, PageSize, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
             if (events.Count > 0)
             {
+                afterSeq = events[^1].Seq;
+                yield return events;
                 continue;
             }
 

@@ -25,7 +25,7 @@ public sealed class AgentProtocolTests(PlatformFixture fixture) : IClassFixture<
 
         socket.HttpStatusCode.ShouldBe((HttpStatusCode)426);
         socket.HttpResponseHeaders![AgentProtocol.RefusalHeader].Single().ShouldBe(
-            $"agent 'future' speaks agent protocol {AgentProtocol.Version + 1}; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol {AgentProtocol.Version} only: " +
+            $"agent 'future' speaks agent protocol {AgentProtocol.Version + 1}; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2 or {AgentProtocol.Version} only: " +
             $"upgrade the server to a skiff release that speaks protocol {AgentProtocol.Version + 1}, or run the agent from the server's release (skiff {AgentProtocol.SkiffVersion}).");
     }
 
@@ -38,13 +38,14 @@ public sealed class AgentProtocolTests(PlatformFixture fixture) : IClassFixture<
             new AgentOptions { CacheDirectory = fixture.Workspace.PathTo("refused-agent") },
             new HttpBlobSource(http, platform.Url, platform.Token),
             TimeProvider.System);
-        var connection = new ServerConnection(host, platform.Url, platform.Token, "old", TimeProvider.System) { Protocol = AgentProtocol.Version - 1 };
+        // Version 2 is still served (it differs only in sending each run event on its own); 1 is not.
+        var connection = new ServerConnection(host, platform.Url, platform.Token, "old", TimeProvider.System) { Protocol = 1 };
 
         var refused = await Should.ThrowAsync<AgentRefusedException>(() => connection.RunAsync(new CancellationTokenSource(Deadline).Token));
 
         refused.Message.ShouldBe(
-            $"the server at {platform.Url} refused this agent (skiff {AgentProtocol.SkiffVersion}, agent protocol {AgentProtocol.Version - 1}): " +
-            $"agent 'old' speaks agent protocol {AgentProtocol.Version - 1}; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol {AgentProtocol.Version} only: " +
+            $"the server at {platform.Url} refused this agent (skiff {AgentProtocol.SkiffVersion}, agent protocol 1): " +
+            $"agent 'old' speaks agent protocol 1; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2 or {AgentProtocol.Version} only: " +
             $"upgrade the agent to the server's release (skiff {AgentProtocol.SkiffVersion}).");
     }
 }

@@ -59,7 +59,7 @@ public sealed class AgentMessagesTests
     }
 
     [Theory]
-    [InlineData("{\"type\":\"launch\",\"request\":4}", "launch", "unknown_type", "'launch' is not a message of agent protocol 2")]
+    [InlineData("{\"type\":\"launch\",\"request\":4}", "launch", "unknown_type", "'launch' is not a message of agent protocol 3")]
     [InlineData("{\"type\":\"cancel_run\",\"request\":4}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
     [InlineData("{\"type\":\"cancel_run\",\"request\":4,\"run\":42}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
     [InlineData("{\"request\":4,\"run\":\"r-1\"}", null, "malformed", "the message has no \"type\" string")]
@@ -78,6 +78,43 @@ public sealed class AgentMessagesTests
     public void What_is_not_a_json_object_is_no_message(string json)
     {
         JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeNull();
+    }
+
+    [Fact]
+    public void A_batch_of_run_events_is_read_in_order_each_event_kept_as_its_text_with_its_seq_and_type()
+    {
+        var events = Enumerable.Range(1, 1000)
+            .Select(seq => $"{{\"v\":1,\"seq\":{seq},\"type\":\"{(seq == 1000 ? "run_succeeded" : "log")}\",\"message\":\"line {seq} \\u00e9t\u00e9 {{\\\"nested\\\":[1,{{\\\"seq\\\":0}}]}}\",\"properties\":{{\"seq\":-1,\"type\":\"not this one\"}}}}")
+            .ToList();
+        var json = $"{{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":[{string.Join(',', events)}]}}";
+
+        var batch = JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeOfType<AgentRunEvents>();
+
+        batch.Run.ShouldBe("r-1");
+        batch.Events.Select(e => e.Json).ShouldBe(events, "each event's text exactly as it came, in order");
+        batch.Events.Select(e => e.Seq).ShouldBe(Enumerable.Range(1, 1000).Select(s => (long?)s), "seq is the event's own, not a nested one");
+        batch.Events.Count(e => e.IsEnd).ShouldBe(1);
+        batch.Events[^1].Type.ShouldBe("run_succeeded");
+        Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes<AgentMessage>(batch, AgentJson.Wire.AgentMessage)).ShouldBe(json);
+    }
+
+    [Theory]
+    [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":[{\"seq\":1},2]}")]
+    [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":{\"seq\":1}}")]
+    [InlineData("{\"type\":\"run_events\",\"events\":[{\"seq\":1}]}")]
+    public void A_batch_with_an_event_that_is_not_an_object_or_no_run_is_malformed(string json)
+    {
+        var unreadable = JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeOfType<UnreadableMessage>();
+
+        (unreadable.Type, unreadable.Code).ShouldBe(("run_events", "malformed"));
+    }
+
+    [Fact]
+    public void An_event_the_agent_holds_as_a_tree_is_written_as_text_with_its_seq_and_type()
+    {
+        var written = RunEventJson.From(new System.Text.Json.Nodes.JsonObject { ["v"] = 1, ["seq"] = 7, ["type"] = "output", ["text"] = "it's été <b>" });
+
+        (written.Json, written.Seq, written.Type, written.IsEnd).ShouldBe(("{\"v\":1,\"seq\":7,\"type\":\"output\",\"text\":\"it's été <b>\"}", 7L, "output", false));
     }
 
     [Fact]
