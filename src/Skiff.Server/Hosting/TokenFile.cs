@@ -12,23 +12,9 @@ internal static class TokenFile
             return File.ReadAllText(path).Trim();
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var token = "skiff_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        var temporary = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var file = new FileStream(temporary, options))
-        using (var writer = new StreamWriter(file))
-        {
-            writer.Write(token);
-        }
-
-        File.Move(temporary, path, overwrite: true);
-        return token;
+        PrivateFile.CreateOnce(path, "skiff_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
+        // What the file holds, not what was just made: a server starting beside this one may have written it first.
+        return File.ReadAllText(path).Trim();
     }
 
     /// <summary>Compares in constant time, so response timing does not reveal how much of a guess was right.</summary>

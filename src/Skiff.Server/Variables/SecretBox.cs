@@ -49,7 +49,7 @@ internal sealed class SecretBox
                 throw new SecretKeyException($"the secrets key file {path} does not exist. Copy the key file of the servers that share this metadata store there (every server needs the same one), or leave --secrets-key-file out to use one in the data folder.");
             }
 
-            Write(path);
+            Hosting.PrivateFile.CreateOnce(path, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(KeyBytes)));
         }
 
         string text;
@@ -68,35 +68,6 @@ internal sealed class SecretBox
         }
 
         return new SecretBox(Convert.FromHexString(text), path);
-    }
-
-    private static void Write(string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temporary = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var file = new FileStream(temporary, options))
-        using (var writer = new StreamWriter(file))
-        {
-            writer.Write(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(KeyBytes)));
-            writer.Flush();
-            file.Flush(flushToDisk: true);
-        }
-
-        // Not overwriting: two servers starting on one data folder at once keep whichever key came first.
-        try
-        {
-            File.Move(temporary, path, overwrite: false);
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            File.Delete(temporary);
-        }
     }
 
     /// <summary>What a sealed value is for, bound into it: one made for one purpose never opens as another.</summary>
