@@ -12,15 +12,19 @@ public sealed partial class DeployTests
 {
     private static readonly TimeSpan TraceDeadline = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task A_deploy_is_one_trace_from_the_cli_through_the_server_to_the_agent_with_a_span_per_stage()
-    {
-        var exported = new ExportedSpans();
-        using var tracing = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
+    /// <summary>Collects the spans of the server and agent that run in this test process.</summary>
+    private static OpenTelemetry.Trace.TracerProvider InProcessTracing(ExportedSpans exported) =>
+        OpenTelemetry.Sdk.CreateTracerProviderBuilder()
             .AddSource("Skiff.Server", "Skiff.Agent")
             .AddServerInstrumentation()
             .AddInMemoryExporter(exported)
             .Build();
+
+    [Fact]
+    public async Task A_deploy_is_one_trace_from_the_cli_through_the_server_to_the_agent_with_a_span_per_stage()
+    {
+        var exported = new ExportedSpans();
+        using var tracing = InProcessTracing(exported);
         await using var receiver = OtlpReceiver.Start();
         var trace = ActivityTraceId.CreateRandom();
         var pipeline = ActivitySpanId.CreateRandom();
@@ -69,11 +73,7 @@ public sealed partial class DeployTests
     public async Task A_run_requested_from_the_cli_continues_its_trace_on_the_server_and_the_agent()
     {
         var exported = new ExportedSpans();
-        using var tracing = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
-            .AddSource("Skiff.Server", "Skiff.Agent")
-            .AddServerInstrumentation()
-            .AddInMemoryExporter(exported)
-            .Build();
+        using var tracing = InProcessTracing(exported);
         await using var receiver = OtlpReceiver.Start();
         (await Platform.SkiffAsync("deploy", fixture.Hello, "--location", "traced-runs")).ExitCode.ShouldBe(0);
         var trace = ActivityTraceId.CreateRandom();
