@@ -88,6 +88,9 @@ internal sealed class AgentHost : IAsyncDisposable
     /// <summary>Whether cgroups bound each location's memory (native included), CPU and processes, not only its managed heap.</summary>
     public bool BoundsMemory => _isolation.BoundsMemory;
 
+    /// <summary>This agent's cgroups, when it keeps limits by them.</summary>
+    internal Cgroups? Cgroups => _isolation.Cgroups;
+
     /// <summary>Code servers and run workers that started in a standby process rather than cold.</summary>
     public long StandbysTaken => _standbys.Taken;
 

@@ -103,6 +103,36 @@ internal sealed class Cgroups : IDisposable
         return (procs, memory);
     }
 
+    /// <summary>
+    /// How often the kernel held <paramref name="location"/>'s processes back for its CPU quota: the CFS periods they
+    /// ran in and the ones in which they used up the quota (<c>cpu.stat</c>). Zeros before the location's first process.
+    /// </summary>
+    public (long Periods, long Throttled) CpuThrottling(string location)
+    {
+        long periods = 0, throttled = 0;
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(_roots["cpu"], Key(location), "cpu.stat")))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 2 && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var value))
+                {
+                    (periods, throttled) = parts[0] switch
+                    {
+                        "nr_periods" => (value, throttled),
+                        "nr_throttled" => (periods, value),
+                        _ => (periods, throttled),
+                    };
+                }
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return (periods, throttled);
+    }
+
     /// <summary>Whether the kernel's OOM killer stopped a process of this memory group.</summary>
     public static bool OutOfMemory(string memoryGroup)
     {
