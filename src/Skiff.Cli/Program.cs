@@ -28,4 +28,11 @@ if (HelpText.HasUsageErrors(parse))
 
 // Disposed after the command, which sends the spans still buffered before the process exits.
 using var traces = CliTraces.StartExport(args);
-return await parse.InvokeAsync().ConfigureAwait(false);
+// `up`, `server` and `agent` handle Ctrl-C and SIGTERM themselves and stop in their own time (PlatformCommands.StopSignal).
+var invocation = new InvocationConfiguration();
+if (PlatformCommands.StopsItself(parse.CommandResult.Command))
+{
+    invocation.ProcessTerminationTimeout = null;
+}
+
+return await parse.InvokeAsync(invocation).ConfigureAwait(false);

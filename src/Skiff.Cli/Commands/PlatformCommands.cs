@@ -66,6 +66,7 @@ internal static class PlatformCommands
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            using var stop = new StopSignal(cancellationToken);
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             // Also from the environment, so a password need not be on a command line (a pod's, say) for all to see.
             var database = parse.GetValue(metadata) ?? FromEnvironment("SKIFF_METADATA");
@@ -105,7 +106,7 @@ internal static class PlatformCommands
             Console.WriteLine(parse.GetValue(json)
                 ? new JsonObject { ["url"] = server.Url.ToString().TrimEnd('/'), ["data"] = directory, ["token_file"] = Path.Combine(directory, "token") }.ToJsonString()
                 : $"skiff server listening on {server.Url} (data in {directory}; token in {Path.Combine(directory, "token")}; web UI at {server.Url})");
-            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            await stop.WaitAsync().ConfigureAwait(false);
             Log.Stopping(loggers.CreateLogger(typeof(PlatformCommands).FullName!), "server");
             return 0;
         }));
@@ -213,6 +214,7 @@ internal static class PlatformCommands
         command.Subcommands.Add(Undrain());
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            using var stop = new StopSignal(cancellationToken);
             var urls = parse.GetValue(server)!.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             if (urls.Count == 0)
             {
@@ -223,7 +225,7 @@ internal static class PlatformCommands
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
             using var loggers = logs.CreateFactory(parse);
             var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels);
-            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), cancellationToken).ConfigureAwait(false);
+            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), stop.Token).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -240,6 +242,7 @@ internal static class PlatformCommands
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            using var stop = new StopSignal(cancellationToken);
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             using var loggers = logs.CreateFactory(parse);
             // The server beside it logs every report it stores, with the agent's name: the agent's own line would repeat it.
@@ -270,7 +273,7 @@ internal static class PlatformCommands
                 Console.WriteLine("deploy with `skiff deploy PATH --location NAME`; stop with Ctrl-C");
             }
 
-            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            await stop.WaitAsync().ConfigureAwait(false);
             Log.Stopping(loggers.CreateLogger(typeof(PlatformCommands).FullName!), "up");
             await stopping.CancelAsync().ConfigureAwait(false);
             await agent.ConfigureAwait(false);
@@ -416,13 +419,53 @@ internal static class PlatformCommands
         }
     }
 
-    /// <summary>Waits for Ctrl-C or SIGTERM (how a service manager or Kubernetes stops a process).</summary>
-    private static async Task WaitForStopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Ctrl-C or SIGTERM (how a service manager or Kubernetes stops a process) for the commands that run until told to
+    /// stop. Listening starts before anything does, so a signal that comes while the command starts up, or just as it
+    /// says it is ready, is not missed; the command then stops as soon as it is up.
+    /// </summary>
+    /// <remarks>
+    /// These commands stop themselves, and may take more than a moment to (runs to end, code servers to stop): Program
+    /// turns System.CommandLine's own handling off for them, which would return from Main two seconds after the
+    /// signal, in the middle of their shutdown.
+    /// </remarks>
+    private sealed class StopSignal : IDisposable
     {
-        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.TrySetResult(); });
-        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.TrySetResult(); });
-        using var registration = cancellationToken.Register(() => stop.TrySetResult());
-        await stop.Task.ConfigureAwait(false);
+        private readonly CancellationTokenSource _stop;
+        private readonly PosixSignalRegistration _interrupt;
+        private readonly PosixSignalRegistration _terminate;
+
+        public StopSignal(CancellationToken cancellationToken)
+        {
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        }
+
+        /// <summary>Canceled when the command is told to stop.</summary>
+        public CancellationToken Token => _stop.Token;
+
+        public Task WaitAsync()
+        {
+            var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _stop.Token.Register(() => stopped.TrySetResult());
+            return stopped.Task;
+        }
+
+        public void Dispose()
+        {
+            _interrupt.Dispose();
+            _terminate.Dispose();
+            _stop.Dispose();
+        }
+
+        private void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            _stop.Cancel();
+        }
     }
+
+    /// <summary>The commands that run until told to stop, and stop themselves (<see cref="StopSignal"/>).</summary>
+    internal static bool StopsItself(Command command) => command.Name is "up" or "server" or "agent" && command.Parents.OfType<RootCommand>().Any();
 }
