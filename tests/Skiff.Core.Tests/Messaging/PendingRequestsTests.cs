@@ -4,7 +4,7 @@ namespace Skiff.Core.Tests.Messaging;
 
 public sealed class PendingRequestsTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task Replies_complete_the_request_whose_id_they_repeat_whatever_their_order()

@@ -6,7 +6,7 @@ namespace Skiff.Sdk.Tests.Execution;
 /// <summary>A run's events as a listener receives them, with waits for the one a test is after.</summary>
 internal sealed class EventLog
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     private readonly Lock _gate = new();
     private readonly List<RunEvent> _events = [];

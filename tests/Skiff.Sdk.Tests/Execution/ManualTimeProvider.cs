@@ -6,7 +6,7 @@ namespace Skiff.Sdk.Tests.Execution;
 /// </summary>
 internal sealed class ManualTimeProvider : TimeProvider
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     private readonly Lock _gate = new();
     private readonly List<ManualTimer> _timers = [];

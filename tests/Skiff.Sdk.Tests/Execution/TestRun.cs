@@ -11,7 +11,7 @@ namespace Skiff.Sdk.Tests.Execution;
 /// </summary>
 internal sealed class TestRun : IDisposable
 {
-    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     private TestRun(JobDefinition job, TimeProvider time, ITaskCaller? tasks) =>
         Outcome = new RunExecutor(time) { Tasks = tasks ?? DeployedTaskCaller.Instance }.ExecuteAsync(job, job.Bind(Some.NoParameters()), "sha256:release", new RunEventStream("run-1", time, Events.Add), Cancellation.Token);

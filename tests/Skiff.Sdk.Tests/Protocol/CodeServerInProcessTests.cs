@@ -13,7 +13,7 @@ namespace Skiff.Sdk.Tests.Protocol;
 /// </summary>
 public sealed class CodeServerInProcessTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task Hello_IsTheFirstMessage()

@@ -104,12 +104,12 @@ public sealed class FrameReaderTests
         var read = reader.ReadAsync(cancel.Token);
         await cancel.CancelAsync();
 
-        await Should.ThrowAsync<OperationCanceledException>(read.WaitAsync(TimeSpan.FromSeconds(10)));
+        await Should.ThrowAsync<OperationCanceledException>(read.WaitAsync(TimeSpan.FromSeconds(60)));
     }
 
     private static async Task<List<string>> ReadAllAsync(FrameReader reader)
     {
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var frames = new List<string>();
         while (await reader.ReadAsync(deadline.Token) is { } frame)
         {
