@@ -7,7 +7,8 @@ namespace Skiff.Cli.Tests;
 
 /// <summary>
 /// Longest first, as measured in CI on two cores (per-test durations of the .trx files, summed per collection):
-/// DeployTests ~10 min, PostgreSQL (ScaleOutTests and PostgresPlatformTests) ~8.5, the launcher's real build ~7,
+/// DeployTests ~10 min, PostgreSQL (ScaleOutTests and PostgresPlatformTests) ~8.5, the launcher's real build ~7 (when
+/// the test builds it; scripts/test.sh builds the launcher beside the solution's build, and then the test takes seconds),
 /// ReconnectTests ~3, and so on down to ~1 min. In xUnit's own order DeployTests started six minutes in and ran on
 /// alone for four minutes after the other slots had run dry.
 /// </summary>

@@ -17,13 +17,13 @@ public sealed class GitContextTests : IDisposable
     [Fact]
     public async Task Same_files_give_the_same_release_in_or_out_of_git_and_whatever_the_remote()
     {
-        var outside = _workspace.CopySample("Hello", "outside/Hello");
         var inRepository = _workspace.CopySample("Hello", "repository/Hello");
         var inFork = _workspace.CopySample("Hello", "fork/Hello");
         await GitRepository.InitAsync(_workspace.PathTo("repository"), "https://github.com/skiff-tests/hello.git");
         await GitRepository.InitAsync(_workspace.PathTo("fork"), "https://github.com/someone-else/hello-fork.git");
 
-        var plain = await BuildAsync(outside);
+        // Outside git: the shared build, in a temporary folder.
+        var plain = (await BuiltHello.GetAsync()).Result;
         var repository = await BuildAsync(inRepository);
         var fork = await BuildAsync(inFork);
         await GitRepository.RunAsync(_workspace.PathTo("repository"), "remote", "set-url", "origin", "https://github.com/skiff-tests/moved.git");

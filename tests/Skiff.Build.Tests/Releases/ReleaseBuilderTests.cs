@@ -4,7 +4,10 @@ using Skiff.Testing;
 
 namespace Skiff.Build.Tests.Releases;
 
-/// <summary>Real `dotnet` restores and builds of samples/Hello, copied into temporary folders.</summary>
+/// <summary>
+/// Real `dotnet` restores and builds of samples/Hello, copied into temporary folders; the unchanged sample to compare
+/// with is <see cref="BuiltHello"/>, built once for every class.
+/// </summary>
 public sealed class ReleaseBuilderTests : IDisposable
 {
     private readonly Workspace _workspace = new();
@@ -14,10 +17,10 @@ public sealed class ReleaseBuilderTests : IDisposable
     [Fact]
     public async Task Same_project_in_two_directories_gives_identical_digests_and_blob_bytes()
     {
-        var first = _workspace.CopySample("Hello", "one/Hello");
+        var shared = await BuiltHello.GetAsync();
         var second = _workspace.CopySample("Hello", "two/deeper/path/Hello");
 
-        var a = await BuildAsync(first, "store-a");
+        var a = shared.Result;
         var b = await BuildAsync(second, "store-b");
 
         b.Release.ShouldBe(a.Release);
@@ -25,7 +28,7 @@ public sealed class ReleaseBuilderTests : IDisposable
         b.Source.ShouldBe(a.Source);
         a.Packages.Count.ShouldBeGreaterThanOrEqualTo(3);
         a.Manifest.SdkVersion.ShouldNotBeNull();
-        var blobsA = BlobFiles("store-a");
+        var blobsA = BlobFiles(shared.Store);
         var blobsB = BlobFiles("store-b");
         blobsB.Keys.ShouldBe(blobsA.Keys, ignoreOrder: true);
         foreach (var (name, path) in blobsA)
@@ -75,7 +78,6 @@ public sealed class ReleaseBuilderTests : IDisposable
     [Fact]
     public async Task Reordered_package_references_and_reformatted_project_file_change_nothing()
     {
-        var original = _workspace.CopySample("Hello", "original/Hello");
         var reordered = _workspace.CopySample("Hello", "reordered/Hello");
         File.WriteAllText(Path.Combine(reordered, "Hello.csproj"), """
             <Project Sdk="Microsoft.NET.Sdk">
@@ -101,7 +103,7 @@ public sealed class ReleaseBuilderTests : IDisposable
             </Project>
             """);
 
-        var a = await BuildAsync(original, "store-a");
+        var a = (await BuiltHello.GetAsync()).Result;
         var b = await BuildAsync(reordered, "store-b");
 
         b.EnvironmentDigest.ShouldBe(a.EnvironmentDigest);
@@ -112,8 +114,9 @@ public sealed class ReleaseBuilderTests : IDisposable
     [Fact]
     public async Task Another_runtime_identifier_gives_another_environment()
     {
+        // The linux-x64 build is the shared one; win-x64 in a copy of its own, as its restore rewrites obj/.
+        var linux = (await BuiltHello.GetAsync()).Result;
         var project = _workspace.CopySample("Hello");
-        var linux = await BuildAsync(project, "store");
         var windows = await BuildAsync(project, "store", rid: "win-x64");
 
         windows.Environment.Rid.ShouldBe("win-x64");
@@ -131,11 +134,11 @@ public sealed class ReleaseBuilderTests : IDisposable
     [Fact]
     public async Task Unchanged_project_reuses_every_package_blob_and_gives_the_same_release()
     {
-        var project = _workspace.CopySample("Hello");
+        var shared = await BuiltHello.GetAsync();
         var stages = new List<StageReport>();
-        var first = await BuildAsync(project, "store");
-        var second = await new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")))
-            .BuildAsync(new BuildRequest(project), stages.Add, CancellationToken.None);
+        var first = shared.Result;
+        var second = await new ReleaseBuilder(new FileBlobStore(shared.Store))
+            .BuildAsync(new BuildRequest(shared.Project), stages.Add, CancellationToken.None);
 
         second.Release.ShouldBe(first.Release);
         stages.Single(s => s.Stage == "restore").Summary.ShouldStartWith("up to date");
@@ -156,7 +159,8 @@ public sealed class ReleaseBuilderTests : IDisposable
 
     private Dictionary<string, string> BlobFiles(string store)
     {
-        var folder = _workspace.PathTo(store, "blobs", "sha256");
+        // A store of this test's workspace by name, or another (the shared build's) by its absolute path.
+        var folder = Path.Combine(_workspace.PathTo(store), "blobs", "sha256");
         return Directory.Exists(folder)
             ? Directory.EnumerateFiles(folder).ToDictionary(f => Path.GetFileName(f)!, f => f)
             : [];

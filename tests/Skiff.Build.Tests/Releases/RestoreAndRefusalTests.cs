@@ -60,11 +60,8 @@ public sealed class RestoreAndRefusalTests : IDisposable
     [Fact]
     public async Task A_locked_project_restores_exactly_what_its_lock_file_says_and_records_it()
     {
-        var project = _workspace.CopySample("Hello");
-        var stages = new List<StageReport>();
-
-        var result = await new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")))
-            .BuildAsync(new BuildRequest(project) { RequireLockFile = true }, stages.Add, CancellationToken.None);
+        // The shared build is this one: the first build of a fresh copy, with RequireLockFile.
+        var (project, _, result, stages) = await BuiltHello.GetAsync();
 
         result.Environment.Locked.ShouldBeTrue();
         var locked = LockedPackages.Read(project, rid: result.Environment.Rid);

@@ -57,9 +57,11 @@ public sealed class LauncherTests : IDisposable
         changed.Stdout.ShouldContain("ran ");
     }
 
-    // The real thing, on this checkout: a Release publish with ReadyToRun of the CLI and everything it references. It
-    // is the longest test of the project (minutes of CPU beside the other tests), so it sits in this class and not in
-    // BuildAndExecTests: a collection of its own starts first (LongestFirst) instead of holding up a class of quick tests.
+    // The real thing, on this checkout: a Release publish with ReadyToRun of the CLI and everything it references. Run
+    // alone it is the longest test of the project (minutes of CPU beside the other tests), so it sits in this class and
+    // not in BuildAndExecTests: a collection of its own starts first (LongestFirst) instead of holding up a class of
+    // quick tests. scripts/test.sh runs the launcher once beside the solution's build, so there this finds the CLI
+    // built on a fresh checkout and runs it (and, were that build broken, builds again here and fails with its errors).
     [Fact]
     public async Task Launcher_script_builds_the_cli_and_runs_it()
     {

@@ -46,10 +46,7 @@ public sealed class DeployActionTests(PlatformFixture fixture) : IClassFixture<P
     [Fact]
     public async Task A_version_that_does_not_go_live_fails_the_step_with_an_annotation_and_a_summary_saying_why()
     {
-        var broken = fixture.Variant("action-broken", text => text.Replace(
-            "return await SkiffApp.RunAsync",
-            "if (args.Length > 0) throw new InvalidOperationException(\"broken on purpose\");\nreturn await SkiffApp.RunAsync",
-            StringComparison.Ordinal));
+        var broken = PlatformFixture.BrokenOnPurpose;
         var runner = Runner.Create(fixture.Workspace, "broken");
 
         var result = await runner.RunAsync(Inputs(broken, "ci-broken"));

@@ -127,10 +127,7 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
     public async Task A_failing_new_version_leaves_the_old_one_live_and_the_deploy_exits_non_zero()
     {
         var good = await DeployAsync(fixture.Hello, "guarded");
-        var broken = fixture.Variant("broken", text => text.Replace(
-            "return await SkiffApp.RunAsync",
-            "if (args.Length > 0) throw new InvalidOperationException(\"broken on purpose\");\nreturn await SkiffApp.RunAsync",
-            StringComparison.Ordinal));
+        var broken = PlatformFixture.BrokenOnPurpose;
 
         var deploy = await Platform.SkiffAsync("deploy", broken, "--location", "guarded", "--json");
         var locations = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray();

@@ -7,15 +7,19 @@ public sealed class PlatformFixture : IAsyncLifetime
 {
     // Every class deploys the same unchanged Hello: one copy for the whole test run is restored and compiled once, and
     // later deploys of it build nothing (builds of one folder take turns, ProjectBuildLock). Edits go to Variant copies.
-    private static readonly Lazy<string> SharedHelloCopy = new(() =>
+    private static readonly Lazy<Workspace> SharedWorkspace = new(() =>
     {
         var workspace = new Workspace();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => workspace.Dispose();
-        return workspace.CopySample("Hello", "hello-repo");
+        return workspace;
     });
 
+    private static readonly Lazy<string> SharedHelloCopy = new(() => SharedWorkspace.Value.CopySample("Hello", "hello-repo"));
+
+    // Shared by every class: the same edit of Hello deployed by two classes is built once.
+    private static readonly Dictionary<string, (string Folder, string Program)> SharedVariants = [];
+
     private readonly Workspace _workspace = new();
-    private readonly Dictionary<string, string> _sharedVariants = [];
 
     /// <summary>samples/Hello as it is, for any test that deploys it unchanged; never write to it.</summary>
     internal static string SharedHello => SharedHelloCopy.Value;
@@ -39,22 +43,34 @@ public sealed class PlatformFixture : IAsyncLifetime
     }
 
     /// <summary>
-    /// <see cref="Variant"/> made once for the class's tests that ask for <paramref name="name"/>: the first deploy builds
-    /// it, later ones (to other platforms too) find it built. For tests that deploy the same program and never edit it.
+    /// <see cref="Variant"/> made once for every test of the run that asks for <paramref name="name"/>: the first deploy
+    /// builds it, later ones (to other platforms too) find it built. For tests that deploy the same program and never
+    /// edit it; one name is one program (asking for it with another edit throws).
     /// </summary>
-    public string SharedVariant(string name, Func<string, string> edit)
+    public static string SharedVariant(string name, Func<string, string> edit)
     {
-        lock (_sharedVariants)
+        var program = edit(File.ReadAllText(Path.Combine(SharedHello, "Program.cs")));
+        lock (SharedVariants)
         {
-            if (!_sharedVariants.TryGetValue(name, out var folder))
+            if (SharedVariants.TryGetValue(name, out var made))
             {
-                folder = Variant(name, edit);
-                _sharedVariants.Add(name, folder);
+                return made.Program == program
+                    ? made.Folder
+                    : throw new InvalidOperationException($"the shared variant '{name}' was made with another edit; give this one another name");
             }
 
+            var folder = SharedWorkspace.Value.CopySample("Hello", $"variant-{name}");
+            File.WriteAllText(Path.Combine(folder, "Program.cs"), program);
+            SharedVariants.Add(name, (folder, program));
             return folder;
         }
     }
+
+    /// <summary>Hello whose job throws "broken on purpose" when it runs under Skiff: a version that never goes live.</summary>
+    public static string BrokenOnPurpose => SharedVariant("broken-on-purpose", text => text.Replace(
+        "return await SkiffApp.RunAsync",
+        "if (args.Length > 0) throw new InvalidOperationException(\"broken on purpose\");\nreturn await SkiffApp.RunAsync",
+        StringComparison.Ordinal));
 
     /// <summary>A copy of Hello whose Program.cs is changed by <paramref name="edit"/>.</summary>
     public string Variant(string name, Func<string, string> edit)

@@ -94,7 +94,7 @@ public sealed class ReconnectTests(PlatformFixture fixture) : IClassFixture<Plat
     private async Task<(string RunId, string Gate)> StartGatedRunAsync(EmbeddedPlatform platform, string location)
     {
         // One gated program for the three tests: it is built once, and each test's platform gets it from that build.
-        var project = fixture.SharedVariant("gated", text => text.Replace(
+        var project = PlatformFixture.SharedVariant("gated", text => text.Replace(
             "return await SkiffApp.RunAsync(args, jobs =>\n{",
             GateJob,
             StringComparison.Ordinal));
