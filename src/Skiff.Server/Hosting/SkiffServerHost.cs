@@ -114,6 +114,10 @@ internal static class SkiffServerHost
             var variables = new LocationVariables(store, secrets, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics, Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
+            // Deployed task calls travel on the metadata store's own queue (docs/queues.md), worked by the agents of each pool. Its
+            // consumers end, giving back what they hold, as the server stops.
+            var taskQueue = new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
+            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
             var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Metrics = metrics, Variables = variables };
             queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>(), Metrics = metrics };
             runs.RunEnded = queue.Nudge;
