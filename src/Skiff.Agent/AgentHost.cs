@@ -34,6 +34,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly ProcessLock _folderLock;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _tasks = new(StringComparer.Ordinal);
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
     private readonly Lock _evictionGate = new();
 
@@ -311,7 +312,36 @@ internal sealed class AgentHost : IAsyncDisposable
             throw new CodeServerException($"the code server of '{request.Pool}' ({live.Release.Short}) did not come back within the activation timeout to run task {request.TaskId}.", "unavailable");
         }
 
-        return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellationToken).ConfigureAwait(false);
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _tasks[request.Call] = cancellation;
+        try
+        {
+            return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellation.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _tasks.TryRemove(request.Call, out _);
+        }
+    }
+
+    /// <summary>Cancels a task this agent runs for a call (its caller stopped waiting); false when none runs.</summary>
+    public bool CancelTask(string call)
+    {
+        if (!_tasks.TryGetValue(call, out var running))
+        {
+            return false;
+        }
+
+        try
+        {
+            running.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It ended meanwhile.
+        }
+
+        return true;
     }
 
     /// <summary>Asks a running run to stop; it ends with run_canceled.</summary>

@@ -253,19 +253,26 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     /// </summary>
     public Func<CallTaskMessage, CancellationToken, Task<TaskResultNotice>>? TaskCalls { get; set; }
 
-    /// <summary>Runs a task of this version for a deployed call and returns how it ended, with the events it gave.</summary>
+    /// <summary>
+    /// Runs a task of this version for a deployed call and returns how it ended, with the events it gave. Canceling
+    /// <paramref name="cancellationToken"/> cancels the task's token; this still waits for the task's end (canceled).
+    /// </summary>
     /// <exception cref="CodeServerException">The code server does not declare the task, or went away while it ran.</exception>
     public async Task<TaskOutcome> RunTaskAsync(RunTaskRequest request, CancellationToken cancellationToken)
     {
+        using var cancel = cancellationToken.Register(() => _ = CancelTaskAsync(request.Call));
+        return (await RequestAsync<TaskDoneReply>(request, CancellationToken.None).ConfigureAwait(false)).Outcome;
+    }
+
+    private async Task CancelTaskAsync(string call)
+    {
         try
         {
-            return (await RequestAsync<TaskDoneReply>(request, cancellationToken).ConfigureAwait(false)).Outcome;
+            await RequestAsync<OkReply>(new CancelTaskRequest(call), CancellationToken.None).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !_exited.Task.IsCompleted)
+        catch (CodeServerException)
         {
-            // The caller stopped waiting: the task stops too, rather than running on for nobody.
-            await SendRawAsync(ProtocolJson.Frame(new CancelTaskRequest(request.Call), ProtocolJson.Wire.CodeServerRequest), CancellationToken.None).ConfigureAwait(false);
-            throw;
+            // Gone, or the task ended meanwhile: nothing is left to cancel.
         }
     }
 

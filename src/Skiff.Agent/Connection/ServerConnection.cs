@@ -217,6 +217,9 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     }
 
                     break;
+                case AgentCancelTask cancelTask:
+                    host.CancelTask(cancelTask.Call);
+                    break;
                 case AgentRunTask runTask:
                     await RunTaskAsync(runTask, cancellationToken).ConfigureAwait(false);
                     break;
@@ -338,6 +341,12 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 System.Text.Json.JsonSerializer.Deserialize(answer.Outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)
                     ?? throw new System.Text.Json.JsonException("a task's outcome was null"),
                 answer.Code);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The run stopped waiting (it was canceled): the server cancels the task, or skips it if no worker took it yet.
+            await SendAsync(new AgentCancelCall(call.Call), CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
         catch (Exception exception) when (exception is System.Text.Json.JsonException or NotSupportedException)
         {

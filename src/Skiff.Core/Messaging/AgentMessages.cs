@@ -33,6 +33,8 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(AgentTaskDone), "task_done")]
 [JsonDerivedType(typeof(AgentCallTask), "call_task")]
 [JsonDerivedType(typeof(AgentTaskResult), "task_result")]
+[JsonDerivedType(typeof(AgentCancelCall), "cancel_call")]
+[JsonDerivedType(typeof(AgentCancelTask), "cancel_task")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -97,6 +99,9 @@ internal sealed record AgentRunTask(string Call, string TaskId, string Pool, str
 /// </summary>
 internal sealed record AgentTaskResult(string Call, JsonObject Outcome, string? Code = null) : AgentMessage;
 
+/// <summary>Server → agent, no reply: the caller of a task the agent runs stopped waiting; the task's token is canceled.</summary>
+internal sealed record AgentCancelTask(string Call) : AgentMessage;
+
 // Agent → server replies.
 
 /// <summary>
@@ -142,6 +147,12 @@ internal sealed record AgentTaskDone(JsonObject Outcome) : AgentMessage;
 /// its calls still waiting again on each new connection; a call that has a result is answered at once, never queued twice.
 /// </summary>
 internal sealed record AgentCallTask(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : AgentMessage;
+
+/// <summary>
+/// A run of this agent stopped waiting for a call (it was canceled): the server forgets the call, cancels its task if a
+/// worker runs it, and has a worker that takes it later settle it as canceled without running it.
+/// </summary>
+internal sealed record AgentCancelCall(string Call) : AgentMessage;
 
 /// <summary>
 /// The agent's first message on every connection: what it is (labels, capacity) and runs. Until its hello an agent is

@@ -910,6 +910,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case AgentCallTask call when Tasks is { } tasks:
                 await tasks.CallAsync(session.Name, call).ConfigureAwait(false);
                 break;
+            case AgentCancelCall cancel when Tasks is { } tasks:
+                await tasks.CancelAsync(cancel).ConfigureAwait(false);
+                break;
             case AgentCallTask call:
                 await session.TrySendAsync(new AgentTaskResult(call.Call, new JsonObject { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = "", ["message"] = "this server carries no task calls" } }, "refused")).ConfigureAwait(false);
                 break;

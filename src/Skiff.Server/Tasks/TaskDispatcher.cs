@@ -40,6 +40,10 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _settled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Pool, string Agent), byte> _workers = new();
 
+    // Calls whose caller stopped waiting, until settled; and the agent running each call a worker handed out.
+    private readonly ConcurrentDictionary<string, byte> _canceled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AgentSession> _running = new(StringComparer.Ordinal);
+
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
@@ -78,6 +82,26 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (first)
         {
             _ = AwaitResultAsync(call.Call);
+        }
+    }
+
+    /// <summary>
+    /// The caller of a call stopped waiting (its run was canceled): the call is no longer answered, a task running for it
+    /// is canceled on its agent, and a worker that takes it later settles it as canceled without running it (this server
+    /// only: a call canceled through another server still runs).
+    /// </summary>
+    public async Task CancelAsync(AgentCancelCall cancel)
+    {
+        if (!_waiting.TryRemove(cancel.Call, out _))
+        {
+            // Answered already (or never made here): nothing is left to stop.
+            return;
+        }
+
+        _canceled[cancel.Call] = 0;
+        if (_running.TryGetValue(cancel.Call, out var session))
+        {
+            await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
         }
     }
 
@@ -224,7 +248,16 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             JsonNode.Parse(task.Payload),
             task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
             task.Headers.GetValueOrDefault(TaskHeaders.Traceparent));
+        if (_canceled.TryRemove(task.Id, out _))
+        {
+            var canceled = Failure($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
+            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(canceled.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+
         AgentMessage reply;
+        _running[task.Id] = session;
         try
         {
             // No timeout: a task runs as long as it runs; the queue's lease is renewed meanwhile, and the agent going away
@@ -239,6 +272,10 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         {
             // The server stops: the lease runs out, and the task is delivered again.
             return false;
+        }
+        finally
+        {
+            _running.TryRemove(task.Id, out _);
         }
 
         try
@@ -257,6 +294,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
         finally
         {
+            _canceled.TryRemove(task.Id, out _);
             if (_settled.TryRemove(task.Id, out var settled))
             {
                 settled.TrySetResult();

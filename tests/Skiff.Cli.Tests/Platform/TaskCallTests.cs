@@ -33,6 +33,27 @@ public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<Platf
                 .Parameter("folder", "")
                 .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<string, string>("tasks", "crash_once", context.Parameters.Get<string>("folder"))));
 
+            // Marks that it started, then waits to be canceled, and marks that too.
+            jobs.Task("wait_for_cancel", async (TaskContext context, string folder) =>
+            {
+                File.WriteAllText(Path.Combine(folder, "started"), context.TaskId);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    File.WriteAllText(Path.Combine(folder, "canceled"), context.TaskId);
+                    throw;
+                }
+
+                return "never";
+            });
+
+            jobs.Job("call_wait", "Calls wait_for_cancel")
+                .Parameter("folder", "")
+                .Run(context => context.CallAsync<string, string>("tasks", "wait_for_cancel", context.Parameters.Get<string>("folder")));
+
             jobs.Job("call", "Calls a task and logs its result")
                 .Parameter("pool", "tasks")
                 .Parameter("task", "double")
@@ -95,6 +116,41 @@ public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<Platf
         Directory.GetFiles(folder).Length.ShouldBe(1);
         var (_, events) = await LastRunEventsAsync();
         events.Where(e => e["task"] is not null).Select(e => (string?)e["type"]).ShouldBe(["task_started", "task_succeeded"], run.ToString());
+    }
+
+    [Fact]
+    public async Task Canceling_the_calling_run_stops_its_wait_and_cancels_the_task_on_the_pool()
+    {
+        await DeployAsync();
+        var folder = fixture.Workspace.PathTo("cancel-marks");
+        Directory.CreateDirectory(folder);
+
+        var started = await fixture.Platform.SkiffAsync("run", "caller", "call_wait", "--param", $"folder={folder}", "--detach", "--json");
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
+        await WaitForFileAsync(Path.Combine(folder, "started"));
+        var canceled = await fixture.Platform.SkiffAsync("cancel", runId);
+        var logs = await fixture.Platform.SkiffAsync("logs", runId, "--follow", "--json");
+        await WaitForFileAsync(Path.Combine(folder, "canceled"));
+
+        canceled.ExitCode.ShouldBe(0, canceled.ToString());
+        var events = logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
+        ((string?)events.Last()["type"]).ShouldBe("run_canceled", logs.ToString());
+        events.ShouldContain(e => (string?)e["type"] == "task_canceled" && (string?)e["task"] == "wait_for_cancel", logs.ToString());
+        (await File.ReadAllTextAsync(Path.Combine(folder, "canceled"))).ShouldBe($"{runId}:call_wait:1");
+    }
+
+    /// <summary>Waits for a file to appear, for up to the activation deadline (against a hang).</summary>
+    private static async Task WaitForFileAsync(string path)
+    {
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(path)!, Path.GetFileName(path)) { EnableRaisingEvents = true };
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.Created += (_, _) => created.TrySetResult();
+        watcher.Changed += (_, _) => created.TrySetResult();
+        if (!File.Exists(path))
+        {
+            await created.Task.WaitAsync(EmbeddedPlatform.ActivationDeadline);
+        }
     }
 
     [Theory]
