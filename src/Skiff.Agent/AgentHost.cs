@@ -34,6 +34,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly ProcessLock _folderLock;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _tasks = new(StringComparer.Ordinal);
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
     private readonly Lock _evictionGate = new();
 
@@ -228,6 +229,7 @@ internal sealed class AgentHost : IAsyncDisposable
         await EnsureIntactAsync(location, live.Materialized, cancellationToken).ConfigureAwait(false);
         var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
         _standbys.Replenish(live.Launch);
+        process.TaskCalls = CallTaskAsync;
         RunHandle inner;
         try
         {
@@ -267,6 +269,79 @@ internal sealed class AgentHost : IAsyncDisposable
             }
         }, CancellationToken.None);
         return worker.Outer;
+    }
+
+    /// <summary>
+    /// Where the task calls of this agent's runs go (docs/tasks.md): the connection to the server, which queues them on
+    /// their pools. Null (an agent driven in-process, with no server): every call is refused, saying so.
+    /// </summary>
+    public Func<Skiff.Sdk.Protocol.CallTaskMessage, CancellationToken, Task<Skiff.Sdk.Protocol.TaskResultNotice>>? TaskCalls { get; set; }
+
+    private Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, CancellationToken cancellationToken) =>
+        TaskCalls is { } forward
+            ? forward(call, cancellationToken)
+            : Task.FromResult(CodeServerProcess.Refused(call, "this agent is not connected to a server, which task calls go through"));
+
+    /// <summary>
+    /// Runs a task on the live version of its pool (<see cref="Skiff.Sdk.Protocol.RunTaskRequest.Pool"/>) for a deployed call (a worker of the pool took it from
+    /// the queue), waiting out a restart of its code server, and returns how it ended. A pinned call
+    /// (<see cref="Skiff.Sdk.Protocol.RunTaskRequest.Pin"/>) runs only on a release whose digest starts with the pin.
+    /// </summary>
+    /// <exception cref="CodeServerException">The pool has no live version here, the pin does not match it, or its code server went away while the task ran.</exception>
+    public async Task<Skiff.Sdk.Protocol.TaskOutcome> RunTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, CancellationToken cancellationToken)
+    {
+        if (!_locations.TryGetValue(request.Pool, out var state) || state.Live is not { } live)
+        {
+            throw new CodeServerException($"pool '{request.Pool}' has no live version on this agent.", "unknown_location");
+        }
+
+        if (request.Pin is { } pin && !live.Release.Hex.StartsWith(pin, StringComparison.Ordinal))
+        {
+            throw new CodeServerException($"the call is pinned to release {pin} of pool '{request.Pool}', and this agent runs {live.Release.Short}; only a release starting with {pin} serves it.", "wrong_release");
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(state.Settings.ActivationTimeout ?? _options.ActivationTimeout);
+        CodeServerProcess server;
+        try
+        {
+            server = await live.ServerAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new CodeServerException($"the code server of '{request.Pool}' ({live.Release.Short}) did not come back within the activation timeout to run task {request.TaskId}.", "unavailable");
+        }
+
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _tasks[request.Call] = cancellation;
+        try
+        {
+            return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellation.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _tasks.TryRemove(request.Call, out _);
+        }
+    }
+
+    /// <summary>Cancels a task this agent runs for a call (its caller stopped waiting); false when none runs.</summary>
+    public bool CancelTask(string call)
+    {
+        if (!_tasks.TryGetValue(call, out var running))
+        {
+            return false;
+        }
+
+        try
+        {
+            running.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It ended meanwhile.
+        }
+
+        return true;
     }
 
     /// <summary>Asks a running run to stop; it ends with run_canceled.</summary>

@@ -69,7 +69,7 @@ public sealed class OpContext
     internal string? TraceParent { get; init; }
 
     /// <summary>Where this op's task calls go: in-process in a local run, the pool's queue in a deployed one.</summary>
-    internal ITaskCaller Tasks { get; init; } = DeployedTaskCaller.Instance;
+    internal ITaskCaller Tasks { get; init; } = UnavailableTaskCaller.Instance;
 
     /// <summary>
     /// Reports how far along the op is. Cheap to call on every item: at most one progress event per

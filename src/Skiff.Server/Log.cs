@@ -2,7 +2,8 @@ namespace Skiff.Server;
 
 /// <summary>
 /// Every log line the server writes, source-generated. Event ids are stable (docs/logs.md) and grouped by area:
-/// 1xxx hosting and the API, 2xxx deployments, 3xxx runs, 4xxx agents, 5xxx blobs, 6xxx webhooks, 7xxx schedules.
+/// 1xxx hosting and the API, 2xxx deployments, 3xxx runs, 4xxx agents, 5xxx blobs, 6xxx webhooks, 7xxx schedules,
+/// 8xxx task calls.
 /// </summary>
 internal static partial class Log
 {
@@ -103,4 +104,15 @@ internal static partial class Log
 
     [LoggerMessage(7001, LogLevel.Warning, "the {Tick} tick of {Location}/{Job} started no run: {Problem}")]
     public static partial void ScheduledRunNotStarted(ILogger logger, DateTimeOffset tick, string location, string job, string problem);
+
+    // 8xxx: task calls.
+
+    [LoggerMessage(8000, LogLevel.Information, "task call {Call} to {Pool}/{Task} was refused: {Reason}")]
+    public static partial void TaskCallRefused(ILogger logger, string call, string pool, string task, string reason);
+
+    [LoggerMessage(8001, LogLevel.Warning, "task {Call} of pool {Pool} (delivery {Delivery}) was not run by agent {Agent}: {Problem}; it is delivered again")]
+    public static partial void TaskDeliveryFailed(ILogger logger, string call, string pool, string agent, int delivery, string problem);
+
+    [LoggerMessage(8002, LogLevel.Error, "the worker of pool {Pool} on agent {Agent} failed unexpectedly; the next call or connect of the agent starts another")]
+    public static partial void PoolWorkerFailed(ILogger logger, Exception exception, string pool, string agent);
 }

@@ -29,6 +29,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly PendingRequests<CodeServerMessage> _requests = new(TimeProvider.System);
     private readonly ConcurrentDictionary<string, RunHandle> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _calls = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OutputTail _stderr;
     private readonly IsolatedProcess? _isolated;
@@ -246,6 +247,35 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Where the task calls of this process's runs go (the agent's connection to its server, docs/tasks.md), answered with
+    /// how each ended. Null: every call is refused, saying the agent reaches no server.
+    /// </summary>
+    public Func<CallTaskMessage, CancellationToken, Task<TaskResultNotice>>? TaskCalls { get; set; }
+
+    /// <summary>
+    /// Runs a task of this version for a deployed call and returns how it ended, with the events it gave. Canceling
+    /// <paramref name="cancellationToken"/> cancels the task's token; this still waits for the task's end (canceled).
+    /// </summary>
+    /// <exception cref="CodeServerException">The code server does not declare the task, or went away while it ran.</exception>
+    public async Task<TaskOutcome> RunTaskAsync(RunTaskRequest request, CancellationToken cancellationToken)
+    {
+        using var cancel = cancellationToken.Register(() => _ = CancelTaskAsync(request.Call));
+        return (await RequestAsync<TaskDoneReply>(request, CancellationToken.None).ConfigureAwait(false)).Outcome;
+    }
+
+    private async Task CancelTaskAsync(string call)
+    {
+        try
+        {
+            await RequestAsync<OkReply>(new CancelTaskRequest(call), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (CodeServerException)
+        {
+            // Gone, or the task ended meanwhile: nothing is left to cancel.
+        }
+    }
+
     public Task CancelRunAsync(string runId, CancellationToken cancellationToken) =>
         RequestAsync<OkReply>(new CancelRequest(runId), cancellationToken);
 
@@ -387,6 +417,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         }
 
         _requests.Close(Gone(exit));
+        foreach (var call in _calls.Values)
+        {
+            // Nobody is left to hear the result.
+            call.Cancel();
+        }
+
         UnsolicitedErrors.Writer.TryComplete();
         _exited.TrySetResult(exit);
     }
@@ -405,11 +441,60 @@ internal sealed class CodeServerProcess : IAsyncDisposable
                 break;
             case { Id: { } id } when _requests.TryComplete(id, message):
                 break;
+            case CallTaskMessage call:
+                _ = ForwardCallAsync(call);
+                break;
+            case CancelCallMessage cancel:
+                if (_calls.TryRemove(cancel.Call, out var waiting))
+                {
+                    waiting.Cancel();
+                }
+
+                break;
             case ErrorReply error:
                 UnsolicitedErrors.Writer.TryWrite(error);
                 break;
         }
     }
+
+    /// <summary>Passes a run's task call on (<see cref="TaskCalls"/>) and writes its result back to the run's process.</summary>
+    private async Task ForwardCallAsync(CallTaskMessage call)
+    {
+        using var cancellation = new CancellationTokenSource();
+        if (!_calls.TryAdd(call.Call, cancellation))
+        {
+            return;
+        }
+
+        TaskResultNotice notice;
+        try
+        {
+            notice = TaskCalls is { } forward
+                ? await forward(call, cancellation.Token).ConfigureAwait(false)
+                : Refused(call, "this agent is not connected to a server, which task calls go through; it was started without one (AgentHost alone)");
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return;
+        }
+        finally
+        {
+            _calls.TryRemove(call.Call, out _);
+        }
+
+        try
+        {
+            await SendRawAsync(ProtocolJson.Frame(notice, ProtocolJson.Wire.CodeServerRequest), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+        {
+            // The run's process is gone; so is the op that waited.
+        }
+    }
+
+    /// <summary>The end of a call that was never queued, saying why.</summary>
+    internal static TaskResultNotice Refused(CallTaskMessage call, string why) =>
+        new(call.Call, new TaskOutcome(false, Error: new Skiff.Sdk.Events.ErrorInfo("", why, null)), "refused");
 
     private CodeServerException Gone(ProcessExit exit) => new($"{_name} is gone: the process {exit.Describe()}", "exited");
 

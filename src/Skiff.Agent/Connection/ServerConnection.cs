@@ -29,6 +29,9 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RunJournal> _journals = new(StringComparer.Ordinal);
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger<ServerConnection>();
+
+    // The task calls of this agent's runs that wait for their result; sent again on each new connection.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (AgentCallTask Call, TaskCompletionSource<AgentTaskResult> Result)> _calls = new(StringComparer.Ordinal);
     private ClientWebSocket? _socket;
 
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
@@ -41,6 +44,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// <exception cref="AgentRefusedException">A server does not speak this agent's protocol: retrying cannot help.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        host.TaskCalls = CallTaskAsync;
         using var stopReports = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var reports = ForwardReportsAsync(stopReports.Token);
         try
@@ -105,6 +109,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 // First word on every connection: who this agent is and what it runs, so the server can place
                 // locations by label and tell it to stop any it no longer hosts.
                 await TrySendAsync(Hello(), connection, cancellationToken).ConfigureAwait(false);
+                foreach (var (call, _) in _calls.Values)
+                {
+                    // Calls made while no server was connected, or whose answer the last connection did not bring: a
+                    // call already queued is not queued twice, and one with a result is answered at once.
+                    await TrySendAsync(call, connection, cancellationToken).ConfigureAwait(false);
+                }
+
                 using var connected = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var load = ReportLoadAsync(connection, connected.Token);
                 try
@@ -198,6 +209,19 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     break;
                 case RunStoredNotice stored:
                     _journals.TryRemove(stored.Run, out _);
+                    break;
+                case AgentTaskResult result:
+                    if (_calls.TryGetValue(result.Call, out var waiting))
+                    {
+                        waiting.Result.TrySetResult(result);
+                    }
+
+                    break;
+                case AgentCancelTask cancelTask:
+                    host.CancelTask(cancelTask.Call);
+                    break;
+                case AgentRunTask runTask:
+                    await RunTaskAsync(runTask, cancellationToken).ConfigureAwait(false);
                     break;
                 case CancelRunRequest cancel:
                     await host.CancelRunAsync(cancel.Run, cancellationToken).ConfigureAwait(false);
@@ -297,6 +321,51 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             await journal.AppendAsync(waiting, Volatile.Read(ref _connection), (events, on) => SendRunEventsAsync(runId, events, on, cancellationToken)).ConfigureAwait(false);
             waiting.Clear();
         }
+    }
+
+    /// <summary>
+    /// A call of one of this agent's runs: sent to the server (now, or when a connection is up), and answered with its
+    /// result when the server has one. Canceled, the agent stops waiting; the task may still run (the result is dropped).
+    /// </summary>
+    private async Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, CancellationToken cancellationToken)
+    {
+        var message = new AgentCallTask(call.Call, call.TaskId, call.Pool, call.Task, call.Run, call.Op, call.Attempt, call.Input, call.Pin, call.Traceparent);
+        var result = new TaskCompletionSource<AgentTaskResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _calls[call.Call] = (message, result);
+        try
+        {
+            await SendAsync(message, cancellationToken).ConfigureAwait(false);
+            var answer = await result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return new Skiff.Sdk.Protocol.TaskResultNotice(
+                call.Call,
+                System.Text.Json.JsonSerializer.Deserialize(answer.Outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)
+                    ?? throw new System.Text.Json.JsonException("a task's outcome was null"),
+                answer.Code);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The run stopped waiting (it was canceled): the server cancels the task, or skips it if no worker took it yet.
+            await SendAsync(new AgentCancelCall(call.Call), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+        catch (Exception exception) when (exception is System.Text.Json.JsonException or NotSupportedException)
+        {
+            return CodeServerProcess.Refused(call, $"the server's answer to task call {call.Call} could not be read: {exception.Message}");
+        }
+        finally
+        {
+            _calls.TryRemove(call.Call, out _);
+        }
+    }
+
+    /// <summary>Runs a task a worker of a pool this agent hosts took from the queue, and answers with how it ended.</summary>
+    private async Task RunTaskAsync(AgentRunTask run, CancellationToken cancellationToken)
+    {
+        var outcome = await host.RunTaskAsync(
+            new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent),
+            cancellationToken).ConfigureAwait(false);
+        var json = (JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)!;
+        await SendAsync(new AgentTaskDone(json) { Request = run.Request }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -23,6 +23,9 @@ internal sealed class LiveVersion : IAsyncDisposable
     private readonly ILogger _logger;
     private CodeServerProcess? _server;
 
+    // Completed and replaced whenever the code server goes down, comes back or is given up on: what a task waits on.
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public LiveVersion(
         string location,
         MaterializeOutcome materialized,
@@ -68,10 +71,37 @@ internal sealed class LiveVersion : IAsyncDisposable
     /// <summary>The code server's process id; 0 while it is down.</summary>
     public int ProcessId => Volatile.Read(ref _server)?.ProcessId ?? 0;
 
+    /// <summary>
+    /// The code server, once it serves: a task delivered while it restarts after a crash waits for it rather than failing
+    /// its delivery (which would count towards the queue's delivery limit for nothing the task did).
+    /// </summary>
+    /// <exception cref="CodeServerException">The version is stopped or was left down as unhealthy.</exception>
+    public async Task<CodeServerProcess> ServerAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = Volatile.Read(ref _changed).Task;
+            if (_stopping.IsCancellationRequested || Health == VersionHealth.Unhealthy)
+            {
+                throw new CodeServerException($"release {Release.Short} of '{Location}' is {(Health == VersionHealth.Unhealthy ? "unhealthy and left down" : "stopping")}; it runs no tasks.", "unavailable");
+            }
+
+            if (Volatile.Read(ref _server) is { Exited.IsCompleted: false } server)
+            {
+                return server;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Changed() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
     /// <summary>Asks the code server to exit and waits for it (killing it after the grace period).</summary>
     public async Task StopAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
+        Changed();
         await _supervision.ConfigureAwait(false);
         if (Volatile.Read(ref _server) is not { } server)
         {
@@ -124,6 +154,7 @@ internal sealed class LiveVersion : IAsyncDisposable
                 }
 
                 Volatile.Write(ref _server, null);
+                Changed();
                 await server.DisposeAsync().ConfigureAwait(false);
             }
             else
@@ -141,6 +172,7 @@ internal sealed class LiveVersion : IAsyncDisposable
             if (_crashes.Count >= _options.MaxCrashes)
             {
                 Health = VersionHealth.Unhealthy;
+                Changed();
                 _report(AgentReportKind.Unhealthy, $"the code server crashed {_crashes.Count} times within {_options.CrashWindow}; it is left down until a new version is activated. Last: {crash}");
                 return;
             }
@@ -172,6 +204,7 @@ internal sealed class LiveVersion : IAsyncDisposable
 
                 Restarts++;
                 Health = VersionHealth.Healthy;
+                Changed();
                 _report(AgentReportKind.Restarted, $"the code server is serving again (pid {restarted.ProcessId}, restart {Restarts})");
             }
             catch (OperationCanceledException)

@@ -29,6 +29,12 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(LocationReport), "report")]
 [JsonDerivedType(typeof(AgentRunEvent), "run_event")]
 [JsonDerivedType(typeof(AgentRunEvents), "run_events")]
+[JsonDerivedType(typeof(AgentRunTask), "run_task")]
+[JsonDerivedType(typeof(AgentTaskDone), "task_done")]
+[JsonDerivedType(typeof(AgentCallTask), "call_task")]
+[JsonDerivedType(typeof(AgentTaskResult), "task_result")]
+[JsonDerivedType(typeof(AgentCancelCall), "cancel_call")]
+[JsonDerivedType(typeof(AgentCancelTask), "cancel_task")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -78,6 +84,24 @@ internal sealed record DeactivateRequest(string Location) : AgentMessage;
 /// <summary>Server → agent, no reply: the server has stored the run's last event, so the agent may forget its events.</summary>
 internal sealed record RunStoredNotice(string Run) : AgentMessage;
 
+/// <summary>
+/// Runs a task on the agent's live version of <paramref name="Pool"/> for a deployed call (docs/tasks.md): the server's
+/// worker for the pool took it from the queue (its <paramref name="Delivery"/>th delivery). With <paramref name="Pin"/>,
+/// only a live release whose digest starts with it may run it. Answered with <see cref="AgentTaskDone"/> when the task
+/// ends (its retries included), or an error when the agent could not run it (the delivery then fails and comes again).
+/// </summary>
+internal sealed record AgentRunTask(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, int Delivery, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : AgentMessage;
+
+/// <summary>
+/// Server → agent, no reply: the end of a call one of its runs made (<see cref="AgentCallTask"/>). <paramref name="Outcome"/>
+/// is the code-server protocol's task outcome as the pool's code server wrote it (<c>succeeded</c>, <c>output</c>,
+/// <c>error</c>, <c>events</c>); <paramref name="Code"/> is <c>refused</c> (never queued) or <c>dead_lettered</c>, or absent.
+/// </summary>
+internal sealed record AgentTaskResult(string Call, JsonObject Outcome, string? Code = null) : AgentMessage;
+
+/// <summary>Server → agent, no reply: the caller of a task the agent runs stopped waiting; the task's token is canceled.</summary>
+internal sealed record AgentCancelTask(string Call) : AgentMessage;
+
 // Agent → server replies.
 
 /// <summary>
@@ -112,7 +136,23 @@ internal sealed record AgentOkReply : AgentMessage;
 /// </summary>
 internal sealed record AgentErrorReply(string Code, string Message) : AgentMessage;
 
+/// <summary>The end of an <see cref="AgentRunTask"/>: the task's outcome as the pool's code server wrote it, passed on as it came.</summary>
+internal sealed record AgentTaskDone(JsonObject Outcome) : AgentMessage;
+
 // Agent → server, unprompted.
+
+/// <summary>
+/// A run on this agent calls a task (docs/tasks.md): the server checks the pool serves it, puts it on the pool's queue and
+/// answers with an <see cref="AgentTaskResult"/> of the same <paramref name="Call"/> when it has a result. The agent sends
+/// its calls still waiting again on each new connection; a call that has a result is answered at once, never queued twice.
+/// </summary>
+internal sealed record AgentCallTask(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : AgentMessage;
+
+/// <summary>
+/// A run of this agent stopped waiting for a call (it was canceled): the server forgets the call, cancels its task if a
+/// worker runs it, and has a worker that takes it later settle it as canceled without running it.
+/// </summary>
+internal sealed record AgentCancelCall(string Call) : AgentMessage;
 
 /// <summary>
 /// The agent's first message on every connection: what it is (labels, capacity) and runs. Until its hello an agent is

@@ -79,6 +79,9 @@ internal static class TaskHeaders
     public const string CallerOp = "skiff-caller-op";
     public const string Task = "skiff-task";
     public const string PinnedRelease = "skiff-release";
+    public const string TaskId = "skiff-task-id";
+    public const string CallerAttempt = "skiff-caller-attempt";
+    public const string Traceparent = "traceparent";
 }
 
 /// <summary>

@@ -72,7 +72,7 @@ internal sealed record RunEvent
 }
 
 /// <summary>An exception as events carry it: enough to act on without the process that threw it.</summary>
-internal sealed record ErrorInfo(string Type, string Message, string? Stack)
+internal sealed record ErrorInfo(string Type, string Message, string? Stack = null)
 {
     public static ErrorInfo From(Exception exception) =>
         new(exception.GetType().FullName ?? exception.GetType().Name, exception.Message, exception.ToString());

@@ -24,7 +24,7 @@ internal sealed class RunExecutor(TimeProvider time)
     /// Where the ops' task calls go. A deployed run's calls fail, saying task calls are not available there yet; the
     /// local runner serves them in-process.
     /// </summary>
-    public ITaskCaller Tasks { get; init; } = DeployedTaskCaller.Instance;
+    public ITaskCaller Tasks { get; init; } = UnavailableTaskCaller.Instance;
 
     private enum OpState
     {

@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
+using Skiff.Sdk.Tasks;
 using Skiff.Sdk.Tracing;
 
 namespace Skiff.Sdk.Protocol;
@@ -15,8 +16,8 @@ namespace Skiff.Sdk.Protocol;
 /// domain socket and passes its path; this process connects, so it never outlives its agent: when the
 /// connection closes, running runs are canceled and the process exits. See docs/code-server-protocol.md.
 /// </summary>
-/// <remarks>Runs' task calls fail, saying they are not available in deployed runs yet (<c>Tasks/DeployedTaskCaller</c>, the
-/// executor's default); <paramref name="tasks"/> are listed, so the location is known as their pool.</remarks>
+/// <remarks>Runs' task calls go to the agent (<c>Tasks/DeployedTaskCaller</c>); <paramref name="tasks"/> are listed, so the
+/// location is known as their pool, and run when the agent asks (<c>run_task</c>) for a deployed call.</remarks>
 internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider time, IReadOnlyList<TaskDefinition>? tasks = null)
 {
     private static readonly TimeSpan DefaultShutdownGrace = TimeSpan.FromSeconds(30);
@@ -25,6 +26,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
     private readonly ConcurrentDictionary<string, ActiveRun> _runs = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, JobDefinition> _jobsByName = jobs.ToDictionary(j => j.Name, StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _tasks = new(StringComparer.Ordinal);
+    private DeployedTaskCaller? _calls;
     private bool _acceptingRuns = true;
 
     private sealed record ActiveRun(Task<RunOutcome> Completion, CancellationTokenSource Cancellation);
@@ -43,6 +46,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
     public async Task<int> ServeAsync(Stream stream, CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        _calls = new DeployedTaskCaller(Send);
         var writer = WriteLoopAsync(stream);
         Send(new HelloMessage(ProtocolInfo.Version, ProtocolInfo.SdkVersion, Environment.ProcessId, jobs.Count));
 
@@ -76,6 +80,11 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         foreach (var run in _runs.Values)
         {
             await run.Cancellation.CancelAsync().ConfigureAwait(false);
+        }
+
+        foreach (var task in _tasks.Values)
+        {
+            await task.CancelAsync().ConfigureAwait(false);
         }
 
         await Task.WhenAll(_runs.Values.Select(r => r.Completion)).ConfigureAwait(false);
@@ -115,6 +124,20 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 break;
             case ShutdownRequest shutdown:
                 _ = ShutdownAsync(shutdown);
+                break;
+            case RunTaskRequest runTask:
+                RunTask(runTask);
+                break;
+            case CancelTaskRequest cancelTask:
+                if (_tasks.TryGetValue(cancelTask.Call, out var running))
+                {
+                    running.Cancel();
+                }
+
+                Send(new OkReply { Id = request.Id });
+                break;
+            case TaskResultNotice result:
+                _calls?.Complete(result);
                 break;
         }
     }
@@ -174,7 +197,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 // The reply leaves the process before the job's code runs: a job that kills the process at
                 // once (Environment.FailFast) still leaves the agent knowing the run had started.
                 await startedSent.ConfigureAwait(false);
-                completion.SetResult(await new RunExecutor(time) { Parent = Traces.Parent(traceparent) }.ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
+                completion.SetResult(await new RunExecutor(time) { Parent = Traces.Parent(traceparent), Tasks = _calls ?? (ITaskCaller)UnavailableTaskCaller.Instance }.ExecuteAsync(job, parameters, release, events, cancellation.Token).ConfigureAwait(false));
             }
             catch (Exception exception)
             {
@@ -186,6 +209,71 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             {
                 // The source is not disposed: a concurrent cancel or shutdown may still be holding it.
                 _runs.TryRemove(runId, out _);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Runs a task for a deployed call, with its retries (the same <see cref="TaskAttempts"/> a local run uses), and replies
+    /// with how it ended and the events it gave, which the agent carries back to the calling run.
+    /// </summary>
+    private void RunTask(RunTaskRequest request)
+    {
+        var id = request.Id;
+        if (tasks?.FirstOrDefault(t => t.Name == request.Task) is not { } task)
+        {
+            SendError(id, "unknown_task", $"this version declares no task '{request.Task}'; it declares: {(tasks is { Count: > 0 } ? string.Join(", ", tasks.Select(t => t.Name)) : "none")}");
+            return;
+        }
+
+        var cancellation = new CancellationTokenSource();
+        if (!_tasks.TryAdd(request.Call, cancellation))
+        {
+            SendError(id, "duplicate_task", $"task call {request.Call} is already running here");
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            var gathered = new List<RunEvent>();
+            var events = new RunEventStream(request.Run, time, e =>
+            {
+                lock (gathered)
+                {
+                    gathered.Add(e);
+                }
+            });
+            var pool = new PoolReference(request.Pool, request.Pin);
+            var input = JsonSerializer.SerializeToUtf8Bytes(request.Input, ProtocolJson.Wire.JsonNode);
+            var call = new TaskCall(pool, task.Name, request.TaskId, input, events, request.Op, request.Attempt, request.Traceparent);
+            TaskOutcome outcome;
+            try
+            {
+                var output = await TaskAttempts.RunAsync(task, call, request.Release, time, cancellation.Token).ConfigureAwait(false);
+                outcome = new TaskOutcome(true, System.Text.Json.Nodes.JsonNode.Parse(output));
+            }
+            catch (TaskCallException exception)
+            {
+                outcome = new TaskOutcome(false, Error: new ErrorInfo(exception.ErrorType ?? "", exception.Message, null));
+            }
+            catch (OperationCanceledException exception)
+            {
+                outcome = new TaskOutcome(false, Error: new ErrorInfo(typeof(OperationCanceledException).FullName!, $"task '{task.Name}' was canceled: {exception.Message}", null));
+            }
+            catch (Exception exception)
+            {
+                // TaskAttempts reports the task's own failures as TaskCallException; reaching here is a bug in the SDK.
+                outcome = new TaskOutcome(false, Error: ErrorInfo.From(exception));
+            }
+            finally
+            {
+                _tasks.TryRemove(request.Call, out _);
+            }
+
+            lock (gathered)
+            {
+                // Numbered again by the calling run's stream; here only their order matters.
+                Send(new TaskDoneReply(outcome with { Events = [.. gathered.Select(e => e with { Seq = 0 })] }) { Id = id });
             }
         });
     }

@@ -18,6 +18,9 @@ namespace Skiff.Sdk.Protocol;
 [JsonDerivedType(typeof(StartRequest), "start")]
 [JsonDerivedType(typeof(CancelRequest), "cancel")]
 [JsonDerivedType(typeof(ShutdownRequest), "shutdown")]
+[JsonDerivedType(typeof(RunTaskRequest), "run_task")]
+[JsonDerivedType(typeof(CancelTaskRequest), "cancel_task")]
+[JsonDerivedType(typeof(TaskResultNotice), "task_result")]
 internal abstract record CodeServerRequest
 {
     [JsonPropertyOrder(-1)]
@@ -39,6 +42,30 @@ internal sealed record CancelRequest(string Run) : CodeServerRequest;
 /// <summary>Stop taking runs, let running ones finish for up to <paramref name="GraceMs"/> (30 s when null), cancel the rest, exit.</summary>
 internal sealed record ShutdownRequest(long? GraceMs = null) : CodeServerRequest;
 
+/// <summary>
+/// Runs a task of this version for a deployed call (docs/tasks.md, "Deployed runs"): <paramref name="Call"/> names the
+/// call, <paramref name="TaskId"/> is its side-effect key, <paramref name="Run"/>, <paramref name="Op"/> and
+/// <paramref name="Attempt"/> the calling run, op and op attempt its events are attributed to. Answered with
+/// <see cref="TaskDoneReply"/> once the task ends, with its retries.
+/// </summary>
+internal sealed record RunTaskRequest(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Release = null, string? Traceparent = null) : CodeServerRequest;
+
+/// <summary>Cancels a task <see cref="RunTaskRequest"/> started (its caller stopped waiting); it ends with <c>task_canceled</c>.</summary>
+internal sealed record CancelTaskRequest(string Call) : CodeServerRequest;
+
+/// <summary>
+/// No reply: the end of a call a run of this code server made (<see cref="CallTaskMessage"/>). <paramref name="Code"/> is
+/// <c>refused</c> when the call was never queued (no such pool, task or pinned release), <c>dead_lettered</c> when no
+/// worker finished it within the queue's delivery limit, otherwise null.
+/// </summary>
+internal sealed record TaskResultNotice(string Call, TaskOutcome Outcome, string? Code = null) : CodeServerRequest;
+
+/// <summary>
+/// How a task ended: its output (JSON; absent is <c>null</c>) when it succeeded, otherwise its last attempt's error; and
+/// the events it gave while it ran (<c>task_*</c>, logs, output, progress), which the calling run emits as its own.
+/// </summary>
+internal sealed record TaskOutcome(bool Succeeded, JsonNode? Output = null, ErrorInfo? Error = null, IReadOnlyList<RunEvent>? Events = null);
+
 /// <summary>What a code server sends: its hello, replies (repeating the request's <see cref="Id"/>) and run events.</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type")]
 [JsonDerivedType(typeof(HelloMessage), "hello")]
@@ -48,6 +75,9 @@ internal sealed record ShutdownRequest(long? GraceMs = null) : CodeServerRequest
 [JsonDerivedType(typeof(OkReply), "ok")]
 [JsonDerivedType(typeof(ErrorReply), "error")]
 [JsonDerivedType(typeof(RunEventMessage), "event")]
+[JsonDerivedType(typeof(TaskDoneReply), "task_done")]
+[JsonDerivedType(typeof(CallTaskMessage), "call_task")]
+[JsonDerivedType(typeof(CancelCallMessage), "cancel_call")]
 internal abstract record CodeServerMessage
 {
     [JsonPropertyOrder(-1)]
@@ -71,6 +101,19 @@ internal sealed record OkReply(string? Run = null) : CodeServerMessage;
 
 /// <summary>A refused or unreadable request; <see cref="CodeServerMessage.Id"/> is absent when the request could not be read.</summary>
 internal sealed record ErrorReply(string Code, string Message) : CodeServerMessage;
+
+/// <summary>The end of a <see cref="RunTaskRequest"/>: the task returned (or failed on its last attempt, or was canceled).</summary>
+internal sealed record TaskDoneReply(TaskOutcome Outcome) : CodeServerMessage;
+
+/// <summary>
+/// A run's op calls a task (code server → agent, no id: <paramref name="Call"/> names it, and the agent answers with a
+/// <see cref="TaskResultNotice"/> of the same call). <paramref name="Call"/> is the task id and the op's attempt
+/// (<c>RUN:OP:n/ATTEMPT</c>): a retried op calls again rather than getting its earlier attempt's result back.
+/// </summary>
+internal sealed record CallTaskMessage(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : CodeServerMessage;
+
+/// <summary>The op stopped waiting for a call (its run was canceled): the agent forgets it, and no result is sent.</summary>
+internal sealed record CancelCallMessage(string Call) : CodeServerMessage;
 
 /// <summary>
 /// A run event as the agent reads it: kept as JSON, because the agent passes it on to the server as it came and only
@@ -147,6 +190,7 @@ internal sealed record RetryDescription(int MaxAttempts, long InitialDelayMs, do
 [JsonSerializable(typeof(RunEventFrame))]
 [JsonSerializable(typeof(IReadOnlyList<JobDescription>))]
 [JsonSerializable(typeof(IReadOnlyList<TaskDescription>))]
+[JsonSerializable(typeof(TaskOutcome))]
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(long))]

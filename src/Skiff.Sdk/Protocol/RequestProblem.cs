@@ -12,7 +12,7 @@ internal static class RequestProblem
 
     private const string CancelNeeds = "cancel needs \"run\", the id of the run as a string";
 
-    private static readonly string[] Known = ["health", "list", "start", "cancel", "shutdown"];
+    private static readonly string[] Known = ["health", "list", "start", "cancel", "shutdown", "run_task", "cancel_task", "task_result"];
 
     public static (long? Id, string Code, string Message) Describe(byte[] request, Exception problem)
     {

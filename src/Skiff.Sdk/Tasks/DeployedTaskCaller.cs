@@ -1,22 +1,87 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Skiff.Sdk.Events;
+using Skiff.Sdk.Protocol;
+
 namespace Skiff.Sdk.Tasks;
 
 /// <summary>
-/// Task calls of a run on an agent. The agent's half (the pool's queue, the worker, the result coming back) is not
-/// built yet, so every call fails, saying so, instead of appearing to work: nothing is sent anywhere.
+/// Task calls of the runs a code server serves on an agent (docs/tasks.md, "Deployed runs"): each call goes to the agent
+/// as a <c>call_task</c> frame; the agent passes it to the server, which puts it on the pool's queue, and the call ends
+/// with the <c>task_result</c> the agent sends back. The task's events, which the pool's worker gathered while it ran,
+/// are emitted into the calling run then.
 /// </summary>
-internal sealed class DeployedTaskCaller : ITaskCaller
+internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITaskCaller
 {
-    public static DeployedTaskCaller Instance { get; } = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<TaskResultNotice>> _waiting = new(StringComparer.Ordinal);
 
-    private DeployedTaskCaller()
+    public async Task<byte[]> CallAsync(TaskCall call, CancellationToken cancellationToken)
     {
+        // The op's attempt is part of the call: a retried op runs the task again (under the same task id, its side-effect
+        // key) instead of getting the queue's recorded result of its earlier attempt back.
+        var callId = $"{call.TaskId}/{call.OpAttempt}";
+        var result = new TaskCompletionSource<TaskResultNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_waiting.TryAdd(callId, result))
+        {
+            throw new InvalidOperationException($"task call {callId} is already waiting for its result");
+        }
+
+        TaskResultNotice notice;
+        try
+        {
+            send(new CallTaskMessage(callId, call.TaskId, call.Pool.Name, call.Task, call.Events.RunId, call.Op, call.OpAttempt,
+                JsonNode.Parse(call.Input), call.Pool.ReleasePrefix, call.TraceParent));
+            notice = await result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            send(new CancelCallMessage(callId));
+            call.Events.Emit(new TaskOrigin(call.Pool.Name, call.Task, call.TaskId, null).Stamp(
+                new RunEvent { Run = call.Events.RunId, Type = EventTypes.TaskCanceled, Op = call.Op, Attempt = call.OpAttempt }));
+            throw;
+        }
+        finally
+        {
+            _waiting.TryRemove(callId, out _);
+        }
+
+        var outcome = notice.Outcome;
+        foreach (var taskEvent in outcome.Events ?? [])
+        {
+            // The worker's events become the calling run's: numbered and timed in its stream, attributed to the calling op.
+            call.Events.Emit(taskEvent with { Op = call.Op, Attempt = call.OpAttempt });
+        }
+
+        if (outcome.Succeeded)
+        {
+            return JsonSerializer.SerializeToUtf8Bytes(outcome.Output, ProtocolJson.Wire.JsonNode);
+        }
+
+        var error = outcome.Error;
+        var (taskId, message, errorType) = notice.Code switch
+        {
+            "refused" => (null, $"op '{call.Op}' called task '{call.Task}' of pool '{call.Pool}'; the call was refused and nothing was queued: {error?.Message}", null),
+            "dead_lettered" => (call.TaskId, $"task '{call.Task}' of pool '{call.Pool}' was given up on: {error?.Message}", error?.Type),
+            // The worker's words, as a local run says them ("task 'x' of pool 'p' failed on all 3 attempts: …").
+            _ => (call.TaskId, error?.Message ?? $"task '{call.Task}' of pool '{call.Pool}' failed", error?.Type),
+        };
+        if (notice.Code == "dead_lettered")
+        {
+            // No worker reported the end (each died or lost its lease), so no task_failed came with it.
+            call.Events.Emit(new TaskOrigin(call.Pool.Name, call.Task, call.TaskId, null).Stamp(
+                new RunEvent { Run = call.Events.RunId, Type = EventTypes.TaskFailed, Op = call.Op, Attempt = call.OpAttempt, Error = error }));
+        }
+
+        throw new TaskCallException(call.Pool.ToString(), call.Task, taskId, message, errorType is { Length: > 0 } ? errorType : null);
     }
 
-    public Task<byte[]> CallAsync(TaskCall call, CancellationToken cancellationToken) =>
-        Task.FromException<byte[]>(new TaskCallException(
-            call.Pool.ToString(),
-            call.Task,
-            taskId: null,
-            $"op '{call.Op}' called task '{call.Task}' of pool '{call.Pool}', but task calls across locations are not available in deployed runs yet; "
-            + "the call was not sent. Run the job locally (dotnet run -- run JOB), where tasks are served in-process (docs/tasks.md)."));
+    /// <summary>The agent's answer to a call; one for a call nobody waits for any more (canceled) is let go.</summary>
+    public void Complete(TaskResultNotice notice)
+    {
+        if (_waiting.TryGetValue(notice.Call, out var waiting))
+        {
+            waiting.TrySetResult(notice);
+        }
+    }
 }

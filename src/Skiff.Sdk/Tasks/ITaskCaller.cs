@@ -2,10 +2,9 @@ namespace Skiff.Sdk.Tasks;
 
 /// <summary>
 /// Where an op's task calls go: the seam between a run and whatever serves tasks. The local runner serves them in its
-/// own process (<see cref="InProcessTaskCaller"/>). In a deployed run, an implementation here in the code server will
-/// send each call to its agent over the code-server protocol (task id, pool and pin, input, traceparent); the agent
-/// puts it on the pool's durable queue, relays the task's events into the calling run, and answers with the result or
-/// the last error. Until that exists, a deployed run's calls end in a clear error (<see cref="DeployedTaskCaller"/>).
+/// own process (<see cref="InProcessTaskCaller"/>). A deployed run's code server sends each call to its agent over the
+/// code-server protocol (<see cref="DeployedTaskCaller"/>); the server puts it on the pool's durable queue, a worker of
+/// the pool runs it, and the result (or the last error) and the task's events come back the same way.
 /// </summary>
 internal interface ITaskCaller
 {

@@ -56,6 +56,12 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     public async Task<IReadOnlyDictionary<string, string>?> EnvironmentOfAsync(string location, CancellationToken cancellationToken) =>
         Variables is null ? null : await Variables.EnvironmentAsync(location, cancellationToken).ConfigureAwait(false);
 
+    /// <summary>Where the task calls of agents' runs go, and who has pools' agents run tasks (docs/tasks.md); null: calls are refused.</summary>
+    public Tasks.TaskDispatcher? Tasks { get; set; }
+
+    /// <summary>The session of an agent connected to this server, or null.</summary>
+    public AgentSession? SessionOf(string agent) => _agents.GetValueOrDefault(agent);
+
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
     public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
 
@@ -570,6 +576,11 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
             // A new agent may be what a location short of replicas (or placed nowhere) was waiting for.
             await RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);
+            if (Tasks is { } tasks)
+            {
+                // Tasks of its pools may have been queued while it was away.
+                await tasks.AgentConnectedAsync(session.Name, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception exception) when (exception is AgentUnavailableException or OperationCanceledException or ObjectDisposedException or SkiffException)
         {
@@ -895,6 +906,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case AgentRunEvent runEvent:
                 // From an agent of protocol 2, one event a message.
                 await runs.AppendEventAsync(runEvent.Run, runEvent.Event, () => session.TrySendAsync(new RunStoredNotice(runEvent.Run)), stopping).ConfigureAwait(false);
+                break;
+            case AgentCallTask call when Tasks is { } tasks:
+                await tasks.CallAsync(session.Name, call).ConfigureAwait(false);
+                break;
+            case AgentCancelCall cancel when Tasks is { } tasks:
+                await tasks.CancelAsync(cancel).ConfigureAwait(false);
+                break;
+            case AgentCallTask call:
+                await session.TrySendAsync(new AgentTaskResult(call.Call, new JsonObject { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = "", ["message"] = "this server carries no task calls" } }, "refused")).ConfigureAwait(false);
                 break;
             case LocationReport report:
                 _lastReports[report.Location] = report;

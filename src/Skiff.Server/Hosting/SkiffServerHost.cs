@@ -114,6 +114,15 @@ internal static class SkiffServerHost
             var variables = new LocationVariables(store, secrets, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics, Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
+            // Deployed task calls travel on the metadata store's own queue (docs/queues.md), worked by the agents of each pool. Its
+            // consumers end, giving back what they hold, as the server stops.
+            var taskQueue = new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
+            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
+            // A pool is a location whose live release declares tasks; what it scales on is read from its queue at each scrape.
+            _ = new PoolTaskGauges(
+                taskQueue,
+                async scraping => [.. (await store.ListLocationsAsync(scraping).ConfigureAwait(false)).Where(l => Json.Tasks(l.TasksJson).Count > 0).Select(l => l.Name)],
+                metrics);
             var deployer = new Deployer(store, blobs, agents, bus, time) { Logger = loggers.CreateLogger<Deployer>(), Metrics = metrics, Variables = variables };
             queue = new RunQueue(store, agents, runs, options, time) { Logger = loggers.CreateLogger<RunQueue>(), Metrics = metrics };
             runs.RunEnded = queue.Nudge;

@@ -14,7 +14,7 @@ internal sealed class TestRun : IDisposable
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     private TestRun(JobDefinition job, TimeProvider time, ITaskCaller? tasks) =>
-        Outcome = new RunExecutor(time) { Tasks = tasks ?? DeployedTaskCaller.Instance }.ExecuteAsync(job, job.Bind(Some.NoParameters()), "sha256:release", new RunEventStream("run-1", time, Events.Add), Cancellation.Token);
+        Outcome = new RunExecutor(time) { Tasks = tasks ?? UnavailableTaskCaller.Instance }.ExecuteAsync(job, job.Bind(Some.NoParameters()), "sha256:release", new RunEventStream("run-1", time, Events.Add), Cancellation.Token);
 
     public EventLog Events { get; } = new();
 

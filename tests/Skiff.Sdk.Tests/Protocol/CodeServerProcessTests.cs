@@ -39,7 +39,7 @@ public sealed class CodeServerProcessTests
     }
 
     [Fact]
-    public async Task A_deployed_run_whose_op_calls_a_task_fails_saying_task_calls_are_not_available_there_yet()
+    public async Task A_run_whose_op_calls_a_task_on_an_agent_without_a_server_fails_saying_so_and_nothing_runs()
     {
         await using var server = await TestPrograms.StartAsync(TestPrograms.TestApp);
 
@@ -48,7 +48,7 @@ public sealed class CodeServerProcessTests
         var failed = events.Single(e => (string?)e["type"] == "op_failed");
         ((string?)failed["error"]!["type"]).ShouldBe("Skiff.Sdk.TaskCallException");
         ((string?)failed["error"]!["message"]).ShouldStartWith(
-            "op 'calls_task' called task 'double' of pool 'testapp', but task calls across locations are not available in deployed runs yet; the call was not sent.");
+            "op 'calls_task' called task 'double' of pool 'testapp'; the call was refused and nothing was queued: this agent is not connected to a server");
         events.Last()["type"]!.GetValue<string>().ShouldBe("run_failed");
         events.ShouldNotContain(e => (string?)e["type"] == "task_started");
     }

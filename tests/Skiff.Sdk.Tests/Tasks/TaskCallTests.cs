@@ -287,7 +287,7 @@ public sealed class TaskCallTests
     }
 
     [Fact]
-    public async Task InADeployedRun_ACallFailsClearly_AndNothingIsServed()
+    public async Task WithoutATaskCaller_ACallFailsClearly_AndNothingIsServed()
     {
         var served = false;
         var catalog = new JobCatalog();
@@ -295,15 +295,15 @@ public sealed class TaskCallTests
         var job = catalog.Job("job");
         job.Op("mesh", context => context.CallAsync<int, bool>("meshing@1a2b3c", "reconstruct", 1));
 
-        // No task caller given: the executor's default, which is what the code server runs with.
+        // No task caller given: the executor's default (the local runner and the code server always give one).
         using var run = await TestRun.CompleteAsync(catalog.Build().Single());
 
         run.Result.ShouldBe(RunOutcome.Failed);
         var error = run.Events.Single(EventTypes.OpFailed, "mesh").Error!;
         error.Type.ShouldBe("Skiff.Sdk.TaskCallException");
         error.Message.ShouldBe(
-            "op 'mesh' called task 'reconstruct' of pool 'meshing@1a2b3c', but task calls across locations are not available in deployed runs yet; "
-            + "the call was not sent. Run the job locally (dotnet run -- run JOB), where tasks are served in-process (docs/tasks.md).");
+            "op 'mesh' called task 'reconstruct' of pool 'meshing@1a2b3c', but this run has no way to reach a pool; the call was not sent. "
+            + "Run the job locally (dotnet run -- run JOB), where tasks are served in-process, or deployed (docs/tasks.md).");
         served.ShouldBeFalse();
         run.Events.All.ShouldAllBe(e => e.Task == null);
     }

@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Skiff.Core;
+using Skiff.Core.Messaging;
+using Skiff.Core.Queues;
+using Skiff.Server.Agents;
+using Skiff.Server.Api;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Tasks;
+
+/// <summary>
+/// Carries deployed task calls (docs/tasks.md, "Deployed runs") between the agents connected to this server and the
+/// pools' queues. A call an agent sends (<see cref="AgentCallTask"/>) is checked against the pool's live release, put on
+/// the pool's queue, and answered with its result once one is recorded. For every agent connected here that hosts a
+/// pool, a worker consumes the pool's queue (prefetch 1) and has the agent run each task it takes
+/// (<see cref="AgentRunTask"/>): the agent's answer completes the delivery, and an agent that cannot run it or goes away
+/// fails it, so it is delivered again.
+/// </summary>
+/// <remarks>
+/// The server consumes on the agents' behalf, over the connection each agent already keeps, rather than each agent
+/// consuming the queue itself: the embedded queue lives in the metadata store, which only servers open, so this needs no
+/// new credentials, connections or protocol on the agent, and the queue's contract (leases renewed while a task runs,
+/// the result recorded once, redelivery when the worker dies) holds unchanged, since a worker here is a consumer like
+/// any other. An agent that disconnects mid-task fails its delivery at once; a server that dies loses its leases, which
+/// run out. With RabbitMQ in scale-out, agents would consume from the broker directly (docs/queues.md).
+/// </remarks>
+internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, TimeProvider time, CancellationToken stopping)
+{
+    /// <summary>
+    /// How long a waiting call goes without looking at the store: results this server records wake it at once, but a task
+    /// dead-lettered because its lease ran out is only found by looking (and, with several servers, results recorded by another).
+    /// </summary>
+    private static readonly TimeSpan ResultBackstop = TimeSpan.FromSeconds(1);
+
+    // Calls waiting for a result, and the agent that made each (the one a reconnect last named).
+    private readonly ConcurrentDictionary<string, string> _waiting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _settled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Pool, string Agent), byte> _workers = new();
+
+    // Calls whose caller stopped waiting, until settled; and the agent running each call a worker handed out.
+    private readonly ConcurrentDictionary<string, byte> _canceled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, AgentSession> _running = new(StringComparer.Ordinal);
+
+    public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>
+    /// A run on <paramref name="agent"/> calls a task: refused at once (nothing queued) when the pool does not serve it;
+    /// otherwise queued (once, however often the agent sends it), and answered when it has a result.
+    /// </summary>
+    public async Task CallAsync(string agent, AgentCallTask call)
+    {
+        try
+        {
+            // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again.
+            var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
+            if (existing is null && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
+            {
+                Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);
+                await AnswerAsync(agent, Refused(call.Call, refusal)).ConfigureAwait(false);
+                return;
+            }
+
+            if (existing is null)
+            {
+                await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                await EnsureWorkersAsync(call.Pool, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (SkiffException exception)
+        {
+            // The store cannot be reached: the call may or may not be queued, and is not waited for. Publishing it again is
+            // safe, but nothing here would; the op fails saying so, and its retry policy may call again.
+            await AnswerAsync(agent, Refused(call.Call, $"the pool's queue could not be reached ({exception.Message}); the call may have been queued, and its result is not waited for. The op may call again.")).ConfigureAwait(false);
+            return;
+        }
+
+        var first = _waiting.TryAdd(call.Call, agent);
+        _waiting[call.Call] = agent;
+        if (first)
+        {
+            _ = AwaitResultAsync(call.Call);
+        }
+    }
+
+    /// <summary>
+    /// The caller of a call stopped waiting (its run was canceled): the call is no longer answered, a task running for it
+    /// is canceled on its agent, and a worker that takes it later settles it as canceled without running it (this server
+    /// only: a call canceled through another server still runs).
+    /// </summary>
+    public async Task CancelAsync(AgentCancelCall cancel)
+    {
+        if (!_waiting.TryRemove(cancel.Call, out _))
+        {
+            // Answered already (or never made here): nothing is left to stop.
+            return;
+        }
+
+        _canceled[cancel.Call] = 0;
+        if (_running.TryGetValue(cancel.Call, out var session))
+        {
+            await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
+    public async Task AgentConnectedAsync(string agent, CancellationToken cancellationToken)
+    {
+        var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (Json.Tasks(location.TasksJson).Count > 0 && placements.GetValueOrDefault(location.Name)?.Contains(agent) == true)
+            {
+                await EnsureWorkersAsync(location.Name, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Why the pool cannot serve the call, in words for the calling op; null when it can.</summary>
+    private async Task<string?> RefusalAsync(AgentCallTask call, CancellationToken cancellationToken)
+    {
+        var (pool, task) = (call.Pool, call.Task);
+        var location = await store.GetLocationAsync(pool, cancellationToken).ConfigureAwait(false);
+        if (location?.LiveRelease is not { } live)
+        {
+            return $"no location '{pool}' has a live release, so nothing serves task '{task}'. Deploy the pool's project there (skiff deploy PROJECT --location {pool}), "
+                + "or check the name: `skiff locations` shows the pools, with their number of tasks in the TASKS column.";
+        }
+
+        var tasks = Json.Tasks(location.TasksJson).Select(t => (string?)t?["name"]).OfType<string>().ToList();
+        if (!tasks.Contains(task, StringComparer.Ordinal))
+        {
+            return tasks.Count == 0
+                ? $"location '{pool}' is not a pool: its live release {live.Short} declares no tasks. Deploy a release of it that declares '{task}' (jobs.Task(\"{task}\", ...))."
+                : $"pool '{pool}' declares no task '{task}' in its live release {live.Short}; it declares: {string.Join(", ", tasks)}. Call one of those, or deploy a release of '{pool}' that declares it.";
+        }
+
+        if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal))
+        {
+            return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short} (a replaced release serves no tasks). "
+                + $"Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
+        }
+
+        return null;
+    }
+
+    private static TaskMessage Message(AgentCallTask call)
+    {
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [TaskHeaders.Task] = call.Task,
+            [TaskHeaders.TaskId] = call.TaskId,
+            [TaskHeaders.CallerRun] = call.Run,
+            [TaskHeaders.CallerOp] = call.Op,
+            [TaskHeaders.CallerAttempt] = call.Attempt.ToString(CultureInfo.InvariantCulture),
+        };
+        if (call.Pin is { } pin)
+        {
+            headers[TaskHeaders.PinnedRelease] = pin;
+        }
+
+        if (call.Traceparent is { } traceparent)
+        {
+            headers[TaskHeaders.Traceparent] = traceparent;
+        }
+
+        return new TaskMessage(call.Call, Encoding.UTF8.GetBytes(call.Input?.ToJsonString() ?? "null"), headers);
+    }
+
+    /// <summary>Starts a worker for every agent connected here that the pool is placed on and that has none yet.</summary>
+    private async Task EnsureWorkersAsync(string pool, CancellationToken cancellationToken)
+    {
+        var placed = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(pool) ?? [];
+        foreach (var agent in placed.Where(a => sessionOf(a) is not null))
+        {
+            if (_workers.TryAdd((pool, agent), 0))
+            {
+                _ = WorkAsync(pool, agent);
+            }
+        }
+    }
+
+    /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent goes away.</summary>
+    private async Task WorkAsync(string pool, string agent)
+    {
+        try
+        {
+            await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, stopping).ConfigureAwait(false);
+            while (sessionOf(agent) is { } session)
+            {
+                using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                _ = session.Closed.Task.ContinueWith(_ => Cancel(receiving), TaskScheduler.Default);
+                TaskDelivery delivery;
+                try
+                {
+                    delivery = await consumer.ReceiveAsync(receiving.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The server stops or the agent went: the consumer gives back what it holds as it is disposed.
+                    return;
+                }
+
+                if (!await RunAsync(consumer, session, delivery).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            Log.PoolWorkerFailed(Logger, exception, pool, agent);
+        }
+        finally
+        {
+            _workers.TryRemove((pool, agent), out _);
+        }
+
+        static void Cancel(CancellationTokenSource source)
+        {
+            try
+            {
+                source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The worker had moved on.
+            }
+        }
+    }
+
+    /// <summary>Has the agent run one delivery and settles it; false when this agent should take no more of the pool's tasks.</summary>
+    private async Task<bool> RunAsync(ITaskConsumer consumer, AgentSession session, TaskDelivery delivery)
+    {
+        var task = delivery.Task;
+        string Header(string name) => task.Headers.GetValueOrDefault(name) ?? "";
+        var request = new AgentRunTask(
+            task.Id,
+            task.Headers.GetValueOrDefault(TaskHeaders.TaskId) ?? task.Id,
+            delivery.Pool,
+            Header(TaskHeaders.Task),
+            Header(TaskHeaders.CallerRun),
+            Header(TaskHeaders.CallerOp),
+            int.TryParse(Header(TaskHeaders.CallerAttempt), NumberStyles.None, CultureInfo.InvariantCulture, out var attempt) ? attempt : 1,
+            delivery.DeliveryCount,
+            JsonNode.Parse(task.Payload),
+            task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
+            task.Headers.GetValueOrDefault(TaskHeaders.Traceparent));
+        if (_canceled.TryRemove(task.Id, out _))
+        {
+            var canceled = Failure($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
+            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(canceled.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+
+        AgentMessage reply;
+        _running[task.Id] = session;
+        try
+        {
+            // No timeout: a task runs as long as it runs; the queue's lease is renewed meanwhile, and the agent going away
+            // ends the wait at once.
+            reply = await session.RequestAsync(request, Timeout.InfiniteTimeSpan, stopping).ConfigureAwait(false);
+        }
+        catch (AgentUnavailableException exception)
+        {
+            reply = new AgentErrorReply("unavailable", exception.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            // The server stops: the lease runs out, and the task is delivered again.
+            return false;
+        }
+        finally
+        {
+            _running.TryRemove(task.Id, out _);
+        }
+
+        try
+        {
+            if (reply is AgentTaskDone done)
+            {
+                await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+                return true;
+            }
+
+            var error = reply is AgentErrorReply refused ? refused : new AgentErrorReply("failed", $"it answered {JsonMessages.TypeOf(reply)}");
+            Log.TaskDeliveryFailed(Logger, task.Id, delivery.Pool, session.Name, delivery.DeliveryCount, error.Message);
+            await consumer.FailAsync(delivery, $"agent '{session.Name}' did not run it: {error.Message}", CancellationToken.None).ConfigureAwait(false);
+            // A pool gone from the agent, or an agent gone: its worker stops, and the task goes to another.
+            return error.Code is not ("unavailable" or "unknown_location" or "unknown_type");
+        }
+        finally
+        {
+            _canceled.TryRemove(task.Id, out _);
+            if (_settled.TryRemove(task.Id, out var settled))
+            {
+                settled.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Waits for a call's result and sends it to the agent that made the call (the one connected now).</summary>
+    private async Task AwaitResultAsync(string call)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var settled = _settled.GetOrAdd(call, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            try
+            {
+                if (await queue.GetResultAsync(call, stopping).ConfigureAwait(false) is { } result)
+                {
+                    _settled.TryRemove(call, out _);
+                    if (_waiting.TryRemove(call, out var agent))
+                    {
+                        await AnswerAsync(agent, Answer(call, result)).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                await settled.WaitAsync(ResultBackstop, time, stopping).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Look at the store again: a task dead-lettered when its lease ran out is recorded by whoever leased next.
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (SkiffException)
+            {
+                // The store is away for a moment; the next look may find it back.
+                try
+                {
+                    await Task.Delay(ResultBackstop, time, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private static AgentTaskResult Answer(string call, TaskResult result) =>
+        result.Succeeded && result.Payload is { } payload && JsonNode.Parse(payload) is JsonObject outcome
+            ? new AgentTaskResult(call, outcome)
+            : new AgentTaskResult(call, Failure(result.Error ?? "the task ended without a result"), "dead_lettered");
+
+    private static AgentTaskResult Refused(string call, string why) => new(call, Failure(why), "refused");
+
+    /// <summary>A task outcome (docs/code-server-protocol.md) of a call that ended without its task's own word.</summary>
+    private static JsonObject Failure(string message) =>
+        new() { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = "", ["message"] = message } };
+
+    /// <summary>Sends a call's end to its agent; one not connected now asks again when it reconnects (its calls are re-sent).</summary>
+    private async Task AnswerAsync(string agent, AgentTaskResult result)
+    {
+        if (sessionOf(agent) is { } session)
+        {
+            await session.TrySendAsync(result).ConfigureAwait(false);
+        }
+    }
+}

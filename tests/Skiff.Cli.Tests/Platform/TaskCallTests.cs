@@ -1,0 +1,199 @@
+using System.Text.Json.Nodes;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>
+/// A deployed run's op calls a task on another location (docs/tasks.md, "Deployed runs"): the call goes through the agent
+/// and the server to the pool's queue, the pool's code server runs it, and the result and the task's events come back to
+/// the calling run. Calls no pool can serve are refused at once, saying what to do.
+/// </summary>
+public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+{
+    private const string Tasks = """
+            jobs.Task("double", (TaskContext context, int n) =>
+            {
+                context.Logger.LogInformation("doubling {N} on attempt {Attempt} as {TaskId}", n, context.Attempt, context.TaskId);
+                return n < 0 ? throw new ArgumentOutOfRangeException(nameof(n), n, "no negative numbers") : Task.FromResult(n * 2);
+            }, retry: new RetryPolicy(2, TimeSpan.FromMilliseconds(10)), description: "Doubles a number");
+
+            // Takes its code server down the first time it runs for a call; the delivery after that finds the mark and returns.
+            jobs.Task("crash_once", (TaskContext context, string folder) =>
+            {
+                var mark = Path.Combine(folder, context.TaskId.Replace(':', '_'));
+                if (!File.Exists(mark))
+                {
+                    File.WriteAllText(mark, "crashed once");
+                    Environment.Exit(9);
+                }
+
+                return Task.FromResult("ran again after the crash");
+            });
+
+            jobs.Job("call_crash_once", "Calls crash_once")
+                .Parameter("folder", "")
+                .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<string, string>("tasks", "crash_once", context.Parameters.Get<string>("folder"))));
+
+            // Marks that it started, then waits to be canceled, and marks that too.
+            jobs.Task("wait_for_cancel", async (TaskContext context, string folder) =>
+            {
+                File.WriteAllText(Path.Combine(folder, "started"), context.TaskId);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    File.WriteAllText(Path.Combine(folder, "canceled"), context.TaskId);
+                    throw;
+                }
+
+                return "never";
+            });
+
+            jobs.Job("call_wait", "Calls wait_for_cancel")
+                .Parameter("folder", "")
+                .Run(context => context.CallAsync<string, string>("tasks", "wait_for_cancel", context.Parameters.Get<string>("folder")));
+
+            jobs.Job("call", "Calls a task and logs its result")
+                .Parameter("pool", "tasks")
+                .Parameter("task", "double")
+                .Parameter("n", 21)
+                .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<int, int>(
+                    context.Parameters.Get<string>("pool"), context.Parameters.Get<string>("task"), context.Parameters.Get<int>("n"))));
+
+            // A small ETL as a DAG
+        """;
+
+    [Fact]
+    public async Task A_run_calls_a_task_of_another_location_and_gets_its_result_and_its_events()
+    {
+        await DeployAsync();
+
+        var run = await fixture.Platform.SkiffAsync("run", "caller", "call", "--param", "n=21");
+
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("result 42", Case.Sensitive, run.ToString());
+        var (runId, events) = await LastRunEventsAsync();
+        var task = events.Where(e => e["task"] is not null).ToList();
+        task.Select(e => (string?)e["type"]).ShouldBe(["task_started", "log", "task_succeeded"], run.ToString());
+        task.ShouldAllBe(e => (string?)e["pool"] == "tasks" && (string?)e["task"] == "double" && (string?)e["op"] == "call"
+            && (string?)e["task_id"] == $"{runId}:call:1");
+        ((string?)task[1]["message"]).ShouldBe($"doubling 21 on attempt 1 as {runId}:call:1");
+        // In the run's own numbering, between its op's start and end.
+        var seqs = events.Select(e => (long)e["seq"]!).ToList();
+        seqs.ShouldBe([.. Enumerable.Range(1, seqs.Count).Select(i => (long)i)]);
+        events.FindIndex(e => (string?)e["type"] == "task_started").ShouldBeGreaterThan(events.FindIndex(e => (string?)e["type"] == "op_started"));
+        events.FindIndex(e => (string?)e["type"] == "task_succeeded").ShouldBeLessThan(events.FindIndex(e => (string?)e["type"] == "op_succeeded"));
+        // What a pool scales on: the pool has its two series on /metrics.
+        using var http = new HttpClient { BaseAddress = fixture.Platform.Url };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", fixture.Platform.Token);
+        var metrics = await http.GetStringAsync("metrics");
+        metrics.ShouldMatch("""(?m)^skiff_pool_tasks_ready\{pool="tasks"\} \d+$""");
+        metrics.ShouldMatch("""(?m)^skiff_pool_tasks_in_flight\{pool="tasks"\} \d+$""");
+    }
+
+    [Fact]
+    public async Task A_task_that_fails_on_every_attempt_fails_the_calling_op_with_its_error_and_its_retries_in_the_events()
+    {
+        await DeployAsync();
+
+        var run = await fixture.Platform.SkiffAsync("run", "caller", "call", "--param", "n=-1");
+
+        run.ExitCode.ShouldNotBe(0, run.ToString());
+        var (runId, events) = await LastRunEventsAsync();
+        events.Where(e => e["task"] is not null).Select(e => (string?)e["type"]).ShouldBe(["task_started", "log", "task_retrying", "task_started", "log", "task_failed"], run.ToString());
+        var failed = events.Single(e => (string?)e["type"] == "op_failed");
+        ((string?)failed["error"]!["type"]).ShouldBe("Skiff.Sdk.TaskCallException");
+        ((string?)failed["error"]!["message"]).ShouldStartWith("task 'double' of pool 'tasks' failed on all 2 attempts: System.ArgumentOutOfRangeException: no negative numbers");
+        ((string?)events.Last()["type"]).ShouldBe("run_failed", runId);
+    }
+
+    [Fact]
+    public async Task A_task_whose_worker_dies_while_it_runs_is_delivered_again_and_the_caller_gets_the_second_result()
+    {
+        await DeployAsync();
+        var folder = fixture.Workspace.PathTo("crash-marks");
+        Directory.CreateDirectory(folder);
+
+        var run = await fixture.Platform.SkiffAsync("run", "caller", "call_crash_once", "--param", $"folder={folder}");
+
+        run.ExitCode.ShouldBe(0, run.ToString());
+        run.Stdout.ShouldContain("result ran again after the crash", Case.Sensitive, run.ToString());
+        Directory.GetFiles(folder).Length.ShouldBe(1);
+        var (_, events) = await LastRunEventsAsync();
+        events.Where(e => e["task"] is not null).Select(e => (string?)e["type"]).ShouldBe(["task_started", "task_succeeded"], run.ToString());
+    }
+
+    [Fact]
+    public async Task Canceling_the_calling_run_stops_its_wait_and_cancels_the_task_on_the_pool()
+    {
+        await DeployAsync();
+        var folder = fixture.Workspace.PathTo("cancel-marks");
+        Directory.CreateDirectory(folder);
+
+        var started = await fixture.Platform.SkiffAsync("run", "caller", "call_wait", "--param", $"folder={folder}", "--detach", "--json");
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
+        await WaitForFileAsync(Path.Combine(folder, "started"));
+        var canceled = await fixture.Platform.SkiffAsync("cancel", runId);
+        var logs = await fixture.Platform.SkiffAsync("logs", runId, "--follow", "--json");
+        await WaitForFileAsync(Path.Combine(folder, "canceled"));
+
+        canceled.ExitCode.ShouldBe(0, canceled.ToString());
+        var events = logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
+        ((string?)events.Last()["type"]).ShouldBe("run_canceled", logs.ToString());
+        events.ShouldContain(e => (string?)e["type"] == "task_canceled" && (string?)e["task"] == "wait_for_cancel", logs.ToString());
+        (await File.ReadAllTextAsync(Path.Combine(folder, "canceled"))).ShouldBe($"{runId}:call_wait:1");
+    }
+
+    /// <summary>Waits for a file to appear, for up to the activation deadline (against a hang).</summary>
+    private static async Task WaitForFileAsync(string path)
+    {
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(path)!, Path.GetFileName(path)) { EnableRaisingEvents = true };
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.Created += (_, _) => created.TrySetResult();
+        watcher.Changed += (_, _) => created.TrySetResult();
+        if (!File.Exists(path))
+        {
+            await created.Task.WaitAsync(EmbeddedPlatform.ActivationDeadline);
+        }
+    }
+
+    [Theory]
+    [InlineData("pool=nowhere", "no location 'nowhere' has a live release, so nothing serves task 'double'. Deploy the pool's project there")]
+    [InlineData("task=triple", "pool 'tasks' declares no task 'triple' in its live release")]
+    [InlineData("pool=tasks@000000", "'tasks@000000' pins a release that pool 'tasks' does not run: its live release is")]
+    public async Task A_call_no_pool_can_serve_is_refused_saying_what_to_do_and_nothing_runs(string parameter, string expected)
+    {
+        await DeployAsync();
+
+        var run = await fixture.Platform.SkiffAsync("run", "caller", "call", "--param", parameter);
+
+        run.ExitCode.ShouldNotBe(0, run.ToString());
+        var (_, events) = await LastRunEventsAsync();
+        events.ShouldNotContain(e => e["task"] != null, run.ToString());
+        var failed = events.Single(e => (string?)e["type"] == "op_failed");
+        ((string?)failed["error"]!["type"]).ShouldBe("Skiff.Sdk.TaskCallException");
+        ((string?)failed["error"]!["message"] ?? "").ShouldContain("the call was refused and nothing was queued: " + expected, Case.Sensitive);
+    }
+
+    /// <summary>The same program deployed as the pool ("tasks") and as the caller ("caller"); a second deploy changes nothing.</summary>
+    private async Task DeployAsync()
+    {
+        var project = PlatformFixture.SharedVariant("tasks", text => text.Replace("    // A small ETL as a DAG", Tasks, StringComparison.Ordinal));
+        foreach (var location in (string[])["tasks", "caller"])
+        {
+            var deployed = await fixture.Platform.SkiffAsync("deploy", project, "--location", location);
+            deployed.ExitCode.ShouldBe(0, deployed.ToString());
+        }
+    }
+
+    /// <summary>The events of the caller's latest run, as stored.</summary>
+    private async Task<(string Run, List<JsonNode> Events)> LastRunEventsAsync()
+    {
+        var runs = JsonNode.Parse((await fixture.Platform.SkiffAsync("runs", "caller", "--json")).Stdout)!.AsArray();
+        var runId = (string)runs[0]!["run"]!;
+        var logs = await fixture.Platform.SkiffAsync("logs", runId, "--json");
+        return (runId, [.. logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)]);
+    }
+}
