@@ -106,8 +106,8 @@ internal static class AssetsFile
     /// <summary>
     /// The ids of the packages a deployed app can load: every package reachable from a direct reference without
     /// <c>PrivateAssets="all"</c> or from a project reference. The rest are for the build only (analyzers,
-    /// build-time packages, test tools; a package that marks itself a developmentDependency gets
-    /// <c>PrivateAssets="all"</c> from NuGet), and `dotnet publish` leaves them out of its output and deps file
+    /// build-time packages, test tools; NuGet writes <c>PrivateAssets="all"</c> when it adds a package that marks
+    /// itself a developmentDependency), and `dotnet publish` leaves them out of its output and deps file
     /// (checked with xunit.assert, whose assembly `dotnet build` copies and `dotnet publish` does not).
     /// </summary>
     private static HashSet<string> Shipped(JsonElement framework, JsonElement target)
