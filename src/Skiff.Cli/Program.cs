@@ -8,6 +8,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
     DeployCommand.Create(),
     DevCommand.Create(),
     BuildCommand.Create(),
+    CheckCommand.Create(),
     ExecCommand.Create(),
     PlatformCommands.Server(),
     PlatformCommands.AgentCommand(),

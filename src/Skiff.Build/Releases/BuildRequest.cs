@@ -8,8 +8,11 @@ internal sealed record BuildRequest(string Path)
     /// <summary>The runtime identifier the environment is resolved for; this machine's by default.</summary>
     public string Rid { get; init; } = RuntimeInformation.RuntimeIdentifier;
 
-    /// <summary>A label that separates environments with the same packages built differently (for example cpu and gpu).</summary>
-    public string Variant { get; init; } = Core.Manifests.EnvironmentManifest.DefaultVariant;
+    /// <summary>
+    /// Which of the project's variants (<c>&lt;SkiffVariants&gt;</c>) to build; null for its default (the first it
+    /// declares, or <c>default</c> for a project that declares none).
+    /// </summary>
+    public string? Variant { get; init; }
 
     /// <summary>Restore even when the restore output looks current.</summary>
     public bool ForceRestore { get; init; }

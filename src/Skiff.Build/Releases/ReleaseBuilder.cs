@@ -23,23 +23,30 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
     {
         var started = time.GetTimestamp();
         var projectPath = ProjectLocator.Locate(request.Path);
+        // Before the lock and the restore, so a mistyped name costs nothing.
+        var variant = ProjectVariants.Resolve(projectPath, request.Variant);
         using var exclusive = await ProjectBuildLock.AcquireAsync(
             projectPath,
             holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is null ? "" : $" ({holder})")}; waiting for it to finish", time.GetElapsedTime(started))),
             cancellationToken).ConfigureAwait(false);
 
         var stage = time.GetTimestamp();
-        var restore = await RestoreStep.RunAsync(projectPath, request.Rid, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);
-        var restoreTime = time.GetElapsedTime(stage);
+        var restore = await RestoreStep.RunAsync(projectPath, request.Rid, variant, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);
         var closure = restore.Closure;
+        // Every build holds the variants to one version per package, as far as their lock files tell; `skiff check`
+        // restores every variant to tell the rest.
+        VariantCompatibility.Check(projectPath, [(variant.Name, VariantCompatibility.Versions(closure)), .. VariantCompatibility.LockedOthers(closure)]);
+        var restoreTime = time.GetElapsedTime(stage);
         report?.Invoke(new StageReport(
             "restore",
             (restore.Restored ? $"restored {closure.Packages.Count} packages for {closure.Framework}/{closure.Rid}" : $"up to date ({closure.Packages.Count} packages, {closure.Framework}/{closure.Rid})")
-                + (restore.LockFileUpdated ? $", {PackagesLockFile.FileName} updated" : closure.Locked ? ", locked" : ""),
+                + (variant.Declared ? $", variant {variant.Name}" : "")
+                + (restore.LockFileUpdated ? $", {variant.LockFileName} updated" : closure.Locked ? ", locked" : "")
+                + (closure.DevelopmentOnly.Count > 0 ? $", {closure.DevelopmentOnly.Count} build-only left out" : ""),
             restoreTime));
 
         var packer = new EnvironmentPacker(store, index);
-        var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, request.Variant, cancellationToken));
+        var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, variant.Name, cancellationToken));
         stage = time.GetTimestamp();
         SourceBuildResult built;
         try
@@ -74,7 +81,13 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         PreparedSource source;
         try
         {
-            source = await SourcePacker.PackAsync(output, projectPath, environment.Manifest, store, cancellationToken).ConfigureAwait(false);
+            source = await SourcePacker.PackAsync(
+                output,
+                projectPath,
+                environment.Manifest,
+                store,
+                closure.DevelopmentOnly.Select(p => $"{p.Id}/{p.Version}").ToHashSet(StringComparer.OrdinalIgnoreCase),
+                cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -115,6 +128,26 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         {
             ProjectReferences = closure.ProjectReferences,
         };
+    }
+
+    /// <summary>
+    /// Restores every variant of the project and checks them against each other: what `skiff check` does. Nothing
+    /// is built or put into the store. Returns each variant's closure, the declared default first.
+    /// </summary>
+    /// <exception cref="VariantConflictException">Two variants resolve a package to different versions.</exception>
+    public static async Task<IReadOnlyList<ResolvedClosure>> CheckVariantsAsync(BuildRequest request, CancellationToken cancellationToken)
+    {
+        var projectPath = ProjectLocator.Locate(request.Path);
+        using var exclusive = await ProjectBuildLock.AcquireAsync(projectPath, waiting: null, cancellationToken).ConfigureAwait(false);
+        var closures = new List<ResolvedClosure>();
+        foreach (var variant in ProjectVariants.All(projectPath))
+        {
+            var restore = await RestoreStep.RunAsync(projectPath, request.Rid, variant, request.ForceRestore, request.RequireLockFile, cancellationToken).ConfigureAwait(false);
+            closures.Add(restore.Closure);
+        }
+
+        VariantCompatibility.Check(projectPath, [.. closures.Select(c => (c.Variant.Name, VariantCompatibility.Versions(c)))]);
+        return closures;
     }
 
     private async Task<(T Value, TimeSpan Elapsed)> TimedAsync<T>(Func<Task<T>> action)

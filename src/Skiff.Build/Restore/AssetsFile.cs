@@ -90,7 +90,62 @@ internal static class AssetsFile
             ? references.EnumerateObject().Select(r => r.Name).ToList()
             : [];
 
-        return new ResolvedClosure(projectPath, frameworkName, rid, frameworkReferences, packages, projectReferences);
+        var shipped = Shipped(framework.Value, target);
+        return new ResolvedClosure(
+            projectPath,
+            frameworkName,
+            rid,
+            frameworkReferences,
+            [.. packages.Where(p => shipped.Contains(p.Id))],
+            projectReferences)
+        {
+            DevelopmentOnly = [.. packages.Where(p => !shipped.Contains(p.Id))],
+        };
+    }
+
+    /// <summary>
+    /// The ids of the packages a deployed app can load: every package reachable from a direct reference without
+    /// <c>PrivateAssets="all"</c> or from a project reference. The rest are for the build only (analyzers,
+    /// build-time packages, test tools; NuGet writes <c>PrivateAssets="all"</c> when it adds a package that marks
+    /// itself a developmentDependency), and `dotnet publish` leaves them out of its output and deps file
+    /// (checked with xunit.assert, whose assembly `dotnet build` copies and `dotnet publish` does not).
+    /// </summary>
+    private static HashSet<string> Shipped(JsonElement framework, JsonElement target)
+    {
+        var dependencies = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
+        var roots = new List<string>();
+        foreach (var library in target.EnumerateObject())
+        {
+            var id = library.Name[..library.Name.IndexOf('/', StringComparison.Ordinal)];
+            dependencies[id] = library.Value.TryGetProperty("dependencies", out var deps) ? [.. deps.EnumerateObject().Select(d => d.Name)] : [];
+            if (library.Value.GetProperty("type").GetString() == "project")
+            {
+                roots.Add(id);
+            }
+        }
+
+        if (framework.TryGetProperty("dependencies", out var direct))
+        {
+            roots.AddRange(direct.EnumerateObject()
+                .Where(d => !(d.Value.TryGetProperty("suppressParent", out var suppress)
+                    && string.Equals(suppress.GetString(), "All", StringComparison.OrdinalIgnoreCase)))
+                .Select(d => d.Name));
+        }
+
+        var shipped = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var pending = new Stack<string>(roots);
+        while (pending.TryPop(out var id))
+        {
+            if (shipped.Add(id) && dependencies.TryGetValue(id, out var next))
+            {
+                foreach (var dependency in next)
+                {
+                    pending.Push(dependency);
+                }
+            }
+        }
+
+        return shipped;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Skiff.Build.Projects;
 
 namespace Skiff.Build.Restore;
 
@@ -24,13 +25,14 @@ internal sealed class PackagesLockFile
 
     public sealed record LockedPackage(string Id, string Version, string ContentHash);
 
-    public static string PathFor(string projectPath) =>
-        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(projectPath)!, FileName);
+    /// <summary>The lock file of <paramref name="variant"/> (the project's own when null): each variant locks its own closure.</summary>
+    public static string PathFor(string projectPath, ProjectVariant? variant = null) =>
+        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(projectPath)!, variant?.LockFileName ?? FileName);
 
-    /// <summary>The lock file next to the project, or null when it has none.</summary>
-    public static PackagesLockFile? TryRead(string projectPath)
+    /// <summary>The lock file next to the project for <paramref name="variant"/>, or null when it has none.</summary>
+    public static PackagesLockFile? TryRead(string projectPath, ProjectVariant? variant = null)
     {
-        var path = PathFor(projectPath);
+        var path = PathFor(projectPath, variant);
         if (!File.Exists(path))
         {
             return null;
@@ -74,6 +76,27 @@ internal sealed class PackagesLockFile
         _sections.Keys.Any(key => key.EndsWith("/" + rid, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
+    /// The locked version of every package for <paramref name="framework"/> (and <paramref name="rid"/>, when
+    /// the lock file covers it), development-only packages included: NuGet cannot tell them apart here.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Versions(string framework, string rid)
+    {
+        var versions = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var key in (string[])[framework, $"{framework}/{rid}"])
+        {
+            if (_sections.TryGetValue(key, out var section))
+            {
+                foreach (var (id, package) in section)
+                {
+                    versions[id] = package.Version;
+                }
+            }
+        }
+
+        return versions;
+    }
+
+    /// <summary>
     /// How the restored closure differs from the lock file, one line per package that would move; empty when
     /// the restore gave exactly what is locked.
     /// </summary>
@@ -94,8 +117,10 @@ internal sealed class PackagesLockFile
         }
 
         var differences = new List<string>();
-        var resolved = closure.Packages.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
-        foreach (var package in closure.Packages.OrderBy(p => p.Id, StringComparer.OrdinalIgnoreCase))
+        // The lock file also pins what the project uses only to build.
+        var all = closure.Packages.Concat(closure.DevelopmentOnly).ToList();
+        var resolved = all.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
+        foreach (var package in all.OrderBy(p => p.Id, StringComparer.OrdinalIgnoreCase))
         {
             if (!locked.TryGetValue(package.Id, out var lockedPackage))
             {

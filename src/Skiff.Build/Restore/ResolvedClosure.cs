@@ -1,3 +1,5 @@
+using Skiff.Build.Projects;
+
 namespace Skiff.Build.Restore;
 
 /// <summary>What <c>obj/project.assets.json</c> says about one project for one framework and runtime identifier.</summary>
@@ -11,4 +13,13 @@ internal sealed record ResolvedClosure(
 {
     /// <summary>Whether the packages are exactly what the project's packages.lock.json says.</summary>
     public bool Locked { get; init; }
+
+    /// <summary>The variant the restore was for.</summary>
+    public ProjectVariant Variant { get; init; } = ProjectVariant.Undeclared;
+
+    /// <summary>
+    /// Packages the project uses only to build (analyzers, build-time packages, test tools): reached only through
+    /// references with <c>PrivateAssets="all"</c>. Left out of <see cref="Packages"/>, as `dotnet publish` leaves them out.
+    /// </summary>
+    public IReadOnlyList<ResolvedPackage> DevelopmentOnly { get; init; } = [];
 }

@@ -1,4 +1,5 @@
 using Skiff.Build.Processes;
+using Skiff.Build.Projects;
 
 namespace Skiff.Build.Restore;
 
@@ -22,24 +23,32 @@ internal static class RestoreStep
         public bool LockFileUpdated { get; init; }
     }
 
-    public static async Task<Outcome> RunAsync(string projectPath, string rid, bool force, bool requireLockFile, CancellationToken cancellationToken)
+    public static Task<Outcome> RunAsync(string projectPath, string rid, bool force, bool requireLockFile, CancellationToken cancellationToken) =>
+        RunAsync(projectPath, rid, ProjectVariant.Undeclared, force, requireLockFile, cancellationToken);
+
+    /// <summary>
+    /// Restores <paramref name="variant"/>. Every variant restores into the project's one <c>obj/</c> (a variant's
+    /// own <c>BaseIntermediateOutputPath</c> would put the others' generated files into its compile items), so
+    /// which variant <c>obj/project.assets.json</c> holds is written beside it, and switching variants restores.
+    /// </summary>
+    public static async Task<Outcome> RunAsync(string projectPath, string rid, ProjectVariant variant, bool force, bool requireLockFile, CancellationToken cancellationToken)
     {
-        var lockFile = PackagesLockFile.TryRead(projectPath);
+        var lockFile = PackagesLockFile.TryRead(projectPath, variant);
         if (lockFile is null && requireLockFile)
         {
             throw new LockFileException(
-                $"{projectPath} has no {PackagesLockFile.FileName}, and --locked deploys only projects whose packages are locked. Add <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile> to the project, run `dotnet restore`, and commit {PackagesLockFile.FileName}.");
+                $"{projectPath} has no {variant.LockFileName}{(variant.Declared ? $" for its variant '{variant.Name}'" : "")}, and --locked deploys only projects whose packages are locked. Add <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile> to the project, run `dotnet restore`{(variant.IsDefault ? "" : $" -p:SkiffVariant={variant.Name} -p:NuGetLockFilePath={variant.LockFileName}")}, and commit {variant.LockFileName}.");
         }
 
-        if (!force && AssetsFile.TryRead(projectPath, rid) is { } current && IsUpToDate(current))
+        if (!force && RestoredVariant(projectPath) == variant.Name && AssetsFile.TryRead(projectPath, rid) is { } current && IsUpToDate(current, variant))
         {
-            return new Outcome(Checked(current, lockFile), Restored: false, Output: null);
+            return new Outcome(Checked(current with { Variant = variant }, lockFile), Restored: false, Output: null);
         }
 
         var lockBefore = lockFile is null ? null : File.ReadAllBytes(lockFile.Path);
         var result = lockFile is null
-            ? await RestoreAsync(projectPath, [.. MsBuildArguments.ForRid(rid)], cancellationToken).ConfigureAwait(false)
-            : await RestoreLockedAsync(projectPath, rid, lockFile.Covers(rid), requireLockFile, cancellationToken).ConfigureAwait(false);
+            ? await RestoreAsync(projectPath, [.. MsBuildArguments.ForRid(rid), .. variant.MsBuildArguments], cancellationToken).ConfigureAwait(false)
+            : await RestoreLockedAsync(projectPath, rid, variant, lockFile.Covers(rid), requireLockFile, cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             throw new RestoreFailedException(
@@ -51,10 +60,16 @@ internal static class RestoreStep
             ?? throw new RestoreFailedException(
                 $"restore of {projectPath} succeeded but obj/project.assets.json has no target for {rid}; check that the project does not override its intermediate output path.",
                 result.Output);
+        closure = closure with { Variant = variant };
+        File.WriteAllText(RestoredVariantPath(projectPath), variant.Name);
         MarkCurrent(closure);
-        // NuGet rewrites the lock file when the project's package references changed (unless in locked mode).
-        var lockAfter = lockFile is null ? null : PackagesLockFile.TryRead(projectPath);
-        var updated = lockBefore is not null && (lockAfter is null || !File.ReadAllBytes(lockAfter.Path).AsSpan().SequenceEqual(lockBefore));
+        // NuGet rewrites the lock file when the project's package references changed (unless in locked mode), and
+        // writes the first one of a project with RestorePackagesWithLockFile (a new variant's too): the closure is
+        // locked from this build on, not from the next, so the environment digest does not move between the two.
+        var lockAfter = PackagesLockFile.TryRead(projectPath, variant);
+        var updated = lockBefore is null
+            ? lockAfter is not null
+            : lockAfter is null || !File.ReadAllBytes(lockAfter.Path).AsSpan().SequenceEqual(lockBefore);
         return new Outcome(Checked(closure, lockAfter), Restored: true, result.Output) { LockFileUpdated = updated };
     }
 
@@ -69,9 +84,9 @@ internal static class RestoreStep
     /// <see cref="Checked"/> compares what it resolved with the project's lock file. A restore refused because
     /// the lock file is out of date is repeated the second way, so the error can name the packages that would move.
     /// </summary>
-    private static async Task<DotnetCommand.Result> RestoreLockedAsync(string projectPath, string rid, bool lockCoversRid, bool lockedMode, CancellationToken cancellationToken)
+    private static async Task<DotnetCommand.Result> RestoreLockedAsync(string projectPath, string rid, ProjectVariant variant, bool lockCoversRid, bool lockedMode, CancellationToken cancellationToken)
     {
-        string[] mode = lockedMode ? ["-p:RestoreLockedMode=true"] : [];
+        string[] mode = [.. variant.MsBuildArguments, .. lockedMode ? ["-p:RestoreLockedMode=true"] : Array.Empty<string>()];
         // RuntimeIdentifier, not `-r`: `dotnet restore -r` replaces the project's RuntimeIdentifiers, and the
         // lock file's set of runtime identifiers would no longer match.
         var first = await RestoreAsync(
@@ -84,7 +99,7 @@ internal static class RestoreStep
             return first;
         }
 
-        var privateLockFile = Path.Combine("obj", "skiff", rid, PackagesLockFile.FileName);
+        var privateLockFile = Path.Combine("obj", "skiff", rid, variant.FolderName, PackagesLockFile.FileName);
         // Resolved afresh each time, so what is compared is what the registry gives today.
         var stale = Path.Combine(Path.GetDirectoryName(projectPath)!, privateLockFile);
         if (File.Exists(stale))
@@ -94,7 +109,7 @@ internal static class RestoreStep
 
         return await RestoreAsync(
             projectPath,
-            [.. MsBuildArguments.ForRid(rid), "-p:RestoreLockedMode=false", $"-p:NuGetLockFilePath={privateLockFile}"],
+            [.. MsBuildArguments.ForRid(rid), .. variant.MsBuildArguments, "-p:RestoreLockedMode=false", $"-p:NuGetLockFilePath={privateLockFile}"],
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -138,10 +153,24 @@ internal static class RestoreStep
         }
     }
 
-    private static bool IsUpToDate(ResolvedClosure closure)
+    private static bool IsUpToDate(ResolvedClosure closure, ProjectVariant variant)
     {
         var assetsWritten = File.GetLastWriteTimeUtc(AssetsFile.PathFor(closure.ProjectPath));
-        return Inputs(closure).All(input => !File.Exists(input) || File.GetLastWriteTimeUtc(input) < assetsWritten);
+        return Inputs(closure with { Variant = variant }).All(input => !File.Exists(input) || File.GetLastWriteTimeUtc(input) < assetsWritten);
+    }
+
+    /// <summary>
+    /// The variant whose restore <c>obj/project.assets.json</c> holds. A project without variants that was never
+    /// restored by Skiff (an IDE's restore) holds the undeclared default.
+    /// </summary>
+    private static string RestoredVariant(string projectPath) =>
+        File.Exists(RestoredVariantPath(projectPath)) ? File.ReadAllText(RestoredVariantPath(projectPath)) : ProjectVariant.Undeclared.Name;
+
+    private static string RestoredVariantPath(string projectPath)
+    {
+        var folder = Path.Combine(Path.GetDirectoryName(projectPath)!, "obj", "skiff");
+        Directory.CreateDirectory(folder);
+        return Path.Combine(folder, "restored-variant");
     }
 
     private static IEnumerable<string> Inputs(ResolvedClosure closure)
@@ -150,7 +179,8 @@ internal static class RestoreStep
         foreach (var project in projects)
         {
             yield return project;
-            yield return PackagesLockFile.PathFor(project);
+            // Global properties reach project references too, NuGetLockFilePath among them.
+            yield return PackagesLockFile.PathFor(project, closure.Variant);
         }
 
         var folders = new HashSet<string>(StringComparer.Ordinal);

@@ -12,7 +12,14 @@ namespace Skiff.Build.Sources;
 /// </summary>
 internal static class DepsFile
 {
-    public static byte[] Rewrite(byte[] depsJson, EnvironmentManifest environment, string depsFileName)
+    /// <param name="depsJson">The deps file the build wrote.</param>
+    /// <param name="environment">The environment the release runs with.</param>
+    /// <param name="depsFileName">Its name, for errors.</param>
+    /// <param name="developmentOnly">
+    /// <c>id/version</c> of the packages left out of the environment because the project uses them only to build:
+    /// removed from the deps file, as `dotnet publish` removes them.
+    /// </param>
+    public static byte[] Rewrite(byte[] depsJson, EnvironmentManifest environment, string depsFileName, IReadOnlySet<string>? developmentOnly = null)
     {
         var packages = environment.Packages.ToDictionary(
             p => $"{p.Id}/{p.Version}",
@@ -21,6 +28,11 @@ internal static class DepsFile
         var root = JsonNode.Parse(depsJson)?.AsObject()
             ?? throw new InvalidOperationException($"{depsFileName} is empty.");
         var libraries = root["libraries"]?.AsObject() ?? [];
+        if (developmentOnly is { Count: > 0 })
+        {
+            RemoveLibraries(root, libraries, developmentOnly);
+        }
+
         foreach (var (name, node) in libraries)
         {
             if (node is not JsonObject library || (string?)library["type"] != "package")
@@ -45,6 +57,41 @@ internal static class DepsFile
         MoveSatellites(root, libraries);
         Canonicalize(root);
         return JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static void RemoveLibraries(JsonObject root, JsonObject libraries, IReadOnlySet<string> names)
+    {
+        foreach (var name in libraries.Select(l => l.Key).Where(names.Contains).ToList())
+        {
+            libraries.Remove(name);
+        }
+
+        foreach (var (_, target) in root["targets"]?.AsObject() ?? [])
+        {
+            if (target is not JsonObject entries)
+            {
+                continue;
+            }
+
+            foreach (var name in entries.Select(e => e.Key).Where(names.Contains).ToList())
+            {
+                entries.Remove(name);
+            }
+
+            foreach (var (_, entry) in entries)
+            {
+                if (entry?["dependencies"] is JsonObject dependencies)
+                {
+                    foreach (var (id, version) in dependencies.ToList())
+                    {
+                        if (names.Contains($"{id}/{(string?)version}"))
+                        {
+                            dependencies.Remove(id);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>

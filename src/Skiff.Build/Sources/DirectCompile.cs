@@ -189,7 +189,8 @@ internal static class DirectCompile
     }
 
     private static string Folder(ResolvedClosure closure) =>
-        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid);
+        // One record per variant: a variant's build may have other compiler arguments (constants, references).
+        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid, closure.Variant.FolderName);
 
     private static CompileRecord? Load(ResolvedClosure closure)
     {

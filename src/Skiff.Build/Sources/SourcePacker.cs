@@ -20,6 +20,7 @@ internal static class SourcePacker
         string projectPath,
         EnvironmentManifest environment,
         FileBlobStore store,
+        IReadOnlySet<string> developmentOnly,
         CancellationToken cancellationToken)
     {
         var entryName = EntryName(outputFolder, projectPath);
@@ -28,7 +29,7 @@ internal static class SourcePacker
         try
         {
             var original = await File.ReadAllBytesAsync(Path.Combine(outputFolder, depsFileName), cancellationToken).ConfigureAwait(false);
-            await File.WriteAllBytesAsync(rewrittenDeps, DepsFile.Rewrite(original, environment, depsFileName), cancellationToken).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(rewrittenDeps, DepsFile.Rewrite(original, environment, depsFileName, developmentOnly), cancellationToken).ConfigureAwait(false);
 
             var files = Directory.EnumerateFiles(outputFolder, "*", SearchOption.AllDirectories)
                 .Select(file => Path.GetRelativePath(outputFolder, file).Replace('\\', '/'))

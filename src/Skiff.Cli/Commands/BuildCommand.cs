@@ -21,14 +21,15 @@ internal static class BuildCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of progress lines." };
         var restore = new Option<bool>("--restore") { Description = "Restore even when the restore output looks current." };
         var locked = LockOptions.Locked();
+        var variant = CommonOptions.Variant();
 
         var command = new Command("build", "Build a project into content-addressed environment and source blobs in the store.")
         {
-            path, rid, store, json, restore, locked,
+            path, rid, store, json, restore, locked, variant,
         };
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var request = new BuildRequest(parse.GetValue(path)!) { ForceRestore = parse.GetValue(restore), RequireLockFile = parse.GetValue(locked) };
+            var request = new BuildRequest(parse.GetValue(path)!) { ForceRestore = parse.GetValue(restore), RequireLockFile = parse.GetValue(locked), Variant = parse.GetValue(variant) };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
             {
                 request = request with { Rid = chosen };
@@ -50,7 +51,7 @@ internal static class BuildCommand
             }
             else
             {
-                status.Line($"release {result.Release}  ({Format.Milliseconds(result.Timings.Total)} in all)");
+                status.Line($"release {result.Release}{(result.Environment.Variant == Core.Manifests.EnvironmentManifest.DefaultVariant ? "" : $", variant {result.Environment.Variant}")}  ({Format.Milliseconds(result.Timings.Total)} in all)");
             }
 
             return 0;
@@ -67,6 +68,7 @@ internal static class BuildCommand
             writer.WriteString("release", result.Release.ToString());
             writer.WriteString("framework", result.Environment.Framework);
             writer.WriteString("rid", result.Environment.Rid);
+            writer.WriteString("variant", result.Environment.Variant);
             writer.WriteString("compile", result.Compile switch
             {
                 CompileRoute.CompilerOnly => "compiler",

@@ -13,6 +13,13 @@ internal static class CommonOptions
 
     public static Option<string> Store() => Folder("--store", "The blob store folder.", "store");
 
+    /// <summary><c>--variant NAME</c>: which of the project's <c>&lt;SkiffVariants&gt;</c> to build (docs/build.md, "Variants").</summary>
+    public static Option<string?> Variant() => new("--variant")
+    {
+        Description = "The environment variant to build, one the project declares in <SkiffVariants> (default: the first it declares).",
+        HelpName = "name",
+    };
+
     /// <summary>
     /// A folder option whose default is <paramref name="relative"/> under the data folder. Help shows that default
     /// once, resolved, so it follows <c>$SKIFF_HOME</c> as the command itself does.

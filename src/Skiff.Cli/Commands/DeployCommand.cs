@@ -53,10 +53,11 @@ internal static class DeployCommand
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
+        var variant = CommonOptions.Variant();
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
         {
-            path, location, rid, store, memory, on, replicas, json, locked,
+            path, location, rid, store, memory, on, replicas, json, locked, variant,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -70,7 +71,7 @@ internal static class DeployCommand
 
             using var api = client.Connect(parse);
             var local = new FileBlobStore(parse.GetValue(store)!);
-            var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked) };
+            var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked), Variant = parse.GetValue(variant) };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
             {
                 request = request with { Rid = chosen };

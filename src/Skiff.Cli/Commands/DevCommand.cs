@@ -38,10 +38,11 @@ internal static class DevCommand
         var parameters = new Option<string[]>("--param", "-p") { Description = "A parameter of the --run job, NAME=VALUE; repeat for more.", AllowMultipleArgumentsPerToken = false };
         var store = CommonOptions.Store();
         var json = new Option<bool>("--json") { Description = "Print each deploy's result and each run event as one JSON line." };
+        var variant = CommonOptions.Variant();
         var client = new ClientOptions();
         var command = new Command("dev", "Watch a project and deploy it on every save (only what changed is uploaded); optionally run a job after each deploy.")
         {
-            path, location, run, parameters, store, json,
+            path, location, run, parameters, store, json, variant,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -57,7 +58,7 @@ internal static class DevCommand
             var loop = new DevLoop(
                 new ReleaseDeployer(api, new FileBlobStore(parse.GetValue(store)!)),
                 api,
-                new BuildRequest(project),
+                new BuildRequest(project) { Variant = parse.GetValue(variant) },
                 parse.GetValue(location)!,
                 parse.GetValue(run) is { Length: > 0 } job ? (job, runParameters) : null,
                 parse.GetValue(json));

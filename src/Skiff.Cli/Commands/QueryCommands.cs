@@ -50,10 +50,10 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "VARIANT", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
-                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["variant"] ?? "-", (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
                     // A location serving tasks is a pool; "-" keeps the others quiet.
                     (int?)l["tasks"] is > 0 and var tasks ? tasks.ToString(CultureInfo.InvariantCulture) : "-",
                     (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
@@ -255,10 +255,10 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"COMMIT",-18} {"PATH",-9} {"STATE",-10} {"UPLOADED",10} {"TOTAL",8}  WHEN");
+            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"VARIANT",-10} {"COMMIT",-18} {"PATH",-9} {"STATE",-10} {"UPLOADED",10} {"TOTAL",8}  WHEN");
             foreach (var d in history.OfType<JsonObject>())
             {
-                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {(string?)d["variant"] ?? "-",-10} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
                 if ((string?)d["env_change"] is { } change)
                 {
                     Console.WriteLine($"    env: {change} (by {(string?)d["who"]})");

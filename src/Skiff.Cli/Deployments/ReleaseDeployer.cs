@@ -143,6 +143,8 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
             ["deployment"] = deployment.Id,
             ["location"] = location,
             ["release"] = build.Release.ToString(),
+            ["environment"] = build.EnvironmentDigest.ToString(),
+            ["variant"] = deployment.Variant,
             ["path"] = deployment.Path,
             ["locked"] = build.Environment.Locked,
             ["outcome"] = deployment.Outcome,

@@ -78,7 +78,14 @@ internal sealed record Deployment(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] bool? Live = null,
     int Replicas = 1,
     string? On = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? EnvChange = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? EnvChange = null)
+{
+    /// <summary>
+    /// The variant of the release's environment (docs/build.md, "Variants"): <c>default</c> for a project without
+    /// variants; null for deployments recorded before variants were.
+    /// </summary>
+    public string? Variant { get; init; }
+}
 
 /// <summary>The body of <c>POST /api/v1/locations/{name}/rollback</c>; it may be left out.</summary>
 /// <param name="Deployment">The deployment whose release to put back; left out, the last release live before the current one.</param>

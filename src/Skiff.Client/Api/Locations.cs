@@ -32,6 +32,9 @@ internal sealed record LocationSummary(
 
     /// <summary>How many tasks the live release serves (docs/tasks.md); a location with any is a pool for them.</summary>
     public int Tasks { get; init; }
+
+    /// <summary>The environment variant of the live release (docs/build.md, "Variants"); null when nothing is live.</summary>
+    public string? Variant { get; init; }
 }
 
 /// <summary>

@@ -87,6 +87,7 @@ internal static class ControlEndpoints
                 {
                     MaxConcurrent = location.MaxConcurrent,
                     Tasks = Json.Tasks(location.TasksJson).Count,
+                    Variant = location.Variant,
                 });
             }
 

@@ -31,7 +31,10 @@ internal static class Json
         live,
         d.Replicas ?? 1,
         d.Constraints,
-        d.EnvChange);
+        d.EnvChange)
+    {
+        Variant = d.Variant,
+    };
 
     public static Run Run(RunRecord r) => new(
         r.Id,

@@ -205,9 +205,10 @@ internal sealed class Deployer
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
         ReleaseManifest manifest;
+        string variant;
         using (ServerTraces.Source.StartActivity("deployment.verify"))
         {
-            manifest = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
+            (manifest, variant) = await VerifyAsync(releaseId, cancellationToken).ConfigureAwait(false);
             if (await _store.GetReleaseAsync(releaseId, cancellationToken).ConfigureAwait(false) is null)
             {
                 await EntryAssemblies.CheckInSourceAsync(_blobs, releaseId, manifest, cancellationToken).ConfigureAwait(false);
@@ -248,7 +249,10 @@ internal sealed class Deployer
             _bus.ServerId,
             placement.Replicas,
             placement.Canonical,
-            change?.Summary);
+            change?.Summary)
+        {
+            Variant = variant,
+        };
         span?.SetTag(Traces.Deployment, record.Id);
         span?.SetTag(Traces.DeploymentPath, path);
 
@@ -582,8 +586,9 @@ internal sealed class Deployer
     /// bytes match their digests, so a release never goes live with a blob missing or damaged. A blob this server
     /// hashed within <see cref="BlobStores.TrustVerified"/> (uploaded, deployed or scrubbed) is not hashed again: a
     /// fast deploy hashes only its new source. A damaged blob is quarantined, so the client's next deploy uploads it.
+    /// Returns the manifest and its environment's variant, which the server reads rather than a client claims.
     /// </summary>
-    private async Task<ReleaseManifest> VerifyAsync(Digest release, CancellationToken cancellationToken)
+    private async Task<(ReleaseManifest Manifest, string Variant)> VerifyAsync(Digest release, CancellationToken cancellationToken)
     {
         try
         {
@@ -613,7 +618,7 @@ internal sealed class Deployer
                     }
                 }).ConfigureAwait(false);
             return damaged.IsEmpty
-                ? manifest
+                ? (manifest, environment.Variant)
                 : throw Damaged(release, [.. damaged.Order()]);
         }
         catch (BlobNotFoundException exception)

@@ -61,4 +61,10 @@ internal sealed record DeploymentRecord(
     /// it declares none. A location whose live deployment has tasks is a pool for them.
     /// </summary>
     public string? TasksJson { get; init; }
+
+    /// <summary>
+    /// The variant of the release's environment (docs/build.md, "Variants"), read by the server from the environment
+    /// manifest; <c>default</c> for a project without variants, null for deployments recorded before variants were.
+    /// </summary>
+    public string? Variant { get; init; }
 }

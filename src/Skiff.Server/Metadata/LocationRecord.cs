@@ -32,4 +32,7 @@ internal sealed record LocationRecord(
 
     /// <summary>The tasks the live version serves (docs/tasks.md), as it reported them; null when it declares none, or nothing is live.</summary>
     public string? TasksJson { get; init; }
+
+    /// <summary>The environment variant of the live deployment (<see cref="DeploymentRecord.Variant"/>); null when nothing is live.</summary>
+    public string? Variant { get; init; }
 }

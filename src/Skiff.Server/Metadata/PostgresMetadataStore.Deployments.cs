@@ -8,13 +8,13 @@ internal sealed partial class PostgresMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change, tasks_json
+               replicas, constraints, env_change, tasks_json, variant
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -70,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json)
+                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks, @variant);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -98,7 +98,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@replicas", deployment.Replicas),
                             ("@constraints", deployment.Constraints),
                             ("@envChange", deployment.EnvChange),
-                            ("@tasks", deployment.TasksJson)),
+                            ("@tasks", deployment.TasksJson),
+                            ("@variant", deployment.Variant)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -280,6 +281,7 @@ internal sealed partial class PostgresMetadataStore
         EnvChange: ReadNullableString(reader, 22))
     {
         TasksJson = ReadNullableString(reader, 23),
+        Variant = ReadNullableString(reader, 24),
     };
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
@@ -293,6 +295,7 @@ internal sealed partial class PostgresMetadataStore
         Constraints: ReadNullableString(reader, 7))
     {
         TasksJson = ReadNullableString(reader, 9),
+        Variant = ReadNullableString(reader, 10),
         MaxConcurrent = reader.IsDBNull(8) ? null : reader.GetInt32(8),
     };
 }

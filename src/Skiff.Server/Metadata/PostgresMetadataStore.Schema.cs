@@ -322,6 +322,11 @@ internal sealed partial class PostgresMetadataStore
             recorded_at timestamptz NOT NULL
         );
         """,
+
+        // Environment variants (docs/build.md): the variant of each deployment's environment, as its manifest names it.
+        """
+        ALTER TABLE deployments ADD COLUMN variant text;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -311,6 +311,11 @@ internal sealed partial class SqliteMetadataStore
             recorded_at TEXT NOT NULL
         ) STRICT;
         """,
+
+        // Environment variants (docs/build.md): the variant of each deployment's environment, as its manifest names it.
+        """
+        ALTER TABLE deployments ADD COLUMN variant TEXT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -99,7 +99,7 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         ((long?)task["retry"]?["initial_delay_ms"]).ShouldBe(2000);
         var poolRow = poolTable.Stdout.Split('\n').Single(l => l.StartsWith("provenance ", StringComparison.Ordinal));
         poolTable.Stdout.Split('\n')[0].ShouldContain(" TASKS ");
-        poolRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[4].ShouldBe("1", poolTable.Stdout);
+        poolRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[5].ShouldBe("1", poolTable.Stdout);
         ((int?)afterPool["tasks"]).ShouldBe(0);
     }
 

@@ -122,6 +122,26 @@ public abstract class DeploymentContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Variant_IsKeptWithTheDeployment_AndTheLocationShowsThatOfItsLiveOne()
+    {
+        var baseline = Some.Release("base");
+        var ml = Some.Release("ml");
+        await _store.RegisterReleaseAsync(baseline, CancellationToken.None);
+        await _store.RegisterReleaseAsync(ml, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "training", baseline) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]", Variant = "base" }, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "training", ml) with { Variant = "ml" }, CancellationToken.None);
+        var whilePending = await _store.GetLocationAsync("training", CancellationToken.None);
+        await _store.CompleteDeploymentAsync("d2", DeploymentOutcomes.Live, null, "[]", null, FinalTimings, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d3", "older", baseline) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]" }, CancellationToken.None);
+
+        whilePending!.Variant.ShouldBe("base");
+        (await _store.GetLocationAsync("training", CancellationToken.None))!.Variant.ShouldBe("ml");
+        (await _store.ListDeploymentsAsync("training", 10, CancellationToken.None)).Select(d => d.Variant).ShouldBe(["ml", "base"]);
+        // A deployment recorded without one (before variants) reads back as none, not as a default.
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single(l => l.Name == "older").Variant.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task Tasks_AreKeptWithTheDeployment_AndTheLocationHasThoseOfItsLiveOne()
     {
         const string Tasks = """[{"name":"reconstruct","retry":{"max_attempts":3}}]""";
