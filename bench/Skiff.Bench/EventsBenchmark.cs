@@ -34,13 +34,13 @@ internal static class EventsBenchmark
 
         Console.WriteLine($"a run logging {Lines:N0} lines, followed over HTTP (ndjson, as skiff run --follow), embedded platform (SQLite, synchronous=FULL), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
-        Console.WriteLine("| events per transaction | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) |");
-        Console.WriteLine("|---|---|---|---|---|");
+        Console.WriteLine("| events per transaction | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) | CPU s, server + agent + follower (median) | CPU s, the run's process (median) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
         foreach (var (size, runs) in new[] { (RunEventWriter.DefaultBatchSize, batched), (1, single) })
         {
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {size} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} |"));
+                $"| {size} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Own)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Children)], 0.5):0.00} |"));
         }
 
         return 0;
@@ -70,8 +70,10 @@ internal static class EventsBenchmark
             var measured = new List<Measured>();
             for (var i = 0; i <= iterations; i++)
             {
+                var before = CpuTimes.Read();
                 var run = await FollowOneRunAsync(http);
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s"));
+                run = run with { Cpu = await CpuTimes.SinceAsync(before) };
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s, CPU s: server+agent+follower {run.Cpu.Own:0.00}, run's process {run.Cpu.Children:0.00}"));
                 if (i > 0)
                 {
                     measured.Add(run); // the first warms up the code server and the JIT
@@ -125,8 +127,41 @@ internal static class EventsBenchmark
 
         var endTs = DateTimeOffset.Parse((string)end["ts"]!, CultureInfo.InvariantCulture);
         var startTs = DateTimeOffset.Parse((string)JsonNode.Parse(first!)!["ts"]!, CultureInfo.InvariantCulture);
-        return new Measured(count / lastSeen.TotalSeconds, (endedAt - endTs).TotalMilliseconds, (endTs - startTs).TotalSeconds);
+        return new Measured(count / lastSeen.TotalSeconds, (endedAt - endTs).TotalMilliseconds, (endTs - startTs).TotalSeconds, default);
     }
 
-    private sealed record Measured(double EventsPerSecond, double FollowerLagMs, double JobSeconds);
+    private sealed record Measured(double EventsPerSecond, double FollowerLagMs, double JobSeconds, CpuTimes Cpu);
+
+    /// <summary>
+    /// CPU seconds, from /proc/self/stat: this process's own (the server, the agent and the follower, which all run in it)
+    /// and its reaped children's (the process that ran the run: one per run, reaped when the run ends). On a machine other
+    /// work shares, CPU spent per run moves far less than wall time does.
+    /// </summary>
+    private readonly record struct CpuTimes(double Own, double Children)
+    {
+        private const double TicksPerSecond = 100; // USER_HZ, 100 on every Linux the project runs on
+
+        public static CpuTimes Read()
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            // The fields after the command's closing parenthesis; utime, stime, cutime, cstime are fields 14 to 17.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            double Field(int number) => double.Parse(fields[number - 3], CultureInfo.InvariantCulture) / TicksPerSecond;
+            return new CpuTimes(Field(14) + Field(15), Field(16) + Field(17));
+        }
+
+        /// <summary>The CPU spent since <paramref name="before"/>, once the run's process has been reaped (at most 10 s later).</summary>
+        public static async Task<CpuTimes> SinceAsync(CpuTimes before)
+        {
+            var deadline = Stopwatch.StartNew();
+            var now = Read();
+            while (now.Children == before.Children && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(50);
+                now = Read();
+            }
+
+            return new CpuTimes(now.Own - before.Own, now.Children - before.Children);
+        }
+    }
 }

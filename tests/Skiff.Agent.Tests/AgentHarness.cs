@@ -65,7 +65,7 @@ internal sealed class AgentHarness : IAsyncDisposable
         var events = new List<JsonObject>();
         await foreach (var e in run.Events.ReadAllAsync(Timeout()))
         {
-            events.Add(e);
+            events.Add(e.ToJsonObject());
         }
 
         return events;

@@ -386,7 +386,16 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             var reader = new FrameReader(_stream, MaxFrameBytes);
             while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false) is { } frame)
             {
-                if (frame.Bytes is { Length: > 0 } bytes && JsonSerializer.Deserialize(bytes, ProtocolJson.Wire.CodeServerMessage) is { } message)
+                if (frame.Bytes is not { Length: > 0 } bytes)
+                {
+                    continue;
+                }
+
+                if (TryReadRunEvent(bytes) is { } runEvent)
+                {
+                    Deliver(runEvent);
+                }
+                else if (JsonSerializer.Deserialize(bytes, ProtocolJson.Wire.CodeServerMessage) is { } message)
                 {
                     Dispatch(message);
                 }
@@ -432,12 +441,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         switch (message)
         {
             case RunEventMessage { Event: var runEvent }:
-                // Deserialized on its own, so the run's handle can keep it (and number it) as it is.
-                if (runEvent["run"] is JsonValue run && run.TryGetValue<string>(out var runId) && _runs.TryGetValue(runId, out var handle))
-                {
-                    handle.Deliver(runEvent);
-                }
-
+                // Only a frame that does not start with its type (which the SDK always writes first) gets here.
+                Deliver(RunEventJson.From(runEvent));
                 break;
             case { Id: { } id } when _requests.TryComplete(id, message):
                 break;
@@ -495,6 +500,33 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     /// <summary>The end of a call that was never queued, saying why.</summary>
     internal static TaskResultNotice Refused(CallTaskMessage call, string why) =>
         new(call.Call, new TaskOutcome(false, Error: new Skiff.Sdk.Events.ErrorInfo("", why, null)), "refused");
+
+    private void Deliver(RunEventJson runEvent)
+    {
+        if (runEvent.Run is { } runId && _runs.TryGetValue(runId, out var handle))
+        {
+            handle.Deliver(runEvent);
+        }
+    }
+
+    /// <summary>
+    /// A run event frame (<c>{"type":"event","event":{…}}</c>, as <see cref="RunEventFrame"/> writes it) read straight
+    /// into the event's text, seq, type and run; null for any other frame, which is read as a message.
+    /// </summary>
+    private static RunEventJson? TryReadRunEvent(byte[] frame)
+    {
+        var reader = new Utf8JsonReader(frame);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject
+            || !reader.Read() || reader.TokenType != JsonTokenType.PropertyName || !reader.ValueTextEquals("type"u8)
+            || !reader.Read() || reader.TokenType != JsonTokenType.String || !reader.ValueTextEquals("event"u8)
+            || !reader.Read() || reader.TokenType != JsonTokenType.PropertyName || !reader.ValueTextEquals("event"u8)
+            || !reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        return RunEventJson.Read(ref reader, frame);
+    }
 
     private CodeServerException Gone(ProcessExit exit) => new($"{_name} is gone: the process {exit.Describe()}", "exited");
 

@@ -9,9 +9,13 @@ namespace Skiff.Agent.CodeServers;
 /// (run_succeeded, run_failed or run_canceled). If the process dies first, the handle ends with a
 /// run_failed event that says how the process ended.
 /// </summary>
+/// <remarks>
+/// Events travel as the code server wrote them (<see cref="RunEventJson"/>): the agent passes them on to the server
+/// unchanged, so only the few it amends or inspects further (its own run_failed, a run's end) become trees.
+/// </remarks>
 internal sealed class RunHandle
 {
-    private readonly Channel<JsonObject> _events = Channel.CreateUnbounded<JsonObject>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<RunEventJson> _events = Channel.CreateUnbounded<RunEventJson>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly TaskCompletionSource<JsonObject> _terminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _lastSeq;
 
@@ -19,13 +23,14 @@ internal sealed class RunHandle
 
     public string RunId { get; }
 
-    public ChannelReader<JsonObject> Events => _events.Reader;
+    public ChannelReader<RunEventJson> Events => _events.Reader;
 
     /// <summary>The terminal event.</summary>
     public Task<JsonObject> Completion => _terminal.Task;
 
     internal bool IsFinished => _terminal.Task.IsCompleted;
 
+    /// <summary>An event the agent wrote or amended itself; numbered after the run's last if it has no seq.</summary>
     internal void Deliver(JsonObject runEvent)
     {
         if (IsFinished)
@@ -40,12 +45,34 @@ internal sealed class RunHandle
             runEvent["seq"] = _lastSeq + 1;
         }
 
-        _lastSeq = (long?)runEvent["seq"] ?? _lastSeq;
+        Write(RunEventJson.From(runEvent));
+    }
+
+    internal void Deliver(RunEventJson runEvent)
+    {
+        if (IsFinished)
+        {
+            return;
+        }
+
+        if (runEvent.Seq is null)
+        {
+            Deliver(runEvent.ToJsonObject());
+        }
+        else
+        {
+            Write(runEvent);
+        }
+    }
+
+    private void Write(RunEventJson runEvent)
+    {
+        _lastSeq = runEvent.Seq ?? _lastSeq;
         _events.Writer.TryWrite(runEvent);
-        if (RunEvents.IsEnd(runEvent))
+        if (runEvent.IsEnd)
         {
             _events.Writer.TryComplete();
-            _terminal.TrySetResult(runEvent);
+            _terminal.TrySetResult(runEvent.ToJsonObject());
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 
 namespace Skiff.Agent.Connection;
@@ -36,16 +35,15 @@ internal sealed class RunJournal(string runId, long connection)
     /// <paramref name="send"/> gets consecutive events (at most <see cref="AgentRunEvents.MaxEvents"/>) and says whether
     /// they went out.
     /// </summary>
-    public async Task AppendAsync(IReadOnlyList<JsonObject> runEvents, long current, Func<IReadOnlyList<RunEventJson>, long, Task<bool>> send)
+    public async Task AppendAsync(IReadOnlyList<RunEventJson> runEvents, long current, Func<IReadOnlyList<RunEventJson>, long, Task<bool>> send)
     {
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
             foreach (var runEvent in runEvents)
             {
-                var written = RunEventJson.From(runEvent);
-                _events.Add(written);
-                Ended |= written.IsEnd;
+                _events.Add(runEvent);
+                Ended |= runEvent.IsEnd;
             }
 
             if (_connection == current)

@@ -310,7 +310,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         await SendAsync(new RunStartedReply(runId, host.Describe(location)?.Release.ToString()) { Request = start.Request }, cancellationToken).ConfigureAwait(false);
         Log.RunStarted(_logger, runId, location, start.Job);
         // Whatever the code server sent while the last events went out goes into the next message together.
-        var waiting = new List<JsonObject>();
+        var waiting = new List<RunEventJson>();
         while (await run.Events.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
             while (waiting.Count < AgentRunEvents.MaxEvents && run.Events.TryRead(out var runEvent))

@@ -40,18 +40,30 @@ internal sealed class RunWorker
         {
             // Only a location with a limit can go over it: without one, "Out of memory" on stderr is the runtime failing
             // to start a thread (a fork bomb at the location's process limit, found by the attack pass) or the host's
-            // own shortage, and the run's reason says that as it is.
-            outOfMemory |= MemoryLimit is not null && IsOutOfMemory(runEvent);
-            if ((string?)runEvent["type"] == "run_failed" && outOfMemory)
+            // own shortage, and the run's reason says that as it is. Only a failure is read further than its type; every
+            // other event is passed on as it came.
+            if (MemoryLimit is null || runEvent.Type is not ("op_failed" or "run_failed"))
             {
-                runEvent["out_of_memory"] = true;
-                runEvent["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit} and its process was stopped. {(string?)runEvent["reason"]}";
+                Outer.Deliver(runEvent);
+                continue;
             }
 
-            Outer.Deliver(runEvent);
+            var failure = runEvent.ToJsonObject();
+            outOfMemory |= IsOutOfMemory(failure);
+            if (runEvent.Type == "run_failed" && outOfMemory)
+            {
+                failure["out_of_memory"] = true;
+                failure["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit} and its process was stopped. {(string?)failure["reason"]}";
+                Outer.Deliver(failure);
+            }
+            else
+            {
+                Outer.Deliver(runEvent);
+            }
         }
 
-        var terminal = await Inner.Completion.ConfigureAwait(false);
+        // The end as passed on, with what was added to it (out_of_memory).
+        var terminal = await Outer.Completion.ConfigureAwait(false);
         using var grace = new CancellationTokenSource(stopGrace);
         try
         {
@@ -66,10 +78,9 @@ internal sealed class RunWorker
         return terminal;
     }
 
-    private static bool IsOutOfMemory(JsonObject runEvent) =>
-        (string?)runEvent["type"] is "op_failed" or "run_failed"
-        && ((string?)runEvent["error"]?["type"] == "System.OutOfMemoryException"
+    private static bool IsOutOfMemory(JsonObject failure) =>
+        (string?)failure["error"]?["type"] == "System.OutOfMemoryException"
             // The process itself died for want of memory: the runtime says so on stderr, which the reason quotes.
-            || ((string?)runEvent["reason"])?.Contains("OutOfMemory", StringComparison.Ordinal) == true
-            || ((string?)runEvent["reason"])?.Contains("Out of memory", StringComparison.Ordinal) == true);
+            || ((string?)failure["reason"])?.Contains("OutOfMemory", StringComparison.Ordinal) == true
+            || ((string?)failure["reason"])?.Contains("Out of memory", StringComparison.Ordinal) == true;
 }

@@ -329,6 +329,11 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
     private async Task WriteLoopAsync(Stream stream)
     {
         var flushed = new List<TaskCompletionSource>();
+
+        // A log event's frame is ~200 bytes: written to the socket one by one, each was a send() of its own (50,000 for a
+        // run logging 50,000 lines, and as many reads on the agent's side). Gathered here, a burst goes out in 64 KiB
+        // writes. Not disposed: that would close the connection, which the caller owns.
+        var buffered = new BufferedStream(stream, 64 * 1024);
         try
         {
             // Write everything queued, then flush once: a burst of events costs one flush.
@@ -336,14 +341,14 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             {
                 while (_outbox.Reader.TryRead(out var item))
                 {
-                    await stream.WriteAsync(item.Frame).ConfigureAwait(false);
+                    await buffered.WriteAsync(item.Frame).ConfigureAwait(false);
                     if (item.Written is not null)
                     {
                         flushed.Add(item.Written);
                     }
                 }
 
-                await stream.FlushAsync().ConfigureAwait(false);
+                await buffered.FlushAsync().ConfigureAwait(false);
                 flushed.ForEach(written => written.TrySetResult());
                 flushed.Clear();
             }

@@ -65,9 +65,9 @@ public sealed class RunJournalTests
         return true;
     }
 
-    private static IEnumerable<JsonObject> Events(int from, int to, string message = "working") =>
+    private static IEnumerable<RunEventJson> Events(int from, int to, string message = "working") =>
         Enumerable.Range(from, to - from + 1).Select(seq => Event(seq, "log", message));
 
-    private static JsonObject Event(long seq, string type, string message = "done") =>
-        new() { ["v"] = 1, ["seq"] = seq, ["run"] = "r-1", ["type"] = type, ["message"] = message };
+    private static RunEventJson Event(long seq, string type, string message = "done") =>
+        RunEventJson.From(new JsonObject { ["v"] = 1, ["seq"] = seq, ["run"] = "r-1", ["type"] = type, ["message"] = message });
 }

@@ -58,7 +58,7 @@ public sealed class RunTests(Releases releases)
         var run = await harness.Agent.StartRunAsync("analytics", "slow", null, "cancel-me", AgentHarness.Timeout());
         await foreach (var e in run.Events.ReadAllAsync(AgentHarness.Timeout()))
         {
-            if ((string?)e["type"] == "progress")
+            if (e.Type == "progress")
             {
                 break;
             }

@@ -183,7 +183,7 @@ public sealed class SandboxTests(Releases releases) : IDisposable
     {
         await foreach (var e in run.Events.ReadAllAsync(AgentHarness.Timeout()))
         {
-            if ((string?)e["type"] == "log" && (string?)e["message"] is { } message && message.StartsWith(prefix, StringComparison.Ordinal))
+            if (e.Type == "log" && (string?)e.ToJsonObject()["message"] is { } message && message.StartsWith(prefix, StringComparison.Ordinal))
             {
                 return message;
             }

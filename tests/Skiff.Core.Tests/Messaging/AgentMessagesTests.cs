@@ -118,6 +118,54 @@ public sealed class AgentMessagesTests
     }
 
     [Fact]
+    public void An_event_read_from_a_frame_is_its_bytes_as_written_with_its_own_seq_type_and_run()
+    {
+        // As a code server frames it: the event's text (its escaping included) is kept, fields inside it are not its own.
+        const string runEvent = """{"v":1,"seq":41,"ts":"2026-11-29T10:00:00.000+00:00","run":"r-1","type":"log","message":"été \u00e9 <b>","properties":{"seq":-1,"type":"not this one","run":"nor this"},"list":[{"seq":0}]}""";
+        var frame = Encoding.UTF8.GetBytes($$"""{"type":"event","event":{{runEvent}}}""");
+        var reader = new Utf8JsonReader(frame);
+        while (reader.TokenType != JsonTokenType.PropertyName || !reader.ValueTextEquals("event"u8) || reader.CurrentDepth != 1)
+        {
+            reader.Read();
+        }
+
+        reader.Read();
+        var read = RunEventJson.Read(ref reader, frame);
+
+        (read.Json, read.Seq, read.Type, read.Run, read.IsEnd).ShouldBe((runEvent, 41L, "log", "r-1", false));
+        reader.TokenType.ShouldBe(JsonTokenType.EndObject);
+        reader.Read().ShouldBeTrue();
+        reader.TokenType.ShouldBe(JsonTokenType.EndObject, "the reader is left on the event's end, before the frame's");
+    }
+
+    [Theory]
+    [InlineData("""{"seq":"7","type":5,"run":null}""", null, null, null)]
+    [InlineData("""{"\u0073eq":7,"type":"run_failed","run":"r-2"}""", 7L, "run_failed", "r-2")]
+    public void An_event_read_from_bytes_takes_only_whole_numbers_and_strings_for_its_fields(string json, long? seq, string? type, string? run)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var reader = new Utf8JsonReader(bytes);
+        reader.Read();
+
+        var read = RunEventJson.Read(ref reader, bytes);
+
+        (read.Json, read.Seq, read.Type, read.Run).ShouldBe((json, seq, type, run));
+    }
+
+    [Fact]
+    public void Bytes_that_are_not_an_event_object_are_refused()
+    {
+        var bytes = "[1,2]"u8.ToArray();
+
+        Should.Throw<JsonException>(() =>
+        {
+            var reader = new Utf8JsonReader(bytes);
+            reader.Read();
+            RunEventJson.Read(ref reader, bytes);
+        });
+    }
+
+    [Fact]
     public void A_load_outside_a_message_is_written_without_type_as_the_server_keeps_it()
     {
         var load = new AgentLoad(1, 0, 3, ["sha256:ab"], MemoryUsedBytes: 1024, DiskFreeBytes: 2048);

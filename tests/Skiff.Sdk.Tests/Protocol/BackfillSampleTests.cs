@@ -17,7 +17,7 @@ public sealed class BackfillSampleTests
         var progress = 0;
         await foreach (var e in run.Events.ReadAllAsync(timeout.Token))
         {
-            if ((string?)e["type"] == "progress" && ++progress == 3)
+            if (e.Type == "progress" && ++progress == 3)
             {
                 break;
             }
@@ -30,7 +30,7 @@ public sealed class BackfillSampleTests
         var events = new List<JsonObject>();
         await foreach (var e in run.Events.ReadAllAsync(timeout.Token))
         {
-            events.Add(e);
+            events.Add(e.ToJsonObject());
         }
 
         ((string?)end["type"]).ShouldBe("run_canceled");

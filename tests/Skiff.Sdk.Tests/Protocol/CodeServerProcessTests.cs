@@ -104,7 +104,7 @@ public sealed class CodeServerProcessTests
         var run = await server.StartRunAsync("run-slow", "slow", null, null, Timeout());
         await foreach (var e in run.Events.ReadAllAsync(Timeout()))
         {
-            if ((string?)e["type"] == "progress")
+            if (e.Type == "progress")
             {
                 break;
             }
@@ -135,13 +135,13 @@ public sealed class CodeServerProcessTests
         using var reading = new CancellationTokenSource(Deadline);
         await foreach (var runEvent in run.Events.ReadAllAsync(reading.Token))
         {
-            events.Add(runEvent);
+            events.Add(runEvent.ToJsonObject());
         }
 
         ((string?)end["type"]).ShouldBe("run_failed");
         // The agent's own run_failed continues the run's numbering: 1, 2, 3 … with no gap.
         events.Select(e => (long?)e["seq"]).ShouldBe(Enumerable.Range(1, events.Count).Select(i => (long?)i));
-        events[^1].ShouldBeSameAs(end);
+        events[^1].ToJsonString().ShouldBe(end.ToJsonString(), "the end is the last event");
         ((string)end["reason"]!).ShouldContain("SIGABRT");
         ((string)end["reason"]!).ShouldContain(expected);
         exit.ExitCode.ShouldBe(134);
@@ -238,7 +238,7 @@ public sealed class CodeServerProcessTests
         var events = new List<JsonObject>();
         await foreach (var e in run.Events.ReadAllAsync(Timeout()))
         {
-            events.Add(e);
+            events.Add(e.ToJsonObject());
         }
 
         return events;
