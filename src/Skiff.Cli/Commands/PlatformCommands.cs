@@ -434,6 +434,7 @@ internal static class PlatformCommands
         private readonly CancellationTokenSource _stop;
         private readonly PosixSignalRegistration _interrupt;
         private readonly PosixSignalRegistration _terminate;
+        private int _signaled;
 
         public StopSignal(CancellationToken cancellationToken)
         {
@@ -461,8 +462,23 @@ internal static class PlatformCommands
 
         private void Stop(PosixSignalContext context)
         {
+            // The first signal asks for an orderly stop; a second one, while that stop takes its time, is left to do
+            // what it does by default: end the process at once.
+            if (Interlocked.Exchange(ref _signaled, 1) == 1)
+            {
+                return;
+            }
+
             context.Cancel = true;
-            _stop.Cancel();
+            try
+            {
+                // Not on the signal thread: what waits on the token runs on the thread pool.
+                _ = _stop.CancelAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The command already ended.
+            }
         }
     }
 

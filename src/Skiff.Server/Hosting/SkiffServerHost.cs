@@ -79,6 +79,10 @@ internal static class SkiffServerHost
             // A deploy may be waiting minutes on an activation; a stopping server does not wait for it. What was
             // cut off is recorded failed (now, or at the next start).
             builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(3));
+            // The server stops when its owner disposes it, not by itself on Ctrl-C or SIGTERM: `skiff up` first stops its
+            // agent (whose connection to this server then closes in order), and a process hosting several servers (tests,
+            // an embedder) decides for each. The console lifetime the builder adds would stop it at the signal, under them.
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, OwnerLifetime>();
             // The API's messages travel as Skiff.Client defines them; the OpenAPI document is generated from them.
             builder.Services.ConfigureHttpJsonOptions(json =>
             {
