@@ -371,7 +371,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent),
             cancellationToken).ConfigureAwait(false);
         var json = (JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)!;
-        if (!await TrySendAsync(new AgentTaskDone(json) { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
+        if (!await TrySendAsync(new AgentTaskDone(json, run.Call) { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
         {
             Log.TaskAnswerDropped(_logger, run.Call);
         }
