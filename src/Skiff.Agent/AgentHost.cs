@@ -34,7 +34,7 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly ProcessLock _folderLock;
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _tasks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunningTask> _tasks = new(StringComparer.Ordinal);
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
     private readonly Lock _evictionGate = new();
 
@@ -288,7 +288,45 @@ internal sealed class AgentHost : IAsyncDisposable
     /// (<see cref="Skiff.Sdk.Protocol.RunTaskRequest.Pin"/>) runs only on a release whose digest starts with the pin.
     /// </summary>
     /// <exception cref="CodeServerException">The pool has no live version here, the pin does not match it, or its code server went away while the task ran.</exception>
+    /// <remarks>
+    /// A call already running here (the server handed it out again after this agent's connection dropped) is not run
+    /// twice: the repeat waits for the same outcome.
+    /// </remarks>
     public async Task<Skiff.Sdk.Protocol.TaskOutcome> RunTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, CancellationToken cancellationToken)
+    {
+        var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var running = new RunningTask(cancellation, new TaskCompletionSource<Skiff.Sdk.Protocol.TaskOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        while (!_tasks.TryAdd(request.Call, running))
+        {
+            if (_tasks.TryGetValue(request.Call, out var earlier))
+            {
+                cancellation.Dispose();
+                return await earlier.Outcome.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        try
+        {
+            var outcome = await RunOwnTaskAsync(request, cancellation.Token).ConfigureAwait(false);
+            running.Outcome.TrySetResult(outcome);
+            return outcome;
+        }
+        catch (Exception exception)
+        {
+            running.Outcome.TrySetException(exception);
+            // Observed here: with no repeat of the call waiting on it, the failure would be reported as unobserved.
+            _ = running.Outcome.Task.Exception;
+            throw;
+        }
+        finally
+        {
+            // Only the run that added the entry removes it, and only its own.
+            _tasks.TryRemove(KeyValuePair.Create(request.Call, running));
+            cancellation.Dispose();
+        }
+    }
+
+    private async Task<Skiff.Sdk.Protocol.TaskOutcome> RunOwnTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, CancellationToken cancellationToken)
     {
         if (!_locations.TryGetValue(request.Pool, out var state) || state.Live is not { } live)
         {
@@ -312,16 +350,7 @@ internal sealed class AgentHost : IAsyncDisposable
             throw new CodeServerException($"the code server of '{request.Pool}' ({live.Release.Short}) did not come back within the activation timeout to run task {request.TaskId}.", "unavailable");
         }
 
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        _tasks[request.Call] = cancellation;
-        try
-        {
-            return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellation.Token).ConfigureAwait(false);
-        }
-        finally
-        {
-            _tasks.TryRemove(request.Call, out _);
-        }
+        return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Cancels a task this agent runs for a call (its caller stopped waiting); false when none runs.</summary>
@@ -334,7 +363,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
         try
         {
-            running.Cancel();
+            running.Cancellation.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -638,4 +667,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
         _reports.Writer.TryWrite(new AgentReport(_time.GetUtcNow(), location, release, kind, message));
     }
+
+    /// <summary>A task this agent runs for a call: how to stop it, and its outcome for a repeat of the call to wait on.</summary>
+    private sealed record RunningTask(CancellationTokenSource Cancellation, TaskCompletionSource<Skiff.Sdk.Protocol.TaskOutcome> Outcome);
 }

@@ -33,6 +33,9 @@ internal static partial class Log
     [LoggerMessage(4105, LogLevel.Warning, "a {Message} request from the server failed: {Problem}")]
     public static partial void RequestRefused(ILogger logger, string message, string problem);
 
+    [LoggerMessage(4106, LogLevel.Warning, "task call {Call} ended after the connection it came on dropped; its answer is dropped and the server hands the call out again")]
+    public static partial void TaskAnswerDropped(ILogger logger, string call);
+
     // 42xx: locations.
 
     [LoggerMessage(EventId = 4200, Message = "{Location} ({Release}) {Kind}: {Detail}")]

@@ -429,7 +429,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         foreach (var call in _calls.Values)
         {
             // Nobody is left to hear the result.
-            call.Cancel();
+            CancelCall(call);
         }
 
         UnsolicitedErrors.Writer.TryComplete();
@@ -452,7 +452,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             case CancelCallMessage cancel:
                 if (_calls.TryRemove(cancel.Call, out var waiting))
                 {
-                    waiting.Cancel();
+                    CancelCall(waiting);
                 }
 
                 break;
@@ -484,7 +484,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         }
         finally
         {
-            _calls.TryRemove(call.Call, out _);
+            _calls.TryRemove(KeyValuePair.Create(call.Call, cancellation));
         }
 
         try
@@ -494,6 +494,22 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         catch (Exception exception) when (exception is IOException or ObjectDisposedException)
         {
             // The run's process is gone; so is the op that waited.
+        }
+    }
+
+    /// <summary>
+    /// Stops waiting for a call's result. The call may have ended meanwhile, its source disposed by
+    /// <see cref="ForwardCallAsync"/>: that must not throw here, where it would stop the exit from being reported.
+    /// </summary>
+    private static void CancelCall(CancellationTokenSource call)
+    {
+        try
+        {
+            call.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It ended meanwhile.
         }
     }
 

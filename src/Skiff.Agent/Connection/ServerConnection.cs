@@ -221,7 +221,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     host.CancelTask(cancelTask.Call);
                     break;
                 case AgentRunTask runTask:
-                    await RunTaskAsync(runTask, cancellationToken).ConfigureAwait(false);
+                    await RunTaskAsync(runTask, connection, cancellationToken).ConfigureAwait(false);
                     break;
                 case CancelRunRequest cancel:
                     await host.CancelRunAsync(cancel.Run, cancellationToken).ConfigureAwait(false);
@@ -240,22 +240,23 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     break;
             }
         }
+        // Errors answer on the connection the request came on: request ids start again on each connection.
         catch (CodeServerException exception)
         {
             Log.RequestRefused(_logger, JsonMessages.TypeOf(message), exception.Message);
-            await SendAsync(new AgentErrorReply(exception.Code ?? "failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
+            await TrySendAsync(new AgentErrorReply(exception.Code ?? "failed", exception.Message) { Request = request }, connection, cancellationToken).ConfigureAwait(false);
         }
         catch (SkiffException exception)
         {
             Log.RequestRefused(_logger, JsonMessages.TypeOf(message), exception.Message);
-            await SendAsync(new AgentErrorReply("failed", exception.Message) { Request = request }, cancellationToken).ConfigureAwait(false);
+            await TrySendAsync(new AgentErrorReply("failed", exception.Message) { Request = request }, connection, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
             Log.RequestFailed(_logger, exception, JsonMessages.TypeOf(message));
             // Anything else (a blob fetch that failed, a full disk, a release that is not a digest) still gets an
             // answer, so the server reports it instead of waiting out its timeout.
-            await SendAsync(new AgentErrorReply("failed", $"{exception.GetType().Name}: {exception.Message}") { Request = request }, cancellationToken).ConfigureAwait(false);
+            await TrySendAsync(new AgentErrorReply("failed", $"{exception.GetType().Name}: {exception.Message}") { Request = request }, connection, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -359,13 +360,21 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     }
 
     /// <summary>Runs a task a worker of a pool this agent hosts took from the queue, and answers with how it ended.</summary>
-    private async Task RunTaskAsync(AgentRunTask run, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The answer goes only on the connection the request came on: request ids start again on each connection, so
+    /// on a later one it would answer some other request. A task that outlives its connection has its answer dropped;
+    /// the server treats that delivery as lost and hands the call out again.
+    /// </remarks>
+    private async Task RunTaskAsync(AgentRunTask run, long connection, CancellationToken cancellationToken)
     {
         var outcome = await host.RunTaskAsync(
             new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent),
             cancellationToken).ConfigureAwait(false);
         var json = (JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)!;
-        await SendAsync(new AgentTaskDone(json) { Request = run.Request }, cancellationToken).ConfigureAwait(false);
+        if (!await TrySendAsync(new AgentTaskDone(json, run.Call) { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
+        {
+            Log.TaskAnswerDropped(_logger, run.Call);
+        }
     }
 
     /// <summary>

@@ -136,8 +136,11 @@ internal sealed record AgentOkReply : AgentMessage;
 /// </summary>
 internal sealed record AgentErrorReply(string Code, string Message) : AgentMessage;
 
-/// <summary>The end of an <see cref="AgentRunTask"/>: the task's outcome as the pool's code server wrote it, passed on as it came.</summary>
-internal sealed record AgentTaskDone(JsonObject Outcome) : AgentMessage;
+/// <summary>
+/// The end of an <see cref="AgentRunTask"/>: the task's outcome as the pool's code server wrote it, passed on as it came,
+/// and the call it ends (<see cref="AgentRunTask.Call"/>), which the server can check against the request it answers.
+/// </summary>
+internal sealed record AgentTaskDone(JsonObject Outcome, string? Call = null) : AgentMessage;
 
 // Agent → server, unprompted.
 

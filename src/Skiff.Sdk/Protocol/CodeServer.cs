@@ -235,14 +235,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
 
         _ = Task.Run(async () =>
         {
-            var gathered = new List<RunEvent>();
-            var events = new RunEventStream(request.Run, time, e =>
-            {
-                lock (gathered)
-                {
-                    gathered.Add(e);
-                }
-            });
+            var gathered = new GatheredTaskEvents(request.Run, task.Name);
+            var events = new RunEventStream(request.Run, time, gathered.Add);
             var pool = new PoolReference(request.Pool, request.Pin);
             var input = JsonSerializer.SerializeToUtf8Bytes(request.Input, ProtocolJson.Wire.JsonNode);
             var call = new TaskCall(pool, task.Name, request.TaskId, input, events, request.Op, request.Attempt, request.Traceparent);
@@ -250,7 +244,11 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             try
             {
                 var output = await TaskAttempts.RunAsync(task, call, request.Release, time, cancellation.Token).ConfigureAwait(false);
-                outcome = new TaskOutcome(true, System.Text.Json.Nodes.JsonNode.Parse(output));
+                outcome = output.Length > ProtocolInfo.MaxTaskPayloadBytes
+                    // Sent on, it would make the caller's result frame too large to be read: the call would never end.
+                    ? new TaskOutcome(false, Error: new ErrorInfo(typeof(InvalidOperationException).FullName!,
+                        $"task '{task.Name}' of pool '{request.Pool}' returned {output.Length} bytes of output; a deployed task's output can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes. Store large results elsewhere (a blob or a file) and return a reference to them.", null))
+                    : new TaskOutcome(true, System.Text.Json.Nodes.JsonNode.Parse(output));
             }
             catch (TaskCallException exception)
             {
@@ -270,11 +268,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 _tasks.TryRemove(request.Call, out _);
             }
 
-            lock (gathered)
-            {
-                // Numbered again by the calling run's stream; here only their order matters.
-                Send(new TaskDoneReply(outcome with { Events = [.. gathered.Select(e => e with { Seq = 0 })] }) { Id = id });
-            }
+            // Numbered again by the calling run's stream; here only their order matters.
+            Send(new TaskDoneReply(outcome with { Events = gathered.ToList() }) { Id = id });
         });
     }
 

@@ -21,6 +21,13 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
         // The op's attempt is part of the call: a retried op runs the task again (under the same task id, its side-effect
         // key) instead of getting the queue's recorded result of its earlier attempt back.
         var callId = $"{call.TaskId}/{call.OpAttempt}";
+        if (call.Input.Length > ProtocolInfo.MaxTaskPayloadBytes)
+        {
+            // Sent on, it would make the worker's run_task frame too large to be read, and the call would never end.
+            throw new TaskCallException(call.Pool.ToString(), call.Task, null,
+                $"op '{call.Op}' called task '{call.Task}' of pool '{call.Pool}' with {call.Input.Length} bytes of input; a deployed task's input can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes, and nothing was queued. Pass a reference instead (a blob or a file path the task reads).");
+        }
+
         var result = new TaskCompletionSource<TaskResultNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_waiting.TryAdd(callId, result))
         {

@@ -222,6 +222,50 @@ public sealed class CodeServerInProcessTests
     }
 
     [Fact]
+    public async Task RunTask_WithOutputOverTheLimit_FailsTheTask_SayingWhatToDo()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext _, string scan) => Task.FromResult(new string('x', ProtocolInfo.MaxTaskPayloadBytes)));
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan"}""");
+
+        ((string?)reply["type"]).ShouldBe("task_done");
+        var outcome = reply["outcome"]!;
+        ((bool)outcome["succeeded"]!).ShouldBeFalse();
+        ((string?)outcome["error"]!["message"])!.ShouldContain($"returned {ProtocolInfo.MaxTaskPayloadBytes + 2} bytes of output; a deployed task's output can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes");
+    }
+
+    [Fact]
+    public async Task RunTask_ThatLogsMoreThanAFrameHolds_AnswersWithinTheFrameLimit_SayingHowManyEventsWereLeftOut()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext context, string scan) =>
+        {
+            for (var i = 0; i < 4000; i++)
+            {
+                context.Logger.LogInformation("line {Line} {Padding}", i, new string('x', 400));
+            }
+
+            return Task.FromResult(scan.Length);
+        });
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan"}""");
+
+        Encoding.UTF8.GetByteCount(reply.ToJsonString()).ShouldBeLessThan(ProtocolInfo.MaxFrameBytes);
+        var outcome = reply["outcome"]!;
+        ((bool)outcome["succeeded"]!).ShouldBeTrue();
+        ((int)outcome["output"]!).ShouldBe(4);
+        var events = outcome["events"]!.AsArray();
+        events.ShouldContain(e => (string?)e!["level"] == "warn" && ((string?)e["message"])!.Contains("were left out here"));
+        // How the task ended is kept.
+        ((string?)events[^1]!["type"]).ShouldBe("task_succeeded");
+    }
+
+    [Fact]
     public async Task Cancel_ARunningRun_EndsItCanceled()
     {
         await using var agent = await Agent.ConnectAsync(Jobs());
