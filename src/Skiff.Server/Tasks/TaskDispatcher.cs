@@ -182,20 +182,27 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
     }
 
-    /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent goes away.</summary>
+    /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent's session closes.</summary>
     private async Task WorkAsync(string pool, string agent)
     {
         try
         {
-            await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, stopping).ConfigureAwait(false);
-            while (sessionOf(agent) is { } session)
+            if (sessionOf(agent) is not { } session)
             {
-                using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                _ = session.Closed.Task.ContinueWith(_ => Cancel(receiving), TaskScheduler.Default);
+                return;
+            }
+
+            // One token for the worker's life, canceled when the server stops or this session closes (a reconnected agent
+            // is a new session, worked by a worker of its own): a half-open old socket then neither takes nor holds tasks.
+            using var open = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            _ = session.Closed.Task.ContinueWith(_ => Cancel(open), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, open.Token).ConfigureAwait(false);
+            while (!open.IsCancellationRequested)
+            {
                 TaskDelivery delivery;
                 try
                 {
-                    delivery = await consumer.ReceiveAsync(receiving.Token).ConfigureAwait(false);
+                    delivery = await consumer.ReceiveAsync(open.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -203,13 +210,17 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                     return;
                 }
 
-                if (!await RunAsync(consumer, session, delivery).ConfigureAwait(false))
+                if (!await RunAsync(consumer, session, delivery, open.Token).ConfigureAwait(false))
                 {
                     return;
                 }
             }
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (OperationCanceledException)
+        {
+            // The server stops or the agent went before the worker started consuming.
+        }
+        catch (Exception exception)
         {
             Log.PoolWorkerFailed(Logger, exception, pool, agent);
         }
@@ -226,13 +237,13 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             }
             catch (ObjectDisposedException)
             {
-                // The worker had moved on.
+                // The worker had ended.
             }
         }
     }
 
     /// <summary>Has the agent run one delivery and settles it; false when this agent should take no more of the pool's tasks.</summary>
-    private async Task<bool> RunAsync(ITaskConsumer consumer, AgentSession session, TaskDelivery delivery)
+    private async Task<bool> RunAsync(ITaskConsumer consumer, AgentSession session, TaskDelivery delivery, CancellationToken open)
     {
         var task = delivery.Task;
         string Header(string name) => task.Headers.GetValueOrDefault(name) ?? "";
@@ -248,25 +259,34 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             JsonNode.Parse(task.Payload),
             task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
             task.Headers.GetValueOrDefault(TaskHeaders.Traceparent));
+        // Marked running before looking for a cancel: a cancel in between then finds it running and reaches the agent.
+        _running[task.Id] = session;
         if (_canceled.TryRemove(task.Id, out _))
         {
+            _running.TryRemove(task.Id, out _);
             var canceled = Failure($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
             canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
             await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(canceled.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+            Settled(task.Id);
             return true;
         }
 
         AgentMessage reply;
-        _running[task.Id] = session;
         try
         {
             // No timeout: a task runs as long as it runs; the queue's lease is renewed meanwhile, and the agent going away
-            // ends the wait at once.
-            reply = await session.RequestAsync(request, Timeout.InfiniteTimeSpan, stopping).ConfigureAwait(false);
+            // (its session closing, even with its socket half-open) ends the wait at once.
+            reply = await session.RequestAsync(request, Timeout.InfiniteTimeSpan, open).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
             reply = new AgentErrorReply("unavailable", exception.Message);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // The session closed (the agent reconnected, or went): this one will not answer, so the delivery fails and
+            // the task goes to a worker of a session that will.
+            reply = new AgentErrorReply("unavailable", $"agent '{session.Name}' disconnected before it answered.");
         }
         catch (OperationCanceledException)
         {
@@ -294,11 +314,17 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
         finally
         {
-            _canceled.TryRemove(task.Id, out _);
-            if (_settled.TryRemove(task.Id, out var settled))
-            {
-                settled.TrySetResult();
-            }
+            Settled(task.Id);
+        }
+    }
+
+    /// <summary>A call was settled here (or failed, to be delivered again): its waiter looks at the store now.</summary>
+    private void Settled(string call)
+    {
+        _canceled.TryRemove(call, out _);
+        if (_settled.TryRemove(call, out var settled))
+        {
+            settled.TrySetResult();
         }
     }
 
