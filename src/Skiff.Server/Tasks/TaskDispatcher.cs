@@ -35,6 +35,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// </summary>
     private static readonly TimeSpan ResultBackstop = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often the pools' workers are checked against their placements (<see cref="KeepWorkersAsync"/>).</summary>
+    private static readonly TimeSpan WorkerCheck = TimeSpan.FromSeconds(2);
+
     // Calls waiting for a result, and the agent that made each (the one a reconnect last named).
     private readonly ConcurrentDictionary<string, string> _waiting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _settled = new(StringComparer.Ordinal);
@@ -106,14 +109,44 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     }
 
     /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
-    public async Task AgentConnectedAsync(string agent, CancellationToken cancellationToken)
+    public Task AgentConnectedAsync(string agent, CancellationToken cancellationToken) => EnsureAllWorkersAsync(cancellationToken);
+
+    /// <summary>
+    /// Until the server stops, checks every <see cref="WorkerCheck"/> that each pool has a worker on each agent connected
+    /// here that it is placed on: a pool deployed, moved or rebalanced onto an agent already connected gets its worker
+    /// without waiting for a call or a reconnect, and so does an agent whose worker of a closed session had not yet let go
+    /// of its slot when it reconnected. Two reads of the store per check.
+    /// </summary>
+    public async Task KeepWorkersAsync()
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(WorkerCheck, time, stopping).ConfigureAwait(false);
+                await EnsureAllWorkersAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                // The store is away for a moment (or worse, logged): the next check tries again.
+                Log.PoolWorkersNotChecked(Logger, exception.Message, WorkerCheck);
+            }
+        }
+    }
+
+    /// <summary>Starts a worker for every pool on every agent connected here that it is placed on and that has none yet.</summary>
+    private async Task EnsureAllWorkersAsync(CancellationToken cancellationToken)
     {
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (Json.Tasks(location.TasksJson).Count > 0 && placements.GetValueOrDefault(location.Name)?.Contains(agent) == true)
+            if (Json.Tasks(location.TasksJson).Count > 0)
             {
-                await EnsureWorkersAsync(location.Name, cancellationToken).ConfigureAwait(false);
+                EnsureWorkers(location.Name, placements.GetValueOrDefault(location.Name) ?? []);
             }
         }
     }
@@ -170,9 +203,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     }
 
     /// <summary>Starts a worker for every agent connected here that the pool is placed on and that has none yet.</summary>
-    private async Task EnsureWorkersAsync(string pool, CancellationToken cancellationToken)
+    private async Task EnsureWorkersAsync(string pool, CancellationToken cancellationToken) =>
+        EnsureWorkers(pool, (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(pool) ?? []);
+
+    private void EnsureWorkers(string pool, IReadOnlyList<string> placed)
     {
-        var placed = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(pool) ?? [];
         foreach (var agent in placed.Where(a => sessionOf(a) is not null))
         {
             if (_workers.TryAdd((pool, agent), 0))
