@@ -118,4 +118,7 @@ internal static partial class Log
 
     [LoggerMessage(8003, LogLevel.Warning, "the pools' workers could not be checked: {Problem}; the next check, in {Interval}, tries again")]
     public static partial void PoolWorkersNotChecked(ILogger logger, string problem, TimeSpan interval);
+
+    [LoggerMessage(8004, LogLevel.Error, "task call {Call} failed unexpectedly on this server; it is not waited for here")]
+    public static partial void TaskCallFailed(ILogger logger, Exception exception, string call);
 }

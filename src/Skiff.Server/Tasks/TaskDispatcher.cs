@@ -55,6 +55,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// </summary>
     public async Task CallAsync(string agent, AgentCallTask call)
     {
+        if (string.IsNullOrEmpty(call.Call) || string.IsNullOrEmpty(call.Pool) || string.IsNullOrEmpty(call.Task))
+        {
+            await AnswerAsync(agent, Refused(call.Call ?? "", $"the call_task message names no {(string.IsNullOrEmpty(call.Call) ? "call id" : string.IsNullOrEmpty(call.Pool) ? "pool" : "task")}, so nothing was queued. The agent and server may be of different Skiff versions: run the same version on both.")).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again.
@@ -77,6 +83,13 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // The store cannot be reached: the call may or may not be queued, and is not waited for. Publishing it again is
             // safe, but nothing here would; the op fails saying so, and its retry policy may call again.
             await AnswerAsync(agent, Refused(call.Call, $"the pool's queue could not be reached ({exception.Message}); the call may have been queued, and its result is not waited for. The op may call again.")).ConfigureAwait(false);
+            return;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // A fault of the server's: said to the op, so it does not wait for an answer that would never come.
+            Log.TaskCallFailed(Logger, exception, call.Call);
+            await AnswerAsync(agent, Refused(call.Call, $"the server failed taking the call ({exception.GetType().Name}: {exception.Message}); the call may have been queued, and its result is not waited for. The op may call again; the server's log has the details.")).ConfigureAwait(false);
             return;
         }
 
@@ -102,6 +115,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
 
         _canceled[cancel.Call] = 0;
+        if (_settled.TryRemove(cancel.Call, out var waiter))
+        {
+            // Its waiter stops waiting, and forgets the cancel if the call was settled already (no worker will take it).
+            waiter.TrySetResult();
+        }
+
         if (_running.TryGetValue(cancel.Call, out var session))
         {
             await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
@@ -371,14 +390,24 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             var settled = _settled.GetOrAdd(call, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             try
             {
+                // Looked at before the store, so a cancel is never missed between the two.
+                var waited = _waiting.ContainsKey(call);
                 if (await queue.GetResultAsync(call, stopping).ConfigureAwait(false) is { } result)
                 {
                     _settled.TryRemove(call, out _);
+                    _canceled.TryRemove(call, out _);
                     if (_waiting.TryRemove(call, out var agent))
                     {
                         await AnswerAsync(agent, Answer(call, result)).ConfigureAwait(false);
                     }
 
+                    return;
+                }
+
+                if (!waited)
+                {
+                    // Canceled and not settled: nobody waits for it (a worker that takes it settles it as canceled).
+                    _settled.TryRemove(call, out _);
                     return;
                 }
 
@@ -403,6 +432,14 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                 {
                     return;
                 }
+            }
+            catch (Exception exception)
+            {
+                // Not answered here now; the calling agent sends the call again when it reconnects.
+                _waiting.TryRemove(call, out _);
+                _settled.TryRemove(call, out _);
+                Log.TaskCallFailed(Logger, exception, call);
+                return;
             }
         }
     }
