@@ -63,9 +63,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
         try
         {
-            // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again.
+            // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again
+            // (the pool may have been redeployed since; refusing it would say nothing was queued while it is).
             var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
-            if (existing is null && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
+            var queued = existing is null && await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false);
+            if (existing is null && !queued && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
             {
                 Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);
                 await AnswerAsync(agent, Refused(call.Call, refusal)).ConfigureAwait(false);
@@ -74,7 +76,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
             if (existing is null)
             {
-                await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                if (!queued)
+                {
+                    await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                }
+
                 await EnsureWorkersAsync(call.Pool, stopping).ConfigureAwait(false);
             }
         }
