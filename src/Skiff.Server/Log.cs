@@ -113,6 +113,12 @@ internal static partial class Log
     [LoggerMessage(8001, LogLevel.Warning, "task {Call} of pool {Pool} (delivery {Delivery}) was not run by agent {Agent}: {Problem}; it is delivered again")]
     public static partial void TaskDeliveryFailed(ILogger logger, string call, string pool, string agent, int delivery, string problem);
 
-    [LoggerMessage(8002, LogLevel.Error, "the worker of pool {Pool} on agent {Agent} failed unexpectedly; the next call or connect of the agent starts another")]
+    [LoggerMessage(8002, LogLevel.Error, "the worker of pool {Pool} on agent {Agent} failed unexpectedly; the next check of the pools' workers starts another")]
     public static partial void PoolWorkerFailed(ILogger logger, Exception exception, string pool, string agent);
+
+    [LoggerMessage(8003, LogLevel.Warning, "the pools' workers could not be checked: {Problem}; the next check, in {Interval}, tries again")]
+    public static partial void PoolWorkersNotChecked(ILogger logger, string problem, TimeSpan interval);
+
+    [LoggerMessage(8004, LogLevel.Error, "task call {Call} failed unexpectedly on this server; it is not waited for here")]
+    public static partial void TaskCallFailed(ILogger logger, Exception exception, string call);
 }

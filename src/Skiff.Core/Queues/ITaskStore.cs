@@ -40,6 +40,9 @@ internal interface ITaskStore
     /// <summary>Ends <paramref name="holder"/>'s lease on a task it never started (a consumer that stops): ready again, its delivery count kept.</summary>
     Task<bool> ReleaseTaskAsync(string taskId, string holder, CancellationToken cancellationToken);
 
+    /// <summary>Whether a task with this id is on the store's queue, ready or leased (not yet settled).</summary>
+    Task<bool> IsTaskQueuedAsync(string taskId, CancellationToken cancellationToken);
+
     /// <summary>How many of <paramref name="pool"/>'s queued tasks are ready and how many leased now.</summary>
     Task<PoolTaskCounts> CountTasksAsync(string pool, CancellationToken cancellationToken);
 

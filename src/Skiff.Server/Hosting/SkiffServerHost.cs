@@ -122,6 +122,8 @@ internal static class SkiffServerHost
             // consumers end, giving back what they hold, as the server stops.
             var taskQueue = new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
             agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
+            // Pools deployed or moved onto agents already connected get their workers (docs/tasks.md, "Deployed runs").
+            _ = agents.Tasks.KeepWorkersAsync();
             // A pool is a location whose live release declares tasks; what it scales on is read from its queue at each scrape.
             _ = new PoolTaskGauges(
                 taskQueue,

@@ -1,5 +1,6 @@
 using Prometheus;
 using Skiff.Core.Queues;
+using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Metrics;
 
@@ -48,13 +49,13 @@ internal sealed class PoolTaskGauges
                 {
                     counted.Add((pool, await _queue.CountAsync(pool, cancellationToken).ConfigureAwait(false)));
                 }
-                catch (TaskQueueUnavailableException)
+                catch (Exception exception) when (exception is TaskQueueUnavailableException or MetadataStoreException)
                 {
                     // This pool has no figure in this scrape; the others do.
                 }
             }
         }
-        catch (Exception exception) when (exception is System.Data.Common.DbException or TimeoutException or IOException)
+        catch (Exception exception) when (exception is MetadataStoreException or System.Data.Common.DbException or TimeoutException or IOException)
         {
             // The pools could not be listed (the store is down): no pool has a figure in this scrape.
             counted.Clear();

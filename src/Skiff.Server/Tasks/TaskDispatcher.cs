@@ -35,6 +35,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// </summary>
     private static readonly TimeSpan ResultBackstop = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often the pools' workers are checked against their placements (<see cref="KeepWorkersAsync"/>).</summary>
+    private static readonly TimeSpan WorkerCheck = TimeSpan.FromSeconds(2);
+
     // Calls waiting for a result, and the agent that made each (the one a reconnect last named).
     private readonly ConcurrentDictionary<string, string> _waiting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _settled = new(StringComparer.Ordinal);
@@ -52,11 +55,19 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// </summary>
     public async Task CallAsync(string agent, AgentCallTask call)
     {
+        if (string.IsNullOrEmpty(call.Call) || string.IsNullOrEmpty(call.Pool) || string.IsNullOrEmpty(call.Task))
+        {
+            await AnswerAsync(agent, Refused(call.Call ?? "", $"the call_task message names no {(string.IsNullOrEmpty(call.Call) ? "call id" : string.IsNullOrEmpty(call.Pool) ? "pool" : "task")}, so nothing was queued. The agent and server may be of different Skiff versions: run the same version on both.")).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
-            // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again.
+            // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again
+            // (the pool may have been redeployed since; refusing it would say nothing was queued while it is).
             var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
-            if (existing is null && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
+            var queued = existing is null && await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false);
+            if (existing is null && !queued && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
             {
                 Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);
                 await AnswerAsync(agent, Refused(call.Call, refusal)).ConfigureAwait(false);
@@ -65,7 +76,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
             if (existing is null)
             {
-                await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                if (!queued)
+                {
+                    await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                }
+
                 await EnsureWorkersAsync(call.Pool, stopping).ConfigureAwait(false);
             }
         }
@@ -74,6 +89,13 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // The store cannot be reached: the call may or may not be queued, and is not waited for. Publishing it again is
             // safe, but nothing here would; the op fails saying so, and its retry policy may call again.
             await AnswerAsync(agent, Refused(call.Call, $"the pool's queue could not be reached ({exception.Message}); the call may have been queued, and its result is not waited for. The op may call again.")).ConfigureAwait(false);
+            return;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // A fault of the server's: said to the op, so it does not wait for an answer that would never come.
+            Log.TaskCallFailed(Logger, exception, call.Call);
+            await AnswerAsync(agent, Refused(call.Call, $"the server failed taking the call ({exception.GetType().Name}: {exception.Message}); the call may have been queued, and its result is not waited for. The op may call again; the server's log has the details.")).ConfigureAwait(false);
             return;
         }
 
@@ -99,6 +121,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
 
         _canceled[cancel.Call] = 0;
+        if (_settled.TryRemove(cancel.Call, out var waiter))
+        {
+            // Its waiter stops waiting, and forgets the cancel if the call was settled already (no worker will take it).
+            waiter.TrySetResult();
+        }
+
         if (_running.TryGetValue(cancel.Call, out var session))
         {
             await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
@@ -106,14 +134,44 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     }
 
     /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
-    public async Task AgentConnectedAsync(string agent, CancellationToken cancellationToken)
+    public Task AgentConnectedAsync(string agent, CancellationToken cancellationToken) => EnsureAllWorkersAsync(cancellationToken);
+
+    /// <summary>
+    /// Until the server stops, checks every <see cref="WorkerCheck"/> that each pool has a worker on each agent connected
+    /// here that it is placed on: a pool deployed, moved or rebalanced onto an agent already connected gets its worker
+    /// without waiting for a call or a reconnect, and so does an agent whose worker of a closed session had not yet let go
+    /// of its slot when it reconnected. Two reads of the store per check.
+    /// </summary>
+    public async Task KeepWorkersAsync()
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(WorkerCheck, time, stopping).ConfigureAwait(false);
+                await EnsureAllWorkersAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                // The store is away for a moment (or worse, logged): the next check tries again.
+                Log.PoolWorkersNotChecked(Logger, exception.Message, WorkerCheck);
+            }
+        }
+    }
+
+    /// <summary>Starts a worker for every pool on every agent connected here that it is placed on and that has none yet.</summary>
+    private async Task EnsureAllWorkersAsync(CancellationToken cancellationToken)
     {
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (Json.Tasks(location.TasksJson).Count > 0 && placements.GetValueOrDefault(location.Name)?.Contains(agent) == true)
+            if (Json.Tasks(location.TasksJson).Count > 0)
             {
-                await EnsureWorkersAsync(location.Name, cancellationToken).ConfigureAwait(false);
+                EnsureWorkers(location.Name, placements.GetValueOrDefault(location.Name) ?? []);
             }
         }
     }
@@ -170,9 +228,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     }
 
     /// <summary>Starts a worker for every agent connected here that the pool is placed on and that has none yet.</summary>
-    private async Task EnsureWorkersAsync(string pool, CancellationToken cancellationToken)
+    private async Task EnsureWorkersAsync(string pool, CancellationToken cancellationToken) =>
+        EnsureWorkers(pool, (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(pool) ?? []);
+
+    private void EnsureWorkers(string pool, IReadOnlyList<string> placed)
     {
-        var placed = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(pool) ?? [];
         foreach (var agent in placed.Where(a => sessionOf(a) is not null))
         {
             if (_workers.TryAdd((pool, agent), 0))
@@ -182,20 +242,27 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
     }
 
-    /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent goes away.</summary>
+    /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent's session closes.</summary>
     private async Task WorkAsync(string pool, string agent)
     {
         try
         {
-            await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, stopping).ConfigureAwait(false);
-            while (sessionOf(agent) is { } session)
+            if (sessionOf(agent) is not { } session)
             {
-                using var receiving = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                _ = session.Closed.Task.ContinueWith(_ => Cancel(receiving), TaskScheduler.Default);
+                return;
+            }
+
+            // One token for the worker's life, canceled when the server stops or this session closes (a reconnected agent
+            // is a new session, worked by a worker of its own): a half-open old socket then neither takes nor holds tasks.
+            using var open = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            _ = session.Closed.Task.ContinueWith(_ => Cancel(open), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, open.Token).ConfigureAwait(false);
+            while (!open.IsCancellationRequested)
+            {
                 TaskDelivery delivery;
                 try
                 {
-                    delivery = await consumer.ReceiveAsync(receiving.Token).ConfigureAwait(false);
+                    delivery = await consumer.ReceiveAsync(open.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -203,13 +270,17 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                     return;
                 }
 
-                if (!await RunAsync(consumer, session, delivery).ConfigureAwait(false))
+                if (!await RunAsync(consumer, session, delivery, open.Token).ConfigureAwait(false))
                 {
                     return;
                 }
             }
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (OperationCanceledException)
+        {
+            // The server stops or the agent went before the worker started consuming.
+        }
+        catch (Exception exception)
         {
             Log.PoolWorkerFailed(Logger, exception, pool, agent);
         }
@@ -226,13 +297,13 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             }
             catch (ObjectDisposedException)
             {
-                // The worker had moved on.
+                // The worker had ended.
             }
         }
     }
 
     /// <summary>Has the agent run one delivery and settles it; false when this agent should take no more of the pool's tasks.</summary>
-    private async Task<bool> RunAsync(ITaskConsumer consumer, AgentSession session, TaskDelivery delivery)
+    private async Task<bool> RunAsync(ITaskConsumer consumer, AgentSession session, TaskDelivery delivery, CancellationToken open)
     {
         var task = delivery.Task;
         string Header(string name) => task.Headers.GetValueOrDefault(name) ?? "";
@@ -248,25 +319,34 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             JsonNode.Parse(task.Payload),
             task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
             task.Headers.GetValueOrDefault(TaskHeaders.Traceparent));
+        // Marked running before looking for a cancel: a cancel in between then finds it running and reaches the agent.
+        _running[task.Id] = session;
         if (_canceled.TryRemove(task.Id, out _))
         {
+            _running.TryRemove(task.Id, out _);
             var canceled = Failure($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
             canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
             await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(canceled.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+            Settled(task.Id);
             return true;
         }
 
         AgentMessage reply;
-        _running[task.Id] = session;
         try
         {
             // No timeout: a task runs as long as it runs; the queue's lease is renewed meanwhile, and the agent going away
-            // ends the wait at once.
-            reply = await session.RequestAsync(request, Timeout.InfiniteTimeSpan, stopping).ConfigureAwait(false);
+            // (its session closing, even with its socket half-open) ends the wait at once.
+            reply = await session.RequestAsync(request, Timeout.InfiniteTimeSpan, open).ConfigureAwait(false);
         }
         catch (AgentUnavailableException exception)
         {
             reply = new AgentErrorReply("unavailable", exception.Message);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // The session closed (the agent reconnected, or went): this one will not answer, so the delivery fails and
+            // the task goes to a worker of a session that will.
+            reply = new AgentErrorReply("unavailable", $"agent '{session.Name}' disconnected before it answered.");
         }
         catch (OperationCanceledException)
         {
@@ -294,11 +374,17 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
         finally
         {
-            _canceled.TryRemove(task.Id, out _);
-            if (_settled.TryRemove(task.Id, out var settled))
-            {
-                settled.TrySetResult();
-            }
+            Settled(task.Id);
+        }
+    }
+
+    /// <summary>A call was settled here (or failed, to be delivered again): its waiter looks at the store now.</summary>
+    private void Settled(string call)
+    {
+        _canceled.TryRemove(call, out _);
+        if (_settled.TryRemove(call, out var settled))
+        {
+            settled.TrySetResult();
         }
     }
 
@@ -310,14 +396,24 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             var settled = _settled.GetOrAdd(call, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             try
             {
+                // Looked at before the store, so a cancel is never missed between the two.
+                var waited = _waiting.ContainsKey(call);
                 if (await queue.GetResultAsync(call, stopping).ConfigureAwait(false) is { } result)
                 {
                     _settled.TryRemove(call, out _);
+                    _canceled.TryRemove(call, out _);
                     if (_waiting.TryRemove(call, out var agent))
                     {
                         await AnswerAsync(agent, Answer(call, result)).ConfigureAwait(false);
                     }
 
+                    return;
+                }
+
+                if (!waited)
+                {
+                    // Canceled and not settled: nobody waits for it (a worker that takes it settles it as canceled).
+                    _settled.TryRemove(call, out _);
                     return;
                 }
 
@@ -342,6 +438,14 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                 {
                     return;
                 }
+            }
+            catch (Exception exception)
+            {
+                // Not answered here now; the calling agent sends the call again when it reconnects.
+                _waiting.TryRemove(call, out _);
+                _settled.TryRemove(call, out _);
+                Log.TaskCallFailed(Logger, exception, call);
+                return;
             }
         }
     }

@@ -61,13 +61,18 @@ public sealed class PoolTaskGaugesTests : IAsyncLifetime
         renderGone.Value("skiff_pool_tasks_ready", "pool=meshing").ShouldBe(2);
     }
 
-    [Fact]
-    public async Task Pools_that_cannot_be_listed_show_no_figures_rather_than_stale_ones()
+    [Theory]
+    [InlineData("timeout")]
+    [InlineData("unreachable")]
+    public async Task Pools_that_cannot_be_listed_show_no_figures_rather_than_stale_ones(string failure)
     {
         var storeDown = false;
+        Exception Down() => failure == "timeout"
+            ? new TimeoutException("the store did not answer")
+            : MetadataStoreException.Unreachable("postgresql://skiff@127.0.0.1:5432/skiff", new IOException("connection refused"), mayHaveCommitted: false);
         _ = new PoolTaskGauges(
             _queue,
-            _ => storeDown ? throw new TimeoutException("the store did not answer") : Task.FromResult<IReadOnlyCollection<string>>(["meshing"]),
+            _ => storeDown ? throw Down() : Task.FromResult<IReadOnlyCollection<string>>(["meshing"]),
             _metrics);
         await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:0", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
 

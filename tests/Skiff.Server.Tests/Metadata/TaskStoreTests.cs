@@ -1,0 +1,68 @@
+using System.Text;
+using Skiff.Core.Queues;
+using Skiff.Server.Metadata;
+using Skiff.Server.Queues;
+using Skiff.Testing;
+
+namespace Skiff.Server.Tests.Metadata;
+
+/// <summary>What the task dispatcher asks the store beside the queue's contract, on real SQLite and PostgreSQL stores.</summary>
+public abstract class TaskStoreTests : IAsyncLifetime
+{
+    private IMetadataStore _store = null!;
+    private StoreTaskQueue _queue = null!;
+    private Func<ValueTask> _dropDatabase = () => ValueTask.CompletedTask;
+
+    public async Task InitializeAsync()
+    {
+        (_store, _dropDatabase) = await OpenAsync();
+        _queue = new StoreTaskQueue(_store, TimeProvider.System, new StoreTaskQueueOptions());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _queue.DisposeAsync();
+        await _store.DisposeAsync();
+        await _dropDatabase();
+    }
+
+    private protected abstract Task<(IMetadataStore Store, Func<ValueTask> Drop)> OpenAsync();
+
+    [Fact]
+    public async Task A_task_is_queued_from_its_publish_while_a_worker_holds_it_until_its_result_is_recorded()
+    {
+        var before = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:0", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
+        var published = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        await using var worker = await _queue.ConsumeAsync("meshing", new ConsumeOptions { Worker = "agent-1" }, CancellationToken.None);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var held = await worker.ReceiveAsync(deadline.Token);
+        var leased = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        await worker.CompleteAsync(held, Encoding.UTF8.GetBytes("42"), CancellationToken.None);
+        var settled = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+
+        before.ShouldBeFalse();
+        published.ShouldBeTrue();
+        leased.ShouldBeTrue("a task a worker holds is still queued: a call sent again for it must not be refused");
+        settled.ShouldBeFalse();
+    }
+}
+
+public sealed class SqliteTaskStoreTests : TaskStoreTests
+{
+    private protected override async Task<(IMetadataStore Store, Func<ValueTask> Drop)> OpenAsync()
+    {
+        var database = new TestDatabase();
+        return (await SqliteMetadataStore.OpenAsync(database.Path, TimeProvider.System, CancellationToken.None), database.DisposeAsync);
+    }
+}
+
+[Collection(PostgresServer.Collection)]
+public sealed class PostgresTaskStoreTests(PostgresServer server) : TaskStoreTests
+{
+    private protected override async Task<(IMetadataStore Store, Func<ValueTask> Drop)> OpenAsync()
+    {
+        var database = await PostgresTestDatabase.CreateAsync(server);
+        return (await PostgresMetadataStore.OpenAsync(database.ConnectionString, TimeProvider.System, CancellationToken.None), database.DisposeAsync);
+    }
+}
