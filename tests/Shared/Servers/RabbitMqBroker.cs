@@ -12,7 +12,11 @@ public sealed class RabbitMqBroker : IAsyncLifetime
     public const string Collection = "RabbitMQ";
 
     /// <summary>The broker's delivery acknowledgement timeout: a channel holding a delivery unacknowledged this long is closed.</summary>
-    public static readonly TimeSpan ConsumerTimeout = TimeSpan.FromSeconds(3);
+    /// <remarks>
+    /// Low, so a test can outlast it, but not so low that every test holding a delivery across a few slow steps does: on a
+    /// loaded machine (CI's two cores) the queue's handover, at a third of it, must still get its turn before the broker acts.
+    /// </remarks>
+    public static readonly TimeSpan ConsumerTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(5);
     private string _state = "";

@@ -10,7 +10,7 @@ namespace Skiff.Server.Tests.Queues;
 /// <summary>The task-queue contract (docs/queues.md), run against the embedded queue on SQLite and PostgreSQL and against RabbitMQ by the classes below it.</summary>
 public abstract class TaskQueueContract : IAsyncLifetime
 {
-    private protected static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private protected static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
     private protected IQueueWorld World = null!;
     private protected ITaskQueue Queue = null!;
 
