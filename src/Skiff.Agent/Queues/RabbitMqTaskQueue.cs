@@ -135,9 +135,25 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
         options.Validate();
         ObjectDisposedException.ThrowIf(_disposed, this);
         var consumer = new RabbitMqTaskConsumer(this, pool, options);
+        var started = _time.GetTimestamp();
         try
         {
-            await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                try
+                {
+                    await consumer.StartAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception e) when (IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested && _time.GetElapsedTime(started) < _options.PublishDeadline)
+                {
+                    // A worker that starts while the broker restarts (it refuses a login, or a quorum queue's members are
+                    // still starting: INTERNAL_ERROR) waits for it, as a consumer that lost its connection does, for as
+                    // long as a publish would.
+                }
+
+                await Task.Delay(RetryPause, _time, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
