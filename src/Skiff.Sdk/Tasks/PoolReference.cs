@@ -36,7 +36,7 @@ internal sealed record PoolReference(string Name, string? ReleasePrefix)
         if (hex.Length is < MinPrefixLength or > 64 || !hex.All(char.IsAsciiHexDigitLower))
         {
             throw new ArgumentException(
-                $"'{reference}' pins the release '{pin}', which is not a release prefix: after '@' give {MinPrefixLength} to 64 lowercase hex digits of the release's digest, as `skiff deployments` shows it ('{name}@1a2b3c4d'), optionally after 'sha256:'.",
+                $"'{reference}' pins the release '{pin}', which is not a release prefix: after '@' give {MinPrefixLength} to 64 lowercase hex digits of the release's digest, as `skiff history {name}` shows it ('{name}@1a2b3c4d'), optionally after 'sha256:'.",
                 nameof(reference));
         }
 
