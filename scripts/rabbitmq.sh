@@ -10,7 +10,9 @@
 #
 # The package starts no service here (policy-rc.d), and a plain rabbitmq-server would listen on every interface and use
 # /var/lib/rabbitmq; this one runs as the caller with everything (data, logs, cookie, its own epmd) in its folder.
-# Settings: RABBITMQ_STATE (where PID, ports and URIs are kept; default .tools/rabbitmq/run), RABBITMQ_CONSUMER_TIMEOUT_MS
+# Settings: RABBITMQ_STATE (where PID, ports and URIs are kept; default .tools/rabbitmq/run), RABBITMQ_START_TIMEOUT (seconds
+# to wait for the broker to take connections; default 240: it boots in about 10 s on an idle machine of two cores, and
+# CI saw a first boot beside the other test lane take more than 60), RABBITMQ_CONSUMER_TIMEOUT_MS
 # (the delivery acknowledgement timeout; RabbitMQ's default is 30 minutes), and the management plugin's statistics every
 # 500 ms so counts of unacknowledged messages are fresh. Credentials: guest/guest, which RabbitMQ accepts from localhost.
 set -euo pipefail
@@ -101,9 +103,11 @@ start() {
   echo "http://guest:guest@127.0.0.1:$management/" >"$state/management"
 
   # The AMQP listener opens once the broker has booted.
-  local deadline=$((SECONDS + 60))
+  local timeout="${RABBITMQ_START_TIMEOUT:-240}" started=$SECONDS
+  local deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$amqp") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$management") 2>/dev/null; then
+      echo "rabbitmq.sh: ready after $((SECONDS - started)) s" >&2
       cat "$state/uri" "$state/management"
       return
     fi
@@ -111,8 +115,12 @@ start() {
     sleep 0.1
   done
 
+  # What the node was doing, for a failure read from CI's output after the folder is gone.
+  local log
+  log="$(tail -n 30 "$data/log/$RABBITMQ_NODENAME.log" "$data/log/server.out" 2>/dev/null || true)"
   stop
-  die "rabbitmq-server was not ready within 60 s; see $data/log"
+  die "rabbitmq-server was not ready within $timeout s (raise RABBITMQ_START_TIMEOUT on a slow machine); its last log lines:
+$log"
 }
 
 stop_pid() {

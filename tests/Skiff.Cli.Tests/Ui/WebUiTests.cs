@@ -218,8 +218,9 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
         await page.WaitForSelectorAsync("#nav:not([hidden])");
 
         await page.GotoAsync($"{fixture.Platform.Url}#/runs");
-        await page.Locator("#runs tr[data-run], main .error, main p.muted").First.WaitForAsync();
-        (await page.Locator("main .error").CountAsync()).ShouldBe(0, await page.Locator("main").InnerTextAsync());
+        // The runs page (its filters) or the error the router puts in its place; never what was on screen before it.
+        await page.Locator("#run-filters, main > p.error").First.WaitForAsync();
+        (await page.Locator("main > p.error").CountAsync()).ShouldBe(0, await page.Locator("main").InnerTextAsync());
         (await page.Locator("#runs tr[data-run]").CountAsync()).ShouldBeGreaterThan(0, await page.Locator("main").InnerTextAsync());
         (await page.Locator("#filter-location option").AllInnerTextsAsync()).ShouldBe([WebUiFixture.Location]);
         var firstRun = await page.Locator("#runs tr[data-run] a").First.GetAttributeAsync("href");

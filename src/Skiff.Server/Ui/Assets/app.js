@@ -127,6 +127,8 @@ function signedIn(answer) {
   Object.assign(session, { token: answer.token, role: answer.role, locations: answer.locations ?? [] });
   document.getElementById('nav').hidden = false;
   document.getElementById('sign-out').hidden = false;
+  // The sign-in form goes at once, not when the first page has rendered: nothing on screen offers a form already sent.
+  clear(document.getElementById('main'));
   route();
 }
 
