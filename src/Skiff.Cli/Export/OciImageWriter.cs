@@ -1,0 +1,164 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Skiff.Core;
+using Skiff.Core.Archives;
+
+namespace Skiff.Cli.Export;
+
+/// <summary>
+/// Writes an OCI image archive (a tar of an OCI image layout, image-spec v1.1): <c>oci-layout</c>, <c>index.json</c> and
+/// <c>blobs/sha256/…</c>, entries sorted, with fixed metadata. Written here rather than through a container library: the
+/// format is small (three JSON documents and the layers), and every byte of it must be Skiff's to keep deterministic.
+/// </summary>
+internal static class OciImageWriter
+{
+    public const string LayerMediaType = "application/vnd.oci.image.layer.v1.tar";
+    public const string ManifestMediaType = "application/vnd.oci.image.manifest.v1+json";
+    public const string ConfigMediaType = "application/vnd.oci.image.config.v1+json";
+    public const string IndexMediaType = "application/vnd.oci.image.index.v1+json";
+
+    /// <summary>JSON as System.Text.Json writes it by default (compact); the documents are built in a fixed key order.</summary>
+    public static byte[] Serialize(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node);
+
+    /// <summary>A descriptor of a blob (OCI image-spec, descriptor.md), keys in the spec's order.</summary>
+    public static JsonObject Descriptor(string mediaType, Digest digest, long size) => new()
+    {
+        ["mediaType"] = mediaType,
+        ["digest"] = digest.ToString(),
+        ["size"] = size,
+    };
+
+    /// <summary>
+    /// Writes the archive to <paramref name="destination"/>: the base's layers (copied from <paramref name="baseImage"/>,
+    /// each checked against its digest as it is copied), then <paramref name="layers"/>, then the config, manifest and
+    /// index. Returns the manifest's digest, which is the image's digest.
+    /// </summary>
+    public static async Task WriteArchiveAsync(
+        Stream destination,
+        OciBaseImage baseImage,
+        IReadOnlyList<Layer> layers,
+        byte[] config,
+        byte[] manifest,
+        byte[] index,
+        CancellationToken cancellationToken)
+    {
+        // Every blob by digest, once (a layer may repeat; the tar must not); the tar is sorted by path.
+        var blobs = new SortedDictionary<string, Func<CancellationToken, Task<(Stream Stream, Digest Expected)>>>(StringComparer.Ordinal);
+        foreach (var layer in baseImage.Layers)
+        {
+            var digest = Digest.Parse((string)layer["digest"]!);
+            blobs[$"blobs/sha256/{digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((baseImage.OpenBlob(digest), digest));
+        }
+
+        foreach (var layer in layers)
+        {
+            blobs[$"blobs/sha256/{layer.Digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((File.OpenRead(layer.File), layer.Digest));
+        }
+
+        foreach (var document in (byte[][])[config, manifest])
+        {
+            var digest = Digest.Compute(document);
+            blobs[$"blobs/sha256/{digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((new MemoryStream(document), digest));
+        }
+
+        var tar = new TarWriter(destination, TarEntryFormat.Ustar, leaveOpen: true);
+        await using (tar.ConfigureAwait(false))
+        {
+            await WriteFolderAsync(tar, "blobs/", cancellationToken).ConfigureAwait(false);
+            await WriteFolderAsync(tar, "blobs/sha256/", cancellationToken).ConfigureAwait(false);
+            foreach (var (path, open) in blobs)
+            {
+                var (stream, expected) = await open(cancellationToken).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
+                {
+                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    var checking = new CheckingStream(stream, hash);
+                    await WriteFileAsync(tar, path, checking, cancellationToken).ConfigureAwait(false);
+                    if (Digest.FromHash(hash.GetHashAndReset()) is var actual && actual != expected)
+                    {
+                        throw new BlobIntegrityImageException(expected, actual);
+                    }
+                }
+            }
+
+            await WriteFileAsync(tar, "index.json", new MemoryStream(index), cancellationToken).ConfigureAwait(false);
+            await WriteFileAsync(tar, "oci-layout", new MemoryStream("""{"imageLayoutVersion":"1.0.0"}"""u8.ToArray()), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static Task WriteFolderAsync(TarWriter tar, string path, CancellationToken cancellationToken) =>
+        tar.WriteEntryAsync(
+            new UstarTarEntry(TarEntryType.Directory, path)
+            {
+                Mode = ArchiveWriter.EntryMode | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute,
+                ModificationTime = ArchiveWriter.EntryTime,
+                UserName = string.Empty,
+                GroupName = string.Empty,
+            },
+            cancellationToken);
+
+    private static Task WriteFileAsync(TarWriter tar, string path, Stream content, CancellationToken cancellationToken) =>
+        tar.WriteEntryAsync(
+            new UstarTarEntry(TarEntryType.RegularFile, path)
+            {
+                Mode = ArchiveWriter.EntryMode,
+                ModificationTime = ArchiveWriter.EntryTime,
+                UserName = string.Empty,
+                GroupName = string.Empty,
+                DataStream = content,
+            },
+            cancellationToken);
+
+    /// <summary>Hashes what is read through it; its length is the inner stream's, which TarWriter needs for the header.</summary>
+    private sealed class CheckingStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => inner.Length;
+
+        public override long Position
+        {
+            get => inner.Position;
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = inner.Read(buffer);
+            hash.AppendData(buffer[..read]);
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            hash.AppendData(buffer.Span[..read]);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>A blob changed between being hashed and being copied into the image (a base layer edited on disk, a disk fault).</summary>
+internal sealed class BlobIntegrityImageException(Digest expected, Digest actual)
+    : SkiffException($"blob {expected} read as {actual} while it was copied into the image; nothing was written. Check the base image (or the disk) and export again.");
