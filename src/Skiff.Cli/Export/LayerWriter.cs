@@ -49,21 +49,25 @@ internal static class LayerWriter
         }
 
         var file = new FileStream(destinationFile, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var sha256 = SHA256.Create();
         await using (file.ConfigureAwait(false))
         {
-            var hashing = new HashingStream(file, hash);
-            var tar = new TarWriter(hashing, TarEntryFormat.Gnu, leaveOpen: true);
-            await using (tar.ConfigureAwait(false))
+            // A hash algorithm as a CryptoStream's transform passes every byte on unchanged: the layer is hashed as it is written.
+            var hashing = new CryptoStream(file, sha256, CryptoStreamMode.Write, leaveOpen: true);
+            await using (hashing.ConfigureAwait(false))
             {
-                foreach (var (path, source) in entries)
+                var tar = new TarWriter(hashing, TarEntryFormat.Gnu, leaveOpen: true);
+                await using (tar.ConfigureAwait(false))
                 {
-                    await WriteEntryAsync(tar, path, source, cancellationToken).ConfigureAwait(false);
+                    foreach (var (path, source) in entries)
+                    {
+                        await WriteEntryAsync(tar, path, source, cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
         }
 
-        return new Layer(Digest.FromHash(hash.GetHashAndReset()), new FileInfo(destinationFile).Length, destinationFile);
+        return new Layer(Digest.FromHash(sha256.Hash!), new FileInfo(destinationFile).Length, destinationFile);
     }
 
     private static async Task WriteEntryAsync(TarWriter tar, string path, string? source, CancellationToken cancellationToken)
@@ -91,51 +95,6 @@ internal static class LayerWriter
             entry.DataStream = content;
             await tar.WriteEntryAsync(entry, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Passes writes on to the file and into the hash, so a layer is hashed as it is written, not read again.</summary>
-    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            hash.AppendData(buffer);
-            inner.Write(buffer);
-        }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            hash.AppendData(buffer.Span);
-            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush() => inner.Flush();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 

@@ -67,10 +67,43 @@ internal sealed class OciBaseImage
             throw new BaseImageException(path, $"has {layers.Count} layers but its config lists {config["rootfs"]?["diff_ids"]?.AsArray().Count ?? 0} diff ids");
         }
 
+        foreach (var layer in layers)
+        {
+            await image.CheckBlobAsync(path, (string?)layer["digest"] ?? "", cancellationToken).ConfigureAwait(false);
+        }
+
         return new OciBaseImage(layout, config, layers);
     }
 
-    /// <summary>Opens a blob of the base for copying; the caller checks what it reads against <paramref name="digest"/>.</summary>
+    /// <summary>Hashes a layer of the base before it is copied into an image: a damaged base fails here, by name.</summary>
+    private async Task CheckBlobAsync(string path, string digestText, CancellationToken cancellationToken)
+    {
+        if (!Digest.TryParse(digestText, out var digest))
+        {
+            throw new BaseImageException(path, $"names a layer '{digestText}' that is not a sha256 digest");
+        }
+
+        Digest actual;
+        try
+        {
+            var blob = OpenBlob(digest);
+            await using (blob.ConfigureAwait(false))
+            {
+                actual = await Digest.ComputeAsync(blob, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BaseImageException(path, $"lacks its layer {digest}");
+        }
+
+        if (actual != digest)
+        {
+            throw new BaseImageException(path, $"has a layer {digest} whose bytes hash to {actual}");
+        }
+    }
+
+    /// <summary>Opens a blob of the base for copying (its layers were checked when the base was opened).</summary>
     public FileStream OpenBlob(Digest digest) =>
         new(Path.Combine(_layout, "blobs", "sha256", digest.Hex), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
@@ -86,7 +119,7 @@ internal sealed class OciBaseImage
         {
             bytes = await File.ReadAllBytesAsync(Path.Combine(_layout, "blobs", "sha256", digest.Hex), cancellationToken).ConfigureAwait(false);
         }
-        catch (FileNotFoundException)
+        catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new BaseImageException(path, $"lacks its blob {digest}");
         }

@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Skiff.Core;
@@ -32,8 +31,8 @@ internal static class OciImageWriter
 
     /// <summary>
     /// Writes the archive to <paramref name="destination"/>: the base's layers (copied from <paramref name="baseImage"/>,
-    /// each checked against its digest as it is copied), then <paramref name="layers"/>, then the config, manifest and
-    /// index. Returns the manifest's digest, which is the image's digest.
+    /// which checked them), then <paramref name="layers"/>, then the config, manifest and
+    /// index.
     /// </summary>
     public static async Task WriteArchiveAsync(
         Stream destination,
@@ -45,22 +44,21 @@ internal static class OciImageWriter
         CancellationToken cancellationToken)
     {
         // Every blob by digest, once (a layer may repeat; the tar must not); the tar is sorted by path.
-        var blobs = new SortedDictionary<string, Func<CancellationToken, Task<(Stream Stream, Digest Expected)>>>(StringComparer.Ordinal);
+        var blobs = new SortedDictionary<string, Func<Stream>>(StringComparer.Ordinal);
         foreach (var layer in baseImage.Layers)
         {
             var digest = Digest.Parse((string)layer["digest"]!);
-            blobs[$"blobs/sha256/{digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((baseImage.OpenBlob(digest), digest));
+            blobs[$"blobs/sha256/{digest.Hex}"] = () => baseImage.OpenBlob(digest);
         }
 
         foreach (var layer in layers)
         {
-            blobs[$"blobs/sha256/{layer.Digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((File.OpenRead(layer.File), layer.Digest));
+            blobs[$"blobs/sha256/{layer.Digest.Hex}"] = () => File.OpenRead(layer.File);
         }
 
         foreach (var document in (byte[][])[config, manifest])
         {
-            var digest = Digest.Compute(document);
-            blobs[$"blobs/sha256/{digest.Hex}"] = _ => Task.FromResult<(Stream, Digest)>((new MemoryStream(document), digest));
+            blobs[$"blobs/sha256/{Digest.Compute(document).Hex}"] = () => new MemoryStream(document);
         }
 
         var tar = new TarWriter(destination, TarEntryFormat.Ustar, leaveOpen: true);
@@ -70,16 +68,10 @@ internal static class OciImageWriter
             await WriteFolderAsync(tar, "blobs/sha256/", cancellationToken).ConfigureAwait(false);
             foreach (var (path, open) in blobs)
             {
-                var (stream, expected) = await open(cancellationToken).ConfigureAwait(false);
+                var stream = open();
                 await using (stream.ConfigureAwait(false))
                 {
-                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                    var checking = new CheckingStream(stream, hash);
-                    await WriteFileAsync(tar, path, checking, cancellationToken).ConfigureAwait(false);
-                    if (Digest.FromHash(hash.GetHashAndReset()) is var actual && actual != expected)
-                    {
-                        throw new BlobIntegrityImageException(expected, actual);
-                    }
+                    await WriteFileAsync(tar, path, stream, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -110,55 +102,4 @@ internal static class OciImageWriter
                 DataStream = content,
             },
             cancellationToken);
-
-    /// <summary>Hashes what is read through it; its length is the inner stream's, which TarWriter needs for the header.</summary>
-    private sealed class CheckingStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => inner.Length;
-
-        public override long Position
-        {
-            get => inner.Position;
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var read = inner.Read(buffer);
-            hash.AppendData(buffer[..read]);
-            return read;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            hash.AppendData(buffer.Span[..read]);
-            return read;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
-
-/// <summary>A blob changed between being hashed and being copied into the image (a base layer edited on disk, a disk fault).</summary>
-internal sealed class BlobIntegrityImageException(Digest expected, Digest actual)
-    : SkiffException($"blob {expected} read as {actual} while it was copied into the image; nothing was written. Check the base image (or the disk) and export again.");

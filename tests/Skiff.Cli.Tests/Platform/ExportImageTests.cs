@@ -97,13 +97,18 @@ public sealed class ExportImageTests(PlatformFixture fixture) : IClassFixture<Pl
             return CliProcess.RunAsync("podman", [.. global, arguments[0], .. limits, .. arguments[1..]], root, deadline: PodmanDeadline);
         }
 
-        /// <summary>Drops every image and container of the private root, then the root itself.</summary>
+        /// <summary>
+        /// Drops every container and image of the private root, then the root itself. Not `podman system reset`: that also
+        /// deletes the host's network definitions, which are not this test's.
+        /// </summary>
         public async Task RemoveAsync()
         {
             if (Directory.Exists(root))
             {
-                var reset = await RunAsync("system", "reset", "--force");
-                reset.ExitCode.ShouldBe(0, reset.ToString());
+                var containers = await RunAsync("rm", "--all", "--force");
+                var images = await RunAsync("rmi", "--all", "--force");
+                containers.ExitCode.ShouldBe(0, containers.ToString());
+                images.ExitCode.ShouldBe(0, images.ToString());
                 Directory.Delete(root, recursive: true);
             }
         }
