@@ -36,11 +36,17 @@ lane() {
 # intermediate folder) goes beside the solution's build instead of beside the tests, where it took ~9 minutes of the
 # CLI lane in CI and slowed every test around it. Its own test (LauncherTests) then finds it built and runs it; were
 # this publish to fail, that test builds again and fails with the errors, so nothing is hidden here.
+# The base image of the `skiff export` test (scripts/oci-base.sh: apt-get install podman, debootstrap; about 3 minutes
+# on a fresh machine, nothing once cached in .tools/) is made beside the build too, for the same reason; the test runs
+# the script again, which then only prints the path, or fails with its errors.
 build() {
   "$root/skiff" --version >/dev/null 2>&1 &
   local launcher=$! build_status=0
+  "$root/scripts/oci-base.sh" build >/dev/null 2>&1 &
+  local base=$!
   dotnet build Skiff.slnx --nologo -v quiet -clp:ErrorsOnly || build_status=1
   wait $launcher
+  wait $base
   return $build_status
 }
 test_args=("$@")

@@ -10,6 +10,7 @@ var root = new RootCommand("Skiff: deploy .NET job code in about a second, repro
     BuildCommand.Create(),
     CheckCommand.Create(),
     ExecCommand.Create(),
+    ExportCommand.Create(),
     PlatformCommands.Server(),
     PlatformCommands.AgentCommand(),
     ScheduleCommands.Create(),
