@@ -60,7 +60,7 @@ public sealed class AgentDrainTests : IDisposable
         var url = (string)ready["url"]!;
         var token = (string)JsonNode.Parse(File.ReadAllText((string)ready["client"]!))!["token"]!;
         var client = new Dictionary<string, string>(Home) { ["SKIFF_URL"] = url, ["SKIFF_TOKEN"] = token };
-        var worker = StartWorker(url, token);
+        await using var worker = StartWorker(url, token);
         await WaitForAgentAsync(client, "worker");
 
         // The pool on the worker only (by its label); the caller on the least loaded agent then, up's own.
