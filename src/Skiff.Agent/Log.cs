@@ -36,6 +36,12 @@ internal static partial class Log
     [LoggerMessage(4106, LogLevel.Warning, "task call {Call} ended after the connection it came on dropped; its answer is dropped and the server hands the call out again")]
     public static partial void TaskAnswerDropped(ILogger logger, string call);
 
+    [LoggerMessage(4107, LogLevel.Information, "stopping: waiting for {Tasks} task(s) and {Runs} run(s) this agent holds to end; it takes no new work")]
+    public static partial void Draining(ILogger logger, int tasks, int runs);
+
+    [LoggerMessage(4108, LogLevel.Warning, "stopping: the drain grace of {Grace} is over with {Tasks} task(s) and {Runs} run(s) still going; they are stopped (tasks are delivered again, runs end failed)")]
+    public static partial void DrainGraceOver(ILogger logger, TimeSpan grace, int tasks, int runs);
+
     // 42xx: locations.
 
     [LoggerMessage(EventId = 4200, Message = "{Location} ({Release}) {Kind}: {Detail}")]

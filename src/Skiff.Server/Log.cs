@@ -78,6 +78,9 @@ internal static partial class Log
     [LoggerMessage(4009, LogLevel.Error, "{Location} was not activated on reconnected agent {Agent}: {Problem}")]
     public static partial void ReconnectActivationSkipped(ILogger logger, string location, string agent, string problem);
 
+    [LoggerMessage(4010, LogLevel.Information, "agent {Agent} is stopping: it finishes what it holds and gets no new tasks or runs")]
+    public static partial void AgentDraining(ILogger logger, string agent);
+
     // 5xxx: blobs.
 
     [LoggerMessage(5000, LogLevel.Error, "a scrub pass over the blob store failed unexpectedly; the next is tried in {Retry}")]

@@ -96,14 +96,27 @@ internal sealed class RunningProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether it has exited.</summary>
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Sends SIGINT (Ctrl-C) and waits for it to exit; returns its exit code.</summary>
     public async Task<int> InterruptAsync(TimeSpan timeout)
     {
-        using (var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
+        await SignalAsync("INT");
+        return await ExitCodeAsync(timeout);
+    }
 
+    /// <summary>Sends a signal (<c>TERM</c>, <c>INT</c>, …) and returns without waiting for what it does.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+    }
+
+    /// <summary>Waits for it to exit and returns its exit code.</summary>
+    /// <exception cref="TimeoutException">It did not exit within <paramref name="timeout"/>; the message holds its output.</exception>
+    public async Task<int> ExitCodeAsync(TimeSpan timeout)
+    {
         using var deadline = new CancellationTokenSource(timeout);
         try
         {
@@ -111,7 +124,7 @@ internal sealed class RunningProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"{_description} did not exit within {timeout} of SIGINT:\n{Output}");
+            throw new TimeoutException($"{_description} did not exit within {timeout}:\n{Output}");
         }
 
         return _process.ExitCode;

@@ -37,6 +37,12 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
     private long _connection;
 
+    // Set once the agent is asked to stop (DrainAsync): no new task or run is taken. The tasks being run and answered, and
+    // a signal pulsed whenever one of them or a run's journal ends, which DrainAsync waits on.
+    private volatile bool _draining;
+    private int _tasksHeld;
+    private TaskCompletionSource _workEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>The agent-protocol version asked for at connect; another one only in tests of the server's refusal.</summary>
     internal int Protocol { get; init; } = AgentProtocol.Version;
 
@@ -57,6 +63,46 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             await reports.ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Stops taking work and waits for the work this agent holds to end (docs/agent.md, "Stopping"): tells the server it
+    /// is stopping (<see cref="AgentDraining"/>), so its pools' workers take no more tasks for it and no run is started on
+    /// it; refuses a task or run that was sent before the server heard; and waits until every task it runs has been
+    /// answered and every run it runs has ended and been stored by the server, or <paramref name="grace"/> has passed.
+    /// The connection stays up meanwhile (runs' events and task calls go on); cancel <see cref="RunAsync"/> after this.
+    /// Returns whether everything ended within the grace period.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan grace, CancellationToken cancellationToken)
+    {
+        _draining = true;
+        await SendAsync(new AgentDraining(), cancellationToken).ConfigureAwait(false);
+        using var deadline = new CancellationTokenSource(grace, time);
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        while (true)
+        {
+            // Taken before looking, so work that ends in between is not missed.
+            var ended = Volatile.Read(ref _workEnded).Task;
+            var tasks = Volatile.Read(ref _tasksHeld);
+            if (tasks == 0 && _journals.IsEmpty)
+            {
+                return true;
+            }
+
+            Log.Draining(_logger, tasks, _journals.Count);
+            try
+            {
+                await ended.WaitAsync(waiting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                Log.DrainGraceOver(_logger, grace, Volatile.Read(ref _tasksHeld), _journals.Count);
+                return false;
+            }
+        }
+    }
+
+    /// <summary>A task this agent held was answered, or a run's end was stored: a drain looks again.</summary>
+    private void WorkEnded() => Interlocked.Exchange(ref _workEnded, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private async Task ConnectLoopAsync(CancellationToken cancellationToken)
     {
@@ -109,6 +155,12 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 // First word on every connection: who this agent is and what it runs, so the server can place
                 // locations by label and tell it to stop any it no longer hosts.
                 await TrySendAsync(Hello(), connection, cancellationToken).ConfigureAwait(false);
+                if (_draining)
+                {
+                    // Stopping still: this session, like the last, must get no new work.
+                    await TrySendAsync(new AgentDraining(), connection, cancellationToken).ConfigureAwait(false);
+                }
+
                 foreach (var (call, _) in _calls.Values)
                 {
                     // Calls made while no server was connected, or whose answer the last connection did not bring: a
@@ -197,6 +249,12 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     await ActivateAsync(activate, cancellationToken).ConfigureAwait(false);
                     break;
                 case StartRunRequest start:
+                    if (_draining)
+                    {
+                        // Sent before the server heard this agent is stopping.
+                        throw new CodeServerException($"agent '{agentName}' is stopping: it finishes the runs it has and starts no new one; start the run again.", "unavailable");
+                    }
+
                     await StartRunAsync(start, connection, cancellationToken).ConfigureAwait(false);
                     break;
                 case ResumeRunsRequest resume:
@@ -209,6 +267,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     break;
                 case RunStoredNotice stored:
                     _journals.TryRemove(stored.Run, out _);
+                    WorkEnded();
                     break;
                 case AgentTaskResult result:
                     if (_calls.TryGetValue(result.Call, out var waiting))
@@ -221,7 +280,25 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     host.CancelTask(cancelTask.Call);
                     break;
                 case AgentRunTask runTask:
-                    await RunTaskAsync(runTask, connection, cancellationToken).ConfigureAwait(false);
+                    // Counted before looking at _draining (DrainAsync sets it before counting): a task is either refused
+                    // here or waited for there.
+                    Interlocked.Increment(ref _tasksHeld);
+                    try
+                    {
+                        if (_draining)
+                        {
+                            // Sent before the server heard this agent is stopping: the delivery fails and goes to another worker.
+                            throw new CodeServerException($"agent '{agentName}' is stopping: it finishes the tasks it holds and takes no new one.", "unavailable");
+                        }
+
+                        await RunTaskAsync(runTask, connection, cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref _tasksHeld);
+                        WorkEnded();
+                    }
+
                     break;
                 case CancelRunRequest cancel:
                     await host.CancelRunAsync(cancel.Run, cancellationToken).ConfigureAwait(false);
@@ -403,6 +480,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             // Ended and stored before the connection dropped, or failed by the server when this agent stayed
             // away too long: either way no one is listening any more.
             _journals.TryRemove(journal.RunId, out _);
+            WorkEnded();
             if (!journal.Ended)
             {
                 try

@@ -206,8 +206,19 @@ internal static class PlatformCommands
                 result.AddError("--label: " + exception.Message);
             }
         });
+        var drainGrace = new Option<string?>("--drain-grace")
+        {
+            Description = "On SIGTERM or Ctrl-C the agent stops taking tasks and runs, and waits this long for the tasks and runs it holds to end before it stops them (a second signal stops it at once), e.g. 30s or 10m. Keep it below Kubernetes' terminationGracePeriodSeconds. Default 5m.",
+        };
+        drainGrace.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
+            {
+                result.AddError($"--drain-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
+            }
+        });
         var (noSandbox, cpus) = IsolationOptions();
-        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, noSandbox, cpus };
+        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, drainGrace, noSandbox, cpus };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.Subcommands.Add(Drain());
@@ -225,7 +236,8 @@ internal static class PlatformCommands
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
             using var loggers = logs.CreateFactory(parse);
             var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels);
-            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), stop.Token).ConfigureAwait(false);
+            var grace = parse.GetValue(drainGrace) is { } text && TryParseDuration(text, out var given) ? given : DefaultDrainGrace;
+            await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), stop.Token, grace).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -398,7 +410,16 @@ internal static class PlatformCommands
         return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers, LogReports = logReports };
     }
 
-    private static async Task RunAgentAsync(ServerList servers, string token, AgentOptions options, string name, Action<string> started, CancellationToken cancellationToken)
+    /// <summary>How long `skiff agent` waits for its tasks and runs when told to stop, unless --drain-grace says otherwise.</summary>
+    private static readonly TimeSpan DefaultDrainGrace = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Runs an agent until <paramref name="cancellationToken"/> is canceled. With <paramref name="drainGrace"/> (`skiff
+    /// agent`), it then drains first (docs/agent.md, "Stopping"): it takes no new work and waits up to the grace period for
+    /// the tasks and runs it holds, still connected, before it stops. Without (`skiff up`, whose server stops with it),
+    /// it stops at once.
+    /// </summary>
+    private static async Task RunAgentAsync(ServerList servers, string token, AgentOptions options, string name, Action<string> started, CancellationToken cancellationToken, TimeSpan? drainGrace = null)
     {
         // Redirects are HttpBlobSource's to follow (to S3, without the token); an address that does not answer fails fast.
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -410,11 +431,29 @@ internal static class PlatformCommands
             Log.CacheRepaired(options.LoggerFactory.CreateLogger(typeof(PlatformCommands).FullName!), dropped);
         }
 
+        var connection = new ServerConnection(host, servers, token, name, TimeProvider.System);
+        using var stopNow = drainGrace is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : new CancellationTokenSource();
+        var running = connection.RunAsync(stopNow.Token);
         try
         {
-            await new ServerConnection(host, servers, token, name, TimeProvider.System).RunAsync(cancellationToken).ConfigureAwait(false);
+            if (drainGrace is { } grace)
+            {
+                var stopAsked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                using (cancellationToken.Register(() => stopAsked.TrySetResult()))
+                {
+                    if (await Task.WhenAny(running, stopAsked.Task).ConfigureAwait(false) != running)
+                    {
+                        // Still connected while it drains: the server hears, the tasks' answers and the runs' events go out.
+                        await connection.DrainAsync(grace, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+
+                await stopNow.CancelAsync().ConfigureAwait(false);
+            }
+
+            await running.ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stopNow.IsCancellationRequested)
         {
         }
     }

@@ -35,6 +35,7 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(AgentTaskResult), "task_result")]
 [JsonDerivedType(typeof(AgentCancelCall), "cancel_call")]
 [JsonDerivedType(typeof(AgentCancelTask), "cancel_task")]
+[JsonDerivedType(typeof(AgentDraining), "draining")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -156,6 +157,14 @@ internal sealed record AgentCallTask(string Call, string TaskId, string Pool, st
 /// worker runs it, and has a worker that takes it later settle it as canceled without running it.
 /// </summary>
 internal sealed record AgentCancelCall(string Call) : AgentMessage;
+
+/// <summary>
+/// The agent is stopping (SIGTERM, Ctrl-C: docs/agent.md, "Stopping"): it finishes the tasks and runs it holds and takes
+/// no new ones, so the server's workers of its pools stop taking tasks for it and no new run is started on it. Sent on
+/// the connection that is up, and again after the hello of any later one until the agent exits. Not stored: an agent
+/// that starts again under the same name takes work again.
+/// </summary>
+internal sealed record AgentDraining : AgentMessage;
 
 /// <summary>
 /// The agent's first message on every connection: what it is (labels, capacity) and runs. Until its hello an agent is

@@ -187,6 +187,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             var usable = placed.Where(fleet.Connected.ContainsKey).ToList();
             if (usable.Count > 0)
             {
+                // An agent stopping (its session draining) gets no new run here; an agent drained by an admin only when
+                // no other can take it.
+                usable = usable.Where(a => SessionOf(a) is not { IsDraining: true }).ToList() is { Count: > 0 } notStopping ? notStopping : usable;
                 var ready = usable.Where(a => !fleet.IsDraining(a)).ToList() is { Count: > 0 } notDraining ? notDraining : usable;
                 var turn = _turns.AddOrUpdate(location.Name, 0, (_, n) => n + 1);
                 var chosen = ready[(int)((uint)turn % (uint)ready.Count)];
@@ -572,7 +575,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         try
         {
             await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
-            await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Its pools' workers may start now (or, if this failed, at the dispatcher's next check, as before).
+                session.IsCaughtUp = true;
+            }
 
             // A new agent may be what a location short of replicas (or placed nowhere) was waiting for.
             await RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);
@@ -909,6 +920,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 break;
             case AgentCallTask call when Tasks is { } tasks:
                 await tasks.CallAsync(session.Name, call).ConfigureAwait(false);
+                break;
+            case AgentDraining:
+                Log.AgentDraining(Logger, session.Name);
+                session.Drain();
                 break;
             case AgentCancelCall cancel when Tasks is { } tasks:
                 await tasks.CancelAsync(cancel).ConfigureAwait(false);

@@ -12,6 +12,7 @@ internal sealed class AgentSession(string name, WebSocket socket)
 {
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly PendingRequests<AgentMessage> _requests = new(TimeProvider.System);
+    private readonly CancellationTokenSource _draining = new();
 
     public string Name { get; } = name;
 
@@ -22,6 +23,24 @@ internal sealed class AgentSession(string name, WebSocket socket)
     public Func<AgentMessage, Task>? OnReply { get; set; }
 
     public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Canceled when the agent said it is stopping (<see cref="AgentDraining"/>): it finishes what it holds and gets no new
+    /// task or run on this session. A session's own state, not the store's: the agent's next start is a new session.
+    /// </summary>
+    public CancellationToken Draining => _draining.Token;
+
+    /// <summary>
+    /// Whether the server has caught the agent up on this session (its locations activated as the store says): until
+    /// then a pool's task sent to it would find the pool not live yet, fail its delivery and count one more.
+    /// </summary>
+    public bool IsCaughtUp { get; set; }
+
+    /// <summary>Whether the agent said it is stopping (<see cref="Draining"/>).</summary>
+    public bool IsDraining => _draining.IsCancellationRequested;
+
+    /// <summary>The agent said it is stopping: its pools' workers take nothing more for it once their task is settled.</summary>
+    public void Drain() => _draining.Cancel();
 
     /// <summary>Where a message that could not be handled is logged.</summary>
     public Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;

@@ -233,7 +233,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     private void EnsureWorkers(string pool, IReadOnlyList<string> placed)
     {
-        foreach (var agent in placed.Where(a => sessionOf(a) is not null))
+        // An agent gets workers once it is caught up (its pools live on it), and none once it said it is stopping
+        // (docs/agent.md, "Stopping").
+        foreach (var agent in placed.Where(a => sessionOf(a) is { IsCaughtUp: true, IsDraining: false }))
         {
             if (_workers.TryAdd((pool, agent), 0))
             {
@@ -257,16 +259,18 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             using var open = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             _ = session.Closed.Task.ContinueWith(_ => Cancel(open), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, open.Token).ConfigureAwait(false);
-            while (!open.IsCancellationRequested)
+            // An agent that says it is stopping ends the wait for a next task, never the task it runs (that waits on open).
+            using var taking = CancellationTokenSource.CreateLinkedTokenSource(open.Token, session.Draining);
+            while (!taking.IsCancellationRequested)
             {
                 TaskDelivery delivery;
                 try
                 {
-                    delivery = await consumer.ReceiveAsync(open.Token).ConfigureAwait(false);
+                    delivery = await consumer.ReceiveAsync(taking.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
-                    // The server stops or the agent went: the consumer gives back what it holds as it is disposed.
+                    // The server stops, the agent went or is stopping: the consumer gives back what it holds as it is disposed.
                     return;
                 }
 

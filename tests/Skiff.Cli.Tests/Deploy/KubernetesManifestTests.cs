@@ -26,7 +26,7 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
     public void Every_kustomization_renders_offline_into_known_typed_objects()
     {
         rendered.Kustomizations.Keys.ShouldBe(
-            ["base", "base/agent", "base/server", "overlays/example", "overlays/example/pools/gpu"], ignoreOrder: true,
+            ["base", "base/agent", "base/server", "overlays/example", "overlays/example/pools/gpu", "overlays/example/pools/meshing"], ignoreOrder: true,
             "a new kustomization under deploy/kubernetes is checked here too; add it to the list knowingly");
         foreach (var (folder, objects) in rendered.Kustomizations)
         {
@@ -237,6 +237,54 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
             }
         }
     }
+
+    [Fact]
+    public void A_task_pool_scales_from_zero_on_its_ready_and_in_flight_tasks_and_its_agents_drain_before_they_are_killed()
+    {
+        var scaled = rendered.Kustomizations.SelectMany(k => k.Value.OfType<KedaScaledObject>().Select(s => (Folder: k.Key, Scaled: s, Objects: k.Value))).ToList();
+        scaled.Select(s => s.Folder).ShouldBe(["overlays/example", "overlays/example/pools/meshing"], ignoreOrder: true);
+        foreach (var (folder, scaledObject, objects) in scaled)
+        {
+            var where = $"{folder}: ScaledObject/{scaledObject.Name()}";
+            var spec = scaledObject.Spec;
+            (spec.ScaleTargetRef.ApiVersion, spec.ScaleTargetRef.Kind).ShouldBe(("apps/v1", "Deployment"), where);
+            var target = objects.OfType<V1Deployment>().SingleOrDefault(d => d.Name() == spec.ScaleTargetRef.Name)
+                .ShouldNotBeNull($"{where} scales Deployment {spec.ScaleTargetRef.Name}, which is not rendered beside it");
+            target.Namespace().ShouldBe(scaledObject.Namespace(), where);
+            spec.MinReplicaCount.ShouldBe(0, $"{where}: an idle pool scales to zero");
+            spec.MaxReplicaCount.ShouldNotBeNull(where).ShouldBeGreaterThan(0, where);
+
+            // On the pool's work: its ready plus in-flight tasks, one agent per task, any task waking it from zero.
+            var trigger = spec.Triggers.ShouldHaveSingleItem(where);
+            trigger.Type.ShouldBe("prometheus", where);
+            var query = trigger.Metadata["query"];
+            var pool = PoolOfQuery().Match(query) is { Success: true } match ? match.Groups["pool"].Value : throw new ShouldAssertException($"{where}: the query names no pool: {query}");
+            query.ShouldBe($"max(skiff_pool_tasks_ready{{pool=\"{pool}\"}}) + max(skiff_pool_tasks_in_flight{{pool=\"{pool}\"}})", where);
+            (trigger.Metadata["threshold"], trigger.Metadata["activationThreshold"]).ShouldBe(("1", "0"), where);
+            new Uri(trigger.Metadata["serverAddress"]).Scheme.ShouldBe("http", where);
+
+            // Its pods are agents that claim the pool's label (what `skiff deploy --on pool=NAME` places the pool by), and
+            // have time to drain: the pod's grace is longer than the agent's own, so Kubernetes never kills a busy worker.
+            var pod = target.Spec.Template.Spec;
+            var args = pod.Containers.Single().Args;
+            args[0].ShouldBe("agent", where);
+            args.Select((a, i) => (a, i)).Where(p => p.a == "--label").Select(p => args[p.i + 1]).ShouldContain($"pool={pool}", where);
+            var drainGrace = Option(args, "--drain-grace").ShouldNotBeNull($"{where}: its agents say how long they drain");
+            Skiff.Cli.Commands.PlatformCommands.TryParseDuration(drainGrace, out var grace).ShouldBeTrue(drainGrace);
+            pod.TerminationGracePeriodSeconds.ShouldNotBeNull(where).ShouldBeGreaterThan((long)grace.TotalSeconds, $"{where}: the pod's grace must outlast --drain-grace {drainGrace}");
+        }
+
+        // The node agents drain too: a rollout or a node drain stops them with SIGTERM as well.
+        foreach (var agent in rendered.Kustomizations["overlays/example"].OfType<V1DaemonSet>())
+        {
+            var pod = agent.Spec.Template.Spec;
+            Skiff.Cli.Commands.PlatformCommands.TryParseDuration(Option(pod.Containers.Single().Args, "--drain-grace") ?? "5m", out var grace).ShouldBeTrue();
+            pod.TerminationGracePeriodSeconds.ShouldNotBeNull(agent.Name()).ShouldBeGreaterThan((long)grace.TotalSeconds, agent.Name());
+        }
+    }
+
+    [GeneratedRegex("""skiff_pool_tasks_ready\{pool="(?<pool>[^"]+)"\}""")]
+    private static partial Regex PoolOfQuery();
 
     [Fact]
     public void Installations_run_one_pinned_image_and_the_base_leaves_it_to_them()
@@ -457,7 +505,7 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
             try
             {
                 // strict: a misspelled field is an error here rather than something a cluster drops silently.
-                return KubernetesYaml.LoadAllFromString(result.Stdout, strict: true);
+                return KubernetesYaml.LoadAllFromString(result.Stdout, KedaScaledObject.TypeMap, strict: true);
             }
             catch (YamlDotNet.Core.YamlException e)
             {
@@ -485,5 +533,68 @@ public sealed partial class KubernetesManifestTests(KubernetesManifestTests.Rend
         /// <summary>An option row of System.CommandLine's help: <c>  -?, -h, --help</c>, <c>  --port &lt;port&gt;</c>.</summary>
         [GeneratedRegex(@"^  (?<names>-[^\s,<]+(?:, -[^\s,<]+)*)(?<value> <[^>]+>)?", RegexOptions.Multiline)]
         private static partial Regex HelpOption();
+    }
+}
+
+/// <summary>
+/// KEDA's ScaledObject (keda.sh/v1alpha1), the fields the manifests use, so that it is read as strictly as the built-in
+/// kinds: a misspelled field fails the render's check. KubernetesClient has no model for it (it is a custom resource).
+/// </summary>
+public sealed class KedaScaledObject : IKubernetesObject<V1ObjectMeta>
+{
+    public static readonly Dictionary<string, Type> TypeMap = new() { ["keda.sh/v1alpha1/ScaledObject"] = typeof(KedaScaledObject) };
+
+    [System.Text.Json.Serialization.JsonPropertyName("apiVersion")]
+    public string ApiVersion { get; set; } = "";
+
+    [System.Text.Json.Serialization.JsonPropertyName("kind")]
+    public string Kind { get; set; } = "";
+
+    [System.Text.Json.Serialization.JsonPropertyName("metadata")]
+    public V1ObjectMeta Metadata { get; set; } = new();
+
+    [System.Text.Json.Serialization.JsonPropertyName("spec")]
+    public ScaledObjectSpec Spec { get; set; } = new();
+
+    public sealed class ScaledObjectSpec
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("scaleTargetRef")]
+        public TargetReference ScaleTargetRef { get; set; } = new();
+
+        [System.Text.Json.Serialization.JsonPropertyName("minReplicaCount")]
+        public int? MinReplicaCount { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("maxReplicaCount")]
+        public int? MaxReplicaCount { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("pollingInterval")]
+        public int? PollingInterval { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("cooldownPeriod")]
+        public int? CooldownPeriod { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("triggers")]
+        public List<Trigger> Triggers { get; set; } = [];
+    }
+
+    public sealed class TargetReference
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("apiVersion")]
+        public string? ApiVersion { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        public string? Kind { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("name")]
+        public string Name { get; set; } = "";
+    }
+
+    public sealed class Trigger
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("type")]
+        public string Type { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("metadata")]
+        public Dictionary<string, string> Metadata { get; set; } = [];
     }
 }
