@@ -35,6 +35,12 @@ internal sealed record LocationSummary(
 
     /// <summary>The environment variant of the live release (docs/build.md, "Variants"); null when nothing is live.</summary>
     public string? Variant { get; init; }
+
+    /// <summary>
+    /// For a pool deployed with <c>--replicas MIN..MAX</c>, its fewest replicas (<see cref="Replicas"/> is then its most, and
+    /// <see cref="Agents"/> says how many it is on now); null for a fixed number (docs/tasks.md, "Scaling a pool").
+    /// </summary>
+    public int? MinReplicas { get; init; }
 }
 
 /// <summary>

@@ -42,6 +42,7 @@ internal static class ControlEndpoints
                     Dirty = body.Dirty,
                     On = body.On,
                     Replicas = body.Replicas,
+                    MinReplicas = body.MinReplicas,
                 },
                 cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(Json.Deployment(deployment));
@@ -88,6 +89,7 @@ internal static class ControlEndpoints
                     MaxConcurrent = location.MaxConcurrent,
                     Tasks = Json.Tasks(location.TasksJson).Count,
                     Variant = location.Variant,
+                    MinReplicas = location.MinReplicas,
                 });
             }
 

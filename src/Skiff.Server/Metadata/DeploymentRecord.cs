@@ -67,4 +67,10 @@ internal sealed record DeploymentRecord(
     /// manifest; <c>default</c> for a project without variants, null for deployments recorded before variants were.
     /// </summary>
     public string? Variant { get; init; }
+
+    /// <summary>
+    /// The fewest replicas of a pool deployed with <c>--replicas MIN..MAX</c> (<see cref="Replicas"/> is then MAX): the
+    /// server places it on between the two as its work asks (docs/tasks.md, "Scaling a pool"). Null: a fixed number.
+    /// </summary>
+    public int? MinReplicas { get; init; }
 }

@@ -35,4 +35,7 @@ internal sealed record LocationRecord(
 
     /// <summary>The environment variant of the live deployment (<see cref="DeploymentRecord.Variant"/>); null when nothing is live.</summary>
     public string? Variant { get; init; }
+
+    /// <summary>The live deployment's <see cref="DeploymentRecord.MinReplicas"/>: null unless it scales with its work (<see cref="Replicas"/> is then its most).</summary>
+    public int? MinReplicas { get; init; }
 }

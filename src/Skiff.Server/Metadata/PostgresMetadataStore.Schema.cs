@@ -327,6 +327,12 @@ internal sealed partial class PostgresMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN variant text;
         """,
+
+        // Pools that scale with their work (docs/tasks.md, "Scaling a pool"): the fewest replicas of a deployment deployed
+        // with --replicas MIN..MAX (replicas holds MAX); null for a fixed number of replicas.
+        """
+        ALTER TABLE deployments ADD COLUMN min_replicas integer;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -316,6 +316,12 @@ internal sealed partial class SqliteMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN variant TEXT;
         """,
+
+        // Pools that scale with their work (docs/tasks.md, "Scaling a pool"): the fewest replicas of a deployment deployed
+        // with --replicas MIN..MAX (replicas holds MAX); null for a fixed number of replicas.
+        """
+        ALTER TABLE deployments ADD COLUMN min_replicas INTEGER;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>
