@@ -71,6 +71,11 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
                 // The store or the broker is away for a moment: the next pass tries again, the placements as they are meanwhile.
                 Log.PoolsNotScaled(logger, exception.Message, Interval);
             }
+            catch (Exception exception)
+            {
+                // A bug in one pass must not end the scaling for the server's life.
+                Log.PoolsNotScaled(logger, $"{exception.GetType().Name}: {exception}", Interval);
+            }
         }
     }
 
@@ -78,11 +83,13 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
     public async Task PassAsync(CancellationToken cancellationToken)
     {
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        // A pool being deployed is placed by its deployment (on its agents now, one at least); scaled after it.
+        var pending = (await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false)).Select(d => d.Location).ToHashSet(StringComparer.Ordinal);
         var scaling = new HashSet<string>(StringComparer.Ordinal);
         var grow = false;
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (location is not { MinReplicas: { } min, LiveRelease: not null } || Json.Tasks(location.TasksJson).Count == 0)
+            if (location is not { MinReplicas: { } min, LiveRelease: not null } || Json.Tasks(location.TasksJson).Count == 0 || pending.Contains(location.Name))
             {
                 continue;
             }

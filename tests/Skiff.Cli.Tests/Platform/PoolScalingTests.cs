@@ -69,30 +69,30 @@ public sealed class PoolScalingTests : IDisposable
         // A call for the pool at zero waits queued, places it, and gets its result.
         var callerDeploy = await SkiffAsync(client, "deploy", project, "--location", "caller", "--on", "role=caller");
         callerDeploy.ExitCode.ShouldBe(0, callerDeploy.ToString());
+        var beforeRun = server.LineCount;
         var run = await SkiffAsync(client, "run", "caller", "call", "--param", "n=21");
         run.ExitCode.ShouldBe(0, run.ToString());
         run.Stdout.ShouldContain("result 42", Case.Sensitive, run.ToString());
-        server.Output.ShouldContain("pool pool has 1 task(s) ready or in flight: placed on 0 agent(s), scaling to 1");
+        await server.WaitForLineAsync(line => line.Contains("pool pool has 1 task(s) ready or in flight: placed on 0 agent(s), scaling to 1", StringComparison.Ordinal), Deadline, after: beforeRun);
 
-        // Idle again: back to none, off an agent whose worker held no task.
+        // Idle again: back to none, off an agent whose worker held no task (logged as it happens, after the run).
+        await server.WaitForLineAsync(line => line.Contains("pool pool scaled down off agent worker-", StringComparison.Ordinal), Deadline, after: beforeRun);
         await WaitForAgentsAsync(client, "pool", 0);
-        server.Output.ShouldContain("pool pool scaled down off agent worker-");
         ((int?)(await LocationAsync(client, "caller"))!["replicas"]).ShouldBe(1, "a location deployed without a range stays fixed");
         (await LocationAsync(client, "caller"))!["agents"]!.AsArray().Select(a => (string?)a).ShouldBe(["caller"]);
     }
 
-    private static string Skiff => Path.Combine(AppContext.BaseDirectory, "skiff.dll");
+    private SkiffProcesses Cli => new(_workspace);
 
-    private Dictionary<string, string> Home => new() { ["SKIFF_HOME"] = _workspace.PathTo("home") };
+    private static string Skiff => SkiffProcesses.Skiff;
 
-    private RunningProcess StartAgent(string url, string token, string name, string label) => RunningProcess.Start(
-        "dotnet",
-        [Skiff, "agent", "--server", url, "--token", token, "--cache", _workspace.PathTo(name + "-cache"), "--name", name, "--label", label, "--no-sandbox"],
-        _workspace.Root,
-        Home);
+    private Dictionary<string, string> Home => Cli.Home;
 
-    private Task<CliProcess.Result> SkiffAsync(Dictionary<string, string> environment, params string[] arguments) =>
-        CliProcess.RunAsync("dotnet", [Skiff, .. arguments], _workspace.Root, _workspace.PathTo("home"), environment);
+    private RunningProcess StartAgent(string url, string token, string name, string label) => Cli.StartAgent(url, token, name, label);
+
+    private Task<CliProcess.Result> SkiffAsync(Dictionary<string, string> environment, params string[] arguments) => Cli.RunAsync(environment, arguments);
+
+    private Task WaitForAgentAsync(Dictionary<string, string> environment, string name) => Cli.WaitForAgentAsync(environment, name);
 
     /// <summary>A location as `skiff locations --json` shows it; null when there is none of that name.</summary>
     private async Task<JsonObject?> LocationAsync(Dictionary<string, string> environment, string name)
@@ -108,22 +108,6 @@ public sealed class PoolScalingTests : IDisposable
         using var deadline = new CancellationTokenSource(Deadline);
         while ((await LocationAsync(environment, location))?["agents"]?.AsArray().Count != count)
         {
-            deadline.Token.ThrowIfCancellationRequested();
-        }
-    }
-
-    /// <summary>Waits until the server lists the agent as connected (it connects on its own, after its start).</summary>
-    private async Task WaitForAgentAsync(Dictionary<string, string> environment, string name)
-    {
-        using var deadline = new CancellationTokenSource(Deadline);
-        while (true)
-        {
-            var agents = await SkiffAsync(environment, "agents", "--json");
-            if (agents.ExitCode == 0 && JsonNode.Parse(agents.Stdout)!.AsArray().Any(a => (string?)a!["name"] == name && (bool?)a["connected"] == true))
-            {
-                return;
-            }
-
             deadline.Token.ThrowIfCancellationRequested();
         }
     }
