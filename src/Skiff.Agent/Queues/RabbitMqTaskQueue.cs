@@ -229,11 +229,35 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
 
     private string VirtualHost => _options.Uri.AbsolutePath is "/" or "" ? "/" : Uri.UnescapeDataString(_options.Uri.AbsolutePath[1..]);
 
-    internal async Task<IConnection> ConnectAsync(string name, CancellationToken cancellationToken)
+    internal Task<IConnection> ConnectAsync(string name, CancellationToken cancellationToken) => ConnectAsync(_options.Uri, name, cancellationToken);
+
+    /// <summary>
+    /// Connects to the broker once and lets go: a server checks its task queue this way as it starts, so that a wrong
+    /// address or password stops the start, saying so, before anything is written.
+    /// </summary>
+    /// <exception cref="TaskQueueUnavailableException">The broker cannot be reached or refused the login.</exception>
+    internal static async Task CheckReachableAsync(RabbitMqTaskQueueOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        try
+        {
+            await using var connection = await ConnectAsync(options.Uri, "skiff check", cancellationToken).ConfigureAwait(false);
+            await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TaskQueueUnavailableException(
+                $"the task queue's RabbitMQ at {Describe(options.Uri)} cannot be reached ({e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}). Check that the broker runs and that the address, user and password are right, then start the server again.",
+                e);
+        }
+    }
+
+    private static async Task<IConnection> ConnectAsync(Uri uri, string name, CancellationToken cancellationToken)
     {
         var factory = new ConnectionFactory
         {
-            Uri = _options.Uri,
+            Uri = uri,
             ClientProvidedName = name,
             AutomaticRecoveryEnabled = false,
             TopologyRecoveryEnabled = false,

@@ -21,11 +21,13 @@ namespace Skiff.Server.Tasks;
 /// </summary>
 /// <remarks>
 /// The server consumes on the agents' behalf, over the connection each agent already keeps, rather than each agent
-/// consuming the queue itself: the embedded queue lives in the metadata store, which only servers open, so this needs no
-/// new credentials, connections or protocol on the agent, and the queue's contract (leases renewed while a task runs,
-/// the result recorded once, redelivery when the worker dies) holds unchanged, since a worker here is a consumer like
-/// any other. An agent that disconnects mid-task fails its delivery at once; a server that dies loses its leases, which
-/// run out. With RabbitMQ in scale-out, agents would consume from the broker directly (docs/queues.md).
+/// consuming the queue itself, whichever queue it is (the metadata store's, or RabbitMQ with <c>--task-queue</c>): the
+/// embedded queue lives in the metadata store, which only servers open, and the broker's address and password stay with
+/// the servers too, so agents need no new credentials, connections or protocol, and the queue's contract (leases or
+/// unacknowledged deliveries while a task runs, the result recorded once, redelivery when the worker dies) holds
+/// unchanged, since a worker here is a consumer like any other. An agent that disconnects mid-task fails its delivery at
+/// once; a server that dies loses its leases, which run out, or its broker connections, whose deliveries come back at
+/// once (docs/queues.md).
 /// </remarks>
 internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, TimeProvider time, CancellationToken stopping)
 {
@@ -66,7 +68,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again
             // (the pool may have been redeployed since; refusing it would say nothing was queued while it is).
             var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
-            var queued = existing is null && await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false);
+            // Waited for here already: queued by this server (a broker's queue is not in the store to be looked up).
+            var queued = existing is null && (_waiting.ContainsKey(call.Call) || await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false));
             if (existing is null && !queued && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
             {
                 Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);
