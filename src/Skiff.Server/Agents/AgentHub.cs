@@ -571,8 +571,16 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     {
         try
         {
-            await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
-            await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
+                await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Its pools' workers may start now (a failed catch-up takes tasks as before, rather than none).
+                session.CaughtUp = true;
+            }
 
             // A new agent may be what a location short of replicas (or placed nowhere) was waiting for.
             await RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);

@@ -23,6 +23,18 @@ internal sealed class AgentSession(string name, WebSocket socket)
 
     public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// Set once the server has caught the agent up after it connected (its placed locations activated, or tried): only then
+    /// does it take tasks of its pools, which an agent that is still starting them would refuse, each refusal a delivery.
+    /// </summary>
+    public bool CaughtUp
+    {
+        get => Volatile.Read(ref _caughtUp);
+        set => Volatile.Write(ref _caughtUp, value);
+    }
+
+    private bool _caughtUp;
+
     /// <summary>Where a message that could not be handled is logged.</summary>
     public Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 

@@ -236,7 +236,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     private void EnsureWorkers(string pool, IReadOnlyList<string> placed)
     {
-        foreach (var agent in placed.Where(a => sessionOf(a) is not null))
+        // Not before the agent is caught up: it would refuse the tasks of pools it is still starting, each refusal a delivery.
+        foreach (var agent in placed.Where(a => sessionOf(a) is { CaughtUp: true }))
         {
             if (_workers.TryAdd((pool, agent), 0))
             {

@@ -17,6 +17,8 @@ namespace Skiff.Cli.Tests.Platform;
 /// </summary>
 public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
 {
+    protected ITestOutputHelper Output { get; } = output;
+
     private const int Runs = 10;
     private const int CallsPerRun = 100;
     private const int Tasks = Runs * CallsPerRun;
@@ -24,9 +26,15 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
     // Against a hang, not a measure: the flow takes well under a minute on an idle machine of two cores.
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
 
-    // The pool's task squares its input; the caller's op calls it for its range of numbers at once and checks every answer.
+    // The pool's task squares its input, taking 50 ms as if it worked: with tasks of no length at all the workers are idle
+    // nearly always (the calls arrive slower than three workers take them), and a worker busy when it is killed is rare
+    // luck rather than the test's case. The caller's op calls it for its range of numbers at once and checks every answer.
     private const string Program = """
-            jobs.Task("square", (TaskContext context, int n) => Task.FromResult(new Squared(n, (long)n * n)));
+            jobs.Task("square", async (TaskContext context, int n) =>
+            {
+                await Task.Delay(50, context.CancellationToken);
+                return new Squared(n, (long)n * n);
+            });
 
             jobs.Job("fan_out", "Calls square for a range of numbers at once")
                 .Parameter("from", 0)
@@ -103,6 +111,7 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         await DeployAsync(project, "pool", "--on", "role=pool", "--replicas", "3");
         await DeployAsync(project, "callers", "--on", "role=caller");
 
+        Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: deployed; starting {Runs} runs");
         var flow = Stopwatch.StartNew();
         var runs = new List<string>();
         for (var i = 0; i < Runs; i++)
@@ -131,7 +140,7 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         var ended = await GetArrayAsync(http, "api/v1/runs?location=callers&limit=100");
         var results = await ResultsAsync();
         var redelivered = results.Where(r => r.Deliveries > 1).ToList();
-        output.WriteLine($"flow of {Runs} runs x {CallsPerRun} calls: {flow.Elapsed.TotalSeconds:0} s; killed while busy: {string.Join(", ", killed)}; {results.Count} results, {redelivered.Count} of them redelivered (delivered more than once), {results.Sum(r => r.Deliveries - 1)} redeliveries in all, at most {results.Max(r => r.Deliveries)} deliveries of one task");
+        Output.WriteLine($"flow of {Runs} runs x {CallsPerRun} calls: {flow.Elapsed.TotalSeconds:0} s; killed while busy: {string.Join(", ", killed)}; {results.Count} results, {redelivered.Count} of them redelivered (delivered more than once), {results.Sum(r => r.Deliveries - 1)} redeliveries in all, at most {results.Max(r => r.Deliveries)} deliveries of one task");
         ended.Count.ShouldBe(Runs);
         ended.ShouldAllBe(r => (string?)r["status"] == "succeeded", string.Join("\n", ended.Select(r => r.ToJsonString())));
         results.Count.ShouldBe(Tasks, "one result per task, recorded once (task_id is the key)");
@@ -148,7 +157,10 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
     private async Task<string> KillBusyWorkerAsync()
     {
         string? busy = null;
-        await WaitUntilAsync(async () => (busy = await BusyWorkerAsync(Database)) is not null, "a worker running a task");
+        await WaitUntilAsync(
+            async () => (busy = await BusyWorkerAsync(Database)) is not null
+                || (await ScalarAsync("SELECT count(*) FROM task_results;") < Tasks ? false : throw new InvalidOperationException("every task completed before a busy worker was found")),
+            "a worker running a task");
         var process = _agents[busy!];
         process.Kill();
         using (var deadline = new CancellationTokenSource(Deadline))
@@ -156,7 +168,7 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
             await process.WaitForExitAsync(deadline.Token);
         }
 
-        output.WriteLine($"killed {busy} (PID {process.Id}) with SIGKILL while it ran a task; starting it again");
+        Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: killed {busy} (PID {process.Id}) with SIGKILL while it ran a task, {await ScalarAsync("SELECT count(*) FROM task_results;")} results in; starting it again");
         StartAgent(busy!, "role=pool");
         return busy!;
     }
@@ -284,17 +296,27 @@ public sealed class RabbitMqTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
 {
     protected override string[] ServerOptions => ["--task-queue", $"{broker.Uri}?management={Uri.EscapeDataString(broker.ManagementUri.ToString())}"];
 
-    /// <summary>An agent whose worker's channel holds an unacknowledged delivery, as the management API last sampled it.</summary>
+    /// <summary>
+    /// An agent with a worker subscribed to the pool's queue while tasks wait there: with prefetch 1 and a backlog, the
+    /// broker has pushed it a delivery it has not acknowledged yet (it runs it). From the management API, which samples
+    /// every 500 ms; the count of a channel's unacknowledged deliveries proved too rarely caught for tasks this short.
+    /// </summary>
     protected override async Task<string?> BusyWorkerAsync(string database)
     {
         using var management = Management(broker);
-        var channels = JsonNode.Parse(await management.GetStringAsync("api/channels"))!.AsArray()
-            .Where(c => (long?)c!["messages_unacknowledged"] > 0)
-            .Select(c => (string?)c!["connection_details"]?["name"])
+        var queue = JsonNode.Parse(await management.GetStringAsync("api/queues/%2F/skiff.pool.pool"))!;
+        if ((long?)queue["messages_ready"] is not > 0)
+        {
+            return null;
+        }
+
+        var subscribed = JsonNode.Parse(await management.GetStringAsync("api/consumers"))!.AsArray()
+            .Where(c => (string?)c!["queue"]?["name"] == "skiff.pool.pool")
+            .Select(c => (string?)c!["channel_details"]?["connection_name"])
             .ToHashSet(StringComparer.Ordinal);
         // The worker's connection is named "skiff worker AGENT/CONSUMER" (RabbitMqTaskConsumer).
         return JsonNode.Parse(await management.GetStringAsync("api/connections"))!.AsArray()
-            .Where(c => channels.Contains((string?)c!["name"]))
+            .Where(c => subscribed.Contains((string?)c!["name"]))
             .Select(c => (string?)c!["client_properties"]?["connection_name"])
             .Where(n => n?.StartsWith("skiff worker ", StringComparison.Ordinal) == true)
             .Select(n => n!["skiff worker ".Length..n!.IndexOf('/', StringComparison.Ordinal)])
@@ -304,7 +326,9 @@ public sealed class RabbitMqTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
     protected override async Task DisruptQueueAsync()
     {
         await broker.StopAsync();
+        Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: RabbitMQ stopped");
         await broker.StartAsync();
+        Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: RabbitMQ started again");
     }
 
     private static HttpClient Management(RabbitMqBroker broker)
