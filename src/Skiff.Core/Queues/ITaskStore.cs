@@ -40,9 +40,6 @@ internal interface ITaskStore
     /// <summary>Ends <paramref name="holder"/>'s lease on a task it never started (a consumer that stops): ready again, its delivery count kept.</summary>
     Task<bool> ReleaseTaskAsync(string taskId, string holder, CancellationToken cancellationToken);
 
-    /// <summary>Whether a task with this id is on the store's queue, ready or leased (not yet settled).</summary>
-    Task<bool> IsTaskQueuedAsync(string taskId, CancellationToken cancellationToken);
-
     /// <summary>How many of <paramref name="pool"/>'s queued tasks are ready and how many leased now.</summary>
     Task<PoolTaskCounts> CountTasksAsync(string pool, CancellationToken cancellationToken);
 
@@ -62,7 +59,10 @@ internal interface ITaskStore
     /// </summary>
     Task<bool> HoldTaskAsync(TaskDelivery delivery, string holder, TimeSpan lease, CancellationToken cancellationToken);
 
-    /// <summary>Whether the store holds the task (queued, leased or ready): a broker's copy of it is then redundant.</summary>
+    /// <summary>
+    /// Whether the store holds the task, ready or leased (not yet settled): on the embedded queue, whether it is queued (a
+    /// call sent again for it is not refused); for a broker, that its copy of the task is redundant.
+    /// </summary>
     Task<bool> HasTaskAsync(string taskId, CancellationToken cancellationToken);
 
     /// <summary>Takes a task leased to <paramref name="holder"/> out of the store (handed back to a broker). Returns false when it is not leased to it.</summary>

@@ -191,12 +191,6 @@ internal sealed partial class PostgresMetadataStore
         return WriteAsync(transaction => InsertResultAsync(transaction, result, cancellationToken), cancellationToken);
     }
 
-    public Task<bool> IsTaskQueuedAsync(string taskId, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(taskId);
-        return ReadAsync(connection => ExistsAsync(Sql(connection, "SELECT 1 FROM tasks WHERE id = @id;", ("@id", taskId)), cancellationToken), cancellationToken);
-    }
-
     public Task<TaskResult?> GetTaskResultAsync(string taskId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(taskId);

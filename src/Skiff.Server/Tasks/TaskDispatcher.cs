@@ -69,7 +69,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // (the pool may have been redeployed since; refusing it would say nothing was queued while it is).
             var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
             // Waited for here already: queued by this server (a broker's queue is not in the store to be looked up).
-            var queued = existing is null && (_waiting.ContainsKey(call.Call) || await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false));
+            var queued = existing is null && (_waiting.ContainsKey(call.Call) || await store.HasTaskAsync(call.Call, stopping).ConfigureAwait(false));
             if (existing is null && !queued && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
             {
                 Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);

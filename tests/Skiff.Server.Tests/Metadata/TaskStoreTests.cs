@@ -31,15 +31,15 @@ public abstract class TaskStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_task_is_queued_from_its_publish_while_a_worker_holds_it_until_its_result_is_recorded()
     {
-        var before = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var before = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:0", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
-        var published = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var published = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await using var worker = await _queue.ConsumeAsync("meshing", new ConsumeOptions { Worker = "agent-1" }, CancellationToken.None);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var held = await worker.ReceiveAsync(deadline.Token);
-        var leased = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var leased = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await worker.CompleteAsync(held, Encoding.UTF8.GetBytes("42"), CancellationToken.None);
-        var settled = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var settled = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
 
         before.ShouldBeFalse();
         published.ShouldBeTrue();
