@@ -52,6 +52,9 @@ internal interface ITaskStore
     /// <summary>The task's recorded result, or null.</summary>
     Task<TaskResult?> GetTaskResultAsync(string taskId, CancellationToken cancellationToken);
 
+    /// <summary>Which of <paramref name="taskIds"/> have a recorded result: one query for many (a server's waiting calls).</summary>
+    Task<IReadOnlySet<string>> ListTaskResultIdsAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken);
+
     /// <summary>
     /// Takes custody of a task a broker delivered: queues it on its pool already leased to
     /// <paramref name="holder"/> until now + <paramref name="lease"/>, with the delivery's count and last error. Returns

@@ -134,6 +134,7 @@ internal static class SkiffServerHost
             agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
             // Pools deployed or moved onto agents already connected get their workers (docs/tasks.md, "Deployed runs").
             _ = agents.Tasks.KeepWorkersAsync();
+            _ = agents.Tasks.WatchResultsAsync();
             // A pool is a location whose live release declares tasks; what it scales on is read from its queue at each scrape.
             _ = new PoolTaskGauges(
                 taskQueue,

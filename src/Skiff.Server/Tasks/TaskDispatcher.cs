@@ -32,8 +32,9 @@ namespace Skiff.Server.Tasks;
 internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, TimeProvider time, CancellationToken stopping)
 {
     /// <summary>
-    /// How long a waiting call goes without looking at the store: results this server records wake it at once, but a task
-    /// dead-lettered because its lease ran out is only found by looking (and, with several servers, results recorded by another).
+    /// How often the results of the calls waiting here are looked up, all in one query (<see cref="WatchResultsAsync"/>):
+    /// results this server records wake their calls at once, but a task dead-lettered because its lease ran out is only
+    /// found by looking (and, with several servers, results recorded by another).
     /// </summary>
     private static readonly TimeSpan ResultBackstop = TimeSpan.FromSeconds(1);
 
@@ -162,6 +163,39 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             {
                 // The store is away for a moment (or worse, logged): the next check tries again.
                 Log.PoolWorkersNotChecked(Logger, exception.Message, WorkerCheck);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Until the server stops, looks up every <see cref="ResultBackstop"/> which of the calls waiting here have a result
+    /// that no completion here announced, in one query however many wait, and wakes those.
+    /// </summary>
+    public async Task WatchResultsAsync()
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var waiting = new List<string>();
+            try
+            {
+                await Task.Delay(ResultBackstop, time, stopping).ConfigureAwait(false);
+                waiting.AddRange(_waiting.Keys);
+                if (waiting.Count > 0)
+                {
+                    foreach (var call in await store.ListTaskResultIdsAsync(waiting, stopping).ConfigureAwait(false))
+                    {
+                        Settled(call);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                // The store is away for a moment (or worse, logged): the next look tries again.
+                Log.TaskResultsNotChecked(Logger, waiting.Count, exception.Message, ResultBackstop);
             }
         }
     }
@@ -421,11 +455,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                     return;
                 }
 
-                await settled.WaitAsync(ResultBackstop, time, stopping).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // Look at the store again: a task dead-lettered when its lease ran out is recorded by whoever leased next.
+                // Woken by a completion here, a cancel, or the look for all waiting calls (a result recorded elsewhere).
+                await settled.WaitAsync(stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -46,6 +46,22 @@ public abstract class TaskStoreTests : IAsyncLifetime
         leased.ShouldBeTrue("a task a worker holds is still queued: a call sent again for it must not be refused");
         settled.ShouldBeFalse();
     }
+
+    [Fact]
+    public async Task The_waiting_calls_that_have_results_are_found_in_one_lookup()
+    {
+        var none = await _store.ListTaskResultIdsAsync([], CancellationToken.None);
+        foreach (var id in (string[])["run-1:mesh:1/1", "run-1:mesh:3/1"])
+        {
+            await _store.RecordTaskResultAsync(new TaskResult(id, "meshing", Succeeded: true, Encoding.UTF8.GetBytes("42"), Error: null, 1, DateTimeOffset.UtcNow), CancellationToken.None);
+        }
+
+        await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:2/1", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
+        var found = await _store.ListTaskResultIdsAsync(["run-1:mesh:1/1", "run-1:mesh:2/1", "run-1:mesh:3/1", "run-1:mesh:4/1", "it's \"quoted\""], CancellationToken.None);
+
+        none.ShouldBeEmpty();
+        found.Order(StringComparer.Ordinal).ToList().ShouldBe(["run-1:mesh:1/1", "run-1:mesh:3/1"], "the recorded ones, not the queued one nor the unknown");
+    }
 }
 
 public sealed class SqliteTaskStoreTests : TaskStoreTests
