@@ -342,5 +342,6 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
         exception is RabbitMQClientException or IOException or SocketException or TimeoutException or ObjectDisposedException;
 
     /// <summary>The broker's address without credentials, for messages.</summary>
-    internal static string Describe(Uri uri) => $"{uri.Scheme}://{uri.Host}:{uri.Port.ToString(CultureInfo.InvariantCulture)}";
+    internal static string Describe(Uri uri) =>
+        $"{uri.Scheme}://{uri.Host}:{(uri.Port > 0 ? uri.Port : uri.Scheme == "amqps" ? 5671 : 5672).ToString(CultureInfo.InvariantCulture)}";
 }

@@ -138,6 +138,8 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         await WaitUntilAsync(async () => (await GetArrayAsync(http, "api/v1/runs?location=callers&limit=100")).All(r => (string?)r["status"] is "succeeded" or "failed" or "canceled"), "every calling run ended");
 
         var ended = await GetArrayAsync(http, "api/v1/runs?location=callers&limit=100");
+        // What the pool scales on, counted through the queue (on RabbitMQ, its management API).
+        var metrics = await http.GetStringAsync("metrics");
         var results = await ResultsAsync();
         var redelivered = results.Where(r => r.Deliveries > 1).ToList();
         Output.WriteLine($"flow of {Runs} runs x {CallsPerRun} calls: {flow.Elapsed.TotalSeconds:0} s; killed while busy: {string.Join(", ", killed)}; {results.Count} results, {redelivered.Count} of them redelivered (delivered more than once), {results.Sum(r => r.Deliveries - 1)} redeliveries in all, at most {results.Max(r => r.Deliveries)} deliveries of one task");
@@ -151,6 +153,8 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         results.Where(r => !r.Succeeded || r.Output is null).ShouldBeEmpty();
         results.ShouldAllBe(r => (long)r.Output!["square"]! == (long)(int)r.Output!["n"]! * (int)r.Output!["n"]!);
         results.Select(r => (int)r.Output!["n"]!).Order().ShouldBe(Enumerable.Range(0, Tasks));
+        metrics.ShouldMatch("""(?m)^skiff_pool_tasks_ready\{pool="pool"\} \d+$""");
+        metrics.ShouldMatch("""(?m)^skiff_pool_tasks_in_flight\{pool="pool"\} \d+$""");
     }
 
     /// <summary>Finds an agent of the pool running a task now, kills it with SIGKILL and starts it again under the same name.</summary>
@@ -279,6 +283,29 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
 /// <summary>The flow on the metadata store's own queue (SQLite): a busy worker is one holding a task's lease.</summary>
 public sealed class EmbeddedTaskFlowTests(ITestOutputHelper output) : TaskFlowTests(output)
 {
+    [Fact]
+    public async Task A_task_queue_that_is_no_RabbitMQ_address_or_cannot_be_reached_stops_the_server_saying_so_with_nothing_written()
+    {
+        using var workspace = new Workspace();
+        var data = workspace.PathTo("server");
+
+        var notAnAddress = await CliProcess.RunSkiffAsync(workspace.Root, workspace.PathTo("home"), "server", "--data", data, "--port", "0", "--task-queue", "http://127.0.0.1:5672/");
+        var notASetting = await CliProcess.RunAsync(
+            "dotnet", [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "server", "--data", data, "--port", "0"], workspace.Root, workspace.PathTo("home"),
+            new Dictionary<string, string> { ["SKIFF_TASK_QUEUE"] = "amqp://skiff:hunter2@127.0.0.1/?prefetch=9" });
+        var unreachable = await CliProcess.RunSkiffAsync(workspace.Root, workspace.PathTo("home"), "server", "--data", data, "--port", "0", "--task-queue", "amqp://skiff:hunter2@127.0.0.1:1/");
+
+        notAnAddress.ExitCode.ShouldBe(2, notAnAddress.ToString());
+        notAnAddress.Stderr.ShouldContain("--task-queue: expected a RabbitMQ address, amqp://USER:PASSWORD@HOST[:PORT]/");
+        notASetting.ExitCode.ShouldBe(2, notASetting.ToString());
+        notASetting.Stderr.ShouldContain("error: SKIFF_TASK_QUEUE: 'prefetch' is not a setting of amqp://127.0.0.1:5672; the only one is management.");
+        unreachable.ExitCode.ShouldBe(1, unreachable.ToString());
+        unreachable.Stderr.ShouldContain("error: the task queue's RabbitMQ at amqp://127.0.0.1:1 cannot be reached (");
+        unreachable.Stderr.ShouldContain("Check that the broker runs and that the address, user and password are right");
+        (notAnAddress.Stderr + notASetting.Stderr + unreachable.Stderr).ShouldNotContain("hunter2");
+        Directory.Exists(data).ShouldBeFalse("nothing is written when the task queue is wrong");
+    }
+
     protected override async Task<string?> BusyWorkerAsync(string database)
     {
         await using var connection = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
