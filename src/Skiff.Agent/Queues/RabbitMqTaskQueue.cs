@@ -17,8 +17,8 @@ namespace Skiff.Agent.Queues;
 /// delivery is acknowledged. See docs/queues.md for the guarantees and for how long tasks outlive the consumer timeout.
 /// </summary>
 /// <remarks>
-/// Lives in the agent because workers consume from the broker directly; the server references the agent project and
-/// publishes through the same class. Every connection is made and remade here, not by the client's automatic recovery:
+/// Lives in the agent project, written first for workers that would consume from the broker directly; a server given
+/// <c>--task-queue</c> publishes and consumes through it for its agents (Skiff.Server's TaskDispatcher). Every connection is made and remade here, not by the client's automatic recovery:
 /// recovery does not bring back a channel the broker closed (the consumer timeout does that), and one path for every
 /// loss (broker restart, network, channel closed) is easier to trust.
 /// </remarks>
