@@ -124,4 +124,7 @@ internal static partial class Log
 
     [LoggerMessage(8004, LogLevel.Error, "task call {Call} failed unexpectedly on this server; it is not waited for here")]
     public static partial void TaskCallFailed(ILogger logger, Exception exception, string call);
+
+    [LoggerMessage(8005, LogLevel.Warning, "the results of the {Count} task calls waited for here could not be looked up: {Problem}; the next look, in {Interval}, tries again")]
+    public static partial void TaskResultsNotChecked(ILogger logger, int count, string problem, TimeSpan interval);
 }
