@@ -594,7 +594,7 @@ internal sealed class Deployer
         {
             var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
             var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
-            var blobs = environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct().ToList();
+            var blobs = environment.Packages.Select(p => p.Blob).Concat(manifest.ExperimentalBlobs()).Append(manifest.Source).Distinct().ToList();
             var written = await BlobStores.WrittenAtAsync(_blobs, blobs, cancellationToken).ConfigureAwait(false);
             var missing = written.Where(blob => blob.Value is null).Select(blob => blob.Key).Order().ToList();
             if (missing.Count > 0)
