@@ -30,6 +30,23 @@ internal sealed partial class SqliteMetadataStore
             cancellationToken);
     }
 
+    public Task SetLocationRefusesExperimentalAsync(string location, bool refuses, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(location);
+        return WriteAsync(
+            async transaction =>
+            {
+                var updated = await ExecuteAsync(
+                    Sql(transaction, "UPDATE locations SET refuses_experimental = $refuses WHERE name = $name;", ("$name", location), ("$refuses", refuses)),
+                    cancellationToken).ConfigureAwait(false);
+                if (updated == 0)
+                {
+                    throw MetadataNotFoundException.LocationSetting(location);
+                }
+            },
+            cancellationToken);
+    }
+
     public Task<IReadOnlyList<RunRecord>> QueueRunAsync(RunRecord run, string agent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(run);
