@@ -97,7 +97,7 @@ internal static class ExperimentalRestore
     {
         var text = new StringBuilder();
         text.AppendLine("<Project Sdk=\"Microsoft.NET.Sdk\">");
-        text.AppendLine("  <!-- Written by Skiff for `skiff deploy --exp`: the environment's packages and the experimental ones, restored apart from the project. -->");
+        text.AppendLine("  <!-- Written by Skiff for an experimental deploy (skiff deploy with exp packages): the environment's packages and the experimental ones, restored apart from the project. -->");
         text.AppendLine("  <PropertyGroup>");
         text.AppendLine($"    <TargetFramework>{Xml(environment.Framework)}</TargetFramework>");
         text.AppendLine($"    <RuntimeIdentifiers>{Xml(environment.Rid)}</RuntimeIdentifiers>");
