@@ -13,7 +13,7 @@ namespace Skiff.Build.Experiments;
 /// sources, the project's <c>NuGet.config</c> included (it is found from that folder up, as for the project). Its
 /// lock file pins the result, and later builds of the same set restore locked, or not at all.
 /// </summary>
-internal static class ExperimentalRestore
+internal static partial class ExperimentalRestore
 {
     public const string ProjectFileName = "Experiment.csproj";
 
@@ -61,6 +61,11 @@ internal static class ExperimentalRestore
                 cancellationToken).ConfigureAwait(false);
             if (!result.Succeeded)
             {
+                if (Downgrades(projectPath) is { Count: > 0 } downgrades)
+                {
+                    throw Moved(asked, downgrades);
+                }
+
                 throw new RestoreFailedException(
                     $"restoring the experimental packages ({asked}) beside the environment of {environment.ProjectPath} failed; nothing was put into the store. Check the ids and versions NuGet names below.",
                     BuildOutput.Diagnostics(result.Output));
@@ -77,10 +82,7 @@ internal static class ExperimentalRestore
             .ToList();
         if (moved.Count > 0)
         {
-            throw new ExperimentalPackageException(
-                $"{asked} would change packages of the environment, which a deploy with --exp never does; nothing was put into the store:"
-                + string.Concat(moved.Select(m => $"{Environment.NewLine}  {m}"))
-                + $"{Environment.NewLine}Pick a version of the experimental package that works with the environment's, or change the project's references (a new environment).");
+            throw Moved(asked, moved);
         }
 
         var extra = closure.Packages.Where(p => !(inEnvironment.TryGetValue(p.Id, out var present) && environment.Packages.Contains(present))).ToList();
@@ -88,6 +90,41 @@ internal static class ExperimentalRestore
         WriteIfChanged(targets, TargetsText(extra));
         return new Outcome(extra, new ExperimentalBuild(key, targets), restored);
     }
+
+    private static ExperimentalPackageException Moved(string asked, IReadOnlyList<string> moved) => new(
+        $"{asked} would change packages of the environment, which a deploy with --exp never does; nothing was put into the store:"
+        + string.Concat(moved.Select(m => $"{Environment.NewLine}  {m}"))
+        + $"{Environment.NewLine}Pick a version of the experimental package that works with the environment's, or change the project's references (a new environment).");
+
+    /// <summary>
+    /// The environment's packages an experimental one needs in a higher version. The environment's versions are direct
+    /// references of the restore project, so NuGet refuses the restore with NU1605 (a downgrade) and says so in the
+    /// assets file's logs, which it writes on a failed restore too: "… downgrade: ID from NEEDED to PRESENT. …".
+    /// </summary>
+    private static List<string> Downgrades(string projectPath)
+    {
+        var assets = AssetsFile.PathFor(projectPath);
+        if (!File.Exists(assets))
+        {
+            return [];
+        }
+
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(assets));
+        if (!document.RootElement.TryGetProperty("logs", out var logs))
+        {
+            return [];
+        }
+
+        return [.. logs.EnumerateArray()
+            .Where(log => log.TryGetProperty("code", out var code) && code.GetString() == "NU1605")
+            .Select(log => (Id: log.TryGetProperty("libraryId", out var id) ? id.GetString() : null, Match: DowngradeText().Match(log.GetProperty("message").GetString() ?? "")))
+            .Where(d => d.Id is not null && d.Match.Success)
+            .Select(d => $"{d.Id}: the environment has {d.Match.Groups["present"].Value}, the experimental packages need {d.Match.Groups["needed"].Value}")
+            .Distinct()];
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"downgrade: \S+ from (?<needed>\S+) to (?<present>[^\s.]+(\.[^\s.]+)*)\.? ", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex DowngradeText();
 
     /// <summary>
     /// Every package the environment ships at its own version as a lower bound, so NuGet resolves the experimental
