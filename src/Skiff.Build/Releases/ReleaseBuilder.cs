@@ -56,6 +56,7 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, variant.Name, cancellationToken));
         IReadOnlyList<ResolvedPackage> experimentalPackages = [];
         Task<PreparedPackage[]> experimentalTask = Task.FromResult(Array.Empty<PreparedPackage>());
+        var experimentalTime = TimeSpan.Zero;
         stage = time.GetTimestamp();
         SourceBuildResult built;
         try
@@ -71,6 +72,9 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
                     $"{(experiment.Restored ? "restored" : "up to date:")} {experiment.Extra.Count} package(s) besides the environment ({string.Join(", ", experiment.Extra.Select(p => $"{p.Id} {p.Version}"))})",
                     time.GetElapsedTime(stage)));
                 closure = closure with { Experiment = experiment.Build };
+                // A restore, while the environment packs: counted as one, not as the build's.
+                experimentalTime = time.GetElapsedTime(stage);
+                stage = time.GetTimestamp();
             }
 
             built = await SourceBuild.RunAsync(closure, cancellationToken).ConfigureAwait(false);
@@ -151,7 +155,7 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             [.. environment.Packages.Select(p => (p.Entry, p.Bytes))],
             source.Digest,
             source.Bytes,
-            new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
+            new BuildTimings(restoreTime + experimentalTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
             built.Route)
         {
             ProjectReferences = closure.ProjectReferences,
