@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Skiff.Agent;
 using Skiff.Agent.Blobs;
@@ -13,8 +14,9 @@ namespace Skiff.Bench;
 /// deploying, side by side in one run, embedded platform warm, samples/Hello with a job that uses the package.
 /// Each round times, in turn:
 /// <list type="bullet">
-/// <item>exp, first try: a one-line change and <c>--exp</c> with no earlier restore of that package set (its folder under
-/// <c>obj/skiff/exp/</c> is deleted first), so the separate restore runs;</item>
+/// <item>exp, first try: a one-line change and <c>--exp</c> with no earlier restore or build of that package set (its
+/// folders under <c>obj/skiff/exp/</c> and <c>obj/skiff/RID/exp/</c> are deleted first), so the separate restore and an
+/// MSBuild build run;</item>
 /// <item>exp, again: another one-line change with the same <c>--exp</c> (what every later deploy of the trial costs);</item>
 /// <item>project edit: the PackageReference added to the project file and a one-line change, deployed (a new environment);
 /// untimed after it, the reference taken out again and the project restored, so each round adds it afresh.</item>
@@ -70,10 +72,13 @@ internal static class ExperimentalBenchmark
             for (var i = 0; i <= iterations; i++)
             {
                 Touch(experimental, i);
-                var restored = Path.Combine(experimental, "obj", "skiff", "exp");
-                if (Directory.Exists(restored))
+                // Never tried before: neither its restore nor its build output and compile record are there.
+                foreach (var tried in (string[])[Path.Combine(experimental, "obj", "skiff", "exp"), Path.Combine(experimental, "obj", "skiff", RuntimeInformation.RuntimeIdentifier, "exp")])
                 {
-                    Directory.Delete(restored, recursive: true);
+                    if (Directory.Exists(tried))
+                    {
+                        Directory.Delete(tried, recursive: true);
+                    }
                 }
 
                 var first = Checked(await Deploy(experimental, "bench-exp", exp), "exp, first try");
@@ -139,7 +144,7 @@ internal static class ExperimentalBenchmark
     /// <summary>Puts the project's restore back to the project without the package, so the next round's edit restores afresh.</summary>
     private static async Task RestoreAsync(string project)
     {
-        using var process = Process.Start(new ProcessStartInfo("dotnet", ["restore", project, $"-p:RuntimeIdentifier={System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}", "-nologo", "-v:q"]) { RedirectStandardOutput = true })!;
+        using var process = Process.Start(new ProcessStartInfo("dotnet", ["restore", project, $"-p:RuntimeIdentifier={RuntimeInformation.RuntimeIdentifier}", "-nologo", "-v:q"]) { RedirectStandardOutput = true })!;
         await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
     }

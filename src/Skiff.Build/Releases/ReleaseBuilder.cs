@@ -99,7 +99,17 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             buildTime));
 
         var (environment, environmentTime) = await environmentTask.ConfigureAwait(false);
-        var experimental = await experimentalTask.ConfigureAwait(false);
+        PreparedPackage[] experimental;
+        try
+        {
+            experimental = await experimentalTask.ConfigureAwait(false);
+        }
+        catch
+        {
+            EnvironmentPacker.Discard(environment);
+            throw;
+        }
+
         report?.Invoke(new StageReport(
             "environment",
             $"{environment.Digest.Short} from {environment.Packages.Count} packages ({environment.PackedCount} packed, {environment.Packages.Count - environment.PackedCount} already in the store, {Format.Bytes(environment.Bytes)})",
