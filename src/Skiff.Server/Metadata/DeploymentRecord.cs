@@ -67,4 +67,10 @@ internal sealed record DeploymentRecord(
     /// manifest; <c>default</c> for a project without variants, null for deployments recorded before variants were.
     /// </summary>
     public string? Variant { get; init; }
+
+    /// <summary>
+    /// The experimental packages the release carries besides its environment (`skiff deploy --exp`, docs/build.md),
+    /// read by the server from the release manifest, as <c>Id@Version</c> joined by spaces; null for none.
+    /// </summary>
+    public string? Experimental { get; init; }
 }

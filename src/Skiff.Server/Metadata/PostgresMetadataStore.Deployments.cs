@@ -8,13 +8,13 @@ internal sealed partial class PostgresMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change, tasks_json, variant
+               replicas, constraints, env_change, tasks_json, variant, experimental
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -70,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant)
+                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks, @variant);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks, @variant, @experimental);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -99,7 +99,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@constraints", deployment.Constraints),
                             ("@envChange", deployment.EnvChange),
                             ("@tasks", deployment.TasksJson),
-                            ("@variant", deployment.Variant)),
+                            ("@variant", deployment.Variant),
+                            ("@experimental", deployment.Experimental)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -282,6 +283,7 @@ internal sealed partial class PostgresMetadataStore
     {
         TasksJson = ReadNullableString(reader, 23),
         Variant = ReadNullableString(reader, 24),
+        Experimental = ReadNullableString(reader, 25),
     };
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
@@ -297,5 +299,7 @@ internal sealed partial class PostgresMetadataStore
         TasksJson = ReadNullableString(reader, 9),
         Variant = ReadNullableString(reader, 10),
         MaxConcurrent = reader.IsDBNull(8) ? null : reader.GetInt32(8),
+        Experimental = ReadNullableString(reader, 11),
+        RefusesExperimental = reader.GetBoolean(12),
     };
 }

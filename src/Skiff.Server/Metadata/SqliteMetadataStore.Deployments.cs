@@ -8,13 +8,13 @@ internal sealed partial class SqliteMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change, tasks_json, variant
+               replicas, constraints, env_change, tasks_json, variant, experimental
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -62,10 +62,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant)
+                                                 git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange, $tasks, $variant);
+                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange, $tasks, $variant, $experimental);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -91,6 +91,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$envChange", deployment.EnvChange),
                         ("$tasks", deployment.TasksJson),
                         ("$variant", deployment.Variant),
+                        ("$experimental", deployment.Experimental),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -260,6 +261,7 @@ internal sealed partial class SqliteMetadataStore
     {
         TasksJson = ReadNullableString(reader, 23),
         Variant = ReadNullableString(reader, 24),
+        Experimental = ReadNullableString(reader, 25),
     };
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
@@ -275,5 +277,7 @@ internal sealed partial class SqliteMetadataStore
         TasksJson = ReadNullableString(reader, 9),
         Variant = ReadNullableString(reader, 10),
         MaxConcurrent = reader.IsDBNull(8) ? null : (int)reader.GetInt64(8),
+        Experimental = ReadNullableString(reader, 11),
+        RefusesExperimental = reader.GetInt64(12) != 0,
     };
 }

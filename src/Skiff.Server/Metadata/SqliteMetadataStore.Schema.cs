@@ -316,6 +316,13 @@ internal sealed partial class SqliteMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN variant TEXT;
         """,
+
+        // Experimental dependencies (docs/build.md): the packages a deployment's release carries besides its environment
+        // (null for none), and whether a location refuses such releases (`skiff locations set L --no-exp`).
+        """
+        ALTER TABLE deployments ADD COLUMN experimental TEXT;
+        ALTER TABLE locations ADD COLUMN refuses_experimental INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>
