@@ -66,9 +66,13 @@ internal static class DeployBenchmark
         DeployAsync(skiff, project, root, server.Url.ToString(), server.Token);
 
     /// <summary>One <c>skiff deploy --json</c> as a user runs it: wall clock from process start, and what it printed.</summary>
-    internal static async Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, string url, string token)
+    internal static Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, string url, string token) =>
+        DeployAsync(skiff, project, root, url, token, "bench", []);
+
+    /// <summary>The same, to <paramref name="location"/> with more arguments (<c>--exp …</c>).</summary>
+    internal static async Task<(double Wall, JsonObject Result)> DeployAsync(string skiff, string project, string root, string url, string token, string location, IReadOnlyList<string> arguments)
     {
-        var startInfo = new ProcessStartInfo("dotnet", [skiff, "deploy", project, "--location", "bench", "--json"])
+        var startInfo = new ProcessStartInfo("dotnet", [skiff, "deploy", project, "--location", location, "--json", .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

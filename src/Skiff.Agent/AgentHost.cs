@@ -522,7 +522,7 @@ internal sealed class AgentHost : IAsyncDisposable
         var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
         var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
         await Parallel.ForEachAsync(
-            environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct(),
+            environment.Packages.Select(p => p.Blob).Concat(manifest.ExperimentalBlobs()).Append(manifest.Source).Distinct(),
             new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
             async (blob, ct) => await _blobs.EnsureAsync(blob, ct).ConfigureAwait(false)).ConfigureAwait(false);
     }

@@ -17,8 +17,8 @@ namespace Skiff.Agent.Queues;
 /// delivery is acknowledged. See docs/queues.md for the guarantees and for how long tasks outlive the consumer timeout.
 /// </summary>
 /// <remarks>
-/// Lives in the agent because workers consume from the broker directly; the server references the agent project and
-/// publishes through the same class. Every connection is made and remade here, not by the client's automatic recovery:
+/// Lives in the agent project, written first for workers that would consume from the broker directly; a server given
+/// <c>--task-queue</c> publishes and consumes through it for its agents (Skiff.Server's TaskDispatcher). Every connection is made and remade here, not by the client's automatic recovery:
 /// recovery does not bring back a channel the broker closed (the consumer timeout does that), and one path for every
 /// loss (broker restart, network, channel closed) is easier to trust.
 /// </remarks>
@@ -229,11 +229,35 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
 
     private string VirtualHost => _options.Uri.AbsolutePath is "/" or "" ? "/" : Uri.UnescapeDataString(_options.Uri.AbsolutePath[1..]);
 
-    internal async Task<IConnection> ConnectAsync(string name, CancellationToken cancellationToken)
+    internal Task<IConnection> ConnectAsync(string name, CancellationToken cancellationToken) => ConnectAsync(_options.Uri, name, cancellationToken);
+
+    /// <summary>
+    /// Connects to the broker once and lets go: a server checks its task queue this way as it starts, so that a wrong
+    /// address or password stops the start, saying so, before anything is written.
+    /// </summary>
+    /// <exception cref="TaskQueueUnavailableException">The broker cannot be reached or refused the login.</exception>
+    internal static async Task CheckReachableAsync(RabbitMqTaskQueueOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        try
+        {
+            await using var connection = await ConnectAsync(options.Uri, "skiff check", cancellationToken).ConfigureAwait(false);
+            await connection.CloseAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TaskQueueUnavailableException(
+                $"the task queue's RabbitMQ at {Describe(options.Uri)} cannot be reached ({e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}). Check that the broker runs and that the address, user and password are right, then start the server again.",
+                e);
+        }
+    }
+
+    private static async Task<IConnection> ConnectAsync(Uri uri, string name, CancellationToken cancellationToken)
     {
         var factory = new ConnectionFactory
         {
-            Uri = _options.Uri,
+            Uri = uri,
             ClientProvidedName = name,
             AutomaticRecoveryEnabled = false,
             TopologyRecoveryEnabled = false,
@@ -318,5 +342,6 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
         exception is RabbitMQClientException or IOException or SocketException or TimeoutException or ObjectDisposedException;
 
     /// <summary>The broker's address without credentials, for messages.</summary>
-    internal static string Describe(Uri uri) => $"{uri.Scheme}://{uri.Host}:{uri.Port.ToString(CultureInfo.InvariantCulture)}";
+    internal static string Describe(Uri uri) =>
+        $"{uri.Scheme}://{uri.Host}:{(uri.Port > 0 ? uri.Port : uri.Scheme == "amqps" ? 5671 : 5672).ToString(CultureInfo.InvariantCulture)}";
 }

@@ -28,6 +28,47 @@ internal sealed record RabbitMqTaskQueueOptions
     /// <summary>How long a publish keeps trying while the broker is away (restarting) before it fails. Default 60 s.</summary>
     public TimeSpan PublishDeadline { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How a task queue is given to <c>skiff server --task-queue</c> (docs/queues.md).</summary>
+    public const string Syntax = "amqp://USER:PASSWORD@HOST[:PORT]/[VHOST][?management=http://USER:PASSWORD@HOST:PORT/]";
+
+    /// <summary>
+    /// Reads a <c>--task-queue</c> value: the broker's AMQP URI, with its management API as the <c>management</c> setting
+    /// (default: the broker's host on RabbitMQ's management port, 15672, with the broker's credentials).
+    /// </summary>
+    /// <exception cref="InvalidTaskQueueException">It is not such a URI; the message leaves the password out.</exception>
+    public static RabbitMqTaskQueueOptions Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var given) || given.Scheme is not ("amqp" or "amqps") || given.Host.Length == 0)
+        {
+            throw new InvalidTaskQueueException($"expected a RabbitMQ address, {Syntax}");
+        }
+
+        var broker = new UriBuilder(given) { Query = "" }.Uri;
+        Uri? management = null;
+        foreach (var pair in given.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (name, value) = pair.IndexOf('=', StringComparison.Ordinal) is var equals and >= 0
+                ? (pair[..equals], Uri.UnescapeDataString(pair[(equals + 1)..]))
+                : (pair, "");
+            management = name switch
+            {
+                "management" when Uri.TryCreate(value, UriKind.Absolute, out var api) && api.Scheme is "http" or "https" => api,
+                "management" => throw new InvalidTaskQueueException($"the management setting of {RabbitMqTaskQueue.Describe(broker)} is not an http:// or https:// URL"),
+                _ => throw new InvalidTaskQueueException($"'{name}' is not a setting of {RabbitMqTaskQueue.Describe(broker)}; the only one is management"),
+            };
+        }
+
+        // The management API alone knows a queue's unacknowledged count (/metrics); by default it is where a stock broker has it.
+        var credentials = given.UserInfo.Split(':', 2);
+        management ??= new UriBuilder("http", broker.Host, 15672)
+        {
+            UserName = Uri.UnescapeDataString(credentials[0]),
+            Password = credentials.Length > 1 ? Uri.UnescapeDataString(credentials[1]) : "",
+        }.Uri;
+        return new RabbitMqTaskQueueOptions { Uri = broker, ManagementUri = management };
+    }
+
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Uri);
@@ -43,3 +84,7 @@ internal sealed record RabbitMqTaskQueueOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PublishDeadline, TimeSpan.Zero, nameof(PublishDeadline));
     }
 }
+
+/// <summary>A <c>--task-queue</c> value that does not say where a broker is (the message names neither option nor variable).</summary>
+internal sealed class InvalidTaskQueueException(string reason)
+    : Skiff.Core.SkiffException($"{reason}.");

@@ -14,13 +14,7 @@ internal sealed class EnvironmentPacker(FileBlobStore store, PackageBlobIndex in
 {
     public async Task<PreparedEnvironment> PrepareAsync(ResolvedClosure closure, string variant, CancellationToken cancellationToken)
     {
-        var prepared = new PreparedPackage[closure.Packages.Count];
-        // Packing is deflate-bound; two at a time keeps a 2-core machine busy without starving the build.
-        await Parallel.ForAsync(
-            0,
-            closure.Packages.Count,
-            new ParallelOptions { MaxDegreeOfParallelism = 2, CancellationToken = cancellationToken },
-            async (i, ct) => prepared[i] = await PrepareAsync(closure.Packages[i], closure.Rid, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        var prepared = await PreparePackagesAsync(closure.Packages, closure.Rid, cancellationToken).ConfigureAwait(false);
 
         var manifest = EnvironmentManifest.Create(
             closure.Framework,
@@ -33,10 +27,36 @@ internal sealed class EnvironmentPacker(FileBlobStore store, PackageBlobIndex in
         return new PreparedEnvironment(manifest, bytes, Digest.Compute(bytes), prepared);
     }
 
+    /// <summary>
+    /// One blob per package, found through the index or packed and staged: the environment's packages, or a release's
+    /// experimental ones, which are packed exactly the same way and so share blobs with any environment that has them.
+    /// </summary>
+    public async Task<PreparedPackage[]> PreparePackagesAsync(IReadOnlyList<ResolvedPackage> packages, string rid, CancellationToken cancellationToken)
+    {
+        var prepared = new PreparedPackage[packages.Count];
+        // Packing is deflate-bound; two at a time keeps a 2-core machine busy without starving the build.
+        await Parallel.ForAsync(
+            0,
+            packages.Count,
+            new ParallelOptions { MaxDegreeOfParallelism = 2, CancellationToken = cancellationToken },
+            async (i, ct) => prepared[i] = await PrepareAsync(packages[i], rid, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        return prepared;
+    }
+
     /// <summary>Moves the newly packed blobs into the store and records them in the index.</summary>
     public async Task CommitAsync(PreparedEnvironment environment, CancellationToken cancellationToken)
     {
-        foreach (var package in environment.Packages.Where(p => p.StagedFile is not null))
+        await CommitPackagesAsync(environment.Packages, cancellationToken).ConfigureAwait(false);
+        if (!await store.ContainsAsync(environment.Digest, cancellationToken).ConfigureAwait(false))
+        {
+            await store.PutAsync(environment.Digest, new MemoryStream(environment.ManifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Moves the newly packed package blobs into the store and records them in the index.</summary>
+    public async Task CommitPackagesAsync(IEnumerable<PreparedPackage> packages, CancellationToken cancellationToken)
+    {
+        foreach (var package in packages.Where(p => p.StagedFile is not null))
         {
             var stored = await store.ImportFileAsync(package.StagedFile!, cancellationToken).ConfigureAwait(false);
             if (stored != package.Entry.Blob)
@@ -46,16 +66,13 @@ internal sealed class EnvironmentPacker(FileBlobStore store, PackageBlobIndex in
 
             index.Set(package.IndexKey, stored);
         }
-
-        if (!await store.ContainsAsync(environment.Digest, cancellationToken).ConfigureAwait(false))
-        {
-            await store.PutAsync(environment.Digest, new MemoryStream(environment.ManifestBytes, writable: false), cancellationToken).ConfigureAwait(false);
-        }
     }
 
-    public static void Discard(PreparedEnvironment environment)
+    public static void Discard(PreparedEnvironment environment) => Discard(environment.Packages);
+
+    public static void Discard(IEnumerable<PreparedPackage> packages)
     {
-        foreach (var package in environment.Packages.Where(p => p.StagedFile is not null))
+        foreach (var package in packages.Where(p => p.StagedFile is not null))
         {
             File.Delete(package.StagedFile!);
         }

@@ -19,4 +19,10 @@ internal sealed record BuildRequest(string Path)
 
     /// <summary>Refuse a project without a packages.lock.json (a project with one is always restored locked).</summary>
     public bool RequireLockFile { get; init; }
+
+    /// <summary>
+    /// Packages deployed with this release only, besides its environment (<c>skiff deploy --exp</c>, docs/build.md
+    /// "Experimental dependencies"); empty for none.
+    /// </summary>
+    public IReadOnlyList<Experiments.ExperimentalPackage> Experimental { get; init; } = [];
 }

@@ -19,6 +19,9 @@ internal sealed record BuildResult(
 {
     /// <summary>The project files of the project's project references, full paths: their folders are sources too.</summary>
     public IReadOnlyList<string> ProjectReferences { get; init; } = [];
+
+    /// <summary>The release's experimental packages (outside its environment), each with its blob's size; empty for none.</summary>
+    public IReadOnlyList<(PackageEntry Package, long Bytes)> Experimental { get; init; } = [];
 }
 
 /// <summary>Wall-clock time per stage. Environment packing overlaps the build, so the stages do not add up to the total.</summary>

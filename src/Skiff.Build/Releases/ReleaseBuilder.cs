@@ -1,4 +1,5 @@
 using Skiff.Build.Environments;
+using Skiff.Build.Experiments;
 using Skiff.Build.Projects;
 using Skiff.Build.Restore;
 using Skiff.Build.Sources;
@@ -25,6 +26,12 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var projectPath = ProjectLocator.Locate(request.Path);
         // Before the lock and the restore, so a mistyped name costs nothing.
         var variant = ProjectVariants.Resolve(projectPath, request.Variant);
+        if (request.Experimental.Count > 0 && request.RequireLockFile)
+        {
+            throw new ExperimentalPackageException(
+                $"--exp {string.Join(", ", request.Experimental)} and --locked do not go together: --locked deploys exactly what the project's lock file says, and experimental packages are outside it. Deploy without --locked to try them, or add them to the project.");
+        }
+
         using var exclusive = await ProjectBuildLock.AcquireAsync(
             projectPath,
             holder => report?.Invoke(new StageReport("wait", $"another build of {Path.GetFileName(projectPath)} is running{(holder is null ? "" : $" ({holder})")}; waiting for it to finish", time.GetElapsedTime(started))),
@@ -47,15 +54,35 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
 
         var packer = new EnvironmentPacker(store, index);
         var environmentTask = TimedAsync(() => packer.PrepareAsync(closure, variant.Name, cancellationToken));
+        IReadOnlyList<ResolvedPackage> experimentalPackages = [];
+        Task<PreparedPackage[]> experimentalTask = Task.FromResult(Array.Empty<PreparedPackage>());
+        var experimentalTime = TimeSpan.Zero;
         stage = time.GetTimestamp();
         SourceBuildResult built;
         try
         {
+            if (request.Experimental.Count > 0)
+            {
+                // Apart from the project's restore: the environment above is the project's own, digest and blobs.
+                var experiment = await ExperimentalRestore.RunAsync(closure, request.Experimental, cancellationToken).ConfigureAwait(false);
+                experimentalPackages = experiment.Extra;
+                experimentalTask = packer.PreparePackagesAsync(experiment.Extra, closure.Rid, cancellationToken);
+                report?.Invoke(new StageReport(
+                    "experimental",
+                    $"{(experiment.Restored ? "restored" : "up to date:")} {experiment.Extra.Count} package(s) besides the environment ({string.Join(", ", experiment.Extra.Select(p => $"{p.Id} {p.Version}"))})",
+                    time.GetElapsedTime(stage)));
+                closure = closure with { Experiment = experiment.Build };
+                // A restore, while the environment packs: counted as one, not as the build's.
+                experimentalTime = time.GetElapsedTime(stage);
+                stage = time.GetTimestamp();
+            }
+
             built = await SourceBuild.RunAsync(closure, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             await DiscardAsync(environmentTask).ConfigureAwait(false);
+            await DiscardAsync(experimentalTask).ConfigureAwait(false);
             throw;
         }
 
@@ -72,6 +99,17 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             buildTime));
 
         var (environment, environmentTime) = await environmentTask.ConfigureAwait(false);
+        PreparedPackage[] experimental;
+        try
+        {
+            experimental = await experimentalTask.ConfigureAwait(false);
+        }
+        catch
+        {
+            EnvironmentPacker.Discard(environment);
+            throw;
+        }
+
         report?.Invoke(new StageReport(
             "environment",
             $"{environment.Digest.Short} from {environment.Packages.Count} packages ({environment.PackedCount} packed, {environment.Packages.Count - environment.PackedCount} already in the store, {Format.Bytes(environment.Bytes)})",
@@ -87,20 +125,24 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
                 environment.Manifest,
                 store,
                 closure.DevelopmentOnly.Select(p => $"{p.Id}/{p.Version}").ToHashSet(StringComparer.OrdinalIgnoreCase),
+                [.. experimental.Select((p, i) => (p.Entry, experimentalPackages[i].DepsAssets))],
                 cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             EnvironmentPacker.Discard(environment);
+            EnvironmentPacker.Discard(experimental);
             throw;
         }
 
-        var manifest = ReleaseManifest.Create(environment.Digest, source.Digest, source.EntryAssembly, source.SdkVersion ?? SdkVersion(environment.Manifest));
+        var manifest = ReleaseManifest.Create(
+            environment.Digest, source.Digest, source.EntryAssembly, source.SdkVersion ?? SdkVersion(environment.Manifest), experimental.Select(p => p.Entry));
         var manifestBytes = manifest.ToBytes();
         var release = Digest.Compute(manifestBytes);
 
         // The release manifest goes in last: a release in the store implies everything it names is there.
         await packer.CommitAsync(environment, cancellationToken).ConfigureAwait(false);
+        await packer.CommitPackagesAsync(experimental, cancellationToken).ConfigureAwait(false);
         var storedSource = await store.ImportFileAsync(source.StagedFile, cancellationToken).ConfigureAwait(false);
         if (storedSource != source.Digest)
         {
@@ -123,10 +165,11 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
             [.. environment.Packages.Select(p => (p.Entry, p.Bytes))],
             source.Digest,
             source.Bytes,
-            new BuildTimings(restoreTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
+            new BuildTimings(restoreTime + experimentalTime, environmentTime, buildTime, packTime, time.GetElapsedTime(started)),
             built.Route)
         {
             ProjectReferences = closure.ProjectReferences,
+            Experimental = [.. experimental.Select(p => (p.Entry, p.Bytes))],
         };
     }
 
@@ -155,6 +198,18 @@ internal sealed class ReleaseBuilder(FileBlobStore store, PackageBlobIndex index
         var started = time.GetTimestamp();
         var value = await action().ConfigureAwait(false);
         return (value, time.GetElapsedTime(started));
+    }
+
+    private static async Task DiscardAsync(Task<PreparedPackage[]> packagesTask)
+    {
+        try
+        {
+            EnvironmentPacker.Discard(await packagesTask.ConfigureAwait(false));
+        }
+        catch (Exception) when (packagesTask.IsFaulted || packagesTask.IsCanceled)
+        {
+            // The build's own failure is the one to report.
+        }
     }
 
     private static async Task DiscardAsync(Task<(PreparedEnvironment Value, TimeSpan Elapsed)> environmentTask)

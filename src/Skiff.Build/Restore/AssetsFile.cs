@@ -80,10 +80,17 @@ internal static class AssetsFile
             var id = library.Name[..slash];
             var version = library.Name[(slash + 1)..];
             var folder = FindPackageFolder(packageFolders, info.GetProperty("path").GetString()!, library.Name, projectPath);
-            var assets = RuntimeAssets(library.Value, ridChain)
+            var runtime = RuntimeAssets(library.Value, ridChain).ToList();
+            var assets = runtime
                 .Select(asset => new ArchiveFile(asset.InBlob, Path.Combine(folder, asset.Path)))
                 .ToList();
-            packages.Add(new ResolvedPackage(id, version, info.GetProperty("sha512").GetString() ?? "", assets));
+            packages.Add(new ResolvedPackage(id, version, info.GetProperty("sha512").GetString() ?? "", assets)
+            {
+                DepsAssets = [.. runtime.Select(asset => new DepsAsset(asset.InBlob, asset.Group, asset.Locale))],
+                CompileAssets = library.Value.TryGetProperty("compile", out var compile)
+                    ? [.. compile.EnumerateObject().Select(f => f.Name).Where(IsAsset).Select(path => Path.Combine(folder, path))]
+                    : [],
+            });
         }
 
         var frameworkReferences = framework.Value.TryGetProperty("frameworkReferences", out var references)
@@ -153,16 +160,16 @@ internal static class AssetsFile
     /// satellite assemblies, and RID-specific assets that apply to this runtime identifier), each with its
     /// path in the package blob: satellites move to their culture's own folder (<see cref="SatelliteLayout"/>).
     /// </summary>
-    private static IEnumerable<(string Path, string InBlob)> RuntimeAssets(JsonElement library, IReadOnlyList<string> ridChain)
+    private static IEnumerable<(string Path, string InBlob, string Group, string? Locale)> RuntimeAssets(JsonElement library, IReadOnlyList<string> ridChain)
     {
-        var assets = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var assets = new SortedDictionary<string, (string InBlob, string Group, string? Locale)>(StringComparer.Ordinal);
         foreach (var group in (string[])["runtime", "native"])
         {
             if (library.TryGetProperty(group, out var files))
             {
                 foreach (var file in files.EnumerateObject())
                 {
-                    assets[file.Name] = file.Name;
+                    assets[file.Name] = (file.Name, group, null);
                 }
             }
         }
@@ -173,8 +180,8 @@ internal static class AssetsFile
             foreach (var file in resources.EnumerateObject())
             {
                 assets[file.Name] = file.Value.TryGetProperty("locale", out var locale) && locale.GetString() is { Length: > 0 } culture
-                    ? SatelliteLayout.PathInBlob(file.Name, culture)
-                    : file.Name;
+                    ? (SatelliteLayout.PathInBlob(file.Name, culture), "resources", culture)
+                    : (file.Name, "resources", null);
             }
         }
 
@@ -185,22 +192,27 @@ internal static class AssetsFile
             var byRid = runtimeTargets.EnumerateObject()
                 .GroupBy(f => f.Value.TryGetProperty("rid", out var r) ? r.GetString() : null)
                 .Where(g => g.Key is not null)
-                .ToDictionary(g => g.Key!, g => g.Select(f => f.Name).ToList(), StringComparer.Ordinal);
+                .ToDictionary(
+                    g => g.Key!,
+                    g => g.Select(f => (f.Name, Group: f.Value.TryGetProperty("assetType", out var type) && type.GetString() == "native" ? "native" : "runtime")).ToList(),
+                    StringComparer.Ordinal);
             var best = ridChain.FirstOrDefault(byRid.ContainsKey);
             if (best is not null)
             {
-                foreach (var file in byRid[best])
+                foreach (var (file, group) in byRid[best])
                 {
-                    assets[file] = file;
+                    assets[file] = (file, group, null);
                 }
             }
         }
 
-        // "_._" marks an empty folder: the package deliberately has no asset for this framework.
         return assets
-            .Where(asset => !asset.Key.EndsWith("/_._", StringComparison.Ordinal) && asset.Key != "_._")
-            .Select(asset => (asset.Key, asset.Value));
+            .Where(asset => IsAsset(asset.Key))
+            .Select(asset => (asset.Key, asset.Value.InBlob, asset.Value.Group, asset.Value.Locale));
     }
+
+    // "_._" marks an empty folder: the package deliberately has no asset for this framework.
+    private static bool IsAsset(string path) => !path.EndsWith("/_._", StringComparison.Ordinal) && path != "_._";
 
     private static string FindPackageFolder(IReadOnlyList<string> packageFolders, string libraryPath, string library, string projectPath)
     {

@@ -22,4 +22,13 @@ internal sealed record ResolvedClosure(
     /// references with <c>PrivateAssets="all"</c>. Left out of <see cref="Packages"/>, as `dotnet publish` leaves them out.
     /// </summary>
     public IReadOnlyList<ResolvedPackage> DevelopmentOnly { get; init; } = [];
+
+    /// <summary>The experimental packages this build compiles against besides the closure (<c>skiff deploy --exp</c>); null for none.</summary>
+    public Experiments.ExperimentalBuild? Experiment { get; init; }
+
+    /// <summary>
+    /// The folder under <c>obj/skiff/RID/</c> with this build's output and compile record: one per variant, and one per
+    /// set of experimental packages within it, whose compiler arguments (references) differ.
+    /// </summary>
+    public string BuildFolderName => Experiment is null ? Variant.FolderName : Path.Combine(Variant.FolderName, "exp", Experiment.Key);
 }

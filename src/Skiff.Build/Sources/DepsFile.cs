@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Skiff.Build.Environments;
+using Skiff.Build.Restore;
 using Skiff.Core.Manifests;
 
 namespace Skiff.Build.Sources;
@@ -19,7 +20,17 @@ internal static class DepsFile
     /// <c>id/version</c> of the packages left out of the environment because the project uses them only to build:
     /// removed from the deps file, as `dotnet publish` removes them.
     /// </param>
-    public static byte[] Rewrite(byte[] depsJson, EnvironmentManifest environment, string depsFileName, IReadOnlySet<string>? developmentOnly = null)
+    /// <param name="experimental">
+    /// The release's experimental packages (<c>skiff deploy --exp</c>) with their assets: the build referenced them
+    /// without copying, so the SDK did not list them; they are added as packages in their blobs' folders, and the host
+    /// loads them exactly as it loads the environment's.
+    /// </param>
+    public static byte[] Rewrite(
+        byte[] depsJson,
+        EnvironmentManifest environment,
+        string depsFileName,
+        IReadOnlySet<string>? developmentOnly = null,
+        IReadOnlyList<(PackageEntry Entry, IReadOnlyList<DepsAsset> Assets)>? experimental = null)
     {
         var packages = environment.Packages.ToDictionary(
             p => $"{p.Id}/{p.Version}",
@@ -55,8 +66,41 @@ internal static class DepsFile
         }
 
         MoveSatellites(root, libraries);
+        foreach (var (entry, assets) in experimental ?? [])
+        {
+            AddPackage(root, libraries, entry, assets);
+        }
+
         Canonicalize(root);
         return JsonSerializer.SerializeToUtf8Bytes(root, new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static void AddPackage(JsonObject root, JsonObject libraries, PackageEntry entry, IReadOnlyList<DepsAsset> assets)
+    {
+        var name = $"{entry.Id}/{entry.Version}";
+        libraries[name] = new JsonObject
+        {
+            ["type"] = "package",
+            ["serviceable"] = true,
+            ["sha512"] = entry.Sha512,
+            ["path"] = entry.Blob.Hex,
+        };
+        foreach (var (_, target) in root["targets"]?.AsObject() ?? [])
+        {
+            if (target is not JsonObject entries)
+            {
+                continue;
+            }
+
+            var groups = new JsonObject();
+            foreach (var asset in assets)
+            {
+                var group = groups[asset.Group] as JsonObject ?? (JsonObject)(groups[asset.Group] = new JsonObject());
+                group[asset.PathInBlob] = asset.Locale is null ? new JsonObject() : new JsonObject { ["locale"] = asset.Locale };
+            }
+
+            entries[name] = groups;
+        }
     }
 
     private static void RemoveLibraries(JsonObject root, JsonObject libraries, IReadOnlySet<string> names)

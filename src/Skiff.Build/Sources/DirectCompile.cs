@@ -190,7 +190,7 @@ internal static class DirectCompile
 
     private static string Folder(ResolvedClosure closure) =>
         // One record per variant: a variant's build may have other compiler arguments (constants, references).
-        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid, closure.Variant.FolderName);
+        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid, closure.BuildFolderName);
 
     private static CompileRecord? Load(ResolvedClosure closure)
     {

@@ -34,6 +34,7 @@ internal static class SourceBuild
                 "-o", output,
                 .. MsBuildArguments.ForRid(closure.Rid),
                 .. closure.Variant.MsBuildArguments,
+                .. closure.Experiment?.MsBuildArguments ?? [],
                 "-p:CopyLocalLockFileAssemblies=false",
                 "-p:Deterministic=true",
                 // Absolute paths end up in PDBs and in CallerFilePath strings; mapping the folder that holds the
@@ -69,7 +70,7 @@ internal static class SourceBuild
     }
 
     public static string OutputFolder(ResolvedClosure closure) =>
-        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid, closure.Variant.FolderName, "out");
+        Path.Combine(Path.GetDirectoryName(closure.ProjectPath)!, "obj", "skiff", closure.Rid, closure.BuildFolderName, "out");
 
     /// <summary>The deepest folder that holds the project and every project it references.</summary>
     internal static string SourceRoot(ResolvedClosure closure)

@@ -21,6 +21,7 @@ internal static class SourcePacker
         EnvironmentManifest environment,
         FileBlobStore store,
         IReadOnlySet<string> developmentOnly,
+        IReadOnlyList<(PackageEntry Entry, IReadOnlyList<Restore.DepsAsset> Assets)> experimental,
         CancellationToken cancellationToken)
     {
         var entryName = EntryName(outputFolder, projectPath);
@@ -29,7 +30,7 @@ internal static class SourcePacker
         try
         {
             var original = await File.ReadAllBytesAsync(Path.Combine(outputFolder, depsFileName), cancellationToken).ConfigureAwait(false);
-            await File.WriteAllBytesAsync(rewrittenDeps, DepsFile.Rewrite(original, environment, depsFileName, developmentOnly), cancellationToken).ConfigureAwait(false);
+            await File.WriteAllBytesAsync(rewrittenDeps, DepsFile.Rewrite(original, environment, depsFileName, developmentOnly, experimental), cancellationToken).ConfigureAwait(false);
 
             var files = Directory.EnumerateFiles(outputFolder, "*", SearchOption.AllDirectories)
                 .Select(file => Path.GetRelativePath(outputFolder, file).Replace('\\', '/'))

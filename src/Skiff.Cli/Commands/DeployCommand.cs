@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Skiff.Build.Experiments;
 using Skiff.Build.Releases;
 using Skiff.Cli.Deployments;
 using Skiff.Core.Blobs;
@@ -58,10 +59,15 @@ internal static class DeployCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
         var variant = CommonOptions.Variant();
+        var experimental = new Option<string[]>("--exp")
+        {
+            Description = "Deploy this package (Id@Version, repeatable) with this release only, besides the project's environment, without changing the project; the deployment is marked experimental (docs/build.md, \"Experimental dependencies\"). Not with --locked.",
+            HelpName = "Id@Version",
+        };
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
         {
-            path, location, rid, store, memory, on, replicas, json, locked, variant,
+            path, location, rid, store, memory, on, replicas, json, locked, variant, experimental,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -73,9 +79,18 @@ internal static class DeployCommand
                 _ = MemoryLimit.Parse(limit);
             }
 
+            // Checked before the server is asked anything and before the build: CI's --locked keeps --exp off main.
+            var packages = ExperimentalPackage.ParseAll(parse.GetValue(experimental) ?? []);
+            if (packages.Count > 0 && parse.GetValue(locked))
+            {
+                throw new Skiff.Client.ClientException(
+                    $"--exp {string.Join(" --exp ", packages)} was refused: --locked deploys exactly what the project's lock file says, and experimental packages are outside it. Nothing was built or deployed. Deploy without --locked to try them, or add them to the project.",
+                    usage: true);
+            }
+
             using var api = client.Connect(parse);
             var local = new FileBlobStore(parse.GetValue(store)!);
-            var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked), Variant = parse.GetValue(variant) };
+            var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked), Variant = parse.GetValue(variant), Experimental = packages };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
             {
                 request = request with { Rid = chosen };
@@ -99,7 +114,9 @@ internal static class DeployCommand
             }
             else if (deployed.Live)
             {
-                status.Line($"deployment {deployed.Deployment}: {deployed.Build.Release.Short} live on {parse.GetValue(location)} in {deployed.TotalMilliseconds} ms ({deployed.Path} path); jobs: {string.Join(", ", deployed.Jobs)}");
+                status.Line($"deployment {deployed.Deployment}: {deployed.Build.Release.Short} live on {parse.GetValue(location)} in {deployed.TotalMilliseconds} ms ({deployed.Path} path)"
+                    + (deployed.Build.Experimental.Count > 0 ? $", EXPERIMENTAL with {string.Join(", ", deployed.Build.Experimental.Select(p => $"{p.Package.Id} {p.Package.Version}"))}" : "")
+                    + $"; jobs: {string.Join(", ", deployed.Jobs)}");
             }
             else
             {

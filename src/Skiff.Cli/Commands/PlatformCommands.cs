@@ -72,7 +72,23 @@ internal static class PlatformCommands
         {
             Description = "The key that seals the locations' secrets at rest (docs/env.md): a file of 64 hex digits, which must exist. Servers sharing a metadata store need the same one. Else $SKIFF_SECRETS_KEY_FILE; default: secrets.key in the data folder, made at the first start.",
         };
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, poolIdle, scrubRate, secretsKey };
+        var taskQueue = new Option<string?>("--task-queue")
+        {
+            Description = $"Carry deployed task calls on RabbitMQ, which any number of servers can share: {Skiff.Agent.Queues.RabbitMqTaskQueueOptions.Syntax} (management defaults to the broker's host, port 15672). Else $SKIFF_TASK_QUEUE; default: the metadata store's own queue.",
+        };
+        // Checked while parsing: a typo is a usage error (exit 2) and nothing is opened or created.
+        taskQueue.Validators.Add(result =>
+        {
+            try
+            {
+                ReadTaskQueue(result.GetValueOrDefault<string?>());
+            }
+            catch (Skiff.Agent.Queues.InvalidTaskQueueException e)
+            {
+                result.AddError("--task-queue: " + e.Message);
+            }
+        });
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, poolIdle, scrubRate, secretsKey, taskQueue };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -99,6 +115,18 @@ internal static class PlatformCommands
                 return CommandRunner.Usage;
             }
 
+            Skiff.Agent.Queues.RabbitMqTaskQueueOptions? rabbitMq;
+            try
+            {
+                rabbitMq = ReadTaskQueue(parse.GetValue(taskQueue) ?? FromEnvironment("SKIFF_TASK_QUEUE"));
+            }
+            catch (Skiff.Agent.Queues.InvalidTaskQueueException exception)
+            {
+                // Only the variable can be wrong here: the option was checked while parsing.
+                await Console.Error.WriteLineAsync($"error: SKIFF_TASK_QUEUE: {exception.Message}").ConfigureAwait(false);
+                return CommandRunner.Usage;
+            }
+
             // Disposed after the server (declared before it), so the server's last lines are written.
             using var loggers = logs.CreateFactory(parse);
             var options = new ServerOptions
@@ -112,6 +140,7 @@ internal static class PlatformCommands
                 PoolIdlePeriod = parse.GetValue(poolIdle) is { } idleText && TryParseDuration(idleText, out var idle) ? idle : ServerOptions.DefaultPoolIdlePeriod,
                 ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
                 SecretsKeyFile = parse.GetValue(secretsKey) ?? FromEnvironment("SKIFF_SECRETS_KEY_FILE"),
+                RabbitMqTasks = rabbitMq,
                 LoggerFactory = loggers,
             };
             await using var server = await SkiffServerHost.StartAsync(options, TimeProvider.System, cancellationToken).ConfigureAwait(false);
@@ -189,6 +218,9 @@ internal static class PlatformCommands
 
     private static string? FromEnvironment(string name) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+
+    private static Skiff.Agent.Queues.RabbitMqTaskQueueOptions? ReadTaskQueue(string? text) =>
+        text is null ? null : Skiff.Agent.Queues.RabbitMqTaskQueueOptions.Parse(text);
 
     private static S3BlobStoreOptions? ReadBlobs(string? text) =>
         text is null ? null : S3BlobStoreOptions.Parse(text, Environment.GetEnvironmentVariable);

@@ -33,7 +33,7 @@ internal static class QueryCommands
     {
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var client = new ClientOptions();
-        var command = new Command("locations", "List locations with their live release, health and run limit. `skiff locations set LOCATION --max-concurrent N` changes a location's settings.")
+        var command = new Command("locations", "List locations with their live release, health and run limit. `skiff locations set LOCATION --max-concurrent N|--no-exp|--exp` changes a location's settings.")
         {
             json,
             SetLocation(),
@@ -50,10 +50,13 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "VARIANT", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "REPLICAS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "VARIANT", "EXP", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "REPLICAS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
-                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["variant"] ?? "-", (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["variant"] ?? "-",
+                    // EXP: the live release carries experimental packages; "no" when the location refuses them and "-" otherwise.
+                    Exp(l) is "EXP" ? "EXP" : (bool?)l["refuses_experimental"] == true ? "no" : "-",
+                    (string?)l["health"] ?? "", ((int?)l["jobs"] ?? 0).ToString(CultureInfo.InvariantCulture),
                     // A location serving tasks is a pool; "-" keeps the others quiet.
                     (int?)l["tasks"] is > 0 and var tasks ? tasks.ToString(CultureInfo.InvariantCulture) : "-",
                     (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
@@ -88,9 +91,14 @@ internal static class QueryCommands
             Description = "The most runs the location runs at once, 1 or more; runs over it wait queued and start in order as runs end. `none` removes the limit.",
             HelpName = "N|none",
         };
+        var allowExperimental = new Option<bool>("--exp") { Description = "Take releases with experimental packages (`skiff deploy --exp`) again." };
+        var refuseExperimental = new Option<bool>("--no-exp")
+        {
+            Description = "Refuse releases with experimental packages: such a deploy (or rollback) to the location fails and changes nothing. CI's main locations, typically.",
+        };
         var json = new Option<bool>("--json") { Description = "Print JSON, as PATCH /api/v1/locations/{name} answers." };
         var client = new ClientOptions();
-        var command = new Command("set", "Change a location's settings; they are kept across deploys and recorded in the audit log.") { location, maxConcurrent, json };
+        var command = new Command("set", "Change a location's settings; they are kept across deploys and recorded in the audit log.") { location, maxConcurrent, allowExperimental, refuseExperimental, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -106,16 +114,28 @@ internal static class QueryCommands
                 };
             }
 
+            switch (parse.GetValue(allowExperimental), parse.GetValue(refuseExperimental))
+            {
+                case (true, true):
+                    throw new Skiff.Client.ClientException("--exp and --no-exp contradict each other; give one. Nothing was changed.", usage: true);
+                case (true, false):
+                    settings["experimental"] = true;
+                    break;
+                case (false, true):
+                    settings["experimental"] = false;
+                    break;
+            }
+
             if (settings.Count == 0)
             {
-                throw new Skiff.Client.ClientException("give a setting to change, such as --max-concurrent 2 (or --max-concurrent none). Nothing was changed.", usage: true);
+                throw new Skiff.Client.ClientException("give a setting to change, such as --max-concurrent 2 (or --max-concurrent none), or --no-exp / --exp. Nothing was changed.", usage: true);
             }
 
             using var api = client.Connect(parse);
             var changed = await api.SetLocationAsync(parse.GetValue(location)!, settings, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? Node(changed, ApiJson.Default.LocationSettings).ToJsonString(Indented)
-                : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}");
+                : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}; experimental releases {(changed.RefusesExperimental ? "refused" : "allowed")}");
             return 0;
         }));
         return command;
@@ -180,6 +200,9 @@ internal static class QueryCommands
 
         return parts.Count == 0 ? "-" : string.Join(", ", parts);
     }
+
+    /// <summary>"EXP" for a deployment or location whose release carries experimental packages (`skiff deploy --exp`), else "-".</summary>
+    private static string Exp(JsonObject item) => (bool?)item["experimental"] == true ? "EXP" : "-";
 
     private static string Names(JsonNode? list) =>
         list is JsonArray { Count: > 0 } names ? string.Join(",", names.Select(n => (string?)n)) : "-";
@@ -259,13 +282,18 @@ internal static class QueryCommands
                 return 0;
             }
 
-            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"VARIANT",-10} {"COMMIT",-18} {"PATH",-9} {"STATE",-10} {"UPLOADED",10} {"TOTAL",8}  WHEN");
+            Console.WriteLine($"{"DEPLOYMENT",-24} {"RELEASE",-13} {"VARIANT",-10} {"EXP",-3} {"COMMIT",-18} {"PATH",-9} {"STATE",-10} {"UPLOADED",10} {"TOTAL",8}  WHEN");
             foreach (var d in history.OfType<JsonObject>())
             {
-                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {(string?)d["variant"] ?? "-",-10} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
+                Console.WriteLine($"{(string?)d["deployment"],-24} {Short((string?)d["release"]),-13} {(string?)d["variant"] ?? "-",-10} {Exp(d),-3} {Commit(d),-18} {(string?)d["path"],-9} {State(d),-10} {Bytes((long?)d["uploaded"]?["bytes"] ?? 0),10} {(long?)d["timings_ms"]?["total"],6} ms  {When((string?)d["created_at"])}");
                 if ((string?)d["env_change"] is { } change)
                 {
                     Console.WriteLine($"    env: {change} (by {(string?)d["who"]})");
+                }
+
+                if (d["experimental_packages"] is JsonArray { Count: > 0 } packages)
+                {
+                    Console.WriteLine($"    experimental: {string.Join(" ", packages.Select(p => (string?)p))}");
                 }
 
                 if ((string?)d["error"] is { } error)

@@ -155,7 +155,9 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
             ["error"] = deployment.Error,
             ["commit"] = deployment.Commit,
             ["dirty"] = deployment.Dirty,
-            ["uploaded"] = new JsonObject { ["blobs"] = upload.Missing.Count, ["bytes"] = upload.MissingBytes },
+            ["experimental"] = new JsonArray([.. build.Experimental.Select(p => (JsonNode?)new JsonObject { ["id"] = p.Package.Id, ["version"] = p.Package.Version, ["blob"] = p.Package.Blob.ToString() })]),
+            // Package blobs among them: with --exp, only the experimental ones when the environment was there already.
+            ["uploaded"] = new JsonObject { ["blobs"] = upload.Missing.Count, ["bytes"] = upload.MissingBytes, ["packages"] = upload.Missing.Count(upload.Packages.Contains) },
             ["timings_ms"] = timings,
             ["jobs"] = new JsonArray([.. deployment.Jobs.Select(j => (JsonNode?)j)]),
         });

@@ -38,7 +38,8 @@ internal static class ReleaseExporter
             var materialized = await materializer.MaterializeWithDetailsAsync(release, cancellationToken).ConfigureAwait(false);
             var environment = await ManifestLoader.LoadEnvironmentAsync(blobs, materialized.Manifest.Environment, cancellationToken).ConfigureAwait(false);
 
-            var sized = environment.Packages
+            // A release's experimental packages (skiff deploy --exp) are laid out beside its environment's, as the agent lays them.
+            var sized = environment.Packages.Concat(materialized.Manifest.Experimental ?? []).DistinctBy(p => p.Blob)
                 .Select(p => (Package: p, Bytes: FolderBytes(Path.Combine(materializer.PackagesDirectory, p.Blob.Hex))))
                 .ToList();
             var layers = new List<(Layer Layer, string What)>();

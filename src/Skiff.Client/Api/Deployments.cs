@@ -87,6 +87,15 @@ internal sealed record Deployment(
     /// variants; null for deployments recorded before variants were.
     /// </summary>
     public string? Variant { get; init; }
+
+    /// <summary>
+    /// Whether the release carries experimental packages besides its environment (`skiff deploy --exp`, docs/build.md
+    /// "Experimental dependencies").
+    /// </summary>
+    public bool Experimental { get; init; }
+
+    /// <summary>Those packages as <c>Id@Version</c>; empty for none.</summary>
+    public IReadOnlyList<string> ExperimentalPackages { get; init; } = [];
 }
 
 /// <summary>The body of <c>POST /api/v1/locations/{name}/rollback</c>; it may be left out.</summary>

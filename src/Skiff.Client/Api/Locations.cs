@@ -36,6 +36,12 @@ internal sealed record LocationSummary(
     /// <summary>The environment variant of the live release (docs/build.md, "Variants"); null when nothing is live.</summary>
     public string? Variant { get; init; }
 
+    /// <summary>Whether the live release carries experimental packages (`skiff deploy --exp`, docs/build.md).</summary>
+    public bool Experimental { get; init; }
+
+    /// <summary>Whether the location refuses releases with experimental packages (`skiff locations set L --no-exp`).</summary>
+    public bool RefusesExperimental { get; init; }
+
     /// <summary>
     /// For a pool deployed with <c>--replicas MIN..MAX</c>, its fewest replicas (<see cref="Replicas"/> is then its most, and
     /// <see cref="Agents"/> says how many it is on now); null for a fixed number (docs/tasks.md, "Scaling a pool").
@@ -48,13 +54,18 @@ internal sealed record LocationSummary(
 /// out is left as it is; <c>null</c> clears one.
 /// </summary>
 /// <param name="MaxConcurrent">The most runs the location runs at once, 1 or more; null for no limit.</param>
-internal sealed record LocationSettingsRequest(int? MaxConcurrent);
+/// <param name="Experimental">Whether the location takes releases with experimental packages (false: it refuses them).</param>
+internal sealed record LocationSettingsRequest(int? MaxConcurrent, bool? Experimental = null);
 
 /// <summary>The answer of <c>PATCH /api/v1/locations/{name}</c>: the location's settings after the change.</summary>
 /// <param name="Location">Its name.</param>
 /// <param name="MaxConcurrent">The most runs it runs at once; null for no limit.</param>
 /// <param name="Changed">What was changed, as <c>name=value</c> (what the audit log records).</param>
-internal sealed record LocationSettings(string Location, int? MaxConcurrent, string Changed);
+internal sealed record LocationSettings(string Location, int? MaxConcurrent, string Changed)
+{
+    /// <summary>Whether the location refuses releases with experimental packages.</summary>
+    public bool RefusesExperimental { get; init; }
+}
 
 /// <summary>
 /// The last thing an agent reported of a location to this server, kept beside the health it maps to: a crash and

@@ -25,7 +25,7 @@ internal sealed class DeployPlan(SkiffClient api, IBlobStore local)
     {
         var manifest = await ManifestLoader.LoadReleaseAsync(local, release, cancellationToken).ConfigureAwait(false);
         var environment = await ManifestLoader.LoadEnvironmentAsync(local, manifest.Environment, cancellationToken).ConfigureAwait(false);
-        var packages = environment.Packages.Select(p => p.Blob).ToHashSet();
+        var packages = environment.Packages.Select(p => p.Blob).Concat(manifest.ExperimentalBlobs()).ToHashSet();
         var digests = new[] { release, manifest.Environment, manifest.Source }.Concat(packages).Distinct();
         var answer = await api.FindMissingBlobsAsync(digests, cancellationToken).ConfigureAwait(false);
         var missing = answer.Missing.Select(Digest.Parse).ToList();

@@ -33,6 +33,7 @@ internal static class GarbageCollector
             // Loading verifies the manifests: a damaged root stops the collection before anything is deleted.
             var manifest = await ManifestLoader.LoadReleaseAsync(store, release, cancellationToken).ConfigureAwait(false);
             reachable.Add(manifest.Source);
+            reachable.UnionWith(manifest.ExperimentalBlobs());
             if (reachable.Add(manifest.Environment))
             {
                 var environment = await ManifestLoader.LoadEnvironmentAsync(store, manifest.Environment, cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Skiff.Core.Manifests;
 
 /// <summary>
@@ -9,12 +11,39 @@ internal sealed record ReleaseManifest(
     Digest Environment,
     Digest Source,
     string EntryAssembly,
-    string? SdkVersion)
+    string? SdkVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<PackageEntry>? Experimental = null)
 {
     public const string CurrentSchema = "skiff.release/v1";
 
-    public static ReleaseManifest Create(Digest environment, Digest source, string entryAssembly, string? sdkVersion) =>
-        new(CurrentSchema, environment, source, entryAssembly, sdkVersion);
+    /// <summary>A manifest in canonical form.</summary>
+    /// <param name="environment">The environment digest.</param>
+    /// <param name="source">The source blob's digest.</param>
+    /// <param name="entryAssembly">The app's assembly, a file name in the source blob.</param>
+    /// <param name="sdkVersion">The Skiff.Sdk version the release was built against, when known.</param>
+    /// <param name="experimental">
+    /// Packages deployed with this release only (<c>skiff deploy --exp</c>, docs/build.md "Experimental dependencies"),
+    /// outside its environment, which stays the project's own. Left out of the manifest when there are none, so a
+    /// release without them keeps the bytes, and the id, it always had.
+    /// </param>
+    public static ReleaseManifest Create(Digest environment, Digest source, string entryAssembly, string? sdkVersion, IEnumerable<PackageEntry>? experimental = null) =>
+        new(
+            CurrentSchema,
+            environment,
+            source,
+            entryAssembly,
+            sdkVersion,
+            experimental?.OrderBy(p => p.Id, StringComparer.OrdinalIgnoreCase).ThenBy(p => p.Id, StringComparer.Ordinal).ThenBy(p => p.Version, StringComparer.Ordinal).ToList() is { Count: > 0 } sorted ? sorted : null);
+
+    /// <summary>Whether the release carries experimental packages besides its environment.</summary>
+    [JsonIgnore]
+    public bool IsExperimental => Experimental is { Count: > 0 };
+
+    /// <summary>
+    /// The package blobs a process of this release loads besides its environment's: every place that fetches, keeps or
+    /// checks an environment's packages takes these too.
+    /// </summary>
+    public IEnumerable<Digest> ExperimentalBlobs() => Experimental?.Select(p => p.Blob) ?? [];
 
     public byte[] ToBytes() => CanonicalJson.Serialize(this);
 

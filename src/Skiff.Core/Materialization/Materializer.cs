@@ -41,7 +41,8 @@ internal sealed class Materializer(IBlobStore store, string cacheRoot)
         var manifest = await ManifestLoader.LoadReleaseAsync(store, release, cancellationToken).ConfigureAwait(false);
         var environment = await ManifestLoader.LoadEnvironmentAsync(store, manifest.Environment, cancellationToken).ConfigureAwait(false);
 
-        var packages = environment.Packages.Select(p => p.Blob).Distinct().ToList();
+        // Experimental packages (docs/build.md) sit beside the environment's in the one packages folder the deps file points into.
+        var packages = environment.Packages.Select(p => p.Blob).Concat(manifest.ExperimentalBlobs()).Distinct().ToList();
         var unpacked = new bool[packages.Count];
         var repaired = new System.Collections.Concurrent.ConcurrentBag<Digest>();
         await Parallel.ForAsync(

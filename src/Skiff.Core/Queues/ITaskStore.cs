@@ -40,9 +40,6 @@ internal interface ITaskStore
     /// <summary>Ends <paramref name="holder"/>'s lease on a task it never started (a consumer that stops): ready again, its delivery count kept.</summary>
     Task<bool> ReleaseTaskAsync(string taskId, string holder, CancellationToken cancellationToken);
 
-    /// <summary>Whether a task with this id is on the store's queue, ready or leased (not yet settled).</summary>
-    Task<bool> IsTaskQueuedAsync(string taskId, CancellationToken cancellationToken);
-
     /// <summary>How many of <paramref name="pool"/>'s queued tasks are ready and how many leased now.</summary>
     Task<PoolTaskCounts> CountTasksAsync(string pool, CancellationToken cancellationToken);
 
@@ -55,6 +52,9 @@ internal interface ITaskStore
     /// <summary>The task's recorded result, or null.</summary>
     Task<TaskResult?> GetTaskResultAsync(string taskId, CancellationToken cancellationToken);
 
+    /// <summary>Which of <paramref name="taskIds"/> have a recorded result: one query for many (a server's waiting calls).</summary>
+    Task<IReadOnlySet<string>> ListTaskResultIdsAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken);
+
     /// <summary>
     /// Takes custody of a task a broker delivered: queues it on its pool already leased to
     /// <paramref name="holder"/> until now + <paramref name="lease"/>, with the delivery's count and last error. Returns
@@ -62,7 +62,10 @@ internal interface ITaskStore
     /// </summary>
     Task<bool> HoldTaskAsync(TaskDelivery delivery, string holder, TimeSpan lease, CancellationToken cancellationToken);
 
-    /// <summary>Whether the store holds the task (queued, leased or ready): a broker's copy of it is then redundant.</summary>
+    /// <summary>
+    /// Whether the store holds the task, ready or leased (not yet settled): on the embedded queue, whether it is queued (a
+    /// call sent again for it is not refused); for a broker, that its copy of the task is redundant.
+    /// </summary>
     Task<bool> HasTaskAsync(string taskId, CancellationToken cancellationToken);
 
     /// <summary>Takes a task leased to <paramref name="holder"/> out of the store (handed back to a broker). Returns false when it is not leased to it.</summary>

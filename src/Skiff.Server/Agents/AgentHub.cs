@@ -637,14 +637,14 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     {
         try
         {
-            await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
             try
             {
+                await ResumeRunsAsync(session, cancellationToken).ConfigureAwait(false);
                 await ReconcileAsync(session, hello, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
-                // Its pools' workers may start now (or, if this failed, at the dispatcher's next check, as before).
+                // Its pools' workers may start now (a failed catch-up takes tasks as before, rather than none).
                 session.IsCaughtUp = true;
             }
 

@@ -13,6 +13,7 @@ internal sealed class AgentSession(string name, WebSocket socket)
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly PendingRequests<AgentMessage> _requests = new(TimeProvider.System);
     private readonly CancellationTokenSource _draining = new();
+    private bool _caughtUp;
 
     public string Name { get; } = name;
 
@@ -34,7 +35,11 @@ internal sealed class AgentSession(string name, WebSocket socket)
     /// Whether the server has caught the agent up on this session (its locations activated as the store says): until
     /// then a pool's task sent to it would find the pool not live yet, fail its delivery and count one more.
     /// </summary>
-    public bool IsCaughtUp { get; set; }
+    public bool IsCaughtUp
+    {
+        get => Volatile.Read(ref _caughtUp);
+        set => Volatile.Write(ref _caughtUp, value);
+    }
 
     /// <summary>Whether the agent said it is stopping (<see cref="Draining"/>).</summary>
     public bool IsDraining => _draining.IsCancellationRequested;

@@ -75,7 +75,7 @@ internal static class ApiErrors
         AgentNotFoundException => StatusCodes.Status404NotFound,
         InvalidPlacementException => StatusCodes.Status400BadRequest,
         InvalidDigestException or InvalidLocationNameException or InvalidMemoryLimitException or BadRequestException => StatusCodes.Status400BadRequest,
-        ReleaseIncompleteException or StagedUploadNotFoundException => StatusCodes.Status409Conflict,
+        ReleaseIncompleteException or StagedUploadNotFoundException or ExperimentalRefusedException => StatusCodes.Status409Conflict,
         BlobIntegrityException or UnsafeArchiveException or InvalidManifestException => StatusCodes.Status422UnprocessableEntity,
         RequestTooLargeException or BlobTooLargeException => StatusCodes.Status413PayloadTooLarge,
         AgentUnavailableException or BlobStoreUnavailableException => StatusCodes.Status503ServiceUnavailable,

@@ -89,6 +89,8 @@ internal static class ControlEndpoints
                     MaxConcurrent = location.MaxConcurrent,
                     Tasks = Json.Tasks(location.TasksJson).Count,
                     Variant = location.Variant,
+                    Experimental = location.Experimental is not null,
+                    RefusesExperimental = location.RefusesExperimental,
                     MinReplicas = location.MinReplicas,
                 });
             }
@@ -101,32 +103,57 @@ internal static class ControlEndpoints
         {
             var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.JsonObject, cancellationToken).ConfigureAwait(false);
             // Checked whole before anything is changed, so a request with one bad setting changes none.
-            if (body.Select(p => p.Key).FirstOrDefault(k => k != "max_concurrent") is { } unknown)
+            if (body.Select(p => p.Key).FirstOrDefault(k => k is not ("max_concurrent" or "experimental")) is { } unknown)
             {
-                throw new BadRequestException($"\"{unknown}\" is not a location setting; the settings are: max_concurrent. Nothing was changed.");
+                throw new BadRequestException($"\"{unknown}\" is not a location setting; the settings are: max_concurrent, experimental. Nothing was changed.");
             }
 
-            if (!body.TryGetPropertyValue("max_concurrent", out var given))
+            if (body.Count == 0)
             {
-                throw new BadRequestException("the request names no setting to change; give {\"max_concurrent\": N} (null clears it). Nothing was changed.");
+                throw new BadRequestException("the request names no setting to change; give {\"max_concurrent\": N} (null clears it) or {\"experimental\": true|false}. Nothing was changed.");
             }
 
-            int? limit = given switch
+            var limitGiven = body.TryGetPropertyValue("max_concurrent", out var given);
+            int? limit = !limitGiven ? null : given switch
             {
                 null => null,
                 JsonValue value when value.TryGetValue<long>(out var n) && n is >= 1 and <= int.MaxValue => (int)n,
                 _ => throw new BadRequestException($"\"max_concurrent\" must be a whole number of 1 or more, or null for no limit, not {given.ToJsonString()}. Nothing was changed."),
             };
-            _ = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
+            bool? allowsExperimental = !body.TryGetPropertyValue("experimental", out var experimental) ? null : experimental switch
+            {
+                JsonValue value when value.TryGetValue<bool>(out var takes) => takes,
+                _ => throw new BadRequestException($"\"experimental\" must be true (take releases with experimental packages) or false (refuse them), not {experimental?.ToJsonString() ?? "null"}. Nothing was changed."),
+            };
+            var location = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
                 ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them. Nothing was changed.");
-            await store.SetLocationMaxConcurrentAsync(name, limit, cancellationToken).ConfigureAwait(false);
-            // A raised or cleared limit frees slots now; every server's sweep would find them within a second anyway.
-            await queue.StartQueuedAsync(name, cancellationToken).ConfigureAwait(false);
-            return TypedResults.Ok(new LocationSettings(name, limit, $"max_concurrent={(limit is { } l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}"));
+            var changed = new List<string>();
+            if (limitGiven)
+            {
+                await store.SetLocationMaxConcurrentAsync(name, limit, cancellationToken).ConfigureAwait(false);
+                // A raised or cleared limit frees slots now; every server's sweep would find them within a second anyway.
+                await queue.StartQueuedAsync(name, cancellationToken).ConfigureAwait(false);
+                changed.Add($"max_concurrent={(limit is { } l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}");
+            }
+            else
+            {
+                limit = location.MaxConcurrent;
+            }
+
+            if (allowsExperimental is { } allows)
+            {
+                await store.SetLocationRefusesExperimentalAsync(name, !allows, cancellationToken).ConfigureAwait(false);
+                changed.Add($"experimental={(allows ? "allowed" : "refused")}");
+            }
+
+            return TypedResults.Ok(new LocationSettings(name, limit, string.Join(", ", changed))
+            {
+                RefusesExperimental = allowsExperimental is { } set ? !set : location.RefusesExperimental,
+            });
         })
             .Accepts<LocationSettingsRequest>("application/json")
             .Fails(400, 404, 413)
-            .WithSummary("Change a location's settings (kept across deploys): max_concurrent, the most runs it runs at once (null: no limit).");
+            .WithSummary("Change a location's settings (kept across deploys): max_concurrent, the most runs it runs at once (null: no limit); experimental, whether it takes releases with experimental packages (false: refused with 409).");
 
         api.MapGet("/locations/{name}/jobs", async (string name, CancellationToken cancellationToken) =>
         {

@@ -34,6 +34,8 @@ internal static class Json
         d.EnvChange)
     {
         Variant = d.Variant,
+        Experimental = d.Experimental is not null,
+        ExperimentalPackages = d.Experimental?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [],
     };
 
     public static Run Run(RunRecord r) => new(

@@ -215,6 +215,15 @@ internal sealed class Deployer
             }
         }
 
+        var experimental = manifest.IsExperimental ? string.Join(" ", manifest.Experimental!.Select(p => $"{p.Id}@{p.Version}")) : null;
+        // Before anything is registered, so a refused deploy leaves the location, its history and the releases as they were.
+        if (experimental is not null
+            && await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false) is { RefusesExperimental: true })
+        {
+            throw new ExperimentalRefusedException(
+                $"location '{request.Location}' refuses experimental releases, and release {releaseId.Short} carries {experimental} besides its environment; nothing was changed{(rollbackOf is null ? "" : " (this was a rollback)")}. Add the packages to the project and deploy that, or allow them with `skiff locations set {request.Location} --exp`.");
+        }
+
         // Asked before the release is registered, which would register its environment too.
         var environmentKnown = await _store.IsEnvironmentRegisteredAsync(manifest.Environment, cancellationToken).ConfigureAwait(false);
         var releaseNew = await _store.RegisterReleaseAsync(
@@ -252,6 +261,7 @@ internal sealed class Deployer
             change?.Summary)
         {
             Variant = variant,
+            Experimental = experimental,
             MinReplicas = placement.MinReplicas,
         };
         span?.SetTag(Traces.Deployment, record.Id);
@@ -604,7 +614,7 @@ internal sealed class Deployer
         {
             var manifest = await ManifestLoader.LoadReleaseAsync(_blobs, release, cancellationToken).ConfigureAwait(false);
             var environment = await ManifestLoader.LoadEnvironmentAsync(_blobs, manifest.Environment, cancellationToken).ConfigureAwait(false);
-            var blobs = environment.Packages.Select(p => p.Blob).Append(manifest.Source).Distinct().ToList();
+            var blobs = environment.Packages.Select(p => p.Blob).Concat(manifest.ExperimentalBlobs()).Append(manifest.Source).Distinct().ToList();
             var written = await BlobStores.WrittenAtAsync(_blobs, blobs, cancellationToken).ConfigureAwait(false);
             var missing = written.Where(blob => blob.Value is null).Select(blob => blob.Key).Order().ToList();
             if (missing.Count > 0)

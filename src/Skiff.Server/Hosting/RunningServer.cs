@@ -5,7 +5,7 @@ using Skiff.Server.Metadata;
 namespace Skiff.Server.Hosting;
 
 /// <summary>A started server: where it listens, its token, and how to stop it.</summary>
-internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, ServerPresence presence, IDisposable folderLock) : IAsyncDisposable
+internal sealed class RunningServer(WebApplication app, Uri url, string token, IMetadataStore store, IBlobStore blobs, IAsyncDisposable taskQueue, ServerPresence presence, IDisposable folderLock) : IAsyncDisposable
 {
     public Uri Url { get; } = url;
 
@@ -22,6 +22,7 @@ internal sealed class RunningServer(WebApplication app, Uri url, string token, I
     {
         await app.StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        await taskQueue.DisposeAsync().ConfigureAwait(false);
         await presence.DisposeAsync().ConfigureAwait(false);
         await Store.DisposeAsync().ConfigureAwait(false);
         (Blobs as IDisposable)?.Dispose();

@@ -19,6 +19,12 @@ internal sealed class ServerOptions
     /// <summary>Where blobs are kept when not in <see cref="BlobDirectory"/>: an S3 bucket. Default null (the data folder).</summary>
     public S3BlobStoreOptions? S3Blobs { get; init; }
 
+    /// <summary>
+    /// The queue deployed task calls travel on (docs/queues.md): null (the default) for the metadata store's own, or a
+    /// RabbitMQ broker, which any number of servers can share. The broker is checked when the server starts.
+    /// </summary>
+    public Skiff.Agent.Queues.RabbitMqTaskQueueOptions? RabbitMqTasks { get; init; }
+
     /// <summary>The port on 127.0.0.1; 0 picks a free one.</summary>
     public int Port { get; init; }
 

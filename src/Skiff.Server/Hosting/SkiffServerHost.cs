@@ -35,6 +35,12 @@ internal static class SkiffServerHost
             throw new ListenFailedException($"'{options.Host}' is not an IP address to listen on; give one such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).");
         }
 
+        if (options.RabbitMqTasks is { } broker)
+        {
+            // Before the data folder is touched: a broker that is not there (or a wrong password) costs nothing.
+            await Skiff.Agent.Queues.RabbitMqTaskQueue.CheckReachableAsync(broker, cancellationToken).ConfigureAwait(false);
+        }
+
         var folderLock = DataFolder.Lock(options.DataDirectory, "skiff server");
         try
         {
@@ -65,6 +71,7 @@ internal static class SkiffServerHost
         ServerOptions options, System.Net.IPAddress listenAddress, string token, IMetadataStore store, SecretBox secrets, ProcessLock folderLock, TimeProvider time, CancellationToken cancellationToken)
     {
         ServerPresence? presence = null;
+        Skiff.Core.Queues.ITaskQueue? taskQueue = null;
         try
         {
             // PostgreSQL can be shared by several servers; they coordinate through it (Coordination/).
@@ -118,12 +125,16 @@ internal static class SkiffServerHost
             var variables = new LocationVariables(store, secrets, time);
             var agents = new AgentHub(store, runs, bus, options.ActivationTimeout, options.AgentGracePeriod, options.ServerGracePeriod, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<AgentHub>(), Metrics = metrics, Variables = variables };
             bus.OnRequest = agents.HandleRelayedAsync;
-            // Deployed task calls travel on the metadata store's own queue (docs/queues.md), worked by the agents of each pool. Its
+            // Deployed task calls travel on the metadata store's own queue or on RabbitMQ (docs/queues.md), worked by the agents
+            // of each pool through this server; on RabbitMQ the store keeps the results and the custody of long tasks. Its
             // consumers end, giving back what they hold, as the server stops.
-            var taskQueue = new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
+            taskQueue = options.RabbitMqTasks is { } broker
+                ? new Skiff.Agent.Queues.RabbitMqTaskQueue(broker, store, time)
+                : new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
             agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
             // Pools deployed or moved onto agents already connected get their workers (docs/tasks.md, "Deployed runs").
             _ = agents.Tasks.KeepWorkersAsync();
+            _ = agents.Tasks.WatchResultsAsync();
             // A pool is a location whose live release declares tasks; what it scales on is read from its queue at each scrape.
             _ = new PoolTaskGauges(
                 taskQueue,
@@ -263,13 +274,18 @@ internal static class SkiffServerHost
                 url,
                 store is PostgresMetadataStore shared ? shared.Database : options.DatabasePath,
                 options.S3Blobs is { } s3 ? $"S3 ({s3.Bucket}{(s3.Prefix.Length > 0 ? "/" + s3.Prefix : "")})" : options.BlobDirectory);
-            return new RunningServer(app, url, token, store, blobs, presence, folderLock);
+            return new RunningServer(app, url, token, store, blobs, taskQueue, presence, folderLock);
         }
         catch
         {
             if (presence is not null)
             {
                 await presence.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (taskQueue is not null)
+            {
+                await taskQueue.DisposeAsync().ConfigureAwait(false);
             }
 
             await store.DisposeAsync().ConfigureAwait(false);

@@ -69,6 +69,12 @@ internal sealed record DeploymentRecord(
     public string? Variant { get; init; }
 
     /// <summary>
+    /// The experimental packages the release carries besides its environment (`skiff deploy --exp`, docs/build.md),
+    /// read by the server from the release manifest, as <c>Id@Version</c> joined by spaces; null for none.
+    /// </summary>
+    public string? Experimental { get; init; }
+
+    /// <summary>
     /// The fewest replicas of a pool deployed with <c>--replicas MIN..MAX</c> (<see cref="Replicas"/> is then MAX): the
     /// server places it on between the two as its work asks (docs/tasks.md, "Scaling a pool"). Null: a fixed number.
     /// </summary>

@@ -154,6 +154,13 @@ internal interface IMetadataStore : ITaskStore, IAsyncDisposable
     Task SetLocationMaxConcurrentAsync(string location, int? maxConcurrent, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Sets whether a location refuses releases with experimental packages (<see cref="LocationRecord.RefusesExperimental"/>,
+    /// `skiff locations set L --no-exp`). Kept across deploys.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">There is no such location.</exception>
+    Task SetLocationRefusesExperimentalAsync(string location, bool refuses, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Records a run requested under a concurrency limit as <see cref="RunStatuses.Queued"/>, requested at its
     /// <see cref="RunRecord.StartedAt"/> with its job's <see cref="RunRecord.JobMaxConcurrent"/> (its status, agent and
     /// <see cref="RunRecord.QueuedAt"/> are ignored), then starts what fits as <see cref="StartQueuedRunsAsync"/> does,

@@ -36,6 +36,12 @@ internal sealed record LocationRecord(
     /// <summary>The environment variant of the live deployment (<see cref="DeploymentRecord.Variant"/>); null when nothing is live.</summary>
     public string? Variant { get; init; }
 
+    /// <summary>The experimental packages of the live deployment (<see cref="DeploymentRecord.Experimental"/>); null for none.</summary>
+    public string? Experimental { get; init; }
+
+    /// <summary>Whether the location refuses releases with experimental packages (`skiff locations set L --no-exp`); kept across deploys.</summary>
+    public bool RefusesExperimental { get; init; }
+
     /// <summary>The live deployment's <see cref="DeploymentRecord.MinReplicas"/>: null unless it scales with its work (<see cref="Replicas"/> is then its most).</summary>
     public int? MinReplicas { get; init; }
 }

@@ -18,11 +18,23 @@ internal sealed partial class PostgresMetadataStore
             ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1, nameof(maxConcurrent));
         }
 
-        return WriteAsync(
+        return SetLocationSettingAsync(location, "max_concurrent", maxConcurrent, cancellationToken);
+    }
+
+    public Task SetLocationRefusesExperimentalAsync(string location, bool refuses, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(location);
+        return SetLocationSettingAsync(location, "refuses_experimental", refuses, cancellationToken);
+    }
+
+    /// <summary>Sets one of a location's settings (a column of its row; never from user input).</summary>
+    /// <exception cref="MetadataNotFoundException">There is no such location.</exception>
+    private Task SetLocationSettingAsync(string location, string column, object? value, CancellationToken cancellationToken) =>
+        WriteAsync(
             async transaction =>
             {
                 var updated = await ExecuteAsync(
-                    Sql(transaction, "UPDATE locations SET max_concurrent = @limit WHERE name = @name;", ("@name", location), ("@limit", maxConcurrent)),
+                    Sql(transaction, $"UPDATE locations SET {column} = @value WHERE name = @name;", ("@name", location), ("@value", value)),
                     cancellationToken).ConfigureAwait(false);
                 if (updated == 0)
                 {
@@ -30,7 +42,6 @@ internal sealed partial class PostgresMetadataStore
                 }
             },
             cancellationToken);
-    }
 
     public Task<IReadOnlyList<RunRecord>> QueueRunAsync(RunRecord run, string agent, CancellationToken cancellationToken)
     {

@@ -191,10 +191,16 @@ internal sealed partial class PostgresMetadataStore
         return WriteAsync(transaction => InsertResultAsync(transaction, result, cancellationToken), cancellationToken);
     }
 
-    public Task<bool> IsTaskQueuedAsync(string taskId, CancellationToken cancellationToken)
+    public Task<IReadOnlySet<string>> ListTaskResultIdsAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrEmpty(taskId);
-        return ReadAsync(connection => ExistsAsync(Sql(connection, "SELECT 1 FROM tasks WHERE id = @id;", ("@id", taskId)), cancellationToken), cancellationToken);
+        ArgumentNullException.ThrowIfNull(taskIds);
+        var ids = taskIds.ToArray();
+        return ReadAsync<IReadOnlySet<string>>(
+            async connection => (await ListAsync(
+                Sql(connection, "SELECT task_id FROM task_results WHERE task_id = ANY(@ids);", ("@ids", ids)),
+                reader => reader.GetString(0),
+                cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal),
+            cancellationToken);
     }
 
     public Task<TaskResult?> GetTaskResultAsync(string taskId, CancellationToken cancellationToken)

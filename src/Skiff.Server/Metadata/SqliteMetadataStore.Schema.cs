@@ -317,6 +317,13 @@ internal sealed partial class SqliteMetadataStore
         ALTER TABLE deployments ADD COLUMN variant TEXT;
         """,
 
+        // Experimental dependencies (docs/build.md): the packages a deployment's release carries besides its environment
+        // (null for none), and whether a location refuses such releases (`skiff locations set L --no-exp`).
+        """
+        ALTER TABLE deployments ADD COLUMN experimental TEXT;
+        ALTER TABLE locations ADD COLUMN refuses_experimental INTEGER NOT NULL DEFAULT 0;
+        """,
+
         // Pools that scale with their work (docs/tasks.md, "Scaling a pool"): the fewest replicas of a deployment deployed
         // with --replicas MIN..MAX (replicas holds MAX); null for a fixed number of replicas.
         """

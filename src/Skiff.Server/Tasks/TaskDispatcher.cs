@@ -21,17 +21,20 @@ namespace Skiff.Server.Tasks;
 /// </summary>
 /// <remarks>
 /// The server consumes on the agents' behalf, over the connection each agent already keeps, rather than each agent
-/// consuming the queue itself: the embedded queue lives in the metadata store, which only servers open, so this needs no
-/// new credentials, connections or protocol on the agent, and the queue's contract (leases renewed while a task runs,
-/// the result recorded once, redelivery when the worker dies) holds unchanged, since a worker here is a consumer like
-/// any other. An agent that disconnects mid-task fails its delivery at once; a server that dies loses its leases, which
-/// run out. With RabbitMQ in scale-out, agents would consume from the broker directly (docs/queues.md).
+/// consuming the queue itself, whichever queue it is (the metadata store's, or RabbitMQ with <c>--task-queue</c>): the
+/// embedded queue lives in the metadata store, which only servers open, and the broker's address and password stay with
+/// the servers too, so agents need no new credentials, connections or protocol, and the queue's contract (leases or
+/// unacknowledged deliveries while a task runs, the result recorded once, redelivery when the worker dies) holds
+/// unchanged, since a worker here is a consumer like any other. An agent that disconnects mid-task fails its delivery at
+/// once; a server that dies loses its leases, which run out, or its broker connections, whose deliveries come back at
+/// once (docs/queues.md).
 /// </remarks>
 internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, TimeProvider time, CancellationToken stopping)
 {
     /// <summary>
-    /// How long a waiting call goes without looking at the store: results this server records wake it at once, but a task
-    /// dead-lettered because its lease ran out is only found by looking (and, with several servers, results recorded by another).
+    /// How often the results of the calls waiting here are looked up, all in one query (<see cref="WatchResultsAsync"/>):
+    /// results this server records wake their calls at once, but a task dead-lettered because its lease ran out is only
+    /// found by looking (and, with several servers, results recorded by another).
     /// </summary>
     private static readonly TimeSpan ResultBackstop = TimeSpan.FromSeconds(1);
 
@@ -66,7 +69,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // Sent again after a reconnect: a call with a result is answered as it is, and one queued is not checked again
             // (the pool may have been redeployed since; refusing it would say nothing was queued while it is).
             var existing = await queue.GetResultAsync(call.Call, stopping).ConfigureAwait(false);
-            var queued = existing is null && await store.IsTaskQueuedAsync(call.Call, stopping).ConfigureAwait(false);
+            // Waited for here already: queued by this server (a broker's queue is not in the store to be looked up).
+            var queued = existing is null && (_waiting.ContainsKey(call.Call) || await store.HasTaskAsync(call.Call, stopping).ConfigureAwait(false));
             if (existing is null && !queued && await RefusalAsync(call, stopping).ConfigureAwait(false) is { } refusal)
             {
                 Log.TaskCallRefused(Logger, call.Call, call.Pool, call.Task, refusal);
@@ -159,6 +163,39 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             {
                 // The store is away for a moment (or worse, logged): the next check tries again.
                 Log.PoolWorkersNotChecked(Logger, exception.Message, WorkerCheck);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Until the server stops, looks up every <see cref="ResultBackstop"/> which of the calls waiting here have a result
+    /// that no completion here announced, in one query however many wait, and wakes those.
+    /// </summary>
+    public async Task WatchResultsAsync()
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var waiting = new List<string>();
+            try
+            {
+                await Task.Delay(ResultBackstop, time, stopping).ConfigureAwait(false);
+                waiting.AddRange(_waiting.Keys);
+                if (waiting.Count > 0)
+                {
+                    foreach (var call in await store.ListTaskResultIdsAsync(waiting, stopping).ConfigureAwait(false))
+                    {
+                        Settled(call);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                // The store is away for a moment (or worse, logged): the next look tries again.
+                Log.TaskResultsNotChecked(Logger, waiting.Count, exception.Message, ResultBackstop);
             }
         }
     }
@@ -480,11 +517,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                     return;
                 }
 
-                await settled.WaitAsync(ResultBackstop, time, stopping).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // Look at the store again: a task dead-lettered when its lease ran out is recorded by whoever leased next.
+                // Woken by a completion here, a cancel, or the look for all waiting calls (a result recorded elsewhere).
+                await settled.WaitAsync(stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -142,6 +142,29 @@ public abstract class DeploymentContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Experimental_IsKeptWithTheDeployment_AndTheLocationRefusesThemOnlyWhenSetTo()
+    {
+        var plain = Some.Release("plain");
+        var experimental = Some.Release("experimental");
+        await _store.RegisterReleaseAsync(plain, CancellationToken.None);
+        await _store.RegisterReleaseAsync(experimental, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "trial", plain) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]" }, CancellationToken.None);
+        var beforeExperimental = await _store.GetLocationAsync("trial", CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "trial", experimental) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]", Experimental = "YamlDotNet@18.0.0" }, CancellationToken.None);
+        await _store.SetLocationRefusesExperimentalAsync("trial", refuses: true, CancellationToken.None);
+        var refusing = await _store.GetLocationAsync("trial", CancellationToken.None);
+        await _store.SetLocationRefusesExperimentalAsync("trial", refuses: false, CancellationToken.None);
+
+        beforeExperimental!.Experimental.ShouldBeNull();
+        beforeExperimental.RefusesExperimental.ShouldBeFalse();
+        refusing!.Experimental.ShouldBe("YamlDotNet@18.0.0");
+        refusing.RefusesExperimental.ShouldBeTrue();
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single(l => l.Name == "trial").RefusesExperimental.ShouldBeFalse();
+        (await _store.ListDeploymentsAsync("trial", 10, CancellationToken.None)).Select(d => d.Experimental).ShouldBe(["YamlDotNet@18.0.0", null]);
+        await Should.ThrowAsync<MetadataNotFoundException>(() => _store.SetLocationRefusesExperimentalAsync("nowhere", refuses: true, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task MinReplicas_IsKeptWithTheDeployment_AndTheLocationHasThatOfItsLiveOne()
     {
         var release = Some.Release("pool");

@@ -31,20 +31,36 @@ public abstract class TaskStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_task_is_queued_from_its_publish_while_a_worker_holds_it_until_its_result_is_recorded()
     {
-        var before = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var before = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:0", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
-        var published = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var published = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await using var worker = await _queue.ConsumeAsync("meshing", new ConsumeOptions { Worker = "agent-1" }, CancellationToken.None);
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var held = await worker.ReceiveAsync(deadline.Token);
-        var leased = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var leased = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
         await worker.CompleteAsync(held, Encoding.UTF8.GetBytes("42"), CancellationToken.None);
-        var settled = await _store.IsTaskQueuedAsync("run-1:mesh:0", CancellationToken.None);
+        var settled = await _store.HasTaskAsync("run-1:mesh:0", CancellationToken.None);
 
         before.ShouldBeFalse();
         published.ShouldBeTrue();
         leased.ShouldBeTrue("a task a worker holds is still queued: a call sent again for it must not be refused");
         settled.ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task The_waiting_calls_that_have_results_are_found_in_one_lookup()
+    {
+        var none = await _store.ListTaskResultIdsAsync([], CancellationToken.None);
+        foreach (var id in (string[])["run-1:mesh:1/1", "run-1:mesh:3/1"])
+        {
+            await _store.RecordTaskResultAsync(new TaskResult(id, "meshing", Succeeded: true, Encoding.UTF8.GetBytes("42"), Error: null, 1, DateTimeOffset.UtcNow), CancellationToken.None);
+        }
+
+        await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:2/1", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
+        var found = await _store.ListTaskResultIdsAsync(["run-1:mesh:1/1", "run-1:mesh:2/1", "run-1:mesh:3/1", "run-1:mesh:4/1", "it's \"quoted\""], CancellationToken.None);
+
+        none.ShouldBeEmpty();
+        found.Order(StringComparer.Ordinal).ToList().ShouldBe(["run-1:mesh:1/1", "run-1:mesh:3/1"], "the recorded ones, not the queued one nor the unknown");
     }
 }
 

@@ -8,8 +8,10 @@ export async function render(main, [name]) {
   if (!location) throw new Error(`there is no location '${name}'.`);
   const message = h('p', { class: 'error', role: 'alert', hidden: true });
   main.append(
-    h('h1', {}, name, ' ', badge(location.health)),
-    h('p', {}, 'Live release ', digest(location.release), ' · ',
+    h('h1', {}, name, ' ', badge(location.health), location.experimental ? [' ', badge('experimental')] : null),
+    h('p', {}, 'Live release ', digest(location.release),
+      location.experimental ? h('span', { class: 'muted' }, ' (with experimental packages)') : null,
+      location.refuses_experimental ? h('span', { class: 'muted' }, ' · refuses experimental releases') : null, ' · ',
       h('a', { href: `#/locations/${enc(name)}/jobs` }, 'Jobs'), ' · ',
       h('a', { href: `#/runs?location=${enc(name)}` }, 'Runs')),
     message);
@@ -33,9 +35,12 @@ export async function render(main, [name]) {
       onchange: () => { pick[side] = d.deployment; updateDiff(); },
     });
     const canRollBack = d.outcome === 'live' && d.release !== location.release && may('deploy', name);
-    return h('li', { class: `deployment ${d.outcome}`, 'data-deployment': d.deployment },
+    return h('li', { class: `deployment ${d.outcome}${d.experimental ? ' experimental' : ''}`, 'data-deployment': d.deployment },
       h('div', { class: 'head' },
-        badge(d.live ? 'serving' : d.outcome), ' ', h('strong', {}, d.path), ' ', when(d.created_at),
+        badge(d.live ? 'serving' : d.outcome), ' ',
+        // skiff deploy --exp: packages outside the environment, for this release only (docs/build.md).
+        d.experimental ? [h('span', { class: 'badge experimental', title: `experimental: ${d.experimental_packages.join(' ')}` }, 'experimental'), ' '] : null,
+        h('strong', {}, d.path), ' ', when(d.created_at),
         h('span', { class: 'muted' }, ` by ${d.who}`),
         d.commit ? [' · ', h('code', {}, d.commit.slice(0, 10)), d.dirty ? h('span', { class: 'muted' }, ' (dirty)') : null] : null,
         ` · ${duration(total(d))} · `, `${bytes(d.uploaded.bytes)} in ${d.uploaded.blobs} blob${d.uploaded.blobs === 1 ? '' : 's'}`,
