@@ -39,18 +39,22 @@ internal static class DeployCommand
                 }
             }
         });
-        var replicas = new Option<int?>("--replicas") { Description = "On how many agents the location runs (each runs its own code server; runs are spread over them). Left out, the location keeps its current number (1 at first)." };
+        var replicas = new Option<(int? Min, int Max)?>("--replicas")
+        {
+            Description = "On how many agents the location runs (each runs its own code server; runs are spread over them): N, or MIN..MAX for a pool the server scales with its tasks (such as 0..8; docs/tasks.md). Left out, the location keeps its current number (1 at first).",
+        };
         replicas.CustomParser = result =>
         {
             var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-            if (int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var count)
-                && count is >= 1 and <= Skiff.Server.Agents.Placement.MaxReplicas)
+            try
             {
-                return count;
+                return Skiff.Server.Agents.Placement.ParseReplicas(text);
             }
-
-            result.AddError($"--replicas must be a whole number between 1 and {Skiff.Server.Agents.Placement.MaxReplicas}; got '{text}'.");
-            return null;
+            catch (ArgumentException exception)
+            {
+                result.AddError("--replicas: " + exception.Message);
+                return null;
+            }
         };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
@@ -102,7 +106,7 @@ internal static class DeployCommand
             }
 
             var constraints = parse.GetValue(on) is { Length: > 0 } labels ? string.Join(",", labels) : null;
-            var deployed = await new ReleaseDeployer(api, local) { On = constraints, Replicas = parse.GetValue(replicas) }.DeployAsync(
+            var deployed = await new ReleaseDeployer(api, local) { On = constraints, Replicas = parse.GetValue(replicas)?.Max, MinReplicas = parse.GetValue(replicas)?.Min }.DeployAsync(
                 request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {

@@ -46,6 +46,17 @@ internal static class PlatformCommands
                 result.AddError($"--agent-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 2m.");
             }
         });
+        var poolIdle = new Option<string?>("--pool-idle")
+        {
+            Description = "How long a pool deployed with --replicas MIN..MAX goes without tasks before the server scales it down to MIN, e.g. 30s or 10m. Default 5m.",
+        };
+        poolIdle.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
+            {
+                result.AddError($"--pool-idle: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
+            }
+        });
         var scrubRate = new Option<string?>("--scrub-rate")
         {
             Description = "How fast the background scrub re-hashes the blob store to find damage, in bytes per second, such as 8MiB or 512KiB; 0 turns it off. Damaged blobs are quarantined and uploaded again by the next deploy (GET /api/v1/blobs/scrub). Default 8MiB.",
@@ -77,7 +88,7 @@ internal static class PlatformCommands
                 result.AddError("--task-queue: " + e.Message);
             }
         });
-        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, scrubRate, secretsKey, taskQueue };
+        var command = new Command("server", "Run the control plane: HTTP API, metadata (SQLite, or PostgreSQL with --metadata) and blob store (files, or S3 with --blobs), for agents to connect to.") { data, port, host, json, metadata, blobs, grace, poolIdle, scrubRate, secretsKey, taskQueue };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -126,6 +137,7 @@ internal static class PlatformCommands
                 Metadata = database,
                 S3Blobs = s3,
                 AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
+                PoolIdlePeriod = parse.GetValue(poolIdle) is { } idleText && TryParseDuration(idleText, out var idle) ? idle : ServerOptions.DefaultPoolIdlePeriod,
                 ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
                 SecretsKeyFile = parse.GetValue(secretsKey) ?? FromEnvironment("SKIFF_SECRETS_KEY_FILE"),
                 RabbitMqTasks = rabbitMq,

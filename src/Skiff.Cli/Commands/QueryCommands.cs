@@ -50,7 +50,7 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "VARIANT", "EXP", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "VARIANT", "EXP", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "REPLICAS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
                     (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["variant"] ?? "-",
@@ -60,6 +60,10 @@ internal static class QueryCommands
                     // A location serving tasks is a pool; "-" keeps the others quiet.
                     (int?)l["tasks"] is > 0 and var tasks ? tasks.ToString(CultureInfo.InvariantCulture) : "-",
                     (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
+                    // A pool that scales: on how many agents it is now, of its range ("1 of 0..8").
+                    (int?)l["min_replicas"] is { } fewest
+                        ? $"{(l["agents"] as JsonArray)?.Count ?? 0} of {fewest}..{(int?)l["replicas"]}"
+                        : ((int?)l["replicas"] ?? 1).ToString(CultureInfo.InvariantCulture),
                     Names(l["agents"]) + ((string?)l["on"] is { } on ? $" (on {on})" : ""), (string?)l["deployment"] ?? "-",
                 })]));
 

@@ -29,6 +29,9 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
     /// <summary>On how many agents the location runs; null keeps the location's number.</summary>
     public int? Replicas { get; init; }
 
+    /// <summary>With <see cref="Replicas"/> as its most, the fewest replicas of a pool that scales with its work (<c>--replicas MIN..MAX</c>); null for a fixed number.</summary>
+    public int? MinReplicas { get; init; }
+
     /// <param name="request">The project to build, and for which runtime.</param>
     /// <param name="location">The location to make it live on (created on first deploy).</param>
     /// <param name="memoryLimit">A new memory limit for the location (<c>none</c> lifts it); null keeps the current one.</param>
@@ -120,6 +123,7 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
                 MemoryLimit = memoryLimit,
                 On = On,
                 Replicas = Replicas,
+                MinReplicas = MinReplicas,
                 Commit = git?.Commit,
                 Dirty = git?.Dirty,
             },

@@ -41,6 +41,12 @@ internal sealed record LocationSummary(
 
     /// <summary>Whether the location refuses releases with experimental packages (`skiff locations set L --no-exp`).</summary>
     public bool RefusesExperimental { get; init; }
+
+    /// <summary>
+    /// For a pool deployed with <c>--replicas MIN..MAX</c>, its fewest replicas (<see cref="Replicas"/> is then its most, and
+    /// <see cref="Agents"/> says how many it is on now); null for a fixed number (docs/tasks.md, "Scaling a pool").
+    /// </summary>
+    public int? MinReplicas { get; init; }
 }
 
 /// <summary>

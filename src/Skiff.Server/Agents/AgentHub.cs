@@ -35,6 +35,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     private readonly ConcurrentDictionary<string, LocationReport> _lastReports = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastFailedMove = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _turns = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _scaledTo = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _rebalancing = new(1, 1);
     private readonly DateTimeOffset _startedAt = time.GetUtcNow();
     private TaskCompletionSource _agentConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -198,7 +199,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
             if (placed.Count == 0)
             {
-                var target = Choose(PlacementOf(location), [], fleet, placements, keepAbsent: false);
+                // A pool scaled to zero gets one agent for a run of its own (its tasks place it through the scaler).
+                var target = Choose(PlacementOf(location, 0, atLeast: 1), [], fleet, placements, keepAbsent: false);
                 if (target.Count > 0)
                 {
                     await store.ReplacePlacementAsync(location.Name, [], target, cancellationToken).ConfigureAwait(false);
@@ -217,7 +219,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new AgentUnavailableException(placed.Count == 0
-                    ? Refusal(location.Name, PlacementOf(location), fleet, [])
+                    ? Refusal(location.Name, PlacementOf(location, 0, atLeast: 1), fleet, [])
                     : $"no agent hosting '{location.Name}' is connected (it is placed on {string.Join(", ", placed)}); start one, or wait: after {gracePeriod.TotalSeconds:0} s away an agent's locations move to other agents.");
             }
         }
@@ -250,6 +252,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
             var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
             var current = placements.GetValueOrDefault(location) ?? [];
+            // A pool that scales is activated where it is now (on one agent at least: its health and tasks are learnt so).
+            placement = placement.Sized(Math.Max(1, _scaledTo.GetValueOrDefault(location, current.Count)));
             var target = Choose(placement, current, fleet, placements, keepAbsent: false);
             if (target.Count < placement.Replicas)
             {
@@ -397,7 +401,66 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             : placement.Mismatch(profile.Labels);
     }
 
-    private static Placement PlacementOf(LocationRecord location) => Placement.FromStored(location.Replicas, location.Constraints);
+    /// <summary>Where a location is to be placed now: a pool that scales on what the scaler last decided, else on <paramref name="placed"/>, kept between its fewest and most.</summary>
+    private Placement PlacementOf(LocationRecord location, int placed, int atLeast = 0) =>
+        Placement.FromStored(location.Replicas, location.Constraints, location.MinReplicas).Sized(Math.Max(atLeast, _scaledTo.GetValueOrDefault(location.Name, placed)));
+
+    /// <summary>
+    /// A pool that scales is to be placed on <paramref name="replicas"/> agents (<see cref="Tasks.PoolScaler"/>): more are
+    /// added by the next rebalance; fewer are removed by <see cref="ScaleDownAsync"/>.
+    /// </summary>
+    public void ScaleTo(string location, int replicas) => _scaledTo[location] = replicas;
+
+    /// <summary>
+    /// Takes a pool that scales off agents until it is on <paramref name="replicas"/>, one agent at a time and only where
+    /// its worker holds no task (<see cref="Tasks.TaskDispatcher.TryRetire"/>): the placement is removed first, so no new
+    /// worker starts there, and put back when the worker turns out busy. The agents it left are told to stop it. Returns
+    /// how many agents it is on after.
+    /// </summary>
+    public async Task<int> ScaleDownAsync(string location, int replicas, CancellationToken cancellationToken)
+    {
+        await _rebalancing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+            var placed = (await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(location) ?? [];
+            // Agents away first (nothing of theirs runs here), then the most loaded.
+            foreach (var agent in placed.OrderBy(a => fleet.Connected.ContainsKey(a)).ThenByDescending(fleet.MemoryInUse).ThenBy(a => a, StringComparer.Ordinal).ToList())
+            {
+                if (placed.Count <= replicas)
+                {
+                    break;
+                }
+
+                var next = placed.Where(a => a != agent).ToList();
+                if (!await store.ReplacePlacementAsync(location, placed, next, cancellationToken).ConfigureAwait(false))
+                {
+                    // Moved meanwhile: the next pass looks again.
+                    break;
+                }
+
+                if (Tasks is { } tasks && !tasks.TryRetire(location, agent))
+                {
+                    // Its worker holds a task: it stays, and the pool is smaller at a later pass.
+                    await store.ReplacePlacementAsync(location, next, placed, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+
+                placed = next;
+                Log.PoolScaledDown(Logger, location, agent, placed.Count);
+                if (fleet.Connected.TryGetValue(agent, out var server))
+                {
+                    await PutBackAsync(new AgentLink(agent, server), location, release: null, memoryLimit: null, environment: null).ConfigureAwait(false);
+                }
+            }
+
+            return placed.Count;
+        }
+        finally
+        {
+            _rebalancing.Release();
+        }
+    }
 
     /// <summary>How to reach a named agent now (a run's, to cancel it).</summary>
     public async Task<AgentLink> LinkAsync(string agent, CancellationToken cancellationToken) =>
@@ -718,7 +781,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     continue;
                 }
 
-                var placement = PlacementOf(location);
+                var placement = PlacementOf(location, current.Count);
                 var target = Choose(placement, current, fleet, placements, keepAbsent: true);
                 var added = target.Except(current, StringComparer.Ordinal).ToList();
                 if (added.Count == 0)

@@ -42,6 +42,7 @@ internal static class ControlEndpoints
                     Dirty = body.Dirty,
                     On = body.On,
                     Replicas = body.Replicas,
+                    MinReplicas = body.MinReplicas,
                 },
                 cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(Json.Deployment(deployment));
@@ -90,6 +91,7 @@ internal static class ControlEndpoints
                     Variant = location.Variant,
                     Experimental = location.Experimental is not null,
                     RefusesExperimental = location.RefusesExperimental,
+                    MinReplicas = location.MinReplicas,
                 });
             }
 

@@ -262,6 +262,7 @@ internal sealed class Deployer
         {
             Variant = variant,
             Experimental = experimental,
+            MinReplicas = placement.MinReplicas,
         };
         span?.SetTag(Traces.Deployment, record.Id);
         span?.SetTag(Traces.DeploymentPath, path);
@@ -332,6 +333,11 @@ internal sealed class Deployer
             throw new InvalidPlacementException($"replicas must be between 1 and {Placement.MaxReplicas}; got {request.Replicas}.");
         }
 
+        if (request.MinReplicas is { } fewest && (request.Replicas is not { } most || fewest < 0 || fewest > most))
+        {
+            throw new InvalidPlacementException($"min_replicas must come with replicas (the most) and be between 0 and it; got {fewest}..{request.Replicas?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(none)"}. Write --replicas MIN..MAX, such as 0..8.");
+        }
+
         Dictionary<string, string>? constraints = null;
         if (request.On is { } on)
         {
@@ -347,12 +353,16 @@ internal sealed class Deployer
 
         if (constraints is not null && request.Replicas is { } replicas)
         {
-            return new Placement(replicas, constraints);
+            return new Placement(replicas, constraints) { MinReplicas = request.MinReplicas };
         }
 
         var location = await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false);
-        var current = location is null ? Placement.Default : Placement.FromStored(location.Replicas, location.Constraints);
-        return new Placement(request.Replicas ?? current.Replicas, constraints ?? current.Constraints);
+        var current = location is null ? Placement.Default : Placement.FromStored(location.Replicas, location.Constraints, location.MinReplicas);
+        // Replicas given set both ends (a plain N makes a pool fixed again); left out, both are kept.
+        return new Placement(request.Replicas ?? current.Replicas, constraints ?? current.Constraints)
+        {
+            MinReplicas = request.Replicas is null ? current.MinReplicas : request.MinReplicas,
+        };
     }
 
     private async Task<DeploymentRecord> ActivateAsync(DeploymentRecord record, long received, VariableChange? change)
@@ -392,7 +402,7 @@ internal sealed class Deployer
                         record.Location,
                         record.Release.ToString(),
                         record.MemoryLimit,
-                        Placement.FromStored(record.Replicas, record.Constraints),
+                        Placement.FromStored(record.Replicas, record.Constraints, record.MinReplicas),
                         previous?.ToString(),
                         change is null ? stored : LocationVariables.After(stored, change),
                         stored,

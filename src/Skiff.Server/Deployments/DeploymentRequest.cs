@@ -27,4 +27,10 @@ internal sealed record DeploymentRequest(
 
     /// <summary>On how many agents the location runs; null keeps the location's current number (one at first).</summary>
     public int? Replicas { get; init; }
+
+    /// <summary>
+    /// With <see cref="Replicas"/> as its most, the fewest replicas of a pool that scales with its work (<c>--replicas
+    /// MIN..MAX</c>, docs/tasks.md "Scaling a pool"); null with <see cref="Replicas"/> given: a fixed number.
+    /// </summary>
+    public int? MinReplicas { get; init; }
 }

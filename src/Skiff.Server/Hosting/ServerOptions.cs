@@ -60,6 +60,15 @@ internal sealed class ServerOptions
     /// </summary>
     public TimeSpan AgentGracePeriod { get; init; } = DefaultAgentGracePeriod;
 
+    /// <summary>
+    /// How long a pool deployed with <c>--replicas MIN..MAX</c> goes without ready or in-flight tasks before it is scaled
+    /// down to MIN (docs/tasks.md, "Scaling a pool"). Default 5 minutes.
+    /// </summary>
+    public TimeSpan PoolIdlePeriod { get; init; } = DefaultPoolIdlePeriod;
+
+    /// <summary>Five minutes: a pool called every few minutes stays warm; one left alone frees its agents.</summary>
+    public static readonly TimeSpan DefaultPoolIdlePeriod = TimeSpan.FromMinutes(5);
+
     /// <summary>One minute: long enough for an agent or server restart, short enough that work moves on.</summary>
     public static readonly TimeSpan DefaultAgentGracePeriod = TimeSpan.FromMinutes(1);
 

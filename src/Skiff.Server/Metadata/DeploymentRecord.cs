@@ -73,4 +73,10 @@ internal sealed record DeploymentRecord(
     /// read by the server from the release manifest, as <c>Id@Version</c> joined by spaces; null for none.
     /// </summary>
     public string? Experimental { get; init; }
+
+    /// <summary>
+    /// The fewest replicas of a pool deployed with <c>--replicas MIN..MAX</c> (<see cref="Replicas"/> is then MAX): the
+    /// server places it on between the two as its work asks (docs/tasks.md, "Scaling a pool"). Null: a fixed number.
+    /// </summary>
+    public int? MinReplicas { get; init; }
 }

@@ -41,4 +41,7 @@ internal sealed record LocationRecord(
 
     /// <summary>Whether the location refuses releases with experimental packages (`skiff locations set L --no-exp`); kept across deploys.</summary>
     public bool RefusesExperimental { get; init; }
+
+    /// <summary>The live deployment's <see cref="DeploymentRecord.MinReplicas"/>: null unless it scales with its work (<see cref="Replicas"/> is then its most).</summary>
+    public int? MinReplicas { get; init; }
 }

@@ -8,13 +8,13 @@ internal sealed partial class PostgresMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change, tasks_json, variant, experimental
+               replicas, constraints, env_change, tasks_json, variant, experimental, min_replicas
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental, d.min_replicas
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -70,10 +70,10 @@ internal sealed partial class PostgresMetadataStore
                             """
                             INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                      timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental)
+                                                     git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental, min_replicas)
                             VALUES (@id, @location, @release, @environment, @source, @path, @blobsUploaded, @bytesUploaded,
                                     @timings, @who, @createdAt, @outcome, @error, @definitions, @finishedAt, @rollbackOf, @memoryLimit,
-                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks, @variant, @experimental);
+                                    @gitCommit, @gitDirty, @server, @replicas, @constraints, @envChange, @tasks, @variant, @experimental, @minReplicas);
                             """,
                             ("@id", deployment.Id),
                             ("@location", deployment.Location),
@@ -100,7 +100,8 @@ internal sealed partial class PostgresMetadataStore
                             ("@envChange", deployment.EnvChange),
                             ("@tasks", deployment.TasksJson),
                             ("@variant", deployment.Variant),
-                            ("@experimental", deployment.Experimental)),
+                            ("@experimental", deployment.Experimental),
+                            ("@minReplicas", deployment.MinReplicas)),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -284,6 +285,7 @@ internal sealed partial class PostgresMetadataStore
         TasksJson = ReadNullableString(reader, 23),
         Variant = ReadNullableString(reader, 24),
         Experimental = ReadNullableString(reader, 25),
+        MinReplicas = reader.IsDBNull(26) ? null : reader.GetInt32(26),
     };
 
     private static LocationRecord ReadLocation(NpgsqlDataReader reader) => new(
@@ -301,5 +303,6 @@ internal sealed partial class PostgresMetadataStore
         MaxConcurrent = reader.IsDBNull(8) ? null : reader.GetInt32(8),
         Experimental = ReadNullableString(reader, 11),
         RefusesExperimental = reader.GetBoolean(12),
+        MinReplicas = reader.IsDBNull(13) ? null : reader.GetInt32(13),
     };
 }

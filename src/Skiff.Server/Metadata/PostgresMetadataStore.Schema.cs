@@ -334,6 +334,12 @@ internal sealed partial class PostgresMetadataStore
         ALTER TABLE deployments ADD COLUMN experimental text;
         ALTER TABLE locations ADD COLUMN refuses_experimental boolean NOT NULL DEFAULT false;
         """,
+
+        // Pools that scale with their work (docs/tasks.md, "Scaling a pool"): the fewest replicas of a deployment deployed
+        // with --replicas MIN..MAX (replicas holds MAX); null for a fixed number of replicas.
+        """
+        ALTER TABLE deployments ADD COLUMN min_replicas integer;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -8,13 +8,13 @@ internal sealed partial class SqliteMetadataStore
         """
         SELECT id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded, timings_json,
                who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit, git_commit, git_dirty, server,
-               replicas, constraints, env_change, tasks_json, variant, experimental
+               replicas, constraints, env_change, tasks_json, variant, experimental, min_replicas
         FROM deployments
         """;
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental, d.min_replicas
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -62,10 +62,10 @@ internal sealed partial class SqliteMetadataStore
                         """
                         INSERT INTO deployments (id, location, release, environment, source, path, blobs_uploaded, bytes_uploaded,
                                                  timings_json, who, created_at, outcome, error, definitions_json, finished_at, rollback_of, memory_limit,
-                                                 git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental)
+                                                 git_commit, git_dirty, server, replicas, constraints, env_change, tasks_json, variant, experimental, min_replicas)
                         VALUES ($id, $location, $release, $environment, $source, $path, $blobsUploaded, $bytesUploaded,
                                 $timings, $who, $createdAt, $outcome, $error, $definitions, $finishedAt, $rollbackOf, $memoryLimit,
-                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange, $tasks, $variant, $experimental);
+                                $gitCommit, $gitDirty, $server, $replicas, $constraints, $envChange, $tasks, $variant, $experimental, $minReplicas);
                         """,
                         ("$id", deployment.Id),
                         ("$location", deployment.Location),
@@ -92,6 +92,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$tasks", deployment.TasksJson),
                         ("$variant", deployment.Variant),
                         ("$experimental", deployment.Experimental),
+                        ("$minReplicas", deployment.MinReplicas),
                         ("$gitDirty", deployment.Dirty)),
                     cancellationToken).ConfigureAwait(false);
 
@@ -262,6 +263,7 @@ internal sealed partial class SqliteMetadataStore
         TasksJson = ReadNullableString(reader, 23),
         Variant = ReadNullableString(reader, 24),
         Experimental = ReadNullableString(reader, 25),
+        MinReplicas = reader.IsDBNull(26) ? null : (int)reader.GetInt64(26),
     };
 
     private static LocationRecord ReadLocation(SqliteDataReader reader) => new(
@@ -279,5 +281,6 @@ internal sealed partial class SqliteMetadataStore
         MaxConcurrent = reader.IsDBNull(8) ? null : (int)reader.GetInt64(8),
         Experimental = ReadNullableString(reader, 11),
         RefusesExperimental = reader.GetInt64(12) != 0,
+        MinReplicas = reader.IsDBNull(13) ? null : (int)reader.GetInt64(13),
     };
 }

@@ -323,6 +323,12 @@ internal sealed partial class SqliteMetadataStore
         ALTER TABLE deployments ADD COLUMN experimental TEXT;
         ALTER TABLE locations ADD COLUMN refuses_experimental INTEGER NOT NULL DEFAULT 0;
         """,
+
+        // Pools that scale with their work (docs/tasks.md, "Scaling a pool"): the fewest replicas of a deployment deployed
+        // with --replicas MIN..MAX (replicas holds MAX); null for a fixed number of replicas.
+        """
+        ALTER TABLE deployments ADD COLUMN min_replicas INTEGER;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -44,7 +44,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     // Calls waiting for a result, and the agent that made each (the one a reconnect last named).
     private readonly ConcurrentDictionary<string, string> _waiting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _settled = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Pool, string Agent), byte> _workers = new();
+    private readonly ConcurrentDictionary<(string Pool, string Agent), Worker> _workers = new();
 
     // Calls whose caller stopped waiting, until settled; and the agent running each call a worker handed out.
     private readonly ConcurrentDictionary<string, byte> _canceled = new(StringComparer.Ordinal);
@@ -274,15 +274,16 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         // (docs/agent.md, "Stopping").
         foreach (var agent in placed.Where(a => sessionOf(a) is { IsCaughtUp: true, IsDraining: false }))
         {
-            if (_workers.TryAdd((pool, agent), 0))
+            var worker = new Worker();
+            if (_workers.TryAdd((pool, agent), worker))
             {
-                _ = WorkAsync(pool, agent);
+                _ = WorkAsync(pool, agent, worker);
             }
         }
     }
 
     /// <summary>One agent's worker for one pool: takes a task when the last one is settled, until the agent's session closes.</summary>
-    private async Task WorkAsync(string pool, string agent)
+    private async Task WorkAsync(string pool, string agent, Worker worker)
     {
         try
         {
@@ -297,7 +298,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             _ = session.Closed.Task.ContinueWith(_ => Cancel(open), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             await using var consumer = await queue.ConsumeAsync(pool, new ConsumeOptions { Prefetch = 1, Worker = agent }, open.Token).ConfigureAwait(false);
             // An agent that says it is stopping ends the wait for a next task, never the task it runs (that waits on open).
-            using var taking = CancellationTokenSource.CreateLinkedTokenSource(open.Token, session.Draining);
+            using var taking = CancellationTokenSource.CreateLinkedTokenSource(open.Token, session.Draining, worker.Retired.Token);
             while (!taking.IsCancellationRequested)
             {
                 TaskDelivery delivery;
@@ -311,7 +312,24 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                     return;
                 }
 
-                if (!await RunAsync(consumer, session, delivery, open.Token).ConfigureAwait(false))
+                lock (worker)
+                {
+                    if (worker.Retired.IsCancellationRequested)
+                    {
+                        // Scaled down as this came: not run here; the consumer gives it back as it is disposed.
+                        return;
+                    }
+
+                    worker.Holding = true;
+                }
+
+                var more = await RunAsync(consumer, session, delivery, open.Token).ConfigureAwait(false);
+                lock (worker)
+                {
+                    worker.Holding = false;
+                }
+
+                if (!more)
                 {
                     return;
                 }
@@ -327,7 +345,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
         finally
         {
-            _workers.TryRemove((pool, agent), out _);
+            _workers.TryRemove(KeyValuePair.Create((pool, agent), worker));
+            worker.Retired.Dispose();
         }
 
         static void Cancel(CancellationTokenSource source)
@@ -341,6 +360,46 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                 // The worker had ended.
             }
         }
+    }
+
+    /// <summary>
+    /// A pool scaled down off an agent (<see cref="PoolScaler"/>): its worker there takes no further task, unless it holds
+    /// one now, when nothing changes and this is false, so that a busy worker is never removed. True also when there is no
+    /// worker here (none started yet, or the agent is connected to another server).
+    /// </summary>
+    public bool TryRetire(string pool, string agent)
+    {
+        if (!_workers.TryGetValue((pool, agent), out var worker))
+        {
+            return true;
+        }
+
+        lock (worker)
+        {
+            if (worker.Holding)
+            {
+                return false;
+            }
+
+            try
+            {
+                worker.Retired.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // It had ended.
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>One pool's worker on one agent: whether it holds a task now, and its retirement (both under its lock).</summary>
+    private sealed class Worker
+    {
+        public bool Holding { get; set; }
+
+        public CancellationTokenSource Retired { get; } = new();
     }
 
     /// <summary>Has the agent run one delivery and settles it; false when this agent should take no more of the pool's tasks.</summary>

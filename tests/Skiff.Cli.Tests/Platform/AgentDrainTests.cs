@@ -103,35 +103,17 @@ public sealed class AgentDrainTests : IDisposable
         recorded.ShouldBe(new Dictionary<string, (bool, int)> { [$"{firstTaskId}/1"] = (true, 1), [$"{secondTaskId}/1"] = (true, 1) });
     }
 
-    private static string Skiff => Path.Combine(AppContext.BaseDirectory, "skiff.dll");
+    private SkiffProcesses Cli => new(_workspace);
 
-    private Dictionary<string, string> Home => new() { ["SKIFF_HOME"] = _workspace.PathTo("home") };
+    private static string Skiff => SkiffProcesses.Skiff;
 
-    private RunningProcess StartWorker(string url, string token) => RunningProcess.Start(
-        "dotnet",
-        [Skiff, "agent", "--server", url, "--token", token, "--cache", _workspace.PathTo("worker-cache"), "--name", "worker", "--label", "role=pool", "--no-sandbox"],
-        _workspace.Root,
-        Home);
+    private Dictionary<string, string> Home => Cli.Home;
 
-    private Task<CliProcess.Result> SkiffAsync(Dictionary<string, string> environment, params string[] arguments) =>
-        CliProcess.RunAsync("dotnet", [Skiff, .. arguments], _workspace.Root, _workspace.PathTo("home"), environment);
+    private RunningProcess StartWorker(string url, string token) => Cli.StartAgent(url, token, "worker", "role=pool");
 
-    /// <summary>Waits until the server lists the agent as connected (it connects on its own, after its start).</summary>
-    private async Task WaitForAgentAsync(Dictionary<string, string> environment, string name)
-    {
-        using var deadline = new CancellationTokenSource(Deadline);
-        while (true)
-        {
-            var agents = await SkiffAsync(environment, "agents", "--json");
-            if (agents.ExitCode == 0 && JsonNode.Parse(agents.Stdout)!.AsArray().Any(a => (string?)a!["name"] == name && (bool?)a["connected"] == true))
-            {
-                return;
-            }
+    private Task<CliProcess.Result> SkiffAsync(Dictionary<string, string> environment, params string[] arguments) => Cli.RunAsync(environment, arguments);
 
-            // Each look is a CLI process of its own; the deadline is against an agent that never connects.
-            deadline.Token.ThrowIfCancellationRequested();
-        }
-    }
+    private Task WaitForAgentAsync(Dictionary<string, string> environment, string name) => Cli.WaitForAgentAsync(environment, name);
 
     /// <summary>Waits for a file matching <paramref name="pattern"/> to appear in <paramref name="folder"/>; returns its path.</summary>
     private static async Task<string> WaitForFileAsync(string folder, string pattern)

@@ -165,6 +165,21 @@ public abstract class DeploymentContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MinReplicas_IsKeptWithTheDeployment_AndTheLocationHasThatOfItsLiveOne()
+    {
+        var release = Some.Release("pool");
+        await _store.RegisterReleaseAsync(release, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "pool", release) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]", Replicas = 8, MinReplicas = 0 }, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "fixed", release) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]", Replicas = 3 }, CancellationToken.None);
+
+        var pool = (await _store.GetLocationAsync("pool", CancellationToken.None))!;
+        (pool.MinReplicas, pool.Replicas).ShouldBe((0, 8));
+        (await _store.GetDeploymentAsync("d1", CancellationToken.None))!.MinReplicas.ShouldBe(0);
+        // A fixed number (and a deployment recorded before ranges were) has none.
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single(l => l.Name == "fixed").MinReplicas.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task Tasks_AreKeptWithTheDeployment_AndTheLocationHasThoseOfItsLiveOne()
     {
         const string Tasks = """[{"name":"reconstruct","retry":{"max_attempts":3}}]""";

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using Skiff.Core;
+using Skiff.Core.Queues;
+using Skiff.Server.Agents;
+using Skiff.Server.Api;
+using Skiff.Server.Metadata;
+
+namespace Skiff.Server.Tasks;
+
+/// <summary>
+/// How many agents a pool deployed with <c>--replicas MIN..MAX</c> is to be on (docs/tasks.md, "Scaling a pool"), from
+/// its work: its ready plus in-flight tasks, as KEDA would see them on /metrics.
+/// </summary>
+/// <remarks>
+/// Up at once: <c>clamp(ready + in_flight, MIN, MAX)</c>, one replica per task, so a task for a pool at zero places it.
+/// Down only to MIN, and only once the pool has had no work for <paramref name="idlePeriod"/>: a pool whose work shrinks
+/// keeps its replicas until it is idle, so a burst after a lull finds them warm and placements do not follow every
+/// task's end. The idle time counts from the last pass that saw work, or from the first pass that saw the pool.
+/// </remarks>
+internal sealed class PoolScaleRule(TimeProvider time, TimeSpan idlePeriod)
+{
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _busyAt = new(StringComparer.Ordinal);
+
+    /// <summary>The replicas <paramref name="pool"/> is to be on, now on <paramref name="placed"/>, with <paramref name="work"/> ready or in flight.</summary>
+    public int Desired(string pool, int placed, long work, int min, int max)
+    {
+        var now = time.GetUtcNow();
+        if (work > 0)
+        {
+            _busyAt[pool] = now;
+            return Math.Clamp(Math.Max(placed, (int)Math.Min(work, max)), min, max);
+        }
+
+        return now - _busyAt.GetOrAdd(pool, now) >= idlePeriod ? min : Math.Clamp(placed, min, max);
+    }
+
+    /// <summary>A pool no longer scales (redeployed fixed, or gone): its idle time starts afresh if it scales again.</summary>
+    public void Forget(string pool) => _busyAt.TryRemove(pool, out _);
+}
+
+/// <summary>
+/// Scales the pools deployed with <c>--replicas MIN..MAX</c>: every <see cref="Interval"/> it counts each one's ready and
+/// in-flight tasks, asks <see cref="PoolScaleRule"/> how many agents it is to be on, and has the <see cref="AgentHub"/>
+/// place it there: more agents through the normal rebalance (health-gated, on agents that match its <c>--on</c>), fewer
+/// only off agents whose worker holds no task (<see cref="AgentHub.ScaleDownAsync"/>). One count of the queue per such
+/// pool per pass.
+/// </summary>
+internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHub agents, PoolScaleRule rule, ILogger logger, CancellationToken stopping)
+{
+    /// <summary>How often the pools are looked at: a task for a pool at zero waits up to this long before it is placed.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+
+    private readonly HashSet<string> _scaling = new(StringComparer.Ordinal);
+
+    /// <summary>Until the server stops, one pass every <see cref="Interval"/>.</summary>
+    public async Task RunAsync(TimeProvider time)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(Interval, time, stopping).ConfigureAwait(false);
+                await PassAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception exception) when (exception is SkiffException or TaskQueueUnavailableException or AgentUnavailableException)
+            {
+                // The store or the broker is away for a moment: the next pass tries again, the placements as they are meanwhile.
+                Log.PoolsNotScaled(logger, exception.Message, Interval);
+            }
+            catch (Exception exception)
+            {
+                // A bug in one pass must not end the scaling for the server's life.
+                Log.PoolsNotScaled(logger, $"{exception.GetType().Name}: {exception}", Interval);
+            }
+        }
+    }
+
+    /// <summary>One look at every pool that scales: each is scaled to what its work asks.</summary>
+    public async Task PassAsync(CancellationToken cancellationToken)
+    {
+        var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        // A pool being deployed is placed by its deployment (on its agents now, one at least); scaled after it.
+        var pending = (await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false)).Select(d => d.Location).ToHashSet(StringComparer.Ordinal);
+        var scaling = new HashSet<string>(StringComparer.Ordinal);
+        var grow = false;
+        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (location is not { MinReplicas: { } min, LiveRelease: not null } || Json.Tasks(location.TasksJson).Count == 0 || pending.Contains(location.Name))
+            {
+                continue;
+            }
+
+            scaling.Add(location.Name);
+            var placed = (placements.GetValueOrDefault(location.Name) ?? []).Count;
+            var counts = await queue.CountAsync(location.Name, cancellationToken).ConfigureAwait(false);
+            var work = counts.Ready + counts.InFlight;
+            var desired = rule.Desired(location.Name, placed, work, min, location.Replicas);
+            agents.ScaleTo(location.Name, desired);
+            if (desired != placed)
+            {
+                Log.PoolScaling(logger, location.Name, work, placed, desired);
+            }
+
+            if (desired < placed)
+            {
+                await agents.ScaleDownAsync(location.Name, desired, cancellationToken).ConfigureAwait(false);
+            }
+
+            grow |= desired > placed;
+        }
+
+        foreach (var gone in _scaling.Except(scaling).ToList())
+        {
+            rule.Forget(gone);
+        }
+
+        _scaling.Clear();
+        _scaling.UnionWith(scaling);
+        if (grow)
+        {
+            await agents.RebalanceAsync(onlyAgent: null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
