@@ -47,11 +47,15 @@ install() {
   flock -u 9
 }
 
-# A port nothing listens on now, from the range the kernel hands out for outgoing connections' peers rarely.
+# A port nothing listens on now, below the range the kernel hands out as outgoing connections' own ports: a port from
+# that range, free when chosen, was taken by some connection in the seconds the broker took to boot (CI: the management
+# listener failed with eaddrinuse). The broker binds these ports again on every restart, so they must stay out of it.
 free_port() {
-  local port
+  local low port
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  ((low > 11000)) || die "the kernel hands out ports from $low up (net.ipv4.ip_local_port_range), leaving no room below it for the broker's ports"
   while true; do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % (low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return

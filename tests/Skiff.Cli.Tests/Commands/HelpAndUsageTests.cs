@@ -55,7 +55,7 @@ public sealed class HelpAndUsageTests : IDisposable
     [InlineData("run analytics", "Required argument missing")]
     [InlineData("history analytics --limit lots", "lots")]
     [InlineData("server --host localhost --port 0", "'localhost' is not an IP address")]
-    [InlineData("deploy . --location x --replicas abc", "--replicas must be a whole number between 1 and 100; got 'abc'.")]
+    [InlineData("deploy . --location x --replicas abc", "--replicas: 'abc' is not a number of replicas")]
     [InlineData("agent --server http://127.0.0.1:9 --cpus-per-location abc", "--cpus-per-location must be a positive number of CPUs, such as 1 or 0.5; got 'abc'.")]
     [InlineData("deploy . --location x --on gpu", "'gpu' has no value: write gpu=VALUE")]
     [InlineData("server --port 0 --agent-grace 0s", "'0s' is not a duration between 1 ms and 1 day")]

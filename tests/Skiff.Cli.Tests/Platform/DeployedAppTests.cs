@@ -98,8 +98,10 @@ public sealed class DeployedAppTests(PlatformFixture fixture) : IClassFixture<Pl
         task["input_schema"].ShouldNotBeNull(poolJson.ToJsonString());
         ((long?)task["retry"]?["initial_delay_ms"]).ShouldBe(2000);
         var poolRow = poolTable.Stdout.Split('\n').Single(l => l.StartsWith("provenance ", StringComparison.Ordinal));
-        poolTable.Stdout.Split('\n')[0].ShouldContain(" TASKS ");
-        poolRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[5].ShouldBe("1", poolTable.Stdout);
+        // Found by its heading, which comes before any heading of two words (MAX RUNS): columns are added over time.
+        var tasksColumn = Array.IndexOf(poolTable.Stdout.Split('\n')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries), "TASKS");
+        tasksColumn.ShouldBeGreaterThan(0, poolTable.Stdout);
+        poolRow.Split(' ', StringSplitOptions.RemoveEmptyEntries)[tasksColumn].ShouldBe("1", poolTable.Stdout);
         ((int?)afterPool["tasks"]).ShouldBe(0);
     }
 
