@@ -158,7 +158,7 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["AGENT", "STATE", "ISOLATION", "LABELS", "LOAD", "RUNS", "LOCATIONS", "ENVIRONMENTS"],
+                ["AGENT", "STATE", "ISOLATION", "LABELS", "LOAD", "RUNS", "TASKS", "LOCATIONS", "ENVIRONMENTS"],
                 [.. agents.OfType<JsonObject>().Select(a => new[]
                 {
                     (string?)a["name"] ?? "",
@@ -167,6 +167,7 @@ internal static class QueryCommands
                     a["labels"] is JsonObject labels && labels.Count > 0 ? string.Join(",", labels.Select(l => $"{l.Key}={(string?)l.Value}")) : "-",
                     Load(a["capacity"], a["load"]),
                     ((int?)a["runs"] ?? 0).ToString(CultureInfo.InvariantCulture),
+                    ((int?)a["tasks"] ?? 0).ToString(CultureInfo.InvariantCulture),
                     Names(a["locations"]),
                     (a["load"]?["environments"] as JsonArray ?? []).Count.ToString(CultureInfo.InvariantCulture) + " live, " + ((int?)a["load"]?["cached_folders"] ?? 0).ToString(CultureInfo.InvariantCulture) + " folders cached",
                 })]));

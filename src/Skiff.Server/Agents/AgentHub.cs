@@ -887,7 +887,8 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
     /// <summary>
     /// Every agent the store knows: connected or not (and through which server), labels, capacity, last load,
-    /// the locations placed on it, its running runs, and its state: <c>ready</c>, <c>draining</c> (runs or
+    /// the locations placed on it, its running runs, the pools' tasks it runs now (counted by the server it is
+    /// connected to), and its state: <c>ready</c>, <c>draining</c> (runs or
     /// locations left), <c>drained</c>, <c>away</c> (within the grace period) or <c>gone</c>.
     /// </summary>
     /// <param name="shown">Which locations the caller may see; the others are left out of each agent's list.</param>
@@ -921,6 +922,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 ["load"] = profile.LoadJson is null ? null : JsonNode.Parse(profile.LoadJson),
                 ["locations"] = new JsonArray([.. visible.Select(l => (JsonNode)l)]),
                 ["runs"] = runsHere,
+                ["tasks"] = Tasks?.TasksRunningOn(profile.Name) ?? 0,
                 ["seen_at"] = profile.SeenAt.ToString("O"),
             });
         }

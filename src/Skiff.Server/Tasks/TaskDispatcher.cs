@@ -394,6 +394,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
     }
 
+    /// <summary>
+    /// How many tasks this server's workers have handed <paramref name="agent"/> and wait on now (<c>tasks</c> in
+    /// <c>GET /api/v1/agents</c>). An agent connected through another server is counted there, and is 0 here.
+    /// </summary>
+    public int TasksRunningOn(string agent) => _running.Values.Count(s => string.Equals(s.Name, agent, StringComparison.Ordinal));
+
     /// <summary>One pool's worker on one agent: whether it holds a task now, and its retirement (both under its lock).</summary>
     private sealed class Worker
     {

@@ -26,13 +26,14 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
     // Against a hang, not a measure: the flow takes well under a minute on an idle machine of two cores.
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(4);
 
-    // The pool's task squares its input, taking 50 ms as if it worked: with tasks of no length at all the workers are idle
-    // nearly always (the calls arrive slower than three workers take them), and a worker busy when it is killed is rare
-    // luck rather than the test's case. The caller's op calls it for its range of numbers at once and checks every answer.
+    // The pool's task squares its input, taking 50 ms as if it worked, and a whole second for one number in a hundred: with
+    // tasks of no length at all the workers are idle nearly always (the calls arrive slower than three workers take them),
+    // and a worker busy when it is killed would be rare luck rather than the test's case. The caller's op calls it for its
+    // range of numbers at once and checks every answer.
     private const string Program = """
             jobs.Task("square", async (TaskContext context, int n) =>
             {
-                await Task.Delay(50, context.CancellationToken);
+                await Task.Delay(n % 100 == 50 ? 1000 : 50, context.CancellationToken);
                 return new Squared(n, (long)n * n);
             });
 
@@ -69,9 +70,6 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>What <c>skiff server</c> is given beyond its data folder and port: the task queue.</summary>
     protected virtual string[] ServerOptions => [];
-
-    /// <summary>The name of an agent holding one of the pool's tasks now (running it), or null when none does.</summary>
-    protected abstract Task<string?> BusyWorkerAsync(string database);
 
     /// <summary>Whatever else happens to the queue in the middle of the flow (RabbitMQ: a restart).</summary>
     protected virtual Task DisruptQueueAsync() => Task.CompletedTask;
@@ -130,11 +128,11 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         // In the middle of the flow: a busy worker killed, the queue disrupted, another busy worker killed.
         var killed = new List<string>();
         await WaitForResultsAsync(Tasks / 8);
-        killed.Add(await KillBusyWorkerAsync());
+        killed.Add(await KillBusyWorkerAsync(http));
         await WaitForResultsAsync(Tasks * 3 / 8);
         await DisruptQueueAsync();
         await WaitForResultsAsync(Tasks * 5 / 8);
-        killed.Add(await KillBusyWorkerAsync());
+        killed.Add(await KillBusyWorkerAsync(http));
         await WaitUntilAsync(async () => (await GetArrayAsync(http, "api/v1/runs?location=callers&limit=100")).All(r => (string?)r["status"] is "succeeded" or "failed" or "canceled"), "every calling run ended");
 
         var ended = await GetArrayAsync(http, "api/v1/runs?location=callers&limit=100");
@@ -158,11 +156,11 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Finds an agent of the pool running a task now, kills it with SIGKILL and starts it again under the same name.</summary>
-    private async Task<string> KillBusyWorkerAsync()
+    private async Task<string> KillBusyWorkerAsync(HttpClient http)
     {
         string? busy = null;
         await WaitUntilAsync(
-            async () => (busy = await BusyWorkerAsync(Database)) is not null
+            async () => (busy = await BusyWorkerAsync(http)) is not null
                 || (await ScalarAsync("SELECT count(*) FROM task_results;") < Tasks ? false : throw new InvalidOperationException("every task completed before a busy worker was found")),
             "a worker running a task");
         var process = _agents[busy!];
@@ -176,6 +174,16 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         StartAgent(busy!, "role=pool");
         return busy!;
     }
+
+    /// <summary>
+    /// An agent of the pool running one of its tasks now, or null: the server's own count of the tasks its workers have
+    /// handed each agent and wait on (<c>tasks</c> in <c>GET /api/v1/agents</c>), the same on either queue.
+    /// </summary>
+    private static async Task<string?> BusyWorkerAsync(HttpClient http) =>
+        (await GetArrayAsync(http, "api/v1/agents"))
+            .Where(a => ((string?)a["name"])?.StartsWith("pool-", StringComparison.Ordinal) == true && (int?)a["tasks"] > 0)
+            .Select(a => (string?)a["name"])
+            .FirstOrDefault();
 
     private async Task StartServerAsync()
     {
@@ -305,16 +313,6 @@ public sealed class EmbeddedTaskFlowTests(ITestOutputHelper output) : TaskFlowTe
         (notAnAddress.Stderr + notASetting.Stderr + unreachable.Stderr).ShouldNotContain("hunter2");
         Directory.Exists(data).ShouldBeFalse("nothing is written when the task queue is wrong");
     }
-
-    protected override async Task<string?> BusyWorkerAsync(string database)
-    {
-        await using var connection = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        // A lease's holder is WORKER/CONSUMER, the worker named after the agent.
-        command.CommandText = "SELECT leased_by FROM tasks WHERE pool = 'pool' AND leased_by IS NOT NULL LIMIT 1;";
-        return await command.ExecuteScalarAsync() is string holder ? holder[..holder.IndexOf('/', StringComparison.Ordinal)] : null;
-    }
 }
 
 /// <summary>The flow on RabbitMQ (`skiff server --task-queue`), which also restarts once in the middle of it.</summary>
@@ -323,46 +321,11 @@ public sealed class RabbitMqTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
 {
     protected override string[] ServerOptions => ["--task-queue", $"{broker.Uri}?management={Uri.EscapeDataString(broker.ManagementUri.ToString())}"];
 
-    /// <summary>
-    /// An agent with a worker subscribed to the pool's queue while tasks wait there: with prefetch 1 and a backlog, the
-    /// broker has pushed it a delivery it has not acknowledged yet (it runs it). From the management API, which samples
-    /// every 500 ms; the count of a channel's unacknowledged deliveries proved too rarely caught for tasks this short.
-    /// </summary>
-    protected override async Task<string?> BusyWorkerAsync(string database)
-    {
-        using var management = Management(broker);
-        var queue = JsonNode.Parse(await management.GetStringAsync("api/queues/%2F/skiff.pool.pool"))!;
-        if ((long?)queue["messages_ready"] is not > 0)
-        {
-            return null;
-        }
-
-        var subscribed = JsonNode.Parse(await management.GetStringAsync("api/consumers"))!.AsArray()
-            .Where(c => (string?)c!["queue"]?["name"] == "skiff.pool.pool")
-            .Select(c => (string?)c!["channel_details"]?["connection_name"])
-            .ToHashSet(StringComparer.Ordinal);
-        // The worker's connection is named "skiff worker AGENT/CONSUMER" (RabbitMqTaskConsumer).
-        return JsonNode.Parse(await management.GetStringAsync("api/connections"))!.AsArray()
-            .Where(c => subscribed.Contains((string?)c!["name"]))
-            .Select(c => (string?)c!["client_properties"]?["connection_name"])
-            .Where(n => n?.StartsWith("skiff worker ", StringComparison.Ordinal) == true)
-            .Select(n => n!["skiff worker ".Length..n!.IndexOf('/', StringComparison.Ordinal)])
-            .FirstOrDefault();
-    }
-
     protected override async Task DisruptQueueAsync()
     {
         await broker.StopAsync();
         Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: RabbitMQ stopped");
         await broker.StartAsync();
         Output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.f}: RabbitMQ started again");
-    }
-
-    private static HttpClient Management(RabbitMqBroker broker)
-    {
-        var management = broker.ManagementUri;
-        var client = new HttpClient { BaseAddress = new UriBuilder(management) { UserName = "", Password = "" }.Uri };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(management.UserInfo))));
-        return client;
     }
 }
