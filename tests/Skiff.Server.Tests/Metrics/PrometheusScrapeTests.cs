@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Skiff.Core.Messaging;
 using Skiff.Server.Hosting;
@@ -50,7 +49,7 @@ public sealed class PrometheusScrapeTests : IAsyncLifetime
         var credentials = _workspace.PathTo("prometheus-token");
         await File.WriteAllTextAsync(credentials, (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["secret"]!);
         File.SetUnixFileMode(credentials, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var port = FreePort();
+        var port = ServerPorts.Free();
         var config = _workspace.PathTo("prometheus.yml");
         await File.WriteAllTextAsync(config, $"""
             global:
@@ -107,12 +106,5 @@ public sealed class PrometheusScrapeTests : IAsyncLifetime
         var install = await CliProcess.RunAsync("bash", [Path.Combine(Workspace.RepositoryRoot, "scripts", "prometheus.sh"), "install"], Workspace.RepositoryRoot);
         install.ExitCode.ShouldBe(0, install.ToString());
         return install.Stdout.Trim().Split('\n')[^1];
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
