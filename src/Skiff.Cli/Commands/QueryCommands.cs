@@ -136,6 +136,11 @@ internal static class QueryCommands
             Console.WriteLine(parse.GetValue(json)
                 ? Node(changed, ApiJson.Default.LocationSettings).ToJsonString(Indented)
                 : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}; experimental releases {(changed.RefusesExperimental ? "refused" : "allowed")}");
+            if (!parse.GetValue(json) && changed.RefusesExperimental && changed.LiveExperimental is { } live)
+            {
+                Console.WriteLine($"note: the live release carries {live}; it stays live (environment changes re-activate it) until the next deploy, which must be a release without experimental packages.");
+            }
+
             return 0;
         }));
         return command;

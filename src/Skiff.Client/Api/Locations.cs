@@ -65,6 +65,12 @@ internal sealed record LocationSettings(string Location, int? MaxConcurrent, str
 {
     /// <summary>Whether the location refuses releases with experimental packages.</summary>
     public bool RefusesExperimental { get; init; }
+
+    /// <summary>
+    /// The experimental packages of the live release, or null: a location set to refuse them keeps such a release live,
+    /// and re-activates it for environment changes, until the next deploy replaces it.
+    /// </summary>
+    public string? LiveExperimental { get; init; }
 }
 
 /// <summary>

@@ -149,6 +149,7 @@ internal static class ControlEndpoints
             return TypedResults.Ok(new LocationSettings(name, limit, string.Join(", ", changed))
             {
                 RefusesExperimental = allowsExperimental is { } set ? !set : location.RefusesExperimental,
+                LiveExperimental = location.Experimental,
             });
         })
             .Accepts<LocationSettingsRequest>("application/json")

@@ -217,7 +217,10 @@ internal sealed class Deployer
 
         var experimental = manifest.IsExperimental ? string.Join(" ", manifest.Experimental!.Select(p => $"{p.Id}@{p.Version}")) : null;
         // Before anything is registered, so a refused deploy leaves the location, its history and the releases as they were.
+        // An environment change re-activates the live release as it is: refusing it would leave a location that was set to
+        // --no-exp while an experimental release was live unable to change its variables until the next deploy.
         if (experimental is not null
+            && change is null
             && await _store.GetLocationAsync(request.Location, cancellationToken).ConfigureAwait(false) is { RefusesExperimental: true })
         {
             throw new ExperimentalRefusedException(

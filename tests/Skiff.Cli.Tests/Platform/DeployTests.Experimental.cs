@@ -80,6 +80,11 @@ public sealed partial class DeployTests
         var table = await Platform.SkiffAsync("locations");
         var allow = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--exp");
         var allowed = await Platform.SkiffAsync("deploy", project, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0", "--json");
+        // Refused again while the experimental release is live: it stays live, and an environment change re-activates it.
+        var refuseAgain = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--no-exp");
+        var envChange = await Platform.SkiffAsync("env", "set", "exp-guarded", "GREETING=still experimental");
+        var afterEnvChange = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray()
+            .OfType<JsonObject>().Single(l => (string?)l["location"] == "exp-guarded");
 
         refuse.ExitCode.ShouldBe(0, refuse.ToString());
         refuse.Stdout.ShouldContain("experimental releases refused");
@@ -97,6 +102,12 @@ public sealed partial class DeployTests
         allow.Stdout.ShouldContain("experimental releases allowed");
         allowed.ExitCode.ShouldBe(0, allowed.ToString());
         ((string?)JsonNode.Parse(allowed.Stdout)!["outcome"]).ShouldBe("live");
+        refuseAgain.ExitCode.ShouldBe(0, refuseAgain.ToString());
+        refuseAgain.Stdout.ShouldContain("note: the live release carries YamlDotNet@18.0.0; it stays live");
+        envChange.ExitCode.ShouldBe(0, envChange.ToString());
+        ((string?)afterEnvChange["release"]).ShouldBe((string?)JsonNode.Parse(allowed.Stdout)!["release"]);
+        ((string?)afterEnvChange["deployment"]).ShouldNotBe((string?)JsonNode.Parse(allowed.Stdout)!["deployment"], "the change re-activated the release in a deployment of its own");
+        ((bool?)afterEnvChange["experimental"]).ShouldBe(true);
     }
 
     [Fact]
