@@ -112,22 +112,36 @@ internal static class BrowseEndpoints
         var b = await ManifestLoader.LoadReleaseAsync(blobs, to, cancellationToken).ConfigureAwait(false);
         var environmentA = await ManifestLoader.LoadEnvironmentAsync(blobs, a.Environment, cancellationToken).ConfigureAwait(false);
         var environmentB = await ManifestLoader.LoadEnvironmentAsync(blobs, b.Environment, cancellationToken).ConfigureAwait(false);
-        var before = environmentA.Packages.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
-        var after = environmentB.Packages.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
+        // A release's packages are its environment's and its experimental ones (skiff deploy --exp), which travel and load
+        // the same way; an experimental one is marked so.
+        var packagesA = environmentA.Packages.Concat(a.Experimental ?? []).ToList();
+        var packagesB = environmentB.Packages.Concat(b.Experimental ?? []).ToList();
+        var experimental = new HashSet<PackageEntry>([.. a.Experimental ?? [], .. b.Experimental ?? []]);
+        var before = packagesA.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
+        var after = packagesB.ToDictionary(p => p.Id, StringComparer.OrdinalIgnoreCase);
 
-        async Task<JsonObject> PackageAsync(PackageEntry package) => new()
+        async Task<JsonObject> PackageAsync(PackageEntry package)
         {
-            ["id"] = package.Id,
-            ["version"] = package.Version,
-            ["blob"] = package.Blob.ToString(),
-            ["bytes"] = await blobs.GetLengthAsync(package.Blob, cancellationToken).ConfigureAwait(false),
-        };
+            var entry = new JsonObject
+            {
+                ["id"] = package.Id,
+                ["version"] = package.Version,
+                ["blob"] = package.Blob.ToString(),
+                ["bytes"] = await blobs.GetLengthAsync(package.Blob, cancellationToken).ConfigureAwait(false),
+            };
+            if (experimental.Contains(package))
+            {
+                entry["experimental"] = true;
+            }
+
+            return entry;
+        }
 
         var added = new JsonArray();
         var changed = new JsonArray();
         var removed = new JsonArray();
         var unchanged = 0;
-        foreach (var package in environmentB.Packages)
+        foreach (var package in packagesB)
         {
             if (!before.TryGetValue(package.Id, out var old))
             {
@@ -148,17 +162,17 @@ internal static class BrowseEndpoints
             }
         }
 
-        foreach (var package in environmentA.Packages.Where(p => !after.ContainsKey(p.Id)))
+        foreach (var package in packagesA.Where(p => !after.ContainsKey(p.Id)))
         {
             removed.Add(await PackageAsync(package).ConfigureAwait(false));
         }
 
         // What `to` holds that `from` did not: the blobs a deploy of `to` uploads when `from` is what the store had.
-        var held = new HashSet<Digest>([from, a.Environment, a.Source, .. environmentA.Packages.Select(p => p.Blob)]);
+        var held = new HashSet<Digest>([from, a.Environment, a.Source, .. packagesA.Select(p => p.Blob)]);
         var moved = new JsonArray();
         long movedBytes = 0;
         var wanted = new List<(string Kind, string Name, Digest Blob)> { ("release manifest", "release", to), ("environment manifest", "environment", b.Environment), ("source", b.EntryAssembly, b.Source) };
-        wanted.AddRange(environmentB.Packages.Select(p => ("package", $"{p.Id} {p.Version}", p.Blob)));
+        wanted.AddRange(packagesB.Select(p => (experimental.Contains(p) ? "experimental package" : "package", $"{p.Id} {p.Version}", p.Blob)));
         foreach (var (kind, name, blob) in wanted.Where(w => !held.Contains(w.Blob)).DistinctBy(w => w.Blob))
         {
             var bytes = await blobs.GetLengthAsync(blob, cancellationToken).ConfigureAwait(false) ?? 0;

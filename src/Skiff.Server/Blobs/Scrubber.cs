@@ -223,7 +223,8 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
                 environments[release.Environment] = packages;
             }
 
-            var reached = packages.Append(release.Id).Append(release.Environment).Append(release.Source).Where(damaged.Contains).ToHashSet();
+            var reached = packages.Concat(await ExperimentalBlobsAsync(release.Id, cancellationToken).ConfigureAwait(false))
+                .Append(release.Id).Append(release.Environment).Append(release.Source).Where(damaged.Contains).ToHashSet();
             if (reached.Count > 0)
             {
                 affected[release.Id] = reached;
@@ -231,6 +232,19 @@ internal sealed class Scrubber(IBlobStore blobs, IMetadataStore metadata, long b
         }
 
         return affected;
+    }
+
+    /// <summary>The blobs of a release's experimental packages (skiff deploy --exp), which it reaches beside its environment's.</summary>
+    private async Task<IEnumerable<Digest>> ExperimentalBlobsAsync(Digest release, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await ManifestLoader.LoadReleaseAsync(blobs, release, cancellationToken).ConfigureAwait(false)).ExperimentalBlobs();
+        }
+        catch (Exception exception) when (exception is BlobNotFoundException or BlobIntegrityException)
+        {
+            return []; // the manifest itself is gone: the release is affected through it
+        }
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;

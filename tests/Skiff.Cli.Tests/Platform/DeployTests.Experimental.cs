@@ -35,6 +35,8 @@ public sealed partial class DeployTests
 
         experimental.ExitCode.ShouldBe(0, experimental.ToString());
         var result = JsonNode.Parse(experimental.Stdout)!;
+        using var http = Platform.Http();
+        var diff = JsonNode.Parse(await http.GetStringAsync($"api/v1/releases/{(string?)plain["release"]}/diff/{(string?)result["release"]}"))!;
         // The project's own environment, digest and blobs: only the experimental package's blob travelled (with the
         // new source and release manifest).
         ((string?)result["environment"]).ShouldBe((string?)plain["environment"]);
@@ -43,6 +45,10 @@ public sealed partial class DeployTests
         var blob = (string)packages[0]!["blob"]!;
         ((int?)result["uploaded"]!["packages"]).ShouldBe(1, experimental.ToString());
         ((int?)result["uploaded"]!["blobs"]).ShouldBe(3, "the experimental package, the source and the release manifest");
+        // The release diff names the experimental package as added, and as what a deploy over the plain release moves.
+        ((bool?)diff["environment_changed"]).ShouldBe(false);
+        diff["packages"]!["added"]!.AsArray().Select(p => $"{(string?)p!["id"]}@{(string?)p["version"]} {(bool?)p["experimental"]}").ShouldBe(["YamlDotNet@18.0.0 True"]);
+        diff["transfer"]!["items"]!.AsArray().Where(i => (string?)i!["kind"] == "experimental package").Select(i => (string?)i!["blob"]).ShouldBe([blob]);
         ((string?)result["outcome"]).ShouldBe("live");
 
         // Same inputs, same release.
