@@ -172,7 +172,7 @@ internal static partial class ExperimentalRestore
         text.AppendLine("  <ItemGroup>");
         foreach (var assembly in extra.SelectMany(p => p.CompileAssets).Where(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal))
         {
-            text.AppendLine($"    <Reference Include=\"{Xml(assembly)}\" Private=\"false\" />");
+            text.AppendLine($"    <Reference Include=\"{Xml(MsBuildEscaped(assembly))}\" Private=\"false\" />");
         }
 
         text.AppendLine("  </ItemGroup>");
@@ -181,6 +181,23 @@ internal static partial class ExperimentalRestore
     }
 
     private static string Xml(string value) => SecurityElement.Escape(value);
+
+    /// <summary>
+    /// A path as an item's Include takes it literally: MSBuild reads <c>;</c> as a list, <c>$ @ %</c> as properties, items
+    /// and metadata, <c>* ?</c> as wildcards, and <c>'</c> in conditions; a packages folder may hold any of them.
+    /// </summary>
+    internal static string MsBuildEscaped(string path)
+    {
+        var escaped = new StringBuilder(path.Length);
+        foreach (var c in path)
+        {
+            _ = c is '%' or '$' or '@' or ';' or '*' or '?' or '\''
+                ? escaped.Append('%').Append(((int)c).ToString("X2", System.Globalization.CultureInfo.InvariantCulture))
+                : escaped.Append(c);
+        }
+
+        return escaped.ToString();
+    }
 
     /// <summary>Written only when different: MSBuild and the up-to-date check go by modification times.</summary>
     private static void WriteIfChanged(string path, string text)

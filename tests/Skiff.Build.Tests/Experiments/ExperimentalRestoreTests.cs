@@ -17,6 +17,22 @@ public sealed class ExperimentalRestoreTests : IDisposable
     public void Dispose() => _workspace.Dispose();
 
     [Fact]
+    public async Task A_package_path_with_msbuild_special_characters_reaches_msbuild_as_it_is()
+    {
+        // The references to experimental packages' assemblies name files in the NuGet packages folder, which may be anywhere.
+        var path = "/srv/nu;get %41 $(HOME) @(Items) it's/*/lib?.dll";
+        var project = _workspace.PathTo("escape", "escape.proj");
+        Directory.CreateDirectory(Path.GetDirectoryName(project)!);
+        await File.WriteAllTextAsync(project, $"<Project><ItemGroup><Reference Include=\"{System.Security.SecurityElement.Escape(ExperimentalRestore.MsBuildEscaped(path))}\" /></ItemGroup><Target Name=\"Build\" /></Project>");
+
+        var evaluated = await CliProcess.RunAsync("dotnet", ["msbuild", project, "-getItem:Reference", "-nologo"], _workspace.Root);
+
+        evaluated.ExitCode.ShouldBe(0, evaluated.ToString());
+        var items = System.Text.Json.Nodes.JsonNode.Parse(evaluated.Stdout)!["Items"]!["Reference"]!.AsArray();
+        ((string?)items.ShouldHaveSingleItem()!["Identity"]).ShouldBe(path);
+    }
+
+    [Fact]
     public async Task The_same_project_and_packages_give_the_same_release_in_two_folders_beside_the_plain_environment()
     {
         const string Program = "System.Console.WriteLine(Humanizer.StringHumanizeExtensions.Humanize(\"experimental_packages_load\"));";
