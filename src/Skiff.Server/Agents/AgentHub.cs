@@ -432,6 +432,13 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     break;
                 }
 
+                if (fleet.Connected.TryGetValue(agent, out var through) && through != bus.ServerId)
+                {
+                    // Only the server an agent is connected to knows whether its worker holds a task; every server scales,
+                    // so that one takes it down when it may.
+                    continue;
+                }
+
                 var next = placed.Where(a => a != agent).ToList();
                 if (!await store.ReplacePlacementAsync(location, placed, next, cancellationToken).ConfigureAwait(false))
                 {
