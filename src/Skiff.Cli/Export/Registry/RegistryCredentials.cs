@@ -25,8 +25,9 @@ internal sealed class RegistryCredentials(string user, string password, string s
     /// <summary>
     /// The credentials for <paramref name="target"/>, as a demanding user of podman or docker expects them found:
     /// <c>--registry-user</c> with the password in <see cref="PasswordVariable"/>; else the entry for the registry in
-    /// the auth file <paramref name="authFile"/> (<c>--authfile</c>) alone, or else the first of the files podman and
-    /// docker keep logins in that has one (<see cref="AuthFiles"/>); else none, and the push is anonymous.
+    /// the auth file <paramref name="authFile"/> (<c>--authfile</c>) or <c>REGISTRY_AUTH_FILE</c> alone, or else the
+    /// first of the files podman and docker keep logins in that has one (<see cref="AuthFiles"/>); else none, and the
+    /// push is anonymous.
     /// </summary>
     /// <exception cref="ClientException">A user without a password, a password without a user, an auth file that cannot be read.</exception>
     public static RegistryCredentials? Resolve(ImageReference target, string? user, string? authFile, IReadOnlyDictionary<string, string?> environment)
@@ -51,22 +52,23 @@ internal sealed class RegistryCredentials(string user, string password, string s
                 : throw new ClientException($"the auth file {authFile} (--authfile) does not exist; log in with `podman login --authfile {authFile} {target.Registry}`, or leave the option out.", usage: true);
         }
 
+        // REGISTRY_AUTH_FILE, as for podman, replaces the default files: a job in CI that sets it sees no stray login.
+        if (environment.GetValueOrDefault("REGISTRY_AUTH_FILE") is { Length: > 0 } chosen)
+        {
+            return File.Exists(chosen) ? FromAuthFile(chosen, target) : null;
+        }
+
         return AuthFiles(environment).Where(File.Exists).Select(f => FromAuthFile(f, target)).FirstOrDefault(c => c is not null);
     }
 
     /// <summary>
-    /// Where podman and docker keep logins, in the order containers-auth.json(5) reads them: <c>REGISTRY_AUTH_FILE</c>,
+    /// Where podman and docker keep logins, in the order containers-auth.json(5) reads them:
     /// <c>$XDG_RUNTIME_DIR/containers/auth.json</c> (podman login's), <c>$XDG_CONFIG_HOME/containers/auth.json</c>, then
     /// docker's <c>$DOCKER_CONFIG/config.json</c> (<c>~/.docker/config.json</c>).
     /// </summary>
     private static IEnumerable<string> AuthFiles(IReadOnlyDictionary<string, string?> environment)
     {
         var home = environment.GetValueOrDefault("HOME") is { Length: > 0 } h ? h : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        if (environment.GetValueOrDefault("REGISTRY_AUTH_FILE") is { Length: > 0 } explicitFile)
-        {
-            yield return explicitFile;
-        }
-
         if (environment.GetValueOrDefault("XDG_RUNTIME_DIR") is { Length: > 0 } runtime)
         {
             yield return Path.Combine(runtime, "containers", "auth.json");
