@@ -38,8 +38,9 @@ install() {
   flock 9
   if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
     echo "registry.sh: installing docker-registry and apache2-utils with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry apache2-utils >/dev/null \
+    # Other test lanes may run apt-get (scripts/rabbitmq.sh, scripts/oci-base.sh): wait for dpkg's lock rather than fail.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker-registry apache2-utils >/dev/null \
       || die "apt-get install docker-registry apache2-utils failed (see above); check that apt reaches its sources, then run this again."
   fi
   flock -u 9
