@@ -25,10 +25,8 @@ die() {
   exit 1
 }
 
-alive() {
-  local status
-  status="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ "$status" != Z* ]]
-}
+# alive, free_port, stop_pid
+source "$root/scripts/lib/services.sh"
 
 install() {
   command -v docker-registry >/dev/null && command -v htpasswd >/dev/null && return
@@ -44,21 +42,6 @@ install() {
       || die "apt-get install docker-registry apache2-utils failed (see above); check that apt reaches its sources, then run this again."
   fi
   flock -u 9
-}
-
-# A port nothing listens on now, below the kernel's range for outgoing connections' own ports (as scripts/rabbitmq.sh
-# says why: a port from that range, free when chosen, can be taken by a connection before the server binds it).
-free_port() {
-  local low port
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
-  ((low > 11000)) || die "the kernel hands out ports from $low up (net.ipv4.ip_local_port_range), leaving no room below it"
-  while true; do
-    port=$((10000 + RANDOM % (low - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
 }
 
 start() {
@@ -111,17 +94,7 @@ $log"
 }
 
 stop() {
-  if [[ -f "$state/pid" ]]; then
-    local pid
-    pid="$(cat "$state/pid")"
-    if alive "$pid"; then
-      kill "$pid"
-      local deadline=$((SECONDS + 30))
-      while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-      if alive "$pid"; then kill -9 "$pid"; fi
-    fi
-    rm -f "$state/pid"
-  fi
+  stop_pid "$state/pid"
   [[ -f "$state/data" ]] && rm -rf "$(cat "$state/data")"
   rm -f "$state/data" "$state/address"
 }
