@@ -42,10 +42,10 @@ internal static class ExportCommand
             Required = true,
         };
         var tag = new Option<string?>("--tag") { Description = "The name loading tools give the image (default skiff-release:<12 hex digits of the release>); not part of its digest.", HelpName = "name" };
-        var json = new Option<bool>("--json") { Description = "Print what was written as JSON: image and config digests, archive, layers." };
+        var json = new Option<bool>("--json") { Description = "Print what was done as JSON: image and config digests, archive, layers, and what a push uploaded." };
         var store = CommonOptions.Folder("--store", "The local blob store: blobs found there are not fetched from the server, fetched ones are kept there.", "store");
         var client = new ClientOptions();
-        var command = new Command("export", "Write a release as an OCI image: the base image, the environment in a few stable layers, the source; its entrypoint runs the release as the agent does.")
+        var command = new Command("export", "Write a release as an OCI image (an archive, a registry push, or both): the base image, the environment in a few stable layers, the source; its entrypoint runs the release as the agent does.")
         {
             release, oci, push, baseImage, tag, user, authFile, insecure, json, store,
         };
