@@ -49,7 +49,7 @@ for pkg in podman buildah runc debootstrap docker-registry librsvg2-bin iproute2
 done
 if [[ ${#need[@]} -gt 0 ]]; then
   echo "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
 
 echo "building the CLI and preparing $work"

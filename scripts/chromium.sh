@@ -20,8 +20,8 @@ install() {
     flock 9
     if ! command -v chromium >/dev/null; then
       echo "chromium.sh: installing chromium with apt-get" >&2
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+      apt-get -o DPkg::Lock::Timeout=600 update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >/dev/null \
         || die "apt-get install chromium failed (see above); check that apt reaches its sources, then run this again."
     fi
     flock -u 9

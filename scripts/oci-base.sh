@@ -37,8 +37,8 @@ install() {
   done
   if [[ ${#need[@]} -gt 0 ]]; then
     echo "oci-base.sh: installing ${need[*]} with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null \
       || die "apt-get install ${need[*]} failed (see above); check that apt reaches its sources, then run this again."
   fi
   flock -u 9

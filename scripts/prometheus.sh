@@ -25,9 +25,9 @@ install() {
       echo "prometheus.sh: installing prometheus with apt-get" >&2
       # The package lists are read again only when the package is not known yet (a fresh machine image).
       if ! apt-cache show prometheus >/dev/null 2>&1; then
-        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
       fi
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus >/dev/null \
         || die "apt-get install prometheus failed (see above); check that apt reaches its sources, then run this again."
     fi
     flock -u 9

@@ -25,11 +25,8 @@ die() {
   exit 1
 }
 
-# True while PID runs; a process that exited but was not yet reaped (a zombie) counts as gone.
-alive() {
-  local status
-  status="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ "$status" != Z* ]]
-}
+# alive, free_port, stop_pid
+source "$root/scripts/lib/services.sh"
 
 install() {
   [[ -x "$bin/rabbitmq-server" ]] && return
@@ -40,27 +37,11 @@ install() {
   flock 9
   if [[ ! -x "$bin/rabbitmq-server" ]]; then
     echo "rabbitmq.sh: installing rabbitmq-server with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null \
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends rabbitmq-server >/dev/null \
       || die "apt-get install rabbitmq-server failed (see above); check that apt reaches its sources, then run this again."
   fi
   flock -u 9
-}
-
-# A port nothing listens on now, below the range the kernel hands out as outgoing connections' own ports: a port from
-# that range, free when chosen, was taken by some connection in the seconds the broker took to boot (CI: the management
-# listener failed with eaddrinuse). The broker binds these ports again on every restart, so they must stay out of it.
-free_port() {
-  local low port
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
-  ((low > 11000)) || die "the kernel hands out ports from $low up (net.ipv4.ip_local_port_range), leaving no room below it for the broker's ports"
-  while true; do
-    port=$((10000 + RANDOM % (low - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
 }
 
 start() {
@@ -125,19 +106,6 @@ start() {
   stop
   die "rabbitmq-server was not ready within $timeout s (raise RABBITMQ_START_TIMEOUT on a slow machine); its last log lines:
 $log"
-}
-
-stop_pid() {
-  local file="$1" pid
-  [[ -f "$file" ]] || return 0
-  pid="$(cat "$file")"
-  if alive "$pid"; then
-    kill "$pid"
-    local deadline=$((SECONDS + 30))
-    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-    if alive "$pid"; then kill -9 "$pid"; fi
-  fi
-  rm -f "$file"
 }
 
 stop() {

@@ -36,8 +36,8 @@ ensure_node() {
 
   [[ $(id -u) -eq 0 ]] || die "node and npm are needed and missing; install them (Debian: apt-get install nodejs npm) and run this again."
   echo "s3rver.sh: installing node and npm with apt-get" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nodejs npm >/dev/null
 }
 
 install() {

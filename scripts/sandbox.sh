@@ -32,8 +32,8 @@ install() {
   flock 9
   if ! command -v bwrap >/dev/null; then
     echo "sandbox.sh: installing bubblewrap with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap util-linux >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends bubblewrap util-linux >/dev/null
   fi
   flock -u 9
   check

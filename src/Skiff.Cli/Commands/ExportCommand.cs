@@ -4,13 +4,14 @@ using System.Text.Json.Nodes;
 using Skiff.Agent.Blobs;
 using Skiff.Cli.Client;
 using Skiff.Cli.Export;
+using Skiff.Cli.Export.Registry;
 using Skiff.Client;
 using Skiff.Core;
 using Skiff.Core.Blobs;
 
 namespace Skiff.Cli.Commands;
 
-/// <summary><c>skiff export RELEASE --oci FILE --base BASE</c> (docs/export.md).</summary>
+/// <summary><c>skiff export RELEASE --base BASE --oci FILE | --push REGISTRY/NAME[:TAG]</c> (docs/export.md).</summary>
 internal static class ExportCommand
 {
     private const string Current = "@current";
@@ -21,7 +22,19 @@ internal static class ExportCommand
         {
             Description = "The release: its id (sha256:…), a unique prefix of its hex digits as `skiff history` shows it, or LOCATION@current for a location's live release.",
         };
-        var oci = new Option<string>("--oci") { Description = "Write an OCI image archive to this file (load it with `podman load -i FILE`).", HelpName = "file", Required = true };
+        var oci = new Option<string?>("--oci") { Description = "Write an OCI image archive to this file (load it with `podman load -i FILE`).", HelpName = "file" };
+        var push = new Option<string?>("--push")
+        {
+            Description = "Push the image to a registry as REGISTRY/NAME[:TAG] (default tag: 12 hex digits of the release); only blobs the registry lacks are uploaded.",
+            HelpName = "reference",
+        };
+        var user = new Option<string?>("--registry-user")
+        {
+            Description = $"The user to push as; the password is read from {RegistryCredentials.PasswordVariable}. Without it, podman's or docker's login for the registry is used (auth.json), else none.",
+            HelpName = "user",
+        };
+        var authFile = new Option<string?>("--authfile") { Description = "Read the registry login from this auth file only (as podman's --authfile; default: REGISTRY_AUTH_FILE, podman's and docker's own).", HelpName = "file" };
+        var insecure = new Option<bool>("--insecure-registry") { Description = "Allow a registry without TLS (plain http) or with a certificate that does not verify, as podman's --tls-verify=false." };
         var baseImage = new Option<string>("--base")
         {
             Description = "The base image, with the .NET runtime the release needs: an OCI image layout folder or archive (scripts/oci-base.sh builds one).",
@@ -29,28 +42,54 @@ internal static class ExportCommand
             Required = true,
         };
         var tag = new Option<string?>("--tag") { Description = "The name loading tools give the image (default skiff-release:<12 hex digits of the release>); not part of its digest.", HelpName = "name" };
-        var json = new Option<bool>("--json") { Description = "Print what was written as JSON: image and config digests, archive, layers." };
+        var json = new Option<bool>("--json") { Description = "Print what was done as JSON: image and config digests, archive, layers, and what a push uploaded." };
         var store = CommonOptions.Folder("--store", "The local blob store: blobs found there are not fetched from the server, fetched ones are kept there.", "store");
         var client = new ClientOptions();
-        var command = new Command("export", "Write a release as an OCI image: the base image, the environment in a few stable layers, the source; its entrypoint runs the release as the agent does.")
+        var command = new Command("export", "Write a release as an OCI image (an archive, a registry push, or both): the base image, the environment in a few stable layers, the source; its entrypoint runs the release as the agent does.")
         {
-            release, oci, baseImage, tag, json, store,
+            release, oci, push, baseImage, tag, user, authFile, insecure, json, store,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
+            var archive = parse.GetValue(oci);
+            var pushTo = parse.GetValue(push);
+            if (archive is null && pushTo is null)
+            {
+                throw new ClientException("say where the image goes: --oci FILE writes an archive, --push REGISTRY/NAME[:TAG] pushes to a registry (or both).", usage: true);
+            }
+
             var server = new LazyServer(() => ClientConfig.Resolve(parse.GetValue(client.Server), parse.GetValue(client.Token), parse.GetValue(client.Data)));
+            RegistryClient? registry = null;
             try
             {
                 var digest = await ResolveAsync(server, parse.GetValue(release)!, cancellationToken).ConfigureAwait(false);
+                ImageReference? target = null;
+                if (pushTo is not null)
+                {
+                    // Reference, login and registry checked before the image is built: a typo fails in a second, not after minutes.
+                    target = ImageReference.Parse(pushTo, digest.Short);
+                    var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                        .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+                    var credentials = RegistryCredentials.Resolve(target, parse.GetValue(user), parse.GetValue(authFile), environment);
+                    registry = new RegistryClient(target, credentials, parse.GetValue(insecure));
+                    await registry.ConnectAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 var blobs = new FetchingBlobStore(new FileBlobStore(parse.GetValue(store)!), server);
-                var image = await ReleaseExporter.ExportAsync(
-                    blobs, digest, parse.GetValue(baseImage)!, parse.GetValue(oci)!, parse.GetValue(tag) ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
-                Print(image, digest, parse.GetValue(json));
+                using var image = await ReleaseExporter.BuildAsync(blobs, digest, parse.GetValue(baseImage)!, cancellationToken).ConfigureAwait(false);
+                (string Path, long Bytes)? written = archive is null
+                    ? null
+                    : await ReleaseExporter.WriteArchiveAsync(image, archive, parse.GetValue(tag) ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
+                var pushed = registry is null
+                    ? null
+                    : await ImagePusher.PushAsync(registry, target!, image, cancellationToken).ConfigureAwait(false);
+                Print(image, written, pushed, parse.GetValue(json));
                 return 0;
             }
             finally
             {
+                registry?.Dispose();
                 server.Dispose();
             }
         }));
@@ -103,36 +142,58 @@ internal static class ExportCommand
         };
     }
 
-    private static void Print(ExportedImage image, Digest release, bool json)
+    private static void Print(OciImage image, (string Path, long Bytes)? archive, PushedImage? pushed, bool json)
     {
         if (json)
         {
-            Console.WriteLine(new JsonObject
+            var result = new JsonObject
             {
-                ["release"] = release.ToString(),
-                ["image"] = image.Image.ToString(),
-                ["config"] = image.Config.ToString(),
-                ["archive"] = image.Archive,
-                ["bytes"] = image.Bytes,
-                ["layers"] = new JsonArray([.. image.Layers.Select(l => new JsonObject
+                ["release"] = image.Release.ToString(),
+                ["image"] = image.Digest.ToString(),
+                ["config"] = image.ConfigDigest.ToString(),
+                ["archive"] = archive?.Path,
+                ["bytes"] = archive?.Bytes,
+                ["layers"] = new JsonArray([.. image.Described.Select(l => new JsonObject
                 {
                     ["kind"] = l.Kind,
                     ["digest"] = l.Digest.ToString(),
                     ["size"] = l.Size,
                     ["description"] = l.Description,
                 })]),
-            }.ToJsonString());
+            };
+            if (pushed is not null)
+            {
+                result["pushed"] = new JsonObject
+                {
+                    ["reference"] = pushed.Reference.ToString(),
+                    ["digest"] = pushed.Image.ToString(),
+                    ["uploaded"] = new JsonArray([.. pushed.Uploaded.Select(d => JsonValue.Create(d.ToString()))]),
+                    ["uploaded_bytes"] = pushed.UploadedBytes,
+                    ["already_there"] = pushed.AlreadyThere,
+                };
+            }
+
+            Console.WriteLine(result.ToJsonString());
             return;
         }
 
-        Console.WriteLine($"wrote {image.Archive}: image {image.Image} of release {release.Short}, {image.Layers.Count} layers, {Megabytes(image.Bytes)}");
-        foreach (var layer in image.Layers)
+        Console.WriteLine($"image {image.Digest} of release {image.Release.Short}, {image.Described.Count} layers");
+        foreach (var layer in image.Described)
         {
             var description = layer.Description.Length > 90 ? layer.Description[..87] + "..." : layer.Description;
             Console.WriteLine($"  {layer.Kind,-12} {layer.Digest.Short}  {Megabytes(layer.Size),10}  {description}");
         }
 
-        Console.WriteLine($"load it with `podman load -i {image.Archive}`, then `podman run --rm IMAGE run JOB [--param NAME=VALUE]...`");
+        if (archive is { } written)
+        {
+            Console.WriteLine($"wrote {written.Path} ({Megabytes(written.Bytes)}); load it with `podman load -i {written.Path}`, then `podman run --rm IMAGE run JOB [--param NAME=VALUE]...`");
+        }
+
+        if (pushed is not null)
+        {
+            Console.WriteLine(
+                $"pushed {pushed.Reference}@{pushed.Image}: uploaded {pushed.Uploaded.Count} blobs ({Megabytes(pushed.UploadedBytes)}), {pushed.AlreadyThere} already there");
+        }
     }
 
     private static string Megabytes(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MiB");

@@ -23,11 +23,11 @@ internal static class ReleaseExporter
     private static readonly string Created = ArchiveWriter.EntryTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Writes the image archive of <paramref name="release"/> to <paramref name="destination"/> (replaced atomically).
-    /// <paramref name="reference"/> is the index's <c>org.opencontainers.image.ref.name</c>, the name a loading tool gives
-    /// the image; it is not part of the image's digest.
+    /// Builds the image of <paramref name="release"/> in a private folder: its layers as files, its config and manifest as
+    /// bytes. The archive (<see cref="WriteArchiveAsync"/>) and a registry push (<see cref="Registry.ImagePusher"/>) both
+    /// write this one image, so both give the same image digest. Dispose the image to delete the folder.
     /// </summary>
-    public static async Task<ExportedImage> ExportAsync(IBlobStore blobs, Digest release, string basePath, string destination, string reference, CancellationToken cancellationToken)
+    public static async Task<OciImage> BuildAsync(IBlobStore blobs, Digest release, string basePath, CancellationToken cancellationToken)
     {
         var scratch = Directory.CreateTempSubdirectory("skiff-export-").FullName;
         try
@@ -71,51 +71,58 @@ internal static class ReleaseExporter
                     .. layers.Select(l => OciImageWriter.Descriptor(OciImageWriter.LayerMediaType, l.Layer.Digest, l.Layer.Size)),
                 ]),
             });
-            var imageDigest = Digest.Compute(manifest);
-            var manifestDescriptor = OciImageWriter.Descriptor(OciImageWriter.ManifestMediaType, imageDigest, manifest.Length);
-            manifestDescriptor["annotations"] = new JsonObject { ["org.opencontainers.image.ref.name"] = reference };
-            var index = OciImageWriter.Serialize(new JsonObject
-            {
-                ["schemaVersion"] = 2,
-                ["mediaType"] = OciImageWriter.IndexMediaType,
-                ["manifests"] = new JsonArray(manifestDescriptor),
-            });
-
-            var full = Path.GetFullPath(destination);
-            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-            var temporary = $"{full}.{Guid.NewGuid():N}.partial";
-            try
-            {
-                var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-                await using (file.ConfigureAwait(false))
-                {
-                    await OciImageWriter.WriteArchiveAsync(file, baseImage, [.. layers.Select(l => l.Layer)], config, manifest, index, cancellationToken).ConfigureAwait(false);
-                    await file.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    file.Flush(flushToDisk: true);
-                }
-
-                File.Move(temporary, full, overwrite: true);
-            }
-            catch
-            {
-                File.Delete(temporary);
-                throw;
-            }
-
-            return new ExportedImage(
-                imageDigest,
-                Digest.Compute(config),
-                full,
-                new FileInfo(full).Length,
-                [
-                    .. baseImage.Layers.Select(l => new ExportedLayer("base", Digest.Parse((string)l["digest"]!), (long)l["size"]!, "base image")),
-                    .. layers.Select((l, i) => new ExportedLayer(i == layers.Count - 1 ? "source" : "environment", l.Layer.Digest, l.Layer.Size, l.What)),
-                ]);
+            ExportedLayer[] described =
+            [
+                .. baseImage.Layers.Select(l => new ExportedLayer("base", Digest.Parse((string)l["digest"]!), (long)l["size"]!, "base image")),
+                .. layers.Select((l, i) => new ExportedLayer(i == layers.Count - 1 ? "source" : "environment", l.Layer.Digest, l.Layer.Size, l.What)),
+            ];
+            return new OciImage(scratch, release, baseImage, [.. layers.Select(l => l.Layer)], described, config, manifest);
         }
-        finally
+        catch
         {
             Directory.Delete(scratch, recursive: true);
+            throw;
         }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="image"/> as an OCI image archive to <paramref name="destination"/> (replaced atomically);
+    /// returns its full path and size. <paramref name="reference"/> is the index's <c>org.opencontainers.image.ref.name</c>,
+    /// the name a loading tool gives the image; it is not part of the image's digest.
+    /// </summary>
+    public static async Task<(string Path, long Bytes)> WriteArchiveAsync(OciImage image, string destination, string reference, CancellationToken cancellationToken)
+    {
+        var manifestDescriptor = OciImageWriter.Descriptor(OciImageWriter.ManifestMediaType, image.Digest, image.Manifest.Length);
+        manifestDescriptor["annotations"] = new JsonObject { ["org.opencontainers.image.ref.name"] = reference };
+        var index = OciImageWriter.Serialize(new JsonObject
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = OciImageWriter.IndexMediaType,
+            ["manifests"] = new JsonArray(manifestDescriptor),
+        });
+
+        var full = Path.GetFullPath(destination);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = $"{full}.{Guid.NewGuid():N}.partial";
+        try
+        {
+            var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (file.ConfigureAwait(false))
+            {
+                await OciImageWriter.WriteArchiveAsync(file, image.Base, image.Layers, image.Config, image.Manifest, index, cancellationToken).ConfigureAwait(false);
+                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+
+        return (full, new FileInfo(full).Length);
     }
 
     /// <summary>The base's configuration with the release's entrypoint, environment, working folder, labels, layers and history.</summary>
@@ -185,12 +192,6 @@ internal static class ReleaseExporter
     private static long FolderBytes(string folder) =>
         Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 }
-
-/// <summary>
-/// What an export wrote. <c>Image</c> is the manifest's digest, what a registry and <c>podman inspect --format {{.Digest}}</c>
-/// call the image's digest; <c>Config</c> the config's digest, which podman shows as the image id.
-/// </summary>
-internal sealed record ExportedImage(Digest Image, Digest Config, string Archive, long Bytes, IReadOnlyList<ExportedLayer> Layers);
 
 /// <summary>One layer of an exported image: <c>base</c>, <c>environment</c> or <c>source</c>.</summary>
 internal sealed record ExportedLayer(string Kind, Digest Digest, long Size, string Description);

@@ -66,10 +66,9 @@ public sealed class ExportLayerTests : IDisposable
         (await File.ReadAllBytesAsync(second.Archive)).ShouldBe(await File.ReadAllBytesAsync(first.Archive));
         var notALayout = Directory.CreateDirectory(_workspace.PathTo("not-a-layout")).FullName;
         var refused = await Should.ThrowAsync<BaseImageException>(() =>
-            ReleaseExporter.ExportAsync(store, first.Release, notALayout, _workspace.PathTo("refused.tar"), "x:y", CancellationToken.None));
+            ReleaseExporter.BuildAsync(store, first.Release, notALayout, CancellationToken.None));
         refused.Message.ShouldContain(notALayout);
         refused.Message.ShouldContain("is not an OCI image layout");
-        File.Exists(_workspace.PathTo("refused.tar")).ShouldBeFalse();
     }
 
     private async Task<(Digest Release, Digest Image, string Archive, IReadOnlyList<ExportedLayer> Layers)> ExportAsync(
@@ -93,8 +92,9 @@ public sealed class ExportLayerTests : IDisposable
             ["App.runtimeconfig.json"] = "{}"u8.ToArray(),
         });
         var release = await store.PutAsync(new MemoryStream(ReleaseManifest.Create(environment, source, "App.dll", null).ToBytes()), CancellationToken.None);
-        var image = await ReleaseExporter.ExportAsync(store, release, basePath, _workspace.PathTo("out", name, "image.tar"), "test:tag", CancellationToken.None);
-        return (release, image.Image, image.Archive, image.Layers);
+        using var image = await ReleaseExporter.BuildAsync(store, release, basePath, CancellationToken.None);
+        var archive = await ReleaseExporter.WriteArchiveAsync(image, _workspace.PathTo("out", name, "image.tar"), "test:tag", CancellationToken.None);
+        return (release, image.Digest, archive.Path, image.Described);
     }
 
     /// <summary>Bytes that differ by <paramref name="seed"/> and do not compress away, as assemblies do not.</summary>

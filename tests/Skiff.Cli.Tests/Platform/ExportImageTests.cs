@@ -8,7 +8,7 @@ namespace Skiff.Cli.Tests.Platform;
 /// folder, podman loads it, and a job run in it prints what `skiff run` prints for the same job on the platform. The base
 /// is built locally by scripts/oci-base.sh (debootstrap from this machine's apt sources, cached under .tools/oci-base).
 /// </summary>
-public sealed class ExportImageTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+public sealed partial class ExportImageTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
 {
     // Against a hang, not a measure: a cold base (apt-get install podman, debootstrap) took about 3 minutes here.
     private static readonly TimeSpan BaseDeadline = TimeSpan.FromMinutes(15);
@@ -17,9 +17,7 @@ public sealed class ExportImageTests(PlatformFixture fixture) : IClassFixture<Pl
     [Fact]
     public async Task The_image_of_a_release_is_the_same_from_two_folders_and_podman_runs_its_job_as_skiff_run_does()
     {
-        var built = await CliProcess.RunAsync("bash", [Path.Combine(Workspace.RepositoryRoot, "scripts", "oci-base.sh"), "build"], Workspace.RepositoryRoot, deadline: BaseDeadline);
-        built.ExitCode.ShouldBe(0, built.ToString());
-        var baseArchive = built.Stdout.Trim().Split('\n')[^1];
+        var baseArchive = await BaseArchiveAsync();
 
         var deployed = await fixture.Platform.SkiffAsync("deploy", fixture.Hello, "--location", "exported", "--json");
         deployed.ExitCode.ShouldBe(0, deployed.ToString());
@@ -62,6 +60,14 @@ public sealed class ExportImageTests(PlatformFixture fixture) : IClassFixture<Pl
         {
             await podman.RemoveAsync();
         }
+    }
+
+    /// <summary>The base image scripts/oci-base.sh builds (once; later calls only print its path).</summary>
+    private static async Task<string> BaseArchiveAsync()
+    {
+        var built = await CliProcess.RunAsync("bash", [Path.Combine(Workspace.RepositoryRoot, "scripts", "oci-base.sh"), "build"], Workspace.RepositoryRoot, deadline: BaseDeadline);
+        built.ExitCode.ShouldBe(0, built.ToString());
+        return built.Stdout.Trim().Split('\n')[^1];
     }
 
     private Task<CliProcess.Result> ExportAsync(string workingDirectory, string release, string baseArchive) =>

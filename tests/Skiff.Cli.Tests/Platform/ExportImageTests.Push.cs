@@ -1,0 +1,310 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Skiff.Testing;
+
+namespace Skiff.Cli.Tests.Platform;
+
+/// <summary>
+/// `skiff export --push` to a real registry (Debian's docker-registry, distribution 2.8, by scripts/registry.sh):
+/// anonymous, with htpasswd Basic logins, and with Bearer tokens from a token service the registry trusts; podman pulls
+/// the pushed image and runs a job from it. Each export builds its image anew, so the tests push few.
+/// </summary>
+public sealed partial class ExportImageTests
+{
+    private const string Repository = "team/hello";
+
+    [Fact]
+    public async Task A_pushed_release_runs_in_podman_as_skiff_run_and_a_one_package_bump_uploads_only_the_layers_it_changed()
+    {
+        var baseArchive = await BaseArchiveAsync();
+        var first = await DeployAsync("pushed", "YamlDotNet@18.0.0");
+        await using var registry = await DockerRegistry.StartAsync();
+        var target = $"{registry.Address}/{Repository}";
+
+        var pushedFirst = await PushAsync(first, baseArchive, $"{target}:first");
+        pushedFirst.ExitCode.ShouldBe(0, pushedFirst.ToString());
+        var firstImage = JsonNode.Parse(pushedFirst.Stdout)!;
+        var firstPush = firstImage["pushed"]!;
+        ((string?)firstPush["reference"]).ShouldBe($"{target}:first");
+        ((string?)firstPush["digest"]).ShouldBe((string?)firstImage["image"]);
+        // An empty registry gets every blob: each distinct layer, then the config.
+        var firstLayers = LayerDigests(firstImage);
+        Uploaded(firstPush).ShouldBe([.. firstLayers.Distinct(), (string)firstImage["config"]!]);
+        registry.BlobUploads(Repository).ShouldBe(firstLayers.Distinct().Count() + 1);
+
+        var podman = new Podman(fixture.Workspace.PathTo("podman-pull"));
+        try
+        {
+            var pulled = await podman.RunAsync("pull", "--tls-verify=false", $"{target}:first");
+            pulled.ExitCode.ShouldBe(0, pulled.ToString());
+            var digest = await podman.RunAsync("image", "inspect", "--format", "{{.Digest}}", $"{target}:first");
+            digest.Stdout.Trim().ShouldBe((string?)firstPush["digest"], digest.ToString());
+
+            var inImage = await podman.RunAsync("run", "--rm", "--network", "none", $"{target}:first", "run", "hello", "--param", "name=pushed", "--json");
+            var onPlatform = await fixture.Platform.SkiffAsync("run", "pushed", "hello", "--param", "name=pushed", "--json");
+            inImage.ExitCode.ShouldBe(0, inImage.ToString());
+            onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
+            var expected = Lines(onPlatform.Stdout);
+            expected.ShouldContain("log|hello|info|Hello, pushed!||");
+            Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
+        }
+        finally
+        {
+            await podman.RemoveAsync();
+        }
+
+        // One package bumped: its environment layer changes, and the source's (its deps file names the version); every
+        // other blob is found by HEAD and not sent again.
+        var bumped = await DeployAsync("pushed-bump", "YamlDotNet@18.1.0");
+        var pushedSecond = await PushAsync(bumped, baseArchive, $"{target}:second");
+        pushedSecond.ExitCode.ShouldBe(0, pushedSecond.ToString());
+        var secondImage = JsonNode.Parse(pushedSecond.Stdout)!;
+        var secondPush = secondImage["pushed"]!;
+        var changed = LayerDigests(secondImage).Except(firstLayers).ToList();
+        secondImage["layers"]!.AsArray().Count(l => (string?)l!["kind"] == "environment" && changed.Contains((string)l["digest"]!)).ShouldBe(1, pushedSecond.Stdout);
+        Uploaded(secondPush).ShouldBe([.. changed, (string)secondImage["config"]!]);
+        ((int?)secondPush["already_there"]).ShouldBe(LayerDigests(secondImage).Distinct().Count() - changed.Count);
+        // The bytes Skiff reports: the changed layers, and the config (a few KiB).
+        var config = (long)secondPush["uploaded_bytes"]! - secondImage["layers"]!.AsArray().Where(l => changed.Contains((string)l!["digest"]!)).Sum(l => (long)l!["size"]!);
+        config.ShouldBeInRange(1, 64 * 1024);
+        registry.BlobUploads(Repository).ShouldBe(firstLayers.Distinct().Count() + 1 + changed.Count + 1, "the registry's own log counts the uploads");
+
+        // A release the server does not have: a clear failure, and no tag or blob claimed.
+        var missing = await PushAsync("sha256:" + new string('e', 64), baseArchive, $"{target}:missing");
+        missing.ExitCode.ShouldNotBe(0, missing.ToString());
+        missing.Stderr.ShouldContain("error:");
+        missing.Stdout.ShouldNotContain("pushed");
+        registry.BlobUploads(Repository).ShouldBe(firstLayers.Distinct().Count() + changed.Count + 2);
+    }
+
+    [Fact]
+    public async Task A_registry_with_Basic_logins_takes_the_push_from_an_auth_file_and_refuses_a_wrong_password_without_taking_anything()
+    {
+        const string Password = "correct horse battery";
+        var baseArchive = await BaseArchiveAsync();
+        var release = await DeployAsync("pushed-basic", null);
+        await using var registry = await DockerRegistry.StartAsync(new Dictionary<string, string> { ["REGISTRY_USER"] = "alice", ["REGISTRY_PASSWORD"] = Password });
+        var target = $"{registry.Address}/{Repository}:basic";
+
+        var anonymous = await PushAsync(release, baseArchive, target);
+        var wrong = await PushAsync(release, baseArchive, target, new() { ["SKIFF_REGISTRY_PASSWORD"] = "wrong password" }, "--registry-user", "alice");
+        var withoutPassword = await PushAsync(release, baseArchive, target, null, "--registry-user", "alice");
+
+        anonymous.ExitCode.ShouldBe(1, anonymous.ToString());
+        anonymous.Stderr.ShouldContain($"registry {registry.Address} wants a login to push {Repository} (Basic)");
+        wrong.ExitCode.ShouldBe(1, wrong.ToString());
+        wrong.Stderr.ShouldContain($"registry {registry.Address} refused the credentials of alice (from --registry-user and SKIFF_REGISTRY_PASSWORD)");
+        wrong.Stderr.ShouldNotContain("wrong password");
+        withoutPassword.ExitCode.ShouldBe(2, withoutPassword.ToString());
+        withoutPassword.Stderr.ShouldContain("needs the password in the environment variable SKIFF_REGISTRY_PASSWORD");
+        registry.BlobUploads(Repository).ShouldBe(0);
+
+        // podman login's file: {"auths": {"HOST:PORT": {"auth": base64("user:password")}}}.
+        var authFile = fixture.Workspace.PathTo("auth-basic.json");
+        await File.WriteAllTextAsync(authFile, new JsonObject
+        {
+            ["auths"] = new JsonObject { [registry.Address] = new JsonObject { ["auth"] = Convert.ToBase64String(Encoding.UTF8.GetBytes($"alice:{Password}")) } },
+        }.ToJsonString());
+        var pushed = await PushAsync(release, baseArchive, target, new() { ["REGISTRY_AUTH_FILE"] = authFile });
+        pushed.ExitCode.ShouldBe(0, pushed.ToString());
+        var image = JsonNode.Parse(pushed.Stdout)!;
+        ((string?)image["pushed"]!["digest"]).ShouldBe((string?)image["image"]);
+        registry.BlobUploads(Repository).ShouldBe(Uploaded(image["pushed"]!).Count);
+        pushed.Stdout.ShouldNotContain(Password);
+    }
+
+    [Fact]
+    public async Task A_registry_with_Bearer_tokens_takes_the_push_with_a_token_its_realm_gave_for_the_credentials()
+    {
+        const string Password = "token password";
+        var baseArchive = await BaseArchiveAsync();
+        var release = await DeployAsync("pushed-bearer", null);
+        await using var tokens = await TokenService.StartAsync(fixture.Workspace.PathTo("token-service"), "alice", Password);
+        await using var registry = await DockerRegistry.StartAsync(new Dictionary<string, string>
+        {
+            ["REGISTRY_TOKEN_REALM"] = tokens.Realm,
+            ["REGISTRY_TOKEN_SERVICE"] = TokenService.Service,
+            ["REGISTRY_TOKEN_ISSUER"] = TokenService.Issuer,
+            ["REGISTRY_TOKEN_ROOTCERTS"] = tokens.CertificateFile,
+        });
+        var target = $"{registry.Address}/{Repository}:bearer";
+
+        var anonymous = await PushAsync(release, baseArchive, target);
+        var wrong = await PushAsync(release, baseArchive, target, new() { ["SKIFF_REGISTRY_PASSWORD"] = "wrong" }, "--registry-user", "alice");
+        var pushed = await PushAsync(release, baseArchive, target, new() { ["SKIFF_REGISTRY_PASSWORD"] = Password }, "--registry-user", "alice");
+
+        anonymous.ExitCode.ShouldBe(1, anonymous.ToString());
+        anonymous.Stderr.ShouldContain($"registry {registry.Address} wants a login to push {Repository} (Bearer)");
+        wrong.ExitCode.ShouldBe(1, wrong.ToString());
+        wrong.Stderr.ShouldContain($"the token service of registry {registry.Address} refused the credentials of alice");
+        pushed.ExitCode.ShouldBe(0, pushed.ToString());
+        var image = JsonNode.Parse(pushed.Stdout)!;
+        ((string?)image["pushed"]!["digest"]).ShouldBe((string?)image["image"]);
+        registry.BlobUploads(Repository).ShouldBe(Uploaded(image["pushed"]!).Count);
+        // The registry sent the client to the realm for its service, and the token granted was for pull and push on the image.
+        tokens.Granted.ShouldContain($"alice {TokenService.Service} repository:{Repository}:pull,push");
+    }
+
+    [Fact]
+    public async Task A_malformed_reference_or_an_unreachable_registry_fails_before_anything_is_built()
+    {
+        var release = "sha256:" + new string('d', 64);
+        var noRegistry = await PushAsync(release, "no-base.tar", "team/hello:1");
+        var badName = await PushAsync(release, "no-base.tar", "127.0.0.1:5000/Team/Hello:1");
+        var unreachable = await PushAsync(release, "no-base.tar", "127.0.0.1:1/team/hello:1");
+        var neither = await CliProcess.RunSkiffAsync(fixture.Workspace.Root, fixture.Platform.Home, "export", release, "--base", "no-base.tar");
+
+        noRegistry.ExitCode.ShouldBe(2, noRegistry.ToString());
+        noRegistry.Stderr.ShouldContain("it names no registry, and Skiff pushes to none by default");
+        badName.ExitCode.ShouldBe(2, badName.ToString());
+        badName.Stderr.ShouldContain("'Team/Hello' is not an image name");
+        unreachable.ExitCode.ShouldBe(1, unreachable.ToString());
+        unreachable.Stderr.ShouldContain("could not reach registry 127.0.0.1:1 at https://127.0.0.1:1/");
+        neither.ExitCode.ShouldBe(2, neither.ToString());
+        neither.Stderr.ShouldContain("--oci FILE writes an archive, --push REGISTRY/NAME[:TAG] pushes to a registry");
+    }
+
+    private async Task<string> DeployAsync(string location, string? experimental)
+    {
+        string[] exp = experimental is null ? [] : ["--exp", experimental];
+        var deployed = await fixture.Platform.SkiffAsync(["deploy", fixture.Hello, "--location", location, .. exp, "--json"]);
+        deployed.ExitCode.ShouldBe(0, deployed.ToString());
+        return (string)JsonNode.Parse(deployed.Stdout)!["release"]!;
+    }
+
+    /// <summary>
+    /// `skiff export --push --insecure-registry --json` (the registries here are plain http). REGISTRY_AUTH_FILE points at
+    /// a file that does not exist unless <paramref name="environment"/> names one, so no login of this machine is used.
+    /// </summary>
+    private Task<CliProcess.Result> PushAsync(string release, string baseArchive, string reference, Dictionary<string, string>? environment = null, params string[] more)
+    {
+        var folder = fixture.Workspace.PathTo("push");
+        Directory.CreateDirectory(folder);
+        var variables = new Dictionary<string, string>
+        {
+            ["SKIFF_URL"] = fixture.Platform.Url.ToString(),
+            ["SKIFF_TOKEN"] = fixture.Platform.Token,
+            ["REGISTRY_AUTH_FILE"] = Path.Combine(folder, "no-auth.json"),
+        };
+        foreach (var (key, value) in environment ?? [])
+        {
+            variables[key] = value;
+        }
+
+        return CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "export", release, "--push", reference, "--insecure-registry", "--base", baseArchive, "--json", .. more],
+            folder,
+            fixture.Platform.Home,
+            variables,
+            PodmanDeadline);
+    }
+
+    private static List<string> LayerDigests(JsonNode image) => [.. image["layers"]!.AsArray().Select(l => (string)l!["digest"]!)];
+
+    private static List<string> Uploaded(JsonNode pushed) => [.. pushed["uploaded"]!.AsArray().Select(d => (string)d!)];
+
+    /// <summary>
+    /// A token service as the registry's <c>auth: token</c> expects one (docker/distribution's token-auth spec): it checks
+    /// the client's Basic credentials and answers a JWT signed with RS256 by a key whose self-signed certificate travels in
+    /// the header (<c>x5c</c>) and is the registry's root certificate bundle, granting the actions asked for.
+    /// </summary>
+    private sealed class TokenService : IAsyncDisposable
+    {
+        public const string Service = "skiff-test-registry";
+        public const string Issuer = "skiff-test-token-service";
+        private readonly WebApplication _app;
+        private readonly RSA _key;
+        private readonly X509Certificate2 _certificate;
+
+        private TokenService(WebApplication app, RSA key, X509Certificate2 certificate, string certificateFile)
+        {
+            _app = app;
+            _key = key;
+            _certificate = certificate;
+            CertificateFile = certificateFile;
+        }
+
+        public string Realm { get; private set; } = "";
+
+        public string CertificateFile { get; }
+
+        /// <summary>"USER SERVICE SCOPE" of every token given.</summary>
+        public System.Collections.Concurrent.ConcurrentBag<string> Granted { get; } = [];
+
+        public static async Task<TokenService> StartAsync(string folder, string user, string password)
+        {
+            Directory.CreateDirectory(folder);
+            var key = RSA.Create(2048);
+            var now = TimeProvider.System.GetUtcNow();
+            var certificate = new CertificateRequest($"CN={Issuer}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1).CreateSelfSigned(now.AddDays(-1), now.AddDays(1));
+            var certificateFile = Path.Combine(folder, "root.pem");
+            await File.WriteAllTextAsync(certificateFile, certificate.ExportCertificatePem());
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
+            var app = builder.Build();
+            var service = new TokenService(app, key, certificate, certificateFile);
+            var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+            app.MapGet("/token", (HttpContext context) =>
+            {
+                if (context.Request.Headers.Authorization.ToString() != expected)
+                {
+                    return Results.Json(new { errors = new[] { new { code = "UNAUTHORIZED", message = "wrong user or password" } } }, statusCode: 401);
+                }
+
+                var scopes = context.Request.Query["scope"].Select(s => s!).ToList();
+                foreach (var scope in scopes)
+                {
+                    service.Granted.Add($"{user} {context.Request.Query["service"]} {scope}");
+                }
+
+                return Results.Json(new { token = service.Token(user, (string?)context.Request.Query["service"] ?? "", scopes) });
+            });
+            await app.StartAsync();
+            service.Realm = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First()) + "token";
+            return service;
+        }
+
+        private string Token(string user, string audience, IEnumerable<string> scopes)
+        {
+            var now = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+            var header = new JsonObject { ["typ"] = "JWT", ["alg"] = "RS256", ["x5c"] = new JsonArray(Convert.ToBase64String(_certificate.RawData)) };
+            var access = new JsonArray([.. scopes.Select(s => s.Split(':')).Where(s => s.Length == 3).Select(s => new JsonObject
+            {
+                ["type"] = s[0],
+                ["name"] = s[1],
+                ["actions"] = new JsonArray([.. s[2].Split(',').Select(a => JsonValue.Create(a))]),
+            })]);
+            var claims = new JsonObject
+            {
+                ["iss"] = Issuer, ["sub"] = user, ["aud"] = audience, ["exp"] = now + 300, ["nbf"] = now - 30, ["iat"] = now,
+                ["jti"] = Guid.NewGuid().ToString("N"), ["access"] = access,
+            };
+            var signed = $"{Base64Url(header.ToJsonString())}.{Base64Url(claims.ToJsonString())}";
+            return $"{signed}.{Base64Url(_key.SignData(Encoding.ASCII.GetBytes(signed), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))}";
+        }
+
+        private static string Base64Url(string text) => Base64Url(Encoding.UTF8.GetBytes(text));
+
+        private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.DisposeAsync();
+            _certificate.Dispose();
+            _key.Dispose();
+        }
+    }
+}
