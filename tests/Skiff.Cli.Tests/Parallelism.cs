@@ -7,11 +7,11 @@ namespace Skiff.Cli.Tests;
 
 /// <summary>
 /// Longest first, as measured in CI on two cores (per-test durations of the .trx files, summed per collection):
-/// DeployTests ~10 min, ExportImageTests ~7 (podman; pushes to registries), PostgreSQL (ScaleOutTests and PostgresPlatformTests) ~6.5, the
-/// launcher's real build ~7 (when
-/// the test builds it; scripts/test.sh builds the launcher beside the solution's build, and then the test takes seconds),
-/// ReconnectTests ~3, and so on down to ~1 min. In xUnit's own order DeployTests started six minutes in and ran on
-/// alone for four minutes after the other slots had run dry.
+/// DeployTests ~10 min, ExportImageTests ~7 (podman; pushes to registries), PostgreSQL (ScaleOutTests and
+/// PostgresPlatformTests) ~6.5, the launcher's real build ~7 (when the test builds it; scripts/test.sh builds the
+/// launcher beside the solution's build, and then the test takes seconds), ReconnectTests ~3, and so on down to ~1 min.
+/// In xUnit's own order DeployTests started six minutes in and ran on alone for four minutes after the other slots had
+/// run dry.
 /// </summary>
 internal sealed class LongestFirst() : Skiff.Testing.LongestFirstOrderer(
     "Skiff.Cli.Tests.Platform.DeployTests",
