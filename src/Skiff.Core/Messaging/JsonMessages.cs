@@ -57,13 +57,105 @@ internal static class JsonMessages
     {
         try
         {
-            return JsonSerializer.Deserialize(json, AgentJson.Wire.AgentMessage);
+            return TryReadRunEvents(json) ?? JsonSerializer.Deserialize(json, AgentJson.Wire.AgentMessage);
         }
         catch (Exception exception) when (exception is JsonException or NotSupportedException or InvalidOperationException)
         {
             // Invalid UTF-8 surfaces as InvalidOperationException, and a JSON object without "type" (so no message
             // type to make) as NotSupportedException.
             return Unreadable(json, exception);
+        }
+    }
+
+    /// <summary>
+    /// A <c>run_events</c> message read in one pass over its bytes, each event by <see cref="RunEventJson.Read"/>; null for
+    /// any other message, or one with anything unusual about it (a field this reader does not know, a value of the wrong
+    /// kind, invalid UTF-8), which the serializer then reads, or refuses, as it always did.
+    /// </summary>
+    /// <remarks>
+    /// The bulk of what agents send. Through the serializer, each event became a <see cref="JsonDocument"/> to find its
+    /// seq, type and run (<see cref="RunEventJson.RunEventJsonConverter"/> cannot see the message's bytes), ~6% of the
+    /// server's CPU while a run logged 50,000 lines (perf, bench/results/events-2026-11-29.md).
+    /// </remarks>
+    private static AgentRunEvents? TryReadRunEvents(ReadOnlySpan<byte> json)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            return null;
+        }
+
+        var reader = new Utf8JsonReader(json);
+        string? type = null;
+        string? run = null;
+        long? request = null;
+        List<RunEventJson>? events = null;
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("type"u8) && type is null)
+                {
+                    if (!reader.Read() || reader.TokenType != JsonTokenType.String || !reader.ValueTextEquals("run_events"u8))
+                    {
+                        return null;
+                    }
+
+                    type = "run_events";
+                }
+                else if (reader.ValueTextEquals("run"u8) && run is null)
+                {
+                    if (!reader.Read() || reader.TokenType != JsonTokenType.String)
+                    {
+                        return null;
+                    }
+
+                    run = reader.GetString();
+                }
+                else if (reader.ValueTextEquals("request"u8) && request is null)
+                {
+                    if (!reader.Read() || reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var number))
+                    {
+                        return null;
+                    }
+
+                    request = number;
+                }
+                else if (reader.ValueTextEquals("events"u8) && events is null)
+                {
+                    if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+                    {
+                        return null;
+                    }
+
+                    events = [];
+                    while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        events.Add(RunEventJson.Read(ref reader, json));
+                    }
+
+                    if (reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        return null;
+                    }
+                }
+                else
+                {
+                    return null;
+                }
+            }
+
+            return reader.TokenType == JsonTokenType.EndObject && !reader.Read() && type is not null && run is not null && events is not null
+                ? new AgentRunEvents(run, events) { Request = request }
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

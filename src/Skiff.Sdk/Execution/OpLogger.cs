@@ -24,9 +24,13 @@ internal sealed class OpLogger(RunEventStream events, string op, Func<int> attem
             return;
         }
 
-        var properties = state is IEnumerable<KeyValuePair<string, object?>> pairs
-            ? SdkJson.ToElements(pairs.Where(pair => pair.Key != OriginalFormat))
-            : null;
+        // A logger's state is a list of its named values (the template itself last, under OriginalFormat).
+        var properties = state switch
+        {
+            IReadOnlyList<KeyValuePair<string, object?>> list => SdkJson.LogProperties(list, OriginalFormat),
+            IEnumerable<KeyValuePair<string, object?>> pairs => SdkJson.ToElements(pairs.Where(pair => pair.Key != OriginalFormat)),
+            _ => null,
+        };
         var e = new RunEvent
         {
             Run = events.RunId,

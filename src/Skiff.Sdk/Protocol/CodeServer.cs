@@ -180,7 +180,8 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         }
 
         var cancellation = new CancellationTokenSource();
-        var events = new RunEventStream(runId, time, e => _outbox.Writer.TryWrite(new Outgoing(ProtocolJson.Frame(new RunEventFrame(e), ProtocolJson.Wire.RunEventFrame), null)));
+        var frames = new RunEventFrames();
+        var events = new RunEventStream(runId, time, e => _outbox.Writer.TryWrite(new Outgoing(frames.Frame(e), null)));
         var completion = new TaskCompletionSource<RunOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_runs.TryAdd(runId, new ActiveRun(completion.Task, cancellation)))
         {

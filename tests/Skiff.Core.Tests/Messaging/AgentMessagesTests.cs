@@ -99,6 +99,23 @@ public sealed class AgentMessagesTests
     }
 
     [Theory]
+    [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":[{\"v\":1,\"seq\":1,\"type\":\"log\",\"message\":\"\\u00e9t\u00e9 \\\"q\\\" <b>\"},{\"seq\":\"2\",\"run\":7},{}]}")]
+    [InlineData("{\"events\":[{\"seq\":1,\"type\":\"run_failed\",\"run\":\"r-1\"}],\"request\":12,\"run\":\"r-1\",\"type\":\"run_events\"}")]
+    [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":[],\"added_later\":{\"x\":[1]}}")]
+    [InlineData(" { \"type\" : \"run_events\" , \"run\" : \"r-1\" , \"events\" : [ { \"seq\" : 3 } ] } ")]
+    public void A_batch_of_run_events_reads_as_the_serializer_reads_it(string json)
+    {
+        // JsonMessages reads run_events in one pass of its own; whatever the field order, spacing or extra fields, the
+        // result is the serializer's.
+        var expected = JsonSerializer.Deserialize(json, AgentJson.Wire.AgentMessage).ShouldBeOfType<AgentRunEvents>();
+
+        var read = JsonMessages.Read(Encoding.UTF8.GetBytes(json)).ShouldBeOfType<AgentRunEvents>();
+
+        (read.Run, read.Request).ShouldBe((expected.Run, expected.Request));
+        read.Events.Select(e => (e.Json, e.Seq, e.Type, e.Run)).ShouldBe(expected.Events.Select(e => (e.Json, e.Seq, e.Type, e.Run)));
+    }
+
+    [Theory]
     [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":[{\"seq\":1},2]}")]
     [InlineData("{\"type\":\"run_events\",\"run\":\"r-1\",\"events\":{\"seq\":1}}")]
     [InlineData("{\"type\":\"run_events\",\"events\":[{\"seq\":1}]}")]

@@ -121,6 +121,31 @@ public sealed class OpLoggerTests
         log.Properties.Keys.ShouldContain("Name");
     }
 
+    [Fact]
+    public void Properties_WrittenStraight_AreTheJsonEachValueSerializesTo()
+    {
+        // Strings, whole numbers and booleans skip the serializer (SdkJson.LogProperties): each must still
+        // be exactly what the serializer writes, escaping included, and any other value still go through it.
+        var values = new object?[] { "say \"hi\" <b> été\n", 5, long.MaxValue, true, null, 0.5, new DateTimeOffset(2026, 11, 29, 10, 0, 0, TimeSpan.FromHours(1)), Guid.Empty, new[] { 1, 2 }, typeof(string) };
+        var pairs = values.Select((value, i) => new KeyValuePair<string, object?>($"P{i}", value)).Append(new("{OriginalFormat}", "template")).ToList();
+
+        var properties = SdkJson.LogProperties(pairs, "{OriginalFormat}");
+
+        properties.ShouldNotBeNull();
+        properties.Keys.ShouldBe(values.Select((_, i) => $"P{i}"));
+        for (var i = 0; i < values.Length; i++)
+        {
+            properties[$"P{i}"].GetRawText().ShouldBe(SdkJson.ToElement(values[i]).GetRawText(), $"value {i}: {values[i]}");
+        }
+    }
+
+    [Fact]
+    public void Properties_OfANameGivenTwice_KeepTheLastValue_AndNoneLeftIsNull()
+    {
+        SdkJson.LogProperties([new("Name", "a"), new("Name", "b"), new("{OriginalFormat}", "{Name} then {Name}")], "{OriginalFormat}")!["Name"].GetString().ShouldBe("b");
+        SdkJson.LogProperties([new("{OriginalFormat}", "Nothing to do")], "{OriginalFormat}").ShouldBeNull();
+    }
+
     private static async Task<RunEvent> LogFromOpAsync(Action<ILogger> write)
     {
         var job = Some.Job(j => j.Op("load", context =>
