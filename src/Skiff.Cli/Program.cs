@@ -30,11 +30,13 @@ if (HelpText.HasUsageErrors(parse))
 
 // Disposed after the command, which sends the spans still buffered before the process exits.
 using var traces = CliTraces.StartExport(args);
-// `up`, `server` and `agent` handle Ctrl-C and SIGTERM themselves and stop in their own time (PlatformCommands.StopSignal).
-var invocation = new InvocationConfiguration();
-if (PlatformCommands.StopsItself(parse.CommandResult.Command))
+// Ctrl-C and SIGTERM cancel a command's token, so it stops saying so and cleans up (an export's scratch folder, a build's
+// lock), and end the process 2 s later if it has not. Set here: System.CommandLine 2.0.0 leaves it off by default
+// (dotnet/command-line-api#2739), which let the signal kill every command outright. `up`, `server` and `agent` handle
+// both signals themselves and stop in their own time (PlatformCommands.StopSignal).
+var invocation = new InvocationConfiguration
 {
-    invocation.ProcessTerminationTimeout = null;
-}
+    ProcessTerminationTimeout = PlatformCommands.StopsItself(parse.CommandResult.Command) ? null : TimeSpan.FromSeconds(2),
+};
 
 return await parse.InvokeAsync(invocation).ConfigureAwait(false);
