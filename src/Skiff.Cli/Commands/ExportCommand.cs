@@ -59,6 +59,8 @@ internal static class ExportCommand
                 throw new ClientException("say where the image goes: --oci FILE writes an archive, --push REGISTRY/NAME[:TAG] pushes to a registry (or both).", usage: true);
             }
 
+            // Where the archive goes is checked before anything is built: a typo fails at once, not after the layers.
+            var archivePath = archive is null ? null : ArchivePath(archive);
             var server = new LazyServer(() => ClientConfig.Resolve(parse.GetValue(client.Server), parse.GetValue(client.Token), parse.GetValue(client.Data)));
             RegistryClient? registry = null;
             try
@@ -80,7 +82,7 @@ internal static class ExportCommand
                 using var image = await ReleaseExporter.BuildAsync(blobs, digest, parse.GetValue(baseImage)!, cancellationToken).ConfigureAwait(false);
                 (string Path, long Bytes)? written = archive is null
                     ? null
-                    : await ReleaseExporter.WriteArchiveAsync(image, archive, parse.GetValue(tag) ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
+                    : await ReleaseExporter.WriteArchiveAsync(image, archivePath!, parse.GetValue(tag) ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
                 var pushed = registry is null
                     ? null
                     : await ImagePusher.PushAsync(registry, target!, image, cancellationToken).ConfigureAwait(false);
@@ -94,6 +96,47 @@ internal static class ExportCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The full path <c>--oci</c> names, once it is known that a file can be written there: not a folder, in a folder that
+    /// exists (none is created: a mistyped folder would otherwise take the image), and one this user may write to.
+    /// </summary>
+    private static string ArchivePath(string given)
+    {
+        if (string.IsNullOrWhiteSpace(given))
+        {
+            throw new ClientException("--oci needs the file to write the image to, such as --oci image.tar.", usage: true);
+        }
+
+        var full = Path.GetFullPath(given);
+        var folder = Path.GetDirectoryName(full)!;
+        if (Directory.Exists(full))
+        {
+            throw new ClientException($"--oci {given} is a folder; name a file in it, such as --oci {Path.Combine(given, "image.tar")}.", usage: true);
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new ClientException(File.Exists(folder) || Path.Exists(folder)
+                ? $"--oci {given}: {folder} is a file, not a folder; name a file in a folder."
+                : $"--oci {given}: the folder {folder} does not exist; create it first (mkdir -p {folder}) or name a file in a folder that does.", usage: true);
+        }
+
+        // Written and removed at once: a folder this user may not write to, or a file system that takes no files (/proc).
+        var probe = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.probe");
+        try
+        {
+            using (File.Create(probe, 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new ClientException($"--oci {given}: cannot write a file in {folder} ({exception.Message}); name a file in a folder you may write to.", usage: true);
+        }
+
+        return full;
     }
 
     /// <summary>The release's digest: given in full, found in the locations' histories by prefix, or a location's live one.</summary>

@@ -102,7 +102,6 @@ internal static class ReleaseExporter
         });
 
         var full = Path.GetFullPath(destination);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var temporary = $"{full}.{Guid.NewGuid():N}.partial";
         try
         {

@@ -163,6 +163,13 @@ public sealed partial class ExportImageTests
         var badName = await PushAsync(release, "no-base.tar", "127.0.0.1:5000/Team/Hello:1");
         var unreachable = await PushAsync(release, "no-base.tar", "127.0.0.1:1/team/hello:1");
         var neither = await CliProcess.RunSkiffAsync(fixture.Workspace.Root, fixture.Platform.Home, "export", release, "--base", "no-base.tar");
+        var folder = fixture.Workspace.PathTo("oci-paths");
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, "text.txt"), "a file");
+        var intoFolder = await CliProcess.RunSkiffAsync(folder, fixture.Platform.Home, "export", release, "--base", "no-base.tar", "--oci", folder);
+        var underFile = await CliProcess.RunSkiffAsync(folder, fixture.Platform.Home, "export", release, "--base", "no-base.tar", "--oci", "text.txt/out.tar");
+        var missingFolder = await CliProcess.RunSkiffAsync(folder, fixture.Platform.Home, "export", release, "--base", "no-base.tar", "--oci", "missing/out.tar");
+        var unwritable = await CliProcess.RunSkiffAsync(folder, fixture.Platform.Home, "export", release, "--base", "no-base.tar", "--oci", "/proc/out.tar");
 
         noRegistry.ExitCode.ShouldBe(2, noRegistry.ToString());
         noRegistry.Stderr.ShouldContain("it names no registry, and Skiff pushes to none by default");
@@ -172,6 +179,20 @@ public sealed partial class ExportImageTests
         unreachable.Stderr.ShouldContain("could not reach registry 127.0.0.1:1 at https://127.0.0.1:1/");
         neither.ExitCode.ShouldBe(2, neither.ToString());
         neither.Stderr.ShouldContain("--oci FILE writes an archive, --push REGISTRY/NAME[:TAG] pushes to a registry");
+        // Where the archive goes is checked first (the release and base here do not exist): no stack trace, no folder made.
+        intoFolder.ExitCode.ShouldBe(2, intoFolder.ToString());
+        intoFolder.Stderr.ShouldContain("is a folder; name a file in it");
+        underFile.ExitCode.ShouldBe(2, underFile.ToString());
+        underFile.Stderr.ShouldContain("text.txt is a file, not a folder");
+        missingFolder.ExitCode.ShouldBe(2, missingFolder.ToString());
+        missingFolder.Stderr.ShouldContain("does not exist; create it first");
+        Directory.Exists(Path.Combine(folder, "missing")).ShouldBeFalse();
+        unwritable.ExitCode.ShouldBe(2, unwritable.ToString());
+        unwritable.Stderr.ShouldContain("cannot write a file in /proc");
+        foreach (var refused in (CliProcess.Result[])[intoFolder, underFile, missingFolder, unwritable])
+        {
+            refused.Stderr.ShouldNotContain("   at ");
+        }
     }
 
     private async Task<string> DeployAsync(string location, string? experimental)
