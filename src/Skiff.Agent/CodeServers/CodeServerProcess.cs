@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Skiff.Agent.Sandboxing;
 using Skiff.Core.Messaging;
 using Skiff.Sdk.Protocol;
@@ -499,11 +500,15 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             return;
         }
 
+        // The task's live events go to the run's process one batch after another, in the order they came, and before the
+        // result (the relay ends before the result is written).
+        var live = call.Live == true ? Channel.CreateUnbounded<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>(new UnboundedChannelOptions { SingleReader = true }) : null;
+        var relaying = live is null ? Task.CompletedTask : RelayTaskEventsAsync(call.Call, live.Reader);
         TaskResultNotice notice;
         try
         {
             notice = TaskCalls is { } forward
-                ? await forward(call, call.Live == true ? events => _ = RelayTaskEventsAsync(call.Call, events) : null, cancellation.Token).ConfigureAwait(false)
+                ? await forward(call, live is null ? null : events => live.Writer.TryWrite(events), cancellation.Token).ConfigureAwait(false)
                 : Refused(call, "this agent is not connected to a server, which task calls go through; it was started without one (AgentHost alone)");
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -513,6 +518,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         finally
         {
             _calls.TryRemove(KeyValuePair.Create(call.Call, cancellation));
+            live?.Writer.TryComplete();
+            await relaying.ConfigureAwait(false);
         }
 
         try
@@ -526,15 +533,18 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     }
 
     /// <summary>Hands a call's task events, as they happen on its pool, to the run's process that made the call.</summary>
-    private async Task RelayTaskEventsAsync(string call, IReadOnlyList<Skiff.Sdk.Events.RunEvent> events)
+    private async Task RelayTaskEventsAsync(string call, ChannelReader<IReadOnlyList<Skiff.Sdk.Events.RunEvent>> live)
     {
-        try
+        await foreach (var events in live.ReadAllAsync().ConfigureAwait(false))
         {
-            await SendRawAsync(ProtocolJson.Frame(new TaskEventsNotice(call, events), ProtocolJson.Wire.CodeServerRequest), CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
-        {
-            // The run's process is gone; so is the op that waited.
+            try
+            {
+                await SendRawAsync(ProtocolJson.Frame(new TaskEventsNotice(call, events), ProtocolJson.Wire.CodeServerRequest), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+            {
+                // The run's process is gone; so is the op that waited.
+            }
         }
     }
 

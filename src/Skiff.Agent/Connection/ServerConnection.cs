@@ -234,6 +234,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     {
         await foreach (var message in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
         {
+            if (message is AgentTaskEvents taskEvents)
+            {
+                // Handed on here, in the order they came (the run's relay queues them without waiting).
+                RelayToRun(taskEvents);
+                continue;
+            }
+
             // Each assignment runs on its own: a slow activation must not hold up a cancel.
             _ = Task.Run(() => HandleAsync(message, connection, cancellationToken), CancellationToken.None);
         }
@@ -274,13 +281,6 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     if (_calls.TryGetValue(result.Call, out var waiting))
                     {
                         waiting.Result.TrySetResult(result);
-                    }
-
-                    break;
-                case AgentTaskEvents taskEvents:
-                    if (_calls.TryGetValue(taskEvents.Call, out var live) && live.Live is { } relay)
-                    {
-                        relay(System.Text.Json.JsonSerializer.Deserialize(taskEvents.Events, Skiff.Sdk.Protocol.ProtocolJson.Wire.IReadOnlyListRunEvent) ?? []);
                     }
 
                     break;
@@ -342,6 +342,25 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             // Anything else (a blob fetch that failed, a full disk, a release that is not a digest) still gets an
             // answer, so the server reports it instead of waiting out its timeout.
             await TrySendAsync(new AgentErrorReply("failed", $"{exception.GetType().Name}: {exception.Message}") { Request = request }, connection, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A call's task events, as they happen on its pool, to the run that made the call; nobody waiting, they are let go.</summary>
+    private void RelayToRun(AgentTaskEvents taskEvents)
+    {
+        if (!_calls.TryGetValue(taskEvents.Call, out var waiting) || waiting.Live is not { } relay)
+        {
+            return;
+        }
+
+        try
+        {
+            relay(System.Text.Json.JsonSerializer.Deserialize(taskEvents.Events, Skiff.Sdk.Protocol.ProtocolJson.Wire.IReadOnlyListRunEvent) ?? []);
+        }
+        catch (Exception exception) when (exception is System.Text.Json.JsonException or NotSupportedException)
+        {
+            // Unreadable: these are left out; the task's result brings its events again.
+            Log.RequestRefused(_logger, "task_events", exception.Message);
         }
     }
 
