@@ -468,8 +468,6 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// The answer goes only on the connection the request came on: request ids start again on each connection, so
     /// on a later one it would answer some other request. A task that outlives its connection has its answer dropped;
     /// the server treats that delivery as lost and hands the call out again.
-    /// </remarks>
-    /// <remarks>
     /// The task's events go to the server as they happen (<see cref="AgentTaskEvents"/>, docs/tasks.md, "Live events"),
     /// on the same connection and before the answer: whatever the code server sent while the last batch went out goes in
     /// the next one. A server that cannot take them as fast leaves the task unhindered: beyond a few batches waiting,
