@@ -272,6 +272,36 @@ public sealed class CodeServerInProcessTests
     }
 
     [Fact]
+    public async Task RunTask_ThatLogsTenThousandLinesAtOnce_SendsThemLiveInOrderInBatches_WithoutHoldingItUp()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext context, string scan) =>
+        {
+            for (var i = 0; i < 10_000; i++)
+            {
+                context.Logger.LogInformation("line {Line}", i);
+            }
+
+            return Task.FromResult(scan.Length);
+        });
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan","worker":"gpu-1","delivery":1}""");
+
+        ((bool)reply["outcome"]!["succeeded"]!).ShouldBeTrue();
+        var batches = agent.Received.TakeWhile(m => m != reply).Where(m => (string?)m["type"] == "task_events").Select(m => m["events"]!.AsArray()).ToList();
+        batches.ShouldAllBe(b => b.Count >= 1 && b.Count <= 500);
+        // In order and none twice, from the first; the task waited for none of them, so those beyond what may wait were
+        // left out of the live stream, and the reply still ends with how the task ended.
+        var seqs = batches.SelectMany(b => b).Select(e => (long)e!["seq"]!).ToList();
+        seqs[0].ShouldBe(1);
+        seqs.Zip(seqs.Skip(1)).All(pair => pair.Second > pair.First).ShouldBeTrue("the live events' numbers rise");
+        seqs.Count.ShouldBeGreaterThanOrEqualTo(Skiff.Sdk.Tasks.LiveTaskEvents.MaxQueued);
+        ((string?)reply["outcome"]!["events"]!.AsArray()[^1]!["type"]).ShouldBe("task_succeeded");
+    }
+
+    [Fact]
     public async Task RunTask_NamingNoWorker_SendsItsEventsWithItsReplyOnly()
     {
         var catalog = new JobCatalog();
