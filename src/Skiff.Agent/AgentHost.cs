@@ -275,11 +275,12 @@ internal sealed class AgentHost : IAsyncDisposable
     /// Where the task calls of this agent's runs go (docs/tasks.md): the connection to the server, which queues them on
     /// their pools. Null (an agent driven in-process, with no server): every call is refused, saying so.
     /// </summary>
-    public Func<Skiff.Sdk.Protocol.CallTaskMessage, CancellationToken, Task<Skiff.Sdk.Protocol.TaskResultNotice>>? TaskCalls { get; set; }
+    /// <remarks>The second argument takes the task's events as they happen (<see cref="CodeServerProcess.TaskCalls"/>).</remarks>
+    public Func<Skiff.Sdk.Protocol.CallTaskMessage, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>?, CancellationToken, Task<Skiff.Sdk.Protocol.TaskResultNotice>>? TaskCalls { get; set; }
 
-    private Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, CancellationToken cancellationToken) =>
+    private Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken) =>
         TaskCalls is { } forward
-            ? forward(call, cancellationToken)
+            ? forward(call, liveEvents, cancellationToken)
             : Task.FromResult(CodeServerProcess.Refused(call, "this agent is not connected to a server, which task calls go through"));
 
     /// <summary>
@@ -292,7 +293,8 @@ internal sealed class AgentHost : IAsyncDisposable
     /// A call already running here (the server handed it out again after this agent's connection dropped) is not run
     /// twice: the repeat waits for the same outcome.
     /// </remarks>
-    public async Task<Skiff.Sdk.Protocol.TaskOutcome> RunTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, CancellationToken cancellationToken)
+    /// <remarks><paramref name="liveEvents"/> gets the task's events while it runs (<see cref="CodeServerProcess.RunTaskAsync"/>).</remarks>
+    public async Task<Skiff.Sdk.Protocol.TaskOutcome> RunTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
     {
         var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var running = new RunningTask(cancellation, new TaskCompletionSource<Skiff.Sdk.Protocol.TaskOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
@@ -307,7 +309,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
         try
         {
-            var outcome = await RunOwnTaskAsync(request, cancellation.Token).ConfigureAwait(false);
+            var outcome = await RunOwnTaskAsync(request, liveEvents, cancellation.Token).ConfigureAwait(false);
             running.Outcome.TrySetResult(outcome);
             return outcome;
         }
@@ -326,7 +328,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
     }
 
-    private async Task<Skiff.Sdk.Protocol.TaskOutcome> RunOwnTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, CancellationToken cancellationToken)
+    private async Task<Skiff.Sdk.Protocol.TaskOutcome> RunOwnTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
     {
         if (!_locations.TryGetValue(request.Pool, out var state) || state.Live is not { } live)
         {
@@ -350,7 +352,7 @@ internal sealed class AgentHost : IAsyncDisposable
             throw new CodeServerException($"the code server of '{request.Pool}' ({live.Release.Short}) did not come back within the activation timeout to run task {request.TaskId}.", "unavailable");
         }
 
-        return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, cancellationToken).ConfigureAwait(false);
+        return await server.RunTaskAsync(request with { Release = live.Release.ToString() }, liveEvents, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Cancels a task this agent runs for a call (its caller stopped waiting); false when none runs.</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Skiff.Agent.Sandboxing;
 using Skiff.Core.Messaging;
 using Skiff.Sdk.Protocol;
@@ -30,6 +31,9 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     private readonly PendingRequests<CodeServerMessage> _requests = new(TimeProvider.System);
     private readonly ConcurrentDictionary<string, RunHandle> _runs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _calls = new(StringComparer.Ordinal);
+
+    // The tasks this code server runs for deployed calls whose events someone takes live, by call.
+    private readonly ConcurrentDictionary<string, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>> _taskEvents = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly OutputTail _stderr;
     private readonly IsolatedProcess? _isolated;
@@ -251,17 +255,35 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     /// Where the task calls of this process's runs go (the agent's connection to its server, docs/tasks.md), answered with
     /// how each ended. Null: every call is refused, saying the agent reaches no server.
     /// </summary>
-    public Func<CallTaskMessage, CancellationToken, Task<TaskResultNotice>>? TaskCalls { get; set; }
+    /// <remarks>
+    /// The second argument takes the task's events as they happen on its pool (docs/tasks.md, "Live events"), for a call
+    /// made live (<see cref="CallTaskMessage.Live"/>); null for one that takes them with its result only.
+    /// </remarks>
+    public Func<CallTaskMessage, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>?, CancellationToken, Task<TaskResultNotice>>? TaskCalls { get; set; }
 
     /// <summary>
     /// Runs a task of this version for a deployed call and returns how it ended, with the events it gave. Canceling
     /// <paramref name="cancellationToken"/> cancels the task's token; this still waits for the task's end (canceled).
+    /// <paramref name="liveEvents"/> gets the task's events as the code server sends them, while it runs (a request that
+    /// names its <see cref="RunTaskRequest.Worker"/>), before this returns; it must not block.
     /// </summary>
     /// <exception cref="CodeServerException">The code server does not declare the task, or went away while it ran.</exception>
-    public async Task<TaskOutcome> RunTaskAsync(RunTaskRequest request, CancellationToken cancellationToken)
+    public async Task<TaskOutcome> RunTaskAsync(RunTaskRequest request, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
     {
         using var cancel = cancellationToken.Register(() => _ = CancelTaskAsync(request.Call));
-        return (await RequestAsync<TaskDoneReply>(request, CancellationToken.None).ConfigureAwait(false)).Outcome;
+        if (liveEvents is not null)
+        {
+            _taskEvents[request.Call] = liveEvents;
+        }
+
+        try
+        {
+            return (await RequestAsync<TaskDoneReply>(request, CancellationToken.None).ConfigureAwait(false)).Outcome;
+        }
+        finally
+        {
+            _taskEvents.TryRemove(request.Call, out _);
+        }
     }
 
     private async Task CancelTaskAsync(string call)
@@ -449,6 +471,13 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             case CallTaskMessage call:
                 _ = ForwardCallAsync(call);
                 break;
+            case TaskEventsMessage taskEvents:
+                if (_taskEvents.TryGetValue(taskEvents.Call, out var live))
+                {
+                    live(taskEvents.Events);
+                }
+
+                break;
             case CancelCallMessage cancel:
                 if (_calls.TryRemove(cancel.Call, out var waiting))
                 {
@@ -471,11 +500,15 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             return;
         }
 
+        // The task's live events go to the run's process one batch after another, in the order they came, and before the
+        // result (the relay ends before the result is written).
+        var live = call.Live == true ? Channel.CreateUnbounded<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>(new UnboundedChannelOptions { SingleReader = true }) : null;
+        var relaying = live is null ? Task.CompletedTask : RelayTaskEventsAsync(call.Call, live.Reader);
         TaskResultNotice notice;
         try
         {
             notice = TaskCalls is { } forward
-                ? await forward(call, cancellation.Token).ConfigureAwait(false)
+                ? await forward(call, live is null ? null : events => live.Writer.TryWrite(events), cancellation.Token).ConfigureAwait(false)
                 : Refused(call, "this agent is not connected to a server, which task calls go through; it was started without one (AgentHost alone)");
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -485,6 +518,8 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         finally
         {
             _calls.TryRemove(KeyValuePair.Create(call.Call, cancellation));
+            live?.Writer.TryComplete();
+            await relaying.ConfigureAwait(false);
         }
 
         try
@@ -494,6 +529,22 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         catch (Exception exception) when (exception is IOException or ObjectDisposedException)
         {
             // The run's process is gone; so is the op that waited.
+        }
+    }
+
+    /// <summary>Hands a call's task events, as they happen on its pool, to the run's process that made the call.</summary>
+    private async Task RelayTaskEventsAsync(string call, ChannelReader<IReadOnlyList<Skiff.Sdk.Events.RunEvent>> live)
+    {
+        await foreach (var events in live.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                await SendRawAsync(ProtocolJson.Frame(new TaskEventsNotice(call, events), ProtocolJson.Wire.CodeServerRequest), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+            {
+                // The run's process is gone; so is the op that waited.
+            }
         }
     }
 

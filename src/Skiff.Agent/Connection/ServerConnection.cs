@@ -30,8 +30,9 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RunJournal> _journals = new(StringComparer.Ordinal);
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger<ServerConnection>();
 
-    // The task calls of this agent's runs that wait for their result; sent again on each new connection.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (AgentCallTask Call, TaskCompletionSource<AgentTaskResult> Result)> _calls = new(StringComparer.Ordinal);
+    // The task calls of this agent's runs that wait for their result, with where their live events go (null: nowhere); sent
+    // again on each new connection.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (AgentCallTask Call, TaskCompletionSource<AgentTaskResult> Result, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? Live)> _calls = new(StringComparer.Ordinal);
     private ClientWebSocket? _socket;
 
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
@@ -161,7 +162,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     await TrySendAsync(new AgentDraining(), connection, cancellationToken).ConfigureAwait(false);
                 }
 
-                foreach (var (call, _) in _calls.Values)
+                foreach (var (call, _, _) in _calls.Values)
                 {
                     // Calls made while no server was connected, or whose answer the last connection did not bring: a
                     // call already queued is not queued twice, and one with a result is answered at once.
@@ -233,6 +234,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     {
         await foreach (var message in JsonMessages.ReadAsync(socket, cancellationToken).ConfigureAwait(false))
         {
+            if (message is AgentTaskEvents taskEvents)
+            {
+                // Handed on here, in the order they came (the run's relay queues them without waiting).
+                RelayToRun(taskEvents);
+                continue;
+            }
+
             // Each assignment runs on its own: a slow activation must not hold up a cancel.
             _ = Task.Run(() => HandleAsync(message, connection, cancellationToken), CancellationToken.None);
         }
@@ -337,6 +345,25 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
     }
 
+    /// <summary>A call's task events, as they happen on its pool, to the run that made the call; nobody waiting, they are let go.</summary>
+    private void RelayToRun(AgentTaskEvents taskEvents)
+    {
+        if (!_calls.TryGetValue(taskEvents.Call, out var waiting) || waiting.Live is not { } relay)
+        {
+            return;
+        }
+
+        try
+        {
+            relay(System.Text.Json.JsonSerializer.Deserialize(taskEvents.Events, Skiff.Sdk.Protocol.ProtocolJson.Wire.IReadOnlyListRunEvent) ?? []);
+        }
+        catch (Exception exception) when (exception is System.Text.Json.JsonException or NotSupportedException)
+        {
+            // Unreadable: these are left out; the task's result brings its events again.
+            Log.RequestRefused(_logger, "task_events", exception.Message);
+        }
+    }
+
     private async Task ActivateAsync(ActivateRequest activate, CancellationToken cancellationToken)
     {
         // The server's span of the deployment is the parent (from the request's traceparent); the stages are children.
@@ -405,11 +432,11 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// A call of one of this agent's runs: sent to the server (now, or when a connection is up), and answered with its
     /// result when the server has one. Canceled, the agent stops waiting; the task may still run (the result is dropped).
     /// </summary>
-    private async Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, CancellationToken cancellationToken)
+    private async Task<Skiff.Sdk.Protocol.TaskResultNotice> CallTaskAsync(Skiff.Sdk.Protocol.CallTaskMessage call, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
     {
         var message = new AgentCallTask(call.Call, call.TaskId, call.Pool, call.Task, call.Run, call.Op, call.Attempt, call.Input, call.Pin, call.Traceparent);
         var result = new TaskCompletionSource<AgentTaskResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _calls[call.Call] = (message, result);
+        _calls[call.Call] = (message, result, liveEvents);
         try
         {
             await SendAsync(message, cancellationToken).ConfigureAwait(false);
@@ -441,16 +468,62 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// The answer goes only on the connection the request came on: request ids start again on each connection, so
     /// on a later one it would answer some other request. A task that outlives its connection has its answer dropped;
     /// the server treats that delivery as lost and hands the call out again.
+    /// The task's events go to the server as they happen (<see cref="AgentTaskEvents"/>, docs/tasks.md, "Live events"),
+    /// on the same connection and before the answer: whatever the code server sent while the last batch went out goes in
+    /// the next one. A server that cannot take them as fast leaves the task unhindered: beyond a few batches waiting,
+    /// they are left out here, and still come back with the result.
     /// </remarks>
     private async Task RunTaskAsync(AgentRunTask run, long connection, CancellationToken cancellationToken)
     {
-        var outcome = await host.RunTaskAsync(
-            new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent),
-            cancellationToken).ConfigureAwait(false);
+        var live = System.Threading.Channels.Channel.CreateBounded<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>(new System.Threading.Channels.BoundedChannelOptions(64)
+        {
+            SingleReader = true,
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+        });
+        var relaying = RelayTaskEventsAsync(run.Call, live.Reader, connection, cancellationToken);
+        Skiff.Sdk.Protocol.TaskOutcome outcome;
+        try
+        {
+            outcome = await host.RunTaskAsync(
+                new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent, Worker: agentName, Delivery: run.Delivery),
+                events => live.Writer.TryWrite(events),
+                cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            live.Writer.TryComplete();
+            await relaying.ConfigureAwait(false);
+        }
+
         var json = (JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)!;
         if (!await TrySendAsync(new AgentTaskDone(json, run.Call) { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
         {
             Log.TaskAnswerDropped(_logger, run.Call);
+        }
+    }
+
+    /// <summary>Sends a task's events to the server as they come, in batches of up to <see cref="AgentRunEvents.MaxEvents"/>, until the task ends.</summary>
+    private async Task RelayTaskEventsAsync(string call, System.Threading.Channels.ChannelReader<IReadOnlyList<Skiff.Sdk.Events.RunEvent>> live, long connection, CancellationToken cancellationToken)
+    {
+        var batch = new List<Skiff.Sdk.Events.RunEvent>();
+        try
+        {
+            while (await live.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (batch.Count < AgentRunEvents.MaxEvents && live.TryRead(out var events))
+                {
+                    batch.AddRange(events);
+                }
+
+                var json = (JsonArray)System.Text.Json.JsonSerializer.SerializeToNode<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>(batch, Skiff.Sdk.Protocol.ProtocolJson.Wire.IReadOnlyListRunEvent)!;
+                batch.Clear();
+                // On the task's connection only: the server that handed the task out is the one that knows its caller.
+                await TrySendAsync(new AgentTaskEvents(call, json), connection, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The agent stops.
         }
     }
 

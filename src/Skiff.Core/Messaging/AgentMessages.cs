@@ -36,6 +36,7 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(AgentCancelCall), "cancel_call")]
 [JsonDerivedType(typeof(AgentCancelTask), "cancel_task")]
 [JsonDerivedType(typeof(AgentDraining), "draining")]
+[JsonDerivedType(typeof(AgentTaskEvents), "task_events")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -99,6 +100,18 @@ internal sealed record AgentRunTask(string Call, string TaskId, string Pool, str
 /// <c>error</c>, <c>events</c>); <paramref name="Code"/> is <c>refused</c> (never queued) or <c>dead_lettered</c>, or absent.
 /// </summary>
 internal sealed record AgentTaskResult(string Call, JsonObject Outcome, string? Code = null) : AgentMessage;
+
+/// <summary>
+/// Both ways, no reply (docs/tasks.md, "Live events"): events a task gave while it runs for call <paramref name="Call"/>,
+/// in order, as the pool's code server wrote them (docs/events.md, stamped with the worker, release and delivery). The
+/// agent running the task sends them to the server that handed it the task; that server sends them on to the agent whose
+/// run made the call, which hands them to the run's process. Dropped wherever nobody waits for the call any more.
+/// </summary>
+internal sealed record AgentTaskEvents(string Call, JsonArray Events) : AgentMessage
+{
+    // A record prints its members: this one's would be every event.
+    public override string ToString() => $"AgentTaskEvents {{ Call = {Call}, Events = {Events.Count} }}";
+}
 
 /// <summary>Server → agent, no reply: the caller of a task the agent runs stopped waiting; the task's token is canceled.</summary>
 internal sealed record AgentCancelTask(string Call) : AgentMessage;

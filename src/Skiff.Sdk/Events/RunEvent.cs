@@ -23,6 +23,9 @@ internal sealed record RunEvent
 
     public string? Job { get; init; }
 
+    /// <summary>
+    /// On <c>run_started</c>: the release the run runs. On a deployed task's events: the release of the pool that served it.
+    /// </summary>
     public string? Release { get; init; }
 
     public string? Op { get; init; }
@@ -69,6 +72,15 @@ internal sealed record RunEvent
 
     /// <summary>On <c>task_started</c> of a pinned call: the release prefix the op pinned the pool to.</summary>
     public string? Pin { get; init; }
+
+    /// <summary>On a deployed task's events: the agent whose worker ran it (absent in a local run).</summary>
+    public string? Worker { get; init; }
+
+    /// <summary>
+    /// On a deployed task's events: which delivery of the call from the pool's queue gave them (1, 2, … when a worker died
+    /// and the task was delivered again; absent in a local run).
+    /// </summary>
+    public int? Delivery { get; init; }
 }
 
 /// <summary>An exception as events carry it: enough to act on without the process that threw it.</summary>

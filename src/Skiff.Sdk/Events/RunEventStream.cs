@@ -17,7 +17,8 @@ internal sealed class RunEventStream(string runId, TimeProvider time, Action<Run
     {
         lock (_gate)
         {
-            var stamped = draft with { Run = runId, Seq = ++_sequence, Ts = time.GetUtcNow() };
+            // A time the draft brings is kept: a deployed task's events carry when they happened on the pool's worker.
+            var stamped = draft with { Run = runId, Seq = ++_sequence, Ts = draft.Ts == default ? time.GetUtcNow() : draft.Ts };
             try
             {
                 sink(stamped);

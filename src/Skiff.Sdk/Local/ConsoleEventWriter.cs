@@ -62,6 +62,12 @@ internal sealed class ConsoleEventWriter(TextWriter output)
                 break;
             case EventTypes.TaskStarted:
                 line.Append($"{Who(e),-16} started (task {e.TaskId}{(e.TaskAttempt > 1 ? $", attempt {e.TaskAttempt}" : "")}{(e.Pin is null ? "" : $", pinned to {e.Pin}")})");
+                if (e.Worker is not null)
+                {
+                    // Where a deployed call ran: each attempt (and each delivery, after a worker died) says so.
+                    line.Append($" [pool {e.Pool} @ agent {e.Worker}{(e.Release is { } release ? $", release {ShortRelease(release)}" : "")}{(e.Delivery > 1 ? $", delivery {e.Delivery}" : "")}]");
+                }
+
                 break;
             case EventTypes.TaskSucceeded:
                 line.Append($"{Who(e),-16} succeeded in {e.DurationMs} ms");
@@ -102,6 +108,13 @@ internal sealed class ConsoleEventWriter(TextWriter output)
 
     /// <summary>Who an event is from: its op, or for a task's events the op and the task it called (<c>mesh > meshing/reconstruct</c>).</summary>
     private static string? Who(RunEvent e) => e.Task is null ? e.Op : $"{e.Op} > {e.Pool}/{e.Task}";
+
+    /// <summary>A release as <c>skiff history</c> shows it: the first 12 hex digits of its digest.</summary>
+    private static string ShortRelease(string release)
+    {
+        var hex = release.StartsWith("sha256:", StringComparison.Ordinal) ? release["sha256:".Length..] : release;
+        return hex.Length > 12 ? hex[..12] : hex;
+    }
 
     private static string Properties(IReadOnlyDictionary<string, JsonElement> values) =>
         string.Join(' ', values.Select(pair => $"{pair.Key}={(pair.Value.ValueKind == JsonValueKind.String ? pair.Value.GetString() : pair.Value.GetRawText())}"));

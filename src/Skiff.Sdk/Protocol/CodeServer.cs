@@ -139,6 +139,9 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             case TaskResultNotice result:
                 _calls?.Complete(result);
                 break;
+            case TaskEventsNotice taskEvents:
+                _calls?.Relay(taskEvents);
+                break;
         }
     }
 
@@ -237,7 +240,15 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
         _ = Task.Run(async () =>
         {
             var gathered = new GatheredTaskEvents(request.Run, task.Name);
-            var events = new RunEventStream(request.Run, time, gathered.Add);
+            // Live to the agent only when it names itself: an older agent would not read task_events frames.
+            var live = request.Worker is null ? null : new LiveTaskEvents(request.Call, SendAsync);
+            var events = new RunEventStream(request.Run, time, runEvent =>
+            {
+                // Attributed here to the worker, the release and the queue's delivery that served the call.
+                runEvent = runEvent with { Worker = request.Worker, Release = request.Release, Delivery = request.Delivery };
+                gathered.Add(runEvent);
+                live?.Add(runEvent);
+            });
             var pool = new PoolReference(request.Pool, request.Pin);
             var input = JsonSerializer.SerializeToUtf8Bytes(request.Input, ProtocolJson.Wire.JsonNode);
             var call = new TaskCall(pool, task.Name, request.TaskId, input, events, request.Op, request.Attempt, request.Traceparent);
@@ -269,7 +280,12 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
                 _tasks.TryRemove(request.Call, out _);
             }
 
-            // Numbered again by the calling run's stream; here only their order matters.
+            if (live is not null)
+            {
+                await live.CompleteAsync().ConfigureAwait(false);
+            }
+
+            // Numbered again by the calling run's stream, which skips those it had live (by delivery and number here).
             Send(new TaskDoneReply(outcome with { Events = gathered.ToList() }) { Id = id });
         });
     }

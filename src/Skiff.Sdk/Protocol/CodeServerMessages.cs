@@ -21,6 +21,7 @@ namespace Skiff.Sdk.Protocol;
 [JsonDerivedType(typeof(RunTaskRequest), "run_task")]
 [JsonDerivedType(typeof(CancelTaskRequest), "cancel_task")]
 [JsonDerivedType(typeof(TaskResultNotice), "task_result")]
+[JsonDerivedType(typeof(TaskEventsNotice), "task_events")]
 internal abstract record CodeServerRequest
 {
     [JsonPropertyOrder(-1)]
@@ -46,9 +47,12 @@ internal sealed record ShutdownRequest(long? GraceMs = null) : CodeServerRequest
 /// Runs a task of this version for a deployed call (docs/tasks.md, "Deployed runs"): <paramref name="Call"/> names the
 /// call, <paramref name="TaskId"/> is its side-effect key, <paramref name="Run"/>, <paramref name="Op"/> and
 /// <paramref name="Attempt"/> the calling run, op and op attempt its events are attributed to. Answered with
-/// <see cref="TaskDoneReply"/> once the task ends, with its retries.
+/// <see cref="TaskDoneReply"/> once the task ends, with its retries. With <paramref name="Worker"/> (the agent's name) the
+/// task's events also go to the agent as they happen (<see cref="TaskEventsMessage"/>), stamped with the worker, the
+/// release and <paramref name="Delivery"/> (the queue's delivery of the call); an agent that names none gets them with
+/// the reply only.
 /// </summary>
-internal sealed record RunTaskRequest(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Release = null, string? Traceparent = null) : CodeServerRequest;
+internal sealed record RunTaskRequest(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Release = null, string? Traceparent = null, string? Worker = null, int? Delivery = null) : CodeServerRequest;
 
 /// <summary>Cancels a task <see cref="RunTaskRequest"/> started (its caller stopped waiting); it ends with <c>task_canceled</c>.</summary>
 internal sealed record CancelTaskRequest(string Call) : CodeServerRequest;
@@ -61,8 +65,16 @@ internal sealed record CancelTaskRequest(string Call) : CodeServerRequest;
 internal sealed record TaskResultNotice(string Call, TaskOutcome Outcome, string? Code = null) : CodeServerRequest;
 
 /// <summary>
+/// No reply: events a call's task gave on its pool's worker so far (docs/tasks.md, "Live events"), for a call made with
+/// <see cref="CallTaskMessage.Live"/>. Numbered in the task's own stream (per <see cref="RunEvent.Delivery"/>): the
+/// calling run emits each once, and skips them when they come again with the result.
+/// </summary>
+internal sealed record TaskEventsNotice(string Call, IReadOnlyList<RunEvent> Events) : CodeServerRequest;
+
+/// <summary>
 /// How a task ended: its output (JSON; absent is <c>null</c>) when it succeeded, otherwise its last attempt's error; and
-/// the events it gave while it ran (<c>task_*</c>, logs, output, progress), which the calling run emits as its own.
+/// the events it gave while it ran (<c>task_*</c>, logs, output, progress), which the calling run emits as its own (those
+/// it has not had live already: <see cref="TaskEventsNotice"/>).
 /// </summary>
 internal sealed record TaskOutcome(bool Succeeded, JsonNode? Output = null, ErrorInfo? Error = null, IReadOnlyList<RunEvent>? Events = null);
 
@@ -78,6 +90,7 @@ internal sealed record TaskOutcome(bool Succeeded, JsonNode? Output = null, Erro
 [JsonDerivedType(typeof(TaskDoneReply), "task_done")]
 [JsonDerivedType(typeof(CallTaskMessage), "call_task")]
 [JsonDerivedType(typeof(CancelCallMessage), "cancel_call")]
+[JsonDerivedType(typeof(TaskEventsMessage), "task_events")]
 internal abstract record CodeServerMessage
 {
     [JsonPropertyOrder(-1)]
@@ -109,8 +122,16 @@ internal sealed record TaskDoneReply(TaskOutcome Outcome) : CodeServerMessage;
 /// A run's op calls a task (code server → agent, no id: <paramref name="Call"/> names it, and the agent answers with a
 /// <see cref="TaskResultNotice"/> of the same call). <paramref name="Call"/> is the task id and the op's attempt
 /// (<c>RUN:OP:n/ATTEMPT</c>): a retried op calls again rather than getting its earlier attempt's result back.
+/// <paramref name="Live"/>: this run takes the task's events as they happen (<see cref="TaskEventsNotice"/>); an agent
+/// sends them only to a run that said so, since an older SDK would not read them.
 /// </summary>
-internal sealed record CallTaskMessage(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : CodeServerMessage;
+internal sealed record CallTaskMessage(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Traceparent = null, bool? Live = null) : CodeServerMessage;
+
+/// <summary>
+/// Events of a task this code server runs for a deployed call (<see cref="RunTaskRequest.Worker"/> given), as they
+/// happen: whatever the task gave since the last such message, in order (code server → agent, no id).
+/// </summary>
+internal sealed record TaskEventsMessage(string Call, IReadOnlyList<RunEvent> Events) : CodeServerMessage;
 
 /// <summary>The op stopped waiting for a call (its run was canceled): the agent forgets it, and no result is sent.</summary>
 internal sealed record CancelCallMessage(string Call) : CodeServerMessage;

@@ -9,12 +9,39 @@ namespace Skiff.Sdk.Tasks;
 /// <summary>
 /// Task calls of the runs a code server serves on an agent (docs/tasks.md, "Deployed runs"): each call goes to the agent
 /// as a <c>call_task</c> frame; the agent passes it to the server, which puts it on the pool's queue, and the call ends
-/// with the <c>task_result</c> the agent sends back. The task's events, which the pool's worker gathered while it ran,
-/// are emitted into the calling run then.
+/// with the <c>task_result</c> the agent sends back. The task's events come while it runs (<c>task_events</c>, relayed by
+/// the pool's agent, the server and this run's agent) and are emitted into the calling run as they come; those that did
+/// not come live (a server that cannot relay them, events left out under load) come with the result and are emitted then.
 /// </summary>
 internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITaskCaller
 {
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<TaskResultNotice>> _waiting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Waiting> _waiting = new(StringComparer.Ordinal);
+
+    /// <summary>A call waiting for its result, and the task events it has emitted (by delivery and number in the task's stream).</summary>
+    private sealed class Waiting(TaskCall call)
+    {
+        private readonly HashSet<(int? Delivery, long Seq)> _emitted = [];
+
+        public TaskCompletionSource<TaskResultNotice> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>
+        /// Emits a task event into the calling run unless it was emitted already: the worker's events become the calling
+        /// run's, numbered in its stream, attributed to the calling op, and timed when they happened on the worker.
+        /// </summary>
+        public void Emit(RunEvent taskEvent)
+        {
+            lock (_emitted)
+            {
+                // Numbered 0: not one of the task's own (the note that some were left out), emitted as it comes.
+                if (taskEvent.Seq != 0 && !_emitted.Add((taskEvent.Delivery, taskEvent.Seq)))
+                {
+                    return;
+                }
+
+                call.Events.Emit(taskEvent with { Op = call.Op, Attempt = call.OpAttempt });
+            }
+        }
+    }
 
     public async Task<byte[]> CallAsync(TaskCall call, CancellationToken cancellationToken)
     {
@@ -28,8 +55,8 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
                 $"op '{call.Op}' called task '{call.Task}' of pool '{call.Pool}' with {call.Input.Length} bytes of input; a deployed task's input can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes, and nothing was queued. Pass a reference instead (a blob or a file path the task reads).");
         }
 
-        var result = new TaskCompletionSource<TaskResultNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_waiting.TryAdd(callId, result))
+        var waiting = new Waiting(call);
+        if (!_waiting.TryAdd(callId, waiting))
         {
             throw new InvalidOperationException($"task call {callId} is already waiting for its result");
         }
@@ -38,8 +65,8 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
         try
         {
             send(new CallTaskMessage(callId, call.TaskId, call.Pool.Name, call.Task, call.Events.RunId, call.Op, call.OpAttempt,
-                JsonNode.Parse(call.Input), call.Pool.ReleasePrefix, call.TraceParent));
-            notice = await result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                JsonNode.Parse(call.Input), call.Pool.ReleasePrefix, call.TraceParent, Live: true));
+            notice = await waiting.Result.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -56,8 +83,7 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
         var outcome = notice.Outcome;
         foreach (var taskEvent in outcome.Events ?? [])
         {
-            // The worker's events become the calling run's: numbered and timed in its stream, attributed to the calling op.
-            call.Events.Emit(taskEvent with { Op = call.Op, Attempt = call.OpAttempt });
+            waiting.Emit(taskEvent);
         }
 
         if (outcome.Succeeded)
@@ -88,7 +114,22 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
     {
         if (_waiting.TryGetValue(notice.Call, out var waiting))
         {
-            waiting.TrySetResult(notice);
+            waiting.Result.TrySetResult(notice);
+        }
+    }
+
+    /// <summary>
+    /// Events of a call's task as it runs on the pool: emitted into the calling run now. Those of a call nobody waits for
+    /// any more (it ended, or the run was canceled, or it ended altogether) are let go.
+    /// </summary>
+    public void Relay(TaskEventsNotice notice)
+    {
+        if (_waiting.TryGetValue(notice.Call, out var waiting) && !waiting.Result.Task.IsCompleted)
+        {
+            foreach (var taskEvent in notice.Events)
+            {
+                waiting.Emit(taskEvent);
+            }
         }
     }
 }

@@ -43,7 +43,10 @@ internal sealed class GatheredTaskEvents(string runId, string task, int budgetBy
         }
     }
 
-    /// <summary>The events kept, in order, numbered 0 (the calling run's stream numbers them again).</summary>
+    /// <summary>
+    /// The events kept, in order, with their numbers in the task's stream (the calling run's stream numbers them again, and
+    /// skips those it had live); the warning about events left out is numbered 0, never one of theirs.
+    /// </summary>
     public IReadOnlyList<RunEvent> ToList()
     {
         lock (_gate)
@@ -57,12 +60,13 @@ internal sealed class GatheredTaskEvents(string runId, string task, int budgetBy
                     Run = runId,
                     Type = EventTypes.Log,
                     Level = "warn",
+                    Seq = 0,
                     Message = $"{_leftOut} events ({_leftOutBytes} bytes) of task '{task}' were left out here: at most {budgetBytes} bytes of a deployed task's events go back to the calling run. Log less from the task, or keep large detail elsewhere (a blob or a file).",
                 });
             }
 
             kept.AddRange(_last.Select(l => l.Event));
-            return [.. kept.Select(e => e with { Seq = 0 })];
+            return kept;
         }
     }
 }

@@ -1000,6 +1000,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case AgentCancelCall cancel when Tasks is { } tasks:
                 await tasks.CancelAsync(cancel).ConfigureAwait(false);
                 break;
+            case AgentTaskEvents taskEvents when Tasks is { } tasks:
+                // Awaited: a caller's agent slow to take them holds up this agent's messages, not the server's memory.
+                await tasks.RelayEventsAsync(session.Name, taskEvents).ConfigureAwait(false);
+                break;
             case AgentCallTask call:
                 await session.TrySendAsync(new AgentTaskResult(call.Call, new JsonObject { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = "", ["message"] = "this server carries no task calls" } }, "refused")).ConfigureAwait(false);
                 break;

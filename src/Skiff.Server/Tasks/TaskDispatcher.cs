@@ -137,6 +137,27 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
     }
 
+    /// <summary>
+    /// Events of a task that <paramref name="agent"/> runs for a worker here, as they happen (docs/tasks.md, "Live events"):
+    /// sent on to the agent whose run waits for the call, which hands them to the run (it numbers and stores them as its
+    /// own). Dropped when the call is not waited for here (it was canceled or answered, or its caller's agent is connected
+    /// to another server: its events then come with the result), or when the agent does not run the call for this server.
+    /// </summary>
+    public async Task RelayEventsAsync(string agent, AgentTaskEvents taskEvents)
+    {
+        if (!_running.TryGetValue(taskEvents.Call, out var running) || !string.Equals(running.Name, agent, StringComparison.Ordinal))
+        {
+            // Not a task handed to this agent here: a delivery failed already (its task's events still come with its result
+            // if it ends), or an agent naming a call it does not run; neither speaks for the calling run.
+            return;
+        }
+
+        if (_waiting.TryGetValue(taskEvents.Call, out var caller) && sessionOf(caller) is { } session)
+        {
+            await session.TrySendAsync(taskEvents).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
     public Task AgentConnectedAsync(string agent, CancellationToken cancellationToken) => EnsureAllWorkersAsync(cancellationToken);
 

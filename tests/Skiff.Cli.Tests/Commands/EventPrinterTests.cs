@@ -9,6 +9,8 @@ public sealed class EventPrinterTests
     [Theory]
     [InlineData("""{"type":"task_started","task_id":"r-1:mesh:1","task_attempt":1,"pin":"1a2b3c4d"}""", "mesh > meshing/reconstruct started (task r-1:mesh:1, pinned to 1a2b3c4d)")]
     [InlineData("""{"type":"task_started","task_id":"r-1:mesh:1","task_attempt":2}""", "mesh > meshing/reconstruct started (task r-1:mesh:1, attempt 2)")]
+    [InlineData("""{"type":"task_started","task_id":"r-1:mesh:1","task_attempt":1,"worker":"gpu-1","release":"sha256:1a2b3c4d5e6f00112233","delivery":1}""", "mesh > meshing/reconstruct started (task r-1:mesh:1) [pool meshing @ agent gpu-1, release 1a2b3c4d5e6f]")]
+    [InlineData("""{"type":"task_started","task_id":"r-1:mesh:1","task_attempt":1,"worker":"gpu-2","release":"sha256:1a2b3c4d5e6f00112233","delivery":2}""", "mesh > meshing/reconstruct started (task r-1:mesh:1) [pool meshing @ agent gpu-2, release 1a2b3c4d5e6f, delivery 2]")]
     [InlineData("""{"type":"task_retrying","task_id":"r-1:mesh:1","task_attempt":1,"error":{"type":"System.InvalidOperationException","message":"gpu busy"},"delay_ms":5000}""", "mesh > meshing/reconstruct attempt 1 failed (gpu busy); retrying in 5000 ms")]
     [InlineData("""{"type":"task_succeeded","task_id":"r-1:mesh:1","task_attempt":2,"duration_ms":812}""", "mesh > meshing/reconstruct succeeded in 812 ms")]
     [InlineData("""{"type":"task_failed","task_id":"r-1:mesh:1","task_attempt":3,"error":{"type":"System.InvalidOperationException","message":"out of memory"},"duration_ms":90}""", "mesh > meshing/reconstruct FAILED: System.InvalidOperationException: out of memory")]

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Xunit.Abstractions;
 
 namespace Skiff.Cli.Tests.Platform;
 
@@ -7,7 +8,7 @@ namespace Skiff.Cli.Tests.Platform;
 /// and the server to the pool's queue, the pool's code server runs it, and the result and the task's events come back to
 /// the calling run. Calls no pool can serve are refused at once, saying what to do.
 /// </summary>
-public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<PlatformFixture>
+public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper output) : IClassFixture<PlatformFixture>
 {
     private const string Tasks = """
             jobs.Task("double", (TaskContext context, int n) =>
@@ -53,6 +54,31 @@ public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<Platf
             jobs.Job("call_wait", "Calls wait_for_cancel")
                 .Parameter("folder", "")
                 .Run(context => context.CallAsync<string, string>("tasks", "wait_for_cancel", context.Parameters.Get<string>("folder")));
+
+            // Logs, reports progress and writes to stdout, then 50 lines 20 ms apart, then waits for the test to let it end:
+            // the test looks for these in the calling run's events while the task still runs.
+            jobs.Task("chatty", async (TaskContext context, string folder) =>
+            {
+                context.Logger.LogInformation("first line of {TaskId}", context.TaskId);
+                context.ReportProgress(0.5, "halfway");
+                Console.WriteLine("chatty on stdout");
+                for (var i = 0; i < 50; i++)
+                {
+                    context.Logger.LogInformation("line {I}", i);
+                    await Task.Delay(20, context.CancellationToken);
+                }
+
+                while (!File.Exists(Path.Combine(folder, "go")))
+                {
+                    await Task.Delay(20, context.CancellationToken);
+                }
+
+                return "let go";
+            });
+
+            jobs.Job("call_chatty", "Calls chatty")
+                .Parameter("folder", "")
+                .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<string, string>("tasks", "chatty", context.Parameters.Get<string>("folder"))));
 
             jobs.Job("call", "Calls a task and logs its result")
                 .Parameter("pool", "tasks")
@@ -121,7 +147,11 @@ public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<Platf
         run.Stdout.ShouldContain("result ran again after the crash", Case.Sensitive, run.ToString());
         Directory.GetFiles(folder).Length.ShouldBe(1);
         var (_, events) = await LastRunEventsAsync();
-        events.Where(e => e["task"] is not null).Select(e => (string?)e["type"]).ShouldBe(["task_started", "task_succeeded"], run.ToString());
+        // The second delivery's start and end; before them the first delivery's start, when it reached the caller live
+        // before the crash (it stays, marked as delivery 1).
+        var task = events.Where(e => e["task"] is not null).Select(e => ((string?)e["type"], (int?)e["delivery"])).ToList();
+        task.TakeLast(2).ShouldBe([("task_started", 2), ("task_succeeded", 2)], run.ToString());
+        task.SkipLast(2).ShouldAllBe(e => e.Item1 == "task_started" && e.Item2 == 1, run.ToString());
     }
 
     [Fact]
@@ -144,6 +174,76 @@ public sealed class TaskCallTests(PlatformFixture fixture) : IClassFixture<Platf
         ((string?)events.Last()["type"]).ShouldBe("run_canceled", logs.ToString());
         events.ShouldContain(e => (string?)e["type"] == "task_canceled" && (string?)e["task"] == "wait_for_cancel", logs.ToString());
         (await File.ReadAllTextAsync(Path.Combine(folder, "canceled"))).ShouldBe($"{runId}:call_wait:1");
+    }
+
+    [Fact]
+    public async Task A_tasks_logs_progress_and_output_reach_the_calling_run_while_it_runs_attributed_to_its_worker()
+    {
+        await DeployAsync();
+        var folder = fixture.Workspace.PathTo("chatty-gate");
+        Directory.CreateDirectory(folder);
+        var started = await fixture.Platform.SkiffAsync("run", "caller", "call_chatty", "--param", $"folder={folder}", "--detach", "--json");
+        started.ExitCode.ShouldBe(0, started.ToString());
+        var runId = (string)JsonNode.Parse(started.Stdout)!["run"]!;
+
+        // Follows the calling run's stored events; the task waits for "go", which is written only once they show its lines.
+        using var http = fixture.Platform.Http();
+        using var deadline = new CancellationTokenSource(EmbeddedPlatform.ActivationDeadline);
+        using var response = await http.GetAsync($"api/v1/runs/{runId}/events?follow=true", HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
+        var events = new List<(JsonNode Event, DateTimeOffset Arrived)>();
+        async Task ReadUntilAsync(Func<JsonNode, bool> condition)
+        {
+            while (await reader.ReadLineAsync(deadline.Token) is { } line)
+            {
+                if (line.Length == 0)
+                {
+                    continue;
+                }
+
+                var read = JsonNode.Parse(line)!;
+                events.Add((read, DateTimeOffset.UtcNow));
+                if (condition(read))
+                {
+                    return;
+                }
+            }
+
+            throw new ShouldAssertException($"the run's events ended before the one looked for: {string.Join('\n', events.Select(e => e.Event.ToJsonString()))}");
+        }
+
+        await ReadUntilAsync(e => (string?)e["message"] == $"first line of {runId}:call_chatty:1");
+        await ReadUntilAsync(e => (string?)e["message"] == "line 49");
+        // Seen while the task still waits for the test: live, not with its result.
+        events.ShouldNotContain(e => (string?)e.Event["type"] == "task_succeeded");
+        await File.WriteAllTextAsync(Path.Combine(folder, "go"), "go", deadline.Token);
+        await ReadUntilAsync(e => (string?)e["type"] is "run_succeeded" or "run_failed" or "run_canceled");
+
+        ((string?)events[^1].Event["type"]).ShouldBe("run_succeeded", string.Join('\n', events.Select(e => e.Event.ToJsonString())));
+        var release = (string?)events.Single(e => (string?)e.Event["type"] == "run_started").Event["release"];
+        var task = events.Select(e => e.Event).Where(e => e["task"] is not null).ToList();
+        task.Select(e => (string?)e["type"]).Distinct().ShouldBe(["task_started", "log", "progress", "output", "task_succeeded"], ignoreOrder: true);
+        // The same program is the pool and the caller, so the pool's release is the run's.
+        task.ShouldAllBe(e => (string?)e["op"] == "call_chatty" && (string?)e["pool"] == "tasks" && (string?)e["task"] == "chatty"
+            && (string?)e["worker"] == "test-agent" && (string?)e["release"] == release && (int?)e["delivery"] == 1);
+        // Each once: what came live is not emitted again with the result.
+        task.Count(e => (string?)e["type"] == "log").ShouldBe(51);
+        task.Where(e => (string?)e["type"] == "log").Select(e => (string?)e["message"]).Distinct().Count().ShouldBe(51);
+        ((string?)task.Single(e => (string?)e["type"] == "output")["text"]).ShouldBe("chatty on stdout");
+        var seqs = events.Select(e => (long)e.Event["seq"]!).ToList();
+        seqs.ShouldBe([.. Enumerable.Range(1, seqs.Count).Select(i => (long)i)]);
+
+        // The figure for docs/tasks.md: from a line's time on the worker to its arrival at a follower of the calling run.
+        var delays = events.Where(e => ((string?)e.Event["message"])?.StartsWith("line ", StringComparison.Ordinal) == true)
+            .Select(e => (e.Arrived - (DateTimeOffset)e.Event["ts"]!).TotalMilliseconds).Order().ToList();
+        output.WriteLine($"live task log line, worker -> calling run's follower: median {delays[delays.Count / 2]:0.0} ms, max {delays[^1]:0.0} ms over {delays.Count} lines");
+
+        var logs = await fixture.Platform.SkiffAsync("logs", runId);
+        logs.ExitCode.ShouldBe(0, logs.ToString());
+        logs.Stdout.ShouldContain($"call_chatty > tasks/chatty started (task {runId}:call_chatty:1) [pool tasks @ agent test-agent, release {release![7..19]}]", Case.Sensitive, logs.ToString());
+        logs.Stdout.ShouldContain($"call_chatty > tasks/chatty info  first line of {runId}:call_chatty:1", Case.Sensitive, logs.ToString());
+        logs.Stdout.ShouldContain("call_chatty > tasks/chatty  50%  halfway", Case.Sensitive, logs.ToString());
     }
 
     /// <summary>Waits for a file to appear, for up to the activation deadline (against a hang).</summary>

@@ -238,6 +238,84 @@ public sealed class CodeServerInProcessTests
     }
 
     [Fact]
+    public async Task RunTask_NamingItsWorker_SendsTheTasksEventsAsTheyHappen_AttributedToTheWorker_BeforeItsReply()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", async (TaskContext context, string scan) =>
+        {
+            context.Logger.LogInformation("meshing {Scan}", scan);
+            await gate.Task.WaitAsync(context.CancellationToken);
+            return scan.Length;
+        });
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        await agent.SendAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan","release":"sha256:1a2b","worker":"gpu-1","delivery":2}""");
+        // While the task waits for the test: its log line has come already.
+        var live = await agent.WaitForAsync(m => (string?)m["type"] == "task_events" && m["events"]!.AsArray().Any(e => (string?)e!["message"] == "meshing scan"), "the task's log line, live");
+        gate.SetResult();
+        var reply = await agent.ReplyAsync(6);
+
+        ((string?)live["call"]).ShouldBe("r-1:mesh:1/1");
+        var log = live["events"]!.AsArray().Single(e => (string?)e!["type"] == "log")!;
+        ((string?)log["worker"]).ShouldBe("gpu-1");
+        ((string?)log["release"]).ShouldBe("sha256:1a2b");
+        ((int?)log["delivery"]).ShouldBe(2);
+        ((string?)log["pool"]).ShouldBe("meshing");
+        ((string?)reply["type"]).ShouldBe("task_done");
+        // Every event came live before the reply, and the reply carries them again under the same numbers.
+        var sentLive = agent.Received.TakeWhile(m => m != reply).Where(m => (string?)m["type"] == "task_events").SelectMany(m => m["events"]!.AsArray()).Select(e => ((string?)e!["type"], (long)e["seq"]!)).ToList();
+        var inReply = reply["outcome"]!["events"]!.AsArray().Select(e => ((string?)e!["type"], (long)e["seq"]!)).ToList();
+        sentLive.ShouldBe(inReply);
+        sentLive.Select(e => e.Item1).ShouldBe(["task_started", "log", "task_succeeded"]);
+    }
+
+    [Fact]
+    public async Task RunTask_ThatLogsTenThousandLinesAtOnce_SendsThemLiveInOrderInBatches_WithoutHoldingItUp()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext context, string scan) =>
+        {
+            for (var i = 0; i < 10_000; i++)
+            {
+                context.Logger.LogInformation("line {Line}", i);
+            }
+
+            return Task.FromResult(scan.Length);
+        });
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan","worker":"gpu-1","delivery":1}""");
+
+        ((bool)reply["outcome"]!["succeeded"]!).ShouldBeTrue();
+        var batches = agent.Received.TakeWhile(m => m != reply).Where(m => (string?)m["type"] == "task_events").Select(m => m["events"]!.AsArray()).ToList();
+        batches.ShouldAllBe(b => b.Count >= 1 && b.Count <= 500);
+        // In order and none twice, from the first; the task waited for none of them, so those beyond what may wait were
+        // left out of the live stream, and the reply still ends with how the task ended.
+        var seqs = batches.SelectMany(b => b).Select(e => (long)e!["seq"]!).ToList();
+        seqs[0].ShouldBe(1);
+        seqs.Zip(seqs.Skip(1)).All(pair => pair.Second > pair.First).ShouldBeTrue("the live events' numbers rise");
+        seqs.Count.ShouldBeGreaterThanOrEqualTo(Skiff.Sdk.Tasks.LiveTaskEvents.MaxQueued);
+        ((string?)reply["outcome"]!["events"]!.AsArray()[^1]!["type"]).ShouldBe("task_succeeded");
+    }
+
+    [Fact]
+    public async Task RunTask_NamingNoWorker_SendsItsEventsWithItsReplyOnly()
+    {
+        var catalog = new JobCatalog();
+        catalog.Job("hello").Run(_ => Task.CompletedTask);
+        catalog.Task("reconstruct", (TaskContext context, string scan) => Task.FromResult(scan.Length));
+        await using var agent = await Agent.ConnectAsync(catalog.Build(), catalog.BuildTasks());
+
+        var reply = await agent.RequestAsync("""{"type":"run_task","id":6,"call":"r-1:mesh:1/1","task_id":"r-1:mesh:1","pool":"meshing","task":"reconstruct","run":"r-1","op":"mesh","attempt":1,"input":"scan"}""");
+
+        reply["outcome"]!["events"]!.AsArray().Count.ShouldBe(2);
+        agent.Received.ShouldNotContain(m => (string?)m["type"] == "task_events");
+    }
+
+    [Fact]
     public async Task RunTask_ThatLogsMoreThanAFrameHolds_AnswersWithinTheFrameLimit_SayingHowManyEventsWereLeftOut()
     {
         var catalog = new JobCatalog();
@@ -544,7 +622,7 @@ public sealed class CodeServerInProcessTests
             _directory.Delete(recursive: true);
         }
 
-        private async Task<JsonObject> WaitForAsync(Func<JsonObject, bool> match, string what, int startAt = 0)
+        public async Task<JsonObject> WaitForAsync(Func<JsonObject, bool> match, string what, int startAt = 0)
         {
             var deadline = DateTime.UtcNow + Deadline;
             while (true)

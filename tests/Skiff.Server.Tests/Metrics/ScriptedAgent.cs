@@ -22,6 +22,9 @@ internal sealed class ScriptedAgent : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>Every task-call message the server sent it (<c>run_task</c>, <c>task_events</c>, <c>task_result</c>), in order.</summary>
+    public System.Threading.Channels.Channel<AgentMessage> TaskMessages { get; } = System.Threading.Channels.Channel.CreateUnbounded<AgentMessage>();
+
     /// <summary>The tasks it says a location's version serves (as a code server lists them), by location; none for the others.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, JsonArray> Tasks { get; } = new(StringComparer.Ordinal);
 
@@ -66,6 +69,10 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                 case DeactivateRequest deactivate:
                     await SendAsync(new AgentOkReply { Request = deactivate.Request });
                     break;
+                case AgentRunTask or AgentTaskEvents or AgentTaskResult:
+                    // Left to the test, which answers a run_task as its script says.
+                    TaskMessages.Writer.TryWrite(message);
+                    break;
                 case StartRunRequest start:
                     await SendAsync(new RunStartedReply(start.Run, start.Release) { Request = start.Request });
                     await SendAsync(new AgentRunEvent(start.Run, Event(start, 1, "run_started")));
@@ -87,7 +94,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         return json;
     }
 
-    private async Task SendAsync(AgentMessage message)
+    public async Task SendAsync(AgentMessage message)
     {
         await _sending.WaitAsync(_stop.Token);
         try

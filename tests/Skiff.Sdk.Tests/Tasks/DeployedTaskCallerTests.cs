@@ -1,0 +1,83 @@
+using Skiff.Sdk.Events;
+using Skiff.Sdk.Protocol;
+using Skiff.Sdk.Tasks;
+
+namespace Skiff.Sdk.Tests.Tasks;
+
+/// <summary>
+/// A deployed call's task events in the calling run (docs/tasks.md, "Live events"): emitted as they come while the task
+/// runs, with the worker's time and attributed to the calling op; the result's copy of them is not emitted again.
+/// </summary>
+public sealed class DeployedTaskCallerTests
+{
+    private static readonly DateTimeOffset OnTheWorker = new(2026, 11, 29, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task LiveEvents_AreEmittedAsTheyCome_AndTheResultAddsOnlyThoseThatDidNotCome()
+    {
+        var sent = new List<CodeServerMessage>();
+        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
+        var emitted = new List<RunEvent>();
+        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
+        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
+
+        var calling = caller.CallAsync(call, CancellationToken.None);
+        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "first")]));
+
+        // In the calling run before the task has ended, with the worker's time, attributed to the calling op.
+        emitted.Select(e => e.Type).ShouldBe([EventTypes.TaskStarted, EventTypes.Log]);
+        emitted.ShouldAllBe(e => e.Op == "mesh" && e.Attempt == 1 && e.Ts == OnTheWorker && e.Worker == "gpu-1" && e.Delivery == 1);
+        emitted.Select(e => e.Seq).ShouldBe([1L, 2L]);
+
+        // The result brings every event again; only the one that did not come live is emitted.
+        caller.Complete(new TaskResultNotice(callId, new TaskOutcome(true, System.Text.Json.Nodes.JsonValue.Create(4),
+            Events: [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "first"), TaskEvent(3, EventTypes.TaskSucceeded, delivery: 1)])));
+        await calling.WaitAsync(TimeSpan.FromSeconds(60));
+
+        emitted.Select(e => e.Type).ShouldBe([EventTypes.TaskStarted, EventTypes.Log, EventTypes.TaskSucceeded]);
+        // Late ones of a call that has ended are let go.
+        caller.Relay(new TaskEventsNotice(callId, [TaskEvent(4, EventTypes.Log, delivery: 1, "late")]));
+        emitted.Count.ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task EventsOfAnEarlierDelivery_Stay_AndTheNextDeliverysAreEmittedBesideThem()
+    {
+        var sent = new List<CodeServerMessage>();
+        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
+        var emitted = new List<RunEvent>();
+        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
+        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
+
+        var calling = caller.CallAsync(call, CancellationToken.None);
+        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        // The first worker died after its start and a line; the second delivery numbers its events from 1 again.
+        caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "first try")]));
+        caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 2)]));
+        caller.Complete(new TaskResultNotice(callId, new TaskOutcome(true, System.Text.Json.Nodes.JsonValue.Create(4),
+            Events: [TaskEvent(1, EventTypes.TaskStarted, delivery: 2), TaskEvent(2, EventTypes.TaskSucceeded, delivery: 2)])));
+        await calling.WaitAsync(TimeSpan.FromSeconds(60));
+
+        emitted.Select(e => (e.Type, e.Delivery)).ShouldBe([(EventTypes.TaskStarted, 1), (EventTypes.Log, 1), (EventTypes.TaskStarted, 2), (EventTypes.TaskSucceeded, 2)]);
+    }
+
+    private static RunEvent TaskEvent(long seq, string type, int delivery, string? message = null) => new()
+    {
+        Run = "r-1",
+        Seq = seq,
+        Ts = OnTheWorker,
+        Type = type,
+        Op = "mesh",
+        Attempt = 1,
+        Message = message,
+        Level = message is null ? null : "info",
+        Pool = "meshing",
+        Task = "reconstruct",
+        TaskId = "r-1:mesh:1",
+        TaskAttempt = 1,
+        Worker = "gpu-1",
+        Release = "sha256:1a2b",
+        Delivery = delivery,
+    };
+}
