@@ -29,7 +29,23 @@ internal static class CheckCommand
                 request = request with { Rid = chosen };
             }
 
-            var closures = await ReleaseBuilder.CheckVariantsAsync(request, cancellationToken).ConfigureAwait(false);
+            IReadOnlyList<Skiff.Build.Restore.ResolvedClosure> closures;
+            try
+            {
+                closures = await ReleaseBuilder.CheckVariantsAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Skiff.Build.Restore.VariantConflictException conflict) when (parse.GetValue(json))
+            {
+                // A CI step reading --json gets the verdict on stdout too, one line per conflicting package; the error and
+                // exit code stay as without --json.
+                Console.WriteLine(new JsonObject
+                {
+                    ["compatible"] = false,
+                    ["conflicts"] = new JsonArray([.. conflict.Conflicts.Select(c => (JsonNode)JsonValue.Create(c))]),
+                }.ToJsonString(QueryCommands.Indented));
+                throw;
+            }
+
             if (parse.GetValue(json))
             {
                 var variants = new JsonArray();
