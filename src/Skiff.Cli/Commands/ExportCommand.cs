@@ -61,6 +61,7 @@ internal static class ExportCommand
 
             // Where the archive goes is checked before anything is built: a typo fails at once, not after the layers.
             var archivePath = archive is null ? null : ArchivePath(archive);
+            var archiveName = parse.GetValue(tag) is { } named ? ImageReference.CheckArchiveName(named) : null;
             var server = new LazyServer(() => ClientConfig.Resolve(parse.GetValue(client.Server), parse.GetValue(client.Token), parse.GetValue(client.Data)));
             RegistryClient? registry = null;
             try
@@ -82,7 +83,7 @@ internal static class ExportCommand
                 using var image = await ReleaseExporter.BuildAsync(blobs, digest, parse.GetValue(baseImage)!, cancellationToken).ConfigureAwait(false);
                 (string Path, long Bytes)? written = archive is null
                     ? null
-                    : await ReleaseExporter.WriteArchiveAsync(image, archivePath!, parse.GetValue(tag) ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
+                    : await ReleaseExporter.WriteArchiveAsync(image, archivePath!, archiveName ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
                 var pushed = registry is null
                     ? null
                     : await ImagePusher.PushAsync(registry, target!, image, cancellationToken).ConfigureAwait(false);

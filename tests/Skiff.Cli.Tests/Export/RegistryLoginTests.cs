@@ -19,6 +19,26 @@ public sealed class RegistryLoginTests : IDisposable
     public void Dispose() => _workspace.Dispose();
 
     [Theory]
+    [InlineData("skiff-release:4f1c2a9be01d")]
+    [InlineData("team/hello")]
+    [InlineData("localhost:5000/team/hello:1.4")]
+    public void An_archive_name_podman_load_takes_is_taken(string name) =>
+        ImageReference.CheckArchiveName(name).ShouldBe(name);
+
+    [Theory]
+    [InlineData("Bad Name!!", "is not an image name")]
+    [InlineData("", "is not an image name")]
+    [InlineData("Team/Hello:1", "is not an image name")]
+    [InlineData("hello:.1", "is not a tag")]
+    [InlineData("hello@sha256:00", "is not an image name")]
+    public void An_archive_name_podman_load_would_refuse_is_refused_first(string name, string problem)
+    {
+        var refused = Should.Throw<Skiff.Client.ClientException>(() => ImageReference.CheckArchiveName(name));
+        refused.Message.ShouldContain(problem);
+        refused.Usage.ShouldBeTrue();
+    }
+
+    [Theory]
     [InlineData("127.0.0.1:5000/team/hello:1.4", "127.0.0.1:5000", "team/hello", "1.4")]
     [InlineData("registry.example/a/b/c", "registry.example", "a/b/c", "default")]
     [InlineData("localhost/hello", "localhost", "hello", "default")]

@@ -50,6 +50,35 @@ internal sealed partial record ImageReference(string Registry, string Repository
         return new ImageReference(registry, repository, tag);
     }
 
+    /// <summary>
+    /// Checks the name an archive gives its image (<c>skiff export --tag</c>): <c>[REGISTRY/]NAME[:TAG]</c> by the same
+    /// grammar, which <c>podman load</c> applies to it; a bad one is refused here, before anything is built.
+    /// </summary>
+    /// <exception cref="ClientException">It is not such a name (a usage error).</exception>
+    public static string CheckArchiveName(string text)
+    {
+        const string Form = "give NAME[:TAG], for example skiff-release:1.4 or team/hello:1.4";
+        var lastSlash = text.LastIndexOf('/');
+        var colon = text.LastIndexOf(':');
+        var (name, tag) = colon > lastSlash ? (text[..colon], text[(colon + 1)..]) : (text, null);
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        var first = slash < 0 ? "" : name[..slash];
+        var (registry, repository) = first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost"
+            ? (first, name[(slash + 1)..])
+            : ("", name);
+        if (text.Contains('@', StringComparison.Ordinal) || (registry.Length > 0 && !HostPattern().IsMatch(registry)) || !RepositoryPattern().IsMatch(repository) || name.Length > 255)
+        {
+            throw new ClientException($"--tag '{text}' is not an image name: lowercase letters and digits, separated by '.', '_', '__', '-' or '/', at most 255 characters ({Form}).", usage: true);
+        }
+
+        if (tag is not null && !TagPattern().IsMatch(tag))
+        {
+            throw new ClientException($"--tag '{text}': '{tag}' is not a tag: letters, digits, '_', '.', '-', not starting with '.' or '-', at most 128 characters ({Form}).", usage: true);
+        }
+
+        return text;
+    }
+
     private static ClientException Bad(string text, string problem) => new($"'{text}' is not an image reference to push to: {problem}.", usage: true);
 
     [GeneratedRegex(@"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$", RegexOptions.CultureInvariant)]
