@@ -89,6 +89,11 @@ internal static class DeployCommand
             }
 
             using var api = client.Connect(parse);
+            if (packages.Count > 0)
+            {
+                await RefuseExperimentalEarlyAsync(api, parse.GetValue(location)!, packages, cancellationToken).ConfigureAwait(false);
+            }
+
             var local = new FileBlobStore(parse.GetValue(store)!);
             var request = new BuildRequest(parse.GetValue(path)!) { RequireLockFile = parse.GetValue(locked), Variant = parse.GetValue(variant), Experimental = packages };
             if (parse.GetValue(rid) is { Length: > 0 } chosen)
@@ -127,5 +132,28 @@ internal static class DeployCommand
             return deployed.Live ? 0 : CommandRunner.Failed;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A location set to refuse experimental releases (<c>skiff locations set L --no-exp</c>) refuses this one before the
+    /// restore, build and upload it would otherwise wait for; the server checks again (the setting may change meanwhile).
+    /// A caller that may not list locations is left to the server's check.
+    /// </summary>
+    private static async Task RefuseExperimentalEarlyAsync(Skiff.Client.SkiffClient api, string location, IReadOnlyList<ExperimentalPackage> packages, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Skiff.Client.Api.LocationSummary> locations;
+        try
+        {
+            locations = await api.ListLocationsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Skiff.Core.SkiffException)
+        {
+            return;
+        }
+
+        if (locations.FirstOrDefault(l => l.Location == location) is { RefusesExperimental: true })
+        {
+            throw new Skiff.Client.ClientException($"location '{location}' refuses experimental releases, so --exp {string.Join(" --exp ", packages)} was refused before building; nothing was built or deployed. Add the packages to the project and deploy that, or allow them with `skiff locations set {location} --exp`.");
+        }
     }
 }

@@ -80,6 +80,8 @@ public sealed partial class DeployTests
         var plain = await DeployAsync(fixture.Hello, "exp-guarded");
         var refuse = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--no-exp");
         var refused = await Platform.SkiffAsync("deploy", project, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0");
+        // Refused by the CLI before the restore and build (the server would refuse it after them).
+        var builtAfterRefusal = Directory.Exists(Path.Combine(project, "obj", "skiff"));
         var afterRefusal = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray()
             .OfType<JsonObject>().Single(l => (string?)l["location"] == "exp-guarded");
         var historyAfterRefusal = JsonNode.Parse((await Platform.SkiffAsync("history", "exp-guarded", "--json")).Stdout)!.AsArray();
@@ -98,6 +100,8 @@ public sealed partial class DeployTests
         refused.Stderr.ShouldContain("location 'exp-guarded' refuses experimental releases", customMessage: refused.ToString());
         refused.Stderr.ShouldContain("YamlDotNet@18.0.0");
         refused.Stderr.ShouldContain("skiff locations set exp-guarded --exp");
+        refused.Stderr.ShouldContain("was refused before building; nothing was built or deployed");
+        builtAfterRefusal.ShouldBeFalse();
         // Nothing changed: the same release live, no deployment recorded.
         ((string?)afterRefusal["release"]).ShouldBe((string?)plain["release"]);
         ((string?)afterRefusal["deployment"]).ShouldBe((string?)plain["deployment"]);
