@@ -85,6 +85,17 @@ internal static partial class ExperimentalRestore
             throw Moved(asked, moved);
         }
 
+        // An analyzer or build-time package has nothing a job loads: the release would be marked experimental and carry it
+        // for nothing, and it would never run. Such a package belongs in the project, with PrivateAssets="all".
+        var nothingToLoad = requested
+            .Where(r => closure.Packages.FirstOrDefault(p => string.Equals(p.Id, r.Id, StringComparison.OrdinalIgnoreCase)) is { DepsAssets.Count: 0, CompileAssets.Count: 0 })
+            .ToList();
+        if (nothingToLoad.Count > 0)
+        {
+            throw new ExperimentalPackageException(
+                $"{asked}: {string.Join(", ", nothingToLoad)} {(nothingToLoad.Count == 1 ? "has" : "have")} nothing a job loads (no library or runtime assemblies: an analyzer or build-time package), and --exp adds packages a job runs with. Nothing was put into the store. Reference it in the project with PrivateAssets=\"all\" instead.");
+        }
+
         var extra = closure.Packages.Where(p => !(inEnvironment.TryGetValue(p.Id, out var present) && environment.Packages.Contains(present))).ToList();
         var targets = Path.Combine(folder, "Experiment.targets");
         WriteIfChanged(targets, TargetsText(extra));

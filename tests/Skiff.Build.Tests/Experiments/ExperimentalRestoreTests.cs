@@ -71,6 +71,19 @@ public sealed class ExperimentalRestoreTests : IDisposable
         (Directory.Exists(blobs) ? Directory.GetFiles(blobs, "*", SearchOption.AllDirectories) : []).ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task An_analyzer_package_is_refused_as_nothing_a_job_loads()
+    {
+        var project = WriteProject("analyzer", "Newtonsoft.Json", "13.0.3", "System.Console.WriteLine(1);");
+
+        var refused = await Should.ThrowAsync<ExperimentalPackageException>(() => BuildAsync(project, "xunit.analyzers@1.18.0"));
+
+        refused.Message.ShouldContain("xunit.analyzers@1.18.0 has nothing a job loads");
+        refused.Message.ShouldContain("PrivateAssets=\"all\"");
+        var blobs = _workspace.PathTo("store", "blobs");
+        (Directory.Exists(blobs) ? Directory.GetFiles(blobs, "*", SearchOption.AllDirectories) : []).ShouldBeEmpty();
+    }
+
     [Theory]
     [InlineData("Cronos")]
     [InlineData("Cronos@")]
