@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Skiff.Agent.CodeServers;
 using Skiff.Agent.Locations;
+using Skiff.Agent.Runs;
 using Skiff.Core;
 using Skiff.Core.Limits;
 using Skiff.Core.Messaging;
@@ -343,7 +344,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         using var span = AgentTraces.Source.StartActivity("activation", ActivityKind.Server, Traces.Parent(activate.Traceparent));
         span?.SetTag(Traces.Location, activate.Location);
         span?.SetTag(Traces.Release, activate.Release);
-        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment), cancellationToken).ConfigureAwait(false);
+        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment, activate.Runs), cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             span.Failed(result.Error);
@@ -367,7 +368,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         if (host.Describe(location)?.Release.ToString() != start.Release)
         {
             // This agent has just (re)connected and not caught up yet: bring the location's release up first.
-            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit, start.Environment), cancellationToken).ConfigureAwait(false);
+            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit, start.Environment, start.Runs), cancellationToken).ConfigureAwait(false);
             if (!activation.Succeeded)
             {
                 throw new CodeServerException(activation.Error!, "activation_failed");
@@ -381,7 +382,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             span?.SetTag(Traces.Location, location);
             span?.SetTag(Traces.Job, start.Job);
             // Not tracing here, the run still joins the server's trace.
-            run = await host.StartRunAsync(location, start.Job, start.Params, runId, Traces.Traceparent(span) ?? start.Traceparent, cancellationToken).ConfigureAwait(false);
+            run = await host.StartRunAsync(location, start.Job, start.Params, runId, Traces.Traceparent(span) ?? start.Traceparent, Hosting(start.Runs), cancellationToken).ConfigureAwait(false);
         }
 
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
@@ -542,12 +543,16 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     }
 
     /// <summary>The server is the authority on a location's settings: a limit or environment it leaves out is none.</summary>
-    private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment) =>
+    private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment, string? runs) =>
         LocationSettings.Default with
         {
+            Runs = Hosting(runs),
             MemoryLimit = memoryLimit is { Length: > 0 } limit ? MemoryLimit.Parse(limit) : null,
             Environment = environment ?? new Dictionary<string, string>(),
         };
+
+    /// <summary>The server checked the name when it was set; anything but <c>shared</c>, a server that sends none included, is isolated.</summary>
+    private static RunHosting Hosting(string? runs) => runs == "shared" ? RunHosting.Shared : RunHosting.Isolated;
 
     private async Task ForwardReportsAsync(CancellationToken cancellationToken)
     {
