@@ -344,7 +344,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         using var span = AgentTraces.Source.StartActivity("activation", ActivityKind.Server, Traces.Parent(activate.Traceparent));
         span?.SetTag(Traces.Location, activate.Location);
         span?.SetTag(Traces.Release, activate.Release);
-        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment, activate.Runs), cancellationToken).ConfigureAwait(false);
+        var result = await host.ActivateAsync(activate.Location, Digest.Parse(activate.Release), Settings(activate.MemoryLimit, activate.Environment), cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             span.Failed(result.Error);
@@ -368,7 +368,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         if (host.Describe(location)?.Release.ToString() != start.Release)
         {
             // This agent has just (re)connected and not caught up yet: bring the location's release up first.
-            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit, start.Environment, start.Runs), cancellationToken).ConfigureAwait(false);
+            var activation = await host.ActivateAsync(location, Digest.Parse(start.Release), Settings(start.MemoryLimit, start.Environment), cancellationToken).ConfigureAwait(false);
             if (!activation.Succeeded)
             {
                 throw new CodeServerException(activation.Error!, "activation_failed");
@@ -543,15 +543,18 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     }
 
     /// <summary>The server is the authority on a location's settings: a limit or environment it leaves out is none.</summary>
-    private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment, string? runs) =>
+    private static LocationSettings Settings(string? memoryLimit, IReadOnlyDictionary<string, string>? environment) =>
         LocationSettings.Default with
         {
-            Runs = Hosting(runs),
             MemoryLimit = memoryLimit is { Length: > 0 } limit ? MemoryLimit.Parse(limit) : null,
             Environment = environment ?? new Dictionary<string, string>(),
         };
 
-    /// <summary>The server checked the name when it was set; anything but <c>shared</c>, a server that sends none included, is isolated.</summary>
+    /// <summary>
+    /// Where a run the server starts executes: it sends the location's setting with every run, so a change needs no
+    /// activation. The server checked the name when it was set; anything but <c>shared</c>, a server that sends none
+    /// included, is isolated.
+    /// </summary>
     private static RunHosting Hosting(string? runs) => runs == "shared" ? RunHosting.Shared : RunHosting.Isolated;
 
     private async Task ForwardReportsAsync(CancellationToken cancellationToken)

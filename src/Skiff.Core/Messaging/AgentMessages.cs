@@ -57,9 +57,6 @@ internal sealed record ActivateRequest(string Location, string Release, string? 
     /// </summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
-    /// <summary>Where the location's runs execute: <c>isolated</c> (a process each) or <c>shared</c> (the release's shared run host); absent or null, isolated.</summary>
-    public string? Runs { get; init; }
-
     // A record prints its members, values included: this one's may be secrets.
     public override string ToString() => $"ActivateRequest {{ Location = {Location}, Release = {Release}, MemoryLimit = {MemoryLimit}, Environment = {Environment?.Count ?? 0} variable(s) }}";
 }
