@@ -19,7 +19,8 @@ namespace Skiff.Agent;
 /// <summary>
 /// The long-running host that makes the fast path fast. It keeps blobs and unpacked environments between
 /// versions, runs one supervised code server per live version of each location, swaps versions only once
-/// the new one is healthy, and runs every run in a process of its own from the release it was launched on.
+/// the new one is healthy, and runs every run from the release it was launched on: in a process of its own, or in
+/// the release's shared run host when the location's runs are shared (<see cref="RunHosting"/>).
 /// This in-process API is what the control plane and the embedded mode drive.
 /// </summary>
 internal sealed class AgentHost : IAsyncDisposable
@@ -35,6 +36,8 @@ internal sealed class AgentHost : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Location> _locations = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunWorker> _runs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningTask> _tasks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Location, Digest Release), SharedRunHost> _sharedHosts = new();
+    private readonly ConcurrentDictionary<(string Location, Digest Release), Lazy<Task<SharedRunHost>>> _startingHosts = new();
     private readonly Channel<AgentReport> _reports = Channel.CreateUnbounded<AgentReport>();
     private readonly Lock _evictionGate = new();
 
@@ -183,6 +186,7 @@ internal sealed class AgentHost : IAsyncDisposable
                 // server, which takes no new runs now, is stopped.
                 await previous.StopAsync().ConfigureAwait(false);
                 Report(state.Name, previous.Release, AgentReportKind.Stopped, "replaced by " + release.Short);
+                RetireSharedRunHosts(state.Name);
             }
 
             Evict();
@@ -205,6 +209,7 @@ internal sealed class AgentHost : IAsyncDisposable
         {
             await live.StopAsync().ConfigureAwait(false);
             Report(location, live.Release, AgentReportKind.Stopped, "deactivated");
+            RetireSharedRunHosts(location);
         }
     }
 
@@ -218,7 +223,15 @@ internal sealed class AgentHost : IAsyncDisposable
 
     /// <summary>As <see cref="StartRunAsync(string, string, JsonObject?, string?, CancellationToken)"/>, the run's spans continuing <paramref name="traceparent"/> (W3C).</summary>
     /// <exception cref="CodeServerException">No live version, or the code server refused the run (unknown job, bad parameters).</exception>
-    public async Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, string? traceparent, CancellationToken cancellationToken)
+    public Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, string? traceparent, CancellationToken cancellationToken) =>
+        StartRunAsync(location, job, parameters, runId, traceparent, hosting: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="StartRunAsync(string, string, JsonObject?, string?, string?, CancellationToken)"/>, in a process of its own
+    /// or in the release's shared run host as <paramref name="hosting"/> says (null: as the location's settings say).
+    /// </summary>
+    /// <exception cref="CodeServerException">No live version, or the code server refused the run (unknown job, bad parameters).</exception>
+    public async Task<RunHandle> StartRunAsync(string location, string job, JsonObject? parameters, string? runId, string? traceparent, RunHosting? hosting, CancellationToken cancellationToken)
     {
         if (!_locations.TryGetValue(location, out var state) || state.Live is not { } live)
         {
@@ -226,6 +239,11 @@ internal sealed class AgentHost : IAsyncDisposable
         }
 
         runId ??= "run-" + Guid.NewGuid().ToString("N")[..16];
+        if ((hosting ?? state.Settings.Runs) == RunHosting.Shared)
+        {
+            return await StartSharedRunAsync(state, live, job, parameters, runId, traceparent, cancellationToken).ConfigureAwait(false);
+        }
+
         await EnsureIntactAsync(location, live.Materialized, cancellationToken).ConfigureAwait(false);
         var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
         _standbys.Replenish(live.Launch);
@@ -241,7 +259,7 @@ internal sealed class AgentHost : IAsyncDisposable
             throw;
         }
 
-        var worker = new RunWorker
+        return Relay(new RunWorker
         {
             RunId = runId,
             Location = location,
@@ -251,8 +269,116 @@ internal sealed class AgentHost : IAsyncDisposable
             Inner = inner,
             Outer = new RunHandle(runId),
             MemoryLimit = state.Settings.MemoryLimit,
-        };
-        _runs[runId] = worker;
+        });
+    }
+
+    /// <summary>Sends a run to the shared run host of the live release, starting the host first if it has none (or it died).</summary>
+    private async Task<RunHandle> StartSharedRunAsync(Location state, LiveVersion live, string job, JsonObject? parameters, string runId, string? traceparent, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var host = await SharedRunHostAsync(state, live, cancellationToken).ConfigureAwait(false);
+            if (!host.TryReserve())
+            {
+                // It died, or was retired, since it was looked up: the run goes to its successor.
+                continue;
+            }
+
+            RunHandle inner;
+            try
+            {
+                inner = await host.Process.StartRunAsync(runId, job, parameters, live.Release.ToString(), traceparent, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CodeServerException exception) when (exception.Code == "exited")
+            {
+                // It died as the run was sent: the run never started there, so it may start in the next host.
+                host.Unreserve();
+                continue;
+            }
+            catch
+            {
+                host.Unreserve();
+                throw;
+            }
+
+            return Relay(new RunWorker
+            {
+                RunId = runId,
+                Location = state.Name,
+                Release = live.Release,
+                Materialized = live.Materialized,
+                Process = host.Process,
+                Inner = inner,
+                Outer = new RunHandle(runId),
+                MemoryLimit = state.Settings.MemoryLimit,
+                Host = host,
+            });
+        }
+    }
+
+    /// <summary>The live shared run host of a location's release; one is started, once, when there is none.</summary>
+    private async Task<SharedRunHost> SharedRunHostAsync(Location state, LiveVersion live, CancellationToken cancellationToken)
+    {
+        var key = (state.Name, live.Release);
+        while (true)
+        {
+            if (_sharedHosts.TryGetValue(key, out var running) && !running.Process.Exited.IsCompleted)
+            {
+                return running;
+            }
+
+            // Started once however many runs ask at the same moment; the first to come starts it, the others wait for it.
+            var starting = _startingHosts.GetOrAdd(key, _ => new Lazy<Task<SharedRunHost>>(() => StartSharedRunHostAsync(state, live)));
+            try
+            {
+                return await starting.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (starting.Value.IsCompleted)
+                {
+                    _startingHosts.TryRemove(KeyValuePair.Create(key, starting));
+                }
+            }
+        }
+    }
+
+    private async Task<SharedRunHost> StartSharedRunHostAsync(Location state, LiveVersion live)
+    {
+        // Not the caller's token: other runs wait on this start too.
+        using var deadline = new CancellationTokenSource(_options.ActivationTimeout);
+        await EnsureIntactAsync(state.Name, live.Materialized, deadline.Token).ConfigureAwait(false);
+        var process = await CodeServerProcess.StartAsync(
+            live.Launch with { Name = $"shared run host of {state.Name} ({live.Release.Short})" },
+            state.Settings.ActivationTimeout ?? _options.ActivationTimeout,
+            deadline.Token,
+            _standbys).ConfigureAwait(false);
+        _standbys.Replenish(live.Launch);
+        process.TaskCalls = CallTaskAsync;
+        process.DiedAs = "the shared run host died, ending every run it hosted: its process";
+        var host = new SharedRunHost(state.Name, live.Materialized, process);
+        _sharedHosts[(state.Name, live.Release)] = host;
+        _ = process.Exited.ContinueWith(
+            exited =>
+            {
+                // A host that was retired and shut down is gone as asked; any other end is a death its runs were told of.
+                if (_sharedHosts.TryRemove(KeyValuePair.Create((state.Name, live.Release), host)))
+                {
+                    Report(state.Name, live.Release, AgentReportKind.RunHostDied,
+                        $"the shared run host (pid {process.ProcessId}) {exited.Result.Describe()}; every run it hosted ended failed, and the next run starts a new one");
+                    _ = process.DisposeAsync().AsTask();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return host;
+    }
+
+    /// <summary>Relays a started run's events to the handle the caller gets, and forgets the run when it has ended.</summary>
+    private RunHandle Relay(RunWorker worker)
+    {
+        _runs[worker.RunId] = worker;
         _ = Task.Run(async () =>
         {
             try
@@ -260,16 +386,59 @@ internal sealed class AgentHost : IAsyncDisposable
                 var terminal = await worker.RelayAsync(_options.StopGrace).ConfigureAwait(false);
                 if (terminal["out_of_memory"] is not null)
                 {
-                    Report(location, worker.Release, AgentReportKind.OutOfMemory, $"run {runId}: {(string?)terminal["reason"]}");
+                    Report(worker.Location, worker.Release, AgentReportKind.OutOfMemory, $"run {worker.RunId}: {(string?)terminal["reason"]}");
                 }
             }
             finally
             {
-                _runs.TryRemove(runId, out _);
+                _runs.TryRemove(worker.RunId, out _);
+                if (worker.Host is { } host)
+                {
+                    host.Unreserve();
+                    RetireSharedRunHosts(worker.Location);
+                }
             }
         }, CancellationToken.None);
         return worker.Outer;
     }
+
+    /// <summary>
+    /// Shuts down the shared run hosts of a location whose release is no longer live there (a newer one went live, or the
+    /// location was deactivated) once their last run has ended. The live release's host stays up for the next run.
+    /// </summary>
+    private void RetireSharedRunHosts(string location)
+    {
+        var live = _locations.TryGetValue(location, out var state) ? state.Live?.Release : null;
+        foreach (var (key, host) in _sharedHosts)
+        {
+            if (key.Location != location || key.Release == live || !host.TryRetire() || !_sharedHosts.TryRemove(KeyValuePair.Create(key, host)))
+            {
+                continue;
+            }
+
+            var stopped = StopSharedRunHostAsync(host);
+            _cleanups[stopped] = true;
+            _ = stopped.ContinueWith(done => _cleanups.TryRemove(done, out _), TaskScheduler.Default);
+        }
+    }
+
+    private async Task StopSharedRunHostAsync(SharedRunHost host)
+    {
+        using var grace = new CancellationTokenSource(_options.StopGrace);
+        try
+        {
+            await host.Process.ShutdownAsync(TimeSpan.Zero, grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // It would not exit; disposing kills it.
+        }
+
+        await host.Process.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The process ids of the shared run hosts up now: for tests and benchmarks.</summary>
+    internal IReadOnlyList<int> SharedRunHostProcessIds => [.. _sharedHosts.Values.Where(h => !h.Process.Exited.IsCompleted).Select(h => h.Process.ProcessId)];
 
     /// <summary>
     /// Where the task calls of this agent's runs go (docs/tasks.md): the connection to the server, which queues them on
@@ -397,6 +566,15 @@ internal sealed class AgentHost : IAsyncDisposable
         foreach (var worker in _runs.Values)
         {
             await worker.Process.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // Taken out first, so that their ends read as asked for, not as deaths to report.
+        foreach (var key in _sharedHosts.Keys)
+        {
+            if (_sharedHosts.TryRemove(key, out var host))
+            {
+                await host.Process.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         await _standbys.DisposeAsync().ConfigureAwait(false);
@@ -601,7 +779,8 @@ internal sealed class AgentHost : IAsyncDisposable
 
             var inUse = new HashSet<Digest>();
             var materialized = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
-                .Concat(_runs.Values.Select(r => r.Materialized));
+                .Concat(_runs.Values.Select(r => r.Materialized))
+                .Concat(_sharedHosts.Values.Select(h => h.Materialized));
             foreach (var release in materialized)
             {
                 inUse.UnionWith(release.Packages);

@@ -75,6 +75,23 @@ return await SkiffApp.RunAsync(args, jobs =>
             context.Logger.LogInformation("variant {Variant} in {Pid}", Variant.Name, Environment.ProcessId);
         });
 
+    // Waits for a file when given one, then logs twice its number and the process that ran it: many of these at once
+    // tell whose result is whose and which process ran them (the shared run host's tests).
+    jobs.Job("twice", "Waits for a file when given one, then logs twice its number")
+        .RequiredParameter<int>("n")
+        .Parameter("file", "")
+        .Run(async context =>
+        {
+            var file = context.Parameters.Get<string>("file");
+            while (file.Length > 0 && !File.Exists(file))
+            {
+                await Task.Delay(20, context.CancellationToken);
+            }
+
+            var n = context.Parameters.Get<int>("n");
+            context.Logger.LogInformation("twice {N} is {Twice} in {Pid}", n, n * 2, Environment.ProcessId);
+        });
+
     jobs.Job("hog", "Allocates memory without bound")
         .Run(context =>
         {

@@ -319,6 +319,12 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         return await _exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// How the reason of a run this process still ran when it ended names the process, before how it ended ("was killed by
+    /// SIGKILL …"): a shared run host says that every run it hosted ended with it.
+    /// </summary>
+    public string DiedAs { get; set; } = "the code server process";
+
     /// <summary>Sends raw bytes as a frame: for tests of how the code server treats bad input.</summary>
     internal async Task SendRawAsync(byte[] frame, CancellationToken cancellationToken)
     {
@@ -444,7 +450,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         _isolated?.Dispose();
         foreach (var run in _runs.Values.Where(r => !r.IsFinished))
         {
-            run.Deliver(RunEvents.Failed(run.RunId, seq: null, DateTimeOffset.UtcNow, $"the code server process {exit.Describe()}"));
+            run.Deliver(RunEvents.Failed(run.RunId, seq: null, DateTimeOffset.UtcNow, $"{DiedAs} {exit.Describe()}"));
         }
 
         _requests.Close(Gone(exit));

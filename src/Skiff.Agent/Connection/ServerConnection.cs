@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Skiff.Agent.CodeServers;
 using Skiff.Agent.Locations;
+using Skiff.Agent.Runs;
 using Skiff.Core;
 using Skiff.Core.Limits;
 using Skiff.Core.Messaging;
@@ -408,7 +409,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             span?.SetTag(Traces.Location, location);
             span?.SetTag(Traces.Job, start.Job);
             // Not tracing here, the run still joins the server's trace.
-            run = await host.StartRunAsync(location, start.Job, start.Params, runId, Traces.Traceparent(span) ?? start.Traceparent, cancellationToken).ConfigureAwait(false);
+            run = await host.StartRunAsync(location, start.Job, start.Params, runId, Traces.Traceparent(span) ?? start.Traceparent, Hosting(start.Runs), cancellationToken).ConfigureAwait(false);
         }
 
         var journal = _journals.GetOrAdd(runId, id => new RunJournal(id, connection));
@@ -621,6 +622,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
             MemoryLimit = memoryLimit is { Length: > 0 } limit ? MemoryLimit.Parse(limit) : null,
             Environment = environment ?? new Dictionary<string, string>(),
         };
+
+    /// <summary>
+    /// Where a run the server starts executes: it sends the location's setting with every run, so a change needs no
+    /// activation. The server checked the name when it was set; anything but <c>shared</c>, a server that sends none
+    /// included, is isolated.
+    /// </summary>
+    private static RunHosting Hosting(string? runs) => runs == "shared" ? RunHosting.Shared : RunHosting.Isolated;
 
     private async Task ForwardReportsAsync(CancellationToken cancellationToken)
     {

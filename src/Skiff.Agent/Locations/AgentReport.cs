@@ -17,4 +17,7 @@ internal enum AgentReportKind
 
     /// <summary>A folder of the release had changed on disk since it was unpacked; it was unpacked again before a process started from it.</summary>
     Repaired,
+
+    /// <summary>A location's shared run host died (docs/agent.md, "Shared run host"): its runs ended failed; the next run starts a new one.</summary>
+    RunHostDied,
 }

@@ -19,6 +19,12 @@ internal sealed record LocationSettings
     /// </summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Where the location's runs execute; isolated by default. Not part of <see cref="Equals(LocationSettings?)"/>: it
+    /// changes where the next run starts, never the live code server, so a change activates nothing again.
+    /// </summary>
+    public Runs.RunHosting Runs { get; init; }
+
     // By value, environment included: activating the live release again with other settings must start it again.
     public bool Equals(LocationSettings? other) =>
         other is not null
@@ -30,5 +36,5 @@ internal sealed record LocationSettings
     public override int GetHashCode() => HashCode.Combine(MemoryLimit, ActivationTimeout, Environment.Count);
 
     // A record prints its members: the environment's values may be secrets.
-    public override string ToString() => $"LocationSettings {{ MemoryLimit = {MemoryLimit}, ActivationTimeout = {ActivationTimeout}, Environment = {Environment.Count} variable(s) }}";
+    public override string ToString() => $"LocationSettings {{ MemoryLimit = {MemoryLimit}, ActivationTimeout = {ActivationTimeout}, Runs = {Runs}, Environment = {Environment.Count} variable(s) }}";
 }

@@ -9,6 +9,8 @@ namespace Skiff.Agent.Runs;
 /// One run in a process of its own, started from the release the run was launched on: the release's
 /// program started as a code server that serves this one run and is then shut down. A run that takes
 /// its process down, or runs out of memory, ends failed with the reason; nothing else notices.
+/// A run of a location whose runs are shared has <see cref="Host"/> instead: it runs in its release's
+/// <see cref="SharedRunHost"/>, which outlives it.
 /// </summary>
 internal sealed class RunWorker
 {
@@ -28,6 +30,9 @@ internal sealed class RunWorker
     public required RunHandle Outer { get; init; }
 
     public MemoryLimit? MemoryLimit { get; init; }
+
+    /// <summary>The shared run host the run executes in (<see cref="Process"/> is its process); null for a process of its own.</summary>
+    public SharedRunHost? Host { get; init; }
 
     /// <summary>
     /// Copies the worker's events to the caller's handle; labels a failure caused by the memory limit as out
@@ -53,7 +58,10 @@ internal sealed class RunWorker
             if (runEvent.Type == "run_failed" && outOfMemory)
             {
                 failure["out_of_memory"] = true;
-                failure["reason"] = $"out of memory: the run went over its location's limit of {MemoryLimit} and its process was stopped. {(string?)failure["reason"]}";
+                failure["reason"] = Host is null
+                    ? $"out of memory: the run went over its location's limit of {MemoryLimit} and its process was stopped. {(string?)failure["reason"]}"
+                    // The limit bounds the host, all its runs together: which of them used the memory is not known.
+                    : $"out of memory: the location's shared run host went over its limit of {MemoryLimit}, which all its runs share. {(string?)failure["reason"]}";
                 Outer.Deliver(failure);
             }
             else
@@ -64,6 +72,12 @@ internal sealed class RunWorker
 
         // The end as passed on, with what was added to it (out_of_memory).
         var terminal = await Outer.Completion.ConfigureAwait(false);
+        if (Host is not null)
+        {
+            // The host serves the location's other runs; the agent retires it when its release is no longer live.
+            return terminal;
+        }
+
         using var grace = new CancellationTokenSource(stopGrace);
         try
         {

@@ -56,6 +56,12 @@ internal static class DeployCommand
                 return null;
             }
         };
+        var runs = new Option<string?>("--runs")
+        {
+            Description = "Where the location's runs execute once this release is live: isolated, a process per run, or shared, all runs of a release in one shared run host (docs/agent.md, \"Shared run host\"). Left out, the location keeps its own (isolated at first).",
+            HelpName = "isolated|shared",
+        };
+        runs.AcceptOnlyFromAmong("isolated", "shared");
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var locked = LockOptions.Locked();
         var variant = CommonOptions.Variant();
@@ -67,7 +73,7 @@ internal static class DeployCommand
         var client = new ClientOptions();
         var command = new Command("deploy", "Build a project and make it the live version of a location; only what changed is uploaded.")
         {
-            path, location, rid, store, memory, on, replicas, json, locked, variant, experimental,
+            path, location, rid, store, memory, on, replicas, runs, json, locked, variant, experimental,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -111,7 +117,7 @@ internal static class DeployCommand
             }
 
             var constraints = parse.GetValue(on) is { Length: > 0 } labels ? string.Join(",", labels) : null;
-            var deployed = await new ReleaseDeployer(api, local) { On = constraints, Replicas = parse.GetValue(replicas)?.Max, MinReplicas = parse.GetValue(replicas)?.Min }.DeployAsync(
+            var deployed = await new ReleaseDeployer(api, local) { On = constraints, Replicas = parse.GetValue(replicas)?.Max, MinReplicas = parse.GetValue(replicas)?.Min, Runs = parse.GetValue(runs) }.DeployAsync(
                 request, parse.GetValue(location)!, parse.GetValue(memory), Show, asJson ? StatusLine.WaitsOnly : status.BuildStage, cancellationToken).ConfigureAwait(false);
             if (asJson)
             {

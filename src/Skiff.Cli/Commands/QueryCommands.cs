@@ -33,7 +33,7 @@ internal static class QueryCommands
     {
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var client = new ClientOptions();
-        var command = new Command("locations", "List locations with their live release, health and run limit. `skiff locations set LOCATION --max-concurrent N|--no-exp|--exp` changes a location's settings.")
+        var command = new Command("locations", "List locations with their live release, health and run limit. `skiff locations set LOCATION --max-concurrent N|--no-exp|--exp|--runs isolated|shared` changes a location's settings.")
         {
             json,
             SetLocation(),
@@ -50,7 +50,7 @@ internal static class QueryCommands
             }
 
             Console.Write(Table(
-                ["LOCATION", "RELEASE", "VARIANT", "EXP", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "REPLICAS", "AGENTS", "DEPLOYMENT"],
+                ["LOCATION", "RELEASE", "VARIANT", "EXP", "HEALTH", "JOBS", "TASKS", "MAX RUNS", "RUNS", "REPLICAS", "AGENTS", "DEPLOYMENT"],
                 [.. locations.OfType<JsonObject>().Select(l => new[]
                 {
                     (string?)l["location"] ?? "", Short((string?)l["release"]), (string?)l["variant"] ?? "-",
@@ -60,6 +60,7 @@ internal static class QueryCommands
                     // A location serving tasks is a pool; "-" keeps the others quiet.
                     (int?)l["tasks"] is > 0 and var tasks ? tasks.ToString(CultureInfo.InvariantCulture) : "-",
                     (int?)l["max_concurrent"] is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-",
+                    (string?)l["runs"] ?? "isolated",
                     // A pool that scales: on how many agents it is now, of its range ("1 of 0..8").
                     (int?)l["min_replicas"] is { } fewest
                         ? $"{(l["agents"] as JsonArray)?.Count ?? 0} of {fewest}..{(int?)l["replicas"]}"
@@ -96,9 +97,15 @@ internal static class QueryCommands
         {
             Description = "Refuse releases with experimental packages: such a deploy (or rollback) to the location fails and changes nothing. CI's main locations, typically.",
         };
+        var runs = new Option<string?>("--runs")
+        {
+            Description = "Where the location's runs execute, from its next run on: isolated, a process per run (a crash hurts one run), or shared, all runs of a release as async state machines in one shared run host (starts fast, costs little while waiting; a crash of the host fails all its runs). docs/agent.md, \"Shared run host\".",
+            HelpName = "isolated|shared",
+        };
+        runs.AcceptOnlyFromAmong("isolated", "shared");
         var json = new Option<bool>("--json") { Description = "Print JSON, as PATCH /api/v1/locations/{name} answers." };
         var client = new ClientOptions();
-        var command = new Command("set", "Change a location's settings; they are kept across deploys and recorded in the audit log.") { location, maxConcurrent, allowExperimental, refuseExperimental, json };
+        var command = new Command("set", "Change a location's settings; they are kept across deploys and recorded in the audit log.") { location, maxConcurrent, allowExperimental, refuseExperimental, runs, json };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -126,16 +133,21 @@ internal static class QueryCommands
                     break;
             }
 
+            if (parse.GetValue(runs) is { } hosting)
+            {
+                settings["runs"] = hosting;
+            }
+
             if (settings.Count == 0)
             {
-                throw new Skiff.Client.ClientException("give a setting to change, such as --max-concurrent 2 (or --max-concurrent none), or --no-exp / --exp. Nothing was changed.", usage: true);
+                throw new Skiff.Client.ClientException("give a setting to change, such as --max-concurrent 2 (or --max-concurrent none), --no-exp / --exp, or --runs shared. Nothing was changed.", usage: true);
             }
 
             using var api = client.Connect(parse);
             var changed = await api.SetLocationAsync(parse.GetValue(location)!, settings, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(parse.GetValue(json)
                 ? Node(changed, ApiJson.Default.LocationSettings).ToJsonString(Indented)
-                : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}; experimental releases {(changed.RefusesExperimental ? "refused" : "allowed")}");
+                : $"{changed.Location}: max concurrent runs {(changed.MaxConcurrent is { } max ? max.ToString(CultureInfo.InvariantCulture) : "none (no limit)")}; experimental releases {(changed.RefusesExperimental ? "refused" : "allowed")}; runs {changed.Runs}");
             if (!parse.GetValue(json) && changed.RefusesExperimental && changed.LiveExperimental is { } live)
             {
                 Console.WriteLine($"note: the live release carries {live}; it stays live (environment changes re-activate it) until the next deploy, which must be a release without experimental packages.");

@@ -32,6 +32,9 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
     /// <summary>With <see cref="Replicas"/> as its most, the fewest replicas of a pool that scales with its work (<c>--replicas MIN..MAX</c>); null for a fixed number.</summary>
     public int? MinReplicas { get; init; }
 
+    /// <summary>Where the location's runs execute once the release is live (<c>isolated</c> or <c>shared</c>); null keeps the location's own.</summary>
+    public string? Runs { get; init; }
+
     /// <param name="request">The project to build, and for which runtime.</param>
     /// <param name="location">The location to make it live on (created on first deploy).</param>
     /// <param name="memoryLimit">A new memory limit for the location (<c>none</c> lifts it); null keeps the current one.</param>
@@ -124,6 +127,7 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
                 On = On,
                 Replicas = Replicas,
                 MinReplicas = MinReplicas,
+                Runs = Runs,
                 Commit = git?.Commit,
                 Dirty = git?.Dirty,
             },

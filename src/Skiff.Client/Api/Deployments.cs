@@ -17,6 +17,7 @@ namespace Skiff.Client.Api;
 /// <param name="On">The labels the location's agents must have (<c>gpu=h200,zone=a</c>; <c>any</c> lifts it); left out, the location keeps its own.</param>
 /// <param name="Replicas">On how many agents the location runs (1–100); left out, the location keeps its number.</param>
 /// <param name="MinReplicas">With <paramref name="Replicas"/> as its most, the fewest of a pool that scales with its work (<c>--replicas MIN..MAX</c>, 0 to <paramref name="Replicas"/>); left out with <paramref name="Replicas"/> given, the number is fixed.</param>
+/// <param name="Runs">Where the location's runs execute once this deployment is live: <c>isolated</c> (a process each) or <c>shared</c> (a shared run host per release, docs/agent.md); left out, the location keeps its own.</param>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 internal sealed record DeploymentRequest(
     string Location,
@@ -30,7 +31,8 @@ internal sealed record DeploymentRequest(
     bool? Dirty = null,
     string? On = null,
     int? Replicas = null,
-    int? MinReplicas = null);
+    int? MinReplicas = null,
+    string? Runs = null);
 
 /// <summary>How much a deploy uploaded.</summary>
 internal sealed record UploadSummary(int Blobs, long Bytes);

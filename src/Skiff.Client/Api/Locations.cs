@@ -47,6 +47,9 @@ internal sealed record LocationSummary(
     /// <see cref="Agents"/> says how many it is on now); null for a fixed number (docs/tasks.md, "Scaling a pool").
     /// </summary>
     public int? MinReplicas { get; init; }
+
+    /// <summary>Where its runs execute: <c>isolated</c> (a process each) or <c>shared</c> (a shared run host per release, docs/agent.md).</summary>
+    public string Runs { get; init; } = "isolated";
 }
 
 /// <summary>
@@ -55,7 +58,8 @@ internal sealed record LocationSummary(
 /// </summary>
 /// <param name="MaxConcurrent">The most runs the location runs at once, 1 or more; null for no limit.</param>
 /// <param name="Experimental">Whether the location takes releases with experimental packages (false: it refuses them).</param>
-internal sealed record LocationSettingsRequest(int? MaxConcurrent, bool? Experimental = null);
+/// <param name="Runs">Where the location's runs execute from the next run on: <c>isolated</c> or <c>shared</c>.</param>
+internal sealed record LocationSettingsRequest(int? MaxConcurrent, bool? Experimental = null, string? Runs = null);
 
 /// <summary>The answer of <c>PATCH /api/v1/locations/{name}</c>: the location's settings after the change.</summary>
 /// <param name="Location">Its name.</param>
@@ -71,13 +75,16 @@ internal sealed record LocationSettings(string Location, int? MaxConcurrent, str
     /// and re-activates it for environment changes, until the next deploy replaces it.
     /// </summary>
     public string? LiveExperimental { get; init; }
+
+    /// <summary>Where the location's runs execute: <c>isolated</c> or <c>shared</c>.</summary>
+    public string Runs { get; init; } = "isolated";
 }
 
 /// <summary>
 /// The last thing an agent reported of a location to this server, kept beside the health it maps to: a crash and
 /// restart, a failed health check, a run over its memory limit, a repaired code folder.
 /// </summary>
-/// <param name="Kind">What happened: <c>activated</c>, <c>activation_failed</c>, <c>crashed</c>, <c>restarted</c>, <c>unhealthy</c>, <c>out_of_memory</c>, <c>stopped</c> or <c>repaired</c>.</param>
+/// <param name="Kind">What happened: <c>activated</c>, <c>activation_failed</c>, <c>crashed</c>, <c>restarted</c>, <c>unhealthy</c>, <c>out_of_memory</c>, <c>stopped</c>, <c>repaired</c> or <c>run_host_died</c>.</param>
 /// <param name="Message">The agent's account of it.</param>
 /// <param name="At">When the agent saw it.</param>
 internal sealed record AgentNote(string Kind, string Message, DateTimeOffset At);

@@ -72,6 +72,9 @@ internal sealed record StartRunRequest(string Run, string Location, string Job, 
     /// <summary>The location's environment, for the activation an agent not caught up does first; see <see cref="ActivateRequest.Environment"/>.</summary>
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
+    /// <summary>Where the run executes: <c>isolated</c> (a process of its own) or <c>shared</c> (its release's shared run host); absent or null, isolated.</summary>
+    public string? Runs { get; init; }
+
     // A record prints its members, values included: this one's environment may hold secrets.
     public override string ToString() => $"StartRunRequest {{ Run = {Run}, Location = {Location}, Job = {Job}, Release = {Release}, Environment = {Environment?.Count ?? 0} variable(s) }}";
 }

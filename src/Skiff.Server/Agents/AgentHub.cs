@@ -1024,7 +1024,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <summary>Logs an agent's report and appends it to the location's health history in the store.</summary>
     private async Task KeepReportAsync(string agent, LocationReport report)
     {
-        var level = report.Kind is "Crashed" or "Unhealthy" or "OutOfMemory" or "ActivationFailed" ? LogLevel.Warning : LogLevel.Information;
+        var level = report.Kind is "Crashed" or "Unhealthy" or "OutOfMemory" or "ActivationFailed" or "RunHostDied" ? LogLevel.Warning : LogLevel.Information;
         Log.LocationReported(Logger, level, agent, report.Location, report.Release, report.Kind, report.Message);
         try
         {

@@ -43,6 +43,7 @@ internal static class ControlEndpoints
                     On = body.On,
                     Replicas = body.Replicas,
                     MinReplicas = body.MinReplicas,
+                    Runs = body.Runs,
                 },
                 cancellationToken).ConfigureAwait(false);
             return TypedResults.Ok(Json.Deployment(deployment));
@@ -92,6 +93,7 @@ internal static class ControlEndpoints
                     Experimental = location.Experimental is not null,
                     RefusesExperimental = location.RefusesExperimental,
                     MinReplicas = location.MinReplicas,
+                    Runs = location.Runs,
                 });
             }
 
@@ -103,14 +105,14 @@ internal static class ControlEndpoints
         {
             var body = await Requests.ReadAsync(request, options.MaxJsonBytes, ApiJson.Default.JsonObject, cancellationToken).ConfigureAwait(false);
             // Checked whole before anything is changed, so a request with one bad setting changes none.
-            if (body.Select(p => p.Key).FirstOrDefault(k => k is not ("max_concurrent" or "experimental")) is { } unknown)
+            if (body.Select(p => p.Key).FirstOrDefault(k => k is not ("max_concurrent" or "experimental" or "runs")) is { } unknown)
             {
-                throw new BadRequestException($"\"{unknown}\" is not a location setting; the settings are: max_concurrent, experimental. Nothing was changed.");
+                throw new BadRequestException($"\"{unknown}\" is not a location setting; the settings are: max_concurrent, experimental, runs. Nothing was changed.");
             }
 
             if (body.Count == 0)
             {
-                throw new BadRequestException("the request names no setting to change; give {\"max_concurrent\": N} (null clears it) or {\"experimental\": true|false}. Nothing was changed.");
+                throw new BadRequestException("the request names no setting to change; give {\"max_concurrent\": N} (null clears it), {\"experimental\": true|false} or {\"runs\": \"isolated\"|\"shared\"}. Nothing was changed.");
             }
 
             var limitGiven = body.TryGetPropertyValue("max_concurrent", out var given);
@@ -124,6 +126,11 @@ internal static class ControlEndpoints
             {
                 JsonValue value when value.TryGetValue<bool>(out var takes) => takes,
                 _ => throw new BadRequestException($"\"experimental\" must be true (take releases with experimental packages) or false (refuse them), not {experimental?.ToJsonString() ?? "null"}. Nothing was changed."),
+            };
+            string? runsGiven = !body.TryGetPropertyValue("runs", out var runsNode) ? null : runsNode switch
+            {
+                JsonValue value when value.TryGetValue<string>(out var runs) && RunHostings.Names.Contains(runs, StringComparer.Ordinal) => runs,
+                _ => throw new BadRequestException($"\"runs\" must be \"isolated\" (a process per run) or \"shared\" (a shared run host per release), not {runsNode?.ToJsonString() ?? "null"}. Nothing was changed."),
             };
             var location = await store.GetLocationAsync(name, cancellationToken).ConfigureAwait(false)
                 ?? throw new NotFoundException($"there is no location '{name}'; `skiff locations` lists them. Nothing was changed.");
@@ -146,15 +153,23 @@ internal static class ControlEndpoints
                 changed.Add($"experimental={(allows ? "allowed" : "refused")}");
             }
 
+            if (runsGiven is not null)
+            {
+                // Read by the next run of the location: the live version is not activated again.
+                await store.SetLocationRunsAsync(name, runsGiven, cancellationToken).ConfigureAwait(false);
+                changed.Add($"runs={runsGiven}");
+            }
+
             return TypedResults.Ok(new LocationSettings(name, limit, string.Join(", ", changed))
             {
                 RefusesExperimental = allowsExperimental is { } set ? !set : location.RefusesExperimental,
                 LiveExperimental = location.Experimental,
+                Runs = runsGiven ?? location.Runs,
             });
         })
             .Accepts<LocationSettingsRequest>("application/json")
             .Fails(400, 404, 413)
-            .WithSummary("Change a location's settings (kept across deploys): max_concurrent, the most runs it runs at once (null: no limit); experimental, whether it takes releases with experimental packages (false: refused with 409).");
+            .WithSummary("Change a location's settings (kept across deploys): max_concurrent, the most runs it runs at once (null: no limit); experimental, whether it takes releases with experimental packages (false: refused with 409); runs, isolated (a process per run) or shared (a shared run host per release).");
 
         api.MapGet("/locations/{name}/jobs", async (string name, CancellationToken cancellationToken) =>
         {

@@ -204,6 +204,11 @@ internal sealed class Deployer
         var releaseId = Digest.Parse(request.Release);
         var memoryLimit = await MemoryLimitAsync(request, cancellationToken).ConfigureAwait(false);
         var placement = await PlacementAsync(request, cancellationToken).ConfigureAwait(false);
+        if (request.Runs is { } runs && !RunHostings.Names.Contains(runs, StringComparer.Ordinal))
+        {
+            throw new Api.BadRequestException($"runs must be {RunHostings.Isolated} (a process per run) or {RunHostings.Shared} (a shared run host per release), not '{runs}'; nothing was deployed.");
+        }
+
         ReleaseManifest manifest;
         string variant;
         using (ServerTraces.Source.StartActivity("deployment.verify"))
@@ -299,7 +304,15 @@ internal sealed class Deployer
                 await WaitForTurnAsync(record).ConfigureAwait(false);
             }
 
-            return await ActivateAsync(record, received, change).ConfigureAwait(false);
+            var activated = await ActivateAsync(record, received, change).ConfigureAwait(false);
+            if (request.Runs is { } hosting && activated.Outcome == DeploymentOutcomes.Live)
+            {
+                // Once live, as the location's other settings from a deploy: a deploy that failed changes nothing. The next
+                // run reads it; the agents need no activation for it.
+                await _store.SetLocationRunsAsync(request.Location, hosting, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return activated;
         }
         finally
         {

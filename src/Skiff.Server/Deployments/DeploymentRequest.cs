@@ -33,4 +33,10 @@ internal sealed record DeploymentRequest(
     /// MIN..MAX</c>, docs/tasks.md "Scaling a pool"); null with <see cref="Replicas"/> given: a fixed number.
     /// </summary>
     public int? MinReplicas { get; init; }
+
+    /// <summary>
+    /// Where the location's runs execute once this deployment is live (<see cref="Metadata.RunHostings"/>); null keeps the
+    /// location's own (isolated at first).
+    /// </summary>
+    public string? Runs { get; init; }
 }

@@ -161,6 +161,14 @@ internal interface IMetadataStore : ITaskStore, IAsyncDisposable
     Task SetLocationRefusesExperimentalAsync(string location, bool refuses, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Sets where a location's runs execute (<see cref="LocationRecord.Runs"/>, `skiff locations set L --runs shared`): one of
+    /// <see cref="RunHostings.Names"/>. Kept across deploys.
+    /// </summary>
+    /// <exception cref="MetadataNotFoundException">There is no such location.</exception>
+    /// <exception cref="ArgumentException"><paramref name="runs"/> is not one of <see cref="RunHostings.Names"/>.</exception>
+    Task SetLocationRunsAsync(string location, string runs, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Records a run requested under a concurrency limit as <see cref="RunStatuses.Queued"/>, requested at its
     /// <see cref="RunRecord.StartedAt"/> with its job's <see cref="RunRecord.JobMaxConcurrent"/> (its status, agent and
     /// <see cref="RunRecord.QueuedAt"/> are ignored), then starts what fits as <see cref="StartQueuedRunsAsync"/> does,

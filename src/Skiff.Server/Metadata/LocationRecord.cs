@@ -44,4 +44,7 @@ internal sealed record LocationRecord(
 
     /// <summary>The live deployment's <see cref="DeploymentRecord.MinReplicas"/>: null unless it scales with its work (<see cref="Replicas"/> is then its most).</summary>
     public int? MinReplicas { get; init; }
+
+    /// <summary>Where the location's runs execute (<see cref="RunHostings"/>): isolated, a process each, or shared; kept across deploys.</summary>
+    public string Runs { get; init; } = RunHostings.Isolated;
 }

@@ -14,7 +14,7 @@ internal sealed partial class PostgresMetadataStore
 
     private const string SelectLocation =
         """
-        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental, d.min_replicas
+        SELECT l.name, l.live_deployment, l.live_release, l.definitions_json, l.updated_at, d.memory_limit, d.replicas, d.constraints, l.max_concurrent, d.tasks_json, d.variant, d.experimental, l.refuses_experimental, d.min_replicas, l.runs
         FROM locations l LEFT JOIN deployments d ON d.id = l.live_deployment
         """;
 
@@ -304,5 +304,6 @@ internal sealed partial class PostgresMetadataStore
         Experimental = ReadNullableString(reader, 11),
         RefusesExperimental = reader.GetBoolean(12),
         MinReplicas = reader.IsDBNull(13) ? null : reader.GetInt32(13),
+        Runs = ReadNullableString(reader, 14) ?? RunHostings.Isolated,
     };
 }

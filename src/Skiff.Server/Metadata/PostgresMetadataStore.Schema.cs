@@ -340,6 +340,12 @@ internal sealed partial class PostgresMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN min_replicas integer;
         """,
+
+        // Where a location's runs execute (docs/agent.md, "Shared run host"): 'shared' in its release's shared run host;
+        // null (or 'isolated') a process each. A setting of the location, kept across deploys.
+        """
+        ALTER TABLE locations ADD COLUMN runs text;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

@@ -25,6 +25,13 @@ internal sealed partial class SqliteMetadataStore
         return SetLocationSettingAsync(location, "refuses_experimental", refuses, cancellationToken);
     }
 
+    public Task SetLocationRunsAsync(string location, string runs, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(location);
+        RunHostings.Check(runs);
+        return SetLocationSettingAsync(location, "runs", runs, cancellationToken);
+    }
+
     /// <summary>Sets one of a location's settings (a column of its row; never from user input).</summary>
     /// <exception cref="MetadataNotFoundException">There is no such location.</exception>
     private Task SetLocationSettingAsync(string location, string column, object? value, CancellationToken cancellationToken) =>

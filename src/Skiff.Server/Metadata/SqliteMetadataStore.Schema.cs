@@ -329,6 +329,12 @@ internal sealed partial class SqliteMetadataStore
         """
         ALTER TABLE deployments ADD COLUMN min_replicas INTEGER;
         """,
+
+        // Where a location's runs execute (docs/agent.md, "Shared run host"): 'shared' in its release's shared run host;
+        // null (or 'isolated') a process each. A setting of the location, kept across deploys.
+        """
+        ALTER TABLE locations ADD COLUMN runs TEXT;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -109,7 +109,7 @@ internal sealed class RunQueue(IMetadataStore store, AgentHub agents, RunService
             {
                 var reply = await agents.RequestAsync(
                     agent,
-                    new StartRunRequest(run.Id, run.Location, run.Job, run.Release.ToString(), JsonNode.Parse(run.ParametersJson) as JsonObject ?? [], location.MemoryLimit) { Environment = await agents.EnvironmentOfAsync(run.Location, cancellationToken).ConfigureAwait(false) },
+                    new StartRunRequest(run.Id, run.Location, run.Job, run.Release.ToString(), JsonNode.Parse(run.ParametersJson) as JsonObject ?? [], location.MemoryLimit) { Environment = await agents.EnvironmentOfAsync(run.Location, cancellationToken).ConfigureAwait(false), Runs = location.Runs },
                     options.ActivationTimeout,
                     cancellationToken).ConfigureAwait(false);
                 failure = reply is AgentErrorReply error

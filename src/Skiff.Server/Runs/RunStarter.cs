@@ -59,7 +59,7 @@ internal sealed class RunStarter(IMetadataStore store, AgentHub agents, RunQueue
 
         var reply = await agents.StartRunAsync(
             agent,
-            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit, Traces.Traceparent(span ?? Activity.Current)) { Environment = await agents.EnvironmentOfAsync(location, cancellationToken).ConfigureAwait(false) },
+            new StartRunRequest(runId, location, job, live.LiveRelease!.Value.ToString(), parameters, live.MemoryLimit, Traces.Traceparent(span ?? Activity.Current)) { Environment = await agents.EnvironmentOfAsync(location, cancellationToken).ConfigureAwait(false), Runs = live.Runs },
             time.GetUtcNow(),
             options.ActivationTimeout,
             cancellationToken).ConfigureAwait(false);

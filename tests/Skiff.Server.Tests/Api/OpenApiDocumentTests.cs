@@ -94,7 +94,7 @@ public sealed partial class OpenApiDocumentTests : IAsyncLifetime
     {
         var deploy = Operation("POST /api/v1/deployments");
         var request = Resolve(deploy.RequestBody!.Content!["application/json"].Schema!);
-        request.Properties!.Keys.ShouldBe(["location", "release", "path", "uploaded", "timings_ms", "who", "memory_limit", "commit", "dirty", "on", "replicas", "min_replicas"], ignoreOrder: true);
+        request.Properties!.Keys.ShouldBe(["location", "release", "path", "uploaded", "timings_ms", "who", "memory_limit", "commit", "dirty", "on", "replicas", "min_replicas", "runs"], ignoreOrder: true);
         var answer = Resolve(deploy.Responses!["200"].Content!["application/json"].Schema!);
         answer.Properties!.Keys.ShouldContain("deployment");
         answer.Properties.Keys.ShouldContain("rollback_of");

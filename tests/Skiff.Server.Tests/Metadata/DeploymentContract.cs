@@ -165,6 +165,26 @@ public abstract class DeploymentContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Runs_AreIsolatedAtFirst_AndKeptAcrossDeploysOnceSet()
+    {
+        var first = Some.Release("first");
+        var second = Some.Release("second");
+        await _store.RegisterReleaseAsync(first, CancellationToken.None);
+        await _store.RegisterReleaseAsync(second, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d1", "hosted", first) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]" }, CancellationToken.None);
+        var atFirst = await _store.GetLocationAsync("hosted", CancellationToken.None);
+        await _store.SetLocationRunsAsync("hosted", RunHostings.Shared, CancellationToken.None);
+        await _store.CreateDeploymentAsync(Some.Deployment("d2", "hosted", second) with { Outcome = DeploymentOutcomes.Live, DefinitionsJson = "[]" }, CancellationToken.None);
+
+        atFirst!.Runs.ShouldBe(RunHostings.Isolated);
+        (await _store.GetLocationAsync("hosted", CancellationToken.None))!.Runs.ShouldBe(RunHostings.Shared);
+        (await _store.ListLocationsAsync(CancellationToken.None)).Single(l => l.Name == "hosted").Runs.ShouldBe(RunHostings.Shared);
+        await Should.ThrowAsync<ArgumentException>(() => _store.SetLocationRunsAsync("hosted", "pooled", CancellationToken.None));
+        await Should.ThrowAsync<MetadataNotFoundException>(() => _store.SetLocationRunsAsync("nowhere", RunHostings.Shared, CancellationToken.None));
+        (await _store.GetLocationAsync("hosted", CancellationToken.None))!.Runs.ShouldBe(RunHostings.Shared);
+    }
+
+    [Fact]
     public async Task MinReplicas_IsKeptWithTheDeployment_AndTheLocationHasThatOfItsLiveOne()
     {
         var release = Some.Release("pool");
