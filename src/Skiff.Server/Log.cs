@@ -113,7 +113,7 @@ internal static partial class Log
     [LoggerMessage(8000, LogLevel.Information, "task call {Call} to {Pool}/{Task} was refused: {Reason}")]
     public static partial void TaskCallRefused(ILogger logger, string call, string pool, string task, string reason);
 
-    [LoggerMessage(8001, LogLevel.Warning, "task {Call} of pool {Pool} (delivery {Delivery}) was not run by agent {Agent}: {Problem}; it is delivered again")]
+    [LoggerMessage(8001, LogLevel.Warning, "task {Call} of pool {Pool} (delivery {Delivery}) was not run by agent {Agent}: {Problem} It is delivered again.")]
     public static partial void TaskDeliveryFailed(ILogger logger, string call, string pool, string agent, int delivery, string problem);
 
     [LoggerMessage(8002, LogLevel.Error, "the worker of pool {Pool} on agent {Agent} failed unexpectedly; the next check of the pools' workers starts another")]
