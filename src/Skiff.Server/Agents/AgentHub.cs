@@ -139,6 +139,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
     }
 
+    /// <summary>The names of the agents connected to some live server (<see cref="ConnectedAgentsAsync"/>).</summary>
+    public async Task<IReadOnlySet<string>> ConnectedAgentNamesAsync(CancellationToken cancellationToken) =>
+        (await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false)).Keys.ToHashSet(StringComparer.Ordinal);
+
     /// <summary>
     /// The agents connected to some live server, by name, with that server: the ones here, and those other
     /// servers recorded whose heartbeat is within the grace period.

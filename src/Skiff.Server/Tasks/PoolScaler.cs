@@ -86,6 +86,7 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
         // A pool being deployed is placed by its deployment (on its agents now, one at least); scaled after it.
         var pending = (await store.ListPendingDeploymentsAsync(cancellationToken).ConfigureAwait(false)).Select(d => d.Location).ToHashSet(StringComparer.Ordinal);
         var scaling = new HashSet<string>(StringComparer.Ordinal);
+        IReadOnlySet<string>? connected = null;
         var grow = false;
         foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -95,7 +96,13 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
             }
 
             scaling.Add(location.Name);
-            var placed = (placements.GetValueOrDefault(location.Name) ?? []).Count;
+            // Replicas are counted on connected agents only. An agent that went away keeps an ordinary location's placement
+            // for the grace period, so a reconnect moves nothing; a pool's replica there serves no task meanwhile, and a
+            // pool whose only replica died would wait out the grace period with its calls queued. Its placement goes at
+            // once (ScaleDownAsync takes away agents first), and the pool is placed on a connected agent as its work asks.
+            var placedOn = placements.GetValueOrDefault(location.Name) ?? [];
+            connected ??= await agents.ConnectedAgentNamesAsync(cancellationToken).ConfigureAwait(false);
+            var placed = placedOn.Count(connected.Contains);
             var counts = await queue.CountAsync(location.Name, cancellationToken).ConfigureAwait(false);
             var work = counts.Ready + counts.InFlight;
             var desired = rule.Desired(location.Name, placed, work, min, location.Replicas);
@@ -105,9 +112,9 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
                 Log.PoolScaling(logger, location.Name, work, placed, desired);
             }
 
-            if (desired < placed)
+            if (desired < placed || placed < placedOn.Count)
             {
-                await agents.ScaleDownAsync(location.Name, desired, cancellationToken).ConfigureAwait(false);
+                await agents.ScaleDownAsync(location.Name, Math.Min(desired, placed), cancellationToken).ConfigureAwait(false);
             }
 
             grow |= desired > placed;

@@ -29,7 +29,7 @@ public sealed class PoolScalingTests : IDisposable
     public async Task A_pool_of_0_to_2_goes_to_no_agent_when_idle_and_is_placed_again_by_a_call_that_then_succeeds()
     {
         var project = PlatformFixture.SharedVariant("scale-tasks", text => text.Replace("    // A small ETL as a DAG", Tasks, StringComparison.Ordinal));
-        await using var server = RunningProcess.Start("dotnet", [Skiff, "server", "--data", _workspace.PathTo("server"), "--port", "0", "--json", "--pool-idle", "2s"], _workspace.Root, Home);
+        await using var server = RunningProcess.Start("dotnet", [Skiff, "server", "--data", _workspace.PathTo("server"), "--port", "0", "--json", "--pool-idle", "2s", "--agent-grace", "10m"], _workspace.Root, Home);
         var ready = JsonNode.Parse(await server.WaitForLineAsync(line => line.StartsWith('{'), Deadline))!;
         var url = (string)ready["url"]!;
         var token = File.ReadAllText((string)ready["token_file"]!).Trim();
@@ -81,6 +81,19 @@ public sealed class PoolScalingTests : IDisposable
         await WaitForAgentsAsync(client, "pool", 0);
         ((int?)(await LocationAsync(client, "caller"))!["replicas"]).ShouldBe(1, "a location deployed without a range stays fixed");
         (await LocationAsync(client, "caller"))!["agents"]!.AsArray().Select(a => (string?)a).ShouldBe(["caller"]);
+
+        // Kept on one agent at least (1..2), and that agent killed: the pool is placed on the other at once, not after the
+        // agent grace period (10 minutes here), and a call gets its result from there.
+        var kept = await SkiffAsync(client, "deploy", project, "--location", "pool", "--on", "role=pool", "--replicas", "1..2");
+        kept.ExitCode.ShouldBe(0, kept.ToString());
+        await WaitForAgentsAsync(client, "pool", 1);
+        var on = (string)(await LocationAsync(client, "pool"))!["agents"]![0]!;
+        await (on == "worker-1" ? first : second).DisposeAsync();
+        var other = on == "worker-1" ? "worker-2" : "worker-1";
+        var afterKill = await SkiffAsync(client, "run", "caller", "call", "--param", "n=4");
+        afterKill.ExitCode.ShouldBe(0, afterKill.ToString());
+        afterKill.Stdout.ShouldContain("result 8", Case.Sensitive, afterKill.ToString());
+        (await LocationAsync(client, "pool"))!["agents"]!.AsArray().Select(a => (string?)a).ShouldBe([other]);
     }
 
     private SkiffProcesses Cli => new(_workspace);
