@@ -54,7 +54,7 @@ internal sealed partial record Placement(int Replicas, IReadOnlyDictionary<strin
     {
         var parts = text.Trim().Split("..");
         var numbers = parts.Select(p => int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : (int?)null).ToList();
-        var usage = $"write a whole number from 1 to {MaxReplicas} (a fixed number), or MIN..MAX for a pool that scales with its work (such as 0..8; 0 <= MIN <= MAX <= {MaxReplicas})";
+        var usage = $"write a whole number from 1 to {MaxReplicas} (a fixed number), or MIN..MAX for a pool that scales with its work (such as 0..8; 0 <= MIN <= MAX, 1 <= MAX <= {MaxReplicas})";
         if (parts.Length is < 1 or > 2 || numbers.Any(n => n is null))
         {
             throw new ArgumentException($"'{text}' is not a number of replicas: {usage}.");
