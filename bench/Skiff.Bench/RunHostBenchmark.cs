@@ -48,7 +48,7 @@ internal static class RunHostBenchmark
         // which would count in the isolated memory; every isolated run starts cold here, the shared host once either way.
         await using var agent = new AgentHost(new AgentOptions { CacheDirectory = Path.Combine(workspace.Root, "agent"), LocationProcesses = 1 << 20, Standbys = 0 }, store, TimeProvider.System);
         var held = new List<(string Call, TaskCompletionSource<TaskResultNotice> Answer)>();
-        agent.TaskCalls = (call, cancellationToken) =>
+        agent.TaskCalls = (call, _, cancellationToken) =>
         {
             var answer = new TaskCompletionSource<TaskResultNotice>(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (held)
