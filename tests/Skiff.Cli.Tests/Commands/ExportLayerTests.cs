@@ -93,7 +93,9 @@ public sealed class ExportLayerTests : IDisposable
         });
         var release = await store.PutAsync(new MemoryStream(ReleaseManifest.Create(environment, source, "App.dll", null).ToBytes()), CancellationToken.None);
         using var image = await ReleaseExporter.BuildAsync(store, release, basePath, CancellationToken.None);
-        var archive = await ReleaseExporter.WriteArchiveAsync(image, _workspace.PathTo("out", name, "image.tar"), "test:tag", CancellationToken.None);
+        // The exporter writes into a folder that exists (skiff export checks --oci before it builds); it creates none.
+        var folder = Directory.CreateDirectory(_workspace.PathTo("out", name)).FullName;
+        var archive = await ReleaseExporter.WriteArchiveAsync(image, Path.Combine(folder, "image.tar"), "test:tag", CancellationToken.None);
         return (release, image.Digest, archive.Path, image.Described);
     }
 
