@@ -32,11 +32,11 @@ if (HelpText.HasUsageErrors(parse))
 using var traces = CliTraces.StartExport(args);
 // Ctrl-C and SIGTERM cancel a command's token, so it stops saying so and cleans up (an export's scratch folder, a build's
 // lock), and end the process 2 s later if it has not. Set here: System.CommandLine 2.0.0 leaves it off by default
-// (dotnet/command-line-api#2739), which let the signal kill every command outright. `up`, `server` and `agent` handle
-// both signals themselves and stop in their own time (PlatformCommands.StopSignal).
+// (dotnet/command-line-api#2739), which let the signal kill every command outright. Commands with their own signal
+// handling (PlatformCommands.HandlesSignals) keep it alone and stop in their own time.
 var invocation = new InvocationConfiguration
 {
-    ProcessTerminationTimeout = PlatformCommands.StopsItself(parse.CommandResult.Command) ? null : TimeSpan.FromSeconds(2),
+    ProcessTerminationTimeout = PlatformCommands.HandlesSignals(parse.CommandResult.Command) ? null : TimeSpan.FromSeconds(2),
 };
 
 return await parse.InvokeAsync(invocation).ConfigureAwait(false);

@@ -565,6 +565,11 @@ internal static class PlatformCommands
         }
     }
 
-    /// <summary>The commands that run until told to stop, and stop themselves (<see cref="StopSignal"/>).</summary>
-    internal static bool StopsItself(Command command) => command.Name is "up" or "server" or "agent" && command.Parents.OfType<RootCommand>().Any();
+    /// <summary>
+    /// Commands that register their own Ctrl-C (and SIGTERM) handling and decide when they end: `up`, `server` and `agent`
+    /// (they drain), `dev` (it stops its loop), `exec` (its job cancels itself), `run` and `logs` (Ctrl-C stops following
+    /// and says how to get back). System.CommandLine's own handling would end them 2 s later, mid-shutdown.
+    /// </summary>
+    internal static bool HandlesSignals(Command command) =>
+        command.Name is "up" or "server" or "agent" or "dev" or "exec" or "run" or "logs" && command.Parents.OfType<RootCommand>().Any();
 }
