@@ -20,7 +20,7 @@ public sealed class VariantTests : IDisposable
     [Fact]
     public async Task Two_variants_share_every_common_package_blob_and_building_one_never_moves_the_other()
     {
-        var project = WriteProject("Shared", mlNewtonsoft: "13.0.3");
+        var project = VariantProject.Write(_workspace, "Shared", mlNewtonsoft: "13.0.3");
 
         var baseline = await BuildAsync(project, variant: null);
         var ml = await BuildAsync(project, "ml");
@@ -56,7 +56,7 @@ public sealed class VariantTests : IDisposable
     [Fact]
     public async Task A_package_two_variants_resolve_to_different_versions_is_refused_with_both()
     {
-        var project = WriteProject("Conflict", mlNewtonsoft: "13.0.1");
+        var project = VariantProject.Write(_workspace, "Conflict", mlNewtonsoft: "13.0.1");
 
         var checkError = await Should.ThrowAsync<VariantConflictException>(
             () => ReleaseBuilder.CheckVariantsAsync(new BuildRequest(project), CancellationToken.None));
@@ -75,7 +75,7 @@ public sealed class VariantTests : IDisposable
     [Fact]
     public async Task An_unknown_variant_is_refused_with_the_declared_ones_before_anything_runs()
     {
-        var project = WriteProject("Unknown", mlNewtonsoft: "13.0.3");
+        var project = VariantProject.Write(_workspace, "Unknown", mlNewtonsoft: "13.0.3");
         var plain = _workspace.WriteProject(
             "Plain",
             """<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup></Project>""",
@@ -89,33 +89,6 @@ public sealed class VariantTests : IDisposable
         Directory.Exists(Path.Combine(project, "obj")).ShouldBeFalse();
         ProjectVariants.Resolve(Path.Combine(plain, "Plain.csproj"), null).Name.ShouldBe("default");
     }
-
-    /// <summary>
-    /// base: Newtonsoft.Json; ml: Humanizer.Core as well and its own Newtonsoft.Json reference; dev: nothing more.
-    /// Every variant has an analyzer and a test library marked PrivateAssets="all".
-    /// </summary>
-    private string WriteProject(string name, string mlNewtonsoft) =>
-        _workspace.WriteProject(name, $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>
-                <SkiffVariants>base;ml;dev</SkiffVariants>
-              </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="xunit.analyzers" Version="1.18.0" PrivateAssets="all" />
-                <PackageReference Include="xunit.assert" Version="2.9.3" PrivateAssets="all" />
-              </ItemGroup>
-              <ItemGroup Condition="'$(SkiffVariant)' != 'ml'">
-                <PackageReference Include="Newtonsoft.Json" Version="13.0.3" />
-              </ItemGroup>
-              <ItemGroup Condition="'$(SkiffVariant)' == 'ml'">
-                <PackageReference Include="Newtonsoft.Json" Version="{mlNewtonsoft}" />
-                <PackageReference Include="Humanizer.Core" Version="2.14.1" />
-              </ItemGroup>
-            </Project>
-            """, "System.Console.WriteLine(Newtonsoft.Json.JsonConvert.SerializeObject(1));");
 
     private Task<BuildResult> BuildAsync(string project, string? variant) =>
         new ReleaseBuilder(new FileBlobStore(_workspace.PathTo("store")))

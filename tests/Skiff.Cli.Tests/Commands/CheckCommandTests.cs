@@ -13,8 +13,8 @@ public sealed class CheckCommandTests : IDisposable
     [Fact]
     public async Task Json_says_whether_the_variants_agree_on_stdout_and_names_each_conflict_with_exit_1()
     {
-        var agreeing = WriteProject("Agreeing", mlNewtonsoft: "13.0.3");
-        var conflicting = WriteProject("Conflicting", mlNewtonsoft: "13.0.1");
+        var agreeing = VariantProject.Write(_workspace, "Agreeing", mlNewtonsoft: "13.0.3");
+        var conflicting = VariantProject.Write(_workspace, "Conflicting", mlNewtonsoft: "13.0.1");
 
         var agree = await CliProcess.RunSkiffAsync(_workspace.Root, _workspace.PathTo("home"), "check", agreeing, "--json");
         var conflict = await CliProcess.RunSkiffAsync(_workspace.Root, _workspace.PathTo("home"), "check", conflicting, "--json");
@@ -22,29 +22,11 @@ public sealed class CheckCommandTests : IDisposable
         agree.ExitCode.ShouldBe(0, agree.ToString());
         var verdict = JsonNode.Parse(agree.Stdout)!;
         ((bool?)verdict["compatible"]).ShouldBe(true);
-        verdict["variants"]!.AsArray().Select(v => (string?)v!["variant"]).ShouldBe(["base", "ml"]);
+        verdict["variants"]!.AsArray().Select(v => (string?)v!["variant"]).ShouldBe(["base", "ml", "dev"]);
         conflict.ExitCode.ShouldBe(1, conflict.ToString());
         var refused = JsonNode.Parse(conflict.Stdout)!;
         ((bool?)refused["compatible"]).ShouldBe(false);
-        refused["conflicts"]!.AsArray().Select(c => (string?)c).ShouldBe(["Newtonsoft.Json: 13.0.3 in base, 13.0.1 in ml"]);
+        refused["conflicts"]!.AsArray().Select(c => (string?)c).ShouldBe(["Newtonsoft.Json: 13.0.3 in base and dev, 13.0.1 in ml"]);
         conflict.Stderr.ShouldContain("disagree on 1 package");
     }
-
-    private string WriteProject(string name, string mlNewtonsoft) =>
-        _workspace.WriteProject(name, $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <RestorePackagesWithLockFile>true</RestorePackagesWithLockFile>
-                <SkiffVariants>base;ml</SkiffVariants>
-              </PropertyGroup>
-              <ItemGroup Condition="'$(SkiffVariant)' != 'ml'">
-                <PackageReference Include="Newtonsoft.Json" Version="13.0.3" />
-              </ItemGroup>
-              <ItemGroup Condition="'$(SkiffVariant)' == 'ml'">
-                <PackageReference Include="Newtonsoft.Json" Version="{mlNewtonsoft}" />
-              </ItemGroup>
-            </Project>
-            """, "System.Console.WriteLine(Newtonsoft.Json.JsonConvert.SerializeObject(1));");
 }

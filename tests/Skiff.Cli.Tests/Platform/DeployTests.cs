@@ -240,7 +240,7 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
     [Fact]
     public async Task A_run_canceled_with_skiff_cancel_ends_canceled_and_skiff_run_exits_130()
     {
-        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-repo");
+        var backfill = PlatformFixture.SharedBackfill;
         await DeployAsync(backfill, "long");
 
         var following = Platform.SkiffAsync("run", "long", "backfill", "--param", "days=100000", "--param", "batch_ms=50");
@@ -307,7 +307,7 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
     [Fact]
     public async Task Ctrl_C_during_run_stops_following_says_the_run_goes_on_and_how_to_follow_or_cancel_it_and_exits_130()
     {
-        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-interrupted");
+        var backfill = PlatformFixture.SharedBackfill;
         await DeployAsync(backfill, "interrupted");
         using var following = StartFollowing("run", "interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50");
         var runId = await WaitForRunningAsync("interrupted");
@@ -330,7 +330,7 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
     [Fact]
     public async Task Ctrl_C_during_logs_follow_says_the_run_goes_on_and_exits_130()
     {
-        var backfill = fixture.Workspace.CopySample("Backfill", "backfill-logs-interrupted");
+        var backfill = PlatformFixture.SharedBackfill;
         await DeployAsync(backfill, "logs-interrupted");
         var started = await Platform.SkiffAsync("run", "logs-interrupted", "backfill", "--param", "days=100000", "--param", "batch_ms=50", "--detach");
         started.ExitCode.ShouldBe(0, started.ToString());

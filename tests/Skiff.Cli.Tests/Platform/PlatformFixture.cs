@@ -16,6 +16,9 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     private static readonly Lazy<string> SharedHelloCopy = new(() => SharedWorkspace.Value.CopySample("Hello", "hello-repo"));
 
+    // The tests that follow or cancel a long run deploy samples/Backfill unchanged: one copy, built by the first deploy.
+    private static readonly Lazy<string> SharedBackfillCopy = new(() => SharedWorkspace.Value.CopySample("Backfill", "backfill-repo"));
+
     // Shared by every class: the same edit of Hello deployed by two classes is built once.
     private static readonly Dictionary<string, (string Folder, string Program)> SharedVariants = [];
 
@@ -23,6 +26,9 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     /// <summary>samples/Hello as it is, for any test that deploys it unchanged; never write to it.</summary>
     internal static string SharedHello => SharedHelloCopy.Value;
+
+    /// <summary>samples/Backfill as it is (one copy for the whole test run); never write to it.</summary>
+    internal static string SharedBackfill => SharedBackfillCopy.Value;
 
     internal EmbeddedPlatform Platform { get; private set; } = null!;
 
