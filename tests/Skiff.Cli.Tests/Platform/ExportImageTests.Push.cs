@@ -53,13 +53,10 @@ public sealed partial class ExportImageTests
             var digest = await podman.RunAsync("image", "inspect", "--format", "{{.Digest}}", $"{target}:first");
             digest.Stdout.Trim().ShouldBe((string?)firstPush["digest"], digest.ToString());
 
-            var inImage = await podman.RunAsync("run", "--rm", "--network", "none", $"{target}:first", "run", "hello", "--param", "name=pushed", "--json");
-            var onPlatform = await fixture.Platform.SkiffAsync("run", "pushed", "hello", "--param", "name=pushed", "--json");
-            inImage.ExitCode.ShouldBe(0, inImage.ToString());
-            onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
-            var expected = Lines(onPlatform.Stdout);
-            expected.ShouldContain("log|hello|info|Hello, pushed!||");
-            Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
+            var label = await podman.RunAsync("image", "inspect", "--format", "{{index .Labels \"org.skiff.experimental\"}}", $"{target}:first");
+            label.Stdout.Trim().ShouldBe("YamlDotNet@18.0.0", label.ToString());
+
+            await RunsAsOnThePlatformAsync(podman, $"{target}:first", "pushed", "pushed");
         }
         finally
         {
@@ -365,6 +362,22 @@ public sealed partial class ExportImageTests
             fixture.Platform.Home,
             variables,
             PodmanDeadline);
+    }
+
+    /// <summary>
+    /// Runs the job hello with name=<paramref name="name"/> in <paramref name="image"/> (no network) and with `skiff run`
+    /// on <paramref name="location"/>: both succeed and print the same events.
+    /// </summary>
+    private async Task RunsAsOnThePlatformAsync(Podman podman, string image, string location, string name)
+    {
+        var inImage = await podman.RunAsync("run", "--rm", "--network", "none", image, "run", "hello", "--param", $"name={name}", "--json");
+        var onPlatform = await fixture.Platform.SkiffAsync("run", location, "hello", "--param", $"name={name}", "--json");
+
+        inImage.ExitCode.ShouldBe(0, inImage.ToString());
+        onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
+        var expected = Lines(onPlatform.Stdout);
+        expected.ShouldContain($"log|hello|info|Hello, {name}!||");
+        Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
     }
 
     private static List<string> LayerDigests(JsonNode image) => [.. image["layers"]!.AsArray().Select(l => (string)l!["digest"]!)];
