@@ -239,9 +239,11 @@ public sealed partial class ExportImageTests
             }
         }))
         {
-            var pushed = await PushAsync(release, baseArchive, $"{redirecting.Address}/{Repository}:redirected");
+            // Named by a prefix copied in uppercase: the same release.
+            var pushed = await PushAsync(release[7..19].ToUpperInvariant(), baseArchive, $"{redirecting.Address}/{Repository}:redirected");
             pushed.ExitCode.ShouldBe(0, pushed.ToString());
             var image = JsonNode.Parse(pushed.Stdout)!;
+            ((string?)image["release"]).ShouldBe(release);
             Uploaded(image["pushed"]!).ShouldBeEmpty();
             ((int?)image["pushed"]!["already_there"]).ShouldBe(LayerDigests(image).Distinct().Count() + 1);
             manifestDigest.ShouldBe((string?)image["image"]);
