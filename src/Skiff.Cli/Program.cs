@@ -22,7 +22,9 @@ foreach (var command in QueryCommands.Create().Concat(RunCommands.Create()).Conc
 }
 
 HelpText.Apply(root);
-var parse = root.Parse(args);
+// No response files: an argument that starts with '@' is an argument (`skiff export @current` is a release name missing
+// its location, a job parameter may be `--param to=@team`), never a file to read arguments from.
+var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (HelpText.HasUsageErrors(parse))
 {
     return HelpText.ReportUsageErrors(parse);

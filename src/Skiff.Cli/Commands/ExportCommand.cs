@@ -62,6 +62,17 @@ internal static class ExportCommand
             // Where the archive goes is checked before anything is built: a typo fails at once, not after the layers.
             var archivePath = archive is null ? null : ArchivePath(archive);
             var archiveName = parse.GetValue(tag) is { } named ? ImageReference.CheckArchiveName(named) : null;
+            if (pushTo is not null)
+            {
+                // The reference's grammar before the server is asked for the release: the tag defaults to the release's digits.
+                ImageReference.Parse(pushTo, "latest");
+            }
+
+            var basePath = parse.GetValue(baseImage)!;
+            if (!File.Exists(basePath) && !Directory.Exists(basePath))
+            {
+                throw new ClientException($"--base {basePath} does not exist; build one with scripts/oci-base.sh build, or save one with `podman save --format oci-archive -o base.tar IMAGE`.", usage: true);
+            }
             var server = new LazyServer(() => ClientConfig.Resolve(parse.GetValue(client.Server), parse.GetValue(client.Token), parse.GetValue(client.Data)));
             RegistryClient? registry = null;
             try
@@ -80,7 +91,19 @@ internal static class ExportCommand
                 }
 
                 var blobs = new FetchingBlobStore(new FileBlobStore(parse.GetValue(store)!), server);
-                using var image = await ReleaseExporter.BuildAsync(blobs, digest, parse.GetValue(baseImage)!, cancellationToken).ConfigureAwait(false);
+                OciImage image;
+                try
+                {
+                    image = await ReleaseExporter.BuildAsync(blobs, digest, basePath, cancellationToken).ConfigureAwait(false);
+                }
+                catch (BlobNotFoundException missing) when (missing.Digest == digest)
+                {
+                    throw new ClientException(
+                        $"release {digest} is neither in the local store ({parse.GetValue(store)}) nor on the server ({missing.StoreLocation}); export a release deployed there (`skiff history LOCATION` lists them) or one built here with `skiff build`.",
+                        usage: true);
+                }
+
+                using var built = image;
                 (string Path, long Bytes)? written = archive is null
                     ? null
                     : await ReleaseExporter.WriteArchiveAsync(image, archivePath!, archiveName ?? $"skiff-release:{digest.Short}", cancellationToken).ConfigureAwait(false);
@@ -148,9 +171,14 @@ internal static class ExportCommand
             return digest;
         }
 
-        if (text.EndsWith(Current, StringComparison.Ordinal))
+        if (text.EndsWith(Current, StringComparison.OrdinalIgnoreCase))
         {
             var location = text[..^Current.Length];
+            if (location.Length == 0)
+            {
+                throw new ClientException($"'{text}' names no location; give LOCATION@current, such as analytics@current (`skiff locations` lists them).", usage: true);
+            }
+
             var locations = await server.Api.ListLocationsAsync(cancellationToken).ConfigureAwait(false);
             return locations.FirstOrDefault(l => l.Location == location) switch
             {
@@ -160,7 +188,14 @@ internal static class ExportCommand
             };
         }
 
-        var prefix = text.StartsWith("sha256:", StringComparison.Ordinal) ? text["sha256:".Length..] : text;
+        // Hex digits as a user copies them: `skiff history` prints lowercase, but an uppercase copy names the same release.
+        var lowered = text.ToLowerInvariant();
+        if (Digest.TryParse(lowered, out digest))
+        {
+            return digest;
+        }
+
+        var prefix = lowered.StartsWith("sha256:", StringComparison.Ordinal) ? lowered["sha256:".Length..] : lowered;
         if (prefix.Length < 6 || !prefix.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f'))
         {
             throw new ClientException($"'{text}' is not a release: pass its id (sha256:<64 hex digits>), at least 6 of its leading hex digits, or LOCATION@current.", usage: true);
@@ -188,6 +223,11 @@ internal static class ExportCommand
 
     private static void Print(OciImage image, (string Path, long Bytes)? archive, PushedImage? pushed, bool json)
     {
+        if (image.Experimental is { } experimental)
+        {
+            Console.Error.WriteLine($"note: release {image.Release.Short} is experimental (skiff deploy --exp: {experimental}); its image says so in the label org.skiff.experimental.");
+        }
+
         if (json)
         {
             var result = new JsonObject
@@ -195,6 +235,7 @@ internal static class ExportCommand
                 ["release"] = image.Release.ToString(),
                 ["image"] = image.Digest.ToString(),
                 ["config"] = image.ConfigDigest.ToString(),
+                ["experimental"] = image.Experimental,
                 ["archive"] = archive?.Path,
                 ["bytes"] = archive?.Bytes,
                 ["layers"] = new JsonArray([.. image.Described.Select(l => new JsonObject

@@ -5,12 +5,16 @@ namespace Skiff.Cli.Export;
 /// <summary>
 /// An image built by <see cref="ReleaseExporter.BuildAsync"/>: the base's layers (in its layout), Skiff's layers (files in
 /// a private folder), the config and the manifest. Written to an archive or pushed to a registry, it is the same image.
-/// Disposing it deletes the folder.
+/// Disposing it deletes the folder (<see cref="ExportScratch"/>).
 /// </summary>
 internal sealed class OciImage(
-    string folder, Digest release, OciBaseImage baseImage, IReadOnlyList<Layer> layers, IReadOnlyList<ExportedLayer> described, byte[] config, byte[] manifest)
+    ExportScratch folder, Digest release, OciBaseImage baseImage, IReadOnlyList<Layer> layers, IReadOnlyList<ExportedLayer> described, byte[] config, byte[] manifest,
+    string? experimental)
     : IDisposable
 {
+    /// <summary>The experimental packages of the release (<c>skiff deploy --exp</c>) as its <c>org.skiff.experimental</c> label names them, or null.</summary>
+    public string? Experimental { get; } = experimental;
+
     public Digest Release { get; } = release;
 
     public OciBaseImage Base { get; } = baseImage;
@@ -57,11 +61,5 @@ internal sealed class OciImage(
         yield return (ConfigDigest, config.Length, () => new MemoryStream(config, writable: false));
     }
 
-    public void Dispose()
-    {
-        if (Directory.Exists(folder))
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
+    public void Dispose() => folder.Dispose();
 }

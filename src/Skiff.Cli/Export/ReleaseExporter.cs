@@ -29,7 +29,8 @@ internal static class ReleaseExporter
     /// </summary>
     public static async Task<OciImage> BuildAsync(IBlobStore blobs, Digest release, string basePath, CancellationToken cancellationToken)
     {
-        var scratch = Directory.CreateTempSubdirectory("skiff-export-").FullName;
+        var folder = ExportScratch.Create();
+        var scratch = folder.Path;
         try
         {
             var baseImage = await OciBaseImage.OpenAsync(basePath, scratch, cancellationToken).ConfigureAwait(false);
@@ -60,7 +61,10 @@ internal static class ReleaseExporter
             layers.Add((source, $"skiff source {materialized.Manifest.Source.Short}"));
 
             var inImage = new MaterializedRelease(release, SourcePath, PackagesPath, materialized.Manifest.EntryAssembly);
-            var config = OciImageWriter.Serialize(Config(baseImage, inImage, materialized.Manifest, layers));
+            var experimental = materialized.Manifest.IsExperimental
+                ? string.Join(' ', materialized.Manifest.Experimental!.Select(p => $"{p.Id}@{p.Version}").Order(StringComparer.Ordinal))
+                : null;
+            var config = OciImageWriter.Serialize(Config(baseImage, inImage, materialized.Manifest, experimental, layers));
             var manifest = OciImageWriter.Serialize(new JsonObject
             {
                 ["schemaVersion"] = 2,
@@ -76,11 +80,16 @@ internal static class ReleaseExporter
                 .. baseImage.Layers.Select(l => new ExportedLayer("base", Digest.Parse((string)l["digest"]!), (long)l["size"]!, "base image")),
                 .. layers.Select((l, i) => new ExportedLayer(i == layers.Count - 1 ? "source" : "environment", l.Layer.Digest, l.Layer.Size, l.What)),
             ];
-            return new OciImage(scratch, release, baseImage, [.. layers.Select(l => l.Layer)], described, config, manifest);
+            return new OciImage(folder, release, baseImage, [.. layers.Select(l => l.Layer)], described, config, manifest, experimental);
+        }
+        catch (IOException exception) when (exception is not (FileNotFoundException or DirectoryNotFoundException))
+        {
+            folder.Dispose();
+            throw new ExportException($"could not build the image in {scratch} ({exception.Message}); it needs room for the base image (when given as an archive) and the release: free space there, or point TMPDIR at a folder with room.", exception);
         }
         catch
         {
-            Directory.Delete(scratch, recursive: true);
+            folder.Dispose();
             throw;
         }
     }
@@ -115,6 +124,11 @@ internal static class ReleaseExporter
 
             File.Move(temporary, full, overwrite: true);
         }
+        catch (IOException exception)
+        {
+            File.Delete(temporary);
+            throw new ExportException($"could not write {full} ({exception.Message}); nothing was written there: free space, or name a file elsewhere.", exception);
+        }
         catch
         {
             File.Delete(temporary);
@@ -125,7 +139,7 @@ internal static class ReleaseExporter
     }
 
     /// <summary>The base's configuration with the release's entrypoint, environment, working folder, labels, layers and history.</summary>
-    private static JsonObject Config(OciBaseImage baseImage, MaterializedRelease release, ReleaseManifest manifest, IReadOnlyList<(Layer Layer, string What)> layers)
+    private static JsonObject Config(OciBaseImage baseImage, MaterializedRelease release, ReleaseManifest manifest, string? experimental, IReadOnlyList<(Layer Layer, string What)> layers)
     {
         var image = new JsonObject
         {
@@ -166,6 +180,13 @@ internal static class ReleaseExporter
         labels["org.skiff.release"] = release.Release.ToString();
         labels["org.skiff.environment"] = manifest.Environment.ToString();
         labels["org.skiff.source"] = manifest.Source.ToString();
+        if (experimental is not null)
+        {
+            // Marked as `skiff history` marks it (EXP), so a registry's reader sees it is not a release of the project as
+            // committed. Only such an image gets the label: every other image keeps the digest it had.
+            labels["org.skiff.experimental"] = experimental;
+        }
+
         settings["Labels"] = labels;
         image["config"] = settings;
 

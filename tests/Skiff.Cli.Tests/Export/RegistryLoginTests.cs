@@ -54,6 +54,10 @@ public sealed class RegistryLoginTests : IDisposable
     [InlineData("127.0.0.1:5000/team/hello:.bad", "'.bad' is not a tag")]
     [InlineData("127.0.0.1:5000/team/hello@sha256:0000", "it names a digest")]
     [InlineData("bad_host.example/team/hello", "'bad_host.example' is not a registry host")]
+    [InlineData("127.0.0.1:99999/team/hello:1", "'127.0.0.1:99999' names port 99999, which no registry can listen on")]
+    [InlineData("127.0.0.1:0/team/hello:1", "names port 0")]
+    [InlineData("127.0.0.1:5000", "it names the registry 127.0.0.1:5000 but no image in it")]
+    [InlineData("https://127.0.0.1:5000/team/hello:1", "a reference has no scheme; leave out 'https://'")]
     public void A_malformed_reference_is_refused_as_bad_input_saying_why(string text, string problem)
     {
         var refused = Should.Throw<ClientException>(() => ImageReference.Parse(text, "x"));
@@ -121,6 +125,34 @@ public sealed class RegistryLoginTests : IDisposable
         var refused = Should.Throw<ClientException>(() => RegistryCredentials.Resolve(Target, null, null, Environment(("HOME", home))));
 
         refused.Message.ShouldContain("keeps the login for 127.0.0.1:5000 in a credential helper, which skiff does not run");
+    }
+
+    [Theory]
+    [InlineData("""{"auths": []}""")]
+    [InlineData("""{"auths": {"127.0.0.1:5000": "alice:pw"}}""")]
+    [InlineData("""{"auths": {"127.0.0.1:5000": {"auth": 42}}}""")]
+    public void An_auth_file_laid_out_wrongly_is_refused_as_bad_input_saying_what_it_should_hold(string content)
+    {
+        var file = _workspace.PathTo("odd-auth.json");
+        File.WriteAllText(file, content);
+
+        var refused = Should.Throw<ClientException>(() => RegistryCredentials.Resolve(Target, null, file, Environment()));
+
+        refused.Usage.ShouldBeTrue();
+        refused.Message.ShouldContain($"the auth file {file} is not laid out as podman and docker write it");
+        refused.Message.ShouldContain("podman login 127.0.0.1:5000");
+    }
+
+    [Fact]
+    public void A_folder_given_as_the_auth_file_is_named_as_a_folder()
+    {
+        var folder = _workspace.PathTo("auth-folder");
+        Directory.CreateDirectory(folder);
+
+        var refused = Should.Throw<ClientException>(() => RegistryCredentials.Resolve(Target, null, folder, Environment()));
+
+        refused.Usage.ShouldBeTrue();
+        refused.Message.ShouldContain($"the auth file {folder} (--authfile) is a folder");
     }
 
     [Fact]

@@ -35,6 +35,9 @@ public sealed partial class ExportImageTests
         pushedFirst.ExitCode.ShouldBe(0, pushedFirst.ToString());
         var firstImage = JsonNode.Parse(pushedFirst.Stdout)!;
         var firstPush = firstImage["pushed"]!;
+        // An experimental release's image says so, as `skiff history` does.
+        ((string?)firstImage["experimental"]).ShouldBe("YamlDotNet@18.0.0");
+        pushedFirst.Stderr.ShouldContain("is experimental (skiff deploy --exp: YamlDotNet@18.0.0); its image says so in the label org.skiff.experimental");
         ((string?)firstPush["reference"]).ShouldBe($"{target}:first");
         ((string?)firstPush["digest"]).ShouldBe((string?)firstImage["image"]);
         // An empty registry gets every blob: each distinct layer, then the config.
@@ -50,13 +53,10 @@ public sealed partial class ExportImageTests
             var digest = await podman.RunAsync("image", "inspect", "--format", "{{.Digest}}", $"{target}:first");
             digest.Stdout.Trim().ShouldBe((string?)firstPush["digest"], digest.ToString());
 
-            var inImage = await podman.RunAsync("run", "--rm", "--network", "none", $"{target}:first", "run", "hello", "--param", "name=pushed", "--json");
-            var onPlatform = await fixture.Platform.SkiffAsync("run", "pushed", "hello", "--param", "name=pushed", "--json");
-            inImage.ExitCode.ShouldBe(0, inImage.ToString());
-            onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
-            var expected = Lines(onPlatform.Stdout);
-            expected.ShouldContain("log|hello|info|Hello, pushed!||");
-            Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
+            var label = await podman.RunAsync("image", "inspect", "--format", "{{index .Labels \"org.skiff.experimental\"}}", $"{target}:first");
+            label.Stdout.Trim().ShouldBe("YamlDotNet@18.0.0", label.ToString());
+
+            await RunsAsOnThePlatformAsync(podman, $"{target}:first", "pushed", "pushed");
         }
         finally
         {
@@ -161,7 +161,15 @@ public sealed partial class ExportImageTests
         var release = "sha256:" + new string('d', 64);
         var noRegistry = await PushAsync(release, "no-base.tar", "team/hello:1");
         var badName = await PushAsync(release, "no-base.tar", "127.0.0.1:5000/Team/Hello:1");
-        var unreachable = await PushAsync(release, "no-base.tar", "127.0.0.1:1/team/hello:1");
+        var someBase = fixture.Workspace.PathTo("push", "some-base.tar");
+        Directory.CreateDirectory(Path.GetDirectoryName(someBase)!);
+        await File.WriteAllTextAsync(someBase, "only its existence is checked before the registry");
+        var unreachable = await PushAsync(release, someBase, "127.0.0.1:1/team/hello:1");
+        var noBase = await PushAsync(release, "no-base.tar", "127.0.0.1:1/team/hello:1");
+        // Neither the reference's grammar nor a missing location waits for a server: this one is not there.
+        var serverDown = new Dictionary<string, string> { ["SKIFF_URL"] = "http://127.0.0.1:1/" };
+        var badNameServerDown = await PushAsync("analytics@current", someBase, "127.0.0.1:5000/Team/hello:1", serverDown);
+        var noLocation = await PushAsync("@current", someBase, "127.0.0.1:5000/team/hello:1", serverDown);
         var neither = await CliProcess.RunSkiffAsync(fixture.Workspace.Root, fixture.Platform.Home, "export", release, "--base", "no-base.tar");
         var folder = fixture.Workspace.PathTo("oci-paths");
         Directory.CreateDirectory(folder);
@@ -175,6 +183,12 @@ public sealed partial class ExportImageTests
         noRegistry.Stderr.ShouldContain("it names no registry, and Skiff pushes to none by default");
         badName.ExitCode.ShouldBe(2, badName.ToString());
         badName.Stderr.ShouldContain("'Team/Hello' is not an image name");
+        noBase.ExitCode.ShouldBe(2, noBase.ToString());
+        noBase.Stderr.ShouldContain("--base no-base.tar does not exist; build one with scripts/oci-base.sh build");
+        badNameServerDown.ExitCode.ShouldBe(2, badNameServerDown.ToString());
+        badNameServerDown.Stderr.ShouldContain("'Team/hello' is not an image name");
+        noLocation.ExitCode.ShouldBe(2, noLocation.ToString());
+        noLocation.Stderr.ShouldContain("'@current' names no location; give LOCATION@current");
         unreachable.ExitCode.ShouldBe(1, unreachable.ToString());
         unreachable.Stderr.ShouldContain("could not reach registry 127.0.0.1:1 at https://127.0.0.1:1/");
         neither.ExitCode.ShouldBe(2, neither.ToString());
@@ -189,10 +203,131 @@ public sealed partial class ExportImageTests
         Directory.Exists(Path.Combine(folder, "missing")).ShouldBeFalse();
         unwritable.ExitCode.ShouldBe(2, unwritable.ToString());
         unwritable.Stderr.ShouldContain("cannot write a file in /proc");
-        foreach (var refused in (CliProcess.Result[])[intoFolder, underFile, missingFolder, unwritable])
+        foreach (var refused in (CliProcess.Result[])[intoFolder, underFile, missingFolder, unwritable, noBase, badNameServerDown, noLocation])
         {
             refused.Stderr.ShouldNotContain("   at ");
         }
+    }
+
+    [Fact]
+    public async Task A_registry_that_answers_otherwise_than_distribution_is_pushed_to_or_refused_saying_what_to_do()
+    {
+        var baseArchive = await BaseArchiveAsync();
+        var release = await DeployAsync("pushed-fake", null);
+        string? manifestDigest = null;
+
+        // Blobs in an object store: HEAD sends the client there (307), which says the registry has the blob; the
+        // manifest is taken with 200 instead of the spec's 201, as some registries answer.
+        await using (var redirecting = await FakeRegistry.StartAsync(async context =>
+        {
+            switch (context.Request.Method)
+            {
+                case "HEAD":
+                    context.Response.StatusCode = 307;
+                    context.Response.Headers.Location = "http://127.0.0.1:1/storage/blob";
+                    break;
+                case "PUT":
+                    using (var body = new MemoryStream())
+                    {
+                        await context.Request.Body.CopyToAsync(body);
+                        manifestDigest = Skiff.Core.Digest.Compute(body.ToArray()).ToString();
+                    }
+
+                    context.Response.Headers["Docker-Content-Digest"] = manifestDigest;
+                    context.Response.StatusCode = 200;
+                    break;
+            }
+        }))
+        {
+            // Named by a prefix copied in uppercase: the same release.
+            var pushed = await PushAsync(release[7..19].ToUpperInvariant(), baseArchive, $"{redirecting.Address}/{Repository}:redirected");
+            pushed.ExitCode.ShouldBe(0, pushed.ToString());
+            var image = JsonNode.Parse(pushed.Stdout)!;
+            ((string?)image["release"]).ShouldBe(release);
+            Uploaded(image["pushed"]!).ShouldBeEmpty();
+            ((int?)image["pushed"]!["already_there"]).ShouldBe(LayerDigests(image).Distinct().Count() + 1);
+            manifestDigest.ShouldBe((string?)image["image"]);
+        }
+
+        // An upload session without a Location, a registry failing the blob's PUT, and one that drops the connection in the
+        // middle of it: each exits 1 saying what happened and what to do, with nothing reported pushed.
+        await using var broken = await FakeRegistry.StartAsync(async context =>
+        {
+            var mode = context.Request.Path.Value!.Split('/')[2];
+            switch (context.Request.Method)
+            {
+                case "HEAD":
+                    context.Response.StatusCode = 404;
+                    break;
+                case "POST":
+                    context.Response.StatusCode = 202;
+                    if (mode != "nolocation")
+                    {
+                        context.Response.Headers.Location = $"/v2/{mode}/hello/blobs/uploads/1";
+                    }
+
+                    break;
+                case "PUT" when mode == "failing":
+                    await context.Request.Body.CopyToAsync(Stream.Null);
+                    context.Response.StatusCode = 503;
+                    await context.Response.WriteAsJsonAsync(new { errors = new[] { new { code = "UNAVAILABLE", message = "storage is down" } } });
+                    break;
+                case "PUT":
+                    context.Abort();
+                    break;
+            }
+        });
+        var noLocation = await PushAsync(release, baseArchive, $"{broken.Address}/nolocation/hello:1");
+        var failing = await PushAsync(release, baseArchive, $"{broken.Address}/failing/hello:1");
+        var dropping = await PushAsync(release, baseArchive, $"{broken.Address}/dropping/hello:1");
+
+        noLocation.ExitCode.ShouldBe(1, noLocation.ToString());
+        noLocation.Stderr.ShouldContain("without saying where to send it (202 without a Location header)");
+        failing.ExitCode.ShouldBe(1, failing.ToString());
+        failing.Stderr.ShouldContain($"registry {broken.Address} failed PUT of blob");
+        failing.Stderr.ShouldContain("(503 Service Unavailable: UNAVAILABLE storage is down); nothing was tagged. Run the same push again");
+        dropping.ExitCode.ShouldBe(1, dropping.ToString());
+        dropping.Stderr.ShouldContain($"lost the connection to registry {broken.Address} in the middle of the push");
+        dropping.Stderr.ShouldContain("the blobs it already has are not sent again");
+        foreach (var refused in (CliProcess.Result[])[noLocation, failing, dropping])
+        {
+            refused.Stdout.ShouldBeEmpty();
+            refused.Stderr.ShouldNotContain("   at ");
+        }
+    }
+
+    [Fact]
+    public async Task An_export_deletes_the_folders_of_exports_that_were_killed_and_leaves_running_ones_alone()
+    {
+        // A private TMPDIR: the folders of exports other tests run at the same time are not this test's.
+        var temporary = fixture.Workspace.PathTo("export-tmp");
+        var abandoned = Path.Combine(temporary, "skiff-export-killed");
+        var running = Path.Combine(temporary, "skiff-export-running");
+        Directory.CreateDirectory(Path.Combine(abandoned, "base"));
+        Directory.CreateDirectory(running);
+        await File.WriteAllTextAsync(Path.Combine(abandoned, ".skiff-export.lock"), "4242");
+        await File.WriteAllBytesAsync(Path.Combine(abandoned, "base", "layer"), new byte[1 << 20]);
+        // Held as a running export holds its lock: an exclusive lock on the file, which the kernel drops with the process.
+        await using var held = new FileStream(Path.Combine(running, ".skiff-export.lock"), FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        await held.WriteAsync("1"u8.ToArray());
+        await held.FlushAsync();
+        var baseFile = await BaseArchiveAsync();
+
+        // A release nobody has: the export fails once it looks for it, after its own folder was made (and the base unpacked there).
+        var unknown = "sha256:" + new string('c', 64);
+        var exported = await CliProcess.RunAsync(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "skiff.dll"), "export", unknown, "--oci", "image.tar", "--base", baseFile, "--store", fixture.Workspace.PathTo("export-tmp-store")],
+            fixture.Workspace.Root,
+            fixture.Platform.Home,
+            new Dictionary<string, string> { ["SKIFF_URL"] = fixture.Platform.Url.ToString(), ["SKIFF_TOKEN"] = fixture.Platform.Token, ["TMPDIR"] = temporary },
+            PodmanDeadline);
+
+        exported.ExitCode.ShouldBe(2, exported.ToString());
+        exported.Stderr.ShouldContain($"release {unknown} is neither in the local store");
+        exported.Stderr.ShouldContain("`skiff history LOCATION` lists them");
+        Directory.Exists(abandoned).ShouldBeFalse();
+        Directory.GetFileSystemEntries(temporary).ShouldBe([running], "the running export's folder is kept, and the failed export removed its own");
     }
 
     private async Task<string> DeployAsync(string location, string? experimental)
@@ -231,9 +366,51 @@ public sealed partial class ExportImageTests
             PodmanDeadline);
     }
 
+    /// <summary>
+    /// Runs the job hello with name=<paramref name="name"/> in <paramref name="image"/> (no network) and with `skiff run`
+    /// on <paramref name="location"/>: both succeed and print the same events.
+    /// </summary>
+    private async Task RunsAsOnThePlatformAsync(Podman podman, string image, string location, string name)
+    {
+        var inImage = await podman.RunAsync("run", "--rm", "--network", "none", image, "run", "hello", "--param", $"name={name}", "--json");
+        var onPlatform = await fixture.Platform.SkiffAsync("run", location, "hello", "--param", $"name={name}", "--json");
+
+        inImage.ExitCode.ShouldBe(0, inImage.ToString());
+        onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
+        var expected = Lines(onPlatform.Stdout);
+        expected.ShouldContain($"log|hello|info|Hello, {name}!||");
+        Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
+    }
+
     private static List<string> LayerDigests(JsonNode image) => [.. image["layers"]!.AsArray().Select(l => (string)l!["digest"]!)];
 
     private static List<string> Uploaded(JsonNode pushed) => [.. pushed["uploaded"]!.AsArray().Select(d => (string)d!)];
+
+    /// <summary>
+    /// A registry that answers as a handler says, on 127.0.0.1 and a free port; <c>GET /v2/</c> is 200.
+    /// For answers a real registry does not give on demand: redirects, other statuses, a dropped connection.
+    /// </summary>
+    private sealed class FakeRegistry(WebApplication app) : IAsyncDisposable
+    {
+        public string Address { get; } = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First()).Authority;
+
+        public static async Task<FakeRegistry> StartAsync(Func<HttpContext, Task> handle)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Listen(System.Net.IPAddress.Loopback, 0);
+                kestrel.Limits.MaxRequestBodySize = null;
+            });
+            var app = builder.Build();
+            app.Run(context => context.Request.Path == "/v2/" ? Task.CompletedTask : handle(context));
+            await app.StartAsync();
+            return new FakeRegistry(app);
+        }
+
+        public ValueTask DisposeAsync() => app.DisposeAsync();
+    }
 
     /// <summary>
     /// A token service as the registry's <c>auth: token</c> expects one (docker/distribution's token-auth spec): it checks

@@ -47,14 +47,7 @@ public sealed partial class ExportImageTests(PlatformFixture fixture) : IClassFi
             var digest = await podman.RunAsync("image", "inspect", "--format", "{{.Digest}}", name);
             digest.Stdout.Trim().ShouldBe((string?)image["image"], digest.ToString());
 
-            var inImage = await podman.RunAsync("run", "--rm", "--network", "none", name, "run", "hello", "--param", "name=oci", "--json");
-            var onPlatform = await fixture.Platform.SkiffAsync("run", "exported", "hello", "--param", "name=oci", "--json");
-
-            inImage.ExitCode.ShouldBe(0, inImage.ToString());
-            onPlatform.ExitCode.ShouldBe(0, onPlatform.ToString());
-            var expected = Lines(onPlatform.Stdout);
-            expected.ShouldContain("log|hello|info|Hello, oci!||");
-            Lines(inImage.Stdout).ShouldBe(expected, inImage.ToString());
+            await RunsAsOnThePlatformAsync(podman, name, "exported", "oci");
         }
         finally
         {

@@ -35,7 +35,8 @@ internal static class ImagePusher
                 Content = new ByteArrayContent(image.Manifest) { Headers = { ContentType = new MediaTypeHeaderValue(OciImageWriter.ManifestMediaType) } },
             },
             cancellationToken).ConfigureAwait(false);
-        if (put.StatusCode != HttpStatusCode.Created)
+        // The spec says 201; clients (containers/image) take any 2xx, and so do some registries' answers.
+        if (!put.IsSuccessStatusCode)
         {
             throw await registry.FailureAsync(put, $"PUT of the manifest {image.Digest} as {target.Tag}", cancellationToken).ConfigureAwait(false);
         }
@@ -44,7 +45,7 @@ internal static class ImagePusher
         if (put.Headers.TryGetValues("Docker-Content-Digest", out var stored) && stored.FirstOrDefault() is { } storedDigest && storedDigest != image.Digest.ToString())
         {
             throw new RegistryException(
-                $"registry {target.Registry} stored the manifest of {image.Digest} as {storedDigest}: it changed the image, so {target} does not name the image skiff built.");
+                $"registry {target.Registry} stored the manifest of {image.Digest} as {storedDigest}: it changed the image, so {target} does not name the image skiff built. Push to a registry that keeps OCI manifests as they are (distribution 2.7 or later), and do not use {target} as it is.");
         }
 
         return new PushedImage(target, image.Digest, [.. uploaded.Select(u => u.Digest)], uploaded.Sum(u => u.Size), present);
@@ -56,6 +57,10 @@ internal static class ImagePusher
         return head.StatusCode switch
         {
             HttpStatusCode.OK => true,
+            // A registry whose blobs are in an object store sends a client to the blob's bytes there (distribution with
+            // storage redirects, Docker Hub): it only does so for a blob it has. Following would send a HEAD to a URL
+            // signed for GET.
+            HttpStatusCode.TemporaryRedirect or HttpStatusCode.Redirect or HttpStatusCode.SeeOther or HttpStatusCode.PermanentRedirect => true,
             HttpStatusCode.NotFound => false,
             _ => throw await registry.FailureAsync(head, $"HEAD of blob {digest}", cancellationToken).ConfigureAwait(false),
         };
@@ -73,9 +78,15 @@ internal static class ImagePusher
             () => new HttpRequestMessage(HttpMethod.Post, registry.Api("blobs/uploads/")) { Content = new ByteArrayContent([]) },
             cancellationToken).ConfigureAwait(false))
         {
-            if (post.StatusCode != HttpStatusCode.Accepted || post.Headers.Location is null)
+            if (post.StatusCode != HttpStatusCode.Accepted)
             {
                 throw await registry.FailureAsync(post, $"POST of an upload for blob {digest}", cancellationToken).ConfigureAwait(false);
+            }
+
+            if (post.Headers.Location is null)
+            {
+                throw new RegistryException(
+                    $"registry {registry.Root.Authority} opened an upload for blob {digest} without saying where to send it (202 without a Location header), as no OCI registry does; nothing was tagged. Check that {registry.Root} is a container registry, not a proxy in front of one that drops headers.");
             }
 
             location = post.Headers.Location.IsAbsoluteUri ? post.Headers.Location : new Uri(registry.Root, post.Headers.Location);

@@ -21,17 +21,32 @@ internal sealed partial record ImageReference(string Registry, string Repository
             throw Bad(text, $"it names a digest; a push names a tag, and the pushed digest is printed ({Form})");
         }
 
+        if (text.Contains("://", StringComparison.Ordinal))
+        {
+            throw Bad(text, $"a reference has no scheme; leave out '{text[..(text.IndexOf("://", StringComparison.Ordinal) + 3)]}' (--insecure-registry allows plain http) ({Form})");
+        }
+
         var slash = text.IndexOf('/', StringComparison.Ordinal);
-        var registry = slash < 0 ? "" : text[..slash];
+        var registry = slash < 0 ? text : text[..slash];
         // Docker's rule for telling a registry from a first path component: it has a dot or a port, or is localhost.
-        if (slash < 0 || !(registry.Contains('.', StringComparison.Ordinal) || registry.Contains(':', StringComparison.Ordinal) || registry == "localhost"))
+        if (!(registry.Contains('.', StringComparison.Ordinal) || registry.Contains(':', StringComparison.Ordinal) || registry == "localhost"))
         {
             throw Bad(text, $"it names no registry, and Skiff pushes to none by default ({Form})");
+        }
+
+        if (slash < 0)
+        {
+            throw Bad(text, $"it names the registry {registry} but no image in it ({Form})");
         }
 
         if (!HostPattern().IsMatch(registry))
         {
             throw Bad(text, $"'{registry}' is not a registry host[:port] ({Form})");
+        }
+
+        if (Port(registry) is { } port && port is < 1 or > 65535)
+        {
+            throw Bad(text, $"'{registry}' names port {port}, which no registry can listen on (1 to 65535) ({Form})");
         }
 
         var rest = text[(slash + 1)..];
@@ -77,6 +92,13 @@ internal sealed partial record ImageReference(string Registry, string Repository
         }
 
         return text;
+    }
+
+    /// <summary>The port of a host[:port] the host pattern took (an IPv6 address is bracketed), or null.</summary>
+    private static int? Port(string registry)
+    {
+        var colon = registry.LastIndexOf(':');
+        return colon > registry.LastIndexOf(']') ? int.Parse(registry[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
     private static ClientException Bad(string text, string problem) => new($"'{text}' is not an image reference to push to: {problem}.", usage: true);

@@ -18,6 +18,7 @@ internal sealed class RegistryClient : IDisposable
     private readonly RegistryCredentials? _credentials;
     private readonly bool _insecure;
     private AuthenticationHeaderValue? _authorization;
+    private bool _connected;
 
     public RegistryClient(ImageReference target, RegistryCredentials? credentials, bool insecure)
     {
@@ -95,6 +96,8 @@ internal sealed class RegistryClient : IDisposable
         {
             throw await FailureAsync(check, "GET /v2/", cancellationToken).ConfigureAwait(false);
         }
+
+        _connected = true;
     }
 
     /// <summary>A URL of the repository's API: <c>/v2/NAME/</c> + <paramref name="path"/>.</summary>
@@ -140,6 +143,8 @@ internal sealed class RegistryClient : IDisposable
                 $"registry {_target.Registry} does not let {Who} push to {_target.Repository} (403{errors}); ask its owner for push access, or push to another name."),
             HttpStatusCode.NotFound when what == "GET /v2/" => new RegistryException(
                 $"{Root} is not a container registry (GET /v2/ answered 404); check the registry's host and port."),
+            >= HttpStatusCode.InternalServerError => new RegistryException(
+                $"registry {_target.Registry} failed {what} ({(int)response.StatusCode} {response.ReasonPhrase}{errors}); nothing was tagged. {Retry}"),
             _ => new RegistryException(
                 $"registry {_target.Registry} answered {what} with {(int)response.StatusCode} {response.ReasonPhrase}{errors}; nothing was tagged."),
         };
@@ -287,8 +292,12 @@ internal sealed class RegistryClient : IDisposable
     private RegistryException NeedsLogin(string scheme) => new(
         $"registry {_target.Registry} wants a login to push {_target.Repository} ({scheme}) and skiff found none: pass --registry-user USER with the password in {RegistryCredentials.PasswordVariable}, or log in with `podman login {_target.Registry}` (skiff reads its auth.json).");
 
-    private RegistryException Unreachable(HttpRequestException exception) => new(
-        $"could not reach registry {_target.Registry} at {Root} ({Innermost(exception)}); check the host and port, and that it runs.", exception);
+    /// <summary>What to do after a push broke off: the blobs the registry took are kept, so the same push resumes.</summary>
+    public const string Retry = "Run the same push again once the registry is back: the blobs it already has are not sent again.";
+
+    private RegistryException Unreachable(HttpRequestException exception) => _connected
+        ? new($"lost the connection to registry {_target.Registry} in the middle of the push ({Innermost(exception)}); nothing was tagged. {Retry}", exception)
+        : new($"could not reach registry {_target.Registry} at {Root} ({Innermost(exception)}); check the host and port, and that it runs.", exception);
 
     private static string Innermost(Exception exception)
     {

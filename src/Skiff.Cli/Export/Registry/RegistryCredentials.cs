@@ -49,7 +49,11 @@ internal sealed class RegistryCredentials(string user, string password, string s
         {
             return File.Exists(authFile)
                 ? FromAuthFile(authFile, target)
-                : throw new ClientException($"the auth file {authFile} (--authfile) does not exist; log in with `podman login --authfile {authFile} {target.Registry}`, or leave the option out.", usage: true);
+                : throw new ClientException(
+                    Directory.Exists(authFile)
+                        ? $"the auth file {authFile} (--authfile) is a folder; name the file, such as --authfile {Path.Combine(authFile, "auth.json")}."
+                        : $"the auth file {authFile} (--authfile) does not exist; log in with `podman login --authfile {authFile} {target.Registry}`, or leave the option out.",
+                    usage: true);
         }
 
         // REGISTRY_AUTH_FILE, as for podman, replaces the default files: a job in CI that sets it sees no stray login.
@@ -91,9 +95,24 @@ internal sealed class RegistryCredentials(string user, string password, string s
         }
         catch (Exception exception) when (exception is JsonException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            throw new ClientException($"the auth file {file} could not be read ({exception.Message}); fix or remove it, or pass --registry-user with {PasswordVariable}.");
+            throw new ClientException($"the auth file {file} could not be read ({exception.Message}); fix or remove it, or pass --registry-user with {PasswordVariable}.", usage: true);
         }
 
+        try
+        {
+            return FromAuths(file, root, target);
+        }
+        catch (InvalidOperationException exception)
+        {
+            // A node of another kind than the format's (auths an array, an entry a string, auth a number): JsonNode's casts throw this.
+            throw new ClientException(
+                $"the auth file {file} is not laid out as podman and docker write it ({{\"auths\": {{\"{target.Registry}\": {{\"auth\": \"base64 of user:password\"}}}}}}: {exception.Message}); fix or remove it, or log in again with `podman login {target.Registry}`.",
+                usage: true);
+        }
+    }
+
+    private static RegistryCredentials? FromAuths(string file, JsonObject root, ImageReference target)
+    {
         var parts = target.Repository.Split('/');
         var keys = Enumerable.Range(0, parts.Length).Reverse().Select(n => string.Join('/', [target.Registry, .. parts[..n]]))
             .Concat([$"https://{target.Registry}", $"http://{target.Registry}", $"https://{target.Registry}/v1/", $"https://{target.Registry}/v2/"]);
@@ -111,19 +130,19 @@ internal sealed class RegistryCredentials(string user, string password, string s
             }
             catch (FormatException)
             {
-                throw new ClientException($"the auth file {file} has an entry for {key} whose auth is not base64; log in again with `podman login {target.Registry}`.");
+                throw new ClientException($"the auth file {file} has an entry for {key} whose auth is not base64; log in again with `podman login {target.Registry}`.", usage: true);
             }
 
             var colon = decoded.IndexOf(':', StringComparison.Ordinal);
             return colon > 0
                 ? new RegistryCredentials(decoded[..colon], decoded[(colon + 1)..], $"{file} (entry {key})")
-                : throw new ClientException($"the auth file {file} has an entry for {key} that is not user:password; log in again with `podman login {target.Registry}`.");
+                : throw new ClientException($"the auth file {file} has an entry for {key} that is not user:password; log in again with `podman login {target.Registry}`.", usage: true);
         }
 
         // docker login with a credential store writes an empty entry under auths and the secret elsewhere.
         if (root["credHelpers"]?[target.Registry] is not null || (root["credsStore"] is not null && root["auths"]?[target.Registry] is not null))
         {
-            throw new ClientException($"the auth file {file} keeps the login for {target.Registry} in a credential helper, which skiff does not run; pass --registry-user with {PasswordVariable}, or log in with `podman login --authfile FILE {target.Registry}` and pass --authfile FILE.");
+            throw new ClientException($"the auth file {file} keeps the login for {target.Registry} in a credential helper, which skiff does not run; pass --registry-user with {PasswordVariable}, or log in with `podman login --authfile FILE {target.Registry}` and pass --authfile FILE.", usage: true);
         }
 
         return null;
