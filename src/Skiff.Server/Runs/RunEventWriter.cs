@@ -176,24 +176,21 @@ internal sealed class RunEventWriter
         }
     }
 
-    /// <summary>Each run with events in the batch (in the order of its first), with those of them stored as new rows.</summary>
-    private static List<(string RunId, List<RunEventRecord> Stored)> StoredByRun(List<Queued> batch, IReadOnlyList<RunEventOutcome?> outcomes)
+    /// <summary>Each run with events in the batch, with those of them stored as new rows, in order.</summary>
+    private static Dictionary<string, List<RunEventRecord>> StoredByRun(List<Queued> batch, IReadOnlyList<RunEventOutcome?> outcomes)
     {
-        var runs = new List<(string RunId, List<RunEventRecord> Stored)>();
+        var runs = new Dictionary<string, List<RunEventRecord>>(StringComparer.Ordinal);
         for (var i = 0; i < batch.Count; i++)
         {
             var runEvent = batch[i].Event;
-            // A batch is mostly one run's events: look at the last run first.
-            var index = runs.Count > 0 && runs[^1].RunId == runEvent.RunId ? runs.Count - 1 : runs.FindIndex(r => r.RunId == runEvent.RunId);
-            if (index < 0)
+            if (!runs.TryGetValue(runEvent.RunId, out var stored))
             {
-                runs.Add((runEvent.RunId, []));
-                index = runs.Count - 1;
+                runs[runEvent.RunId] = stored = [];
             }
 
             if (outcomes[i] is RunEventOutcome.Stored)
             {
-                runs[index].Stored.Add(new RunEventRecord(runEvent.Seq, runEvent.Json));
+                stored.Add(new RunEventRecord(runEvent.Seq, runEvent.Json));
             }
         }
 
