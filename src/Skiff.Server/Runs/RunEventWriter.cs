@@ -31,15 +31,16 @@ internal sealed class RunEventWriter
     private readonly Channel<Queued> _queue;
     private readonly IMetadataStore _store;
     private readonly TimeProvider _time;
-    private readonly Func<string, Task> _changed;
+    private readonly Func<string, IReadOnlyList<RunEventRecord>, Task> _changed;
     private readonly CancellationToken _stopping;
     private readonly ServerMetrics _metrics;
 
     /// <summary>
     /// Starts the writer; <paramref name="changed"/> is called once per batch for each run that had events in it, after the
-    /// commit. Batches, stored events and runs ended are counted in <paramref name="metrics"/>.
+    /// commit, with those of them it stored as new rows (not resends), in order. Batches, stored events and runs ended are
+    /// counted in <paramref name="metrics"/>.
     /// </summary>
-    public RunEventWriter(IMetadataStore store, TimeProvider time, int batchSize, Func<string, Task> changed, CancellationToken stopping, ServerMetrics? metrics = null)
+    public RunEventWriter(IMetadataStore store, TimeProvider time, int batchSize, Func<string, IReadOnlyList<RunEventRecord>, Task> changed, CancellationToken stopping, ServerMetrics? metrics = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         _metrics = metrics ?? ServerMetrics.Discard;
@@ -108,11 +109,11 @@ internal sealed class RunEventWriter
                 var storing = _time.GetTimestamp();
                 var outcomes = await StoreAsync(batch).ConfigureAwait(false);
                 Count(batch, outcomes, _time.GetElapsedTime(storing));
-                foreach (var runId in batch.Select(q => q.Event.RunId).Distinct(StringComparer.Ordinal))
+                foreach (var (runId, stored) in StoredByRun(batch, outcomes))
                 {
                     try
                     {
-                        await _changed(runId).ConfigureAwait(false);
+                        await _changed(runId, stored).ConfigureAwait(false);
                     }
                     catch (Exception exception) when (exception is not (OperationCanceledException or ObjectDisposedException))
                     {
@@ -173,6 +174,27 @@ internal sealed class RunEventWriter
 
             return outcomes;
         }
+    }
+
+    /// <summary>Each run with events in the batch, with those of them stored as new rows, in order.</summary>
+    private static Dictionary<string, List<RunEventRecord>> StoredByRun(List<Queued> batch, IReadOnlyList<RunEventOutcome?> outcomes)
+    {
+        var runs = new Dictionary<string, List<RunEventRecord>>(StringComparer.Ordinal);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var runEvent = batch[i].Event;
+            if (!runs.TryGetValue(runEvent.RunId, out var stored))
+            {
+                runs[runEvent.RunId] = stored = [];
+            }
+
+            if (outcomes[i] is RunEventOutcome.Stored)
+            {
+                stored.Add(new RunEventRecord(runEvent.Seq, runEvent.Json));
+            }
+        }
+
+        return runs;
     }
 
     private void Count(List<Queued> batch, IReadOnlyList<RunEventOutcome?> outcomes, TimeSpan elapsed)

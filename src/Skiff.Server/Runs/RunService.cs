@@ -28,6 +28,7 @@ internal sealed class RunService
     private static readonly TimeSpan FollowerPatience = TimeSpan.FromMinutes(1);
     private readonly ConcurrentDictionary<string, RunRecord> _starting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _changed = new(StringComparer.Ordinal);
+    private readonly LiveRunEvents _live = new();
     private readonly IMetadataStore _store;
     private readonly IServerBus _bus;
     private readonly TimeProvider _time;
@@ -47,7 +48,7 @@ internal sealed class RunService
         _bus = bus;
         _time = time;
         _metrics = metrics ?? ServerMetrics.Discard;
-        _events = new RunEventWriter(store, time, eventBatchSize, ChangedAsync, stopping, _metrics);
+        _events = new RunEventWriter(store, time, eventBatchSize, StoredAsync, stopping, _metrics);
         bus.Subscribe((topic, runId) =>
         {
             if (topic == Topic)
@@ -166,6 +167,13 @@ internal sealed class RunService
     /// <summary>Called whenever this server stores a run's end: a slot under a concurrency limit may have freed (<see cref="RunQueue"/>).</summary>
     public Action? RunEnded { get; set; }
 
+    /// <summary>The writer committed events of the run: its followers here get them from memory (<see cref="LiveRunEvents"/>).</summary>
+    private Task StoredAsync(string runId, IReadOnlyList<RunEventRecord> stored)
+    {
+        _live.Stored(runId, stored);
+        return ChangedAsync(runId);
+    }
+
     private Task ChangedAsync(string runId)
     {
         Signal(runId);
@@ -204,41 +212,58 @@ internal sealed class RunService
         // A follower's stream has begun: an error now could only cut it off, so it waits out a short outage.
         var patience = follow ? FollowerPatience : TimeSpan.Zero;
         var readAfterEnd = false;
-        while (true)
+        if (follow)
         {
-            // Take the signal before reading, so an event stored in between is not missed.
-            var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            var from = afterSeq;
-            var events = await MetadataOutage.RideOutAsync(() => _store.GetRunEventsAsync(runId, from, PageSize, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
-            if (events.Count > 0)
-            {
-                afterSeq = events[^1].Seq;
-                yield return events;
-                continue;
-            }
+            _live.Follow(runId);
+        }
 
-            var run = await MetadataOutage.RideOutAsync(() => _store.GetRunAsync(runId, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
-            // A queued run has not ended: its follower waits for it to start, as for its events after that.
-            if (run is not null && RunStatuses.IsFinal(run.Status) && !readAfterEnd)
+        try
+        {
+            while (true)
             {
-                // It may have ended between the read of its events above and this one (its last events and its
-                // status are stored together, after that read): read once more, so a follower gets the end.
-                readAfterEnd = true;
-                continue;
-            }
+                // Take the signal before reading, so an event stored in between is not missed.
+                var changed = _changed.GetOrAdd(runId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                var from = afterSeq;
+                // A follower that keeps up gets what the writer has just committed from memory; one behind reads the store.
+                var events = (follow ? _live.After(runId, from, PageSize) : null)
+                    ?? await MetadataOutage.RideOutAsync(() => _store.GetRunEventsAsync(runId, from, PageSize, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
+                if (events.Count > 0)
+                {
+                    afterSeq = events[^1].Seq;
+                    yield return events;
+                    continue;
+                }
 
-            if (!follow || run is null || RunStatuses.IsFinal(run.Status))
-            {
-                yield break;
-            }
+                var run = await MetadataOutage.RideOutAsync(() => _store.GetRunAsync(runId, cancellationToken), _time, patience, cancellationToken).ConfigureAwait(false);
+                // A queued run has not ended: its follower waits for it to start, as for its events after that.
+                if (run is not null && RunStatuses.IsFinal(run.Status) && !readAfterEnd)
+                {
+                    // It may have ended between the read of its events above and this one (its last events and its
+                    // status are stored together, after that read): read once more, so a follower gets the end.
+                    readAfterEnd = true;
+                    continue;
+                }
 
-            try
-            {
-                await changed.Task.WaitAsync(_bus.Backstop, _time, cancellationToken).ConfigureAwait(false);
+                if (!follow || run is null || RunStatuses.IsFinal(run.Status))
+                {
+                    yield break;
+                }
+
+                try
+                {
+                    await changed.Task.WaitAsync(_bus.Backstop, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // No notice: read the store again in case one was lost.
+                }
             }
-            catch (TimeoutException)
+        }
+        finally
+        {
+            if (follow)
             {
-                // No notice: read the store again in case one was lost.
+                _live.Unfollow(runId);
             }
         }
     }

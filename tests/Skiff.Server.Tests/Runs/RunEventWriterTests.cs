@@ -76,6 +76,30 @@ public sealed class RunEventWriterTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Followers_that_join_mid_run_get_every_event_once_in_order_whether_read_from_the_store_or_as_stored()
+    {
+        const int Lines = 6000;
+        var early = FollowAsync("r1");
+        for (var seq = 1; seq <= 2500; seq++)
+        {
+            await _runs.AppendEventAsync("r1", Log(seq), null, CancellationToken.None);
+        }
+
+        // Joins with events stored before it and more being stored: reads the store, then takes what is committed.
+        var late = FollowAsync("r1");
+        for (var seq = 2501; seq <= Lines; seq++)
+        {
+            await _runs.AppendEventAsync("r1", Log(seq), null, CancellationToken.None);
+        }
+
+        await _runs.AppendEventAsync("r1", End(Lines + 1), null, CancellationToken.None);
+
+        var expected = Enumerable.Range(1, Lines + 1).Select(s => (long)s).ToList();
+        (await early.WaitAsync(Deadline)).ShouldBe(expected);
+        (await late.WaitAsync(Deadline)).ShouldBe(expected);
+    }
+
+    [Fact]
     public async Task Events_of_an_ended_run_and_events_sent_again_are_ignored_and_its_end_sent_again_is_acknowledged_again()
     {
         var acknowledged = Channel();
