@@ -17,7 +17,8 @@ namespace Skiff.Bench;
 /// real WebSocket), followed the way <c>skiff run --follow</c> follows it: how fast its events are stored and
 /// reach the follower, and how long after the run's last event the follower's stream ends. Measured with group
 /// commit (<see cref="RunEventWriter.DefaultBatchSize"/> events per transaction) and, side by side, with one
-/// transaction per event (batch size 1, as before).
+/// transaction per event (batch size 1, as before); and with group commit in a location that hosts its runs in a shared
+/// run host (<c>--runs shared</c>), whose process, already started and compiled, runs every run after the first.
 /// </summary>
 internal static class EventsBenchmark
 {
@@ -27,28 +28,29 @@ internal static class EventsBenchmark
     {
         using var workspace = new Workspace();
         var project = workspace.CopyProject("bench/LogLines", "repo");
-        var batched = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations);
+        var batched = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations, "isolated");
+        var shared = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations, "shared");
 
         // One transaction per event is slow enough that a few runs tell the story.
-        var single = await MeasureAsync(workspace, project, 1, Math.Min(iterations, 3));
+        var single = await MeasureAsync(workspace, project, 1, Math.Min(iterations, 3), "isolated");
 
         Console.WriteLine($"a run logging {Lines:N0} lines, followed over HTTP (ndjson, as skiff run --follow), embedded platform (SQLite, synchronous=FULL), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
-        Console.WriteLine("| events per transaction | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) | CPU s, server + agent + follower (median) | CPU s, the run's process (median) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
-        foreach (var (size, runs) in new[] { (RunEventWriter.DefaultBatchSize, batched), (1, single) })
+        Console.WriteLine("| events per transaction | the location's runs | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) | CPU s, server + agent + follower (median) | CPU s, the run's process (median) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (size, hosting, runs) in new[] { (RunEventWriter.DefaultBatchSize, "isolated", batched), (RunEventWriter.DefaultBatchSize, "shared", shared), (1, "isolated", single) })
         {
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {size} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Own)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Children)], 0.5):0.00} |"));
+                $"| {size} | {hosting} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Own)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Children)], 0.5):0.00} |"));
         }
 
         return 0;
     }
 
-    private static async Task<List<Measured>> MeasureAsync(Workspace workspace, string project, int batchSize, int iterations)
+    private static async Task<List<Measured>> MeasureAsync(Workspace workspace, string project, int batchSize, int iterations, string runs)
     {
-        var root = workspace.PathTo($"batch-{batchSize}");
+        var root = workspace.PathTo($"batch-{batchSize}-{runs}");
         await using var server = await SkiffServerHost.StartAsync(
             new ServerOptions { DataDirectory = Path.Combine(root, "server"), Port = 0, EventBatchSize = batchSize },
             TimeProvider.System,
@@ -67,13 +69,18 @@ internal static class EventsBenchmark
 
             using var http = new HttpClient { BaseAddress = server.Url, Timeout = TimeSpan.FromMinutes(10) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", server.Token);
+            if (runs != "isolated")
+            {
+                using var set = await http.PatchAsJsonAsync("api/v1/locations/bench", new JsonObject { ["runs"] = runs });
+                set.EnsureSuccessStatusCode();
+            }
             var measured = new List<Measured>();
             for (var i = 0; i <= iterations; i++)
             {
                 var before = CpuTimes.Read();
                 var run = await FollowOneRunAsync(http);
                 run = run with { Cpu = await CpuTimes.SinceAsync(before) };
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s, CPU s: server+agent+follower {run.Cpu.Own:0.00}, run's process {run.Cpu.Children:0.00}"));
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, {runs} runs, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s, CPU s: server+agent+follower {run.Cpu.Own:0.00}, run's process {run.Cpu.Children:0.00}"));
                 if (i > 0)
                 {
                     measured.Add(run); // the first warms up the code server and the JIT
