@@ -49,6 +49,35 @@ public sealed class ManifestTests
     }
 
     [Theory]
+    [InlineData("Some Package", "1.0.0", "s", "is not a NuGet package id")]
+    [InlineData("Pkg@2", "1.0.0", "s", "is not a NuGet package id")]
+    [InlineData("../../evil", "1.0.0", "s", "is not a NuGet package id")]
+    [InlineData("Pkg", "1.0.0 2.0.0", "s", "is not an exact NuGet version")]
+    [InlineData("Pkg", "[1.0,)", "s", "is not an exact NuGet version")]
+    [InlineData("Pkg", "1.0.0", "", "has no sha512")]
+    public void Release_with_an_experimental_package_skiff_would_never_write_is_rejected_with_the_entry(string id, string version, string sha512, string expected)
+    {
+        var bytes = new ReleaseManifest(ReleaseManifest.CurrentSchema, A, B, "App.dll", null, [new PackageEntry(id, version, sha512, A)]).ToBytes();
+
+        var error = Should.Throw<InvalidManifestException>(() => ReleaseManifest.FromBytes(bytes, "release x"));
+
+        error.Message.ShouldContain("release x");
+        error.Message.ShouldContain(expected);
+    }
+
+    [Fact]
+    public void Release_with_an_empty_or_repeated_experimental_list_is_rejected_and_a_real_one_round_trips()
+    {
+        var empty = new ReleaseManifest(ReleaseManifest.CurrentSchema, A, B, "App.dll", null, []).ToBytes();
+        var twice = new ReleaseManifest(ReleaseManifest.CurrentSchema, A, B, "App.dll", null, [new PackageEntry("Pkg", "1.0.0", "s", A), new PackageEntry("pkg", "2.0.0", "s", B)]).ToBytes();
+        var real = ReleaseManifest.Create(A, B, "App.dll", null, [new PackageEntry("YamlDotNet", "18.0.0-beta.1", "s+/=", A)]).ToBytes();
+
+        Should.Throw<InvalidManifestException>(() => ReleaseManifest.FromBytes(empty, "release x")).Message.ShouldContain("its experimental list is empty");
+        Should.Throw<InvalidManifestException>(() => ReleaseManifest.FromBytes(twice, "release x")).Message.ShouldContain("names the experimental package Pkg 2 times");
+        ReleaseManifest.FromBytes(real, "release x").ToBytes().ShouldBe(real);
+    }
+
+    [Theory]
     [InlineData("""{"schema":"skiff.release/v0","environment":"sha256:0000000000000000000000000000000000000000000000000000000000000000","source":"sha256:0000000000000000000000000000000000000000000000000000000000000000","entry_assembly":"App.dll","sdk_version":null}""", "schema")]
     [InlineData("""{"schema":"skiff.release/v1","environment":"sha256:00","source":"sha256:0000000000000000000000000000000000000000000000000000000000000000","entry_assembly":"App.dll","sdk_version":null}""", "not a digest")]
     [InlineData("""{"schema":"skiff.release/v1","surprise":1}""", "surprise")]

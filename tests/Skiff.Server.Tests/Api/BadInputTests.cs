@@ -97,6 +97,19 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_release_manifest_with_an_experimental_package_id_skiff_would_never_write_is_refused_and_not_stored()
+    {
+        var manifest = new ReleaseManifest(ReleaseManifest.CurrentSchema, Digest.Compute("e"u8), Digest.Compute("s"u8), "App.dll", null, [new PackageEntry("Two Words", "1.0.0", "s", Digest.Compute("p"u8))]).ToBytes();
+        var digest = Digest.Compute(manifest);
+
+        using var response = await PutAsync(digest, manifest);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
+        (await ErrorAsync(response)).ShouldContain("its experimental package id 'Two Words' is not a NuGet package id");
+        (await _server.Blobs.ContainsAsync(digest, CancellationToken.None)).ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task A_deploy_of_a_release_whose_entry_assembly_is_not_in_its_source_is_refused_and_records_nothing()
     {
         var source = await ArchiveAsync(("App.dll", 10));
