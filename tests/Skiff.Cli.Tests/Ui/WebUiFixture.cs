@@ -62,6 +62,9 @@ public sealed class WebUiFixture : IAsyncLifetime
 
     public JsonObject Second { get; private set; } = null!;
 
+    /// <summary>The project of <see cref="Second"/>, built; never write to it.</summary>
+    public string SecondProject { get; private set; } = null!;
+
     public string Screenshots { get; } = Path.Combine(AppContext.BaseDirectory, "screenshots");
 
     public async Task InitializeAsync()
@@ -83,6 +86,7 @@ public sealed class WebUiFixture : IAsyncLifetime
             BuildAsync(newer));
         First = await DeployAsync(older);
         Second = await DeployAsync(newer);
+        SecondProject = newer;
 
         Directory.CreateDirectory(Screenshots);
         _playwright = await Microsoft.Playwright.Playwright.CreateAsync();

@@ -124,6 +124,34 @@ public sealed class WebUiTests(WebUiFixture fixture, ITestOutputHelper output) :
     }
 
     [Fact]
+    public async Task A_release_with_an_experimental_package_is_flagged_on_its_location_and_in_its_history_with_the_package()
+    {
+        const string location = "webui-exp";
+        var deploy = await fixture.Platform.SkiffAsync("deploy", fixture.SecondProject, "--location", location, "--exp", "YamlDotNet@18.0.0", "--json");
+        deploy.ExitCode.ShouldBe(0, deploy.ToString());
+        var deployment = (string)JsonNode.Parse(deploy.Stdout)!["deployment"]!;
+
+        var page = await fixture.OpenAsync(1280, 800, _foreign);
+        await fixture.SignInAsync(page);
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{location}");
+        var entry = page.Locator($"li.deployment.experimental[data-deployment='{deployment}']");
+        await entry.WaitForAsync();
+        var badge = entry.Locator(".badge.experimental");
+        (await badge.InnerTextAsync()).ShouldBe("experimental");
+        (await badge.GetAttributeAsync("title")).ShouldBe("experimental: YamlDotNet@18.0.0");
+        (await page.Locator("h1").InnerTextAsync()).ShouldContain("experimental");
+
+        // The project's own deploy of the same code is not flagged.
+        await page.GotoAsync($"{fixture.Platform.Url}#/locations/{WebUiFixture.Location}");
+        await page.Locator($"li.deployment[data-deployment='{(string)fixture.Second["deployment"]!}']").WaitForAsync();
+        (await page.Locator("li.deployment.experimental").CountAsync()).ShouldBe(0);
+        (await page.Locator("h1").InnerTextAsync()).ShouldNotContain("experimental");
+        await fixture.ScreenshotAsync(page, "experimental");
+        _foreign.ShouldBeEmpty();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Rolls_back_to_a_chosen_deployment()
     {
         var page = await fixture.OpenAsync(1280, 800, _foreign);
