@@ -1004,6 +1004,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             case AgentCancelCall cancel when Tasks is { } tasks:
                 await tasks.CancelAsync(cancel).ConfigureAwait(false);
                 break;
+            case AgentTaskDone done when Tasks is { } tasks:
+                // Unprompted (or answering a request nobody waits for any more): an outcome the agent kept, to be recorded.
+                await tasks.FinishedAsync(session, done).ConfigureAwait(false);
+                break;
             case AgentTaskEvents taskEvents when Tasks is { } tasks:
                 // Awaited: a caller's agent slow to take them holds up this agent's messages, not the server's memory.
                 await tasks.RelayEventsAsync(session.Name, taskEvents).ConfigureAwait(false);

@@ -158,6 +158,42 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
     }
 
+    /// <summary>
+    /// A task <paramref name="session"/>'s agent ran ended while its answer could not reach the worker that handed it out
+    /// (the connection dropped, or this or another server restarted), and the agent sends the outcome it kept (docs/tasks.md,
+    /// "Nothing lost"): recorded as the call's result unless it has one, which takes it off the embedded queue (a broker's
+    /// copy is let go when a worker next takes it), so the task does not run a second time. The agent is told either way.
+    /// </summary>
+    /// <remarks>
+    /// Taken from any agent connected here, as its answers to a worker's request are: the agent token is what is trusted.
+    /// A store that cannot be reached leaves the agent keeping it, and it is sent again on the agent's next connection.
+    /// </remarks>
+    public async Task FinishedAsync(AgentSession session, AgentTaskDone done)
+    {
+        if (done is not { Call: { Length: > 0 } call, Pool: { Length: > 0 } pool })
+        {
+            // No call or pool to record it under: an agent of another Skiff version (a reply nobody waits for is let go too).
+            return;
+        }
+
+        try
+        {
+            var result = new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), Error: null, done.Delivery ?? 1, time.GetUtcNow());
+            if (await store.RecordTaskResultAsync(result, stopping).ConfigureAwait(false))
+            {
+                Log.TaskResultRecordedLate(Logger, call, pool, session.Name, done.Delivery ?? 1);
+            }
+        }
+        catch (SkiffException exception)
+        {
+            Log.TaskResultNotRecorded(Logger, call, pool, session.Name, exception.Message);
+            return;
+        }
+
+        Settled(call);
+        await session.TrySendAsync(new AgentTaskRecorded(call)).ConfigureAwait(false);
+    }
+
     /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
     public Task AgentConnectedAsync(string agent, CancellationToken cancellationToken) => EnsureAllWorkersAsync(cancellationToken);
 
@@ -490,6 +526,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             if (reply is AgentTaskDone done)
             {
                 await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+                // Recorded (now, or by an earlier delivery): the agent may forget the outcome it keeps until then.
+                await session.TrySendAsync(new AgentTaskRecorded(task.Id)).ConfigureAwait(false);
                 return true;
             }
 
