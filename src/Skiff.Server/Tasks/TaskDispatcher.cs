@@ -50,6 +50,10 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     private readonly ConcurrentDictionary<string, byte> _canceled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentSession> _running = new(StringComparer.Ordinal);
 
+    // The calls waited for here, as made, while they are; and those told why they wait (NoteWaitingAsync), told once.
+    private readonly ConcurrentDictionary<string, AgentCallTask> _made = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _noted = new(StringComparer.Ordinal);
+
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
@@ -105,6 +109,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
         var first = _waiting.TryAdd(call.Call, agent);
         _waiting[call.Call] = agent;
+        _made[call.Call] = call;
         if (first)
         {
             _ = AwaitResultAsync(call.Call);
@@ -192,6 +197,37 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
         Settled(call);
         await session.TrySendAsync(new AgentTaskRecorded(call)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tells each call of <paramref name="pool"/> waited for here why it waits (<paramref name="why"/>), once a call: a
+    /// <c>log</c> warning in the calling run, sent as the call's task events are (numbered 0: not one of the task's own).
+    /// </summary>
+    public async Task NoteWaitingAsync(string pool, string why)
+    {
+        // A snapshot: a call made while these are sent is told at the next look, never at this one.
+        foreach (var (call, made) in _made.ToArray())
+        {
+            if (made.Pool != pool || !_waiting.TryGetValue(call, out var agent) || sessionOf(agent) is not { } session || !_noted.TryAdd(call, 0))
+            {
+                continue;
+            }
+
+            var note = new JsonObject
+            {
+                ["v"] = 1,
+                ["seq"] = 0,
+                ["ts"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+                ["run"] = made.Run,
+                ["type"] = "log",
+                ["level"] = "warn",
+                ["message"] = why,
+                ["pool"] = made.Pool,
+                ["task"] = made.Task,
+                ["task_id"] = made.TaskId,
+            };
+            await session.TrySendAsync(new AgentTaskEvents(call, [note])).ConfigureAwait(false);
+        }
     }
 
     /// <summary>An agent connected here: it works the queues of the pools placed on it (tasks queued before it came included).</summary>
@@ -555,6 +591,19 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>Waits for a call's result and sends it to the agent that made the call (the one connected now).</summary>
     private async Task AwaitResultAsync(string call)
+    {
+        try
+        {
+            await AwaitResultCoreAsync(call).ConfigureAwait(false);
+        }
+        finally
+        {
+            _made.TryRemove(call, out _);
+            _noted.TryRemove(call, out _);
+        }
+    }
+
+    private async Task AwaitResultCoreAsync(string call)
     {
         while (!stopping.IsCancellationRequested)
         {
