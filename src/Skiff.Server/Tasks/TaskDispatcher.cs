@@ -118,8 +118,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>
     /// The caller of a call stopped waiting (its run was canceled): the call is no longer answered, a task running for it
-    /// is canceled on its agent, and a worker that takes it later settles it as canceled without running it (this server
-    /// only: a call canceled through another server still runs).
+    /// is canceled on its agent, and one still queued in the store is settled as canceled at once (it is no work for its
+    /// pool's scaling any more); a broker's copy is settled as canceled by the worker here that takes it (this server only:
+    /// through another server it still runs).
     /// </summary>
     public async Task CancelAsync(AgentCancelCall cancel)
     {
@@ -130,6 +131,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
 
         _canceled[cancel.Call] = 0;
+        var made = _made.GetValueOrDefault(cancel.Call);
         if (_settled.TryRemove(cancel.Call, out var waiter))
         {
             // Its waiter stops waiting, and forgets the cancel if the call was settled already (no worker will take it).
@@ -139,6 +141,37 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (_running.TryGetValue(cancel.Call, out var session))
         {
             await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
+        }
+        else if (made is not null)
+        {
+            await SettleCanceledAsync(cancel.Call, made.Pool).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SettleCanceledAsync(string call, string pool)
+    {
+        try
+        {
+            if (!await store.HasTaskAsync(call, stopping).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            // Still queued in the store: settled as canceled now, which takes it off the queue, so a pool at zero is not
+            // placed only to settle it. (A broker's copy cannot be taken from the middle of its queue; a worker that takes
+            // it settles it, and a pool that scales on a broker counts it until then.) A worker that took it meanwhile
+            // finds it canceled, or its result a duplicate.
+            var canceled = Failure("the call was canceled before a worker took it");
+            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            await store.RecordTaskResultAsync(
+                new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(canceled.ToJsonString()), Error: null, Deliveries: 0, time.GetUtcNow()),
+                stopping).ConfigureAwait(false);
+            // No worker will take it from the store now.
+            _canceled.TryRemove(call, out _);
+        }
+        catch (SkiffException)
+        {
+            // The store is away for a moment: the call stays queued, and the worker that takes it settles it as canceled.
         }
     }
 
