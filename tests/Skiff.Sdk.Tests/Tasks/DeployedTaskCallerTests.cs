@@ -15,14 +15,7 @@ public sealed class DeployedTaskCallerTests
     [Fact]
     public async Task LiveEvents_AreEmittedAsTheyCome_AndTheResultAddsOnlyThoseThatDidNotCome()
     {
-        var sent = new List<CodeServerMessage>();
-        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
-        var emitted = new List<RunEvent>();
-        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
-        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
-
-        var calling = caller.CallAsync(call, CancellationToken.None);
-        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        var (caller, emitted, calling, callId) = Call();
         caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "first")]));
 
         // In the calling run before the task has ended, with the worker's time, attributed to the calling op.
@@ -44,14 +37,7 @@ public sealed class DeployedTaskCallerTests
     [Fact]
     public async Task EventsOfAnEarlierDelivery_Stay_AndTheNextDeliverysAreEmittedBesideThem()
     {
-        var sent = new List<CodeServerMessage>();
-        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
-        var emitted = new List<RunEvent>();
-        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
-        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
-
-        var calling = caller.CallAsync(call, CancellationToken.None);
-        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        var (caller, emitted, calling, callId) = Call();
         // The first worker died after its start and a line; the second delivery numbers its events from 1 again.
         caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "first try")]));
         caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 2)]));
@@ -65,14 +51,7 @@ public sealed class DeployedTaskCallerTests
     [Fact]
     public async Task EventsLeftOutOfTheLiveStream_AreMarkedOnce_AndTheResultsWarningCountsOnlyThoseThatReachedTheRunNeitherWay()
     {
-        var sent = new List<CodeServerMessage>();
-        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
-        var emitted = new List<RunEvent>();
-        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
-        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
-
-        var calling = caller.CallAsync(call, CancellationToken.None);
-        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        var (caller, emitted, calling, callId) = Call();
         // Under load, 3 and 4 were left out on the way, and later 7.
         caller.Relay(new TaskEventsNotice(callId, [TaskEvent(1, EventTypes.TaskStarted, delivery: 1), TaskEvent(2, EventTypes.Log, delivery: 1, "2")]));
         caller.Relay(new TaskEventsNotice(callId, [TaskEvent(5, EventTypes.Log, delivery: 1, "5"), TaskEvent(6, EventTypes.Log, delivery: 1, "6")]));
@@ -101,14 +80,7 @@ public sealed class DeployedTaskCallerTests
     [Fact]
     public async Task TheResultsWarning_IsLeftOut_WhenEveryEventItLeftOutCameLive()
     {
-        var sent = new List<CodeServerMessage>();
-        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
-        var emitted = new List<RunEvent>();
-        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
-        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
-
-        var calling = caller.CallAsync(call, CancellationToken.None);
-        var callId = sent.OfType<CallTaskMessage>().Single().Call;
+        var (caller, emitted, calling, callId) = Call();
         caller.Relay(new TaskEventsNotice(callId, [.. Enumerable.Range(1, 4).Select(n => TaskEvent(n, EventTypes.Log, delivery: 1, $"{n}"))]));
         var workersWarning = new RunEvent { Run = "r-1", Seq = 0, Type = EventTypes.Log, Level = "warn", Message = "2 events (300 bytes) of task 'reconstruct' were left out here" };
         caller.Complete(new TaskResultNotice(callId, new TaskOutcome(true, System.Text.Json.Nodes.JsonValue.Create(4), Events:
@@ -117,6 +89,18 @@ public sealed class DeployedTaskCallerTests
 
         emitted.ShouldNotContain(e => e.Level == "warn");
         emitted.Select(e => e.Seq).ShouldBe([1L, 2L, 3L, 4L, 5L]);
+    }
+
+    /// <summary>A call of <c>reconstruct</c> on <c>meshing</c> by op <c>mesh</c>, waiting: its caller, the calling run's events, the wait and the call's id.</summary>
+    private static (DeployedTaskCaller Caller, List<RunEvent> Emitted, Task<byte[]> Calling, string CallId) Call()
+    {
+        var sent = new List<CodeServerMessage>();
+        var caller = new DeployedTaskCaller(m => { lock (sent) { sent.Add(m); } });
+        var emitted = new List<RunEvent>();
+        var events = new RunEventStream("r-1", TimeProvider.System, e => { lock (emitted) { emitted.Add(e); } });
+        var call = new TaskCall(new PoolReference("meshing", null), "reconstruct", "r-1:mesh:1", "\"scan\""u8.ToArray(), events, "mesh", 1, null);
+        var calling = caller.CallAsync(call, CancellationToken.None);
+        return (caller, emitted, calling, sent.OfType<CallTaskMessage>().Single().Call);
     }
 
     private static RunEvent TaskEvent(long seq, string type, int delivery, string? message = null) => new()
