@@ -33,8 +33,8 @@ internal static partial class Log
     [LoggerMessage(4105, LogLevel.Warning, "a {Message} request from the server failed: {Problem}")]
     public static partial void RequestRefused(ILogger logger, string message, string problem);
 
-    [LoggerMessage(4106, LogLevel.Warning, "task call {Call} ended after the connection it came on dropped; its answer is dropped and the server hands the call out again")]
-    public static partial void TaskAnswerDropped(ILogger logger, string call);
+    [LoggerMessage(4106, LogLevel.Warning, "task call {Call} ended after the connection it came on dropped; its outcome is kept and sent again once connected, so the call is not run again")]
+    public static partial void TaskAnswerKept(ILogger logger, string call);
 
     [LoggerMessage(4107, LogLevel.Information, "stopping: waiting for {Tasks} task(s) and {Runs} run(s) this agent holds to end; it takes no new work")]
     public static partial void Draining(ILogger logger, int tasks, int runs);

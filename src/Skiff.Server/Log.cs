@@ -136,4 +136,13 @@ internal static partial class Log
 
     [LoggerMessage(8008, LogLevel.Warning, "the pools that scale could not be checked: {Problem}; the next check, in {Interval}, tries again")]
     public static partial void PoolsNotScaled(ILogger logger, string problem, TimeSpan interval);
+
+    [LoggerMessage(8009, LogLevel.Information, "task {Call} of pool {Pool} ended on agent {Agent} (delivery {Delivery}) while its answer could not reach its worker; the outcome the agent kept is recorded, and the task does not run again")]
+    public static partial void TaskResultRecordedLate(ILogger logger, string call, string pool, string agent, int delivery);
+
+    [LoggerMessage(8010, LogLevel.Warning, "the outcome agent {Agent} kept of task {Call} of pool {Pool} could not be recorded: {Problem}; the agent keeps it and sends it again when it next connects")]
+    public static partial void TaskResultNotRecorded(ILogger logger, string call, string pool, string agent, string problem);
+
+    [LoggerMessage(8011, LogLevel.Warning, "pool {Pool} has tasks waiting and is on no agent, and no connected agent can host it: {Reason} Its calls wait until one can")]
+    public static partial void PoolUnplaceable(ILogger logger, string pool, string reason);
 }

@@ -36,6 +36,11 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (AgentCallTask Call, TaskCompletionSource<AgentTaskResult> Result, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? Live)> _calls = new(StringComparer.Ordinal);
     private ClientWebSocket? _socket;
 
+    // Tasks this agent ran whose result the server has not said it recorded (AgentTaskRecorded), by call: sent again after
+    // each hello, and the answer to the call handed out again, so a task that ended while its server was away (the
+    // connection dropped, the server restarted) is recorded from that run and not run a second time.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AgentTaskDone> _finished = new(StringComparer.Ordinal);
+
     // Numbers the connections, so a run's events go out only on one the journal is in step with.
     private long _connection;
 
@@ -84,7 +89,8 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         {
             // Taken before looking, so work that ends in between is not missed.
             var ended = Volatile.Read(ref _workEnded).Task;
-            var tasks = Volatile.Read(ref _tasksHeld);
+            // A task whose result is not recorded yet still counts: leaving now would have it run again.
+            var tasks = Volatile.Read(ref _tasksHeld) + _finished.Count;
             if (tasks == 0 && _journals.IsEmpty)
             {
                 return true;
@@ -161,6 +167,12 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                 {
                     // Stopping still: this session, like the last, must get no new work.
                     await TrySendAsync(new AgentDraining(), connection, cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var done in _finished.Values)
+                {
+                    // Before the calls: a call of this agent's own that waits for one of these finds its result at once.
+                    await TrySendAsync(done, connection, cancellationToken).ConfigureAwait(false);
                 }
 
                 foreach (var (call, _, _) in _calls.Values)
@@ -282,6 +294,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
                     if (_calls.TryGetValue(result.Call, out var waiting))
                     {
                         waiting.Result.TrySetResult(result);
+                    }
+
+                    break;
+                case AgentTaskRecorded recorded:
+                    if (_finished.TryRemove(recorded.Call, out _))
+                    {
+                        WorkEnded();
                     }
 
                     break;
@@ -467,8 +486,9 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// <summary>Runs a task a worker of a pool this agent hosts took from the queue, and answers with how it ended.</summary>
     /// <remarks>
     /// The answer goes only on the connection the request came on: request ids start again on each connection, so
-    /// on a later one it would answer some other request. A task that outlives its connection has its answer dropped;
-    /// the server treats that delivery as lost and hands the call out again.
+    /// on a later one it would answer some other request. A task that outlives its connection keeps its answer until the
+    /// server says it recorded it: sent again, unprompted, after the next hello, and given at once (not run again) when the
+    /// server hands the call out again meanwhile.
     /// The task's events go to the server as they happen (<see cref="AgentTaskEvents"/>, docs/tasks.md, "Live events"),
     /// on the same connection and before the answer: whatever the code server sent while the last batch went out goes in
     /// the next one. A server that cannot take them as fast leaves the task unhindered: beyond a few batches waiting,
@@ -476,6 +496,13 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     /// </remarks>
     private async Task RunTaskAsync(AgentRunTask run, long connection, CancellationToken cancellationToken)
     {
+        if (_finished.TryGetValue(run.Call, out var kept))
+        {
+            // Ran already, its result not recorded when the delivery came back: that run's outcome, not a second run.
+            await TrySendAsync(kept with { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var live = System.Threading.Channels.Channel.CreateBounded<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>(new System.Threading.Channels.BoundedChannelOptions(64)
         {
             SingleReader = true,
@@ -497,9 +524,11 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         }
 
         var json = (JsonObject)System.Text.Json.JsonSerializer.SerializeToNode(outcome, Skiff.Sdk.Protocol.ProtocolJson.Wire.TaskOutcome)!;
-        if (!await TrySendAsync(new AgentTaskDone(json, run.Call) { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
+        var done = new AgentTaskDone(json, run.Call, run.Pool, run.Delivery);
+        _finished[run.Call] = done;
+        if (!await TrySendAsync(done with { Request = run.Request }, connection, cancellationToken).ConfigureAwait(false))
         {
-            Log.TaskAnswerDropped(_logger, run.Call);
+            Log.TaskAnswerKept(_logger, run.Call);
         }
     }
 

@@ -37,6 +37,7 @@ namespace Skiff.Core.Messaging;
 [JsonDerivedType(typeof(AgentCancelTask), "cancel_task")]
 [JsonDerivedType(typeof(AgentDraining), "draining")]
 [JsonDerivedType(typeof(AgentTaskEvents), "task_events")]
+[JsonDerivedType(typeof(AgentTaskRecorded), "task_recorded")]
 internal abstract record AgentMessage
 {
     [JsonPropertyOrder(-1)]
@@ -119,6 +120,12 @@ internal sealed record AgentTaskEvents(string Call, JsonArray Events) : AgentMes
 /// <summary>Server → agent, no reply: the caller of a task the agent runs stopped waiting; the task's token is canceled.</summary>
 internal sealed record AgentCancelTask(string Call) : AgentMessage;
 
+/// <summary>
+/// Server → agent, no reply: the result of call <paramref name="Call"/>, which the agent ran (<see cref="AgentTaskDone"/>),
+/// is recorded (this time, or before), so the agent may forget the outcome it keeps until then.
+/// </summary>
+internal sealed record AgentTaskRecorded(string Call) : AgentMessage;
+
 // Agent → server replies.
 
 /// <summary>
@@ -156,8 +163,12 @@ internal sealed record AgentErrorReply(string Code, string Message) : AgentMessa
 /// <summary>
 /// The end of an <see cref="AgentRunTask"/>: the task's outcome as the pool's code server wrote it, passed on as it came,
 /// and the call it ends (<see cref="AgentRunTask.Call"/>), which the server can check against the request it answers.
+/// The agent keeps it until the server says it is recorded (<see cref="AgentTaskRecorded"/>), and sends it again,
+/// unprompted (no request id), with its <paramref name="Pool"/> and <paramref name="Delivery"/>, on each new connection
+/// (the answer did not reach a worker: the connection dropped, or the server restarted); the server records it then, so
+/// the task is not run again when its delivery comes back.
 /// </summary>
-internal sealed record AgentTaskDone(JsonObject Outcome, string? Call = null) : AgentMessage;
+internal sealed record AgentTaskDone(JsonObject Outcome, string? Call = null, string? Pool = null, int? Delivery = null) : AgentMessage;
 
 // Agent → server, unprompted.
 

@@ -255,12 +255,9 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             TaskOutcome outcome;
             try
             {
-                var output = await TaskAttempts.RunAsync(task, call, request.Release, time, cancellation.Token).ConfigureAwait(false);
-                outcome = output.Length > ProtocolInfo.MaxTaskPayloadBytes
-                    // Sent on, it would make the caller's result frame too large to be read: the call would never end.
-                    ? new TaskOutcome(false, Error: new ErrorInfo(typeof(InvalidOperationException).FullName!,
-                        $"task '{task.Name}' of pool '{request.Pool}' returned {output.Length} bytes of output; a deployed task's output can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes. Store large results elsewhere (a blob or a file) and return a reference to them.", null))
-                    : new TaskOutcome(true, System.Text.Json.Nodes.JsonNode.Parse(output));
+                // Limited: more output would make the caller's result frame too large to be read, and the call would never end.
+                var output = await TaskAttempts.RunAsync(task, call, request.Release, time, cancellation.Token, ProtocolInfo.MaxTaskPayloadBytes).ConfigureAwait(false);
+                outcome = new TaskOutcome(true, System.Text.Json.Nodes.JsonNode.Parse(output));
             }
             catch (TaskCallException exception)
             {

@@ -22,24 +22,93 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
     {
         private readonly HashSet<(int? Delivery, long Seq)> _emitted = [];
 
+        // The last number that came live, by delivery (a task's events are numbered 1, 2, … in each delivery's stream), and
+        // whether a gap in them was noted: once, so a flood under load gives one marker and not one per batch.
+        private readonly Dictionary<int, long> _lastLive = [];
+        private bool _gapNoted;
+
+        /// <summary>
+        /// Emits an event that came live. The first one after a gap in the numbers (events left out on the way under load:
+        /// on the worker, its agent or the server) is preceded by one warning saying so; they come with the result.
+        /// </summary>
+        public void EmitLive(RunEvent taskEvent)
+        {
+            lock (_emitted)
+            {
+                if (taskEvent.Seq > 0)
+                {
+                    var delivery = taskEvent.Delivery ?? 0;
+                    var last = _lastLive.GetValueOrDefault(delivery);
+                    if (taskEvent.Seq > last + 1 && !_gapNoted)
+                    {
+                        _gapNoted = true;
+                        var gap = taskEvent.Seq - last - 1;
+                        EmitNote($"{gap} events of task '{call.Task}' of pool '{call.Pool}' were left out of the live stream here (under load, they could not be sent on as fast as the task gave them), "
+                            + "and later gaps are not noted again. They come with the task's result, within its budget for events.");
+                    }
+
+                    _lastLive[delivery] = Math.Max(last, taskEvent.Seq);
+                }
+
+                Emit(taskEvent);
+            }
+        }
+
+        /// <summary>
+        /// Emits the events that came with the result and did not come live. The worker's warning about events left out of
+        /// the result (numbered 0) is said again here with the count of those that reached this run neither live nor with
+        /// the result: the worker cannot know which came live.
+        /// </summary>
+        public void EmitResult(IReadOnlyList<RunEvent> taskEvents)
+        {
+            lock (_emitted)
+            {
+                // The result's events are all of the delivery that ended the call, numbered 1 to the last one it gave.
+                var numbered = taskEvents.Where(e => e.Seq > 0).ToList();
+                var delivery = numbered.Count > 0 ? numbered[^1].Delivery : null;
+                var given = numbered.Where(e => e.Delivery == delivery).Select(e => e.Seq).DefaultIfEmpty(0).Max();
+                var reached = _emitted.Where(e => e.Delivery == delivery).Select(e => e.Seq)
+                    .Union(numbered.Where(e => e.Delivery == delivery).Select(e => e.Seq))
+                    .Count(seq => seq <= given);
+                var missing = given - reached;
+                foreach (var taskEvent in taskEvents)
+                {
+                    if (taskEvent.Seq != 0)
+                    {
+                        Emit(taskEvent);
+                    }
+                    else if (taskEvent.Type != EventTypes.Log || taskEvent.Level != "warn")
+                    {
+                        Emit(taskEvent);
+                    }
+                    else if (missing > 0)
+                    {
+                        EmitNote($"{missing} events of task '{call.Task}' of pool '{call.Pool}' reached this run neither live nor with its result: at most {ProtocolInfo.MaxTaskEventBytes} bytes of a deployed task's events "
+                            + "come back with its result (the first and the last of them). Log less from the task, or keep large detail elsewhere (a blob or a file).");
+                    }
+                }
+            }
+        }
+
+        private void EmitNote(string message) =>
+            call.Events.Emit(new TaskOrigin(call.Pool.Name, call.Task, call.TaskId, null).Stamp(
+                new RunEvent { Run = call.Events.RunId, Type = EventTypes.Log, Level = "warn", Op = call.Op, Attempt = call.OpAttempt, Message = message }));
+
         public TaskCompletionSource<TaskResultNotice> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>
         /// Emits a task event into the calling run unless it was emitted already: the worker's events become the calling
         /// run's, numbered in its stream, attributed to the calling op, and timed when they happened on the worker.
         /// </summary>
-        public void Emit(RunEvent taskEvent)
+        private void Emit(RunEvent taskEvent)
         {
-            lock (_emitted)
+            // Numbered 0: not one of the task's own (a note from the way, such as why the call waits), emitted as it comes.
+            if (taskEvent.Seq != 0 && !_emitted.Add((taskEvent.Delivery, taskEvent.Seq)))
             {
-                // Numbered 0: not one of the task's own (the note that some were left out), emitted as it comes.
-                if (taskEvent.Seq != 0 && !_emitted.Add((taskEvent.Delivery, taskEvent.Seq)))
-                {
-                    return;
-                }
-
-                call.Events.Emit(taskEvent with { Op = call.Op, Attempt = call.OpAttempt });
+                return;
             }
+
+            call.Events.Emit(taskEvent with { Op = call.Op, Attempt = call.OpAttempt });
         }
     }
 
@@ -81,10 +150,7 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
         }
 
         var outcome = notice.Outcome;
-        foreach (var taskEvent in outcome.Events ?? [])
-        {
-            waiting.Emit(taskEvent);
-        }
+        waiting.EmitResult(outcome.Events ?? []);
 
         if (outcome.Succeeded)
         {
@@ -128,7 +194,7 @@ internal sealed class DeployedTaskCaller(Action<CodeServerMessage> send) : ITask
         {
             foreach (var taskEvent in notice.Events)
             {
-                waiting.Emit(taskEvent);
+                waiting.EmitLive(taskEvent);
             }
         }
     }

@@ -15,7 +15,12 @@ internal static class TaskAttempts
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
-    public static async Task<byte[]> RunAsync(TaskDefinition task, TaskCall call, string? releaseId, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the call's attempts until one succeeds or the retry policy gives up. An attempt that returns more than
+    /// <paramref name="maxOutputBytes"/> (a deployed call's result travels in one frame; null for no limit, in-process)
+    /// fails the call with no further attempt, since the same body would return as much again.
+    /// </summary>
+    public static async Task<byte[]> RunAsync(TaskDefinition task, TaskCall call, string? releaseId, TimeProvider time, CancellationToken cancellationToken, int? maxOutputBytes = null)
     {
         var events = call.Events;
         var progress = new ProgressReporter(events, call.Op, ProgressInterval, new TaskOrigin(call.Pool.Name, task.Name, call.TaskId, null));
@@ -34,15 +39,14 @@ internal static class TaskAttempts
             }));
             var started = time.GetTimestamp();
             var context = new TaskContext(events, origin, call.Op, call.OpAttempt, releaseId, progress, cancellationToken);
+            byte[] output;
             try
             {
                 // Task.Run: the task's console output is the task's (its own scope in its own flow), and a body that
                 // blocks before its first await does not hold up the calling op's siblings.
-                var output = await Task.Run(() => RunBodyAsync(task, context, call.Input, new OutputScope(events, call.Op, call.OpAttempt, origin)), CancellationToken.None)
+                output = await Task.Run(() => RunBodyAsync(task, context, call.Input, new OutputScope(events, call.Op, call.OpAttempt, origin)), CancellationToken.None)
                     .ConfigureAwait(false);
                 progress.Flush();
-                events.Emit(origin.Stamp(new RunEvent { Run = events.RunId, Type = EventTypes.TaskSucceeded, Op = call.Op, Attempt = call.OpAttempt, DurationMs = Elapsed(time, started) }));
-                return output;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -88,6 +92,20 @@ internal static class TaskAttempts
                     $"task '{task.Name}' of pool '{call.Pool}' failed{(attempt > 1 ? $" on all {attempt} attempts" : "")}: {error.Type}: {error.Message}",
                     error.Type);
             }
+
+            if (output.Length > maxOutputBytes)
+            {
+                // Decided here, before any task_succeeded: the calling run shows one failure, not a success and then one.
+                var message = $"task '{task.Name}' of pool '{call.Pool}' returned {output.Length} bytes of output; a deployed task's output can be at most {maxOutputBytes} bytes ({maxOutputBytes / 1024} KiB). "
+                    + "Store large results elsewhere (a blob or a file) and return a reference to them.";
+                var tooLarge = new ErrorInfo(typeof(InvalidOperationException).FullName!, message, null);
+                span.Failed(message);
+                events.Emit(origin.Stamp(new RunEvent { Run = events.RunId, Type = EventTypes.TaskFailed, Op = call.Op, Attempt = call.OpAttempt, Error = tooLarge, DurationMs = Elapsed(time, started) }));
+                throw new TaskCallException(call.Pool.ToString(), task.Name, call.TaskId, message, tooLarge.Type);
+            }
+
+            events.Emit(origin.Stamp(new RunEvent { Run = events.RunId, Type = EventTypes.TaskSucceeded, Op = call.Op, Attempt = call.OpAttempt, DurationMs = Elapsed(time, started) }));
+            return output;
         }
     }
 

@@ -410,6 +410,25 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         Placement.FromStored(location.Replicas, location.Constraints, location.MinReplicas).Sized(Math.Max(atLeast, _scaledTo.GetValueOrDefault(location.Name, placed)));
 
     /// <summary>
+    /// Why no connected agent can take <paramref name="location"/> now (its placement's labels and replicas, and every agent
+    /// checked), for a pool that scales, has work and is on no connected agent (<see cref="Tasks.PoolScaler"/>); null when
+    /// one can, which the next rebalance places it on.
+    /// </summary>
+    public async Task<string?> UnplaceableAsync(string location, CancellationToken cancellationToken)
+    {
+        if (await store.GetLocationAsync(location, cancellationToken).ConfigureAwait(false) is not { } record)
+        {
+            return null;
+        }
+
+        var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+        var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+        var placement = PlacementOf(record, 0, atLeast: 1);
+        var target = Choose(placement, [], fleet, placements, keepAbsent: false);
+        return target.Count > 0 ? null : Refusal(location, placement, fleet, target);
+    }
+
+    /// <summary>
     /// A pool that scales is to be placed on <paramref name="replicas"/> agents (<see cref="Tasks.PoolScaler"/>): more are
     /// added by the next rebalance; fewer are removed by <see cref="ScaleDownAsync"/>.
     /// </summary>
@@ -1003,6 +1022,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 break;
             case AgentCancelCall cancel when Tasks is { } tasks:
                 await tasks.CancelAsync(cancel).ConfigureAwait(false);
+                break;
+            case AgentTaskDone done when Tasks is { } tasks:
+                // Unprompted (or answering a request nobody waits for any more): an outcome the agent kept, to be recorded.
+                await tasks.FinishedAsync(session, done).ConfigureAwait(false);
                 break;
             case AgentTaskEvents taskEvents when Tasks is { } tasks:
                 // Awaited: a caller's agent slow to take them holds up this agent's messages, not the server's memory.

@@ -52,6 +52,11 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
 
     private readonly HashSet<string> _scaling = new(StringComparer.Ordinal);
 
+    // What was last logged of each pool (its replicas now and to be, and why it cannot be placed): a pool that stays as it
+    // is, a pool whose tasks wait for an agent that matches it included, is logged once, not on every pass.
+    private readonly Dictionary<string, (int Placed, int Desired)> _logged = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _unplaceable = new(StringComparer.Ordinal);
+
     /// <summary>Until the server stops, one pass every <see cref="Interval"/>.</summary>
     public async Task RunAsync(TimeProvider time)
     {
@@ -76,6 +81,33 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
                 // A bug in one pass must not end the scaling for the server's life.
                 Log.PoolsNotScaled(logger, $"{exception.GetType().Name}: {exception}", Interval);
             }
+        }
+    }
+
+    /// <summary>
+    /// A pool with work and on no connected agent: when no connected agent can host it either, that is said once per
+    /// reason in the log, and once to each call waiting for it (<see cref="TaskDispatcher.NoteWaitingAsync"/>), which
+    /// would otherwise show only that it was called.
+    /// </summary>
+    private async Task NoteUnplaceableAsync(string pool, bool waiting, CancellationToken cancellationToken)
+    {
+        var why = waiting ? await agents.UnplaceableAsync(pool, cancellationToken).ConfigureAwait(false) : null;
+        if (why is null)
+        {
+            _unplaceable.Remove(pool);
+            return;
+        }
+
+        if (_unplaceable.GetValueOrDefault(pool) != why)
+        {
+            _unplaceable[pool] = why;
+            Log.PoolUnplaceable(logger, pool, why);
+        }
+
+        if (agents.Tasks is { } tasks)
+        {
+            await tasks.NoteWaitingAsync(pool, $"the call waits: no connected agent can host pool '{pool}': {why} "
+                + "It stays queued, and runs once such an agent connects (or the pool is deployed with a placement one matches).").ConfigureAwait(false);
         }
     }
 
@@ -107,10 +139,13 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
             var work = counts.Ready + counts.InFlight;
             var desired = rule.Desired(location.Name, placed, work, min, location.Replicas);
             agents.ScaleTo(location.Name, desired);
-            if (desired != placed)
+            if (desired != placed && _logged.GetValueOrDefault(location.Name) != (placed, desired))
             {
                 Log.PoolScaling(logger, location.Name, work, placed, desired);
             }
+
+            _logged[location.Name] = (placed, desired);
+            await NoteUnplaceableAsync(location.Name, work > 0 && placed == 0, cancellationToken).ConfigureAwait(false);
 
             if (desired < placed || placed < placedOn.Count)
             {
@@ -123,6 +158,8 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
         foreach (var gone in _scaling.Except(scaling).ToList())
         {
             rule.Forget(gone);
+            _logged.Remove(gone);
+            _unplaceable.Remove(gone);
         }
 
         _scaling.Clear();

@@ -50,6 +50,10 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     private readonly ConcurrentDictionary<string, byte> _canceled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AgentSession> _running = new(StringComparer.Ordinal);
 
+    // The calls waited for here, as made, while they are; and those told why they wait (NoteWaitingAsync), told once.
+    private readonly ConcurrentDictionary<string, AgentCallTask> _made = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _noted = new(StringComparer.Ordinal);
+
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
@@ -105,6 +109,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
         var first = _waiting.TryAdd(call.Call, agent);
         _waiting[call.Call] = agent;
+        _made[call.Call] = call;
         if (first)
         {
             _ = AwaitResultAsync(call.Call);
@@ -113,8 +118,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>
     /// The caller of a call stopped waiting (its run was canceled): the call is no longer answered, a task running for it
-    /// is canceled on its agent, and a worker that takes it later settles it as canceled without running it (this server
-    /// only: a call canceled through another server still runs).
+    /// is canceled on its agent, and one still queued in the store is settled as canceled at once (it is no work for its
+    /// pool's scaling any more); a broker's copy is settled as canceled by the worker here that takes it (this server only:
+    /// through another server it still runs).
     /// </summary>
     public async Task CancelAsync(AgentCancelCall cancel)
     {
@@ -125,6 +131,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
 
         _canceled[cancel.Call] = 0;
+        var made = _made.GetValueOrDefault(cancel.Call);
         if (_settled.TryRemove(cancel.Call, out var waiter))
         {
             // Its waiter stops waiting, and forgets the cancel if the call was settled already (no worker will take it).
@@ -134,6 +141,37 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (_running.TryGetValue(cancel.Call, out var session))
         {
             await session.TrySendAsync(new AgentCancelTask(cancel.Call)).ConfigureAwait(false);
+        }
+        else if (made is not null)
+        {
+            await SettleCanceledAsync(cancel.Call, made.Pool).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SettleCanceledAsync(string call, string pool)
+    {
+        try
+        {
+            if (!await store.HasTaskAsync(call, stopping).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            // Still queued in the store: settled as canceled now, which takes it off the queue, so a pool at zero is not
+            // placed only to settle it. (A broker's copy cannot be taken from the middle of its queue; a worker that takes
+            // it settles it, and a pool that scales on a broker counts it until then.) A worker that took it meanwhile
+            // finds it canceled, or its result a duplicate.
+            var canceled = Failure("the call was canceled before a worker took it");
+            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            await store.RecordTaskResultAsync(
+                new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(canceled.ToJsonString()), Error: null, Deliveries: 0, time.GetUtcNow()),
+                stopping).ConfigureAwait(false);
+            // No worker will take it from the store now.
+            _canceled.TryRemove(call, out _);
+        }
+        catch (SkiffException)
+        {
+            // The store is away for a moment: the call stays queued, and the worker that takes it settles it as canceled.
         }
     }
 
@@ -155,6 +193,73 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (_waiting.TryGetValue(taskEvents.Call, out var caller) && sessionOf(caller) is { } session)
         {
             await session.TrySendAsync(taskEvents).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A task <paramref name="session"/>'s agent ran ended while its answer could not reach the worker that handed it out
+    /// (the connection dropped, or this or another server restarted), and the agent sends the outcome it kept (docs/tasks.md,
+    /// "Nothing lost"): recorded as the call's result unless it has one, which takes it off the embedded queue (a broker's
+    /// copy is let go when a worker next takes it), so the task does not run a second time. The agent is told either way.
+    /// </summary>
+    /// <remarks>
+    /// Taken from any agent connected here, as its answers to a worker's request are: the agent token is what is trusted.
+    /// A store that cannot be reached leaves the agent keeping it, and it is sent again on the agent's next connection.
+    /// </remarks>
+    public async Task FinishedAsync(AgentSession session, AgentTaskDone done)
+    {
+        if (done is not { Call: { Length: > 0 } call, Pool: { Length: > 0 } pool })
+        {
+            // No call or pool to record it under: an agent of another Skiff version (a reply nobody waits for is let go too).
+            return;
+        }
+
+        try
+        {
+            var result = new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), Error: null, done.Delivery ?? 1, time.GetUtcNow());
+            if (await store.RecordTaskResultAsync(result, stopping).ConfigureAwait(false))
+            {
+                Log.TaskResultRecordedLate(Logger, call, pool, session.Name, done.Delivery ?? 1);
+            }
+        }
+        catch (SkiffException exception)
+        {
+            Log.TaskResultNotRecorded(Logger, call, pool, session.Name, exception.Message);
+            return;
+        }
+
+        Settled(call);
+        await session.TrySendAsync(new AgentTaskRecorded(call)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tells each call of <paramref name="pool"/> waited for here why it waits (<paramref name="why"/>), once a call: a
+    /// <c>log</c> warning in the calling run, sent as the call's task events are (numbered 0: not one of the task's own).
+    /// </summary>
+    public async Task NoteWaitingAsync(string pool, string why)
+    {
+        // A snapshot: a call made while these are sent is told at the next look, never at this one.
+        foreach (var (call, made) in _made.ToArray())
+        {
+            if (made.Pool != pool || !_waiting.TryGetValue(call, out var agent) || sessionOf(agent) is not { } session || !_noted.TryAdd(call, 0))
+            {
+                continue;
+            }
+
+            var note = new JsonObject
+            {
+                ["v"] = 1,
+                ["seq"] = 0,
+                ["ts"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+                ["run"] = made.Run,
+                ["type"] = "log",
+                ["level"] = "warn",
+                ["message"] = why,
+                ["pool"] = made.Pool,
+                ["task"] = made.Task,
+                ["task_id"] = made.TaskId,
+            };
+            await session.TrySendAsync(new AgentTaskEvents(call, [note])).ConfigureAwait(false);
         }
     }
 
@@ -490,6 +595,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             if (reply is AgentTaskDone done)
             {
                 await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
+                // Recorded (now, or by an earlier delivery): the agent may forget the outcome it keeps until then.
+                await session.TrySendAsync(new AgentTaskRecorded(task.Id)).ConfigureAwait(false);
                 return true;
             }
 
@@ -517,6 +624,19 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>Waits for a call's result and sends it to the agent that made the call (the one connected now).</summary>
     private async Task AwaitResultAsync(string call)
+    {
+        try
+        {
+            await AwaitResultCoreAsync(call).ConfigureAwait(false);
+        }
+        finally
+        {
+            _made.TryRemove(call, out _);
+            _noted.TryRemove(call, out _);
+        }
+    }
+
+    private async Task AwaitResultCoreAsync(string call)
     {
         while (!stopping.IsCancellationRequested)
         {

@@ -52,7 +52,7 @@ public sealed class ServerConnectionTests
     }
 
     /// <summary>The next message that is not the agent's periodic load.</summary>
-    private static async Task<AgentMessage> NextAsync(IAsyncEnumerator<AgentMessage> messages)
+    internal static async Task<AgentMessage> NextAsync(IAsyncEnumerator<AgentMessage> messages)
     {
         while (await messages.MoveNextAsync())
         {
@@ -69,7 +69,7 @@ public sealed class ServerConnectionTests
         socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
 
     /// <summary>An HTTP listener on a free loopback port, standing in for the server's connect endpoint.</summary>
-    private static HttpListener Listen(out Uri url)
+    internal static HttpListener Listen(out Uri url)
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();

@@ -234,7 +234,10 @@ public sealed class CodeServerInProcessTests
         ((string?)reply["type"]).ShouldBe("task_done");
         var outcome = reply["outcome"]!;
         ((bool)outcome["succeeded"]!).ShouldBeFalse();
-        ((string?)outcome["error"]!["message"])!.ShouldContain($"returned {ProtocolInfo.MaxTaskPayloadBytes + 2} bytes of output; a deployed task's output can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes");
+        ((string?)outcome["error"]!["message"])!.ShouldContain($"returned {ProtocolInfo.MaxTaskPayloadBytes + 2} bytes of output; a deployed task's output can be at most {ProtocolInfo.MaxTaskPayloadBytes} bytes (512 KiB). Store large results elsewhere");
+        // One clear failure in the events the calling run gets: never a success first.
+        var types = outcome["events"]!.AsArray().Select(e => (string?)e!["type"]).Where(t => t!.StartsWith("task_", StringComparison.Ordinal)).ToList();
+        types.ShouldBe(["task_started", "task_failed"]);
     }
 
     [Fact]

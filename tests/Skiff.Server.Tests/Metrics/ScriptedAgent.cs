@@ -25,16 +25,30 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     /// <summary>Every task-call message the server sent it (<c>run_task</c>, <c>task_events</c>, <c>task_result</c>), in order.</summary>
     public System.Threading.Channels.Channel<AgentMessage> TaskMessages { get; } = System.Threading.Channels.Channel.CreateUnbounded<AgentMessage>();
 
+    /// <summary>The calls whose result the server said it recorded (<c>task_recorded</c>), in order.</summary>
+    public System.Threading.Channels.Channel<string> Recorded { get; } = System.Threading.Channels.Channel.CreateUnbounded<string>();
+
     /// <summary>The tasks it says a location's version serves (as a code server lists them), by location; none for the others.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, JsonArray> Tasks { get; } = new(StringComparer.Ordinal);
 
-    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load)
+    /// <summary>Connects and says hello, then sends <paramref name="afterHello"/> before answering anything the server sends (as an agent sends what it kept); <paramref name="tasks"/> are the tasks it says its locations serve from the start, and <paramref name="labels"/> its labels.</summary>
+    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null)
     {
         var agent = new ScriptedAgent(name);
+        foreach (var (location, declared) in tasks ?? new Dictionary<string, JsonArray>())
+        {
+            agent.Tasks[location] = declared;
+        }
+
         agent._socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
         var uri = new UriBuilder(server) { Scheme = "ws", Path = "/api/v1/agents/connect", Query = $"name={name}&{AgentProtocol.QueryParameter}={AgentProtocol.Version}" }.Uri;
         await agent._socket.ConnectAsync(uri, agent._stop.Token);
-        await agent.SendAsync(new AgentHello(new Dictionary<string, string>(), capacity, [], load));
+        await agent.SendAsync(new AgentHello(labels ?? new Dictionary<string, string>(), capacity, [], load));
+        foreach (var message in afterHello ?? [])
+        {
+            await agent.SendAsync(message);
+        }
+
         agent._serving = agent.ServeAsync();
         return agent;
     }
@@ -72,6 +86,9 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                 case AgentRunTask or AgentTaskEvents or AgentTaskResult:
                     // Left to the test, which answers a run_task as its script says.
                     TaskMessages.Writer.TryWrite(message);
+                    break;
+                case AgentTaskRecorded recorded:
+                    Recorded.Writer.TryWrite(recorded.Call);
                     break;
                 case StartRunRequest start:
                     await SendAsync(new RunStartedReply(start.Run, start.Release) { Request = start.Request });
