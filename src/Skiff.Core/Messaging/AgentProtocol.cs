@@ -10,9 +10,17 @@ internal static class AgentProtocol
     /// <summary>
     /// Raise this whenever a message changes shape in a way the other side's previous release cannot read. 2: the
     /// fleet (an agent's first message is its hello, which the server waits for before it catches the agent up). 3: an
-    /// agent sends a run's events in batches (<see cref="AgentRunEvents"/>) instead of one message each.
+    /// agent sends a run's events in batches (<see cref="AgentRunEvents"/>) instead of one message each. 4: a pool's
+    /// agent keeps a finished task's outcome until the server answers <see cref="AgentTaskRecorded"/> (<see cref="RecordsTasks"/>).
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
+
+    /// <summary>
+    /// The first version whose agents keep a finished task's outcome until the server says it recorded it, and resend it
+    /// after a reconnect. Versions are checked so a server of an older release, which never says so, refuses such an
+    /// agent (it would keep every outcome it ever sent), and this server sends the answer only to agents that read it.
+    /// </summary>
+    public const int RecordsTasks = 4;
 
     /// <summary>The connect URL's query parameter that carries the agent's version. Agents from before the check send none: they speak 1.</summary>
     public const string QueryParameter = "protocol";
@@ -27,10 +35,16 @@ internal static class AgentProtocol
     public const string RefusalHeader = "Skiff-Refusal";
 
     /// <summary>
-    /// The versions a server of this release serves. 2 still: a version-2 agent differs only in sending each event on
-    /// its own (<see cref="AgentRunEvent"/>), which this server reads too, so servers can be upgraded before their agents.
+    /// The versions a server of this release serves. 2 and 3 still, so servers can be upgraded before their agents: a
+    /// version-2 agent differs only in sending each event on its own (<see cref="AgentRunEvent"/>), which this server
+    /// reads too, and a version-3 agent only in not keeping task outcomes, to which this server then sends no
+    /// <see cref="AgentTaskRecorded"/>.
     /// </summary>
-    public static readonly IReadOnlyList<int> Served = [2, Version];
+    public static readonly IReadOnlyList<int> Served = [2, 3, Version];
+
+    /// <summary>The version an agent asked for, once <see cref="Refusal"/> found none to refuse (none given: 1).</summary>
+    public static int Requested(string? requested) =>
+        requested is null ? 1 : int.Parse(requested, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
 
     public static string SkiffVersion { get; } = typeof(AgentProtocol).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
@@ -58,5 +72,5 @@ internal static class AgentProtocol
         return $"agent '{agent}' speaks agent protocol {version}; this server (skiff {SkiffVersion}) speaks agent protocol {Versions()} only: {advice}.";
     }
 
-    private static string Versions() => string.Join(" or ", Served);
+    private static string Versions() => $"{string.Join(", ", Served.SkipLast(1))} or {Served[^1]}";
 }

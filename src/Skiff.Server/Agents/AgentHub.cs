@@ -66,9 +66,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// <summary>The last thing an agent reported about a location (crashed, restarted, unhealthy, …).</summary>
     public LocationReport? LastReport(string location) => _lastReports.GetValueOrDefault(location);
 
-    public async Task ServeAsync(string name, WebSocket socket, CancellationToken cancellationToken)
+    public async Task ServeAsync(string name, int protocol, WebSocket socket, CancellationToken cancellationToken)
     {
-        var session = new AgentSession(name, socket) { OnReply = reply => runs.HandleReplyAsync(reply, stopping), Logger = Logger };
+        var session = new AgentSession(name, socket) { Protocol = protocol, OnReply = reply => runs.HandleReplyAsync(reply, stopping), Logger = Logger };
         session.OnMessage = message => HandleMessageAsync(session, message);
         if (_agents.TryRemove(name, out var previous))
         {

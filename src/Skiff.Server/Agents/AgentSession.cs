@@ -17,6 +17,16 @@ internal sealed class AgentSession(string name, WebSocket socket)
 
     public string Name { get; } = name;
 
+    /// <summary>The agent protocol version the agent speaks (<see cref="AgentProtocol"/>).</summary>
+    public int Protocol { get; init; } = AgentProtocol.Version;
+
+    /// <summary>
+    /// Tells the agent the outcome it sent for <paramref name="call"/> is recorded, so it may forget it; only an agent that
+    /// keeps outcomes (<see cref="AgentProtocol.RecordsTasks"/>) is told, an older one would answer "unknown message".
+    /// </summary>
+    public Task TrySendTaskRecordedAsync(string call) =>
+        Protocol >= AgentProtocol.RecordsTasks ? TrySendAsync(new AgentTaskRecorded(call)) : Task.CompletedTask;
+
     /// <summary>Called for every message that is not a reply: run events, reports.</summary>
     public Func<AgentMessage, Task>? OnMessage { get; set; }
 

@@ -235,7 +235,8 @@ internal static class SkiffServerHost
 
                 // Before the handshake: an agent that speaks another version is told which side to upgrade, instead
                 // of failing later on a message one side cannot read.
-                if (AgentProtocol.Refusal(name ?? "agent", context.Request.Query[AgentProtocol.QueryParameter].FirstOrDefault()) is { } refusal)
+                var protocol = context.Request.Query[AgentProtocol.QueryParameter].FirstOrDefault();
+                if (AgentProtocol.Refusal(name ?? "agent", protocol) is { } refusal)
                 {
                     context.Response.StatusCode = AgentProtocol.RefusedStatus;
                     // Header values are ASCII; the body keeps the agent's name as given.
@@ -245,7 +246,7 @@ internal static class SkiffServerHost
                 }
 
                 using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-                await agents.ServeAsync(string.IsNullOrWhiteSpace(name) ? "agent" : name, socket, context.RequestAborted).ConfigureAwait(false);
+                await agents.ServeAsync(string.IsNullOrWhiteSpace(name) ? "agent" : name, AgentProtocol.Requested(protocol), socket, context.RequestAborted).ConfigureAwait(false);
             })
                 .Produces(StatusCodes.Status101SwitchingProtocols)
                 .Fails(400)

@@ -229,7 +229,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
 
         Settled(call);
-        await session.TrySendAsync(new AgentTaskRecorded(call)).ConfigureAwait(false);
+        await session.TrySendTaskRecordedAsync(call).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -596,7 +596,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             {
                 await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(done.Outcome.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
                 // Recorded (now, or by an earlier delivery): the agent may forget the outcome it keeps until then.
-                await session.TrySendAsync(new AgentTaskRecorded(task.Id)).ConfigureAwait(false);
+                await session.TrySendTaskRecordedAsync(task.Id).ConfigureAwait(false);
                 return true;
             }
 

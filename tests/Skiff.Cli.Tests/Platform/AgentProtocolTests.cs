@@ -25,7 +25,7 @@ public sealed class AgentProtocolTests(PlatformFixture fixture) : IClassFixture<
 
         socket.HttpStatusCode.ShouldBe((HttpStatusCode)426);
         socket.HttpResponseHeaders![AgentProtocol.RefusalHeader].Single().ShouldBe(
-            $"agent 'future' speaks agent protocol {AgentProtocol.Version + 1}; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2 or {AgentProtocol.Version} only: " +
+            $"agent 'future' speaks agent protocol {AgentProtocol.Version + 1}; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2, 3 or {AgentProtocol.Version} only: " +
             $"upgrade the server to a skiff release that speaks protocol {AgentProtocol.Version + 1}, or run the agent from the server's release (skiff {AgentProtocol.SkiffVersion}).");
     }
 
@@ -45,7 +45,7 @@ public sealed class AgentProtocolTests(PlatformFixture fixture) : IClassFixture<
 
         refused.Message.ShouldBe(
             $"the server at {platform.Url} refused this agent (skiff {AgentProtocol.SkiffVersion}, agent protocol 1): " +
-            $"agent 'old' speaks agent protocol 1; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2 or {AgentProtocol.Version} only: " +
+            $"agent 'old' speaks agent protocol 1; this server (skiff {AgentProtocol.SkiffVersion}) speaks agent protocol 2, 3 or {AgentProtocol.Version} only: " +
             $"upgrade the agent to the server's release (skiff {AgentProtocol.SkiffVersion}).");
     }
 }

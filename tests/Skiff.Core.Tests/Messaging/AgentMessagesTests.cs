@@ -59,7 +59,7 @@ public sealed class AgentMessagesTests
     }
 
     [Theory]
-    [InlineData("{\"type\":\"launch\",\"request\":4}", "launch", "unknown_type", "'launch' is not a message of agent protocol 3")]
+    [InlineData("{\"type\":\"launch\",\"request\":4}", "launch", "unknown_type", "'launch' is not a message of agent protocol 4")]
     [InlineData("{\"type\":\"cancel_run\",\"request\":4}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
     [InlineData("{\"type\":\"cancel_run\",\"request\":4,\"run\":42}", "cancel_run", "malformed", "the cancel_run message could not be read: ")]
     [InlineData("{\"request\":4,\"run\":\"r-1\"}", null, "malformed", "the message has no \"type\" string")]

@@ -33,7 +33,7 @@ public sealed class JsonMessagesTests
 
             received.ShouldBe([
                 new RunStoredNotice("r-1"),
-                new UnreadableMessage("launch", "unknown_type", "'launch' is not a message of agent protocol 3") { Request = 3 },
+                new UnreadableMessage("launch", "unknown_type", "'launch' is not a message of agent protocol 4") { Request = 3 },
                 new CancelRunRequest("r-2") { Request = 4 },
             ]);
         }

@@ -55,6 +55,20 @@ public sealed class KeptTaskResultsTests : IAsyncLifetime
         await ExpectRecordedFromTheFirstRunAsync(outcome);
     }
 
+    [Fact]
+    public async Task An_agent_of_protocol_3_which_keeps_no_outcome_is_not_sent_task_recorded_and_its_result_still_counts()
+    {
+        var outcome = await RunUntilTheConnectionGoesAsync(() => Task.CompletedTask);
+
+        // A version-3 agent answers a message it does not know with an error: the server must not send it one.
+        await using var agent = await ConnectAsync([new AgentTaskDone(outcome, Call, "meshing", 1), CallMessage()], protocol: 3);
+
+        var result = (await NextAsync(agent.TaskMessages)).ShouldBeOfType<AgentTaskResult>();
+        result.Outcome.ToJsonString().ShouldBe(outcome.ToJsonString());
+        (await _server.Store.GetTaskResultAsync(Call, CancellationToken.None)).ShouldNotBeNull().Deliveries.ShouldBe(1);
+        agent.Recorded.Reader.TryRead(out var told).ShouldBeFalse($"the server told a version-3 agent that {told} was recorded");
+    }
+
     /// <summary>A run calls the task, the pool's worker hands it to the agent, and the agent's connection goes: the task's outcome as the agent kept it.</summary>
     private async Task<JsonObject> RunUntilTheConnectionGoesAsync(Func<Task> meanwhile)
     {
@@ -91,10 +105,10 @@ public sealed class KeptTaskResultsTests : IAsyncLifetime
         (await _server.Store.HasTaskAsync(Call, CancellationToken.None)).ShouldBeFalse();
     }
 
-    private Task<ScriptedAgent> ConnectAsync(IReadOnlyList<AgentMessage> afterHello)
+    private Task<ScriptedAgent> ConnectAsync(IReadOnlyList<AgentMessage> afterHello, int protocol = AgentProtocol.Version)
     {
         return ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "gpu-1", new HostCapacity(2), new AgentLoad(0, 0, 0, []), afterHello,
-            new Dictionary<string, JsonArray> { ["meshing"] = [new JsonObject { ["name"] = "reconstruct" }] });
+            new Dictionary<string, JsonArray> { ["meshing"] = [new JsonObject { ["name"] = "reconstruct" }] }, protocol: protocol);
     }
 
     private static AgentCallTask CallMessage() => new(Call, "r-1:mesh:1", "meshing", "reconstruct", "r-1", "mesh", 1, JsonValue.Create(2));
