@@ -161,8 +161,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             // placed only to settle it. (A broker's copy cannot be taken from the middle of its queue; a worker that takes
             // it settles it, and a pool that scales on a broker counts it until then.) A worker that took it meanwhile
             // finds it canceled, or its result a duplicate.
-            var canceled = Failure("the call was canceled before a worker took it");
-            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            var canceled = Canceled("the call was canceled before a worker took it");
             await store.RecordTaskResultAsync(
                 new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(canceled.ToJsonString()), Error: null, Deliveries: 0, time.GetUtcNow()),
                 stopping).ConfigureAwait(false);
@@ -556,8 +555,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (_canceled.TryRemove(task.Id, out _))
         {
             _running.TryRemove(task.Id, out _);
-            var canceled = Failure($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
-            canceled["error"]!["type"] = typeof(OperationCanceledException).FullName;
+            var canceled = Canceled($"the call was canceled before a worker took it (delivery {delivery.DeliveryCount})");
             await consumer.CompleteAsync(delivery, Encoding.UTF8.GetBytes(canceled.ToJsonString()), CancellationToken.None).ConfigureAwait(false);
             Settled(task.Id);
             return true;
@@ -702,8 +700,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     private static AgentTaskResult Refused(string call, string why) => new(call, Failure(why), "refused");
 
     /// <summary>A task outcome (docs/code-server-protocol.md) of a call that ended without its task's own word.</summary>
-    private static JsonObject Failure(string message) =>
-        new() { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = "", ["message"] = message } };
+    private static JsonObject Failure(string message, string type = "") =>
+        new() { ["succeeded"] = false, ["error"] = new JsonObject { ["type"] = type, ["message"] = message } };
+
+    /// <summary>The outcome of a call canceled before it ran: a failure the calling op reads as its cancellation.</summary>
+    private static JsonObject Canceled(string message) => Failure(message, typeof(OperationCanceledException).FullName!);
 
     /// <summary>Sends a call's end to its agent; one not connected now asks again when it reconnects (its calls are re-sent).</summary>
     private async Task AnswerAsync(string agent, AgentTaskResult result)
