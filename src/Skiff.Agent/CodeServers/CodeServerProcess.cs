@@ -111,6 +111,29 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             {
                 hello = CodeServerHello.Check(await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false), launch.Name);
             }
+            catch (Exception exception) when (exception is CodeServerException or SocketException)
+            {
+                connection.Dispose();
+                // It hung up because it is exiting (a crash in its startup code): how it ended is what a reader needs.
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                var exited = true;
+                try
+                {
+                    await process.WaitForExitAsync(grace.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    exited = false;
+                }
+
+                if (!exited)
+                {
+                    throw;
+                }
+
+                var ended = new ProcessExit(process.ExitCode, await stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
+                throw new CodeServerException($"{launch.Name} {ended.Describe()}\nbefore it said hello; it did not start.");
+            }
             catch
             {
                 connection.Dispose();

@@ -207,6 +207,21 @@ public sealed class CodeServerProcessTests
     }
 
     [Fact]
+    public async Task A_program_that_hangs_up_before_saying_hello_is_reported_with_how_it_exited()
+    {
+        // Connects as a code server would, then dies in its startup code before the hello.
+        const string script = "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[-1]); "
+            + "sys.stderr.write('startup failed\\n'); s.close(); sys.exit(7)";
+        var launch = new CodeServerLaunch("python3", ["-c", script], Path.GetTempPath());
+
+        var error = await Should.ThrowAsync<CodeServerException>(() => CodeServerProcess.StartAsync(launch, TimeSpan.FromSeconds(60), CancellationToken.None));
+
+        error.Message.ShouldContain("exited with code 7");
+        error.Message.ShouldContain("before it said hello");
+        error.Message.ShouldContain("startup failed");
+    }
+
+    [Fact]
     public async Task A_retried_op_succeeds_on_its_third_attempt()
     {
         await using var server = await TestPrograms.StartAsync(TestPrograms.TestApp);
