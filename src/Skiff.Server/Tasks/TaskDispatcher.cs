@@ -217,8 +217,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         }
         else if (_callers.TryGetValue(taskEvents.Call, out var callerAgent) && sessionOf(callerAgent) is null)
         {
-            // Made through another server (a caller connected here that does not wait for it canceled it, or has its
-            // result). Full: left out of the live stream, never waited for.
+            // Its caller's agent is connected to another server, which waits for the call (a caller connected here that
+            // does not wait for it canceled it, or has its result). A full way leaves them out of the live stream: the
+            // pool's agent never waits on PostgreSQL.
             _toServers.Writer.TryWrite((taskEvents.Call, callerAgent, taskEvents.Events));
         }
     }
@@ -250,32 +251,49 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         {
             while (await _toServers.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
             {
+                // Whatever came while the last notices were sent goes now, a call's batches in a row packed together.
+                var pending = new List<(string Call, string Agent, List<JsonNode?> Events)>();
                 while (_toServers.Reader.TryRead(out var batch))
+                {
+                    if (pending is [.., var last] && last.Call == batch.Call && last.Agent == batch.Agent)
+                    {
+                        last.Events.AddRange(batch.Events);
+                    }
+                    else
+                    {
+                        pending.Add((batch.Call, batch.Agent, [.. batch.Events]));
+                    }
+                }
+
+                foreach (var (call, agent, events) in pending)
                 {
                     try
                     {
-                        if (lookedUp == long.MinValue || time.GetElapsedTime(lookedUp) > ConnectionsLookup)
+                        // Which server each agent is connected to: the one its calls are waited for on, since an agent sends
+                        // its calls again to the server it reconnects to. Looked at again when old, or sooner for an agent
+                        // not in it (connected since).
+                        var age = lookedUp == long.MinValue ? TimeSpan.MaxValue : time.GetElapsedTime(lookedUp);
+                        if (age > ConnectionsLookup || (!holding.ContainsKey(agent) && age > ConnectionsLookup / 8))
                         {
-                            // Which server each agent is connected to: the one its calls are waited for on, since an agent
-                            // sends its calls again to the server it reconnects to.
                             holding = (await store.ListAgentConnectionsAsync(stopping).ConfigureAwait(false)).ToDictionary(c => c.Agent, c => c.Server, StringComparer.Ordinal);
                             lookedUp = time.GetTimestamp();
                         }
 
-                        if (holding.GetValueOrDefault(batch.Agent) is not { } server || server == bus.ServerId)
+                        if (holding.GetValueOrDefault(agent) is not { } server || server == bus.ServerId)
                         {
                             continue;
                         }
 
-                        foreach (var body in Packed(batch.Call, batch.Events, bus.MaxBodyBytes(server, EventsTopic)))
+                        foreach (var body in Packed(call, events, bus.MaxBodyBytes(server, EventsTopic)))
                         {
                             // Not sent (PostgreSQL is away): left out of the live stream, as a batch that finds the way full.
                             await bus.SendAsync(server, EventsTopic, body, stopping).ConfigureAwait(false);
                         }
                     }
-                    catch (SkiffException exception)
+                    catch (Exception exception) when (exception is not OperationCanceledException)
                     {
-                        Log.TaskEventsNotRelayed(Logger, batch.Call, exception.Message);
+                        // The store is away for a moment (or worse, logged): these are left out, the next ones tried.
+                        Log.TaskEventsNotRelayed(Logger, call, exception.Message);
                     }
                 }
             }
@@ -290,7 +308,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// A call's events as bus message bodies (<c>{"call":…,"events":[…]}</c>) of at most <paramref name="maxBytes"/> each, in
     /// order. An event too big for one alone is left out (the calling run notes the gap; the result brings it).
     /// </summary>
-    private static List<string> Packed(string call, JsonArray events, int maxBytes)
+    private static List<string> Packed(string call, IEnumerable<JsonNode?> events, int maxBytes)
     {
         var head = $"{{\"call\":{JsonValue.Create(call).ToJsonString()},\"events\":[";
         var bodies = new List<string>();

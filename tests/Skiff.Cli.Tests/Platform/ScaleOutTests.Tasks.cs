@@ -13,7 +13,8 @@ public sealed partial class ScaleOutTests
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
         // Each agent knows one server, so each stays where it is put: the caller's on A, the pool's on B.
         Start("agent", "--server", urlA, "--token", token, "--cache", _workspace.PathTo("agent-a"), "--name", "w-a", "--label", "zone=a");
-        Start("agent", "--server", urlB, "--token", token, "--cache", _workspace.PathTo("agent-b"), "--name", "w-b", "--label", "zone=b");
+        // Unsandboxed, so the task sees the test's folder.
+        Start("agent", "--server", urlB, "--token", token, "--cache", _workspace.PathTo("agent-b"), "--name", "w-b", "--label", "zone=b", "--no-sandbox");
         // The same project as TaskCallTests' (built once when both run in one test process).
         var project = PlatformFixture.SharedVariant("tasks", text => text.Replace("    // A small ETL as a DAG", TaskCallTests.Tasks, StringComparison.Ordinal));
         await BuildAsync(project);
