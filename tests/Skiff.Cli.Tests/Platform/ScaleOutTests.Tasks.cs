@@ -40,6 +40,7 @@ public sealed partial class ScaleOutTests
         response.EnsureSuccessStatusCode();
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
         var events = new List<JsonNode>();
+        var arrived = new List<DateTimeOffset>();
         async Task ReadUntilAsync(Func<JsonNode, bool> condition, string what)
         {
             try
@@ -49,6 +50,7 @@ public sealed partial class ScaleOutTests
                     if (line.Length > 0)
                     {
                         events.Add(JsonNode.Parse(line)!);
+                        arrived.Add(DateTimeOffset.UtcNow);
                         if (condition(events[^1]))
                         {
                             return;
@@ -79,5 +81,11 @@ public sealed partial class ScaleOutTests
             .ShouldBe([$"first line of {runId}:call_chatty:1", .. Enumerable.Range(0, 50).Select(i => $"line {i}")]);
         ((string?)task.Single(e => (string?)e["type"] == "output")["text"]).ShouldBe("chatty on stdout");
         events.Select(e => (long)e["seq"]!).ShouldBe([.. Enumerable.Range(1, events.Count).Select(i => (long)i)]);
+
+        // The figure for docs/tasks.md: from a line's time on the worker (B's agent) to its arrival at a follower on A.
+        var delays = events.Select((e, i) => (Event: e, Arrived: arrived[i]))
+            .Where(e => ((string?)e.Event["message"])?.StartsWith("line ", StringComparison.Ordinal) == true)
+            .Select(e => (e.Arrived - (DateTimeOffset)e.Event["ts"]!).TotalMilliseconds).Order().ToList();
+        output.WriteLine($"live task log line across servers, worker -> calling run's follower: median {delays[delays.Count / 2]:0.0} ms, max {delays[^1]:0.0} ms over {delays.Count} lines");
     }
 }
