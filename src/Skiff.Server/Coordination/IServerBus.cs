@@ -11,7 +11,8 @@ namespace Skiff.Server.Coordination;
 /// <remarks>
 /// Two implementations: <see cref="InProcessServerBus"/> for SQLite (one server: nobody else to tell) and
 /// <see cref="PostgresServerBus"/> on LISTEN/NOTIFY. Not a general message broker: payloads are a topic and a
-/// key, and requests are few and small (an activation, a run start, a cancel).
+/// key, requests are few and small (an activation, a run start, a cancel), and what one server sends another alone
+/// (<see cref="SendAsync"/>: a task's live events) fits in one notice and may be lost.
 /// </remarks>
 internal interface IServerBus : IAsyncDisposable
 {
