@@ -143,6 +143,9 @@ internal static partial class Log
     [LoggerMessage(8010, LogLevel.Warning, "the outcome agent {Agent} kept of task {Call} of pool {Pool} could not be recorded: {Problem}; the agent keeps it and sends it again when it next connects")]
     public static partial void TaskResultNotRecorded(ILogger logger, string call, string pool, string agent, string problem);
 
+    [LoggerMessage(8020, LogLevel.Warning, "live events of task {Call} could not be sent on to the server its caller waits on: {Problem}; they come with its result")]
+    public static partial void TaskEventsNotRelayed(ILogger logger, string call, string problem);
+
     [LoggerMessage(8011, LogLevel.Warning, "pool {Pool} has tasks waiting and is on no agent, and no connected agent can host it: {Reason} Its calls wait until one can")]
     public static partial void PoolUnplaceable(ILogger logger, string pool, string reason);
 }

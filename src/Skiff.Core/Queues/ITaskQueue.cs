@@ -81,6 +81,9 @@ internal static class TaskHeaders
     public const string PinnedRelease = "skiff-release";
     public const string TaskId = "skiff-task-id";
     public const string CallerAttempt = "skiff-caller-attempt";
+
+    /// <summary>The agent whose run made the call: the server holding it is where the task's live events go.</summary>
+    public const string CallerAgent = "skiff-caller-agent";
     public const string Traceparent = "traceparent";
 }
 

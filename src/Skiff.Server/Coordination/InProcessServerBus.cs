@@ -21,6 +21,10 @@ internal sealed class InProcessServerBus(string serverId) : IServerBus
 
     public Task PublishAsync(string topic, string key) => Task.CompletedTask;
 
+    public Task<bool> SendAsync(string server, string topic, string body, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    public int MaxBodyBytes(string server, string topic) => 0;
+
     public Task<JsonObject> RequestAsync(string server, JsonObject request, TimeSpan timeout, CancellationToken cancellationToken) =>
         server == ServerId && OnRequest is { } handle
             ? handle(request, cancellationToken)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text;
 using System.Text.Json.Nodes;
 using Npgsql;
 using Skiff.Core;
@@ -9,7 +10,8 @@ namespace Skiff.Server.Coordination;
 /// <summary>
 /// The bus of servers sharing a PostgreSQL database. Notices are <c>NOTIFY skiff_bus</c> with a payload of
 /// <c>sender</c>, <c>topic</c> and <c>key</c> on three lines, heard on one dedicated connection per server
-/// (<see cref="NpgsqlConnection.WaitAsync(TimeSpan, CancellationToken)"/>). A request is a row of
+/// (<see cref="NpgsqlConnection.WaitAsync(TimeSpan, CancellationToken)"/>); a message for one server alone
+/// (<see cref="SendAsync"/>) is a notice whose topic line is <c>&gt;target</c>, followed by its topic and body. A request is a row of
 /// <c>bus_requests</c>: the target claims it, writes the reply into it and notifies the sender, who reads and
 /// deletes it.
 /// </summary>
@@ -22,6 +24,9 @@ namespace Skiff.Server.Coordination;
 internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serverId, TimeProvider time) : IServerBus
 {
     private const string Channel = "skiff_bus";
+
+    /// <summary>PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (its default build), counted in UTF-8 here.</summary>
+    private const int MaxPayloadBytes = 7999;
     private readonly ConcurrentDictionary<long, TaskCompletionSource<JsonObject>> _waiting = new();
     private readonly ConcurrentDictionary<long, byte> _serving = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -73,6 +78,28 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
             // Waiters look in the store after the backstop anyway.
+        }
+    }
+
+    public int MaxBodyBytes(string server, string topic) =>
+        MaxPayloadBytes - Encoding.UTF8.GetByteCount($"{ServerId}\n>{server}\n{topic}\n");
+
+    public async Task<bool> SendAsync(string server, string topic, string body, CancellationToken cancellationToken)
+    {
+        if (Encoding.UTF8.GetByteCount(body) > MaxBodyBytes(server, topic))
+        {
+            return false;
+        }
+
+        try
+        {
+            // One statement, committed before the next send starts: PostgreSQL delivers notices in commit order.
+            await NotifyAsync($">{server}", $"{topic}\n{body}", cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception exception) when (exception is NpgsqlException or ObjectDisposedException or InvalidOperationException)
+        {
+            return false;
         }
     }
 
@@ -230,24 +257,35 @@ internal sealed class PostgresServerBus(NpgsqlDataSource dataSource, string serv
                 break;
             case "request" or "reply":
                 break;
-            default:
-                if (sender == ServerId)
+            case ['>', .. var target]:
+                // A message for one server (SendAsync): its topic and body follow.
+                if (target == ServerId && key.Split('\n', 2) is [var sentTopic, var body])
                 {
-                    return;
-                }
-
-                Action<string, string>[] handlers;
-                lock (_handlers)
-                {
-                    handlers = [.. _handlers];
-                }
-
-                foreach (var handler in handlers)
-                {
-                    handler(topic, key);
+                    Notify(sentTopic, body);
                 }
 
                 break;
+            default:
+                if (sender != ServerId)
+                {
+                    Notify(topic, key);
+                }
+
+                break;
+        }
+    }
+
+    private void Notify(string topic, string key)
+    {
+        Action<string, string>[] handlers;
+        lock (_handlers)
+        {
+            handlers = [.. _handlers];
+        }
+
+        foreach (var handler in handlers)
+        {
+            handler(topic, key);
         }
     }
 

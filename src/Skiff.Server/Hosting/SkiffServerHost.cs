@@ -131,10 +131,11 @@ internal static class SkiffServerHost
             taskQueue = options.RabbitMqTasks is { } broker
                 ? new Skiff.Agent.Queues.RabbitMqTaskQueue(broker, store, time)
                 : new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
-            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
+            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, bus, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
             // Pools deployed or moved onto agents already connected get their workers (docs/tasks.md, "Deployed runs").
             _ = agents.Tasks.KeepWorkersAsync();
             _ = agents.Tasks.WatchResultsAsync();
+            _ = agents.Tasks.CarryEventsAcrossServersAsync();
             // A pool is a location whose live release declares tasks; what it scales on is read from its queue at each scrape.
             _ = new PoolTaskGauges(
                 taskQueue,

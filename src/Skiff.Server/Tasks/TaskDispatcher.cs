@@ -1,12 +1,15 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Skiff.Core;
 using Skiff.Core.Messaging;
 using Skiff.Core.Queues;
 using Skiff.Server.Agents;
 using Skiff.Server.Api;
+using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
 
 namespace Skiff.Server.Tasks;
@@ -29,8 +32,14 @@ namespace Skiff.Server.Tasks;
 /// once; a server that dies loses its leases, which run out, or its broker connections, whose deliveries come back at
 /// once (docs/queues.md).
 /// </remarks>
-internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, TimeProvider time, CancellationToken stopping)
+internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Func<string, AgentSession?> sessionOf, IServerBus bus, TimeProvider time, CancellationToken stopping)
 {
+    /// <summary>The bus topic of a task's live events sent to the server whose agent's run waits for the call.</summary>
+    private const string EventsTopic = "task_events";
+
+    /// <summary>How long which server holds which agent is taken as read, for the live events of calls made on other servers.</summary>
+    private static readonly TimeSpan ConnectionsLookup = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// How often the results of the calls waiting here are looked up, all in one query (<see cref="WatchResultsAsync"/>):
     /// results this server records wake their calls at once, but a task dead-lettered because its lease ran out is only
@@ -53,6 +62,15 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     // The calls waited for here, as made, while they are; and those told why they wait (NoteWaitingAsync), told once.
     private readonly ConcurrentDictionary<string, AgentCallTask> _made = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _noted = new(StringComparer.Ordinal);
+
+    // The agent whose run made each call a worker here runs (from its headers), and the live events of those made through
+    // another server, on their way there; and events other servers sent for calls waited for here. Both bounded, and
+    // written without waiting: a batch that finds one full is left out of the live stream (the calling run notes the gap
+    // in the task's numbers, and the result brings the events), so neither the pool's agent nor the bus's listener waits
+    // on a slow PostgreSQL or a slow calling agent. 64 batches each way, as the pool's agent keeps.
+    private readonly ConcurrentDictionary<string, string> _callers = new(StringComparer.Ordinal);
+    private readonly Channel<(string Call, string Agent, JsonArray Events)> _toServers = Channel.CreateBounded<(string, string, JsonArray)>(new BoundedChannelOptions(64) { SingleReader = true });
+    private readonly Channel<string> _fromServers = Channel.CreateBounded<string>(new BoundedChannelOptions(64) { SingleReader = true });
 
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
@@ -86,7 +104,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             {
                 if (!queued)
                 {
-                    await queue.PublishAsync(call.Pool, Message(call), stopping).ConfigureAwait(false);
+                    await queue.PublishAsync(call.Pool, Message(call, agent), stopping).ConfigureAwait(false);
                 }
 
                 await EnsureWorkersAsync(call.Pool, stopping).ConfigureAwait(false);
@@ -177,8 +195,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     /// <summary>
     /// Events of a task that <paramref name="agent"/> runs for a worker here, as they happen (docs/tasks.md, "Live events"):
     /// sent on to the agent whose run waits for the call, which hands them to the run (it numbers and stores them as its
-    /// own). Dropped when the call is not waited for here (it was canceled or answered, or its caller's agent is connected
-    /// to another server: its events then come with the result), or when the agent does not run the call for this server.
+    /// own); when that agent is connected to another server, through the bus to that server (<see cref="CarryEventsAcrossServersAsync"/>).
+    /// Dropped when the call is not waited for (it was canceled or answered), or when the agent does not run the call for
+    /// this server.
     /// </summary>
     public async Task RelayEventsAsync(string agent, AgentTaskEvents taskEvents)
     {
@@ -189,9 +208,174 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             return;
         }
 
-        if (_waiting.TryGetValue(taskEvents.Call, out var caller) && sessionOf(caller) is { } session)
+        if (_waiting.TryGetValue(taskEvents.Call, out var caller))
         {
-            await session.TrySendAsync(taskEvents).ConfigureAwait(false);
+            if (sessionOf(caller) is { } session)
+            {
+                await session.TrySendAsync(taskEvents).ConfigureAwait(false);
+            }
+        }
+        else if (_callers.TryGetValue(taskEvents.Call, out var callerAgent) && sessionOf(callerAgent) is null)
+        {
+            // Its caller's agent is connected to another server, which waits for the call (a caller connected here that
+            // does not wait for it canceled it, or has its result). A full way leaves them out of the live stream: the
+            // pool's agent never waits on PostgreSQL.
+            _toServers.Writer.TryWrite((taskEvents.Call, callerAgent, taskEvents.Events));
+        }
+    }
+
+    /// <summary>
+    /// Until the server stops, carries live task events between servers (docs/tasks.md, "Live events"): those of tasks run
+    /// here for calls waited for on another server go to it, packed into as few bus messages as fit (a NOTIFY holds less
+    /// than 8000 bytes) and sent one after another, so they arrive in order; and those other servers send for calls waited
+    /// for here go to the calling agents, in the order they came.
+    /// </summary>
+    public Task CarryEventsAcrossServersAsync()
+    {
+        bus.Subscribe((topic, body) =>
+        {
+            if (topic == EventsTopic)
+            {
+                // Full: the calling agent takes them slower than they come; left out of the live stream.
+                _fromServers.Writer.TryWrite(body);
+            }
+        });
+        return Task.WhenAll(SendToServersAsync(), HandToCallersAsync());
+    }
+
+    private async Task SendToServersAsync()
+    {
+        IReadOnlyDictionary<string, string> holding = new Dictionary<string, string>();
+        var lookedUp = long.MinValue;
+        try
+        {
+            while (await _toServers.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            {
+                // Whatever came while the last notices were sent goes now, a call's batches in a row packed together.
+                var pending = new List<(string Call, string Agent, List<JsonNode?> Events)>();
+                while (_toServers.Reader.TryRead(out var batch))
+                {
+                    if (pending is [.., var last] && last.Call == batch.Call && last.Agent == batch.Agent)
+                    {
+                        last.Events.AddRange(batch.Events);
+                    }
+                    else
+                    {
+                        pending.Add((batch.Call, batch.Agent, [.. batch.Events]));
+                    }
+                }
+
+                foreach (var (call, agent, events) in pending)
+                {
+                    try
+                    {
+                        // Which server each agent is connected to: the one its calls are waited for on, since an agent sends
+                        // its calls again to the server it reconnects to. Looked at again when old, or sooner for an agent
+                        // not in it (connected since).
+                        var age = lookedUp == long.MinValue ? TimeSpan.MaxValue : time.GetElapsedTime(lookedUp);
+                        if (age > ConnectionsLookup || (!holding.ContainsKey(agent) && age > ConnectionsLookup / 8))
+                        {
+                            holding = (await store.ListAgentConnectionsAsync(stopping).ConfigureAwait(false)).ToDictionary(c => c.Agent, c => c.Server, StringComparer.Ordinal);
+                            lookedUp = time.GetTimestamp();
+                        }
+
+                        if (holding.GetValueOrDefault(agent) is not { } server || server == bus.ServerId)
+                        {
+                            continue;
+                        }
+
+                        foreach (var body in Packed(call, events, bus.MaxBodyBytes(server, EventsTopic)))
+                        {
+                            // Not sent (PostgreSQL is away): left out of the live stream, as a batch that finds the way full.
+                            await bus.SendAsync(server, EventsTopic, body, stopping).ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception exception) when (exception is not OperationCanceledException)
+                    {
+                        // The store is away for a moment (or worse, logged): these are left out, the next ones tried.
+                        Log.TaskEventsNotRelayed(Logger, call, exception.Message);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The server stops.
+        }
+    }
+
+    /// <summary>
+    /// A call's events as bus message bodies (<c>{"call":…,"events":[…]}</c>) of at most <paramref name="maxBytes"/> each, in
+    /// order. An event too big for one alone is left out (the calling run notes the gap; the result brings it).
+    /// </summary>
+    private static List<string> Packed(string call, IEnumerable<JsonNode?> events, int maxBytes)
+    {
+        var head = $"{{\"call\":{JsonValue.Create(call).ToJsonString()},\"events\":[";
+        var bodies = new List<string>();
+        var body = new StringBuilder(head);
+        var bytes = Encoding.UTF8.GetByteCount(head) + 2;
+        var count = 0;
+        foreach (var taskEvent in events)
+        {
+            var json = taskEvent?.ToJsonString() ?? "null";
+            var size = Encoding.UTF8.GetByteCount(json) + 1;
+            if (bytes + size > maxBytes && count > 0)
+            {
+                bodies.Add(body.Append("]}").ToString());
+                body.Clear().Append(head);
+                bytes = Encoding.UTF8.GetByteCount(head) + 2;
+                count = 0;
+            }
+
+            if (bytes + size > maxBytes)
+            {
+                continue;
+            }
+
+            body.Append(count > 0 ? "," : "").Append(json);
+            bytes += size;
+            count++;
+        }
+
+        if (count > 0)
+        {
+            bodies.Add(body.Append("]}").ToString());
+        }
+
+        return bodies;
+    }
+
+    private async Task HandToCallersAsync()
+    {
+        try
+        {
+            while (await _fromServers.Reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            {
+                while (_fromServers.Reader.TryRead(out var body))
+                {
+                    JsonNode? message;
+                    try
+                    {
+                        message = JsonNode.Parse(body);
+                    }
+                    catch (JsonException)
+                    {
+                        // Not from a server of this version: nothing to hand on.
+                        continue;
+                    }
+
+                    if (message is JsonObject && (string?)message["call"] is { } call && message["events"] is JsonArray events
+                        && _waiting.TryGetValue(call, out var caller) && sessionOf(caller) is { } session)
+                    {
+                        // Awaited: the next batch, of this call or another, goes after it.
+                        await session.TrySendAsync(new AgentTaskEvents(call, events)).ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The server stops.
         }
     }
 
@@ -366,10 +550,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         return null;
     }
 
-    private static TaskMessage Message(AgentCallTask call)
+    private static TaskMessage Message(AgentCallTask call, string agent)
     {
         var headers = new Dictionary<string, string>(StringComparer.Ordinal)
         {
+            [TaskHeaders.CallerAgent] = agent,
             [TaskHeaders.Task] = call.Task,
             [TaskHeaders.TaskId] = call.TaskId,
             [TaskHeaders.CallerRun] = call.Run,
@@ -561,6 +746,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             return true;
         }
 
+        if (task.Headers.GetValueOrDefault(TaskHeaders.CallerAgent) is { Length: > 0 } callerAgent)
+        {
+            _callers[task.Id] = callerAgent;
+        }
+
         AgentMessage reply;
         try
         {
@@ -586,6 +776,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         finally
         {
             _running.TryRemove(task.Id, out _);
+            _callers.TryRemove(task.Id, out _);
         }
 
         try

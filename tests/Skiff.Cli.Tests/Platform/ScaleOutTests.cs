@@ -12,7 +12,7 @@ namespace Skiff.Cli.Tests.Platform;
 /// nothing pending. Agents run in network namespaces of their own when the tests run as root (<see cref="AgentNetwork"/>).
 /// </summary>
 [Collection(PostgresServer.Collection)]
-public sealed class ScaleOutTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
+public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
 

@@ -10,7 +10,7 @@ namespace Skiff.Cli.Tests.Platform;
 /// </summary>
 public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper output) : IClassFixture<PlatformFixture>
 {
-    private const string Tasks = """
+    internal const string Tasks = """
             jobs.Task("double", (TaskContext context, int n) =>
             {
                 context.Logger.LogInformation("doubling {N} on attempt {Attempt} as {TaskId}", n, context.Attempt, context.TaskId);

@@ -42,6 +42,55 @@ public sealed class PostgresServerBusTests(PostgresServer server) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task Messages_sent_to_one_server_are_heard_by_it_alone_in_the_order_sent_and_one_too_long_for_a_notice_is_refused()
+    {
+        var a = await StartBusAsync("server-a");
+        var b = await StartBusAsync("server-b");
+        var c = await StartBusAsync("server-c");
+        var heardByB = new ConcurrentQueue<string>();
+        var heardByC = new ConcurrentQueue<string>();
+        var allHeard = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.Subscribe((topic, body) =>
+        {
+            if (topic != "events")
+            {
+                return;
+            }
+
+            heardByB.Enqueue($"{topic}/{body}");
+            if (heardByB.Count == 100)
+            {
+                allHeard.TrySetResult();
+            }
+        });
+        var cCaughtUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        c.Subscribe((topic, body) =>
+        {
+            heardByC.Enqueue($"{topic}/{body}");
+            if (topic == "after")
+            {
+                cCaughtUp.TrySetResult();
+            }
+        });
+        // The longest body that fits, with a multi-byte character: counted in UTF-8 bytes, as PostgreSQL counts them.
+        var longest = "é" + new string('x', a.MaxBodyBytes("server-b", "events") - 2);
+
+        (await a.SendAsync("server-b", "events", longest + "x", CancellationToken.None)).ShouldBeFalse("a NOTIFY payload must stay under 8000 bytes");
+        (await a.SendAsync("server-b", "events", longest, CancellationToken.None)).ShouldBeTrue();
+        for (var i = 1; i < 100; i++)
+        {
+            (await a.SendAsync("server-b", "events", $"line\n{i}", CancellationToken.None)).ShouldBeTrue();
+        }
+
+        await allHeard.Task.WaitAsync(Deadline);
+        heardByB.ShouldBe([$"events/{longest}", .. Enumerable.Range(1, 99).Select(i => $"events/line\n{i}")]);
+        // Heard in the order a sent them: once c hears a's next notice, it would have heard any of those sent to b.
+        await a.PublishAsync("after", "all");
+        await cCaughtUp.Task.WaitAsync(Deadline);
+        heardByC.ShouldBe(["after/all"]);
+    }
+
+    [Fact]
     public async Task A_request_is_answered_by_the_server_it_names_and_a_failure_there_comes_back_as_its_message()
     {
         var a = await StartBusAsync("server-a");
