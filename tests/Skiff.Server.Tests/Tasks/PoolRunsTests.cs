@@ -13,9 +13,9 @@ namespace Skiff.Server.Tests.Tasks;
 /// <summary>
 /// A pool that scales (<c>--replicas 0..N</c>) whose release also declares jobs (docs/tasks.md, "Scaling a pool"): a run
 /// of one of its jobs is its work, so the pool is not scaled down, and its agent not told to stop it, while the run
-/// goes; it goes down to MIN an idle period after the run ended. A second pool with no work, deployed after the run
-/// started, is the witness that the scaler made a pass past the first one's idle period. A scripted agent at the
-/// protocol's boundary holds the run.
+/// goes; it goes down to MIN an idle period after the run ended, and a run at zero places it again. A second pool with
+/// no work, deployed after the run started, is the witness that the scaler made a pass past the first one's idle
+/// period. A scripted agent at the protocol's boundary holds the runs.
 /// </summary>
 public sealed class PoolRunsTests : IAsyncLifetime
 {
@@ -73,6 +73,18 @@ public sealed class PoolRunsTests : IAsyncLifetime
         await agent.EndRunAsync(run);
         await WaitUntilAsync(() => agent.Deactivated.Skip(before).Contains("meshing"), "the pool goes to zero once its run has ended");
         (await _server.Store.GetRunAsync(run, CancellationToken.None))!.Status.ShouldBe("succeeded");
+
+        // At zero, a run of its job places the pool on an agent as it starts, as a task call would.
+        ((await _server.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("meshing") ?? []).ShouldBeEmpty();
+        using (var started = await http.PostAsJsonAsync("api/v1/runs", new { location = "meshing", job = "mesh_all" }))
+        {
+            var body = await started.Content.ReadAsStringAsync();
+            started.StatusCode.ShouldBe(HttpStatusCode.Created, body);
+            ((string?)JsonNode.Parse(body)!["status"]).ShouldBe("running", body);
+        }
+
+        (await _server.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("meshing").ShouldBe(["a-1"]);
+        agent.HeldRuns.Count.ShouldBe(1);
     }
 
     private static async Task DeployAsync(HttpClient http, string location, Digest release)
