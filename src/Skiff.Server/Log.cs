@@ -131,8 +131,8 @@ internal static partial class Log
     [LoggerMessage(8006, LogLevel.Information, "pool {Pool} scaled down off agent {Agent}, whose worker held no task: on {Count} agent(s) now")]
     public static partial void PoolScaledDown(ILogger logger, string pool, string agent, int count);
 
-    [LoggerMessage(8007, LogLevel.Information, "pool {Pool} has {Work} task(s) ready or in flight: placed on {Count} agent(s), scaling to {Desired}")]
-    public static partial void PoolScaling(ILogger logger, string pool, long work, int count, int desired);
+    [LoggerMessage(8007, LogLevel.Information, "pool {Pool} has {Work} task(s) ready or in flight and {Runs} run(s) not ended: placed on {Count} agent(s), scaling to {Desired}")]
+    public static partial void PoolScaling(ILogger logger, string pool, long work, int runs, int count, int desired);
 
     [LoggerMessage(8008, LogLevel.Warning, "the pools that scale could not be checked: {Problem}; the next check, in {Interval}, tries again")]
     public static partial void PoolsNotScaled(ILogger logger, string problem, TimeSpan interval);

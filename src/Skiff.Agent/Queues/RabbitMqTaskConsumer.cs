@@ -67,11 +67,16 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 continue;
             }
 
-            if (delivery.DeliveryCount > 1
-                && (await Store.GetTaskResultAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false) is not null
-                    || await Store.HasTaskAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false)))
+            var done = delivery.DeliveryCount > 1 ? await Store.GetTaskResultAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false) : null;
+            if (done is not null || (delivery.DeliveryCount > 1 && await Store.HasTaskAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false)))
             {
                 // Done already, or running in the store's custody: this copy is redundant, and running it again would be wrong.
+                if (done is not null)
+                {
+                    // Recorded again, which keeps the first result and settles this copy (a call canceled while it waited here).
+                    await Store.RecordTaskResultAsync(done, linked.Token).ConfigureAwait(false);
+                }
+
                 await AckAsync(tag).ConfigureAwait(false);
                 continue;
             }

@@ -168,8 +168,10 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
     internal void Forget(RabbitMqTaskConsumer consumer) => _consumers.TryRemove(consumer, out _);
 
     /// <summary>
-    /// Ready and unacknowledged messages of the pool's queue, as the management API last sampled them, plus the tasks in
-    /// the store's custody (running long, or failed there and about to go back to the broker).
+    /// Ready and unacknowledged messages of the pool's queue, as the management API last sampled them, less the copies of
+    /// calls canceled while they waited there (<see cref="ITaskStore.RecordCanceledOnBrokerAsync"/>: a worker that takes
+    /// one only settles it), plus the tasks in the store's custody (running long, or failed there and about to go back to
+    /// the broker).
     /// </summary>
     public async Task<PoolTaskCounts> CountAsync(string pool, CancellationToken cancellationToken)
     {
@@ -189,6 +191,11 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
             }
         }
 
+        // Taken off the ready first, where such a copy waits; never below zero, as the sample may predate the copies.
+        var canceled = await _store.CountBrokerCopiesAsync(pool, cancellationToken).ConfigureAwait(false);
+        var canceledReady = Math.Min(canceled, ready);
+        ready -= canceledReady;
+        unacknowledged = Math.Max(0, unacknowledged - (canceled - canceledReady));
         var custody = await _store.CountTasksAsync(pool, cancellationToken).ConfigureAwait(false);
         return new PoolTaskCounts(ready + custody.Ready, unacknowledged + custody.InFlight);
     }

@@ -45,9 +45,20 @@ internal interface ITaskStore
 
     /// <summary>
     /// Records a task's result unless it has one, and takes the task off the store's queue if it is there, in one
-    /// transaction. Returns false, changing nothing else, when a result was recorded before: the first one counts.
+    /// transaction. Returns false when a result was recorded before: the first one counts, and all this changes then is
+    /// that a copy the result left on a broker (<see cref="RecordCanceledOnBrokerAsync"/>) is settled.
     /// </summary>
     Task<bool> RecordTaskResultAsync(TaskResult result, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records the result of a call canceled while its task waits on a broker, unless it has one, marked as leaving that
+    /// copy there: it is counted by <see cref="CountBrokerCopiesAsync"/> until a worker takes it and records a result for
+    /// it (which changes nothing else). Returns false, changing nothing, when a result was recorded before.
+    /// </summary>
+    Task<bool> RecordCanceledOnBrokerAsync(TaskResult result, CancellationToken cancellationToken);
+
+    /// <summary>How many of <paramref name="pool"/>'s tasks have a result and a copy still on the broker (<see cref="RecordCanceledOnBrokerAsync"/>): no work for it.</summary>
+    Task<long> CountBrokerCopiesAsync(string pool, CancellationToken cancellationToken);
 
     /// <summary>The task's recorded result, or null.</summary>
     Task<TaskResult?> GetTaskResultAsync(string taskId, CancellationToken cancellationToken);

@@ -435,10 +435,21 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     public void ScaleTo(string location, int replicas) => _scaledTo[location] = replicas;
 
     /// <summary>
+    /// The runs of <paramref name="location"/> that have not ended, by the agent running each (null: queued): those recorded,
+    /// and those this server is starting on an agent connected here, recorded once the agent answers. A pool that scales
+    /// is busy while it has one, and is not taken off an agent running one (docs/tasks.md, "Scaling a pool").
+    /// </summary>
+    public async Task<IReadOnlyList<ActiveRuns>> ActiveRunsAsync(string location, CancellationToken cancellationToken) =>
+        [
+            .. await store.CountActiveRunsAsync(location, cancellationToken).ConfigureAwait(false),
+            .. runs.StartingOn(location).GroupBy(agent => agent, StringComparer.Ordinal).Select(g => new ActiveRuns(g.Key, g.Count())),
+        ];
+
+    /// <summary>
     /// Takes a pool that scales off agents until it is on <paramref name="replicas"/>, one agent at a time and only where
-    /// its worker holds no task (<see cref="Tasks.TaskDispatcher.TryRetire"/>): the placement is removed first, so no new
-    /// worker starts there, and put back when the worker turns out busy. The agents it left are told to stop it. Returns
-    /// how many agents it is on after.
+    /// its worker holds no task (<see cref="Tasks.TaskDispatcher.TryRetire"/>) and no run of it is running or starting
+    /// (<see cref="ActiveRunsAsync"/>): the placement is removed first, so no new worker or run starts there, and put back
+    /// when the agent turns out busy. The agents it left are told to stop it. Returns how many agents it is on after.
     /// </summary>
     public async Task<int> ScaleDownAsync(string location, int replicas, CancellationToken cancellationToken)
     {
@@ -467,6 +478,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 {
                     // Moved meanwhile: the next pass looks again.
                     break;
+                }
+
+                // Looked at once its placement is gone: a run started later goes to another agent, or places the pool afresh.
+                if (fleet.Connected.ContainsKey(agent)
+                    && (await ActiveRunsAsync(location, cancellationToken).ConfigureAwait(false)).Any(r => r.Agent == agent))
+                {
+                    // A run of the pool's own jobs runs there (or is starting): stopping the location would refuse or strand it.
+                    await store.ReplacePlacementAsync(location, next, placed, CancellationToken.None).ConfigureAwait(false);
+                    continue;
                 }
 
                 if (Tasks is { } tasks && !tasks.TryRetire(location, agent))

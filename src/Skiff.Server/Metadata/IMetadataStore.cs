@@ -202,6 +202,13 @@ internal interface IMetadataStore : ITaskStore, IAsyncDisposable
     Task<IReadOnlyList<string>> ListLocationsWithQueuedRunsAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// A location's runs that have not ended: how many each agent is running, and how many are queued (one entry with a
+    /// null agent). Agents with none are left out; empty when nothing runs or waits. What keeps a pool that scales up, and
+    /// on the agents running its runs (docs/tasks.md, "Scaling a pool").
+    /// </summary>
+    Task<IReadOnlyList<ActiveRuns>> CountActiveRunsAsync(string location, CancellationToken cancellationToken);
+
+    /// <summary>
     /// The releases a blob garbage collector must keep: every location's live release, the releases of
     /// each location's <see cref="RetainedDeploymentsPerLocation"/> most recent deployments (so they can
     /// be rolled back to), of every pending deployment, and of every running run.

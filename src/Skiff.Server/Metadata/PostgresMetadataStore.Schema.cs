@@ -346,6 +346,14 @@ internal sealed partial class PostgresMetadataStore
         """
         ALTER TABLE locations ADD COLUMN runs text;
         """,
+
+        // Calls canceled while their task waited on a broker (docs/tasks.md, "Scaling a pool"): the canceled result is
+        // recorded at once, marked as leaving a copy on the broker until a worker takes and settles it; such copies are no
+        // work for the pool's scaling.
+        """
+        ALTER TABLE task_results ADD COLUMN broker_copy boolean NOT NULL DEFAULT false;
+        CREATE INDEX task_results_broker_copies ON task_results (pool) WHERE broker_copy;
+        """,
     ];
 
     /// <summary>The newest schema version this code knows.</summary>

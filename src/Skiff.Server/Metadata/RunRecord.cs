@@ -47,3 +47,8 @@ internal sealed record RunRecord(
 /// <param name="Agent">The agent running it; null only for runs recorded before agents were.</param>
 /// <param name="LastSeq">The highest event sequence number stored for it; 0 when none is.</param>
 internal sealed record RunningRun(string Id, string? Agent, long LastSeq);
+
+/// <summary>How many of a location's runs that have not ended one agent is running (<see cref="IMetadataStore.CountActiveRunsAsync"/>).</summary>
+/// <param name="Agent">The agent; null for the runs still queued, which have none yet.</param>
+/// <param name="Runs">How many; never 0.</param>
+internal sealed record ActiveRuns(string? Agent, int Runs);

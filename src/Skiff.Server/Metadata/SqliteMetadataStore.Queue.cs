@@ -208,4 +208,20 @@ internal sealed partial class SqliteMetadataStore
                 reader => reader.GetString(0),
                 cancellationToken),
             cancellationToken);
+
+    public Task<IReadOnlyList<ActiveRuns>> CountActiveRunsAsync(string location, CancellationToken cancellationToken) =>
+        ReadAsync(
+            connection => ListAsync(
+                // The statuses written out, not bound, so each half reads its partial index (runs_running_by_location, runs_queued).
+                Sql(
+                    connection,
+                    $"""
+                    SELECT agent, count(*) FROM runs WHERE location = $location AND status = '{RunStatuses.Running}' GROUP BY agent
+                    UNION ALL
+                    SELECT NULL, count(*) FROM runs WHERE location = $location AND status = '{RunStatuses.Queued}' HAVING count(*) > 0;
+                    """,
+                    ("$location", location)),
+                reader => new ActiveRuns(reader.IsDBNull(0) ? null : reader.GetString(0), (int)reader.GetInt64(1)),
+                cancellationToken),
+            cancellationToken);
 }

@@ -335,6 +335,14 @@ internal sealed partial class SqliteMetadataStore
         """
         ALTER TABLE locations ADD COLUMN runs TEXT;
         """,
+
+        // Calls canceled while their task waited on a broker (docs/tasks.md, "Scaling a pool"): the canceled result is
+        // recorded at once, marked as leaving a copy on the broker until a worker takes and settles it; such copies are no
+        // work for the pool's scaling.
+        """
+        ALTER TABLE task_results ADD COLUMN broker_copy INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX task_results_broker_copies ON task_results (pool) WHERE broker_copy = 1;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -205,7 +205,27 @@ internal sealed partial class SqliteMetadataStore
         ArgumentNullException.ThrowIfNull(result);
         ArgumentException.ThrowIfNullOrEmpty(result.TaskId, nameof(result));
         ArgumentException.ThrowIfNullOrEmpty(result.Pool, nameof(result));
-        return WriteAsync(transaction => InsertResultAsync(transaction, result, cancellationToken), cancellationToken);
+        return WriteAsync(transaction => InsertResultAsync(transaction, result, brokerCopy: false, cancellationToken), cancellationToken);
+    }
+
+    public Task<bool> RecordCanceledOnBrokerAsync(TaskResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentException.ThrowIfNullOrEmpty(result.TaskId, nameof(result));
+        ArgumentException.ThrowIfNullOrEmpty(result.Pool, nameof(result));
+        return WriteAsync(transaction => InsertResultAsync(transaction, result, brokerCopy: true, cancellationToken), cancellationToken);
+    }
+
+    public Task<long> CountBrokerCopiesAsync(string pool, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pool);
+        return ReadAsync(
+            async connection =>
+            {
+                using var command = Sql(connection, "SELECT count(*) FROM task_results WHERE pool = $pool AND broker_copy = 1;", ("$pool", pool));
+                return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            },
+            cancellationToken);
     }
 
     public Task<IReadOnlySet<string>> ListTaskResultIdsAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken)
@@ -291,17 +311,20 @@ internal sealed partial class SqliteMetadataStore
     }
 
     private Task DeadLetterAsync(SqliteTransaction transaction, string taskId, string pool, int deliveries, string error, DateTimeOffset now, CancellationToken cancellationToken) =>
-        InsertResultAsync(transaction, new TaskResult(taskId, pool, Succeeded: false, Payload: null, error, deliveries, now), cancellationToken);
+        InsertResultAsync(transaction, new TaskResult(taskId, pool, Succeeded: false, Payload: null, error, deliveries, now), brokerCopy: false, cancellationToken);
 
-    /// <summary>Records the result unless one is recorded, and takes the task off the queue either way: a task with a result is done.</summary>
-    private static async Task<bool> InsertResultAsync(SqliteTransaction transaction, TaskResult result, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records the result unless one is recorded, and takes the task off the queue either way: a task with a result is done.
+    /// A result recorded before that left a copy on the broker (<see cref="RecordCanceledOnBrokerAsync"/>) no longer does.
+    /// </summary>
+    private static async Task<bool> InsertResultAsync(SqliteTransaction transaction, TaskResult result, bool brokerCopy, CancellationToken cancellationToken)
     {
         var recorded = await ExecuteAsync(
             Sql(
                 transaction,
                 """
-                INSERT INTO task_results (task_id, pool, succeeded, payload, error, deliveries, recorded_at)
-                VALUES ($id, $pool, $succeeded, $payload, $error, $deliveries, $at) ON CONFLICT (task_id) DO NOTHING;
+                INSERT INTO task_results (task_id, pool, succeeded, payload, error, deliveries, recorded_at, broker_copy)
+                VALUES ($id, $pool, $succeeded, $payload, $error, $deliveries, $at, $brokerCopy) ON CONFLICT (task_id) DO NOTHING;
                 """,
                 ("$id", result.TaskId),
                 ("$pool", result.Pool),
@@ -309,9 +332,16 @@ internal sealed partial class SqliteMetadataStore
                 ("$payload", result.Payload),
                 ("$error", result.Error),
                 ("$deliveries", result.Deliveries),
-                ("$at", Time(result.RecordedAt))),
+                ("$at", Time(result.RecordedAt)),
+                ("$brokerCopy", brokerCopy ? 1 : 0)),
             cancellationToken).ConfigureAwait(false) == 1;
         await ExecuteAsync(Sql(transaction, "DELETE FROM tasks WHERE id = $id;", ("$id", result.TaskId)), cancellationToken).ConfigureAwait(false);
+        if (!recorded && !brokerCopy)
+        {
+            // A worker took a canceled call's copy off the broker and settled it: it is no longer there.
+            await ExecuteAsync(Sql(transaction, "UPDATE task_results SET broker_copy = 0 WHERE task_id = $id AND broker_copy = 1;", ("$id", result.TaskId)), cancellationToken).ConfigureAwait(false);
+        }
+
         return recorded;
     }
 

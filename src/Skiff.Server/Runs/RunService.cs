@@ -63,6 +63,9 @@ internal sealed class RunService
 
     public void StartFailed(string runId) => _starting.TryRemove(runId, out _);
 
+    /// <summary>The agents (one entry per run) on which runs of <paramref name="location"/> are being started through this server and are not recorded yet.</summary>
+    public IEnumerable<string?> StartingOn(string location) => _starting.Values.Where(r => r.Location == location).Select(r => r.Agent);
+
     /// <summary>
     /// Called in receive order for every reply from an agent, before the waiting request sees it. A run's record
     /// waits out a store that cannot be reached (until <paramref name="cancellationToken"/>): the agent has
@@ -70,7 +73,8 @@ internal sealed class RunService
     /// </summary>
     public async Task HandleReplyAsync(AgentMessage reply, CancellationToken cancellationToken)
     {
-        if (reply is RunStartedReply started && _starting.TryRemove(started.Run, out var run))
+        // Forgotten once recorded, not before: a pool that scales counts it meanwhile (StartingOn), and must not miss it in between.
+        if (reply is RunStartedReply started && _starting.TryGetValue(started.Run, out var run))
         {
             var tried = false;
             await MetadataOutage.RideOutAsync(
@@ -92,6 +96,7 @@ internal sealed class RunService
                 _time,
                 TimeSpan.MaxValue,
                 cancellationToken).ConfigureAwait(false);
+            _starting.TryRemove(started.Run, out _);
             _metrics.RunStarted();
             Log.RunStarted(Logger, run.Id, run.Location, run.Job, run.Agent);
         }

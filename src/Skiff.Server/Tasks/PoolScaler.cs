@@ -9,10 +9,12 @@ namespace Skiff.Server.Tasks;
 
 /// <summary>
 /// How many agents a pool deployed with <c>--replicas MIN..MAX</c> is to be on (docs/tasks.md, "Scaling a pool"), from
-/// its work: its ready plus in-flight tasks, as KEDA would see them on /metrics.
+/// its work: its ready plus in-flight tasks, as KEDA would see them on /metrics, and the runs of its own jobs that have
+/// not ended.
 /// </summary>
 /// <remarks>
 /// Up at once: <c>clamp(ready + in_flight, MIN, MAX)</c>, one replica per task, so a task for a pool at zero places it.
+/// Runs do not add replicas (a run's start places the pool on an agent for it), but a pool with one is busy.
 /// Down only to MIN, and only once the pool has had no work for <paramref name="idlePeriod"/>: a pool whose work shrinks
 /// keeps its replicas until it is idle, so a burst after a lull finds them warm and placements do not follow every
 /// task's end. The idle time counts from the last pass that saw work, or from the first pass that saw the pool.
@@ -21,11 +23,14 @@ internal sealed class PoolScaleRule(TimeProvider time, TimeSpan idlePeriod)
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _busyAt = new(StringComparer.Ordinal);
 
-    /// <summary>The replicas <paramref name="pool"/> is to be on, now on <paramref name="placed"/>, with <paramref name="work"/> ready or in flight.</summary>
-    public int Desired(string pool, int placed, long work, int min, int max)
+    /// <summary>
+    /// The replicas <paramref name="pool"/> is to be on, now on <paramref name="placed"/>, with <paramref name="work"/> tasks
+    /// ready or in flight and <paramref name="runs"/> of its own runs queued, starting or running.
+    /// </summary>
+    public int Desired(string pool, int placed, long work, int min, int max, int runs = 0)
     {
         var now = time.GetUtcNow();
-        if (work > 0)
+        if (work > 0 || runs > 0)
         {
             _busyAt[pool] = now;
             return Math.Clamp(Math.Max(placed, (int)Math.Min(work, max)), min, max);
@@ -40,10 +45,10 @@ internal sealed class PoolScaleRule(TimeProvider time, TimeSpan idlePeriod)
 
 /// <summary>
 /// Scales the pools deployed with <c>--replicas MIN..MAX</c>: every <see cref="Interval"/> it counts each one's ready and
-/// in-flight tasks, asks <see cref="PoolScaleRule"/> how many agents it is to be on, and has the <see cref="AgentHub"/>
+/// in-flight tasks and its runs not yet ended, asks <see cref="PoolScaleRule"/> how many agents it is to be on, and has the <see cref="AgentHub"/>
 /// place it there: more agents through the normal rebalance (health-gated, on agents that match its <c>--on</c>), fewer
-/// only off agents whose worker holds no task (<see cref="AgentHub.ScaleDownAsync"/>). One count of the queue per such
-/// pool per pass.
+/// only off agents whose worker holds no task and that run none of its runs (<see cref="AgentHub.ScaleDownAsync"/>). One
+/// count of the queue and one of the runs per such pool per pass.
 /// </summary>
 internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHub agents, PoolScaleRule rule, ILogger logger, CancellationToken stopping)
 {
@@ -137,11 +142,14 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
             var placed = placedOn.Count(connected.Contains);
             var counts = await queue.CountAsync(location.Name, cancellationToken).ConfigureAwait(false);
             var work = counts.Ready + counts.InFlight;
-            var desired = rule.Desired(location.Name, placed, work, min, location.Replicas);
+            // A run of the pool's own jobs is its work too: scaled down meanwhile, its agent would be told to stop the location
+            // the run needs (one still starting there is refused).
+            var runs = (await agents.ActiveRunsAsync(location.Name, cancellationToken).ConfigureAwait(false)).Sum(r => r.Runs);
+            var desired = rule.Desired(location.Name, placed, work, min, location.Replicas, runs);
             agents.ScaleTo(location.Name, desired);
             if (desired != placed && _logged.GetValueOrDefault(location.Name) != (placed, desired))
             {
-                Log.PoolScaling(logger, location.Name, work, placed, desired);
+                Log.PoolScaling(logger, location.Name, work, runs, placed, desired);
             }
 
             _logged[location.Name] = (placed, desired);

@@ -136,9 +136,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>
     /// The caller of a call stopped waiting (its run was canceled): the call is no longer answered, a task running for it
-    /// is canceled on its agent, and one still queued in the store is settled as canceled at once (it is no work for its
-    /// pool's scaling any more); a broker's copy is settled as canceled by the worker here that takes it (this server only:
-    /// through another server it still runs).
+    /// is canceled on its agent, and one still queued is settled as canceled at once (it is no work for its pool's scaling
+    /// any more); a broker's copy, left in its queue, is taken and discarded by the worker here that takes it (this server
+    /// only: through another server it still runs).
     /// </summary>
     public async Task CancelAsync(AgentCancelCall cancel)
     {
@@ -170,19 +170,21 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     {
         try
         {
+            var canceled = Canceled("the call was canceled before a worker took it");
+            var result = new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(canceled.ToJsonString()), Error: null, Deliveries: 0, time.GetUtcNow());
             if (!await store.HasTaskAsync(call, stopping).ConfigureAwait(false))
             {
+                // On a broker (or settled already, when this changes nothing): its copy cannot be taken from the middle of
+                // the queue, so the result is recorded with the mark that a copy is left there, which the pool's count
+                // leaves out (it is no work: a pool at zero is not placed only to settle it). The worker here that takes
+                // the copy settles it without running it (through another server, it runs and its outcome is discarded).
+                await store.RecordCanceledOnBrokerAsync(result, stopping).ConfigureAwait(false);
                 return;
             }
 
             // Still queued in the store: settled as canceled now, which takes it off the queue, so a pool at zero is not
-            // placed only to settle it. (A broker's copy cannot be taken from the middle of its queue; a worker that takes
-            // it settles it, and a pool that scales on a broker counts it until then.) A worker that took it meanwhile
-            // finds it canceled, or its result a duplicate.
-            var canceled = Canceled("the call was canceled before a worker took it");
-            await store.RecordTaskResultAsync(
-                new TaskResult(call, pool, Succeeded: true, Encoding.UTF8.GetBytes(canceled.ToJsonString()), Error: null, Deliveries: 0, time.GetUtcNow()),
-                stopping).ConfigureAwait(false);
+            // placed only to settle it. A worker that took it meanwhile finds it canceled, or its result a duplicate.
+            await store.RecordTaskResultAsync(result, stopping).ConfigureAwait(false);
             // No worker will take it from the store now.
             _canceled.TryRemove(call, out _);
         }

@@ -74,7 +74,7 @@ public sealed class PoolScalingTests : IDisposable
         var run = await SkiffAsync(client, "run", "caller", "call", "--param", "n=21");
         run.ExitCode.ShouldBe(0, run.ToString());
         run.Stdout.ShouldContain("result 42", Case.Sensitive, run.ToString());
-        await server.WaitForLineAsync(line => line.Contains("pool pool has 1 task(s) ready or in flight: placed on 0 agent(s), scaling to 1", StringComparison.Ordinal), Deadline, after: beforeRun);
+        await server.WaitForLineAsync(line => line.Contains("pool pool has 1 task(s) ready or in flight and 0 run(s) not ended: placed on 0 agent(s), scaling to 1", StringComparison.Ordinal), Deadline, after: beforeRun);
 
         // Idle again: back to none, off an agent whose worker held no task (logged as it happens, after the run).
         await server.WaitForLineAsync(line => line.Contains("pool pool scaled down off agent worker-", StringComparison.Ordinal), Deadline, after: beforeRun);

@@ -42,6 +42,25 @@ public abstract class RunQueueContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_locations_runs_not_ended_are_counted_by_the_agent_running_them_and_the_queued_apart()
+    {
+        var none = await _store.CountActiveRunsAsync("app", CancellationToken.None);
+        await _store.SetLocationMaxConcurrentAsync("app", 3, CancellationToken.None);
+        foreach (var (id, agent) in new[] { ("r-1", "agent-1"), ("r-2", "agent-2"), ("r-3", "agent-1"), ("r-4", "agent-1"), ("r-5", "agent-1") })
+        {
+            await _store.QueueRunAsync(Requested(id), agent, CancellationToken.None);
+        }
+
+        (await _store.CompleteRunAsync("r-1", RunStatuses.Failed, "gone", CancellationToken.None)).ShouldBeTrue();
+        var counted = await _store.CountActiveRunsAsync("app", CancellationToken.None);
+
+        none.ShouldBeEmpty();
+        // r-2 and r-3 run (r-1 ended), r-4 and r-5 wait for a slot: queued runs have no agent yet.
+        counted.OrderBy(r => r.Agent, StringComparer.Ordinal).ShouldBe([new ActiveRuns(null, 2), new ActiveRuns("agent-1", 1), new ActiveRuns("agent-2", 1)]);
+        (await _store.CountActiveRunsAsync("other", CancellationToken.None)).ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task Of_twenty_runs_requested_at_once_through_two_servers_no_more_start_than_the_limit_until_runs_end()
     {
         await _store.SetLocationMaxConcurrentAsync("app", 2, CancellationToken.None);

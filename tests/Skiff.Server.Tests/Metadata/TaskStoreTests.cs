@@ -62,6 +62,26 @@ public abstract class TaskStoreTests : IAsyncLifetime
         none.ShouldBeEmpty();
         found.Order(StringComparer.Ordinal).ToList().ShouldBe(["run-1:mesh:1/1", "run-1:mesh:3/1"], "the recorded ones, not the queued one nor the unknown");
     }
+
+    [Fact]
+    public async Task A_call_canceled_on_a_broker_counts_as_a_copy_left_there_until_a_worker_records_a_result_for_it()
+    {
+        var canceled = new TaskResult("run-1:mesh:1/1", "meshing", Succeeded: true, Encoding.UTF8.GetBytes("canceled"), Error: null, 0, DateTimeOffset.UtcNow);
+        (await _store.RecordCanceledOnBrokerAsync(canceled, CancellationToken.None)).ShouldBeTrue();
+        (await _store.RecordCanceledOnBrokerAsync(canceled with { TaskId = "run-1:mesh:2/1" }, CancellationToken.None)).ShouldBeTrue();
+        await _store.RecordTaskResultAsync(canceled with { TaskId = "run-1:mesh:3/1", Payload = Encoding.UTF8.GetBytes("42") }, CancellationToken.None);
+        (await _store.RecordCanceledOnBrokerAsync(canceled with { TaskId = "run-1:mesh:3/1" }, CancellationToken.None)).ShouldBeFalse("it had a result: nothing is left on the broker for it");
+        var left = await _store.CountBrokerCopiesAsync("meshing", CancellationToken.None);
+        var otherPool = await _store.CountBrokerCopiesAsync("other", CancellationToken.None);
+
+        // A worker took the first copy and settled it: the canceled result stays, the copy is gone.
+        (await _store.RecordTaskResultAsync(canceled with { Payload = Encoding.UTF8.GetBytes("ran anyway"), Deliveries = 1 }, CancellationToken.None)).ShouldBeFalse();
+        var afterWorker = await _store.CountBrokerCopiesAsync("meshing", CancellationToken.None);
+
+        (left, otherPool, afterWorker).ShouldBe((2L, 0L, 1L));
+        Encoding.UTF8.GetString((await _store.GetTaskResultAsync("run-1:mesh:1/1", CancellationToken.None))!.Payload!).ShouldBe("canceled");
+        Encoding.UTF8.GetString((await _store.GetTaskResultAsync("run-1:mesh:3/1", CancellationToken.None))!.Payload!).ShouldBe("42");
+    }
 }
 
 public sealed class SqliteTaskStoreTests : TaskStoreTests

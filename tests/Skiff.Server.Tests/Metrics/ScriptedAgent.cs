@@ -31,6 +31,25 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     /// <summary>The tasks it says a location's version serves (as a code server lists them), by location; none for the others.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, JsonArray> Tasks { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// When set, a run it is sent starts and stays running (its start is answered, its <c>run_started</c> sent) until
+    /// <see cref="EndRunAsync"/>; otherwise a run ends at once.
+    /// </summary>
+    public bool HoldsRuns { get; set; }
+
+    /// <summary>The runs it holds running (<see cref="HoldsRuns"/>), by id.</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, StartRunRequest> HeldRuns { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The locations the server told it to stop (<c>deactivate</c>), in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Deactivated { get; } = new();
+
+    /// <summary>Ends a run it holds, succeeded.</summary>
+    public async Task EndRunAsync(string run)
+    {
+        HeldRuns.TryRemove(run, out var start).ShouldBeTrue($"run {run} is not held");
+        await SendAsync(new AgentRunEvent(run, Event(start!, 2, "run_succeeded", new JsonObject { ["duration_ms"] = 1L })));
+    }
+
     /// <summary>Connects and says hello, then sends <paramref name="afterHello"/> before answering anything the server sends (as an agent sends what it kept); <paramref name="tasks"/> are the tasks it says its locations serve from the start, and <paramref name="labels"/> its labels; it speaks agent protocol <paramref name="protocol"/>.</summary>
     public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null, int protocol = AgentProtocol.Version)
     {
@@ -81,6 +100,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                     await SendAsync(new ActivatedReply(activate.Location, activate.Release, true, new ActivationTimingsMs(1, 1, 1, 1, 4), 0, Definitions: [], Tasks: Tasks.TryGetValue(activate.Location, out var tasks) ? (JsonArray)tasks.DeepClone() : null) { Request = activate.Request });
                     break;
                 case DeactivateRequest deactivate:
+                    Deactivated.Enqueue(deactivate.Location);
                     await SendAsync(new AgentOkReply { Request = deactivate.Request });
                     break;
                 case AgentRunTask or AgentTaskEvents or AgentTaskResult:
@@ -89,6 +109,11 @@ internal sealed class ScriptedAgent : IAsyncDisposable
                     break;
                 case AgentTaskRecorded recorded:
                     Recorded.Writer.TryWrite(recorded.Call);
+                    break;
+                case StartRunRequest start when HoldsRuns:
+                    HeldRuns[start.Run] = start;
+                    await SendAsync(new RunStartedReply(start.Run, start.Release) { Request = start.Request });
+                    await SendAsync(new AgentRunEvent(start.Run, Event(start, 1, "run_started")));
                     break;
                 case StartRunRequest start:
                     await SendAsync(new RunStartedReply(start.Run, start.Release) { Request = start.Request });

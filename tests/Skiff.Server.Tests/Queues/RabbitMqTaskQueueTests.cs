@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using Skiff.Agent.Queues;
 using Skiff.Core.Queues;
 using Skiff.Testing;
 
@@ -90,6 +91,39 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
         {
             (await Queue.GetResultAsync($"t-{i:D3}", CancellationToken.None)).ShouldNotBeNull().Succeeded.ShouldBeTrue();
         }
+    }
+
+    [Fact]
+    public async Task Copies_of_calls_canceled_while_they_wait_on_the_broker_are_no_work_until_a_worker_settles_them()
+    {
+        var store = ((RabbitMqTaskQueue)Queue).Store;
+        await Queue.PublishAsync(Pool, Task("kept"), CancellationToken.None);
+        await Queue.PublishAsync(Pool, Task("canceled"), CancellationToken.None);
+        await CountsBecomeAsync(new PoolTaskCounts(2, 0));
+
+        // The broker's sample still holds both copies (nothing took them); the store's marks are read at each count.
+        await store.RecordCanceledOnBrokerAsync(Canceled("canceled"), CancellationToken.None);
+        (await Queue.CountAsync(Pool, CancellationToken.None)).ShouldBe(new PoolTaskCounts(1, 0));
+        await store.RecordCanceledOnBrokerAsync(Canceled("kept"), CancellationToken.None);
+        (await Queue.CountAsync(Pool, CancellationToken.None)).ShouldBe(new PoolTaskCounts(0, 0), "all that waits is canceled: a pool at zero stays there");
+
+        await using (var consumer = await Queue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "w1" }, CancellationToken.None))
+        {
+            foreach (var id in (string[])["kept", "canceled"])
+            {
+                var delivery = await ReceiveAsync(consumer);
+                delivery.Task.Id.ShouldBe(id);
+                (await consumer.CompleteAsync(delivery, Bytes("ran anyway"), CancellationToken.None)).ShouldBeFalse("the canceled result was recorded first");
+            }
+        }
+
+        // Settled, the copies no longer count against new work.
+        (await store.CountBrokerCopiesAsync(Pool, CancellationToken.None)).ShouldBe(0);
+        await Queue.PublishAsync(Pool, Task("new"), CancellationToken.None);
+        await CountsBecomeAsync(new PoolTaskCounts(1, 0));
+        Encoding.UTF8.GetString((await Queue.GetResultAsync("kept", CancellationToken.None))!.Payload!).ShouldBe("canceled");
+
+        TaskResult Canceled(string id) => new(id, Pool, Succeeded: true, Bytes("canceled"), Error: null, Deliveries: 0, DateTimeOffset.UtcNow);
     }
 
     [Fact]

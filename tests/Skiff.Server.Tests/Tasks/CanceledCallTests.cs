@@ -55,12 +55,70 @@ public sealed class CanceledCallTests : IAsyncLifetime
     /// Waits until the server has dealt with every message the agent sent before: it reads an agent's messages in order, so
     /// the refusal of a call of no pool, sent after them, comes once they were.
     /// </summary>
-    private static async Task DealtWithAsync(ScriptedAgent agent, int n)
+    internal static async Task DealtWithAsync(ScriptedAgent agent, int n)
     {
         await agent.SendAsync(new AgentCallTask($"r-9:probe:{n}/1", $"r-9:probe:{n}", "nowhere", "probe", "r-9", "probe", 1));
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         while ((await agent.TaskMessages.Reader.ReadAsync(deadline.Token)) is not AgentTaskResult { Code: "refused" } refused || refused.Call != $"r-9:probe:{n}/1")
         {
         }
+    }
+}
+
+/// <summary>
+/// The same on RabbitMQ, whose copy of a call cannot be taken from the middle of its queue: the canceled result is
+/// recorded at once, marked as leaving a copy on the broker, which the pool's count leaves out (docs/tasks.md, "Scaling a
+/// pool"), so a pool at zero is not placed only for a worker to discard it.
+/// </summary>
+[Collection(RabbitMqBroker.Collection)]
+public sealed class CanceledBrokerCallTests(RabbitMqBroker broker) : IAsyncLifetime
+{
+    // A pool of this test's own on the shared broker.
+    private readonly string _pool = $"m{Guid.NewGuid():N}"[..12];
+    private readonly Workspace _workspace = new();
+    private RunningServer _server = null!;
+
+    public async Task InitializeAsync() =>
+        _server = await SkiffServerHost.StartAsync(
+            new ServerOptions
+            {
+                DataDirectory = _workspace.PathTo("server"),
+                Port = 0,
+                ScrubBytesPerSecond = 0,
+                RabbitMqTasks = new Skiff.Agent.Queues.RabbitMqTaskQueueOptions { Uri = broker.Uri, ManagementUri = broker.ManagementUri },
+            },
+            TimeProvider.System,
+            CancellationToken.None);
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _workspace.Dispose();
+    }
+
+    [Fact]
+    public async Task A_call_canceled_while_it_waits_on_the_broker_is_settled_as_canceled_with_its_copy_marked_as_no_work()
+    {
+        var call = "r-1:mesh:1/1";
+        await using (await ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "gpu-1", new HostCapacity(2), new AgentLoad(0, 0, 0, []),
+            tasks: new Dictionary<string, JsonArray> { [_pool] = [new JsonObject { ["name"] = "reconstruct" }] }))
+        {
+            await MetricsEndpointTests.DeployAsync(_server, _pool, await MetricsEndpointTests.ReleaseAsync(_server, _workspace, _pool, "1.0.0"));
+        }
+
+        await using var caller = await ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "cpu-1", new HostCapacity(2), new AgentLoad(0, 0, 0, []));
+        await caller.SendAsync(new AgentCallTask(call, "r-1:mesh:1", _pool, "reconstruct", "r-1", "mesh", 1, JsonValue.Create(2)));
+        await CanceledCallTests.DealtWithAsync(caller, 1);
+        await caller.SendAsync(new AgentCancelCall(call));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        while (await _server.Store.GetTaskResultAsync(call, CancellationToken.None) is null)
+        {
+            await Task.Delay(20, deadline.Token);
+        }
+
+        var result = (await _server.Store.GetTaskResultAsync(call, CancellationToken.None))!;
+        ((string?)JsonNode.Parse(result.Payload!)!["error"]!["type"]).ShouldBe(typeof(OperationCanceledException).FullName);
+        result.Deliveries.ShouldBe(0);
+        (await _server.Store.CountBrokerCopiesAsync(_pool, CancellationToken.None)).ShouldBe(1, "its copy waits on the broker, where no worker took it");
     }
 }

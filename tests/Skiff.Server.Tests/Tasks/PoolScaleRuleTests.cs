@@ -59,6 +59,21 @@ public sealed class PoolScaleRuleTests
         rule.Desired("pool", placed: 5, work: 9, min: 0, max: 2).ShouldBe(2);
     }
 
+    [Fact]
+    public void A_run_of_the_pools_own_job_keeps_it_busy_but_adds_no_replica()
+    {
+        var rule = new PoolScaleRule(_time, Idle);
+        rule.Desired("pool", placed: 1, work: 0, min: 0, max: 8, runs: 3).ShouldBe(1, "a run is placed by its own start");
+        _time.Advance(Idle);
+        rule.Desired("pool", placed: 1, work: 0, min: 0, max: 8, runs: 1).ShouldBe(1, "running for a whole idle period: still busy");
+        rule.Desired("pool", placed: 1, work: 2, min: 0, max: 8, runs: 1).ShouldBe(2, "tasks still add replicas");
+        _time.Advance(Idle - TimeSpan.FromSeconds(1));
+        rule.Desired("pool", placed: 2, work: 0, min: 0, max: 8).ShouldBe(2, "its run ended less than an idle period ago");
+        _time.Advance(TimeSpan.FromSeconds(1));
+        rule.Desired("pool", placed: 2, work: 0, min: 0, max: 8).ShouldBe(0);
+        rule.Desired("pool", placed: 0, work: 0, min: 0, max: 8, runs: 1).ShouldBe(0, "a queued run places the pool as it starts");
+    }
+
     [Theory]
     [InlineData("3", null, 3)]
     [InlineData("0..8", 0, 8)]

@@ -85,7 +85,7 @@ public sealed class UnplaceablePoolTests : IAsyncLifetime
     }
 
     /// <summary>The server's log lines, as formatted.</summary>
-    private sealed class CollectingLogs : ILoggerProvider, ILogger
+    internal sealed class CollectingLogs : ILoggerProvider, ILogger
     {
         private readonly List<string> _lines = [];
 
