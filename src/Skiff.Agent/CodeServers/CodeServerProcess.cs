@@ -119,10 +119,10 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             }
 
             var connection = await accept.ConfigureAwait(false);
-            HelloMessage hello;
+            byte[] line;
             try
             {
-                hello = CodeServerHello.Check(await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false), launch.Name);
+                line = await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false);
             }
             catch (Exception exception) when (exception is CodeServerException or SocketException)
             {
@@ -146,6 +146,19 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
                 var ended = new ProcessExit(process.ExitCode, await stderr.SnapshotAfterExitAsync().ConfigureAwait(false));
                 throw new CodeServerException($"{launch.Name} {ended.Describe()}\nbefore it said hello; it did not start.");
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
+            // Apart from the read: a hello this agent refuses (another protocol) is the reason, not how the process
+            // exits once the agent hangs up on it.
+            HelloMessage hello;
+            try
+            {
+                hello = CodeServerHello.Check(line, launch.Name);
             }
             catch
             {
