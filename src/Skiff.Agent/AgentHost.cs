@@ -245,7 +245,7 @@ internal sealed class AgentHost : IAsyncDisposable
         }
 
         await EnsureIntactAsync(location, live.Materialized, cancellationToken).ConfigureAwait(false);
-        var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})" }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
+        var process = await CodeServerProcess.StartAsync(live.Launch with { Name = $"run worker {runId} ({location} {live.Release.Short})", ProcessName = ProcessNames.RunWorker(location) }, _options.ActivationTimeout, cancellationToken, _standbys).ConfigureAwait(false);
         _standbys.Replenish(live.Launch);
         process.TaskCalls = CallTaskAsync;
         RunHandle inner;
@@ -349,7 +349,7 @@ internal sealed class AgentHost : IAsyncDisposable
         using var deadline = new CancellationTokenSource(_options.ActivationTimeout);
         await EnsureIntactAsync(state.Name, live.Materialized, deadline.Token).ConfigureAwait(false);
         var process = await CodeServerProcess.StartAsync(
-            live.Launch with { Name = $"shared run host of {state.Name} ({live.Release.Short})" },
+            live.Launch with { Name = $"shared run host of {state.Name} ({live.Release.Short})", ProcessName = ProcessNames.SharedRunHost(state.Name) },
             state.Settings.ActivationTimeout ?? _options.ActivationTimeout,
             deadline.Token,
             _standbys).ConfigureAwait(false);
@@ -365,7 +365,7 @@ internal sealed class AgentHost : IAsyncDisposable
                 if (_sharedHosts.TryRemove(KeyValuePair.Create((state.Name, live.Release), host)))
                 {
                     Report(state.Name, live.Release, AgentReportKind.RunHostDied,
-                        $"the shared run host (pid {process.ProcessId}) {exited.Result.Describe()}; every run it hosted ended failed, and the next run starts a new one");
+                        $"the shared run host ({process.DescribeProcessId()}) {exited.Result.Describe()}; every run it hosted ended failed, and the next run starts a new one");
                     _ = process.DisposeAsync().AsTask();
                 }
             },
@@ -438,7 +438,7 @@ internal sealed class AgentHost : IAsyncDisposable
     }
 
     /// <summary>The process ids of the shared run hosts up now: for tests and benchmarks.</summary>
-    internal IReadOnlyList<int> SharedRunHostProcessIds => [.. _sharedHosts.Values.Where(h => !h.Process.Exited.IsCompleted).Select(h => h.Process.ProcessId)];
+    internal IReadOnlyList<int> SharedRunHostProcessIds => [.. _sharedHosts.Values.Where(h => !h.Process.Exited.IsCompleted).Select(h => h.Process.ProgramProcessId)];
 
     /// <summary>
     /// Where the task calls of this agent's runs go (docs/tasks.md): the connection to the server, which queues them on
@@ -758,6 +758,7 @@ internal sealed class AgentHost : IAsyncDisposable
         return new CodeServerLaunch(_options.DotnetHost, release.ExecArguments([]), release.SourceDirectory)
         {
             Name = $"code server of {state.Name} ({release.Release.Short})",
+            ProcessName = ProcessNames.CodeServer(state.Name),
             Environment = environment,
             Standby = new StandbyShape(release.RuntimeConfigFile, release.DepsFile, release.PackagesDirectory, release.EntryAssemblyFile, [], ReleaseVariables),
             Isolation = _isolation.For(state.Name, materialized, state.Settings.MemoryLimit),

@@ -24,7 +24,8 @@ public static class SkiffApp
           run JOB [--param NAME=VALUE]... [--json]
                                                  run a job here and print its events
                                                  (exit 0 succeeded, 1 failed, 2 bad input, 130 canceled)
-          serve --connect SOCKET                 serve the code-server protocol to a Skiff agent
+          serve --connect SOCKET [--name NAME]   serve the code-server protocol to a Skiff agent,
+                                                 named NAME for ps -e, top and pgrep
         """;
 
     /// <summary>Declares the program's jobs and does what the command line asks.</summary>
@@ -89,6 +90,11 @@ public static class SkiffApp
 
             case "serve" when Values(args, "--connect") is [var socket]:
             {
+                if (Values(args, "--name") is [var name])
+                {
+                    ProcessName.Set(name);
+                }
+
                 // Disposed when serving ends (the agent's shutdown, after the run), which flushes the last spans.
                 using var traces = StartTraceExport();
                 return await new CodeServer(jobs, time, catalog.BuildTasks()).ServeAsync(socket, CancellationToken.None).ConfigureAwait(false);

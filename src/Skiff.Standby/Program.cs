@@ -21,6 +21,17 @@ if (args is not ["--await", var socketPath])
     return 2;
 }
 
+// For ps -e, top and pgrep, where it is otherwise one more `dotnet` beside the code servers; the release it becomes
+// names itself again (Skiff.Sdk's ProcessName: /proc/self/comm is the thread-group leader's name from any thread).
+try
+{
+    File.WriteAllText("/proc/self/comm", "skiff-standby");
+}
+catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+{
+    // No /proc: it keeps the name it has.
+}
+
 JsonDocument? start;
 using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
 {

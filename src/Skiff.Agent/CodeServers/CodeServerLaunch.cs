@@ -20,4 +20,14 @@ internal sealed record CodeServerLaunch(string FileName, IReadOnlyList<string> A
 
     /// <summary>A label for messages, such as the location and release.</summary>
     public string Name { get; init; } = "code server";
+
+    /// <summary>
+    /// What the process names itself (its comm: what <c>ps -e</c>, <c>top</c> and <c>pgrep</c> show), passed as
+    /// <c>serve … --name NAME</c>; see <see cref="ProcessNames"/>. Null leaves it <c>dotnet</c>.
+    /// </summary>
+    public string? ProcessName { get; init; }
+
+    /// <summary>What Main gets after the program's own arguments: serve the protocol on <paramref name="socketPath"/>, under <see cref="ProcessName"/>.</summary>
+    public List<string> ServeArguments(string socketPath) =>
+        ProcessName is { } name ? ["serve", "--connect", socketPath, "--name", name] : ["serve", "--connect", socketPath];
 }

@@ -40,6 +40,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
     private CodeServerProcess(Process process, Socket connection, string socketDirectory, string name, OutputTail stderr, HelloMessage hello, IsolatedProcess? isolated)
     {
+        ProgramProcessId = PeerProcessId(connection) ?? process.Id;
         _isolated = isolated;
         _process = process;
         _connection = connection;
@@ -54,7 +55,19 @@ internal sealed class CodeServerProcess : IAsyncDisposable
     /// <summary>The code server's first message: protocol and SDK versions, process id.</summary>
     public HelloMessage Hello { get; }
 
+    /// <summary>The process the agent started: the program's own, or bubblewrap's when it is sandboxed.</summary>
     public int ProcessId => _process.Id;
+
+    /// <summary>
+    /// The program's own process (the <c>dotnet</c> that serves, which <c>ps</c> shows under its <see cref="CodeServerLaunch.ProcessName"/>),
+    /// as this agent's pid namespace numbers it: <see cref="ProcessId"/> unless sandboxed, when that is bubblewrap's
+    /// and the program is a grandchild of it, numbered 2 in its own namespace (which is all its hello can say).
+    /// </summary>
+    public int ProgramProcessId { get; }
+
+    /// <summary>The process for a report: "pid 1234", or "pid 1234, sandboxed by bwrap pid 1230".</summary>
+    public string DescribeProcessId() =>
+        ProgramProcessId == ProcessId ? $"pid {ProgramProcessId}" : $"pid {ProgramProcessId}, sandboxed by bwrap pid {ProcessId}";
 
     /// <summary>Completes when the process has exited (and the connection is closed), with how it ended.</summary>
     public Task<ProcessExit> Exited => _exited.Task;
@@ -106,10 +119,10 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             }
 
             var connection = await accept.ConfigureAwait(false);
-            HelloMessage hello;
+            byte[] line;
             try
             {
-                hello = CodeServerHello.Check(await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false), launch.Name);
+                line = await ReadHelloAsync(connection, deadline.Token).ConfigureAwait(false);
             }
             catch (Exception exception) when (exception is CodeServerException or SocketException)
             {
@@ -140,6 +153,19 @@ internal sealed class CodeServerProcess : IAsyncDisposable
                 throw;
             }
 
+            // Apart from the read: a hello this agent refuses (another protocol) is the reason, not how the process
+            // exits once the agent hangs up on it.
+            HelloMessage hello;
+            try
+            {
+                hello = CodeServerHello.Check(line, launch.Name);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
+
             return new CodeServerProcess(process, connection, socketDirectory, launch.Name, stderr, hello, isolated);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -159,7 +185,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
 
     private static (Process Process, OutputTail Stderr) StartCold(CodeServerLaunch launch, string socketPath, IsolatedProcess? isolated)
     {
-        List<string> arguments = [.. launch.Arguments, "serve", "--connect", socketPath];
+        List<string> arguments = [.. launch.Arguments, .. launch.ServeArguments(socketPath)];
         return Spawn(isolated?.Wrap(launch.FileName, arguments, launch.WorkingDirectory, launch.Environment)
             ?? new SpawnCommand(launch.FileName, arguments, launch.WorkingDirectory, launch.Environment));
     }
@@ -225,7 +251,7 @@ internal sealed class CodeServerProcess : IAsyncDisposable
         try
         {
             isolated?.Adopt(standby.Process.Id);
-            await standby.HandOverAsync(launch, [.. launch.Standby!.AppArguments, "serve", "--connect", socketPath], cancellationToken).ConfigureAwait(false);
+            await standby.HandOverAsync(launch, [.. launch.Standby!.AppArguments, .. launch.ServeArguments(socketPath)], cancellationToken).ConfigureAwait(false);
             return (standby.Process, standby.Stderr);
         }
         catch (IOException)
@@ -645,6 +671,30 @@ internal sealed class CodeServerProcess : IAsyncDisposable
             }
 
             line.Add(one[0]);
+        }
+    }
+
+    /// <summary>
+    /// The process that connected (SO_PEERCRED), in this process's pid namespace: the kernel records the peer when it
+    /// connects and translates its pid for the reader, so it is the program's own process however deep in a sandbox it
+    /// is, and a standby that became it connected from its own process too. Null where the option does not exist.
+    /// </summary>
+    private static int? PeerProcessId(Socket connection)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        const int SolSocket = 1, SoPeerCred = 17;
+        Span<byte> credentials = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        try
+        {
+            return connection.GetRawSocketOption(SolSocket, SoPeerCred, credentials) >= 4 && BitConverter.ToInt32(credentials) is > 0 and var pid ? pid : null;
+        }
+        catch (SocketException)
+        {
+            return null;
         }
     }
 

@@ -68,8 +68,8 @@ internal sealed class LiveVersion : IAsyncDisposable
 
     public int Restarts { get; private set; }
 
-    /// <summary>The code server's process id; 0 while it is down.</summary>
-    public int ProcessId => Volatile.Read(ref _server)?.ProcessId ?? 0;
+    /// <summary>The code server's process id (its own dotnet process, also when sandboxed); 0 while it is down.</summary>
+    public int ProcessId => Volatile.Read(ref _server)?.ProgramProcessId ?? 0;
 
     /// <summary>
     /// The code server, once it serves: a task delivered while it restarts after a crash waits for it rather than failing
@@ -141,7 +141,7 @@ internal sealed class LiveVersion : IAsyncDisposable
             {
                 try
                 {
-                    crash = $"the code server process {(await server.Exited.WaitAsync(_stopping.Token).ConfigureAwait(false)).Describe()}";
+                    crash = $"the code server process ({server.DescribeProcessId()}) {(await server.Exited.WaitAsync(_stopping.Token).ConfigureAwait(false)).Describe()}";
                 }
                 catch (OperationCanceledException)
                 {
@@ -205,7 +205,7 @@ internal sealed class LiveVersion : IAsyncDisposable
                 Restarts++;
                 Health = VersionHealth.Healthy;
                 Changed();
-                _report(AgentReportKind.Restarted, $"the code server is serving again (pid {restarted.ProcessId}, restart {Restarts})");
+                _report(AgentReportKind.Restarted, $"the code server is serving again ({restarted.DescribeProcessId()}, restart {Restarts})");
             }
             catch (OperationCanceledException)
             {

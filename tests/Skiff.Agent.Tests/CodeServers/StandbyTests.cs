@@ -37,7 +37,7 @@ public sealed class StandbyTests(Releases releases)
         {
             (await harness.ActivateAsync("analytics", releases.V1)).Succeeded.ShouldBeTrue();
             await harness.Agent.StandbysStartedAsync();
-            StandbyProcesses(cache).ShouldHaveSingleItem();
+            HostProcesses.Name(StandbyProcesses(cache).ShouldHaveSingleItem()).ShouldBe("skiff-standby", "named for ps -e, top and pgrep");
 
             // A memory limit is part of the process's environment: the waiting standby cannot become this.
             var limited = await harness.ActivateAsync("analytics", releases.V2, new LocationSettings { MemoryLimit = MemoryLimit.Parse("400MiB") });

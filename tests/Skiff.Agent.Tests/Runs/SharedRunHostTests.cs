@@ -44,6 +44,34 @@ public sealed class SharedRunHostTests(Releases releases)
     }
 
     [Fact]
+    public async Task The_shared_run_host_code_server_and_run_processes_are_named_for_ps_by_role_and_location()
+    {
+        await using var harness = new AgentHarness(releases);
+        // Long enough to be cut to the kernel's 15 bytes.
+        (await harness.ActivateAsync("analytics-nightly", releases.V1, Shared)).Succeeded.ShouldBeTrue();
+        await harness.Agent.StandbysStartedAsync();
+        var taken = harness.Agent.StandbysTaken;
+        var go = Path.Combine(releases.Scratch, Guid.NewGuid().ToString("N"));
+        var shared = await harness.Agent.StartRunAsync("analytics-nightly", "twice", new JsonObject { ["n"] = 1, ["file"] = go }, null, AgentHarness.Timeout());
+        var host = harness.Agent.SharedRunHostProcessIds.ShouldHaveSingleItem();
+        // A process whose command line was that of a standby (Skiff.Sdk.Tests' ProcessNameTests check the name is the
+        // process's when Main does not run on the main thread, as a standby's may not).
+        harness.Agent.StandbysTaken.ShouldBe(taken + 1, "the host is a standby that was waiting");
+        (await harness.ActivateAsync("ps-isolated", releases.V1)).Succeeded.ShouldBeTrue();
+        var isolated = await harness.Agent.StartRunAsync("ps-isolated", "twice", new JsonObject { ["n"] = 2, ["file"] = go }, null, AgentHarness.Timeout());
+
+        HostProcesses.Name(host).ShouldBe("runs:analytics-");
+        HostProcesses.Name(harness.Agent.Describe("analytics-nightly")!.CodeServerProcessId).ShouldBe("cs:analytics-ni");
+        HostProcesses.Name(harness.Agent.Describe("ps-isolated")!.CodeServerProcessId).ShouldBe("cs:ps-isolated");
+        HostProcesses.Parent(HostProcesses.Named("run:ps-isolated").ShouldHaveSingleItem()).ShouldBe(Environment.ProcessId, "the run's own process, a child of the agent");
+        await File.WriteAllTextAsync(go, "go");
+        foreach (var run in new[] { shared, isolated })
+        {
+            ((string?)(await run.Completion.WaitAsync(AgentHarness.Deadline))["type"]).ShouldBe("run_succeeded");
+        }
+    }
+
+    [Fact]
     public async Task Runs_of_a_location_are_isolated_unless_it_says_shared()
     {
         LocationSettings.Default.Runs.ShouldBe(RunHosting.Isolated);

@@ -110,6 +110,32 @@ public sealed class SandboxTests(Releases releases) : IDisposable
     }
 
     [Fact]
+    public async Task A_sandboxed_shared_run_host_is_named_and_its_death_reported_by_its_own_process_not_bubblewraps()
+    {
+        await using var harness = Sandboxed();
+        (await harness.ActivateAsync("boxed", releases.V1, new LocationSettings { Runs = Skiff.Agent.Runs.RunHosting.Shared })).Succeeded.ShouldBeTrue();
+        var run = await harness.Agent.StartRunAsync("boxed", "slow", null, null, AgentHarness.Timeout());
+
+        // The pids the agent gives are of the processes that serve, as ps shows them: grandchildren of bubblewrap's.
+        var host = harness.Agent.SharedRunHostProcessIds.ShouldHaveSingleItem();
+        var codeServer = harness.Agent.Describe("boxed")!.CodeServerProcessId;
+        HostProcesses.Name(host).ShouldBe("runs:boxed");
+        HostProcesses.Name(codeServer).ShouldBe("cs:boxed");
+        var bwrap = HostProcesses.Parent(HostProcesses.Parent(host));
+        HostProcesses.Name(bwrap).ShouldBe("bwrap");
+        HostProcesses.Parent(bwrap).ShouldBe(Environment.ProcessId, "the agent started bubblewrap, which started the host");
+
+        System.Diagnostics.Process.GetProcessById(host).Kill();
+        var end = await run.Completion.WaitAsync(AgentHarness.Deadline);
+        var report = await harness.WaitForReportAsync("boxed", AgentReportKind.RunHostDied);
+
+        ((string?)end["type"]).ShouldBe("run_failed");
+        ((string)end["reason"]!).ShouldContain("the shared run host died");
+        report.Message.ShouldStartWith($"the shared run host (pid {host}, sandboxed by bwrap pid {bwrap}) ");
+        harness.Agent.Describe("boxed")!.CodeServerProcessId.ShouldBe(codeServer, "the code server is untouched");
+    }
+
+    [Fact]
     public async Task A_fork_bomb_is_stopped_by_the_locations_process_limit()
     {
         await using var harness = Sandboxed();

@@ -172,7 +172,7 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
         var project = fixture.Variant("future-sdk", text => text.Replace(
             "return await SkiffApp.RunAsync",
             """
-            if (args is ["serve", "--connect", var socketPath])
+            if (args is ["serve", "--connect", var socketPath, ..])
             {
                 using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
                 socket.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
