@@ -76,18 +76,20 @@ public sealed partial class DeployTests
     [Fact]
     public async Task A_location_set_to_no_exp_refuses_an_experimental_release_and_keeps_what_was_live()
     {
-        var project = fixture.Variant("experimental-guarded", text => text);
+        // A copy never built, to show the refusal builds nothing. What is allowed later is Hello with the same package: the
+        // same release, built once for the run (ExportImageTests deploys it too), not a second restore and build of a copy.
+        var unbuilt = fixture.Variant("experimental-guarded", text => text);
         var plain = await DeployAsync(fixture.Hello, "exp-guarded");
         var refuse = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--no-exp");
-        var refused = await Platform.SkiffAsync("deploy", project, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0");
+        var refused = await Platform.SkiffAsync("deploy", unbuilt, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0");
         // Refused by the CLI before the restore and build (the server would refuse it after them).
-        var builtAfterRefusal = Directory.Exists(Path.Combine(project, "obj", "skiff"));
+        var builtAfterRefusal = Directory.Exists(Path.Combine(unbuilt, "obj", "skiff"));
         var afterRefusal = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray()
             .OfType<JsonObject>().Single(l => (string?)l["location"] == "exp-guarded");
         var historyAfterRefusal = JsonNode.Parse((await Platform.SkiffAsync("history", "exp-guarded", "--json")).Stdout)!.AsArray();
         var table = await Platform.SkiffAsync("locations");
         var allow = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--exp");
-        var allowed = await Platform.SkiffAsync("deploy", project, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0", "--json");
+        var allowed = await Platform.SkiffAsync("deploy", fixture.Hello, "--location", "exp-guarded", "--exp", "YamlDotNet@18.0.0", "--json");
         // Refused again while the experimental release is live: it stays live, and an environment change re-activates it.
         var refuseAgain = await Platform.SkiffAsync("locations", "set", "exp-guarded", "--no-exp");
         var envChange = await Platform.SkiffAsync("env", "set", "exp-guarded", "GREETING=still experimental");
@@ -129,8 +131,9 @@ public sealed partial class DeployTests
         var builtAfterLocked = Directory.Exists(Path.Combine(project, "obj", "skiff"));
         var syntax = await Platform.SkiffAsync("deploy", project, "--location", "exp-locked", "--exp", "YamlDotNet");
         var range = await Platform.SkiffAsync("deploy", project, "--location", "exp-locked", "--exp", "YamlDotNet@[18.0.0,)");
-        var conflict = await Platform.SkiffAsync("deploy", project, "--location", "exp-locked", "--exp", "Newtonsoft.Json@13.0.1");
-        var present = await Platform.SkiffAsync("deploy", project, "--location", "exp-locked", "--exp", "Cronos@0.13.0");
+        // These two need the project's restored closure: Hello's, restored once for the run, not a restore of the copy.
+        var conflict = await Platform.SkiffAsync("deploy", fixture.Hello, "--location", "exp-locked", "--exp", "Newtonsoft.Json@13.0.1");
+        var present = await Platform.SkiffAsync("deploy", fixture.Hello, "--location", "exp-locked", "--exp", "Cronos@0.13.0");
         var locations = JsonNode.Parse((await Platform.SkiffAsync("locations", "--json")).Stdout)!.AsArray();
 
         locked.ExitCode.ShouldNotBe(0);

@@ -78,6 +78,18 @@ public sealed class PlatformFixture : IAsyncLifetime
         "if (args.Length > 0) throw new InvalidOperationException(\"broken on purpose\");\nreturn await SkiffApp.RunAsync",
         StringComparison.Ordinal));
 
+    /// <summary>
+    /// Hello that greets "Howdy, {Name}!": a second release of the same project, for tests that need two and do not care
+    /// what differs. Shared because a fresh copy costs a restore and a full build (tens of CPU seconds in CI).
+    /// </summary>
+    public static string Howdy => SharedVariant("howdy", text => text.Replace("Hello, {Name}!", "Howdy, {Name}!", StringComparison.Ordinal));
+
+    /// <summary>Hello whose Main sleeps 8 s before it hands over to Skiff: its activation is still going when a test cuts something under it.</summary>
+    public static string SlowToStart => SharedVariant("slow-to-start", text => text.Replace(
+        "return await SkiffApp.RunAsync",
+        "System.Threading.Thread.Sleep(8000);\nreturn await SkiffApp.RunAsync",
+        StringComparison.Ordinal));
+
     /// <summary>A copy of Hello whose Program.cs is changed by <paramref name="edit"/>.</summary>
     public string Variant(string name, Func<string, string> edit)
     {

@@ -75,10 +75,8 @@ public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHe
         var (database, metadata) = await NewDatabaseAsync();
         var (serverA, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
-        var slow = _workspace.CopySample("Hello", "SlowHello");
         // Main takes 8 s before it hands over to Skiff: the activation is still going when A is killed.
-        var program = Path.Combine(slow, "Program.cs");
-        File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(8000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
+        var slow = PlatformFixture.SlowToStart;
         Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
 
         await BuildAsync(slow);
@@ -166,10 +164,9 @@ public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHe
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
         var hello = PlatformFixture.SharedHello;
-        var slow = _workspace.CopySample("Hello", "SlowHello");
-        // Main takes 3 s before it hands over to Skiff: PostgreSQL is away and back while the activation goes on.
-        var program = Path.Combine(slow, "Program.cs");
-        File.WriteAllText(program, File.ReadAllText(program).Replace("return await SkiffApp.RunAsync", "System.Threading.Thread.Sleep(3000);\nreturn await SkiffApp.RunAsync", StringComparison.Ordinal));
+        // Main takes 8 s before it hands over to Skiff: PostgreSQL is away and back while the activation goes on. (The
+        // program of the test above, built once for both.)
+        var slow = PlatformFixture.SlowToStart;
         // The agent is on B; deploys and runs go through A, which passes them to B on the bus (in PostgreSQL too).
         Start("agent", "--server", $"{urlB},{urlA}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
         (await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token)).ExitCode.ShouldBe(0);
@@ -243,9 +240,7 @@ public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHe
         var (_, urlA, token) = await StartServerAsync("server-a", metadata, token: null);
         var (_, urlB, _) = await StartServerAsync("server-b", metadata, token);
         var hello = PlatformFixture.SharedHello;
-        var changed = _workspace.CopySample("Hello", "ChangedHello");
-        var program = Path.Combine(changed, "Program.cs");
-        File.WriteAllText(program, File.ReadAllText(program).Replace("\"Hello, {Name}!\"", "\"Hi again, {Name}!\"", StringComparison.Ordinal));
+        var changed = PlatformFixture.Howdy;
         Start("agent", "--server", $"{urlA},{urlB}", "--token", token, "--cache", _workspace.PathTo("agent"), "--name", "worker-1");
         var first = await SkiffAsync("deploy", hello, "--location", "pg", "--server", urlA, "--token", token);
         first.ExitCode.ShouldBe(0, first.ToString());
@@ -276,7 +271,7 @@ public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHe
         blobsAfter.Order(StringComparer.Ordinal).ShouldBe(blobsBefore.Order(StringComparer.Ordinal), "no blob of the failed deploy reached a final key");
         again.ExitCode.ShouldBe(0, again.ToString());
         changedRun.ExitCode.ShouldBe(0, changedRun.ToString());
-        changedRun.Stdout.ShouldContain("Hi again, world!");
+        changedRun.Stdout.ShouldContain("Howdy, world!");
         JsonNode.Parse(historyAfter.Stdout)!.AsArray().Select(d => (string?)d!["outcome"]).ShouldBe(["live", "live"], historyAfter.Stdout);
     }
 
