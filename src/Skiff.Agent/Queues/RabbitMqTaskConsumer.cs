@@ -67,7 +67,9 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
                 continue;
             }
 
-            var done = delivery.DeliveryCount > 1 ? await Store.GetTaskResultAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false) : null;
+            // Looked up on every delivery, the first included: a call canceled while its copy waited here (through any server,
+            // before or after a restart) or published twice (re-sent through a second server) has its result already.
+            var done = await Store.GetTaskResultAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false);
             if (done is not null || (delivery.DeliveryCount > 1 && await Store.HasTaskAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false)))
             {
                 // Done already, or running in the store's custody: this copy is redundant, and running it again would be wrong.
