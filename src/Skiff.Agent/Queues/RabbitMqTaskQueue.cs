@@ -258,6 +258,35 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
                 $"the task queue's RabbitMQ at {Describe(options.Uri)} cannot be reached ({e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}). Check that the broker runs and that the address, user and password are right, then start the server again.",
                 e);
         }
+
+        // The management API too: without it no pool can be counted, so a pool at zero would never be woken and /metrics
+        // would leave the pools out, each only a warning in the log. A wrong port here (the default is 15672) is a start-up error.
+        if (options.ManagementUri is { } management)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(management, "api/overview"));
+            if (management.UserInfo.Length > 0)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.UnescapeDataString(management.UserInfo))));
+            }
+
+            string? problem;
+            try
+            {
+                using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                problem = response.IsSuccessStatusCode ? null : $"it answered {(int)response.StatusCode} {response.ReasonPhrase}";
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                problem = e.Message;
+            }
+
+            if (problem is not null)
+            {
+                throw new TaskQueueUnavailableException(
+                    $"the management API of the task queue's RabbitMQ at {management.Scheme}://{management.Host}:{management.Port.ToString(CultureInfo.InvariantCulture)}/ cannot be used ({problem}); the server counts each pool's tasks there, to scale pools and for /metrics. Give its address in the task queue's URI, ?management=http://USER:PASSWORD@HOST:PORT/ (scripts/rabbitmq.sh start prints it), or enable the broker's management plugin, then start the server again.");
+            }
+        }
     }
 
     private static async Task<IConnection> ConnectAsync(Uri uri, string name, CancellationToken cancellationToken)

@@ -46,17 +46,7 @@ internal static class PlatformCommands
                 result.AddError($"--agent-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 2m.");
             }
         });
-        var poolIdle = new Option<string?>("--pool-idle")
-        {
-            Description = "How long a pool deployed with --replicas MIN..MAX goes without tasks before the server scales it down to MIN, e.g. 30s or 10m. Default 5m.",
-        };
-        poolIdle.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
-            {
-                result.AddError($"--pool-idle: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
-            }
-        });
+        var poolIdle = PoolIdleOption();
         var scrubRate = new Option<string?>("--scrub-rate")
         {
             Description = "How fast the background scrub re-hashes the blob store to find damage, in bytes per second, such as 8MiB or 512KiB; 0 turns it off. Damaged blobs are quarantined and uploaded again by the next deploy (GET /api/v1/blobs/scrub). Default 8MiB.",
@@ -137,7 +127,7 @@ internal static class PlatformCommands
                 Metadata = database,
                 S3Blobs = s3,
                 AgentGracePeriod = parse.GetValue(grace) is { } text && TryParseDuration(text, out var agentGrace) ? agentGrace : ServerOptions.DefaultAgentGracePeriod,
-                PoolIdlePeriod = parse.GetValue(poolIdle) is { } idleText && TryParseDuration(idleText, out var idle) ? idle : ServerOptions.DefaultPoolIdlePeriod,
+                PoolIdlePeriod = PoolIdlePeriod(parse, poolIdle),
                 ScrubBytesPerSecond = parse.GetValue(scrubRate) is { } rate ? ParseScrubRate(rate)!.Value : Skiff.Server.Blobs.Scrubber.DefaultBytesPerSecond,
                 SecretsKeyFile = parse.GetValue(secretsKey) ?? FromEnvironment("SKIFF_SECRETS_KEY_FILE"),
                 RabbitMqTasks = rabbitMq,
@@ -172,6 +162,29 @@ internal static class PlatformCommands
             return null;
         }
     }
+
+    /// <summary>
+    /// <c>--pool-idle</c>, on <c>server</c> and on <c>up</c> (whose pools scale too); checked while parsing, so a bad value is a
+    /// usage error (exit 2) and nothing starts.
+    /// </summary>
+    private static Option<string?> PoolIdleOption()
+    {
+        var option = new Option<string?>("--pool-idle")
+        {
+            Description = "How long a pool deployed with --replicas MIN..MAX goes without tasks before the server scales it down to MIN, e.g. 30s or 10m. Default 5m.",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
+            {
+                result.AddError($"--pool-idle: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
+            }
+        });
+        return option;
+    }
+
+    private static TimeSpan PoolIdlePeriod(ParseResult parse, Option<string?> option) =>
+        parse.GetValue(option) is { } text && TryParseDuration(text, out var idle) ? idle : ServerOptions.DefaultPoolIdlePeriod;
 
     /// <summary><c>--blobs s3://…</c>; checked while parsing, so a bad value is a usage error (exit 2) and nothing starts.</summary>
     private static Option<string?> BlobsOption()
@@ -293,7 +306,8 @@ internal static class PlatformCommands
         var port = new Option<int>("--port") { Description = "The port on 127.0.0.1; 0 picks a free one.", DefaultValueFactory = _ => 5199 };
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"client\"} (client.json's path)." };
         var (noSandbox, cpus) = IsolationOptions();
-        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus };
+        var poolIdle = PoolIdleOption();
+        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus, poolIdle };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -306,7 +320,7 @@ internal static class PlatformCommands
             // The agent's isolation is decided before anything starts: one that cannot sandbox stops `up` here, with the reason.
             var isolation = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var server = await SkiffServerHost.StartAsync(
-                new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port), LoggerFactory = loggers }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                new ServerOptions { DataDirectory = Path.Combine(directory, "server"), Port = parse.GetValue(port), PoolIdlePeriod = PoolIdlePeriod(parse, poolIdle), LoggerFactory = loggers }, TimeProvider.System, cancellationToken).ConfigureAwait(false);
             ClientConfig.Write(directory, server.Url, server.Token);
             var client = Path.Combine(directory, ClientConfig.FileName);
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -44,7 +44,7 @@ internal sealed class ConsoleEventWriter(TextWriter output)
                 line.Append($"{e.Op,-16} succeeded in {e.DurationMs} ms");
                 break;
             case EventTypes.OpFailed:
-                line.Append($"{e.Op,-16} FAILED: {e.Error?.Type}: {e.Error?.Message}");
+                line.Append($"{e.Op,-16} FAILED: {Error(e.Error)}");
                 if (e.Error?.Stack is { } stack)
                 {
                     line.AppendLine().Append(Indent(stack));
@@ -73,7 +73,7 @@ internal sealed class ConsoleEventWriter(TextWriter output)
                 line.Append($"{Who(e),-16} succeeded in {e.DurationMs} ms");
                 break;
             case EventTypes.TaskFailed:
-                line.Append($"{Who(e),-16} FAILED: {e.Error?.Type}: {e.Error?.Message}");
+                line.Append($"{Who(e),-16} FAILED: {Error(e.Error)}");
                 break;
             case EventTypes.TaskRetrying:
                 line.Append($"{Who(e),-16} attempt {e.TaskAttempt} failed ({e.Error?.Message}); retrying in {e.DelayMs} ms");
@@ -108,6 +108,13 @@ internal sealed class ConsoleEventWriter(TextWriter output)
 
     /// <summary>Who an event is from: its op, or for a task's events the op and the task it called (<c>mesh > meshing/reconstruct</c>).</summary>
     private static string? Who(RunEvent e) => e.Task is null ? e.Op : $"{e.Op} > {e.Pool}/{e.Task}";
+
+    /// <summary>
+    /// An error as <c>Type: message</c>, or the message alone when it has no type: an error the platform gave (a call
+    /// refused by the pool's agent, a task dead-lettered by its queue) comes from no exception.
+    /// </summary>
+    private static string Error(ErrorInfo? error) =>
+        string.IsNullOrEmpty(error?.Type) ? error?.Message ?? "" : $"{error.Type}: {error.Message}";
 
     /// <summary>A release as <c>skiff history</c> shows it: the first 12 hex digits of its digest.</summary>
     private static string ShortRelease(string release)

@@ -321,6 +321,24 @@ public sealed class RabbitMqTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
 {
     protected override string[] ServerOptions => ["--task-queue", $"{broker.Uri}?management={Uri.EscapeDataString(broker.ManagementUri.ToString())}"];
 
+    [Fact]
+    public async Task A_broker_whose_management_API_cannot_be_used_stops_the_server_saying_where_to_give_it()
+    {
+        // The broker is there, its management API is not where the URI says (as with the default port 15672 and
+        // scripts/rabbitmq.sh, which puts it on a free port): without it no pool is counted, scaled or shown in /metrics.
+        using var workspace = new Workspace();
+        var data = workspace.PathTo("server");
+        var management = new UriBuilder(broker.ManagementUri) { Port = 1 }.Uri;
+
+        var refused = await CliProcess.RunSkiffAsync(
+            workspace.Root, workspace.PathTo("home"), "server", "--data", data, "--port", "0", "--task-queue", $"{broker.Uri}?management={Uri.EscapeDataString(management.ToString())}");
+
+        refused.ExitCode.ShouldBe(1, refused.ToString());
+        refused.Stderr.ShouldContain($"error: the management API of the task queue's RabbitMQ at http://127.0.0.1:1/ cannot be used (");
+        refused.Stderr.ShouldContain("?management=http://USER:PASSWORD@HOST:PORT/");
+        Directory.Exists(data).ShouldBeFalse("nothing is written when the task queue is wrong");
+    }
+
     protected override async Task DisruptQueueAsync()
     {
         await broker.StopAsync();
