@@ -259,14 +259,17 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             // A pool that scales is activated where it is now (on one agent at least: its health and tasks are learnt so).
             placement = placement.Sized(Math.Max(1, _scaledTo.GetValueOrDefault(location, current.Count)));
             var target = Choose(placement, current, fleet, placements, keepAbsent: false);
-            if (target.Count < placement.Replicas)
+            // A pool that scales needs only its MIN (one at least) to go live: what its scaler asks for beyond that may be more
+            // agents than there are, and the scaler places it on more as they come.
+            var needed = placement.MinReplicas is { } min ? Math.Max(1, min) : placement.Replicas;
+            if (target.Count < needed)
             {
                 // Waiting helps only while an agent that could host it may still come: none is connected yet (right
                 // after a start), or one that fits is away but not gone. Otherwise the deploy hears why at once.
                 if (fleet.Connected.Count > 0 && !fleet.Profiles.Values.Any(p =>
                         !p.Draining && placement.Admits(p.Labels) && !fleet.Connected.ContainsKey(p.Name) && !fleet.IsGone(p.Name, gracePeriod)))
                 {
-                    throw new AgentUnavailableException(Refusal(location, placement, fleet, target));
+                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target));
                 }
 
                 try
@@ -281,7 +284,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    throw new AgentUnavailableException(Refusal(location, placement, fleet, target));
+                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target));
                 }
             }
 

@@ -1,4 +1,5 @@
 using Skiff.Core;
+using Skiff.Core.Messaging;
 using Skiff.Server.Agents;
 using Skiff.Server.Coordination;
 using Skiff.Server.Metadata;
@@ -117,6 +118,22 @@ public sealed class AgentPlacementTests : IAsyncLifetime
             _agents.ActivateAsync("analytics", Release.ToString(), null, new Placement(1, new Dictionary<string, string> { ["gpu"] = "h200" }), null, null, null, caller.Token));
 
         refusal.Message.ShouldBe("'analytics' needs an agent with gpu=h200, and none can host it; checked cpu-1 (no gpu).");
+    }
+
+    [Fact]
+    public async Task A_busy_pool_whose_scaler_asks_for_more_agents_than_there_are_is_deployed_on_those_there_are()
+    {
+        await ConnectAsync("worker-1", "");
+        await _store.ReplacePlacementAsync("meshing", [], ["worker-1"], CancellationToken.None);
+        // Its work asks for 3 replicas (0..3), and there is one agent.
+        _agents.ScaleTo("meshing", 3);
+        using var caller = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+
+        var reply = await _agents.ActivateAsync(
+            "meshing", Release.ToString(), null, new Placement(3, new Dictionary<string, string>()) { MinReplicas = 0 }, null, null, null, caller.Token);
+
+        // Tried on worker-1 (whose server, with SQLite, this one cannot reach), not refused for want of 3 agents.
+        reply.ShouldBeOfType<AgentErrorReply>().Message.ShouldStartWith("server 'server-b' cannot be reached from this one");
     }
 
     [Fact]
