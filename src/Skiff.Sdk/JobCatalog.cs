@@ -64,7 +64,19 @@ public sealed class JobCatalog
         policy.Validate($"task '{name}'");
         _tasks.Add(new TaskDefinition(name, description, typeof(TInput), typeof(TOutput), policy, async (context, input) =>
         {
-            var value = JsonSerializer.Deserialize<TInput>(input, SdkJson.Options)!;
+            TInput value;
+            try
+            {
+                value = JsonSerializer.Deserialize<TInput>(input, SdkJson.Options)!;
+            }
+            catch (JsonException exception)
+            {
+                // The caller's op and the pool are separate programs that agree on JSON: say which side to look at.
+                throw new JsonException(
+                    $"the call's input does not match task '{name}''s input type {Protocol.DefinitionsJson.TypeName(typeof(TInput))} ({exception.Message}). "
+                    + "The calling op's input must serialize to that type's JSON (snake_case properties, as op outputs).", exception);
+            }
+
             var output = await body(context, value).ConfigureAwait(false);
             return JsonSerializer.SerializeToUtf8Bytes(output, SdkJson.Options);
         }));

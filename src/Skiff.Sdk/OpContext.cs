@@ -131,6 +131,15 @@ public sealed class OpContext
         // The run's cancellation always reaches the task; a token of the caller's can cancel it sooner.
         using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(CancellationToken, cancellationToken) : null;
         var output = await Tasks.CallAsync(new TaskCall(reference, task, taskId, json, _events, OpName, Attempt, TraceParent), linked?.Token ?? CancellationToken).ConfigureAwait(false);
-        return JsonSerializer.Deserialize<TOutput>(output, SdkJson.Options)!;
+        try
+        {
+            return JsonSerializer.Deserialize<TOutput>(output, SdkJson.Options)!;
+        }
+        catch (JsonException exception)
+        {
+            throw new JsonException(
+                $"task '{task}' of pool '{reference.Name}' returned output that does not match {Protocol.DefinitionsJson.TypeName(typeof(TOutput))}, the type this op reads it as "
+                + $"({exception.Message}). Read it as the task's output type (`skiff jobs {reference.Name}` lists it).", exception);
+        }
     }
 }

@@ -71,7 +71,7 @@ internal static class DefinitionsJson
     }
 
     /// <summary>A type's name as people read it in C#: <c>Meshing.Scan</c>, <c>List&lt;Meshing.Scan&gt;</c>.</summary>
-    private static string TypeName(Type type) => type.IsGenericType
+    internal static string TypeName(Type type) => type.IsGenericType
         ? $"{type.Namespace}.{type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", type.GetGenericArguments().Select(TypeName))}>"
         : (type.FullName ?? type.Name).Replace('+', '.');
 }

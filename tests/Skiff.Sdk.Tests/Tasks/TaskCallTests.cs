@@ -58,6 +58,34 @@ public sealed class TaskCallTests
     }
 
     [Fact]
+    public async Task InputThatDoesNotMatchTheTasksType_FailsTheCall_SayingWhichTypeAndWhatToSend()
+    {
+        var catalog = new JobCatalog();
+        catalog.Task("reconstruct", (TaskContext _, Scan scan) => Task.FromResult(scan.Frames.Count));
+        var job = Some.Job(j => j.Op("mesh", async context => await context.CallAsync<int, int>("meshing", "reconstruct", 42)));
+
+        using var run = await TestRun.CompleteAsync(job, tasks: catalog.LocalTasks(TimeProvider.System));
+
+        run.Result.ShouldBe(RunOutcome.Failed);
+        var text = run.Events.ToString();
+        text.ShouldContain("the call's input does not match task 'reconstruct''s input type Skiff.Sdk.Tests.Tasks.TaskCallTests.Scan");
+        text.ShouldContain("must serialize to that type's JSON");
+    }
+
+    [Fact]
+    public async Task OutputReadAsTheWrongType_FailsTheOp_NamingTheTaskAndTheType()
+    {
+        var catalog = new JobCatalog();
+        catalog.Task("count", (TaskContext _, int frames) => Task.FromResult(frames));
+        var job = Some.Job(j => j.Op("mesh", async context => await context.CallAsync<int, Mesh>("meshing", "count", 3)));
+
+        using var run = await TestRun.CompleteAsync(job, tasks: catalog.LocalTasks(TimeProvider.System));
+
+        run.Result.ShouldBe(RunOutcome.Failed);
+        run.Events.ToString().ShouldContain("task 'count' of pool 'meshing' returned output that does not match Skiff.Sdk.Tests.Tasks.TaskCallTests.Mesh");
+    }
+
+    [Fact]
     public async Task AFailingTask_IsRetriedByItsOwnPolicy_WithItsDelays_UnderOneTaskId()
     {
         var time = new ManualTimeProvider();
