@@ -127,7 +127,8 @@ internal static class DeployCommand
             {
                 status.Line($"deployment {deployed.Deployment}: {deployed.Build.Release.Short} live on {parse.GetValue(location)} in {deployed.TotalMilliseconds} ms ({deployed.Path} path)"
                     + (deployed.Build.Experimental.Count > 0 ? $", EXPERIMENTAL with {string.Join(", ", deployed.Build.Experimental.Select(p => $"{p.Package.Id} {p.Package.Version}"))}" : "")
-                    + $"; jobs: {string.Join(", ", deployed.Jobs)}");
+                    + (deployed.Jobs.Any() || deployed.Tasks.Count == 0 ? $"; jobs: {string.Join(", ", deployed.Jobs)}" : "")
+                    + (deployed.Tasks.Count > 0 ? $"; tasks: {string.Join(", ", deployed.Tasks)}" : ""));
             }
             else
             {

@@ -18,4 +18,7 @@ internal sealed record DeployOutcome(BuildResult Build, JsonObject Result)
     public long TotalMilliseconds => (long?)Result["timings_ms"]?["total"] ?? 0;
 
     public IEnumerable<string?> Jobs => (Result["jobs"] as JsonArray ?? []).Select(j => (string?)j);
+
+    /// <summary>The tasks it serves as a pool; empty for none.</summary>
+    public IReadOnlyList<string?> Tasks => [.. (Result["tasks"] as JsonArray ?? []).Select(t => (string?)t)];
 }

@@ -164,6 +164,7 @@ internal sealed class ReleaseDeployer(SkiffClient api, FileBlobStore local)
             ["uploaded"] = new JsonObject { ["blobs"] = upload.Missing.Count, ["bytes"] = upload.MissingBytes, ["packages"] = upload.Missing.Count(upload.Packages.Contains) },
             ["timings_ms"] = timings,
             ["jobs"] = new JsonArray([.. deployment.Jobs.Select(j => (JsonNode?)j)]),
+            ["tasks"] = new JsonArray([.. deployment.Tasks.Select(t => (JsonNode?)t)]),
         });
     }
 

@@ -98,6 +98,9 @@ internal sealed record Deployment(
 
     /// <summary>Those packages as <c>Id@Version</c>; empty for none.</summary>
     public IReadOnlyList<string> ExperimentalPackages { get; init; } = [];
+
+    /// <summary>The names of the tasks it serves as a pool (docs/tasks.md), once live; empty for none.</summary>
+    public IReadOnlyList<string> Tasks { get; init; } = [];
 }
 
 /// <summary>The body of <c>POST /api/v1/locations/{name}/rollback</c>; it may be left out.</summary>

@@ -36,6 +36,7 @@ internal static class Json
         Variant = d.Variant,
         Experimental = d.Experimental is not null,
         ExperimentalPackages = d.Experimental?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [],
+        Tasks = [.. Tasks(d.TasksJson).Select(t => (string?)t?["name"] ?? "")],
     };
 
     public static Run Run(RunRecord r) => new(

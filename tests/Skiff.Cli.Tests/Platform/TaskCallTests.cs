@@ -285,6 +285,8 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
         {
             var deployed = await fixture.Platform.SkiffAsync("deploy", project, "--location", location);
             deployed.ExitCode.ShouldBe(0, deployed.ToString());
+            // A pool's deploy names the tasks it serves beside its jobs.
+            deployed.Stdout.ShouldContain("; tasks: double, crash_once, wait_for_cancel, chatty", Case.Sensitive, deployed.ToString());
         }
     }
 
