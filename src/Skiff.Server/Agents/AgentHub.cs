@@ -775,6 +775,12 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         {
             if (!PlacedHere(held))
             {
+                // Read again right before the stop: a rebalance (a pool scaling up) may have placed it here since.
+                placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!PlacedHere(held))
+            {
                 await session.RequestAsync(new DeactivateRequest(held), activationTimeout, cancellationToken).ConfigureAwait(false);
             }
         }
