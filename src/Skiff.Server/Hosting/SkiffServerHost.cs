@@ -267,7 +267,7 @@ internal static class SkiffServerHost
             await agents.WatchUnclaimedRunsAsync().ConfigureAwait(false);
             _ = agents.WatchFleetAsync();
             // Pools deployed with --replicas MIN..MAX follow their work (docs/tasks.md, "Scaling a pool").
-            _ = new Tasks.PoolScaler(store, taskQueue, agents, new Tasks.PoolScaleRule(time, options.PoolIdlePeriod), loggers.CreateLogger<Tasks.PoolScaler>(), app.Lifetime.ApplicationStopping) { ReconnectGrace = options.AgentGracePeriod }.RunAsync(time);
+            _ = new Tasks.PoolScaler(store, taskQueue, agents, new Tasks.PoolScaleRule(time, options.PoolIdlePeriod), loggers.CreateLogger<Tasks.PoolScaler>(), app.Lifetime.ApplicationStopping).RunAsync(time);
             var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
             var url = new Uri(address.EndsWith('/') ? address : address + "/");
             Log.ServerStarted(

@@ -23,9 +23,6 @@ internal sealed class PoolScaleRule(TimeProvider time, TimeSpan idlePeriod)
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _busyAt = new(StringComparer.Ordinal);
 
-    /// <summary>The time now, on the rule's clock.</summary>
-    public DateTimeOffset Now => time.GetUtcNow();
-
     /// <summary>
     /// The replicas <paramref name="pool"/> is to be on, now on <paramref name="placed"/>, with <paramref name="work"/> tasks
     /// ready or in flight and <paramref name="runs"/> of its own runs queued, starting or running.
@@ -55,14 +52,6 @@ internal sealed class PoolScaleRule(TimeProvider time, TimeSpan idlePeriod)
 /// </summary>
 internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHub agents, PoolScaleRule rule, ILogger logger, CancellationToken stopping)
 {
-    private readonly DateTimeOffset _startedAt = rule.Now;
-
-    /// <summary>
-    /// How long after the server started an agent that has not reconnected yet still counts where its pools are placed:
-    /// the agent grace period (<c>ServerOptions.AgentGracePeriod</c>). Zero counts connected agents only from the start.
-    /// </summary>
-    public TimeSpan ReconnectGrace { get; init; }
-
     /// <summary>How often the pools are looked at: a task for a pool at zero waits up to this long before it is placed.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
@@ -148,12 +137,11 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
             // for the grace period, so a reconnect moves nothing; a pool's replica there serves no task meanwhile, and a
             // pool whose only replica died would wait out the grace period with its calls queued. Its placement goes at
             // once (ScaleDownAsync takes away agents first), and the pool is placed on a connected agent as its work asks.
-            // Not in the first grace period after the server started: its agents have not reconnected yet, and taking the
-            // pool off them then races their catch-up, which would stop the pool on an agent it is placed on again.
+            // Not its agents not reconnected yet after this server started: taken off them then, an agent's catch-up raced
+            // the scale-up placing the pool back, stopped it there, and its worker was handed tasks it could not run.
             var placedOn = placements.GetValueOrDefault(location.Name) ?? [];
-            connected ??= await agents.ConnectedAgentNamesAsync(cancellationToken).ConfigureAwait(false);
-            var reconnecting = rule.Now - _startedAt < ReconnectGrace;
-            var placed = placedOn.Count(a => reconnecting || connected.Contains(a));
+            connected ??= await agents.ServingAgentNamesAsync(cancellationToken).ConfigureAwait(false);
+            var placed = placedOn.Count(connected.Contains);
             var counts = await queue.CountAsync(location.Name, cancellationToken).ConfigureAwait(false);
             var work = counts.Ready + counts.InFlight;
             // A run of the pool's own jobs is its work too: scaled down meanwhile, its agent would be told to stop the location
