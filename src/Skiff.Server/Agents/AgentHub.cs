@@ -139,9 +139,17 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
         }
     }
 
-    /// <summary>The names of the agents connected to some live server (<see cref="ConnectedAgentsAsync"/>).</summary>
-    public async Task<IReadOnlySet<string>> ConnectedAgentNamesAsync(CancellationToken cancellationToken) =>
-        (await ConnectedAgentsAsync(cancellationToken).ConfigureAwait(false)).Keys.ToHashSet(StringComparer.Ordinal);
+    /// <summary>
+    /// The agents a pool's replicas count on (<see cref="Tasks.PoolScaler"/>): those connected, and for the grace period
+    /// after this server started, those not heard of since (expected to reconnect: a restart moves nothing, as
+    /// <see cref="Fleet.IsGone"/>). An agent that came and went since the start counts no more.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> ServingAgentNamesAsync(CancellationToken cancellationToken)
+    {
+        var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+        var expected = fleet.Now - _startedAt <= gracePeriod ? fleet.Profiles.Values.Where(p => p.SeenAt < _startedAt).Select(p => p.Name) : [];
+        return fleet.Connected.Keys.Concat(expected).ToHashSet(StringComparer.Ordinal);
+    }
 
     /// <summary>
     /// The agents connected to some live server, by name, with that server: the ones here, and those other
@@ -773,6 +781,12 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
 
         foreach (var held in hello.Locations.Select(l => l.Location))
         {
+            if (!PlacedHere(held))
+            {
+                // Read again right before the stop: a rebalance (a pool scaling up) may have placed it here since.
+                placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             if (!PlacedHere(held))
             {
                 await session.RequestAsync(new DeactivateRequest(held), activationTimeout, cancellationToken).ConfigureAwait(false);

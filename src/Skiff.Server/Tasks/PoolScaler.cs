@@ -137,8 +137,10 @@ internal sealed class PoolScaler(IMetadataStore store, ITaskQueue queue, AgentHu
             // for the grace period, so a reconnect moves nothing; a pool's replica there serves no task meanwhile, and a
             // pool whose only replica died would wait out the grace period with its calls queued. Its placement goes at
             // once (ScaleDownAsync takes away agents first), and the pool is placed on a connected agent as its work asks.
+            // Not its agents not reconnected yet after this server started: taken off them then, an agent's catch-up raced
+            // the scale-up placing the pool back, stopped it there, and its worker was handed tasks it could not run.
             var placedOn = placements.GetValueOrDefault(location.Name) ?? [];
-            connected ??= await agents.ConnectedAgentNamesAsync(cancellationToken).ConfigureAwait(false);
+            connected ??= await agents.ServingAgentNamesAsync(cancellationToken).ConfigureAwait(false);
             var placed = placedOn.Count(connected.Contains);
             var counts = await queue.CountAsync(location.Name, cancellationToken).ConfigureAwait(false);
             var work = counts.Ready + counts.InFlight;
