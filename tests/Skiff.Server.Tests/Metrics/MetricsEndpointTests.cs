@@ -202,10 +202,22 @@ public sealed class MetricsEndpointTests(MetricsEndpointTests.Fixture fixture) :
     }
 
     /// <summary>Deploys through the API, as the CLI does after its upload, and checks that it went live.</summary>
-    internal static async Task DeployAsync(RunningServer server, string location, Digest release)
+    /// <summary>Deploys <paramref name="release"/> and checks it went live; a pool that scales with <paramref name="replicas"/> (MIN..MAX), on agents labelled <paramref name="on"/>.</summary>
+    internal static async Task DeployAsync(RunningServer server, string location, Digest release, (int Min, int Max)? replicas = null, string? on = null)
     {
         using var http = Http(server, server.Token);
-        using var response = await http.PostAsJsonAsync("api/v1/deployments", new { location, release = release.ToString(), timings_ms = new { build = 850, upload = 40 } });
+        var request = new JsonObject { ["location"] = location, ["release"] = release.ToString(), ["timings_ms"] = new JsonObject { ["build"] = 850, ["upload"] = 40 } };
+        if (replicas is var (min, max))
+        {
+            (request["min_replicas"], request["replicas"]) = (min, max);
+        }
+
+        if (on is not null)
+        {
+            request["on"] = on;
+        }
+
+        using var response = await http.PostAsJsonAsync("api/v1/deployments", request);
         var body = await response.Content.ReadAsStringAsync();
         response.StatusCode.ShouldBe(HttpStatusCode.OK, body);
         ((string?)JsonNode.Parse(body)!["outcome"]).ShouldBe("live", body);

@@ -1,8 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
-using Skiff.Core;
 using Skiff.Core.Messaging;
 using Skiff.Server.Hosting;
 using Skiff.Server.Tests.Metrics;
@@ -31,10 +28,8 @@ public sealed class PoolRestartTests : IDisposable
         await using (var first = await StartAsync(idle: TimeSpan.FromMinutes(10), new UnplaceablePoolTests.CollectingLogs()))
         {
             await using var agent = await ScriptedAgent.ConnectAsync(first.Url, first.Token, "p1", new HostCapacity(4), new AgentLoad(0, 0, 0, []), tasks: tasks);
-            using var http = new HttpClient { BaseAddress = first.Url };
-            http.DefaultRequestHeaders.Authorization = new("Bearer", first.Token);
-            await DeployAsync(http, "pool", await MetricsEndpointTests.ReleaseAsync(first, _workspace, "pool", "1.0.0"), min: 1);
-            await DeployAsync(http, "witness", await MetricsEndpointTests.ReleaseAsync(first, _workspace, "witness", "1.0.0"), min: 0);
+            await MetricsEndpointTests.DeployAsync(first, "pool", await MetricsEndpointTests.ReleaseAsync(first, _workspace, "pool", "1.0.0"), replicas: (1, 2));
+            await MetricsEndpointTests.DeployAsync(first, "witness", await MetricsEndpointTests.ReleaseAsync(first, _workspace, "witness", "1.0.0"), replicas: (0, 2));
             (await first.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("pool").ShouldBe(["p1"]);
             (await first.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("witness").ShouldBe(["p1"]);
         }
@@ -42,7 +37,7 @@ public sealed class PoolRestartTests : IDisposable
         // Restarted on the same data, p1 not back yet. The idle witness pool (MIN 0) going to zero shows passes were made.
         var logs = new UnplaceablePoolTests.CollectingLogs();
         await using var server = await StartAsync(idle: TimeSpan.FromSeconds(1), logs);
-        await WaitUntilAsync(async () => ((await server.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("witness") ?? []).Count == 0, "the idle witness pool goes to zero");
+        await PoolRunsTests.WaitUntilAsync(async () => ((await server.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("witness") ?? []).Count == 0, "the idle witness pool goes to zero");
         (await server.Store.ListPlacementsAsync(CancellationToken.None)).GetValueOrDefault("pool").ShouldBe(["p1"], "p1 is expected back within the grace period");
         logs.Lines.ShouldNotContain(l => l.StartsWith("pool pool has ", StringComparison.Ordinal), "the pool has its MIN replica");
     }
@@ -51,22 +46,4 @@ public sealed class PoolRestartTests : IDisposable
         new ServerOptions { DataDirectory = _workspace.PathTo("server"), Port = 0, ScrubBytesPerSecond = 0, PoolIdlePeriod = idle, LoggerFactory = LoggerFactory.Create(b => b.AddProvider(logs)) },
         TimeProvider.System,
         CancellationToken.None);
-
-    private static async Task DeployAsync(HttpClient http, string location, Digest release, int min)
-    {
-        using var response = await http.PostAsJsonAsync("api/v1/deployments", new { location, release = release.ToString(), replicas = 2, min_replicas = min, timings_ms = new { build = 1 } });
-        var body = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(HttpStatusCode.OK, body);
-        ((string?)JsonNode.Parse(body)!["outcome"]).ShouldBe("live", body);
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        using var deadline = new CancellationTokenSource(Deadline);
-        while (!await condition())
-        {
-            deadline.IsCancellationRequested.ShouldBeFalse($"waited {Deadline.TotalSeconds:0} s for this: {what}");
-            await Task.Delay(50, CancellationToken.None);
-        }
-    }
 }

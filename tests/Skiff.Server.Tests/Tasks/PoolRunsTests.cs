@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
-using Skiff.Core;
 using Skiff.Core.Messaging;
 using Skiff.Server.Hosting;
 using Skiff.Server.Tests.Metrics;
@@ -48,7 +47,7 @@ public sealed class PoolRunsTests : IAsyncLifetime
         agent.HoldsRuns = true;
         using var http = new HttpClient { BaseAddress = _server.Url };
         http.DefaultRequestHeaders.Authorization = new("Bearer", _server.Token);
-        await DeployAsync(http, "meshing", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "meshing", "1.0.0"));
+        await MetricsEndpointTests.DeployAsync(_server, "meshing", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "meshing", "1.0.0"), replicas: (0, 2));
 
         using (var started = await http.PostAsJsonAsync("api/v1/runs", new { location = "meshing", job = "mesh_all" }))
         {
@@ -61,7 +60,7 @@ public sealed class PoolRunsTests : IAsyncLifetime
         // Deactivations from before the run (the pool may have gone to zero while the run was asked for) do not count.
         var before = agent.Deactivated.Count;
         var scaledToZeroBefore = _logs.Lines.Count(l => l.StartsWith("pool meshing has ", StringComparison.Ordinal) && l.Contains("scaling to 0", StringComparison.Ordinal));
-        await DeployAsync(http, "witness", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "witness", "1.0.0"));
+        await MetricsEndpointTests.DeployAsync(_server, "witness", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "witness", "1.0.0"), replicas: (0, 2));
 
         // Both pools were first seen before the witness's idle period began, and a pass looks at meshing before witness.
         await WaitUntilAsync(() => agent.Deactivated.Contains("witness"), "the idle witness pool is scaled to zero");
@@ -87,18 +86,14 @@ public sealed class PoolRunsTests : IAsyncLifetime
         agent.HeldRuns.Count.ShouldBe(1);
     }
 
-    private static async Task DeployAsync(HttpClient http, string location, Digest release)
-    {
-        using var response = await http.PostAsJsonAsync("api/v1/deployments", new { location, release = release.ToString(), replicas = 2, min_replicas = 0, timings_ms = new { build = 1 } });
-        var body = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(HttpStatusCode.OK, body);
-        ((string?)JsonNode.Parse(body)!["outcome"]).ShouldBe("live", body);
-    }
+    /// <summary>Waits for <paramref name="condition"/>, failing with <paramref name="what"/> after a minute.</summary>
+    internal static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    /// <inheritdoc cref="WaitUntilAsync(Func{bool}, string)"/>
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
         using var deadline = new CancellationTokenSource(Deadline);
-        while (!condition())
+        while (!await condition())
         {
             deadline.IsCancellationRequested.ShouldBeFalse($"waited {Deadline.TotalSeconds:0} s for this: {what}");
             await Task.Delay(50, CancellationToken.None);

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Skiff.Core.Messaging;
@@ -42,7 +40,7 @@ public sealed class UnplaceablePoolTests : IAsyncLifetime
         await using (var gpu = await ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "gpu-1", new HostCapacity(2), new AgentLoad(0, 0, 0, []),
             tasks: new Dictionary<string, JsonArray> { ["meshing"] = [new JsonObject { ["name"] = "reconstruct" }] }, labels: new Dictionary<string, string> { ["gpu"] = "true" }))
         {
-            await DeployAsync("meshing", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "meshing", "1.0.0"));
+            await MetricsEndpointTests.DeployAsync(_server, "meshing", await MetricsEndpointTests.ReleaseAsync(_server, _workspace, "meshing", "1.0.0"), replicas: (0, 1), on: "gpu=true");
         }
 
         await using var cpu = await ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "cpu-1", new HostCapacity(2), new AgentLoad(0, 0, 0, []));
@@ -66,16 +64,6 @@ public sealed class UnplaceablePoolTests : IAsyncLifetime
         message.ShouldContain("It stays queued, and runs once such an agent connects");
         _logs.Lines.Count(l => l.StartsWith("pool meshing has tasks waiting and is on no agent, and no connected agent can host it", StringComparison.Ordinal)).ShouldBe(1, string.Join("\n", _logs.Lines));
         _logs.Lines.Count(l => l.StartsWith("pool meshing has ", StringComparison.Ordinal) && l.Contains("scaling to 1", StringComparison.Ordinal)).ShouldBe(1, string.Join("\n", _logs.Lines));
-    }
-
-    private async Task DeployAsync(string location, Skiff.Core.Digest release)
-    {
-        using var http = new HttpClient { BaseAddress = _server.Url };
-        http.DefaultRequestHeaders.Authorization = new("Bearer", _server.Token);
-        using var response = await http.PostAsJsonAsync("api/v1/deployments", new { location, release = release.ToString(), on = "gpu=true", replicas = 1, min_replicas = 0, timings_ms = new { build = 1 } });
-        var body = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(HttpStatusCode.OK, body);
-        ((string?)JsonNode.Parse(body)!["outcome"]).ShouldBe("live", body);
     }
 
     private static async Task<T> NextAsync<T>(System.Threading.Channels.Channel<T> channel)
