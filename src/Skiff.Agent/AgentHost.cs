@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -44,6 +45,10 @@ internal sealed class AgentHost : IAsyncDisposable
     // Old versions being stopped after a swap; disposing the agent waits for them.
     private readonly ConcurrentDictionary<Task, bool> _cleanups = new();
 
+    // Replaced releases of pools draining (docs/tasks.md, "Pins"); disposing the agent ends their drains at once.
+    private readonly ConcurrentDictionary<Task, bool> _drains = new();
+    private readonly CancellationTokenSource _disposing = new();
+
     private sealed class Location(string name)
     {
         public string Name { get; } = name;
@@ -53,6 +58,26 @@ internal sealed class AgentHost : IAsyncDisposable
         public LocationSettings Settings { get; set; } = LocationSettings.Default;
 
         public LiveVersion? Live { get; set; }
+
+        /// <summary>Replaced releases of a pool still serving the tasks they run and calls pinned to them (docs/tasks.md, "Pins"), oldest first.</summary>
+        public ImmutableList<LiveVersion> Draining { get; set; } = [];
+
+        /// <summary>Canceled when the location is deactivated: its draining releases stop at once.</summary>
+        public CancellationTokenSource Gone { get; } = new();
+
+        /// <summary>
+        /// The version a task goes to: the live one, unless <paramref name="pin"/> picks another; then the newest draining
+        /// release it is a prefix of. Null when no version here serves the pin.
+        /// </summary>
+        public LiveVersion? Serving(string? pin)
+        {
+            if (Live is not { } live || pin is null || live.Release.Hex.StartsWith(pin, StringComparison.Ordinal))
+            {
+                return Live;
+            }
+
+            return Draining.LastOrDefault(v => !v.Retired && v.Release.Hex.StartsWith(pin, StringComparison.Ordinal));
+        }
     }
 
     /// <exception cref="SandboxUnavailableException"><see cref="AgentOptions.Sandbox"/> is set and this machine cannot sandbox.</exception>
@@ -157,11 +182,27 @@ internal sealed class AgentHost : IAsyncDisposable
             }
 
             var previous = state.Live;
+            // A pool's replaced release drains (docs/tasks.md, "Pins"): it finishes the tasks it runs and serves calls
+            // pinned to it. In the draining list before the swap, so that no pinned call finds it in neither place.
+            var drains = previous is { Tasks.Count: > 0, Health: not VersionHealth.Unhealthy } && previous.Release != release;
+            if (drains)
+            {
+                lock (state)
+                {
+                    state.Draining = state.Draining.Add(previous!);
+                }
+            }
+
             state.Live = version;
             Report(location, release, AgentReportKind.Activated, $"live in {result.Result.Timings.Total.TotalMilliseconds:0} ms");
+            if (drains)
+            {
+                Drain(state, previous!, release);
+            }
+
             // The new version serves from here on, so the caller hears now. Stopping the old one and evicting
             // happen after, still under the location's activation lock, so the next activation waits for them.
-            var cleanup = FinishSwapAsync(state, previous, release);
+            var cleanup = FinishSwapAsync(state, drains ? null : previous, release);
             _cleanups[cleanup] = true;
             _ = cleanup.ContinueWith(done => _cleanups.TryRemove(done, out _), TaskScheduler.Default);
             handedOff = true;
@@ -186,9 +227,10 @@ internal sealed class AgentHost : IAsyncDisposable
                 // server, which takes no new runs now, is stopped.
                 await previous.StopAsync().ConfigureAwait(false);
                 Report(state.Name, previous.Release, AgentReportKind.Stopped, "replaced by " + release.Short);
-                RetireSharedRunHosts(state.Name);
             }
 
+            // Also after a drain began: the replaced release's shared run host retires with its last run.
+            RetireSharedRunHosts(state.Name);
             Evict();
             // The next version of this location, and its runs, start in a process that is already up.
             if (state.Live is { } live)
@@ -202,10 +244,51 @@ internal sealed class AgentHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops a location's code server and forgets the location. Its running runs finish.</summary>
+    /// <summary>
+    /// Keeps a pool's replaced release up (docs/tasks.md, "Pins"): the tasks it runs finish on it, and calls pinned to it
+    /// still run on it, until none has run for <see cref="AgentOptions.DrainIdle"/>; then its code server stops.
+    /// </summary>
+    private void Drain(Location state, LiveVersion replaced, Digest replacedBy)
+    {
+        Report(state.Name, replaced.Release, AgentReportKind.Draining,
+            $"replaced by {replacedBy.Short}: it finishes the tasks it runs and serves calls pinned to it, and stops once none has run for {Seconds(_options.DrainIdle)}");
+        var drain = DrainAsync(state, replaced, replacedBy);
+        _drains[drain] = true;
+        _ = drain.ContinueWith(done => _drains.TryRemove(done, out _), TaskScheduler.Default);
+    }
+
+    private async Task DrainAsync(Location state, LiveVersion replaced, Digest replacedBy)
+    {
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token, state.Gone.Token))
+        {
+            await replaced.DrainAsync(_options.DrainIdle, stop.Token).ConfigureAwait(false);
+        }
+
+        lock (state)
+        {
+            state.Draining = state.Draining.Remove(replaced);
+        }
+
+        await replaced.StopAsync().ConfigureAwait(false);
+        if (!_disposing.IsCancellationRequested)
+        {
+            Report(state.Name, replaced.Release, AgentReportKind.Stopped, state.Gone.IsCancellationRequested
+                ? "deactivated while it drained"
+                : $"drained: no task ran on it for {Seconds(_options.DrainIdle)} (replaced by {replacedBy.Short})");
+        }
+
+        Evict();
+    }
+
+    /// <summary>Stops a location's code server (and the replaced releases it drains) and forgets the location. Its running runs finish.</summary>
     public async Task DeactivateAsync(string location)
     {
-        if (_locations.TryRemove(location, out var state) && state.Live is { } live)
+        if (_locations.TryRemove(location, out var state))
+        {
+            await state.Gone.CancelAsync().ConfigureAwait(false);
+        }
+
+        if (state?.Live is { } live)
         {
             await live.StopAsync().ConfigureAwait(false);
             Report(location, live.Release, AgentReportKind.Stopped, "deactivated");
@@ -437,6 +520,8 @@ internal sealed class AgentHost : IAsyncDisposable
         await host.Process.DisposeAsync().ConfigureAwait(false);
     }
 
+    private static string Seconds(TimeSpan span) => $"{span.TotalSeconds:0} s";
+
     /// <summary>The process ids of the shared run hosts up now: for tests and benchmarks.</summary>
     internal IReadOnlyList<int> SharedRunHostProcessIds => [.. _sharedHosts.Values.Where(h => !h.Process.Exited.IsCompleted).Select(h => h.Process.ProgramProcessId)];
 
@@ -499,16 +584,39 @@ internal sealed class AgentHost : IAsyncDisposable
 
     private async Task<Skiff.Sdk.Protocol.TaskOutcome> RunOwnTaskAsync(Skiff.Sdk.Protocol.RunTaskRequest request, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
     {
-        if (!_locations.TryGetValue(request.Pool, out var state) || state.Live is not { } live)
+        if (!_locations.TryGetValue(request.Pool, out var state) || state.Live is null)
         {
             throw new CodeServerException($"pool '{request.Pool}' has no live version on this agent.", "unknown_location");
         }
 
-        if (request.Pin is { } pin && !live.Release.Hex.StartsWith(pin, StringComparison.Ordinal))
+        while (true)
         {
-            throw new CodeServerException($"the call is pinned to release {pin} of pool '{request.Pool}', and this agent runs {live.Release.Short}; only a release starting with {pin} serves it.", "wrong_release");
-        }
+            if (state.Serving(request.Pin) is not { } version)
+            {
+                throw new CodeServerException(
+                    $"the call is pinned to release {request.Pin} of pool '{request.Pool}', and this agent runs {string.Join(" and ", [state.Live.Release.Short, .. state.Draining.Select(v => v.Release.Short + " (draining)")])}; only a release starting with {request.Pin} serves it.",
+                    "wrong_release");
+            }
 
+            // Counted while it runs, so that a draining release is not retired under it; one retired since it was picked is passed over.
+            if (!version.TryBeginTask())
+            {
+                continue;
+            }
+
+            try
+            {
+                return await RunTaskOnAsync(state, version, request, liveEvents, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                version.EndTask();
+            }
+        }
+    }
+
+    private async Task<Skiff.Sdk.Protocol.TaskOutcome> RunTaskOnAsync(Location state, LiveVersion live, Skiff.Sdk.Protocol.RunTaskRequest request, Action<IReadOnlyList<Skiff.Sdk.Events.RunEvent>>? liveEvents, CancellationToken cancellationToken)
+    {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(state.Settings.ActivationTimeout ?? _options.ActivationTimeout);
         CodeServerProcess server;
@@ -557,6 +665,8 @@ internal sealed class AgentHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_drains.Keys).ConfigureAwait(false);
         await Task.WhenAll(_cleanups.Keys).ConfigureAwait(false);
         foreach (var location in _locations.Keys.ToList())
         {
@@ -581,6 +691,7 @@ internal sealed class AgentHost : IAsyncDisposable
         _isolation.Dispose();
         _reports.Writer.TryComplete();
         _folderLock.Dispose();
+        _disposing.Dispose();
     }
 
     private async Task<(ActivationResult Result, LiveVersion? Version)> StartVersionAsync(Location state, Digest release, CancellationToken cancellationToken)
@@ -780,6 +891,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
             var inUse = new HashSet<Digest>();
             var materialized = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
+                .Concat(_locations.Values.SelectMany(l => l.Draining).Select(v => v.Materialized))
                 .Concat(_runs.Values.Select(r => r.Materialized))
                 .Concat(_sharedHosts.Values.Select(h => h.Materialized));
             foreach (var release in materialized)
@@ -813,6 +925,7 @@ internal sealed class AgentHost : IAsyncDisposable
     {
         var folders = _materializer.CountFolders();
         var environments = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
+            .Concat(_locations.Values.SelectMany(l => l.Draining).Select(v => v.Materialized))
             .Concat(_runs.Values.Select(r => r.Materialized))
             .Select(m => m.Manifest.Environment.ToString())
             .Distinct(StringComparer.Ordinal)

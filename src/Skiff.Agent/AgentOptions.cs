@@ -31,6 +31,14 @@ internal sealed class AgentOptions
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long a pool's replaced release stays up with no task to run (docs/tasks.md, "Pins"): the tasks it runs finish
+    /// on it, and calls pinned to it run on it, until none has run for this long.
+    /// </summary>
+    public TimeSpan DrainIdle { get; init; } = DefaultDrainIdle;
+
+    public static readonly TimeSpan DefaultDrainIdle = TimeSpan.FromMinutes(5);
+
+    /// <summary>
     /// How many launch shapes (runtime settings, packages, process environment) keep a standby process started
     /// ahead of need, so the next version of a location, or a run, skips the process start. Each costs one idle
     /// process. Default 2; 0 turns standbys off.

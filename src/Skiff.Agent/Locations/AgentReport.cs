@@ -15,6 +15,9 @@ internal enum AgentReportKind
     OutOfMemory,
     Stopped,
 
+    /// <summary>A pool's release was replaced and drains (docs/tasks.md, "Pins"): it finishes its tasks and serves calls pinned to it, then <see cref="Stopped"/>.</summary>
+    Draining,
+
     /// <summary>A folder of the release had changed on disk since it was unpacked; it was unpacked again before a process started from it.</summary>
     Repaired,
 

@@ -23,6 +23,13 @@ internal sealed class LiveVersion : IAsyncDisposable
     private readonly ILogger _logger;
     private CodeServerProcess? _server;
 
+    // Tasks running on this version now, and since when it has had none: what ends the drain of a replaced release.
+    private readonly Lock _use = new();
+    private int _tasksRunning;
+    private long _idleSince;
+    private bool _retired;
+    private TaskCompletionSource _tasksEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     // Completed and replaced whenever the code server goes down, comes back or is given up on: what a task waits on.
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -48,6 +55,7 @@ internal sealed class LiveVersion : IAsyncDisposable
         _time = time;
         _report = report;
         _logger = options.LoggerFactory.CreateLogger<LiveVersion>();
+        _idleSince = time.GetTimestamp();
         _supervision = SuperviseAsync();
     }
 
@@ -92,6 +100,100 @@ internal sealed class LiveVersion : IAsyncDisposable
             }
 
             await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Counts a task as running on this version until <see cref="EndTask"/>; false, counting nothing, once the version is
+    /// retired (<see cref="DrainAsync"/> ended), when the task must go to another version.
+    /// </summary>
+    public bool TryBeginTask()
+    {
+        lock (_use)
+        {
+            if (_retired)
+            {
+                return false;
+            }
+
+            _tasksRunning++;
+            return true;
+        }
+    }
+
+    /// <summary>Ends what <see cref="TryBeginTask"/> counted.</summary>
+    public void EndTask()
+    {
+        lock (_use)
+        {
+            if (--_tasksRunning == 0)
+            {
+                _idleSince = _time.GetTimestamp();
+                _tasksEnded.TrySetResult();
+                _tasksEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="DrainAsync"/> has retired it: it takes no further task.</summary>
+    public bool Retired
+    {
+        get
+        {
+            lock (_use)
+            {
+                return _retired;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The drain of a replaced release (docs/tasks.md, "Pins"): completes, retiring the version (it takes no further
+    /// task), once no task has run on it for <paramref name="idle"/>, counted from the later of now and its last task's
+    /// end; at once when <paramref name="stop"/> is canceled (the agent stops, the location goes).
+    /// </summary>
+    public async Task DrainAsync(TimeSpan idle, CancellationToken stop)
+    {
+        lock (_use)
+        {
+            // A version replaced while idle waits the whole period: calls pinned to it may still be on their way.
+            if (_tasksRunning == 0)
+            {
+                _idleSince = _time.GetTimestamp();
+            }
+        }
+
+        try
+        {
+            while (true)
+            {
+                Task wake;
+                lock (_use)
+                {
+                    if (_tasksRunning > 0)
+                    {
+                        wake = _tasksEnded.Task.WaitAsync(stop);
+                    }
+                    else if (_time.GetElapsedTime(_idleSince) is var quiet && quiet >= idle)
+                    {
+                        _retired = true;
+                        return;
+                    }
+                    else
+                    {
+                        wake = Task.Delay(idle - quiet, _time, stop);
+                    }
+                }
+
+                await wake.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            lock (_use)
+            {
+                _retired = true;
+            }
         }
     }
 

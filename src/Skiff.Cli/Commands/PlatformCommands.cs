@@ -263,19 +263,10 @@ internal static class PlatformCommands
                 result.AddError("--label: " + exception.Message);
             }
         });
-        var drainGrace = new Option<string?>("--drain-grace")
-        {
-            Description = "On SIGTERM or Ctrl-C the agent stops taking tasks and runs, and waits this long for the tasks and runs it holds to end before it stops them (a second signal stops it at once), e.g. 30s or 10m. Keep it below Kubernetes' terminationGracePeriodSeconds. Default 5m.",
-        };
-        drainGrace.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
-            {
-                result.AddError($"--drain-grace: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
-            }
-        });
+        var drainGrace = DurationOption("--drain-grace", "On SIGTERM or Ctrl-C the agent stops taking tasks and runs, and waits this long for the tasks and runs it holds to end before it stops them (a second signal stops it at once), e.g. 30s or 10m. Keep it below Kubernetes' terminationGracePeriodSeconds. Default 5m.");
+        var drainIdle = DurationOption("--drain-idle", "How long a pool's replaced release stays up once no task has run on it: until then it finishes the tasks it runs and serves calls pinned to it (docs/tasks.md, \"Pins\"), e.g. 30s or 1h. Default 5m.");
         var (noSandbox, cpus) = IsolationOptions();
-        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, drainGrace, noSandbox, cpus };
+        var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, drainGrace, drainIdle, noSandbox, cpus };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.Subcommands.Add(Drain());
@@ -292,7 +283,9 @@ internal static class PlatformCommands
             var configs = urls.Select(url => ClientConfig.Resolve(url, parse.GetValue(token), null)).ToList();
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
             using var loggers = logs.CreateFactory(parse);
-            var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels);
+            var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels,
+                drainIdle: parse.GetValue(drainIdle) is { } idleText && TryParseDuration(idleText, out var idle) ? idle : null);
+
             var grace = parse.GetValue(drainGrace) is { } text && TryParseDuration(text, out var given) ? given : DefaultDrainGrace;
             await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), stop.Token, grace).ConfigureAwait(false);
             return 0;
@@ -458,14 +451,28 @@ internal static class PlatformCommands
         return (noSandbox, cpus);
     }
 
-    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, ILoggerFactory loggers, IReadOnlyDictionary<string, string>? labels = null, bool logReports = true)
+    private static AgentOptions AgentOptionsFrom(string cacheDirectory, bool noSandbox, double? cpus, ILoggerFactory loggers, IReadOnlyDictionary<string, string>? labels = null, bool logReports = true, TimeSpan? drainIdle = null)
     {
         if (noSandbox)
         {
             Console.Error.WriteLine("WARNING: --no-sandbox: locations run WITHOUT a sandbox, as this process's user. Any deployed job can read this machine's Skiff data (tokens, databases, the cache) and other locations' files, and signal their processes. Use it only for code you trust.");
         }
 
-        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers, LogReports = logReports };
+        return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers, LogReports = logReports, DrainIdle = drainIdle ?? AgentOptions.DefaultDrainIdle };
+    }
+
+    /// <summary>An option taking a duration such as 30s or 10m, refused with what to write when it is none.</summary>
+    private static Option<string?> DurationOption(string name, string description)
+    {
+        var option = new Option<string?>(name) { Description = description };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
+            {
+                result.AddError($"{name}: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
+            }
+        });
+        return option;
     }
 
     /// <summary>How long `skiff agent` waits for its tasks and runs when told to stop, unless --drain-grace says otherwise.</summary>

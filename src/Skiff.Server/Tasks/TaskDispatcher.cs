@@ -543,14 +543,23 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                 : $"pool '{pool}' declares no task '{task}' in its live release {live.Short}; it declares: {string.Join(", ", tasks)}. Call one of those, or deploy a release of '{pool}' that declares it.";
         }
 
-        if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal))
+        if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal) && !await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false))
         {
-            return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short} (a replaced release serves no tasks). "
-                + $"Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
+            return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining "
+                + $"(a replaced release serves calls pinned to it until none has come for its agent's drain period). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
         }
 
         return null;
     }
+
+    /// <summary>
+    /// Whether an agent drains a replaced release of <paramref name="pool"/> starting with <paramref name="pin"/>: its newest
+    /// report on that release, in the location's health history, says it is draining (not yet stopped).
+    /// </summary>
+    private async Task<bool> DrainingAsync(string pool, string pin, CancellationToken cancellationToken) =>
+        (await store.ListLocationHealthAsync(pool, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
+            .GroupBy(report => (report.Agent, report.Release))
+            .Any(newestFirst => newestFirst.First().Kind == "Draining" && Digest.TryParse(newestFirst.Key.Release, out var release) && release.Hex.StartsWith(pin, StringComparison.Ordinal));
 
     private static TaskMessage Message(AgentCallTask call, string agent)
     {

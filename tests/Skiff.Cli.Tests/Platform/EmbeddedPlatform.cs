@@ -162,7 +162,9 @@ internal sealed class EmbeddedPlatform : IAsyncDisposable
     public async Task StartAgentAsync()
     {
         _agent = new AgentHost(
-            new AgentOptions { CacheDirectory = Path.Combine(DataDirectory, "agent"), ActivationTimeout = _activationTimeout },
+            // A pool's replaced release drains for 10 s rather than 5 minutes: a test waits for it to stop. Long enough that
+            // the next task pinned to it reaches it on a loaded machine.
+            new AgentOptions { CacheDirectory = Path.Combine(DataDirectory, "agent"), ActivationTimeout = _activationTimeout, DrainIdle = TimeSpan.FromSeconds(10) },
             new HttpBlobSource(_blobs, _server.Url, _server.Token),
             TimeProvider.System);
         await _agent.StartAsync(CancellationToken.None);

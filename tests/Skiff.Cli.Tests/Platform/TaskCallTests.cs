@@ -80,6 +80,23 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
                 .Parameter("folder", "")
                 .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<string, string>("tasks", "chatty", context.Parameters.Get<string>("folder"))));
 
+            // Marks that it started, then runs until the test lets it end.
+            jobs.Task("hold", async (TaskContext context, string folder) =>
+            {
+                File.WriteAllText(Path.Combine(folder, "started"), context.TaskId);
+                while (!File.Exists(Path.Combine(folder, "go")))
+                {
+                    await Task.Delay(20, context.CancellationToken);
+                }
+
+                return "held";
+            });
+
+            jobs.Job("call_hold", "Calls hold")
+                .Parameter("pool", "tasks")
+                .Parameter("folder", "")
+                .Run(async context => context.Logger.LogInformation("result {Result}", await context.CallAsync<string, string>(context.Parameters.Get<string>("pool"), "hold", context.Parameters.Get<string>("folder"))));
+
             jobs.Job("call", "Calls a task and logs its result")
                 .Parameter("pool", "tasks")
                 .Parameter("task", "double")
@@ -246,6 +263,80 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
         logs.Stdout.ShouldContain("call_chatty > tasks/chatty  50%  halfway", Case.Sensitive, logs.ToString());
     }
 
+    [Fact]
+    public async Task A_replaced_pool_release_finishes_its_task_and_serves_calls_pinned_to_it_until_it_drains_then_stops()
+    {
+        await DeployAsync();
+        var project = PlatformFixture.SharedVariant("tasks", text => text.Replace("    // A small ETL as a DAG", Tasks, StringComparison.Ordinal));
+        var replacement = PlatformFixture.SharedVariant("tasks-howdy", text => text
+            .Replace("Hello, {Name}!", "Howdy, {Name}!", StringComparison.Ordinal)
+            .Replace("    // A small ETL as a DAG", Tasks, StringComparison.Ordinal));
+        var first = await DeployReleaseAsync(project, "drain");
+        var pin = first[7..19];
+        var folder = fixture.Workspace.PathTo("drain-gate");
+        Directory.CreateDirectory(folder);
+
+        // A task runs on the first release, and a call pinned to it waits behind it (the pool's worker takes one at a time).
+        var holding = await StartAsync("call_hold", "pool=drain", $"folder={folder}");
+        await WaitForFileAsync(Path.Combine(folder, "started"));
+        var pinnedBefore = await StartAsync("call", $"pool=drain@{pin}", "n=4");
+        var second = await DeployReleaseAsync(replacement, "drain");
+        second.ShouldNotBe(first);
+        await TaskFlowTests.WaitUntilAsync(async () => (await HealthAsync("drain")).Any(r => (string?)r["kind"] == "draining" && (string?)r["release"] == first), "the replaced release to be reported draining");
+        // While it drains, a call pinned to it is taken; an unpinned call goes to the new release.
+        var pinnedAfter = await StartAsync("call", $"pool=drain@{pin}", "n=5");
+        var unpinned = await StartAsync("call", "pool=drain", "n=6");
+        await File.WriteAllTextAsync(Path.Combine(folder, "go"), "go");
+
+        // The task in flight was not cut off and run again: one delivery, on the release it started on.
+        var held = await FollowAsync(holding);
+        held.Select(e => ((string?)e["type"], (int?)e["delivery"], (string?)e["release"])).Where(e => e.Item1 == "task_started")
+            .ShouldBe([("task_started", 1, first)], Show(held));
+        foreach (var (run, release, result) in new[] { (pinnedBefore, first, "result 8"), (pinnedAfter, first, "result 10"), (unpinned, second, "result 12") })
+        {
+            var events = await FollowAsync(run);
+            ((string?)events[^1]["type"]).ShouldBe("run_succeeded", Show(events));
+            events.ShouldContain(e => (string?)e["message"] == result, Show(events));
+            events.Where(e => e["task"] is not null).ShouldAllBe(e => (string?)e["release"] == release, Show(events));
+        }
+
+        // Once no task has run on it for the agent's drain period, it stops, and a call pinned to it is refused at once.
+        await TaskFlowTests.WaitUntilAsync(async () => (await HealthAsync("drain")).FirstOrDefault(r => (string?)r["release"] == first) is { } newest
+            && (string?)newest["kind"] == "stopped" && ((string?)newest["message"] ?? "").StartsWith("drained: no task ran on it for", StringComparison.Ordinal), "the replaced release to stop, drained");
+        var refused = await fixture.Platform.SkiffAsync("run", "caller", "call", "--param", $"pool=drain@{pin}");
+        refused.ExitCode.ShouldNotBe(0, refused.ToString());
+        var (_, last) = await LastRunEventsAsync();
+        ((string?)last.Single(e => (string?)e["type"] == "op_failed")["error"]!["message"] ?? "")
+            .ShouldContain($"'drain@{pin}' pins a release that pool 'drain' does not run: its live release is {second[7..19]}, and no replaced release starting with {pin} is draining", Case.Sensitive);
+    }
+
+    private async Task<string> DeployReleaseAsync(string project, string location)
+    {
+        var deployed = await fixture.Platform.SkiffAsync("deploy", project, "--location", location, "--json");
+        deployed.ExitCode.ShouldBe(0, deployed.ToString());
+        return (string)JsonNode.Parse(deployed.Stdout)!["release"]!;
+    }
+
+    /// <summary>Starts a run of the caller's <paramref name="job"/> without waiting for it; returns its id.</summary>
+    private async Task<string> StartAsync(string job, params string[] parameters)
+    {
+        var started = await fixture.Platform.SkiffAsync(["run", "caller", job, .. parameters.SelectMany(p => (string[])["--param", p]), "--detach", "--json"]);
+        started.ExitCode.ShouldBe(0, started.ToString());
+        return (string)JsonNode.Parse(started.Stdout)!["run"]!;
+    }
+
+    /// <summary>A run's events, once it has ended.</summary>
+    private async Task<List<JsonNode>> FollowAsync(string runId)
+    {
+        var logs = await fixture.Platform.SkiffAsync("logs", runId, "--follow", "--json");
+        return [.. logs.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)];
+    }
+
+    private async Task<List<JsonNode>> HealthAsync(string location) =>
+        [.. JsonNode.Parse((await fixture.Platform.SkiffAsync("health", location, "--json")).Stdout)!.AsArray().OfType<JsonNode>()];
+
+    private static string Show(IEnumerable<JsonNode> events) => string.Join('\n', events.Select(e => e.ToJsonString()));
+
     /// <summary>Waits for a file to appear, for up to the activation deadline (against a hang).</summary>
     private static async Task WaitForFileAsync(string path)
     {
@@ -286,7 +377,7 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
             var deployed = await fixture.Platform.SkiffAsync("deploy", project, "--location", location);
             deployed.ExitCode.ShouldBe(0, deployed.ToString());
             // A pool's deploy names the tasks it serves beside its jobs.
-            deployed.Stdout.ShouldContain("; tasks: double, crash_once, wait_for_cancel, chatty", Case.Sensitive, deployed.ToString());
+            deployed.Stdout.ShouldContain("; tasks: double, crash_once, wait_for_cancel, chatty, hold", Case.Sensitive, deployed.ToString());
         }
     }
 

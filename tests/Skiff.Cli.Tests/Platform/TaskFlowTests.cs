@@ -270,7 +270,7 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
         [.. JsonNode.Parse(await http.GetStringAsync(path))!.AsArray().OfType<JsonNode>()];
 
     /// <summary>Looks until the condition holds, within the deadline (against a hang).</summary>
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
         using var deadline = new CancellationTokenSource(Deadline);
         try
