@@ -155,7 +155,7 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
         // The calling run is told why: the first delivery failed when its code server died under it (the agent said so).
         var redelivered = events.Single(e => (string?)e["type"] == "task_started" && (int?)e["delivery"] == 2);
         const string Reason = "the previous delivery failed: agent 'test-agent' did not run it: ";
-        ((string?)redelivered["redelivery_reason"]).ShouldStartWith(Reason, run.ToString());
+        ((string?)redelivered["redelivery_reason"]).ShouldStartWith(Reason, customMessage: run.ToString());
         events.Where(e => (int?)e["delivery"] == 1).ShouldAllBe(e => e["redelivery_reason"] == null);
         run.Stdout.ShouldContain($", delivery 2: {Reason}", Case.Sensitive, run.ToString());
     }
