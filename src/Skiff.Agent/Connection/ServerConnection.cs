@@ -513,7 +513,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
         try
         {
             outcome = await host.RunTaskAsync(
-                new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent, Worker: agentName, Delivery: run.Delivery),
+                new Skiff.Sdk.Protocol.RunTaskRequest(run.Call, run.TaskId, run.Pool, run.Task, run.Run, run.Op, run.Attempt, run.Input, run.Pin, Traceparent: run.Traceparent, Worker: agentName, Delivery: run.Delivery, RedeliveryReason: run.RedeliveryReason),
                 events => live.Writer.TryWrite(events),
                 cancellationToken).ConfigureAwait(false);
         }

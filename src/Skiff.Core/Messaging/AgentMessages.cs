@@ -95,8 +95,10 @@ internal sealed record RunStoredNotice(string Run) : AgentMessage;
 /// worker for the pool took it from the queue (its <paramref name="Delivery"/>th delivery). With <paramref name="Pin"/>,
 /// only a live release whose digest starts with it may run it. Answered with <see cref="AgentTaskDone"/> when the task
 /// ends (its retries included), or an error when the agent could not run it (the delivery then fails and comes again).
+/// <paramref name="RedeliveryReason"/>, from the second delivery on, says why the previous one ended (the calling run's
+/// <c>task_started</c> carries it); added without a new protocol version, as older agents ignore it.
 /// </summary>
-internal sealed record AgentRunTask(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, int Delivery, JsonNode? Input = null, string? Pin = null, string? Traceparent = null) : AgentMessage;
+internal sealed record AgentRunTask(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, int Delivery, JsonNode? Input = null, string? Pin = null, string? Traceparent = null, string? RedeliveryReason = null) : AgentMessage;
 
 /// <summary>
 /// Server → agent, no reply: the end of a call one of its runs made (<see cref="AgentCallTask"/>). <paramref name="Outcome"/>

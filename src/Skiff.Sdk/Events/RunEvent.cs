@@ -81,6 +81,12 @@ internal sealed record RunEvent
     /// and the task was delivered again; absent in a local run).
     /// </summary>
     public int? Delivery { get; init; }
+
+    /// <summary>
+    /// On the first <c>task_started</c> of a deployed task's delivery after the first: why the previous delivery ended
+    /// (the error it failed with, or that its worker went away without a result).
+    /// </summary>
+    public string? RedeliveryReason { get; init; }
 }
 
 /// <summary>An exception as events carry it: enough to act on without the process that threw it.</summary>

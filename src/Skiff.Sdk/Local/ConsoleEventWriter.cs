@@ -65,7 +65,7 @@ internal sealed class ConsoleEventWriter(TextWriter output)
                 if (e.Worker is not null)
                 {
                     // Where a deployed call ran: each attempt (and each delivery, after a worker died) says so.
-                    line.Append($" [pool {e.Pool} @ agent {e.Worker}{(e.Release is { } release ? $", release {ShortRelease(release)}" : "")}{(e.Delivery > 1 ? $", delivery {e.Delivery}" : "")}]");
+                    line.Append($" [pool {e.Pool} @ agent {e.Worker}{(e.Release is { } release ? $", release {ShortRelease(release)}" : "")}{(e.Delivery > 1 ? $", delivery {e.Delivery}{(e.RedeliveryReason is { } reason ? $": {reason}" : "")}" : "")}]");
                 }
 
                 break;

@@ -251,7 +251,7 @@ internal sealed class CodeServer(IReadOnlyList<JobDefinition> jobs, TimeProvider
             });
             var pool = new PoolReference(request.Pool, request.Pin);
             var input = JsonSerializer.SerializeToUtf8Bytes(request.Input, ProtocolJson.Wire.JsonNode);
-            var call = new TaskCall(pool, task.Name, request.TaskId, input, events, request.Op, request.Attempt, request.Traceparent);
+            var call = new TaskCall(pool, task.Name, request.TaskId, input, events, request.Op, request.Attempt, request.Traceparent, request.RedeliveryReason);
             TaskOutcome outcome;
             try
             {

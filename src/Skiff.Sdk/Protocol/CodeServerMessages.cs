@@ -50,9 +50,10 @@ internal sealed record ShutdownRequest(long? GraceMs = null) : CodeServerRequest
 /// <see cref="TaskDoneReply"/> once the task ends, with its retries. With <paramref name="Worker"/> (the agent's name) the
 /// task's events also go to the agent as they happen (<see cref="TaskEventsMessage"/>), stamped with the worker, the
 /// release and <paramref name="Delivery"/> (the queue's delivery of the call); an agent that names none gets them with
-/// the reply only.
+/// the reply only. <paramref name="RedeliveryReason"/>, on a delivery after the first, says why the previous one ended; the
+/// task's first <c>task_started</c> carries it to the calling run.
 /// </summary>
-internal sealed record RunTaskRequest(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Release = null, string? Traceparent = null, string? Worker = null, int? Delivery = null) : CodeServerRequest;
+internal sealed record RunTaskRequest(string Call, string TaskId, string Pool, string Task, string Run, string Op, int Attempt, JsonNode? Input = null, string? Pin = null, string? Release = null, string? Traceparent = null, string? Worker = null, int? Delivery = null, string? RedeliveryReason = null) : CodeServerRequest;
 
 /// <summary>Cancels a task <see cref="RunTaskRequest"/> started (its caller stopped waiting); it ends with <c>task_canceled</c>.</summary>
 internal sealed record CancelTaskRequest(string Call) : CodeServerRequest;

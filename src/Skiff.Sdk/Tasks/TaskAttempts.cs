@@ -36,6 +36,7 @@ internal static class TaskAttempts
                 Op = call.Op,
                 Attempt = call.OpAttempt,
                 Pin = attempt == 1 ? call.Pool.ReleasePrefix : null,
+                RedeliveryReason = attempt == 1 ? call.RedeliveryReason : null,
             }));
             var started = time.GetTimestamp();
             var context = new TaskContext(events, origin, call.Op, call.OpAttempt, releaseId, progress, cancellationToken);

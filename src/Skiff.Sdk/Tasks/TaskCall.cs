@@ -11,6 +11,7 @@ namespace Skiff.Sdk.Tasks;
 /// <param name="Op">The calling op.</param>
 /// <param name="OpAttempt">The calling op's attempt.</param>
 /// <param name="TraceParent">The calling attempt's span (W3C), which the task's spans continue; null when nothing traces.</param>
+/// <param name="RedeliveryReason">For a deployed call delivered again by its queue: why the previous delivery ended.</param>
 internal sealed record TaskCall(
     PoolReference Pool,
     string Task,
@@ -19,4 +20,5 @@ internal sealed record TaskCall(
     RunEventStream Events,
     string Op,
     int OpAttempt,
-    string? TraceParent);
+    string? TraceParent,
+    string? RedeliveryReason = null);

@@ -745,7 +745,8 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             delivery.DeliveryCount,
             JsonNode.Parse(task.Payload),
             task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
-            task.Headers.GetValueOrDefault(TaskHeaders.Traceparent));
+            task.Headers.GetValueOrDefault(TaskHeaders.Traceparent),
+            TaskQueueErrors.Redelivered(delivery.DeliveryCount, delivery.LastError));
         // Marked running before looking for a cancel: a cancel in between then finds it running and reaches the agent.
         _running[task.Id] = session;
         if (_canceled.TryRemove(task.Id, out _))

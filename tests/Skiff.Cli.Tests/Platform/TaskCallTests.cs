@@ -169,6 +169,12 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
         var task = events.Where(e => e["task"] is not null).Select(e => ((string?)e["type"], (int?)e["delivery"])).ToList();
         task.TakeLast(2).ShouldBe([("task_started", 2), ("task_succeeded", 2)], run.ToString());
         task.SkipLast(2).ShouldAllBe(e => e.Item1 == "task_started" && e.Item2 == 1, run.ToString());
+        // The calling run is told why: the first delivery failed when its code server died under it (the agent said so).
+        var redelivered = events.Single(e => (string?)e["type"] == "task_started" && (int?)e["delivery"] == 2);
+        const string Reason = "the previous delivery failed: agent 'test-agent' did not run it: ";
+        ((string?)redelivered["redelivery_reason"]).ShouldStartWith(Reason, customMessage: run.ToString());
+        events.Where(e => (int?)e["delivery"] == 1).ShouldAllBe(e => e["redelivery_reason"] == null);
+        run.Stdout.ShouldContain($", delivery 2: {Reason}", Case.Sensitive, run.ToString());
     }
 
     [Fact]

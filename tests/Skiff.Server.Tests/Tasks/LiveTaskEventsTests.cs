@@ -41,6 +41,7 @@ public sealed class LiveTaskEventsTests : IAsyncLifetime
         var run = (AgentRunTask)await NextAsync();
         run.Call.ShouldBe(Call);
         run.Delivery.ShouldBe(1);
+        run.RedeliveryReason.ShouldBeNull();
 
         var sent = new JsonArray(new JsonObject { ["v"] = 1, ["seq"] = 2, ["run"] = "r-1", ["type"] = "log", ["message"] = "meshing", ["worker"] = "gpu-1", ["delivery"] = 1 });
         await _agent.SendAsync(new AgentTaskEvents(Call, sent));
@@ -77,6 +78,23 @@ public sealed class LiveTaskEventsTests : IAsyncLifetime
 
         next.ShouldBeOfType<AgentTaskResult>().Call.ShouldBe("r-2:mesh:3/1");
         held.Call.ShouldBe("r-2:mesh:1/1");
+    }
+
+    [Fact]
+    public async Task A_task_delivered_again_after_its_agent_refused_it_says_why_the_first_delivery_ended()
+    {
+        const string Call = "r-3:mesh:1/1";
+        await _agent.SendAsync(new AgentCallTask(Call, "r-3:mesh:1", "meshing", "reconstruct", "r-3", "mesh", 1, JsonValue.Create(2)));
+        var first = (AgentRunTask)await NextAsync();
+        // A refusal that keeps the worker: the task comes back to it, delivered again.
+        await _agent.SendAsync(new AgentErrorReply("wrong_release", "this agent runs release 0f0f0f0f0f0f") { Request = first.Request });
+
+        var second = (AgentRunTask)await NextAsync();
+
+        (second.Call, second.Delivery).ShouldBe((Call, 2));
+        second.RedeliveryReason.ShouldBe("the previous delivery failed: agent 'gpu-1' did not run it: this agent runs release 0f0f0f0f0f0f");
+        await _agent.SendAsync(new AgentTaskDone(new JsonObject { ["succeeded"] = true, ["output"] = 4 }, Call) { Request = second.Request });
+        ((AgentTaskResult)await NextAsync()).Call.ShouldBe(Call);
     }
 
     private async Task<AgentMessage> NextAsync()
