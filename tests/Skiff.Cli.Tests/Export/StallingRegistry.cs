@@ -7,7 +7,8 @@ namespace Skiff.Cli.Tests.Export;
 
 /// <summary>
 /// A registry on a plain TCP listener (127.0.0.1, a free port) that stops answering where a test wants it to, which
-/// Kestrel cannot be made to do. Silent, it accepts connections and never reads or writes a byte. Else it answers
+/// Kestrel cannot be made to do. A TLS handshake is refused as a plain-http registry refuses it (so --insecure-registry
+/// falls back to http). Silent, it then reads the first byte of a request and never answers. Else it answers
 /// <c>GET /v2/</c> (200), every <c>HEAD</c> of a blob (404) and the <c>POST</c> of an upload (202), and hands a blob's
 /// <c>PUT</c> to the test (<see cref="Upload"/>), which reads as much of it as it wants and answers or not. Connections
 /// stay open until it is disposed: a closed one would be a dropped connection, not a registry that stopped answering.
@@ -28,13 +29,13 @@ internal sealed class StallingRegistry : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
 
-    /// <summary>Set once a client connected.</summary>
-    public TaskCompletionSource Accepted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Set once a client sent an http request (not a TLS handshake).</summary>
+    public TaskCompletionSource Asked { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The first blob <c>PUT</c>, its headers read, its body not.</summary>
     public TaskCompletionSource<BlobUpload> Upload { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="silent">Accept connections and never answer.</param>
+    /// <param name="silent">Never answer an http request.</param>
     /// <param name="receiveBuffer">
     /// The socket's receive buffer, when the test needs an upload to block once the client's and this buffer are full;
     /// by default the kernel grows it (up to tcp_rmem's maximum) while the test reads.
@@ -71,11 +72,7 @@ internal sealed class StallingRegistry : IAsyncDisposable
                 _connections.Add(connection);
             }
 
-            Accepted.TrySetResult();
-            if (!_silent)
-            {
-                _ = ServeAsync(connection.GetStream());
-            }
+            _ = ServeAsync(connection.GetStream());
         }
     }
 
@@ -88,6 +85,12 @@ internal sealed class StallingRegistry : IAsyncDisposable
             {
                 // A TLS ClientHello (--insecure-registry tries https first): refused as a plain-http registry refuses it.
                 stream.Socket.Close();
+                return;
+            }
+
+            Asked.TrySetResult();
+            if (_silent)
+            {
                 return;
             }
 

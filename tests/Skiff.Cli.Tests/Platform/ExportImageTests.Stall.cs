@@ -21,8 +21,9 @@ public sealed partial class ExportImageTests
         var pushed = await PushAsync(release, someBase, $"{silent.Address}/{Repository}:silent", null, "--push-timeout", "1s");
         var badTimeout = await PushAsync(release, someBase, $"{silent.Address}/{Repository}:silent", null, "--push-timeout", "soon");
 
-        // The registry took the connection: the push failed on its silence, not on a refused connection.
-        await silent.Accepted.Task.WaitAsync(StallDeadline);
+        // The registry took the connection and the request (over http, after refusing TLS): the push failed on its
+        // silence, not on a refused connection or handshake.
+        await silent.Asked.Task.WaitAsync(StallDeadline);
         pushed.ExitCode.ShouldBe(1, pushed.ToString());
         pushed.Stderr.ShouldContain($"registry {silent.Address} stopped answering for 1 s during GET /v2/; nothing was tagged.");
         pushed.Stderr.ShouldContain("Run the same push again once the registry is back: the blobs it already has are not sent again.");
