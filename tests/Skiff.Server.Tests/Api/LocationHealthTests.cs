@@ -39,6 +39,46 @@ public sealed class LocationHealthTests : IDisposable
         ((string?)location["health"]).ShouldBe("restarting", location.ToJsonString());
     }
 
+    [Fact]
+    public async Task An_agent_back_without_a_release_it_reported_draining_has_it_stopped_in_the_history_and_one_still_draining_it_does_not()
+    {
+        await using var server = await SkiffServerHost.StartAsync(
+            new ServerOptions { DataDirectory = _workspace.PathTo("server"), Port = 0, ScrubBytesPerSecond = 0 }, TimeProvider.System, CancellationToken.None);
+        var tasks = new Dictionary<string, JsonArray> { ["pool"] = [new JsonObject { ["name"] = "sleep" }] };
+        var agent = await ScriptedAgent.ConnectAsync(server.Url, server.Token, "p1", new HostCapacity(4), new AgentLoad(0, 0, 0, []), tasks: tasks);
+        var replaced = await MetricsEndpointTests.ReleaseAsync(server, _workspace, "pool", "1.0.0");
+        await MetricsEndpointTests.DeployAsync(server, "pool", replaced);
+        var live = await MetricsEndpointTests.ReleaseAsync(server, _workspace, "pool", "2.0.0");
+        await MetricsEndpointTests.DeployAsync(server, "pool", live);
+        await agent.SendAsync(new LocationReport("pool", replaced.ToString(), "Draining", "replaced by the live release", DateTimeOffset.UtcNow));
+        await NewestOnAsync(server, replaced, "Draining");
+        await agent.DisposeAsync();
+
+        // Back, still draining it (a dropped connection): the history is left as it was. The report sent after the hello
+        // shows the hello was handled (an agent's messages are handled in order).
+        agent = await ScriptedAgent.ConnectAsync(server.Url, server.Token, "p1", new HostCapacity(4), new AgentLoad(0, 0, 0, []), tasks: tasks,
+            held: [new HeldLocation("pool", live.ToString(), [replaced.ToString()])],
+            afterHello: [new LocationReport("pool", live.ToString(), "Activated", "back with its drain", DateTimeOffset.UtcNow)]);
+        await NewestOnAsync(server, live, "Activated");
+        (await NewestOnAsync(server, replaced, "Draining")).Message.ShouldBe("replaced by the live release");
+        await agent.DisposeAsync();
+
+        // Back without it (the agent restarted): the release it drained is recorded stopped.
+        await using var restarted = await ScriptedAgent.ConnectAsync(server.Url, server.Token, "p1", new HostCapacity(4), new AgentLoad(0, 0, 0, []), tasks: tasks,
+            held: [new HeldLocation("pool", live.ToString())]);
+        (await NewestOnAsync(server, replaced, "Stopped")).Message.ShouldStartWith("no longer draining: its agent came back without it");
+    }
+
+    /// <summary>Waits until the newest report on <paramref name="release"/> in the pool's health history is of <paramref name="kind"/>; returns it.</summary>
+    private static async Task<Skiff.Server.Metadata.LocationHealthRecord> NewestOnAsync(RunningServer server, Skiff.Core.Digest release, string kind)
+    {
+        Skiff.Server.Metadata.LocationHealthRecord? newest = null;
+        await PoolRunsTests.WaitUntilAsync(
+            async () => (newest = (await server.Store.ListLocationHealthAsync("pool", 200, CancellationToken.None)).FirstOrDefault(r => r.Release == release.ToString()))?.Kind == kind,
+            $"the newest report on {release.Short} to be {kind}");
+        return newest!;
+    }
+
     /// <summary>The pool as <c>GET /locations</c> shows it, once its last report is the one with <paramref name="message"/>.</summary>
     private static async Task<JsonNode> LastReportedAsync(RunningServer server, string message)
     {
