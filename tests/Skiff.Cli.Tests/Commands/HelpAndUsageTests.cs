@@ -63,6 +63,7 @@ public sealed class HelpAndUsageTests : IDisposable
     [InlineData("server --port 0 --agent-grace 0s", "'0s' is not a duration between 1 ms and 1 day")]
     [InlineData("server --port 0 --scrub-rate fast", "--scrub-rate: 'fast' is not a rate")]
     [InlineData("up --port 0 --pool-idle 0s", "--pool-idle: '0s' is not a duration between 1 ms and 1 day")]
+    [InlineData("up --port 0 --drain-idle soon", "--drain-idle: 'soon' is not a duration between 1 ms and 1 day")]
     public async Task A_usage_error_is_one_line_and_exit_2(string commandLine, string said)
     {
         var result = await SkiffAsync(commandLine.Split(' '));
