@@ -167,24 +167,11 @@ internal static class PlatformCommands
     /// <c>--pool-idle</c>, on <c>server</c> and on <c>up</c> (whose pools scale too); checked while parsing, so a bad value is a
     /// usage error (exit 2) and nothing starts.
     /// </summary>
-    private static Option<string?> PoolIdleOption()
-    {
-        var option = new Option<string?>("--pool-idle")
-        {
-            Description = "How long a pool deployed with --replicas MIN..MAX goes without tasks before the server scales it down to MIN, e.g. 30s or 10m. Default 5m.",
-        };
-        option.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<string?>() is { } text && !TryParseDuration(text, out _))
-            {
-                result.AddError($"--pool-idle: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 10m.");
-            }
-        });
-        return option;
-    }
+    private static Option<string?> PoolIdleOption() => DurationOption(
+        "--pool-idle",
+        "How long a pool deployed with --replicas MIN..MAX goes without tasks before the server scales it down to MIN, e.g. 30s or 10m. Default 5m.");
 
-    private static TimeSpan PoolIdlePeriod(ParseResult parse, Option<string?> option) =>
-        parse.GetValue(option) is { } text && TryParseDuration(text, out var idle) ? idle : ServerOptions.DefaultPoolIdlePeriod;
+    private static TimeSpan PoolIdlePeriod(ParseResult parse, Option<string?> option) => Duration(parse.GetValue(option)) ?? ServerOptions.DefaultPoolIdlePeriod;
 
     /// <summary><c>--blobs s3://…</c>; checked while parsing, so a bad value is a usage error (exit 2) and nothing starts.</summary>
     private static Option<string?> BlobsOption()

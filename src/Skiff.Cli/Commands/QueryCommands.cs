@@ -71,8 +71,7 @@ internal static class QueryCommands
             // What the agents last said, under the table: health alone hides a repaired folder or a run out of memory.
             foreach (var location in locations.OfType<JsonObject>().Where(l => (string?)l["last_report"]?["kind"] is { } kind && kind != "activated"))
             {
-                var report = location["last_report"]!;
-                Console.WriteLine($"{(string?)location["location"]}: {(string?)report["kind"]} at {(string?)report["at"]}: {(string?)report["message"]}");
+                Console.WriteLine(LastReportLine(location));
             }
 
             return 0;
@@ -555,6 +554,17 @@ internal static class QueryCommands
         : span < TimeSpan.FromMinutes(1) ? span.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture) + "s"
         : span < TimeSpan.FromHours(1) ? $"{(int)span.TotalMinutes}m{span.Seconds:00}s"
         : $"{(int)span.TotalHours}h{span.Minutes:00}m";
+
+    /// <summary>
+    /// A location's last report under the `skiff locations` table. It names the release it is about: a pool's replaced
+    /// release reports `draining` and `stopped` while the live one serves, which without it read as the pool stopping.
+    /// </summary>
+    internal static string LastReportLine(JsonObject location)
+    {
+        var report = location["last_report"]!;
+        var release = (string?)report["release"] is { } digest ? $", release {Short(digest)}" : "";
+        return $"{(string?)location["location"]}: {(string?)report["kind"]} at {When((string?)report["at"])}{release}: {(string?)report["message"]}";
+    }
 
     private static string When(string? timestamp) =>
         DateTimeOffset.TryParse(timestamp, CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)

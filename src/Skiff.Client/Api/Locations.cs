@@ -84,10 +84,14 @@ internal sealed record LocationSettings(string Location, int? MaxConcurrent, str
 /// The last thing an agent reported of a location to this server, kept beside the health it maps to: a crash and
 /// restart, a failed health check, a run over its memory limit, a repaired code folder.
 /// </summary>
-/// <param name="Kind">What happened: <c>activated</c>, <c>activation_failed</c>, <c>crashed</c>, <c>restarted</c>, <c>unhealthy</c>, <c>out_of_memory</c>, <c>stopped</c>, <c>repaired</c> or <c>run_host_died</c>.</param>
+/// <param name="Kind">What happened: <c>activated</c>, <c>activation_failed</c>, <c>crashed</c>, <c>restarted</c>, <c>unhealthy</c>, <c>out_of_memory</c>, <c>stopped</c>, <c>repaired</c>, <c>run_host_died</c> or <c>draining</c>.</param>
 /// <param name="Message">The agent's account of it.</param>
 /// <param name="At">When the agent saw it.</param>
-internal sealed record AgentNote(string Kind, string Message, DateTimeOffset At);
+/// <param name="Release">
+/// The release it is about: not always the live one (a pool's replaced release reports <c>draining</c>, then <c>stopped</c>).
+/// Null from a server older than this field.
+/// </param>
+internal sealed record AgentNote(string Kind, string Message, DateTimeOffset At, string? Release = null);
 
 /// <summary>One entry of <c>GET /api/v1/locations/{name}/health</c>: a report an agent sent about the location, kept in the metadata store.</summary>
 /// <param name="Kind">What happened, as in <see cref="AgentNote.Kind"/> (a kind a newer agent adds comes as it is named).</param>

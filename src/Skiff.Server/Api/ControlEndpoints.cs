@@ -87,7 +87,7 @@ internal static class ControlEndpoints
                         _ => location.LiveRelease is null ? "none" : "healthy",
                     },
                     location.UpdatedAt,
-                    report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At))
+                    report is null ? null : new AgentNote(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(report.Kind), report.Message, report.At, report.Release))
                 {
                     MaxConcurrent = location.MaxConcurrent,
                     Tasks = Json.Tasks(location.TasksJson).Count,

@@ -546,7 +546,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal) && !await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false))
         {
             return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining "
-                + $"(a replaced release serves calls pinned to it until none has come for its agent's drain period). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
+                + $"(a replaced release serves calls pinned to it until no task has run on it for its agent's drain period, skiff agent --drain-idle; `skiff health {pool}` shows when each stopped). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
         }
 
         return null;

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using Skiff.Cli.Commands;
 using Skiff.Testing;
 
@@ -61,6 +63,7 @@ public sealed class HelpAndUsageTests : IDisposable
     [InlineData("server --port 0 --agent-grace 0s", "'0s' is not a duration between 1 ms and 1 day")]
     [InlineData("server --port 0 --scrub-rate fast", "--scrub-rate: 'fast' is not a rate")]
     [InlineData("up --port 0 --pool-idle 0s", "--pool-idle: '0s' is not a duration between 1 ms and 1 day")]
+    [InlineData("up --port 0 --drain-idle soon", "--drain-idle: 'soon' is not a duration between 1 ms and 1 day")]
     public async Task A_usage_error_is_one_line_and_exit_2(string commandLine, string said)
     {
         var result = await SkiffAsync(commandLine.Split(' '));
@@ -108,6 +111,30 @@ public sealed class HelpAndUsageTests : IDisposable
             .Distinct().Count().ShouldBe(1, table);
         lines.Select(l => l.IndexOf(l.Split("  ", StringSplitOptions.RemoveEmptyEntries)[1].Trim(), StringComparison.Ordinal))
             .Distinct().Count().ShouldBe(1, table);
+    }
+
+    [Fact]
+    public void A_locations_last_report_names_the_release_it_is_about()
+    {
+        var at = new DateTimeOffset(2026, 11, 30, 7, 21, 23, TimeSpan.Zero);
+        var location = new JsonObject
+        {
+            ["location"] = "pool",
+            ["last_report"] = new JsonObject
+            {
+                ["kind"] = "stopped",
+                ["message"] = "drained: no task ran on it for 20 s (replaced by 0dfe7feb9358)",
+                ["at"] = at.ToString("O", CultureInfo.InvariantCulture),
+                ["release"] = "sha256:a83547593fa6a1a21b6a7f5afb4b420a7fe39bbffda4e84373d46edda022db85",
+            },
+        };
+
+        QueryCommands.LastReportLine(location).ShouldBe(
+            $"pool: stopped at {at.ToLocalTime():yyyy-MM-dd HH:mm:ss}, release a83547593fa6: drained: no task ran on it for 20 s (replaced by 0dfe7feb9358)");
+
+        // A server older than the field sends no release: the line says none.
+        location["last_report"]!.AsObject().Remove("release");
+        QueryCommands.LastReportLine(location).ShouldStartWith($"pool: stopped at {at.ToLocalTime():yyyy-MM-dd HH:mm:ss}: drained");
     }
 
     private Task<CliProcess.Result> SkiffAsync(params string[] arguments) =>

@@ -145,6 +145,9 @@ public sealed partial class DeployTests(PlatformFixture fixture) : IClassFixture
         // Health keeps to its values; what the agent reported is there beside it, and under the table.
         ((string?)guarded["last_report"]!["kind"]).ShouldBe("activation_failed");
         ((string)guarded["last_report"]!["message"]!).ShouldContain("broken on purpose");
+        // About the release that failed, not the live one.
+        ((string?)guarded["last_report"]!["release"]).ShouldStartWith("sha256:");
+        ((string?)guarded["last_report"]!["release"]).ShouldNotBe((string?)good["release"]);
         table.Stdout.ShouldContain("guarded: activation_failed at ");
         run.ExitCode.ShouldBe(0, run.ToString());
     }
