@@ -12,8 +12,9 @@ internal sealed class AgentHarness : IAsyncDisposable
     public static readonly TimeSpan Deadline = TimeSpan.FromMinutes(2);
 
     private readonly string _cache = Directory.CreateTempSubdirectory("skiff-agent-").FullName;
+    private readonly TimeProvider _time;
 
-    public AgentHarness(Releases releases, Func<AgentOptions, AgentOptions>? configure = null)
+    public AgentHarness(Releases releases, Func<AgentOptions, AgentOptions>? configure = null, TimeProvider? time = null)
     {
         var options = new AgentOptions
         {
@@ -22,7 +23,8 @@ internal sealed class AgentHarness : IAsyncDisposable
             ActivationTimeout = Deadline,
         };
         Options = configure?.Invoke(options) ?? options;
-        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
+        _time = time ?? TimeProvider.System;
+        Agent = new AgentHost(Options, releases.Store, _time);
     }
 
     public AgentHost Agent { get; private set; }
@@ -35,7 +37,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public async Task RestartAsync(Releases releases)
     {
         await Agent.DisposeAsync();
-        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
+        Agent = new AgentHost(Options, releases.Store, _time);
     }
 
     public static CancellationToken Timeout() => new CancellationTokenSource(Deadline).Token;
