@@ -955,7 +955,7 @@ internal sealed class AgentHost : IAsyncDisposable
 
     private LocationStatus? Describe(Location state) =>
         state.Live is { } live
-            ? new LocationStatus(state.Name, live.Release, live.Health, live.ProcessId, live.Restarts, live.Definitions)
+            ? new LocationStatus(state.Name, live.Release, live.Health, live.ProcessId, live.Restarts, live.Definitions, [.. state.Draining.Where(v => !v.Retired).Select(v => v.Release)])
             : null;
 
     private void Report(string location, Digest release, AgentReportKind kind, string message)

@@ -603,7 +603,7 @@ internal sealed class ServerConnection(AgentHost host, ServerList servers, strin
     private AgentHello Hello() => new(
         host.Labels,
         HostFacts.Capacity(host),
-        [.. host.Locations.Select(l => new HeldLocation(l.Name, l.Release.ToString()))],
+        [.. host.Locations.Select(l => new HeldLocation(l.Name, l.Release.ToString(), l.Draining is { Count: > 0 } draining ? [.. draining.Select(d => d.ToString())] : null))],
         HostFacts.Load(host));
 
     /// <summary>Reports load on one connection until it ends: what the server spreads locations and runs by.</summary>

@@ -35,6 +35,18 @@ internal static class ExportCommand
         };
         var authFile = new Option<string?>("--authfile") { Description = "Read the registry login from this auth file only (as podman's --authfile; default: REGISTRY_AUTH_FILE, podman's and docker's own).", HelpName = "file" };
         var insecure = new Option<bool>("--insecure-registry") { Description = "Allow a registry without TLS (plain http) or with a certificate that does not verify, as podman's --tls-verify=false." };
+        var pushTimeout = new Option<string?>("--push-timeout")
+        {
+            Description = $"How long the registry may go without answering a request or taking more bytes of an upload before the push fails, e.g. 30s or 5m; an upload that is slow but moving is never cut off. Default {RegistryClient.DefaultStallTimeout.TotalSeconds:0}s.",
+            HelpName = "duration",
+        };
+        pushTimeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !PlatformCommands.TryParseDuration(text, out _))
+            {
+                result.AddError($"--push-timeout: '{text}' is not a duration between 1 ms and 1 day; write a number above 0 with ms, s, m or h, such as 30s or 5m.");
+            }
+        });
         var baseImage = new Option<string>("--base")
         {
             Description = "The base image, with the .NET runtime the release needs: an OCI image layout folder or archive (scripts/oci-base.sh builds one).",
@@ -47,7 +59,7 @@ internal static class ExportCommand
         var client = new ClientOptions();
         var command = new Command("export", "Write a release as an OCI image (an archive, a registry push, or both): the base image, the environment in a few stable layers, the source; its entrypoint runs the release as the agent does.")
         {
-            release, oci, push, baseImage, tag, user, authFile, insecure, json, store,
+            release, oci, push, baseImage, tag, user, authFile, insecure, pushTimeout, json, store,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -86,7 +98,8 @@ internal static class ExportCommand
                     var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
                         .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
                     var credentials = RegistryCredentials.Resolve(target, parse.GetValue(user), parse.GetValue(authFile), environment);
-                    registry = new RegistryClient(target, credentials, parse.GetValue(insecure));
+                    var stallTimeout = parse.GetValue(pushTimeout) is { } text && PlatformCommands.TryParseDuration(text, out var given) ? given : RegistryClient.DefaultStallTimeout;
+                    registry = new RegistryClient(target, credentials, parse.GetValue(insecure), stallTimeout, TimeProvider.System);
                     await registry.ConnectAsync(cancellationToken).ConfigureAwait(false);
                 }
 

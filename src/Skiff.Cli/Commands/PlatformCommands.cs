@@ -264,7 +264,7 @@ internal static class PlatformCommands
             }
         });
         var drainGrace = DurationOption("--drain-grace", "On SIGTERM or Ctrl-C the agent stops taking tasks and runs, and waits this long for the tasks and runs it holds to end before it stops them (a second signal stops it at once), e.g. 30s or 10m. Keep it below Kubernetes' terminationGracePeriodSeconds. Default 5m.");
-        var drainIdle = DurationOption("--drain-idle", "How long a pool's replaced release stays up once no task has run on it: until then it finishes the tasks it runs and serves calls pinned to it (docs/tasks.md, \"Pins\"), e.g. 30s or 1h. Default 5m.");
+        var drainIdle = DrainIdleOption();
         var (noSandbox, cpus) = IsolationOptions();
         var command = new Command("agent", "Run an agent: keep environments warm and run the server's locations on this host. `skiff agent drain NAME` moves an agent's locations off it.") { server, token, cache, name, label, drainGrace, drainIdle, noSandbox, cpus };
         var logs = new LogOptions();
@@ -284,7 +284,7 @@ internal static class PlatformCommands
             var labels = Skiff.Server.Agents.Placement.ParseLabels(parse.GetValue(label) ?? [], "label");
             using var loggers = logs.CreateFactory(parse);
             var options = AgentOptionsFrom(parse.GetValue(cache)!, parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, labels,
-                drainIdle: parse.GetValue(drainIdle) is { } idleText && TryParseDuration(idleText, out var idle) ? idle : null);
+                drainIdle: Duration(parse.GetValue(drainIdle)));
 
             var grace = parse.GetValue(drainGrace) is { } text && TryParseDuration(text, out var given) ? given : DefaultDrainGrace;
             await RunAgentAsync(new ServerList([.. configs.Select(c => c.Server)]), configs[0].Token, options, parse.GetValue(name)!, isolation => Console.WriteLine($"agent isolation: {isolation}"), stop.Token, grace).ConfigureAwait(false);
@@ -300,7 +300,8 @@ internal static class PlatformCommands
         var json = new Option<bool>("--json") { Description = "When ready, print one JSON line: {\"url\", \"data\", \"client\"} (client.json's path)." };
         var (noSandbox, cpus) = IsolationOptions();
         var poolIdle = PoolIdleOption();
-        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus, poolIdle };
+        var drainIdle = DrainIdleOption();
+        var command = new Command("up", "Run the embedded platform on this machine: server and one agent in one process, SQLite and files under the data folder.") { data, port, json, noSandbox, cpus, poolIdle, drainIdle };
         var logs = new LogOptions();
         logs.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
@@ -309,7 +310,7 @@ internal static class PlatformCommands
             var directory = Path.GetFullPath(parse.GetValue(data)!);
             using var loggers = logs.CreateFactory(parse);
             // The server beside it logs every report it stores, with the agent's name: the agent's own line would repeat it.
-            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, logReports: false);
+            var options = AgentOptionsFrom(Path.Combine(directory, "agent"), parse.GetValue(noSandbox), parse.GetValue(cpus), loggers, logReports: false, drainIdle: Duration(parse.GetValue(drainIdle)));
             // The agent's isolation is decided before anything starts: one that cannot sandbox stops `up` here, with the reason.
             var isolation = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             await using var server = await SkiffServerHost.StartAsync(
@@ -460,6 +461,13 @@ internal static class PlatformCommands
 
         return new AgentOptions { CacheDirectory = cacheDirectory, Sandbox = !noSandbox, LocationCpus = cpus, Labels = labels ?? new Dictionary<string, string>(), LoggerFactory = loggers, LogReports = logReports, DrainIdle = drainIdle ?? AgentOptions.DefaultDrainIdle };
     }
+
+    private static Option<string?> DrainIdleOption() => DurationOption(
+        "--drain-idle",
+        "How long a pool's replaced release stays up once no task has run on it: until then it finishes the tasks it runs and serves calls pinned to it (docs/tasks.md, \"Pins\"), e.g. 30s or 1h. Default 5m.");
+
+    /// <summary>A duration option's value, checked by its validator already; null when it was not given.</summary>
+    private static TimeSpan? Duration(string? text) => text is not null && TryParseDuration(text, out var duration) ? duration : null;
 
     /// <summary>An option taking a duration such as 30s or 10m, refused with what to write when it is none.</summary>
     private static Option<string?> DurationOption(string name, string description)

@@ -214,8 +214,11 @@ internal sealed record HostCapacity(int Cpus, long? MemoryBytes = null, long? Di
 /// </summary>
 internal sealed record HostIsolation(bool Sandboxed, bool Cgroups, string Description);
 
-/// <summary>A location the agent runs, and the release it runs there.</summary>
-internal sealed record HeldLocation(string Location, string Release);
+/// <summary>
+/// A location the agent runs, and the release it runs there; <paramref name="Draining"/>, a pool's replaced releases it
+/// still drains there (docs/tasks.md, "Pins"). Absent from agents older than it, which drain nothing.
+/// </summary>
+internal sealed record HeldLocation(string Location, string Release, IReadOnlyList<string>? Draining = null);
 
 /// <summary>
 /// The agent's load, every few seconds (and inside its hello). The server keeps it as this record writes it when it is

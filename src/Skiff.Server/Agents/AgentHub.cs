@@ -1128,7 +1128,38 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
         }
 
+        await EndDrainsNotHeldAsync(session.Name, hello).ConfigureAwait(false);
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         _ = CatchUpAsync(session, hello, stopping);
+    }
+
+    /// <summary>
+    /// An agent that comes back without a replaced release it reported draining (it restarted, and its drains ended with
+    /// its process) never reports that release stopped. Its hello says so instead, and the history gets the
+    /// <c>Stopped</c> it would have sent, so that calls pinned to that release are refused at once rather than queued for
+    /// nobody (docs/tasks.md, "Pins").
+    /// </summary>
+    private async Task EndDrainsNotHeldAsync(string agent, AgentHello hello)
+    {
+        var held = hello.Locations.ToDictionary(l => l.Location, l => l.Draining ?? [], StringComparer.Ordinal);
+        foreach (var location in await store.ListLocationsAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            if (Api.Json.Tasks(location.TasksJson).Count == 0)
+            {
+                continue;
+            }
+
+            var lost = (await store.ListLocationHealthAsync(location.Name, IMetadataStore.KeptHealthReportsPerLocation, CancellationToken.None).ConfigureAwait(false))
+                .Where(report => report.Agent == agent)
+                .GroupBy(report => report.Release)
+                .Where(newestFirst => newestFirst.First().Kind == "Draining" && !held.GetValueOrDefault(location.Name, []).Contains(newestFirst.Key))
+                .Select(newestFirst => newestFirst.Key);
+            foreach (var release in lost)
+            {
+                await store.AppendLocationHealthAsync(
+                    new LocationHealthRecord(location.Name, agent, release, "Stopped", "no longer draining: its agent came back without it (an agent that restarts ends its drains)", time.GetUtcNow()),
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+        }
     }
 }

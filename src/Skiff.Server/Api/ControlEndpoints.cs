@@ -76,9 +76,9 @@ internal static class ControlEndpoints
                     location.Replicas,
                     location.Constraints,
                     placements.GetValueOrDefault(location.Name) ?? [],
-                    // A report on another release (a pool's replaced release crashing while it drains, docs/tasks.md "Pins")
-                    // says nothing of the live one's health.
-                    (report is not null && report.Release == location.LiveRelease?.ToString() ? report.Kind : null) switch
+                    // A report on another release (a pool's replaced release draining, docs/tasks.md "Pins") says nothing
+                    // of the live one's health.
+                    (report?.Release == location.LiveRelease?.ToString() ? report?.Kind : null) switch
                     {
                         "Crashed" => "restarting",
                         "Unhealthy" => "unhealthy",

@@ -50,7 +50,7 @@ public sealed class CacheTests(Releases releases)
     [Fact]
     public async Task Over_its_budget_the_cache_evicts_what_no_live_version_uses()
     {
-        await using var harness = new AgentHarness(releases, options => new AgentOptions { CacheDirectory = options.CacheDirectory, CacheBudgetBytes = 1 });
+        await using var harness = new AgentHarness(releases, options => new AgentOptions { CacheDirectory = options.CacheDirectory, CacheBudgetBytes = 1, DrainIdle = options.DrainIdle });
         (await harness.ActivateAsync("analytics", releases.V1)).Succeeded.ShouldBeTrue();
         var v1Source = Path.Combine(harness.CacheDirectory, "releases", "sources", releases.V1Build.Source.Hex);
         Directory.Exists(v1Source).ShouldBeTrue("in use by the live version, so kept even over budget");

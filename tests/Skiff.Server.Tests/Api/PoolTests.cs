@@ -48,31 +48,4 @@ public sealed class PoolTests(MetricsEndpointTests.Fixture fixture) : IClassFixt
         after["tasks"]!.AsArray().ShouldBeEmpty();
         history.Select(d => d.TasksJson is null ? 0 : JsonNode.Parse(d.TasksJson)!.AsArray().Count).ShouldBe([0, 1]);
     }
-
-    [Fact]
-    public async Task A_crash_of_a_pools_replaced_release_while_it_drains_leaves_the_pools_health_that_of_its_live_release()
-    {
-        fixture.Agent.Tasks["drain-health"] = JsonNode.Parse(Reconstruct)!.AsArray();
-        await MetricsEndpointTests.DeployAsync(fixture.Server, "drain-health", fixture.Releases[0]);
-        await MetricsEndpointTests.DeployAsync(fixture.Server, "drain-health", fixture.Releases[1]);
-        using var http = MetricsEndpointTests.Http(fixture.Server, fixture.Server.Token);
-        async Task<JsonNode> ReportedAsync(string release, string kind)
-        {
-            await fixture.Agent.SendAsync(new Skiff.Core.Messaging.LocationReport("drain-health", release, kind, $"{kind} on purpose, on {release}", DateTimeOffset.UtcNow));
-            JsonNode? summary = null;
-            await Tasks.PoolRunsTests.WaitUntilAsync(async () =>
-            {
-                summary = JsonNode.Parse(await http.GetStringAsync("api/v1/locations"))!.AsArray().Single(l => (string?)l!["location"] == "drain-health");
-                return (string?)summary!["last_report"]?["message"] == $"{kind} on purpose, on {release}";
-            }, $"the server to take the report {kind} on {release}");
-            return summary!;
-        }
-
-        // The replaced release, draining, crashed until it was left down: the live release serves on, healthy.
-        var replaced = await ReportedAsync(fixture.Releases[0].ToString(), "Unhealthy");
-        var live = await ReportedAsync(fixture.Releases[1].ToString(), "Unhealthy");
-
-        ((string?)replaced["health"]).ShouldBe("healthy", replaced.ToJsonString());
-        ((string?)live["health"]).ShouldBe("unhealthy", live.ToJsonString());
-    }
 }

@@ -51,7 +51,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     }
 
     /// <summary>Connects and says hello, then sends <paramref name="afterHello"/> before answering anything the server sends (as an agent sends what it kept); <paramref name="tasks"/> are the tasks it says its locations serve from the start, and <paramref name="labels"/> its labels; it speaks agent protocol <paramref name="protocol"/>.</summary>
-    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null, int protocol = AgentProtocol.Version)
+    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null, int protocol = AgentProtocol.Version, IReadOnlyList<HeldLocation>? held = null)
     {
         var agent = new ScriptedAgent(name);
         foreach (var (location, declared) in tasks ?? new Dictionary<string, JsonArray>())
@@ -62,7 +62,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         agent._socket.Options.SetRequestHeader("Authorization", "Bearer " + token);
         var uri = new UriBuilder(server) { Scheme = "ws", Path = "/api/v1/agents/connect", Query = $"name={name}&{AgentProtocol.QueryParameter}={protocol}" }.Uri;
         await agent._socket.ConnectAsync(uri, agent._stop.Token);
-        await agent.SendAsync(new AgentHello(labels ?? new Dictionary<string, string>(), capacity, [], load));
+        await agent.SendAsync(new AgentHello(labels ?? new Dictionary<string, string>(), capacity, held ?? [], load));
         foreach (var message in afterHello ?? [])
         {
             await agent.SendAsync(message);

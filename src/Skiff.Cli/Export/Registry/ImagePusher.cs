@@ -29,16 +29,18 @@ internal static class ImagePusher
             uploaded.Add((digest, size));
         }
 
+        var putManifest = $"PUT of the manifest {image.Digest} as {target.Tag}";
         using var put = await registry.SendAsync(
             () => new HttpRequestMessage(HttpMethod.Put, registry.Api($"manifests/{target.Tag}"))
             {
                 Content = new ByteArrayContent(image.Manifest) { Headers = { ContentType = new MediaTypeHeaderValue(OciImageWriter.ManifestMediaType) } },
             },
+            putManifest,
             cancellationToken).ConfigureAwait(false);
         // The spec says 201; clients (containers/image) take any 2xx, and so do some registries' answers.
         if (!put.IsSuccessStatusCode)
         {
-            throw await registry.FailureAsync(put, $"PUT of the manifest {image.Digest} as {target.Tag}", cancellationToken).ConfigureAwait(false);
+            throw await registry.FailureAsync(put, putManifest, cancellationToken).ConfigureAwait(false);
         }
 
         // The registry names what it stored; a registry that rewrote the manifest would not serve this image's digest.
@@ -53,7 +55,8 @@ internal static class ImagePusher
 
     private static async Task<bool> HasBlobAsync(RegistryClient registry, Digest digest, CancellationToken cancellationToken)
     {
-        using var head = await registry.SendAsync(() => new HttpRequestMessage(HttpMethod.Head, registry.Api($"blobs/{digest}")), cancellationToken).ConfigureAwait(false);
+        var what = $"HEAD of blob {digest}";
+        using var head = await registry.SendAsync(() => new HttpRequestMessage(HttpMethod.Head, registry.Api($"blobs/{digest}")), what, cancellationToken).ConfigureAwait(false);
         return head.StatusCode switch
         {
             HttpStatusCode.OK => true,
@@ -62,7 +65,7 @@ internal static class ImagePusher
             // signed for GET.
             HttpStatusCode.TemporaryRedirect or HttpStatusCode.Redirect or HttpStatusCode.SeeOther or HttpStatusCode.PermanentRedirect => true,
             HttpStatusCode.NotFound => false,
-            _ => throw await registry.FailureAsync(head, $"HEAD of blob {digest}", cancellationToken).ConfigureAwait(false),
+            _ => throw await registry.FailureAsync(head, what, cancellationToken).ConfigureAwait(false),
         };
     }
 
@@ -74,13 +77,15 @@ internal static class ImagePusher
     private static async Task UploadAsync(RegistryClient registry, Digest digest, long size, Func<Stream> open, CancellationToken cancellationToken)
     {
         Uri location;
+        var postUpload = $"POST of an upload for blob {digest}";
         using (var post = await registry.SendAsync(
             () => new HttpRequestMessage(HttpMethod.Post, registry.Api("blobs/uploads/")) { Content = new ByteArrayContent([]) },
+            postUpload,
             cancellationToken).ConfigureAwait(false))
         {
             if (post.StatusCode != HttpStatusCode.Accepted)
             {
-                throw await registry.FailureAsync(post, $"POST of an upload for blob {digest}", cancellationToken).ConfigureAwait(false);
+                throw await registry.FailureAsync(post, postUpload, cancellationToken).ConfigureAwait(false);
             }
 
             if (post.Headers.Location is null)
@@ -94,6 +99,7 @@ internal static class ImagePusher
 
         var target = new UriBuilder(location);
         target.Query = (target.Query.Length > 1 ? target.Query[1..] + "&" : "") + $"digest={Uri.EscapeDataString(digest.ToString())}";
+        var putBlob = $"PUT of blob {digest} ({size} bytes)";
         using var put = await registry.SendAsync(
             () => new HttpRequestMessage(HttpMethod.Put, target.Uri)
             {
@@ -102,10 +108,11 @@ internal static class ImagePusher
                     Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream"), ContentLength = size },
                 },
             },
+            putBlob,
             cancellationToken).ConfigureAwait(false);
         if (put.StatusCode != HttpStatusCode.Created)
         {
-            throw await registry.FailureAsync(put, $"PUT of blob {digest} ({size} bytes)", cancellationToken).ConfigureAwait(false);
+            throw await registry.FailureAsync(put, putBlob, cancellationToken).ConfigureAwait(false);
         }
     }
 }

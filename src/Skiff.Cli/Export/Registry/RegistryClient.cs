@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -13,18 +14,30 @@ namespace Skiff.Cli.Export.Registry;
 /// </summary>
 internal sealed class RegistryClient : IDisposable
 {
+    /// <summary>How long a registry may go without answering or taking bytes of an upload, unless --push-timeout says otherwise.</summary>
+    public static readonly TimeSpan DefaultStallTimeout = TimeSpan.FromSeconds(60);
+
     private readonly HttpClient _http;
     private readonly ImageReference _target;
     private readonly RegistryCredentials? _credentials;
     private readonly bool _insecure;
+    private readonly TimeSpan _stallTimeout;
+    private readonly TimeProvider _time;
     private AuthenticationHeaderValue? _authorization;
     private bool _connected;
 
-    public RegistryClient(ImageReference target, RegistryCredentials? credentials, bool insecure)
+    /// <summary>
+    /// A client for <paramref name="target"/>'s repository. <paramref name="stallTimeout"/> is how long a request may make
+    /// no progress (no write of its body taken, no answer after the last one) before the push fails; a slow upload that
+    /// keeps moving is never cut off.
+    /// </summary>
+    public RegistryClient(ImageReference target, RegistryCredentials? credentials, bool insecure, TimeSpan stallTimeout, TimeProvider time)
     {
         _target = target;
         _credentials = credentials;
         _insecure = insecure;
+        _stallTimeout = stallTimeout;
+        _time = time;
         var handler = new SocketsHttpHandler
         {
             // An upload's Location or a redirect may point elsewhere; the Authorization header is only for the registry (Prepare).
@@ -52,7 +65,7 @@ internal sealed class RegistryClient : IDisposable
     /// With <c>--insecure-registry</c>, https is tried first and plain http used when the registry does not speak TLS, as
     /// docker and podman do for an insecure registry.
     /// </summary>
-    /// <exception cref="RegistryException">Unreachable, not a registry, no TLS without --insecure-registry, or the login refused.</exception>
+    /// <exception cref="RegistryException">Unreachable, not a registry, no TLS without --insecure-registry, the login refused, or no answer in time.</exception>
     public async Task ConnectAsync(CancellationToken cancellationToken)
     {
         Root = new Uri($"https://{_target.Registry}/");
@@ -60,7 +73,7 @@ internal sealed class RegistryClient : IDisposable
         try
         {
             using var ping = new HttpRequestMessage(HttpMethod.Get, new Uri(Root, "v2/"));
-            response = await _http.SendAsync(ping, cancellationToken).ConfigureAwait(false);
+            response = await WatchedAsync(ping, $"registry {_target.Registry}", "GET /v2/", cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException exception) when (exception.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
@@ -71,7 +84,7 @@ internal sealed class RegistryClient : IDisposable
             }
 
             Root = new Uri($"http://{_target.Registry}/");
-            response = await SendOnceAsync(() => new HttpRequestMessage(HttpMethod.Get, new Uri(Root, "v2/")), cancellationToken).ConfigureAwait(false);
+            response = await SendOnceAsync(() => new HttpRequestMessage(HttpMethod.Get, new Uri(Root, "v2/")), "GET /v2/", cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException exception)
         {
@@ -91,7 +104,7 @@ internal sealed class RegistryClient : IDisposable
         }
 
         // Signed in: the registry must now let us in (a Basic login is only checked here).
-        using var check = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, new Uri(Root, "v2/")), cancellationToken).ConfigureAwait(false);
+        using var check = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, new Uri(Root, "v2/")), "GET /v2/", cancellationToken).ConfigureAwait(false);
         if (!check.IsSuccessStatusCode)
         {
             throw await FailureAsync(check, "GET /v2/", cancellationToken).ConfigureAwait(false);
@@ -106,11 +119,12 @@ internal sealed class RegistryClient : IDisposable
     /// <summary>
     /// Sends a request made by <paramref name="create"/> (called again for a retry, so a body is opened anew); on a 401,
     /// signs in again as the challenge says (a token for another scope, or one that expired) and retries once.
+    /// <paramref name="what"/> names the step for messages, such as <c>HEAD of blob sha256:…</c>.
     /// </summary>
-    /// <exception cref="RegistryException">Unreachable, or the login refused.</exception>
-    public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> create, CancellationToken cancellationToken)
+    /// <exception cref="RegistryException">Unreachable, the login refused, or no progress for the stall timeout.</exception>
+    public async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> create, string what, CancellationToken cancellationToken)
     {
-        var response = await SendOnceAsync(create, cancellationToken).ConfigureAwait(false);
+        var response = await SendOnceAsync(create, what, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
         {
             return response;
@@ -121,7 +135,7 @@ internal sealed class RegistryClient : IDisposable
             await AuthenticateAsync(response, cancellationToken).ConfigureAwait(false);
         }
 
-        response = await SendOnceAsync(create, cancellationToken).ConfigureAwait(false);
+        response = await SendOnceAsync(create, what, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
             using (response)
@@ -150,17 +164,58 @@ internal sealed class RegistryClient : IDisposable
         };
     }
 
-    private async Task<HttpResponseMessage> SendOnceAsync(Func<HttpRequestMessage> create, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendOnceAsync(Func<HttpRequestMessage> create, string what, CancellationToken cancellationToken)
     {
         // Disposed once answered: its body (a file being uploaded) is closed; the answer's own body is already read.
         using var request = create();
         try
         {
-            return await _http.SendAsync(Prepare(request), cancellationToken).ConfigureAwait(false);
+            return await WatchedAsync(Prepare(request), $"registry {_target.Registry}", what, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException exception)
         {
             throw Unreachable(exception);
+        }
+    }
+
+    /// <summary>
+    /// Sends a request and reads its answer (headers and its small body), failing when <paramref name="who"/> stops
+    /// answering: the stall timeout passes with no write of the request's body taken by the connection, or with no answer
+    /// after the last one. Written here because HttpClient and SocketsHttpHandler have no such timeout: ConnectTimeout ends
+    /// once connected, and HttpClient.Timeout bounds the whole request, which the upload of a large blob on a slow link
+    /// must be free to exceed. A watchdog on the connection's stream itself (ConnectCallback) would also time out the read
+    /// SocketsHttpHandler keeps pending on an idle pooled connection, and that read is not progress of any request.
+    /// </summary>
+    /// <exception cref="RegistryException">No progress for the stall timeout.</exception>
+    private async Task<HttpResponseMessage> WatchedAsync(HttpRequestMessage request, string who, string what, CancellationToken cancellationToken)
+    {
+        using var stall = new CancellationTokenSource(_stallTimeout, _time);
+        using var watched = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stall.Token);
+        if (request.Content is { } body)
+        {
+            request.Content = new ProgressReportingContent(body, () =>
+            {
+                try
+                {
+                    stall.CancelAfter(_stallTimeout);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // A write that completes after the answer came (a registry may answer before it read the whole body).
+                }
+            });
+        }
+
+        try
+        {
+            return await _http.SendAsync(request, watched.Token).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (stall.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+            && exception is OperationCanceledException or HttpRequestException or IOException)
+        {
+            throw new RegistryException(
+                $"{who} stopped answering for {_stallTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s during {what}; nothing was tagged. Check that it runs and is reachable from here (a registry that is slow but up can be given more time with --push-timeout). {Retry}",
+                exception);
         }
     }
 
@@ -242,7 +297,7 @@ internal sealed class RegistryClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            response = await WatchedAsync(request, $"the token service {realm.GetLeftPart(UriPartial.Path)} of registry {_target.Registry}", $"a token request for {_target.Repository}", cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException exception)
         {
