@@ -22,7 +22,7 @@ internal sealed class AgentHarness : IAsyncDisposable
             RestartBackoff = TimeSpan.FromMilliseconds(50),
             ActivationTimeout = Deadline,
             // The test releases declare tasks, so each is a pool whose replaced release drains; here it stops as soon as it
-            // runs no task, as these tests expect (the drain itself is tested with a server: TaskCallTests).
+            // runs no task, as these tests expect (the drain itself is tested in DrainTests, and with a server in TaskCallTests).
             DrainIdle = TimeSpan.Zero,
         };
         Options = configure?.Invoke(options) ?? options;
