@@ -130,6 +130,9 @@ internal sealed class AgentHost : IAsyncDisposable
         await _standbys.WhenStartedAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Completes when the drains of replaced pool releases under way have ended: for tests.</summary>
+    internal Task DrainsEndedAsync() => Task.WhenAll(_drains.Keys);
+
     /// <summary>What happens to locations as it happens: activations, crashes, restarts, unhealthy code servers, out-of-memory runs.</summary>
     public ChannelReader<AgentReport> Reports => _reports.Reader;
 
@@ -264,13 +267,17 @@ internal sealed class AgentHost : IAsyncDisposable
             await replaced.DrainAsync(_options.DrainIdle, stop.Token).ConfigureAwait(false);
         }
 
+        bool stillRuns;
         lock (state)
         {
             state.Draining = state.Draining.Remove(replaced);
+            // A rollback onto a release that still drained started it again: the release runs on, so its history must not
+            // say stopped (the server accepts pins to a draining release by its newest report).
+            stillRuns = state.Live?.Release == replaced.Release || state.Draining.Any(v => v.Release == replaced.Release);
         }
 
         await replaced.StopAsync().ConfigureAwait(false);
-        if (!_disposing.IsCancellationRequested)
+        if (!_disposing.IsCancellationRequested && (!stillRuns || state.Gone.IsCancellationRequested))
         {
             Report(state.Name, replaced.Release, AgentReportKind.Stopped, state.Gone.IsCancellationRequested
                 ? "deactivated while it drained"

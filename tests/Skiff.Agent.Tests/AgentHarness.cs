@@ -12,8 +12,9 @@ internal sealed class AgentHarness : IAsyncDisposable
     public static readonly TimeSpan Deadline = TimeSpan.FromMinutes(2);
 
     private readonly string _cache = Directory.CreateTempSubdirectory("skiff-agent-").FullName;
+    private readonly TimeProvider _time;
 
-    public AgentHarness(Releases releases, Func<AgentOptions, AgentOptions>? configure = null)
+    public AgentHarness(Releases releases, Func<AgentOptions, AgentOptions>? configure = null, TimeProvider? time = null)
     {
         var options = new AgentOptions
         {
@@ -21,11 +22,12 @@ internal sealed class AgentHarness : IAsyncDisposable
             RestartBackoff = TimeSpan.FromMilliseconds(50),
             ActivationTimeout = Deadline,
             // The test releases declare tasks, so each is a pool whose replaced release drains; here it stops as soon as it
-            // runs no task, as these tests expect (the drain itself is tested with a server: TaskCallTests).
+            // runs no task, as these tests expect (the drain itself is tested in DrainTests, and with a server in TaskCallTests).
             DrainIdle = TimeSpan.Zero,
         };
         Options = configure?.Invoke(options) ?? options;
-        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
+        _time = time ?? TimeProvider.System;
+        Agent = new AgentHost(Options, releases.Store, _time);
     }
 
     public AgentHost Agent { get; private set; }
@@ -38,7 +40,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public async Task RestartAsync(Releases releases)
     {
         await Agent.DisposeAsync();
-        Agent = new AgentHost(Options, releases.Store, TimeProvider.System);
+        Agent = new AgentHost(Options, releases.Store, _time);
     }
 
     public static CancellationToken Timeout() => new CancellationTokenSource(Deadline).Token;
