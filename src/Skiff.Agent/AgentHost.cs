@@ -279,8 +279,8 @@ internal sealed class AgentHost : IAsyncDisposable
         await replaced.StopAsync().ConfigureAwait(false);
         if (!_disposing.IsCancellationRequested && (!stillRuns || state.Gone.IsCancellationRequested))
         {
-            Report(state.Name, replaced.Release, AgentReportKind.Stopped, state.Gone.IsCancellationRequested
-                ? "deactivated while it drained"
+            Report(state.Name, replaced.Release, AgentReportKind.Stopped, state.Gone.IsCancellationRequested ? "deactivated while it drained"
+                : replaced.Health == VersionHealth.Unhealthy ? $"no longer draining: its code server was left down after too many crashes (replaced by {replacedBy.Short})"
                 : $"drained: no task ran on it for {Seconds(_options.DrainIdle)} (replaced by {replacedBy.Short})");
         }
 

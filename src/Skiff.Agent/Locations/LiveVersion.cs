@@ -167,6 +167,7 @@ internal sealed class LiveVersion : IAsyncDisposable
         {
             while (true)
             {
+                stop.ThrowIfCancellationRequested();
                 Task wake;
                 lock (_use)
                 {
@@ -174,14 +175,16 @@ internal sealed class LiveVersion : IAsyncDisposable
                     {
                         wake = _tasksEnded.Task.WaitAsync(stop);
                     }
-                    else if (_time.GetElapsedTime(_idleSince) is var quiet && quiet >= idle)
+                    else if (Health == VersionHealth.Unhealthy || (_time.GetElapsedTime(_idleSince) is var quiet && quiet >= idle))
                     {
+                        // Left down after too many crashes, it would only refuse the calls pinned to it: it ends now.
                         _retired = true;
                         return;
                     }
                     else
                     {
-                        wake = Task.Delay(idle - quiet, _time, stop);
+                        // Woken early when its health changes (it may have been left down).
+                        wake = Task.WhenAny(Task.Delay(idle - quiet, _time, stop), Volatile.Read(ref _changed).Task);
                     }
                 }
 

@@ -51,4 +51,28 @@ public sealed class DrainTests(Releases releases)
         reports.Where(r => r.Release == releases.V2).Select(r => r.Kind).ShouldBe([AgentReportKind.Activated, AgentReportKind.Draining, AgentReportKind.Stopped], shown);
         reports.Where(r => r.Release == releases.V1).Select(r => r.Kind).ShouldBe([AgentReportKind.Activated, AgentReportKind.Draining, AgentReportKind.Activated], shown);
     }
+
+    [Fact]
+    public async Task A_draining_release_left_down_after_too_many_crashes_stops_draining_at_once()
+    {
+        await using var harness = new AgentHarness(releases, options => new AgentOptions
+        {
+            CacheDirectory = options.CacheDirectory,
+            ActivationTimeout = options.ActivationTimeout,
+            RestartBackoff = TimeSpan.FromMilliseconds(20),
+            MaxCrashes = 5,
+            DrainIdle = DrainIdle,
+        });
+        (await harness.ActivateAsync("pool", releases.CrashLoop)).Succeeded.ShouldBeTrue();
+        (await harness.ActivateAsync("pool", releases.V1)).Succeeded.ShouldBeTrue();
+
+        // Long before the drain period: it ends once the release is left down, since it could only refuse its pinned calls.
+        var stopped = await harness.WaitForReportAsync("pool", AgentReportKind.Stopped);
+
+        stopped.Release.ShouldBe(releases.CrashLoop);
+        // Replaced while restarting, it drained until left down; left down before the swap (a slow activation), it stopped at once.
+        stopped.Message.ShouldBeOneOf(
+            $"no longer draining: its code server was left down after too many crashes (replaced by {releases.V1.Short})",
+            $"replaced by {releases.V1.Short}");
+    }
 }
