@@ -535,31 +535,54 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
                 + "or check the name: `skiff locations` shows the pools, with their number of tasks in the TASKS column.";
         }
 
-        var tasks = Json.Tasks(location.TasksJson).Select(t => (string?)t?["name"]).OfType<string>().ToList();
+        // The release the call goes to: the live one, or, pinned to another, a replaced release still draining.
+        var (serving, which, tasksJson) = (live, "live", location.TasksJson);
+        if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal))
+        {
+            if (await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false) is not { } draining)
+            {
+                return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining "
+                    + $"(a replaced release serves calls pinned to it until no task has run on it for its agent's drain period, skiff agent --drain-idle; `skiff health {pool}` shows when each stopped). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
+            }
+
+            // What it declared when it was deployed; past the kept history, its agent answers instead.
+            (serving, which) = (draining, "draining");
+            tasksJson = (await store.ListDeploymentsAsync(pool, IMetadataStore.RetainedDeploymentsPerLocation, cancellationToken).ConfigureAwait(false))
+                .FirstOrDefault(d => d.Release == draining && d.TasksJson is not null)?.TasksJson;
+            if (tasksJson is null)
+            {
+                return null;
+            }
+        }
+
+        var tasks = Json.Tasks(tasksJson).Select(t => (string?)t?["name"]).OfType<string>().ToList();
         if (!tasks.Contains(task, StringComparer.Ordinal))
         {
             return tasks.Count == 0
-                ? $"location '{pool}' is not a pool: its live release {live.Short} declares no tasks. Deploy a release of it that declares '{task}' (jobs.Task(\"{task}\", ...))."
-                : $"pool '{pool}' declares no task '{task}' in its live release {live.Short}; it declares: {string.Join(", ", tasks)}. Call one of those, or deploy a release of '{pool}' that declares it.";
-        }
-
-        if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal) && !await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false))
-        {
-            return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining "
-                + $"(a replaced release serves calls pinned to it until no task has run on it for its agent's drain period, skiff agent --drain-idle; `skiff health {pool}` shows when each stopped). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
+                ? $"location '{pool}' is not a pool: its {which} release {serving.Short} declares no tasks. Deploy a release of it that declares '{task}' (jobs.Task(\"{task}\", ...))."
+                : $"pool '{pool}' declares no task '{task}' in its {which} release {serving.Short}; it declares: {string.Join(", ", tasks)}. Call one of those, or deploy a release of '{pool}' that declares it.";
         }
 
         return null;
     }
 
     /// <summary>
-    /// Whether an agent drains a replaced release of <paramref name="pool"/> starting with <paramref name="pin"/>: its newest
-    /// report on that release, in the location's health history, says it is draining (not yet stopped).
+    /// The replaced release of <paramref name="pool"/> starting with <paramref name="pin"/> that an agent drains (its newest
+    /// report on that release, in the location's health history, says draining, not yet stopped); null when none does.
     /// </summary>
-    private async Task<bool> DrainingAsync(string pool, string pin, CancellationToken cancellationToken) =>
-        (await store.ListLocationHealthAsync(pool, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
-            .GroupBy(report => (report.Agent, report.Release))
-            .Any(newestFirst => newestFirst.First().Kind == "Draining" && Digest.TryParse(newestFirst.Key.Release, out var release) && release.Hex.StartsWith(pin, StringComparison.Ordinal));
+    private async Task<Digest?> DrainingAsync(string pool, string pin, CancellationToken cancellationToken)
+    {
+        foreach (var newestFirst in (await store.ListLocationHealthAsync(pool, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
+            .GroupBy(report => (report.Agent, report.Release)))
+        {
+            if (newestFirst.First().Kind == "Draining" && Digest.TryParse(newestFirst.Key.Release, out var release) && release.Hex.StartsWith(pin, StringComparison.Ordinal))
+            {
+                return release;
+            }
+        }
+
+        return null;
+    }
 
     private static TaskMessage Message(AgentCallTask call, string agent)
     {

@@ -292,6 +292,12 @@ public sealed class TaskCallTests(PlatformFixture fixture, ITestOutputHelper out
         // While it drains, a call pinned to it is taken; an unpinned call goes to the new release.
         var pinnedAfter = await StartAsync("call", $"pool=drain@{pin}", "n=5");
         var unpinned = await StartAsync("call", "pool=drain", "n=6");
+        // A pinned call is checked against what the release it goes to declares: here the draining one.
+        var undeclared = await fixture.Platform.SkiffAsync("run", "caller", "call", "--param", $"pool=drain@{pin}", "--param", "task=triple");
+        undeclared.ExitCode.ShouldNotBe(0, undeclared.ToString());
+        var (_, refusedUndeclared) = await LastRunEventsAsync();
+        ((string?)refusedUndeclared.Single(e => (string?)e["type"] == "op_failed")["error"]!["message"] ?? "")
+            .ShouldContain($"pool 'drain' declares no task 'triple' in its draining release {pin};", Case.Sensitive);
         await File.WriteAllTextAsync(Path.Combine(folder, "go"), "go");
 
         // The task in flight was not cut off and run again: one delivery, on the release it started on.
