@@ -358,6 +358,26 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// release it ran before, or the location stopped. Best effort: an agent that does not answer is told when
     /// it next connects (it is not placed there).
     /// </summary>
+    /// <summary>
+    /// Takes a pool off an agent it was moved from once its worker there has settled the task it held (<see
+    /// cref="Tasks.TaskDispatcher.RetireAsync"/>), unless the pool was placed there again meanwhile.
+    /// </summary>
+    private async Task TakeOffWhenSettledAsync(Task settling, AgentLink agent, string location, string? memoryLimit)
+    {
+        try
+        {
+            await settling.WaitAsync(stopping).ConfigureAwait(false);
+            if (!((await store.ListPlacementsAsync(stopping).ConfigureAwait(false)).GetValueOrDefault(location) ?? []).Contains(agent.Name, StringComparer.Ordinal))
+            {
+                await PutBackAsync(agent, location, release: null, memoryLimit, environment: null).ConfigureAwait(false);
+            }
+        }
+        catch (Exception exception) when ((exception is OperationCanceledException && stopping.IsCancellationRequested) || exception is SkiffException)
+        {
+            // The server stops, or the store is away: the agent is told what to hold when it is next caught up.
+        }
+    }
+
     private async Task PutBackAsync(AgentLink agent, string location, string? release, string? memoryLimit, IReadOnlyDictionary<string, string>? environment)
     {
         try
@@ -899,7 +919,15 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 placements[location.Name] = next;
                 foreach (var agent in current.Except(next, StringComparer.Ordinal).Where(fleet.Connected.ContainsKey))
                 {
-                    await PutBackAsync(new AgentLink(agent, fleet.Connected[agent]), location.Name, release: null, location.MemoryLimit, environment: null).ConfigureAwait(false);
+                    var link = new AgentLink(agent, fleet.Connected[agent]);
+                    if (Tasks?.RetireAsync(location.Name, agent) is { IsCompleted: false } settling)
+                    {
+                        // A pool whose worker there holds a task: taken off the agent once that task is settled, not under it.
+                        _ = TakeOffWhenSettledAsync(settling, link, location.Name, location.MemoryLimit);
+                        continue;
+                    }
+
+                    await PutBackAsync(link, location.Name, release: null, location.MemoryLimit, environment: null).ConfigureAwait(false);
                 }
 
                 moves.Add(new LocationMove(location.Name, current, next, error));

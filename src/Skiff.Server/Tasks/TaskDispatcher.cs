@@ -690,7 +690,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         finally
         {
             _workers.TryRemove(KeyValuePair.Create((pool, agent), worker));
-            worker.Retired.Dispose();
+            lock (worker)
+            {
+                worker.Retired.Dispose();
+            }
+
+            worker.Ended.TrySetResult();
         }
 
         static void Cancel(CancellationTokenSource source)
@@ -739,6 +744,33 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     }
 
     /// <summary>
+    /// A pool moved off an agent (<c>skiff agent drain</c>, a failover): its worker there takes no further task. Completes
+    /// once the task it holds, if any, is settled, so that the pool is taken off the agent after that task, not under it.
+    /// </summary>
+    public Task RetireAsync(string pool, string agent)
+    {
+        if (!_workers.TryGetValue((pool, agent), out var worker))
+        {
+            return Task.CompletedTask;
+        }
+
+        lock (worker)
+        {
+            try
+            {
+                worker.Retired.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // It had ended.
+                return Task.CompletedTask;
+            }
+
+            return worker.Holding ? worker.Ended.Task : Task.CompletedTask;
+        }
+    }
+
+    /// <summary>
     /// How many tasks this server's workers have handed <paramref name="agent"/> and wait on now (<c>tasks</c> in
     /// <c>GET /api/v1/agents</c>). An agent connected through another server is counted there, and is 0 here.
     /// </summary>
@@ -750,6 +782,9 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         public bool Holding { get; set; }
 
         public CancellationTokenSource Retired { get; } = new();
+
+        /// <summary>Completed when the worker's loop has ended, the task it held settled.</summary>
+        public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>Has the agent run one delivery and settles it; false when this agent should take no more of the pool's tasks.</summary>

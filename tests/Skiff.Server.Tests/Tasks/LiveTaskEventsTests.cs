@@ -34,6 +34,28 @@ public sealed class LiveTaskEventsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pool_moved_off_its_agent_by_a_drain_is_taken_off_only_once_the_task_its_worker_holds_there_is_settled()
+    {
+        const string Call = "r-9:mesh:1/1";
+        await using var other = await ScriptedAgent.ConnectAsync(_server.Url, _server.Token, "gpu-2", new HostCapacity(2), new AgentLoad(0, 0, 0, []),
+            tasks: new Dictionary<string, JsonArray> { ["meshing"] = [new JsonObject { ["name"] = "reconstruct" }] });
+        await _agent.SendAsync(new AgentCallTask(Call, "r-9:mesh:1", "meshing", "reconstruct", "r-9", "mesh", 1, JsonValue.Create(2)));
+        var run = (AgentRunTask)await NextAsync();
+
+        using var http = MetricsEndpointTests.Http(_server, _server.Token);
+        using var drained = await http.PostAsync("api/v1/agents/gpu-1/drain", null);
+        var moved = await drained.Content.ReadAsStringAsync();
+        drained.IsSuccessStatusCode.ShouldBeTrue(moved);
+        moved.ShouldContain("\"to\":[\"gpu-2\"]");
+        // Moved, but the task it runs there is not cut off: the pool stays on gpu-1 until that task is settled.
+        _agent.Deactivated.ShouldBeEmpty();
+
+        await _agent.SendAsync(new AgentTaskDone(new JsonObject { ["succeeded"] = true, ["output"] = 4 }, Call) { Request = run.Request });
+        ((AgentTaskResult)await NextAsync()).Call.ShouldBe(Call);
+        await PoolRunsTests.WaitUntilAsync(() => Task.FromResult(_agent.Deactivated.Contains("meshing")), "the pool to be taken off gpu-1");
+    }
+
+    [Fact]
     public async Task A_tasks_events_go_to_the_calling_agent_while_it_runs_and_none_after_its_result()
     {
         const string Call = "r-1:mesh:1/1";
