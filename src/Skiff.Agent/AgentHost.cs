@@ -62,6 +62,10 @@ internal sealed class AgentHost : IAsyncDisposable
         /// <summary>Replaced releases of a pool still serving the tasks they run and calls pinned to them (docs/tasks.md, "Pins"), oldest first.</summary>
         public ImmutableList<LiveVersion> Draining { get; set; } = [];
 
+        /// <summary>What its versions hold unpacked: the live one's and the draining ones'.</summary>
+        public IEnumerable<MaterializeOutcome> Materialized =>
+            Live is { } live ? [live.Materialized, .. Draining.Select(v => v.Materialized)] : Draining.Select(v => v.Materialized);
+
         /// <summary>Canceled when the location is deactivated: its draining releases stop at once.</summary>
         public CancellationTokenSource Gone { get; } = new();
 
@@ -897,8 +901,7 @@ internal sealed class AgentHost : IAsyncDisposable
             }
 
             var inUse = new HashSet<Digest>();
-            var materialized = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
-                .Concat(_locations.Values.SelectMany(l => l.Draining).Select(v => v.Materialized))
+            var materialized = _locations.Values.SelectMany(l => l.Materialized)
                 .Concat(_runs.Values.Select(r => r.Materialized))
                 .Concat(_sharedHosts.Values.Select(h => h.Materialized));
             foreach (var release in materialized)
@@ -931,8 +934,7 @@ internal sealed class AgentHost : IAsyncDisposable
     public (int Folders, IReadOnlyList<string> Environments) CacheSummary()
     {
         var folders = _materializer.CountFolders();
-        var environments = _locations.Values.Select(l => l.Live?.Materialized).OfType<MaterializeOutcome>()
-            .Concat(_locations.Values.SelectMany(l => l.Draining).Select(v => v.Materialized))
+        var environments = _locations.Values.SelectMany(l => l.Materialized)
             .Concat(_runs.Values.Select(r => r.Materialized))
             .Select(m => m.Manifest.Environment.ToString())
             .Distinct(StringComparer.Ordinal)

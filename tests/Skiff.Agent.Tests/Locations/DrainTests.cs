@@ -75,4 +75,31 @@ public sealed class DrainTests(Releases releases)
             $"no longer draining: its code server was left down after too many crashes (replaced by {releases.V1.Short})",
             $"replaced by {releases.V1.Short}");
     }
+
+    [Fact]
+    public async Task A_draining_release_keeps_its_unpacked_folders_over_the_cache_budget_until_its_drain_ends()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var harness = new AgentHarness(releases, options => new AgentOptions
+        {
+            CacheDirectory = options.CacheDirectory,
+            ActivationTimeout = options.ActivationTimeout,
+            CacheBudgetBytes = 1,
+            DrainIdle = DrainIdle,
+        }, time);
+        var v1Source = Path.Combine(harness.CacheDirectory, "releases", "sources", releases.V1Build.Source.Hex);
+        (await harness.ActivateAsync("pool", releases.V1)).Succeeded.ShouldBeTrue();
+        (await harness.ActivateAsync("pool", releases.V2)).Succeeded.ShouldBeTrue();
+        // The swap's eviction, over budget, has run.
+        await harness.Agent.StandbysStartedAsync().WaitAsync(AgentHarness.Deadline);
+
+        Directory.Exists(v1Source).ShouldBeTrue("V1 drains, so what it runs from is in use");
+        var pinned = await harness.Agent.RunTaskAsync(
+            new RunTaskRequest("call-1", "r-1:op:1", "pool", "double", "r-1", "op", 1, JsonValue.Create(21), Pin: releases.V1.Hex[..12]), null, AgentHarness.Timeout());
+        pinned.Succeeded.ShouldBeTrue(pinned.Error?.Message);
+
+        time.Advance(DrainIdle);
+        await harness.Agent.DrainsEndedAsync().WaitAsync(AgentHarness.Deadline);
+        Directory.Exists(v1Source).ShouldBeFalse("its drain ended, and the cache is over budget");
+    }
 }
