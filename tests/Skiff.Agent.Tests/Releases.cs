@@ -1,3 +1,4 @@
+using Skiff.Agent.Locations;
 using Skiff.Build.Releases;
 using Skiff.Core;
 using Skiff.Core.Blobs;
@@ -32,6 +33,16 @@ public sealed class Releases : IAsyncLifetime
     internal BuildResult V2Build { get; private set; } = null!;
 
     public string Scratch => _workspace.PathTo("scratch");
+
+    /// <summary>
+    /// Settings under which <see cref="CrashLoop"/> serves until <paramref name="crashNow"/> is created, and every restart
+    /// of it exits at once after that: a test activates it, then sets it crashing.
+    /// </summary>
+    internal LocationSettings CrashLoopSettings(out string crashNow)
+    {
+        crashNow = Path.Combine(Scratch, $"crash-{Guid.NewGuid():N}");
+        return new LocationSettings { Environment = new Dictionary<string, string> { ["SKIFF_TESTAPP_CRASH_WHEN"] = crashNow } };
+    }
 
     public async Task InitializeAsync()
     {

@@ -14,11 +14,21 @@ if (Variant.Name == "hangs")
     await Task.Delay(Timeout.Infinite);
 }
 
-// Long enough for the agent to see the version serve (activation succeeds) even on a loaded machine,
-// short enough for three crashes to come quickly.
+// Serves until the test creates the file SKIFF_TESTAPP_CRASH_WHEN names (once it has seen the activation succeed), then
+// exits with code 3, as does every restart. A timer instead lost the race to a slow start on a loaded machine.
 if (Variant.Name == "crash_loop" && args.FirstOrDefault() == "serve")
 {
-    _ = Task.Delay(1500).ContinueWith(_ => Environment.Exit(3), TaskScheduler.Default);
+    var marker = Environment.GetEnvironmentVariable("SKIFF_TESTAPP_CRASH_WHEN")
+        ?? throw new InvalidOperationException("crash_loop needs SKIFF_TESTAPP_CRASH_WHEN: the file whose creation makes it exit");
+    _ = Task.Run(async () =>
+    {
+        while (!File.Exists(marker))
+        {
+            await Task.Delay(20);
+        }
+
+        Environment.Exit(3);
+    });
 }
 
 var both = new Barrier(2);

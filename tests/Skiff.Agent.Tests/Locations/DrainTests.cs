@@ -63,7 +63,8 @@ public sealed class DrainTests(Releases releases)
             MaxCrashes = 5,
             DrainIdle = DrainIdle,
         });
-        (await harness.ActivateAsync("pool", releases.CrashLoop)).Succeeded.ShouldBeTrue();
+        (await harness.ActivateAsync("pool", releases.CrashLoop, releases.CrashLoopSettings(out var crashNow))).Succeeded.ShouldBeTrue();
+        await File.WriteAllTextAsync(crashNow, "");
         (await harness.ActivateAsync("pool", releases.V1)).Succeeded.ShouldBeTrue();
 
         // Long before the drain period: it ends once the release is left down, since it could only refuse its pinned calls.

@@ -39,7 +39,8 @@ public sealed class SupervisionTests(Releases releases)
             RestartBackoff = TimeSpan.FromMilliseconds(20),
             MaxCrashes = 3,
         });
-        (await harness.ActivateAsync("analytics", releases.CrashLoop)).Succeeded.ShouldBeTrue();
+        (await harness.ActivateAsync("analytics", releases.CrashLoop, releases.CrashLoopSettings(out var crashNow))).Succeeded.ShouldBeTrue();
+        await File.WriteAllTextAsync(crashNow, "");
 
         var unhealthy = await harness.WaitForReportAsync("analytics", AgentReportKind.Unhealthy);
 
