@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The events bench's batched runs only, for side-by-side comparisons (bench/results/events-2026-11-29.md): runs
 # REPO/bench/Skiff.Bench (built with `dotnet build -c Release bench/Skiff.Bench` in REPO, whose own SDK sources go into the
-# deployed job) and stops it after "batch 2000, shared runs, run ITERATIONS:" (the batched runs, isolated then shared), before its slow batch-1 runs. With PERF_OUTPUT, under
+# deployed job) and stops it after "batch 2000, shared runs, paced 50000/s, run ITERATIONS:" (the batched runs: isolated, shared, then shared with the job paced at 50,000 lines/s), before its slow batch-1 runs. With PERF_OUTPUT, under
 # `perf record -g` (children followed, JIT-compiled code named through DOTNET_PerfMapEnabled's /tmp/perf-PID.map).
 # usage: bench/events-batched.sh LOG REPO ITERATIONS [PERF_OUTPUT]
 set -u
@@ -16,7 +16,7 @@ else
 fi
 pid=$!
 while kill -0 "$pid" 2>/dev/null; do
-  if grep -q "batch 2000, shared runs, run $iterations:" "$log"; then
+  if grep -q "batch 2000, shared runs, paced 50000/s, run $iterations:" "$log"; then
     # perf stops on SIGINT (and ends the bench); a background job ignores SIGINT, so the bench alone gets SIGTERM.
     if [ -n "$perf_output" ]; then kill -INT "$pid"; else kill -TERM "$pid"; fi
     break

@@ -19,10 +19,15 @@ namespace Skiff.Bench;
 /// commit (<see cref="RunEventWriter.DefaultBatchSize"/> events per transaction) and, side by side, with one
 /// transaction per event (batch size 1, as before); and with group commit in a location that hosts its runs in a shared
 /// run host (<c>--runs shared</c>), whose process, already started and compiled, runs every run after the first.
+/// A job logging as fast as it can outruns any store (50,000 lines in ~0.2 s warm), so the follower's end then measures
+/// the backlog; the paced runs (the job logging at <see cref="Pace"/> lines a second, the rate the store must sustain)
+/// measure how soon after the run's last event a follower of a store that keeps up ends.
 /// </summary>
 internal static class EventsBenchmark
 {
     private const int Lines = 50_000;
+
+    private const int Pace = 50_000;
 
     public static async Task<int> RunAsync(int iterations)
     {
@@ -30,27 +35,30 @@ internal static class EventsBenchmark
         var project = workspace.CopyProject("bench/LogLines", "repo");
         var batched = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations, "isolated");
         var shared = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations, "shared");
+        var paced = await MeasureAsync(workspace, project, RunEventWriter.DefaultBatchSize, iterations, "shared", Pace);
 
         // One transaction per event is slow enough that a few runs tell the story.
         var single = await MeasureAsync(workspace, project, 1, Math.Min(iterations, 3), "isolated");
 
         Console.WriteLine($"a run logging {Lines:N0} lines, followed over HTTP (ndjson, as skiff run --follow), embedded platform (SQLite, synchronous=FULL), {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
-        Console.WriteLine("| events per transaction | the location's runs | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) | CPU s, server + agent + follower (median) | CPU s, the run's process (median) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        foreach (var (size, hosting, runs) in new[] { (RunEventWriter.DefaultBatchSize, "isolated", batched), (RunEventWriter.DefaultBatchSize, "shared", shared), (1, "isolated", single) })
+        Console.WriteLine("| events per transaction | the location's runs | the job logs | runs | events/s stored (median) | follower end after the run's last event, ms (median / max) | job's own time, s (median) | CPU s, server + agent + follower (median) | CPU s, the run's process (median) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        var unpaced = "as fast as it can";
+        var atPace = string.Create(CultureInfo.InvariantCulture, $"{Pace:N0} lines/s");
+        foreach (var (size, hosting, pace, runs) in new[] { (RunEventWriter.DefaultBatchSize, "isolated", unpaced, batched), (RunEventWriter.DefaultBatchSize, "shared", unpaced, shared), (RunEventWriter.DefaultBatchSize, "shared", atPace, paced), (1, "isolated", unpaced, single) })
         {
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {size} | {hosting} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Own)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Children)], 0.5):0.00} |"));
+                $"| {size} | {hosting} | {pace} | {runs.Count} | {Stats.Percentile([.. runs.Select(r => r.EventsPerSecond)], 0.5):N0} | {Stats.Percentile([.. runs.Select(r => r.FollowerLagMs)], 0.5):0} / {runs.Max(r => r.FollowerLagMs):0} | {Stats.Percentile([.. runs.Select(r => r.JobSeconds)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Own)], 0.5):0.00} | {Stats.Percentile([.. runs.Select(r => r.Cpu.Children)], 0.5):0.00} |"));
         }
 
         return 0;
     }
 
-    private static async Task<List<Measured>> MeasureAsync(Workspace workspace, string project, int batchSize, int iterations, string runs)
+    private static async Task<List<Measured>> MeasureAsync(Workspace workspace, string project, int batchSize, int iterations, string runs, int perSecond = 0)
     {
-        var root = workspace.PathTo($"batch-{batchSize}-{runs}");
+        var root = workspace.PathTo($"batch-{batchSize}-{runs}-{perSecond}");
         await using var server = await SkiffServerHost.StartAsync(
             new ServerOptions { DataDirectory = Path.Combine(root, "server"), Port = 0, EventBatchSize = batchSize },
             TimeProvider.System,
@@ -78,9 +86,9 @@ internal static class EventsBenchmark
             for (var i = 0; i <= iterations; i++)
             {
                 var before = CpuTimes.Read();
-                var run = await FollowOneRunAsync(http);
+                var run = await FollowOneRunAsync(http, perSecond);
                 run = run with { Cpu = await CpuTimes.SinceAsync(before) };
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, {runs} runs, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s, CPU s: server+agent+follower {run.Cpu.Own:0.00}, run's process {run.Cpu.Children:0.00}"));
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batchSize}, {runs} runs{(perSecond > 0 ? $", paced {perSecond}/s" : "")}, run {i}: {run.EventsPerSecond:N0} events/s, follower end {run.FollowerLagMs:0} ms after the last event, job {run.JobSeconds:0.00} s, CPU s: server+agent+follower {run.Cpu.Own:0.00}, run's process {run.Cpu.Children:0.00}"));
                 if (i > 0)
                 {
                     measured.Add(run); // the first warms up the code server and the JIT
@@ -101,9 +109,9 @@ internal static class EventsBenchmark
     /// reaching the follower to the last (each is read from the store, so none is counted before it is stored).
     /// Lag: when the stream ended against the run's end event's own timestamp (same clock, millisecond precision).
     /// </summary>
-    private static async Task<Measured> FollowOneRunAsync(HttpClient http)
+    private static async Task<Measured> FollowOneRunAsync(HttpClient http, int perSecond)
     {
-        using var started = await http.PostAsJsonAsync("api/v1/runs", new JsonObject { ["location"] = "bench", ["job"] = "log_lines", ["params"] = new JsonObject { ["lines"] = Lines } });
+        using var started = await http.PostAsJsonAsync("api/v1/runs", new JsonObject { ["location"] = "bench", ["job"] = "log_lines", ["params"] = new JsonObject { ["lines"] = Lines, ["per_second"] = perSecond } });
         var body = JsonNode.Parse(await started.Content.ReadAsStringAsync())!;
         var runId = (string?)body["run"] ?? throw new InvalidOperationException($"the run did not start: {body.ToJsonString()}");
         using var response = await http.GetAsync($"api/v1/runs/{runId}/events?follow=true", HttpCompletionOption.ResponseHeadersRead);
