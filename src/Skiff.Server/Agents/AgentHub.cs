@@ -152,6 +152,20 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     }
 
     /// <summary>
+    /// The agents gone past the grace period (<see cref="Fleet.IsGone"/>), each with why it counts as gone: a pool's drain
+    /// on one of them has ended as far as a pinned call can tell, whether or not a server recorded it (the one that held the
+    /// agent may have been killed, or restarted, before it gave up on it).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string>> GoneAgentsAsync(CancellationToken cancellationToken)
+    {
+        var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+        return fleet.Profiles.Values.Where(p => fleet.IsGone(p.Name, gracePeriod)).ToDictionary(
+            p => p.Name,
+            p => $"agent '{p.Name}' was last seen at {p.SeenAt:HH:mm:ss} UTC, longer ago than the grace period ({gracePeriod.TotalSeconds:0} s)",
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>
     /// The agents connected to some live server, by name, with that server: the ones here, and those other
     /// servers recorded whose heartbeat is within the grace period.
     /// </summary>
@@ -701,6 +715,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     await runs.FailLostRunAsync(run, $"agent '{agent}', which ran this run, {what} and did not come back within {gracePeriod.TotalSeconds:0} s; what the run did after that is unknown", stopping).ConfigureAwait(false);
                 }
             }
+
+            // Its drains too: left "draining", calls pinned to them would be taken and then dead-lettered for want of an agent
+            // running the release (docs/tasks.md, "Pins"). Every server giving up on it gets here; the store appends once.
+            await EndDrainsAsync(agent, new Dictionary<string, IReadOnlyList<string>>(), $"no longer draining: agent '{agent}' {what} and did not come back within {gracePeriod.TotalSeconds:0} s, so the server gave up on it and on its drains", stopping).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException or SkiffException)
         {
@@ -1156,37 +1174,43 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
         }
 
-        await EndDrainsNotHeldAsync(session.Name, hello).ConfigureAwait(false);
+        await EndDrainsAsync(
+            session.Name,
+            hello.Locations.ToDictionary(l => l.Location, l => l.Draining ?? [], StringComparer.Ordinal),
+            "no longer draining: its agent came back without it (an agent that restarts ends its drains)",
+            CancellationToken.None).ConfigureAwait(false);
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         _ = CatchUpAsync(session, hello, stopping);
     }
 
     /// <summary>
-    /// An agent that comes back without a replaced release it reported draining (it restarted, and its drains ended with
-    /// its process) never reports that release stopped. Its hello says so instead, and the history gets the
-    /// <c>Stopped</c> it would have sent, so that calls pinned to that release are refused at once rather than queued for
-    /// nobody (docs/tasks.md, "Pins").
+    /// Records <c>Stopped</c> (with <paramref name="message"/>) for the releases <paramref name="agent"/> last reported
+    /// draining and does not hold (<paramref name="held"/>: the releases it still drains, by location), so that calls pinned
+    /// to them are refused at once rather than queued for nobody (docs/tasks.md, "Pins"). Called when an agent comes back
+    /// without some (it restarted, and its drains ended with its process: its hello lists those it still drains), and when
+    /// the server gives up on an agent gone past the grace period (it holds none as far as the server can tell).
     /// </summary>
-    private async Task EndDrainsNotHeldAsync(string agent, AgentHello hello)
+    private async Task EndDrainsAsync(string agent, IReadOnlyDictionary<string, IReadOnlyList<string>> held, string message, CancellationToken cancellationToken)
     {
-        var held = hello.Locations.ToDictionary(l => l.Location, l => l.Draining ?? [], StringComparer.Ordinal);
-        foreach (var location in await store.ListLocationsAsync(CancellationToken.None).ConfigureAwait(false))
+        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
             if (Api.Json.Tasks(location.TasksJson).Count == 0)
             {
                 continue;
             }
 
-            var lost = (await store.ListLocationHealthAsync(location.Name, IMetadataStore.KeptHealthReportsPerLocation, CancellationToken.None).ConfigureAwait(false))
+            var lost = (await store.ListLocationHealthAsync(location.Name, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
                 .Where(report => report.Agent == agent)
                 .GroupBy(report => report.Release)
                 .Where(newestFirst => newestFirst.First().Kind == "Draining" && !held.GetValueOrDefault(location.Name, []).Contains(newestFirst.Key))
                 .Select(newestFirst => newestFirst.Key);
             foreach (var release in lost)
             {
-                await store.AppendLocationHealthAsync(
-                    new LocationHealthRecord(location.Name, agent, release, "Stopped", "no longer draining: its agent came back without it (an agent that restarts ends its drains)", time.GetUtcNow()),
-                    CancellationToken.None).ConfigureAwait(false);
+                // Only while still draining: another server giving up on the agent too, or the agent's own report, may be first.
+                await store.AppendLocationHealthIfNewestIsAsync(
+                    new LocationHealthRecord(location.Name, agent, release, "Stopped", message, time.GetUtcNow()),
+                    "Draining",
+                    cancellationToken).ConfigureAwait(false);
             }
         }
     }
