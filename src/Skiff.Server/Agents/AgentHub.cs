@@ -217,6 +217,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 // An agent stopping (its session draining) gets no new run here; an agent drained by an admin only when
                 // no other can take it.
                 usable = usable.Where(a => SessionOf(a) is not { IsDraining: true }).ToList() is { Count: > 0 } notStopping ? notStopping : usable;
+                // Nor one still being caught up while another can take it: the run would wait for the agent to activate the
+                // location on its own, alongside the catch-up's activations (from a cold cache, seconds).
+                usable = usable.Where(a => !CatchingUp(a)).ToList() is { Count: > 0 } caughtUp ? caughtUp : usable;
                 var ready = usable.Where(a => !fleet.IsDraining(a)).ToList() is { Count: > 0 } notDraining ? notDraining : usable;
                 var turn = _turns.AddOrUpdate(location.Name, 0, (_, n) => n + 1);
                 var chosen = ready[(int)((uint)turn % (uint)ready.Count)];
@@ -411,8 +414,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// The agents a location should be on: those it is on that can still host it (connected, or with
     /// <paramref name="keepAbsent"/> away for less than the grace period; not draining; labels that fit), then
     /// the least loaded others that fit (fewest placed locations, then least memory in use, then by name), up
-    /// to the replicas asked for. Never moves a location for load alone.
+    /// to the replicas asked for, agents still being caught up (<see cref="CatchingUp"/>) only when those caught up
+    /// are too few. Never moves a location for load alone.
     /// </summary>
+    /// <remarks>
+    /// An agent catching up is placed on only as a last resort, not refused: a deploy or a run still goes ahead when it
+    /// is the only one that fits (it will serve once caught up, seconds at most). Where there is a choice, one caught up
+    /// is taken even if busier, because an agent being caught up serves nothing of the location yet: a pool's worker
+    /// starts there only once it is caught up (<see cref="Tasks.TaskDispatcher"/>), so a replica placed there counts
+    /// toward the pool's size while taking no task; its catch-up activates its other locations one after another; and
+    /// an agent back after the grace period still holds locations that moved off it, which its catch-up stops, racing a
+    /// placement of the same location there. The window is short for a new agent (it has nothing to catch up on), so
+    /// load spreads as before once it is caught up.
+    /// </remarks>
     private List<string> Choose(Placement placement, IReadOnlyList<string> current, Fleet fleet, IReadOnlyDictionary<string, IReadOnlyList<string>> placements, bool keepAbsent)
     {
         var fits = fleet.Profiles.Values.Where(p => !p.Draining && placement.Admits(p.Labels)).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
@@ -423,12 +437,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             .Take(placement.Replicas)
             .ToList();
         var add = fits.Where(a => fleet.Connected.ContainsKey(a) && !keep.Contains(a))
-            .OrderBy(a => placedCount.GetValueOrDefault(a))
+            .OrderBy(CatchingUp)
+            .ThenBy(a => placedCount.GetValueOrDefault(a))
             .ThenBy(fleet.MemoryInUse)
             .ThenBy(a => a, StringComparer.Ordinal)
             .Take(placement.Replicas - keep.Count);
         return [.. keep.Concat(add).Order(StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// Whether an agent connected here has not been caught up on this connection yet (<see cref="AgentSession.IsCaughtUp"/>).
+    /// One connected to another server counts as caught up: only the server holding its connection knows.
+    /// </summary>
+    private bool CatchingUp(string agent) => SessionOf(agent) is { IsCaughtUp: false };
 
     /// <summary>Why a location cannot be placed, naming the constraint and every agent checked.</summary>
     private static string Refusal(string location, Placement placement, Fleet fleet, IReadOnlyList<string> usable)
