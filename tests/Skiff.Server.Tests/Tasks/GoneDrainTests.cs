@@ -124,13 +124,5 @@ public sealed class GoneDrainTests : IAsyncLifetime
         }
     }
 
-    /// <summary>Waits until the newest report on <paramref name="release"/> (of agent <paramref name="by"/>, if given) is of <paramref name="kind"/>; returns it.</summary>
-    private async Task<LocationHealthRecord> NewestOnAsync(Digest release, string kind, string? by = null)
-    {
-        LocationHealthRecord? newest = null;
-        await PoolRunsTests.WaitUntilAsync(
-            async () => (newest = (await _server.Store.ListLocationHealthAsync("pool", 200, CancellationToken.None)).FirstOrDefault(r => r.Release == release.ToString() && (by is null || r.Agent == by)))?.Kind == kind,
-            $"the newest report on {release.Short} to be {kind}");
-        return newest!;
-    }
+    private Task<LocationHealthRecord> NewestOnAsync(Digest release, string kind, string? by = null) => Api.LocationHealthTests.NewestOnAsync(_server, release, kind, by);
 }
