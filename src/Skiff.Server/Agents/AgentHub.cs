@@ -152,6 +152,20 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     }
 
     /// <summary>
+    /// The agents gone past the grace period (<see cref="Fleet.IsGone"/>), each with why it counts as gone: a pool's drain
+    /// on one of them has ended as far as a pinned call can tell, whether or not a server recorded it (the one that held the
+    /// agent may have been killed, or restarted, before it gave up on it).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string>> GoneAgentsAsync(CancellationToken cancellationToken)
+    {
+        var fleet = await FleetAsync(cancellationToken).ConfigureAwait(false);
+        return fleet.Profiles.Values.Where(p => fleet.IsGone(p.Name, gracePeriod)).ToDictionary(
+            p => p.Name,
+            p => $"agent '{p.Name}' was last seen at {p.SeenAt:HH:mm:ss} UTC, longer ago than the grace period ({gracePeriod.TotalSeconds:0} s)",
+            StringComparer.Ordinal);
+    }
+
+    /// <summary>
     /// The agents connected to some live server, by name, with that server: the ones here, and those other
     /// servers recorded whose heartbeat is within the grace period.
     /// </summary>
@@ -203,6 +217,9 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 // An agent stopping (its session draining) gets no new run here; an agent drained by an admin only when
                 // no other can take it.
                 usable = usable.Where(a => SessionOf(a) is not { IsDraining: true }).ToList() is { Count: > 0 } notStopping ? notStopping : usable;
+                // Nor one still being caught up while another can take it: the run would wait for the agent to activate the
+                // location on its own, alongside the catch-up's activations (from a cold cache, seconds).
+                usable = usable.Where(a => !CatchingUp(a)).ToList() is { Count: > 0 } caughtUp ? caughtUp : usable;
                 var ready = usable.Where(a => !fleet.IsDraining(a)).ToList() is { Count: > 0 } notDraining ? notDraining : usable;
                 var turn = _turns.AddOrUpdate(location.Name, 0, (_, n) => n + 1);
                 var chosen = ready[(int)((uint)turn % (uint)ready.Count)];
@@ -397,8 +414,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// The agents a location should be on: those it is on that can still host it (connected, or with
     /// <paramref name="keepAbsent"/> away for less than the grace period; not draining; labels that fit), then
     /// the least loaded others that fit (fewest placed locations, then least memory in use, then by name), up
-    /// to the replicas asked for. Never moves a location for load alone.
+    /// to the replicas asked for, agents still being caught up (<see cref="CatchingUp"/>) only when those caught up
+    /// are too few. Never moves a location for load alone.
     /// </summary>
+    /// <remarks>
+    /// An agent catching up is placed on only as a last resort, not refused: a deploy or a run still goes ahead when it
+    /// is the only one that fits (it will serve once caught up, seconds at most). Where there is a choice, one caught up
+    /// is taken even if busier, because an agent being caught up serves nothing of the location yet: a pool's worker
+    /// starts there only once it is caught up (<see cref="Tasks.TaskDispatcher"/>), so a replica placed there counts
+    /// toward the pool's size while taking no task; its catch-up activates its other locations one after another; and
+    /// an agent back after the grace period still holds locations that moved off it, which its catch-up stops, racing a
+    /// placement of the same location there. The window is short for a new agent (it has nothing to catch up on), so
+    /// load spreads as before once it is caught up.
+    /// </remarks>
     private List<string> Choose(Placement placement, IReadOnlyList<string> current, Fleet fleet, IReadOnlyDictionary<string, IReadOnlyList<string>> placements, bool keepAbsent)
     {
         var fits = fleet.Profiles.Values.Where(p => !p.Draining && placement.Admits(p.Labels)).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
@@ -409,12 +437,19 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             .Take(placement.Replicas)
             .ToList();
         var add = fits.Where(a => fleet.Connected.ContainsKey(a) && !keep.Contains(a))
-            .OrderBy(a => placedCount.GetValueOrDefault(a))
+            .OrderBy(CatchingUp)
+            .ThenBy(a => placedCount.GetValueOrDefault(a))
             .ThenBy(fleet.MemoryInUse)
             .ThenBy(a => a, StringComparer.Ordinal)
             .Take(placement.Replicas - keep.Count);
         return [.. keep.Concat(add).Order(StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// Whether an agent connected here has not been caught up on this connection yet (<see cref="AgentSession.IsCaughtUp"/>).
+    /// One connected to another server counts as caught up: only the server holding its connection knows.
+    /// </summary>
+    private bool CatchingUp(string agent) => SessionOf(agent) is { IsCaughtUp: false };
 
     /// <summary>Why a location cannot be placed, naming the constraint and every agent checked.</summary>
     private static string Refusal(string location, Placement placement, Fleet fleet, IReadOnlyList<string> usable)
@@ -701,6 +736,10 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                     await runs.FailLostRunAsync(run, $"agent '{agent}', which ran this run, {what} and did not come back within {gracePeriod.TotalSeconds:0} s; what the run did after that is unknown", stopping).ConfigureAwait(false);
                 }
             }
+
+            // Its drains too: left "draining", calls pinned to them would be taken and then dead-lettered for want of an agent
+            // running the release (docs/tasks.md, "Pins"). Every server giving up on it gets here; the store appends once.
+            await EndDrainsAsync(agent, new Dictionary<string, IReadOnlyList<string>>(), $"no longer draining: agent '{agent}' {what} and did not come back within {gracePeriod.TotalSeconds:0} s, so the server gave up on it and on its drains", stopping).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException or SkiffException)
         {
@@ -1156,37 +1195,43 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
             await store.RecordAgentLoadAsync(session.Name, JsonSerializer.Serialize(load, AgentJson.Wire.AgentLoad), CancellationToken.None).ConfigureAwait(false);
         }
 
-        await EndDrainsNotHeldAsync(session.Name, hello).ConfigureAwait(false);
+        await EndDrainsAsync(
+            session.Name,
+            hello.Locations.ToDictionary(l => l.Location, l => l.Draining ?? [], StringComparer.Ordinal),
+            "no longer draining: its agent came back without it (an agent that restarts ends its drains)",
+            CancellationToken.None).ConfigureAwait(false);
         Interlocked.Exchange(ref _agentConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         _ = CatchUpAsync(session, hello, stopping);
     }
 
     /// <summary>
-    /// An agent that comes back without a replaced release it reported draining (it restarted, and its drains ended with
-    /// its process) never reports that release stopped. Its hello says so instead, and the history gets the
-    /// <c>Stopped</c> it would have sent, so that calls pinned to that release are refused at once rather than queued for
-    /// nobody (docs/tasks.md, "Pins").
+    /// Records <c>Stopped</c> (with <paramref name="message"/>) for the releases <paramref name="agent"/> last reported
+    /// draining and does not hold (<paramref name="held"/>: the releases it still drains, by location), so that calls pinned
+    /// to them are refused at once rather than queued for nobody (docs/tasks.md, "Pins"). Called when an agent comes back
+    /// without some (it restarted, and its drains ended with its process: its hello lists those it still drains), and when
+    /// the server gives up on an agent gone past the grace period (it holds none as far as the server can tell).
     /// </summary>
-    private async Task EndDrainsNotHeldAsync(string agent, AgentHello hello)
+    private async Task EndDrainsAsync(string agent, IReadOnlyDictionary<string, IReadOnlyList<string>> held, string message, CancellationToken cancellationToken)
     {
-        var held = hello.Locations.ToDictionary(l => l.Location, l => l.Draining ?? [], StringComparer.Ordinal);
-        foreach (var location in await store.ListLocationsAsync(CancellationToken.None).ConfigureAwait(false))
+        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
         {
             if (Api.Json.Tasks(location.TasksJson).Count == 0)
             {
                 continue;
             }
 
-            var lost = (await store.ListLocationHealthAsync(location.Name, IMetadataStore.KeptHealthReportsPerLocation, CancellationToken.None).ConfigureAwait(false))
+            var lost = (await store.ListLocationHealthAsync(location.Name, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
                 .Where(report => report.Agent == agent)
                 .GroupBy(report => report.Release)
                 .Where(newestFirst => newestFirst.First().Kind == "Draining" && !held.GetValueOrDefault(location.Name, []).Contains(newestFirst.Key))
                 .Select(newestFirst => newestFirst.Key);
             foreach (var release in lost)
             {
-                await store.AppendLocationHealthAsync(
-                    new LocationHealthRecord(location.Name, agent, release, "Stopped", "no longer draining: its agent came back without it (an agent that restarts ends its drains)", time.GetUtcNow()),
-                    CancellationToken.None).ConfigureAwait(false);
+                // Only while still draining: another server giving up on the agent too, or the agent's own report, may be first.
+                await store.AppendLocationHealthIfNewestIsAsync(
+                    new LocationHealthRecord(location.Name, agent, release, "Stopped", message, time.GetUtcNow()),
+                    "Draining",
+                    cancellationToken).ConfigureAwait(false);
             }
         }
     }

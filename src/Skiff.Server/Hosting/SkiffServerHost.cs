@@ -131,7 +131,7 @@ internal static class SkiffServerHost
             taskQueue = options.RabbitMqTasks is { } broker
                 ? new Skiff.Agent.Queues.RabbitMqTaskQueue(broker, store, time)
                 : new Queues.StoreTaskQueue(store, time, new Queues.StoreTaskQueueOptions());
-            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, bus, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>() };
+            agents.Tasks = new Tasks.TaskDispatcher(store, taskQueue, agents.SessionOf, bus, time, app.Lifetime.ApplicationStopping) { Logger = loggers.CreateLogger<Tasks.TaskDispatcher>(), GoneAgents = agents.GoneAgentsAsync };
             // Pools deployed or moved onto agents already connected get their workers (docs/tasks.md, "Deployed runs").
             _ = agents.Tasks.KeepWorkersAsync();
             _ = agents.Tasks.WatchResultsAsync();

@@ -352,6 +352,13 @@ internal interface IMetadataStore : ITaskStore, IAsyncDisposable
     /// </summary>
     Task AppendLocationHealthAsync(LocationHealthRecord report, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Appends <paramref name="report"/> as <see cref="AppendLocationHealthAsync"/> does, but only while the newest report of its
+    /// agent on its release is of kind <paramref name="newestKind"/>; returns whether it was appended. Several servers appending
+    /// the same at once (each giving up on an agent) append it once.
+    /// </summary>
+    Task<bool> AppendLocationHealthIfNewestIsAsync(LocationHealthRecord report, string newestKind, CancellationToken cancellationToken);
+
     /// <summary>A location's health history, newest first (in the order the reports were appended), at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<LocationHealthRecord>> ListLocationHealthAsync(string location, int limit, CancellationToken cancellationToken);
 

@@ -75,6 +75,12 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     public ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
+    /// The agents gone past the grace period, with why (<see cref="AgentHub.GoneAgentsAsync"/>): a release only they drain
+    /// takes no pinned call. Null: none is.
+    /// </summary>
+    public Func<CancellationToken, Task<IReadOnlyDictionary<string, string>>>? GoneAgents { get; init; }
+
+    /// <summary>
     /// A run on <paramref name="agent"/> calls a task: refused at once (nothing queued) when the pool does not serve it;
     /// otherwise queued (once, however often the agent sends it), and answered when it has a result.
     /// </summary>
@@ -539,9 +545,11 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
         var (serving, which, tasksJson) = (live, "live", location.TasksJson);
         if (call.Pin is { } pin && !live.Hex.StartsWith(pin, StringComparison.Ordinal))
         {
-            if (await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false) is not { } draining)
+            var (found, ended) = await DrainingAsync(pool, pin, cancellationToken).ConfigureAwait(false);
+            if (found is not { } draining)
             {
-                return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining "
+                return $"'{pool}@{pin}' pins a release that pool '{pool}' does not run: its live release is {live.Short}, and no replaced release starting with {pin} is draining"
+                    + (ended is null ? " " : $"; {ended} ")
                     + $"(a replaced release serves calls pinned to it until no task has run on it for its agent's drain period, skiff agent --drain-idle; `skiff health {pool}` shows when each stopped). Pin a prefix of {live.Short}, or call '{pool}' unpinned.";
             }
 
@@ -568,20 +576,43 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
 
     /// <summary>
     /// The replaced release of <paramref name="pool"/> starting with <paramref name="pin"/> that an agent drains (its newest
-    /// report on that release, in the location's health history, says draining, not yet stopped); null when none does.
+    /// report on that release, in the location's health history, says draining, not yet stopped, and the agent is not gone
+    /// past the grace period); null when none does. Then <c>Ended</c> says what became of the newest such release an agent
+    /// drained, for the refusal; null when the history knows none.
     /// </summary>
-    private async Task<Digest?> DrainingAsync(string pool, string pin, CancellationToken cancellationToken)
+    private async Task<(Digest? Draining, string? Ended)> DrainingAsync(string pool, string pin, CancellationToken cancellationToken)
     {
+        IReadOnlyDictionary<string, string>? gone = null;
+        string? ended = null;
+        // Newest first, so the first group is the (agent, release) with the newest report.
         foreach (var newestFirst in (await store.ListLocationHealthAsync(pool, IMetadataStore.KeptHealthReportsPerLocation, cancellationToken).ConfigureAwait(false))
             .GroupBy(report => (report.Agent, report.Release)))
         {
-            if (newestFirst.First().Kind == "Draining" && Digest.TryParse(newestFirst.Key.Release, out var release) && release.Hex.StartsWith(pin, StringComparison.Ordinal))
+            if (!Digest.TryParse(newestFirst.Key.Release, out var release) || !release.Hex.StartsWith(pin, StringComparison.Ordinal))
             {
-                return release;
+                continue;
+            }
+
+            var newest = newestFirst.First();
+            if (newest.Kind == "Draining")
+            {
+                // Read once, and only for a pin that names a drain: a call to the live release costs nothing more.
+                gone ??= GoneAgents is { } goneAgents ? await goneAgents(cancellationToken).ConfigureAwait(false) : new Dictionary<string, string>();
+                if (!gone.TryGetValue(newest.Agent, out var why))
+                {
+                    return (release, null);
+                }
+
+                // Its agent is gone: nothing will run a call pinned to it, whether or not a server recorded its drain ended.
+                ended ??= $"release {release.Short} was draining on agent '{newest.Agent}', which is gone: {why}";
+            }
+            else if (newest.Kind == "Stopped")
+            {
+                ended ??= $"release {release.Short} stopped on agent '{newest.Agent}' at {newest.At:HH:mm:ss} UTC: {newest.Message}";
             }
         }
 
-        return null;
+        return (null, ended);
     }
 
     private static TaskMessage Message(AgentCallTask call, string agent)

@@ -69,12 +69,12 @@ public sealed class LocationHealthTests : IDisposable
         (await NewestOnAsync(server, replaced, "Stopped")).Message.ShouldStartWith("no longer draining: its agent came back without it");
     }
 
-    /// <summary>Waits until the newest report on <paramref name="release"/> in the pool's health history is of <paramref name="kind"/>; returns it.</summary>
-    private static async Task<Skiff.Server.Metadata.LocationHealthRecord> NewestOnAsync(RunningServer server, Skiff.Core.Digest release, string kind)
+    /// <summary>Waits until the newest report on <paramref name="release"/> (of agent <paramref name="by"/>, if given) in the pool's health history is of <paramref name="kind"/>; returns it.</summary>
+    internal static async Task<Skiff.Server.Metadata.LocationHealthRecord> NewestOnAsync(RunningServer server, Skiff.Core.Digest release, string kind, string? by = null)
     {
         Skiff.Server.Metadata.LocationHealthRecord? newest = null;
         await PoolRunsTests.WaitUntilAsync(
-            async () => (newest = (await server.Store.ListLocationHealthAsync("pool", 200, CancellationToken.None)).FirstOrDefault(r => r.Release == release.ToString()))?.Kind == kind,
+            async () => (newest = (await server.Store.ListLocationHealthAsync("pool", 200, CancellationToken.None)).FirstOrDefault(r => r.Release == release.ToString() && (by is null || r.Agent == by)))?.Kind == kind,
             $"the newest report on {release.Short} to be {kind}");
         return newest!;
     }

@@ -62,6 +62,39 @@ public abstract class HealthContract : IAsyncLifetime
         history[^1].Message.ShouldBe("report 6");
         (await _store.ListLocationHealthAsync("calm", 10, CancellationToken.None)).ShouldHaveSingleItem();
     }
+
+    [Fact]
+    public async Task A_report_appended_only_while_its_agents_newest_on_its_release_is_of_a_kind_is_appended_once_by_servers_racing_and_not_after_another()
+    {
+        await _store.AppendLocationHealthAsync(Report("pool", 1, "Draining"), CancellationToken.None);
+        // Another agent's newer report on the release is its own: it does not stand in the way.
+        await _store.AppendLocationHealthAsync(Report("pool", 2, "Draining") with { Agent = "agent-b" }, CancellationToken.None);
+        var stores = new List<IMetadataStore> { _store };
+        for (var i = 0; i < 3; i++)
+        {
+            stores.Add(await _database.OpenStoreAsync());
+        }
+
+        try
+        {
+            // Every server giving up on agent-a records its drain ended: one of them does.
+            var appended = await Task.WhenAll(stores.Select(store => Task.Run(() => store.AppendLocationHealthIfNewestIsAsync(Report("pool", 3, "Stopped"), "Draining", CancellationToken.None))));
+
+            appended.Count(a => a).ShouldBe(1);
+        }
+        finally
+        {
+            foreach (var store in stores.Skip(1))
+            {
+                await store.DisposeAsync();
+            }
+        }
+
+        var otherRelease = Report("pool", 4, "Stopped") with { Release = "sha256:" + new string('b', 64) };
+        (await _store.AppendLocationHealthIfNewestIsAsync(otherRelease, "Draining", CancellationToken.None)).ShouldBeFalse("agent-a reported nothing on that release");
+        (await _store.ListLocationHealthAsync("pool", 10, CancellationToken.None)).Select(r => (r.Agent, r.Kind, r.Message))
+            .ShouldBe([("agent-a", "Stopped", "report 3"), ("agent-b", "Draining", "report 2"), ("agent-a", "Draining", "report 1")]);
+    }
 }
 
 public sealed class SqliteHealthTests : HealthContract

@@ -17,6 +17,7 @@ internal sealed class ScriptedAgent : IAsyncDisposable
     private readonly SemaphoreSlim _sending = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private Task _serving = Task.CompletedTask;
+    private Task _catchUp = Task.CompletedTask;
 
     private ScriptedAgent(string name) => Name = name;
 
@@ -50,10 +51,10 @@ internal sealed class ScriptedAgent : IAsyncDisposable
         await SendAsync(new AgentRunEvent(run, Event(start!, 2, "run_succeeded", new JsonObject { ["duration_ms"] = 1L })));
     }
 
-    /// <summary>Connects and says hello, then sends <paramref name="afterHello"/> before answering anything the server sends (as an agent sends what it kept); <paramref name="tasks"/> are the tasks it says its locations serve from the start, and <paramref name="labels"/> its labels; it speaks agent protocol <paramref name="protocol"/>.</summary>
-    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null, int protocol = AgentProtocol.Version, IReadOnlyList<HeldLocation>? held = null)
+    /// <summary>Connects and says hello, then sends <paramref name="afterHello"/> before answering anything the server sends (as an agent sends what it kept); <paramref name="tasks"/> are the tasks it says its locations serve from the start, and <paramref name="labels"/> its labels; it speaks agent protocol <paramref name="protocol"/>. With <paramref name="catchUp"/>, it answers the server's first step of catching it up (<c>resume_runs</c>) only once that completes, so it stays being caught up until then; it answers everything else meanwhile.</summary>
+    public static async Task<ScriptedAgent> ConnectAsync(Uri server, string token, string name, HostCapacity capacity, AgentLoad load, IReadOnlyList<AgentMessage>? afterHello = null, IReadOnlyDictionary<string, JsonArray>? tasks = null, IReadOnlyDictionary<string, string>? labels = null, int protocol = AgentProtocol.Version, IReadOnlyList<HeldLocation>? held = null, Task? catchUp = null)
     {
-        var agent = new ScriptedAgent(name);
+        var agent = new ScriptedAgent(name) { _catchUp = catchUp ?? Task.CompletedTask };
         foreach (var (location, declared) in tasks ?? new Dictionary<string, JsonArray>())
         {
             agent.Tasks[location] = declared;
@@ -94,7 +95,15 @@ internal sealed class ScriptedAgent : IAsyncDisposable
             switch (message)
             {
                 case ResumeRunsRequest resume:
-                    await SendAsync(new ResumedReply([]) { Request = resume.Request });
+                    if (_catchUp.IsCompleted)
+                    {
+                        await SendAsync(new ResumedReply([]) { Request = resume.Request });
+                    }
+                    else
+                    {
+                        _ = _catchUp.ContinueWith(_ => SendAsync(new ResumedReply([]) { Request = resume.Request }), TaskScheduler.Default).Unwrap();
+                    }
+
                     break;
                 case ActivateRequest activate:
                     await SendAsync(new ActivatedReply(activate.Location, activate.Release, true, new ActivationTimingsMs(1, 1, 1, 1, 4), 0, Definitions: [], Tasks: Tasks.TryGetValue(activate.Location, out var tasks) ? (JsonArray)tasks.DeepClone() : null) { Request = activate.Request });
