@@ -357,7 +357,8 @@ internal sealed partial class PostgresMetadataStore
 
         // Which delivery of a task reported its last_error (docs/queues.md): a redelivery is told that error only when the
         // delivery just before it reported it, not when that one ended without a word after an earlier one failed. Tasks
-        // queued before: a ready one was last given back by a failure (or a stop), a leased one's error is older.
+        // already queued: a ready one keeps its error as its reason (a failure, or a stop, gave it back); a leased one's
+        // error came from a delivery before the one running.
         """
         ALTER TABLE tasks ADD COLUMN last_error_delivery integer;
         UPDATE tasks SET last_error_delivery = CASE WHEN leased_until IS NULL THEN deliveries ELSE deliveries - 1 END WHERE last_error IS NOT NULL;
