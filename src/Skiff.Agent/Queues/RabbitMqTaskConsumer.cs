@@ -170,7 +170,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
 
         // A nack would bring it back unchanged; a copy carries the error and the count, and the original is acknowledged
         // once the copy is confirmed. A crash between the two leaves two copies: the result still counts once.
-        await _queue.PublishCopyAsync(RabbitMqTaskQueue.QueueName(_pool), _pool, delivery.Task, delivery.DeliveryCount, error, cancellationToken).ConfigureAwait(false);
+        await _queue.PublishCopyAsync(RabbitMqTaskQueue.QueueName(_pool), _pool, delivery.Task, delivery.DeliveryCount, error, delivery.DeliveryCount, cancellationToken).ConfigureAwait(false);
         await AckAsync(tag).ConfigureAwait(false);
     }
 
@@ -180,7 +180,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         await Store.RecordTaskResultAsync(
             new TaskResult(delivery.Task.Id, _pool, Succeeded: false, Payload: null, error, delivery.DeliveryCount, Time.GetUtcNow()),
             cancellationToken).ConfigureAwait(false);
-        await _queue.PublishCopyAsync(RabbitMqTaskQueue.DeadLetterQueueName(_pool), _pool, delivery.Task, delivery.DeliveryCount, error, cancellationToken).ConfigureAwait(false);
+        await _queue.PublishCopyAsync(RabbitMqTaskQueue.DeadLetterQueueName(_pool), _pool, delivery.Task, delivery.DeliveryCount, error, delivery.DeliveryCount, cancellationToken).ConfigureAwait(false);
         await AckAsync((Tag)delivery.Token!).ConfigureAwait(false);
     }
 
@@ -286,7 +286,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         var taskHeaders = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, value) in headers)
         {
-            if (name is not (RabbitMqTaskQueue.DeliveriesHeader or RabbitMqTaskQueue.LastErrorHeader) && !name.StartsWith("x-", StringComparison.Ordinal) && Text(value) is { } text)
+            if (name is not (RabbitMqTaskQueue.DeliveriesHeader or RabbitMqTaskQueue.LastErrorHeader or RabbitMqTaskQueue.LastErrorDeliveryHeader) && !name.StartsWith("x-", StringComparison.Ordinal) && Text(value) is { } text)
             {
                 taskHeaders[name] = text;
             }
@@ -297,8 +297,13 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         // Quorum queues count the times a message came back (a nack, a closed channel) in x-delivery-count.
         var returned = Number(Header(headers, "x-delivery-count")) ?? (delivered.Redelivered ? 1 : 0);
         var lastError = Text(Header(headers, RabbitMqTaskQueue.LastErrorHeader));
+
+        // The error stays with the message (the dead-letter text) with the delivery that reported it, so that a delivery
+        // after one the broker took back (x-delivery-count) or whose custody ran out is not told it as its reason. A copy
+        // with no such header, published before there was one, came from the failed delivery that skiff-deliveries counts.
+        var lastErrorDelivery = lastError is null ? (long?)null : Number(Header(headers, RabbitMqTaskQueue.LastErrorDeliveryHeader)) ?? before;
         var task = new TaskMessage(delivered.BasicProperties.MessageId ?? string.Empty, delivered.Body.ToArray(), taskHeaders);
-        _incoming.Writer.TryWrite(new TaskDelivery(_pool, task, (int)(before + returned + 1), lastError) { Token = new Tag(generation, delivered.DeliveryTag) });
+        _incoming.Writer.TryWrite(new TaskDelivery(_pool, task, (int)(before + returned + 1), lastError, (int?)lastErrorDelivery) { Token = new Tag(generation, delivered.DeliveryTag) });
         return Task.CompletedTask;
     }
 
@@ -401,7 +406,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         foreach (var task in due)
         {
             // The lease counted a delivery that the broker's copy will count again.
-            await _queue.PublishCopyAsync(RabbitMqTaskQueue.QueueName(_pool), _pool, task.Task, task.DeliveryCount - 1, task.LastError, cancellationToken).ConfigureAwait(false);
+            await _queue.PublishCopyAsync(RabbitMqTaskQueue.QueueName(_pool), _pool, task.Task, task.DeliveryCount - 1, task.LastError, task.LastErrorDelivery, cancellationToken).ConfigureAwait(false);
             await Store.RemoveTaskAsync(task.Task.Id, sweeper, cancellationToken).ConfigureAwait(false);
         }
     }

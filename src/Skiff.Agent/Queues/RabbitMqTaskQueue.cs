@@ -27,6 +27,9 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
     internal const string DeliveriesHeader = "skiff-deliveries";
     internal const string LastErrorHeader = "skiff-last-error";
 
+    /// <summary>Which delivery reported the last error: a copy whose custody ran out carries an error from an earlier one.</summary>
+    internal const string LastErrorDeliveryHeader = "skiff-last-error-delivery";
+
     private static readonly TimeSpan RetryPause = TimeSpan.FromMilliseconds(200);
     private readonly RabbitMqTaskQueueOptions _options;
     private readonly ITaskStore _store;
@@ -72,15 +75,16 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
             return;
         }
 
-        await PublishCopyAsync(QueueName(pool), pool, task, deliveries: 0, lastError: null, cancellationToken).ConfigureAwait(false);
+        await PublishCopyAsync(QueueName(pool), pool, task, deliveries: 0, lastError: null, lastErrorDelivery: null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Publishes <paramref name="task"/> to <paramref name="queue"/>, persistent, and returns once the broker confirmed it,
-    /// carrying how often it was delivered so far and its last error. Tries again while the broker is away, up to
-    /// <see cref="RabbitMqTaskQueueOptions.PublishDeadline"/>: a publish the broker did not confirm may have been lost.
+    /// carrying how often it was delivered so far and its last error with the delivery that reported it. Tries again while
+    /// the broker is away, up to <see cref="RabbitMqTaskQueueOptions.PublishDeadline"/>: a publish the broker did not confirm
+    /// may have been lost.
     /// </summary>
-    internal async Task PublishCopyAsync(string queue, string pool, TaskMessage task, int deliveries, string? lastError, CancellationToken cancellationToken)
+    internal async Task PublishCopyAsync(string queue, string pool, TaskMessage task, int deliveries, string? lastError, int? lastErrorDelivery, CancellationToken cancellationToken)
     {
         var headers = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var (name, value) in task.Headers)
@@ -92,6 +96,11 @@ internal sealed class RabbitMqTaskQueue : ITaskQueue
         if (lastError is not null)
         {
             headers[LastErrorHeader] = lastError;
+        }
+
+        if (lastErrorDelivery is { } reportedBy)
+        {
+            headers[LastErrorDeliveryHeader] = reportedBy;
         }
 
         var properties = new BasicProperties { Persistent = true, MessageId = task.Id, Headers = headers };

@@ -55,7 +55,7 @@ internal interface ITaskConsumer : IAsyncDisposable
 
     /// <summary>
     /// Gives a delivery back as failed with <paramref name="error"/>: the task is delivered again, carrying the error as
-    /// <see cref="TaskDelivery.LastError"/>, or, when this was its last allowed delivery, dead-lettered with it.
+    /// <see cref="TaskDelivery.PreviousError"/>, or, when this was its last allowed delivery, dead-lettered with it.
     /// </summary>
     Task FailAsync(TaskDelivery delivery, string error, CancellationToken cancellationToken);
 }
@@ -88,11 +88,19 @@ internal static class TaskHeaders
 }
 
 /// <summary>
-/// A task as a worker receives it. <see cref="DeliveryCount"/> is 1 the first time; <see cref="LastError"/> is what the
-/// previous delivery failed with (null the first time, or when the previous worker died without saying).
+/// A task as a worker receives it. <see cref="DeliveryCount"/> is 1 the first time; <see cref="LastError"/> is the last
+/// error a delivery of it reported (null when none did), reported by delivery <see cref="LastErrorDelivery"/>: what it is
+/// dead-lettered with when its last allowed delivery ends without a word.
 /// </summary>
-internal sealed record TaskDelivery(string Pool, TaskMessage Task, int DeliveryCount, string? LastError)
+internal sealed record TaskDelivery(string Pool, TaskMessage Task, int DeliveryCount, string? LastError, int? LastErrorDelivery)
 {
+    /// <summary>
+    /// What the previous delivery failed with: <see cref="LastError"/> when that delivery reported it; null the first time,
+    /// and when the previous delivery ended without a word (its worker died or stopped, its lease ran out, its connection
+    /// closed), even if an earlier one reported an error.
+    /// </summary>
+    public string? PreviousError => LastErrorDelivery == DeliveryCount - 1 ? LastError : null;
+
     /// <summary>What the implementation needs to settle this delivery (a lease holder, a broker delivery tag).</summary>
     internal object? Token { get; init; }
 }

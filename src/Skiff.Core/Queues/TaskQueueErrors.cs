@@ -13,10 +13,10 @@ internal static class TaskQueueErrors
 
     /// <summary>
     /// Why delivery <paramref name="deliveryCount"/> of a task happens: null for the first; otherwise the error the
-    /// previous delivery failed with, or, when it reported none (<see cref="TaskDelivery.LastError"/> null), what is known.
+    /// previous delivery failed with, or, when it reported none (<see cref="TaskDelivery.PreviousError"/> null), what is known.
     /// </summary>
-    public static string? Redelivered(int deliveryCount, string? lastError) =>
+    public static string? Redelivered(int deliveryCount, string? previousError) =>
         deliveryCount <= 1 ? null
-        : lastError is null ? "the previous delivery ended without a result: its worker, agent or connection went away, or its lease ran out"
-        : $"the previous delivery failed: {lastError}";
+        : previousError is null ? "the previous delivery ended without a result: its worker, agent or connection went away, or its lease ran out"
+        : $"the previous delivery failed: {previousError}";
 }

@@ -81,7 +81,7 @@ internal sealed partial class PostgresMetadataStore
                             FOR UPDATE SKIP LOCKED)
                         UPDATE tasks t SET leased_by = @holder, leased_until = @until, deliveries = t.deliveries + 1
                         FROM ready WHERE t.id = ready.id
-                        RETURNING t.id, t.payload, t.headers_json, t.deliveries, t.last_error, t.seq;
+                        RETURNING t.id, t.payload, t.headers_json, t.deliveries, t.last_error, t.last_error_delivery, t.seq;
                         """,
                         ("@pool", pool),
                         ("@now", now),
@@ -92,7 +92,8 @@ internal sealed partial class PostgresMetadataStore
                         pool,
                         new TaskMessage(reader.GetString(0), reader.GetFieldValue<byte[]>(1), ReadHeaders(reader.GetString(2))),
                         reader.GetInt32(3),
-                        ReadNullableString(reader, 4)) { Token = holder }, Seq: reader.GetInt64(5)),
+                        ReadNullableString(reader, 4),
+                        reader.IsDBNull(5) ? null : reader.GetInt32(5)) { Token = holder }, Seq: reader.GetInt64(6)),
                     cancellationToken).ConfigureAwait(false);
 
                 // RETURNING gives no order; the oldest go first.
@@ -141,7 +142,7 @@ internal sealed partial class PostgresMetadataStore
                 else
                 {
                     await ExecuteAsync(
-                        Sql(transaction, "UPDATE tasks SET last_error = @error, leased_by = NULL, leased_until = NULL WHERE id = @id;", ("@error", error), ("@id", taskId)),
+                        Sql(transaction, "UPDATE tasks SET last_error = @error, last_error_delivery = deliveries, leased_by = NULL, leased_until = NULL WHERE id = @id;", ("@error", error), ("@id", taskId)),
                         cancellationToken).ConfigureAwait(false);
                 }
 
@@ -253,8 +254,8 @@ internal sealed partial class PostgresMetadataStore
                 Sql(
                     connection,
                     """
-                    INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, leased_by, leased_until)
-                    SELECT @id, @pool, @payload, @headers, @now, @deliveries, @error, @holder, @until
+                    INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, last_error_delivery, leased_by, leased_until)
+                    SELECT @id, @pool, @payload, @headers, @now, @deliveries, @error, @errorDelivery::integer, @holder, @until
                     WHERE NOT EXISTS (SELECT 1 FROM task_results WHERE task_id = @id)
                     ON CONFLICT (id) DO NOTHING;
                     """,
@@ -265,6 +266,7 @@ internal sealed partial class PostgresMetadataStore
                     ("@now", now),
                     ("@deliveries", delivery.DeliveryCount),
                     ("@error", delivery.LastError),
+                    ("@errorDelivery", delivery.LastErrorDelivery),
                     ("@holder", holder),
                     ("@until", now + lease)),
                 cancellationToken).ConfigureAwait(false) == 1,

@@ -343,6 +343,15 @@ internal sealed partial class SqliteMetadataStore
         ALTER TABLE task_results ADD COLUMN broker_copy INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX task_results_broker_copies ON task_results (pool) WHERE broker_copy = 1;
         """,
+
+        // Which delivery of a task reported its last_error (docs/queues.md): a redelivery is told that error only when the
+        // delivery just before it reported it, not when that one ended without a word after an earlier one failed. Tasks
+        // already queued: a ready one keeps its error as its reason (a failure, or a stop, gave it back); a leased one's
+        // error came from a delivery before the one running.
+        """
+        ALTER TABLE tasks ADD COLUMN last_error_delivery INTEGER;
+        UPDATE tasks SET last_error_delivery = CASE WHEN leased_until IS NULL THEN deliveries ELSE deliveries - 1 END WHERE last_error IS NOT NULL;
+        """,
     ];
 
     /// <summary>The script that builds schema version <paramref name="version"/> from the one before.</summary>

@@ -85,7 +85,7 @@ internal sealed partial class SqliteMetadataStore
                         Sql(
                             transaction,
                             """
-                            SELECT id, payload, headers_json, deliveries, last_error FROM tasks
+                            SELECT id, payload, headers_json, deliveries, last_error, last_error_delivery FROM tasks
                             WHERE pool = $pool AND (leased_until IS NULL OR leased_until <= $now)
                             ORDER BY seq LIMIT $limit;
                             """,
@@ -96,7 +96,8 @@ internal sealed partial class SqliteMetadataStore
                             pool,
                             new TaskMessage(reader.GetString(0), (byte[])reader.GetValue(1), ReadHeaders(reader.GetString(2))),
                             reader.GetInt32(3) + 1,
-                            ReadNullableString(reader, 4)) { Token = holder },
+                            ReadNullableString(reader, 4),
+                            reader.IsDBNull(5) ? null : reader.GetInt32(5)) { Token = holder },
                         cancellationToken).ConfigureAwait(false);
                     foreach (var delivery in ready)
                     {
@@ -158,7 +159,7 @@ internal sealed partial class SqliteMetadataStore
                 else
                 {
                     await ExecuteAsync(
-                        Sql(transaction, "UPDATE tasks SET last_error = $error, leased_by = NULL, leased_until = NULL WHERE id = $id;", ("$error", error), ("$id", taskId)),
+                        Sql(transaction, "UPDATE tasks SET last_error = $error, last_error_delivery = deliveries, leased_by = NULL, leased_until = NULL WHERE id = $id;", ("$error", error), ("$id", taskId)),
                         cancellationToken).ConfigureAwait(false);
                 }
 
@@ -276,8 +277,8 @@ internal sealed partial class SqliteMetadataStore
                     Sql(
                         transaction,
                         """
-                        INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, leased_by, leased_until)
-                        VALUES ($id, $pool, $payload, $headers, $now, $deliveries, $error, $holder, $until) ON CONFLICT (id) DO NOTHING;
+                        INSERT INTO tasks (id, pool, payload, headers_json, published_at, deliveries, last_error, last_error_delivery, leased_by, leased_until)
+                        VALUES ($id, $pool, $payload, $headers, $now, $deliveries, $error, $errorDelivery, $holder, $until) ON CONFLICT (id) DO NOTHING;
                         """,
                         ("$id", delivery.Task.Id),
                         ("$pool", delivery.Pool),
@@ -286,6 +287,7 @@ internal sealed partial class SqliteMetadataStore
                         ("$now", Time(now)),
                         ("$deliveries", delivery.DeliveryCount),
                         ("$error", delivery.LastError),
+                        ("$errorDelivery", delivery.LastErrorDelivery),
                         ("$holder", holder),
                         ("$until", Time(now + lease))),
                     cancellationToken).ConfigureAwait(false) == 1;

@@ -835,7 +835,7 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
             JsonNode.Parse(task.Payload),
             task.Headers.GetValueOrDefault(TaskHeaders.PinnedRelease),
             task.Headers.GetValueOrDefault(TaskHeaders.Traceparent),
-            TaskQueueErrors.Redelivered(delivery.DeliveryCount, delivery.LastError));
+            TaskQueueErrors.Redelivered(delivery.DeliveryCount, delivery.PreviousError));
         // Marked running before looking for a cancel: a cancel in between then finds it running and reaches the agent.
         _running[task.Id] = session;
         if (_canceled.TryRemove(task.Id, out _))

@@ -76,6 +76,9 @@ internal sealed class RabbitMqQueueWorld(RabbitMqBroker broker) : IQueueWorld
     /// <summary>Well under the broker's consumer timeout, as it must be; a test that shows the timeout sets it longer.</summary>
     public TimeSpan HandoverAfter { get; init; } = RabbitMqBroker.ConsumerTimeout / 3;
 
+    /// <summary>The metadata store the world's queues record results in and hand long tasks to; there once a queue is opened.</summary>
+    public ITaskStore Store => _store ?? throw new InvalidOperationException("no queue was opened in this world yet");
+
     public async Task<ITaskQueue> OpenAsync()
     {
         _store ??= await SqliteMetadataStore.OpenAsync(Path.Combine(_folder, "skiff.db"), TimeProvider.System, CancellationToken.None);

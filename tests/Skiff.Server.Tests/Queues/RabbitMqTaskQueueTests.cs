@@ -152,6 +152,47 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
     }
 
     [Fact]
+    public async Task A_task_whose_custody_ran_out_after_a_failed_delivery_comes_back_not_told_that_failure_as_its_reason()
+    {
+        const string Error = "gpu busy: the mesh has no faces";
+        var world = (RabbitMqQueueWorld)World;
+        await Queue.PublishAsync(Pool, Task("long"), CancellationToken.None);
+        var crashingQueue = await world.OpenAsync();
+        var crashing = await crashingQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "crashing" }, CancellationToken.None);
+        await crashing.FailAsync(await ReceiveAsync(crashing), Error, CancellationToken.None);
+        (await ReceiveAsync(crashing)).PreviousError.ShouldBe(Error);
+
+        // Delivery 2 runs past HandoverAfter, into the store's custody, and its worker dies there.
+        await ConditionAsync(() => world.Store.HasTaskAsync("long", CancellationToken.None), "the task is handed to the store's custody");
+        await World.CrashAsync(crashingQueue);
+
+        // The next worker's sweep sends it back to the broker once the custody lease runs out. Received only after the
+        // store let go of it: a copy that arrives while the store still holds the task is dropped as redundant.
+        var nextQueue = await world.OpenAsync();
+        await using var next = await nextQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "next" }, CancellationToken.None);
+        await ConditionAsync(async () => !await world.Store.HasTaskAsync("long", CancellationToken.None), "the sweep takes the task out of the store");
+        var third = await ReceiveAsync(next);
+
+        third.DeliveryCount.ShouldBe(3);
+        third.PreviousError.ShouldBeNull();
+        third.LastError.ShouldBe(Error);
+    }
+
+    private static async Task ConditionAsync(Func<Task<bool>> condition, string what)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (waited.Elapsed > Deadline)
+            {
+                throw new TimeoutException($"waited {Deadline.TotalSeconds:0} s until {what}");
+            }
+
+            await System.Threading.Tasks.Task.Delay(100);
+        }
+    }
+
+    [Fact]
     public async Task Without_a_handover_the_broker_takes_a_long_task_back_at_its_consumer_timeout()
     {
         // The control for the test above: it shows the broker's timeout is real here, so that test can fail.

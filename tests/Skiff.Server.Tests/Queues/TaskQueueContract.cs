@@ -52,6 +52,19 @@ public abstract class TaskQueueContract : IAsyncLifetime
         counts.ShouldBe(expected);
     }
 
+    /// <summary>Waits for the task's result: a dead-lettering happens when a consumer next looks for work.</summary>
+    private protected async Task<TaskResult> ResultBecomesKnownAsync(string taskId)
+    {
+        var waited = Stopwatch.StartNew();
+        TaskResult? result;
+        while ((result = await Queue.GetResultAsync(taskId, CancellationToken.None)) is null && waited.Elapsed < Deadline)
+        {
+            await System.Threading.Tasks.Task.Delay(50);
+        }
+
+        return result.ShouldNotBeNull();
+    }
+
     [Fact]
     public async Task A_published_task_is_delivered_with_its_payload_and_headers_and_its_result_is_recorded_before_it_leaves_the_queue()
     {
@@ -111,6 +124,7 @@ public abstract class TaskQueueContract : IAsyncLifetime
             var received = await ReceiveAsync(consumer);
             received.DeliveryCount.ShouldBe(delivery);
             received.LastError.ShouldBe(previous);
+            received.PreviousError.ShouldBe(previous);
             previous = $"failure {delivery}: the mesh has no faces";
             await consumer.FailAsync(received, previous, CancellationToken.None);
         }
@@ -139,16 +153,57 @@ public abstract class TaskQueueContract : IAsyncLifetime
         // The next consumer does not get it: it is dead-lettered as it comes back.
         await using var last = await Queue.ConsumeAsync(Pool, new ConsumeOptions(), CancellationToken.None);
         var waiting = last.ReceiveAsync(CancellationToken.None).AsTask();
-        var waited = Stopwatch.StartNew();
-        TaskResult? result;
-        while ((result = await Queue.GetResultAsync("crasher", CancellationToken.None)) is null && waited.Elapsed < Deadline)
-        {
-            await System.Threading.Tasks.Task.Delay(50);
-        }
+        var result = await ResultBecomesKnownAsync("crasher");
 
-        result.ShouldNotBeNull().Succeeded.ShouldBeFalse();
+        result.Succeeded.ShouldBeFalse();
         result.Error.ShouldNotBeNull().ShouldContain($"task crasher was delivered {IQueueWorld.DeliveryLimit} times, the limit");
         result.Error.ShouldContain("crashed, was killed or lost its connection");
+        waiting.IsCompleted.ShouldBeFalse();
+    }
+
+    [Theory]
+    [InlineData("crashed")]
+    [InlineData("stopped")]
+    public async Task A_delivery_after_one_that_ended_without_a_word_is_not_told_an_older_error_and_the_dead_letter_still_names_it(string secondWorker)
+    {
+        const string Error = "gpu busy: the mesh has no faces";
+        await Queue.PublishAsync(Pool, Task("t-1"), CancellationToken.None);
+        var firstQueue = await World.OpenAsync();
+        var first = await firstQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "first" }, CancellationToken.None);
+        await first.FailAsync(await ReceiveAsync(first), Error, CancellationToken.None);
+
+        // Delivery 2 (to the same worker: a copy the broker pushed to it would come back counted) is told why, then ends
+        // without a word.
+        var second = await ReceiveAsync(first);
+        second.DeliveryCount.ShouldBe(2);
+        second.PreviousError.ShouldBe(Error);
+        if (secondWorker == "crashed")
+        {
+            await World.CrashAsync(firstQueue);
+            World.LetLeasesRunOut();
+        }
+        else
+        {
+            await first.DisposeAsync();
+        }
+
+        var thirdQueue = await World.OpenAsync();
+        var third = await ReceiveAsync(await thirdQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "third" }, CancellationToken.None));
+
+        third.DeliveryCount.ShouldBe(3);
+        third.PreviousError.ShouldBeNull();
+        TaskQueueErrors.Redelivered(third.DeliveryCount, third.PreviousError).ShouldNotBeNull().ShouldStartWith("the previous delivery ended without a result");
+        third.LastError.ShouldBe(Error);
+
+        // The last allowed delivery ends without a word too: the task is dead-lettered with the error a delivery reported.
+        await World.CrashAsync(thirdQueue);
+        World.LetLeasesRunOut();
+        await using var last = await Queue.ConsumeAsync(Pool, new ConsumeOptions(), CancellationToken.None);
+        var waiting = last.ReceiveAsync(CancellationToken.None).AsTask();
+        var result = await ResultBecomesKnownAsync("t-1");
+
+        result.Succeeded.ShouldBeFalse();
+        result.Error.ShouldBe(TaskQueueErrors.LeaseRanOut("t-1", IQueueWorld.DeliveryLimit, Error));
         waiting.IsCompleted.ShouldBeFalse();
     }
 
