@@ -16,6 +16,9 @@ namespace Skiff.Agent.Queues;
 /// </summary>
 internal sealed class RabbitMqTaskConsumer : ITaskConsumer
 {
+    /// <summary>Ends the name a sweep leases tasks under (the consumer's own name, then this), told apart from a worker's custody.</summary>
+    internal const string SweepSuffix = "/sweep";
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ReconnectPause = TimeSpan.FromMilliseconds(250);
     private readonly RabbitMqTaskQueue _queue;
@@ -70,7 +73,7 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
             // Looked up on every delivery, the first included: a call canceled while its copy waited here (through any server,
             // before or after a restart) or published twice (re-sent through a second server) has its result already.
             var done = await Store.GetTaskResultAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false);
-            if (done is not null || (delivery.DeliveryCount > 1 && await Store.HasTaskAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false)))
+            if (done is not null || (delivery.DeliveryCount > 1 && await InCustodyAsync(delivery.Task.Id, linked.Token).ConfigureAwait(false)))
             {
                 // Done already, or running in the store's custody: this copy is redundant, and running it again would be wrong.
                 if (done is not null)
@@ -399,9 +402,18 @@ internal sealed class RabbitMqTaskConsumer : ITaskConsumer
         }
     }
 
+    /// <summary>
+    /// Whether a worker holds the task in the store's custody, which makes a copy from the broker redundant. Not while a
+    /// sweep holds it: the sweep leases it to send this very copy back and takes it out of the store only after the broker
+    /// confirmed the copy, so the copy can arrive first, and dropping it then would lose the task.
+    /// </summary>
+    private async Task<bool> InCustodyAsync(string taskId, CancellationToken cancellationToken) =>
+        await Store.GetTaskHolderAsync(taskId, cancellationToken).ConfigureAwait(false) is { } holder
+        && !holder.EndsWith(SweepSuffix, StringComparison.Ordinal);
+
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
-        var sweeper = $"{_name}/sweep";
+        var sweeper = _name + SweepSuffix;
         var due = await Store.LeaseTasksAsync(_pool, sweeper, QueueOptions.CustodyLease, 20, QueueOptions.DeliveryLimit, cancellationToken).ConfigureAwait(false);
         foreach (var task in due)
         {

@@ -75,9 +75,15 @@ internal interface ITaskStore
 
     /// <summary>
     /// Whether the store holds the task, ready or leased (not yet settled): on the embedded queue, whether it is queued (a
-    /// call sent again for it is not refused); for a broker, that its copy of the task is redundant.
+    /// call sent again for it is not refused).
     /// </summary>
     Task<bool> HasTaskAsync(string taskId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Who last leased a task the store holds (a worker holding it in custody, or a broker queue's sweep sending it back),
+    /// even if that lease ran out; null when the store does not hold the task or no one leased it.
+    /// </summary>
+    Task<string?> GetTaskHolderAsync(string taskId, CancellationToken cancellationToken);
 
     /// <summary>Takes a task leased to <paramref name="holder"/> out of the store (handed back to a broker). Returns false when it is not leased to it.</summary>
     Task<bool> RemoveTaskAsync(string taskId, string holder, CancellationToken cancellationToken);

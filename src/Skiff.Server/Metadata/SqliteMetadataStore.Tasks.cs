@@ -301,6 +301,15 @@ internal sealed partial class SqliteMetadataStore
         return ReadAsync(connection => ExistsAsync(Sql(connection, "SELECT 1 FROM tasks WHERE id = $id;", ("$id", taskId)), cancellationToken), cancellationToken);
     }
 
+    public async Task<string?> GetTaskHolderAsync(string taskId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(taskId);
+        var holders = await ReadAsync(
+            connection => ListAsync(Sql(connection, "SELECT leased_by FROM tasks WHERE id = $id;", ("$id", taskId)), reader => ReadNullableString(reader, 0), cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        return holders.FirstOrDefault();
+    }
+
     public Task<bool> RemoveTaskAsync(string taskId, string holder, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(taskId);

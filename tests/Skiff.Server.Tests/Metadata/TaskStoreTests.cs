@@ -48,6 +48,25 @@ public abstract class TaskStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_task_held_by_a_worker_names_that_worker_as_its_holder_and_none_once_settled()
+    {
+        var before = await _store.GetTaskHolderAsync("run-1:mesh:0", CancellationToken.None);
+        await _queue.PublishAsync("meshing", new TaskMessage("run-1:mesh:0", Encoding.UTF8.GetBytes("{}")), CancellationToken.None);
+        var published = await _store.GetTaskHolderAsync("run-1:mesh:0", CancellationToken.None);
+        await using var worker = await _queue.ConsumeAsync("meshing", new ConsumeOptions { Worker = "agent-1" }, CancellationToken.None);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var held = await worker.ReceiveAsync(deadline.Token);
+        var leased = await _store.GetTaskHolderAsync("run-1:mesh:0", CancellationToken.None);
+        await worker.CompleteAsync(held, Encoding.UTF8.GetBytes("42"), CancellationToken.None);
+        var settled = await _store.GetTaskHolderAsync("run-1:mesh:0", CancellationToken.None);
+
+        before.ShouldBeNull();
+        published.ShouldBeNull();
+        leased.ShouldNotBeNull().ShouldStartWith("agent-1/");
+        settled.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task The_waiting_calls_that_have_results_are_found_in_one_lookup()
     {
         var none = await _store.ListTaskResultIdsAsync([], CancellationToken.None);

@@ -166,8 +166,8 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
         await ConditionAsync(() => world.Store.HasTaskAsync("long", CancellationToken.None), "the task is handed to the store's custody");
         await World.CrashAsync(crashingQueue);
 
-        // The next worker's sweep sends it back to the broker once the custody lease runs out. Received only after the
-        // store let go of it: a copy that arrives while the store still holds the task is dropped as redundant.
+        // The next worker's sweep sends it back to the broker once the custody lease runs out. Received once the store let
+        // go of it, so that the sweep is known to have sent it (a copy may also arrive first: the test below).
         var nextQueue = await world.OpenAsync();
         await using var next = await nextQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "next" }, CancellationToken.None);
         await ConditionAsync(async () => !await world.Store.HasTaskAsync("long", CancellationToken.None), "the sweep takes the task out of the store");
@@ -176,6 +176,38 @@ public sealed class RabbitMqTaskQueueTests(RabbitMqBroker broker) : TaskQueueCon
         third.DeliveryCount.ShouldBe(3);
         third.PreviousError.ShouldBeNull();
         third.LastError.ShouldBe(Error);
+    }
+
+    [Fact]
+    public async Task A_copy_a_sweep_sent_back_runs_even_when_it_arrives_before_the_sweep_took_the_task_out_of_the_store()
+    {
+        var world = (RabbitMqQueueWorld)World;
+        await Queue.PublishAsync(Pool, Task("swept"), CancellationToken.None);
+        var crashingQueue = await world.OpenAsync();
+        var crashing = await crashingQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "crashing" }, CancellationToken.None);
+        (await ReceiveAsync(crashing)).DeliveryCount.ShouldBe(1);
+        await ConditionAsync(() => world.Store.HasTaskAsync("swept", CancellationToken.None), "the task is handed to the store's custody");
+        await World.CrashAsync(crashingQueue);
+
+        // A sweep, by hand, stopped between its two steps: it leased the task whose custody ran out and the broker confirmed
+        // its copy, but it has not taken the task out of the store yet.
+        const string Sweeper = "by-hand" + RabbitMqTaskConsumer.SweepSuffix;
+        IReadOnlyList<TaskDelivery> swept = [];
+        await ConditionAsync(
+            async () => (swept = await world.Store.LeaseTasksAsync(Pool, Sweeper, TimeSpan.FromMinutes(10), 20, IQueueWorld.DeliveryLimit, CancellationToken.None)).Count > 0,
+            "the custody lease runs out");
+        var task = swept.ShouldHaveSingleItem();
+        await ((RabbitMqTaskQueue)Queue).PublishCopyAsync(RabbitMqTaskQueue.QueueName(Pool), Pool, task.Task, task.DeliveryCount - 1, task.LastError, task.LastErrorDelivery, CancellationToken.None);
+
+        var nextQueue = await world.OpenAsync();
+        await using var next = await nextQueue.ConsumeAsync(Pool, new ConsumeOptions { Worker = "next" }, CancellationToken.None);
+        var again = await ReceiveAsync(next);
+
+        again.Task.Id.ShouldBe("swept");
+        again.DeliveryCount.ShouldBe(2);
+        (await world.Store.GetTaskHolderAsync("swept", CancellationToken.None)).ShouldBe(Sweeper);
+        (await next.CompleteAsync(again, Bytes("done"), CancellationToken.None)).ShouldBeTrue();
+        (await Queue.GetResultAsync("swept", CancellationToken.None)).ShouldNotBeNull().Deliveries.ShouldBe(2);
     }
 
     private static async Task ConditionAsync(Func<Task<bool>> condition, string what)
