@@ -815,7 +815,24 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     {
         var placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
         bool PlacedHere(string location) => placements.GetValueOrDefault(location)?.Contains(session.Name) == true;
-        foreach (var location in await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false))
+        var locations = await store.ListLocationsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var pool in locations.Where(l => l is { MinReplicas: not null, LiveRelease: not null } && !PlacedHere(l.Name)
+            && hello.Locations.Any(h => h.Location == l.Name) && Api.Json.Tasks(l.TasksJson).Count > 0))
+        {
+            // A pool that scales, taken off this agent while it was away (its replicas count on connected agents only), is
+            // placed here again rather than stopped: the agent may still run a task of it handed out before it went away,
+            // which no worker here knows of, and a stop would cut that task off. Its scaler takes the replica down again
+            // once the pool is idle, as any other. Not past the pool's most, nor onto an agent drained or that no longer fits.
+            var placed = placements.GetValueOrDefault(pool.Name) ?? [];
+            if (placed.Count < pool.Replicas && Placement.FromStored(pool.Replicas, pool.Constraints).Admits(hello.Labels)
+                && !(await store.ListAgentProfilesAsync(cancellationToken).ConfigureAwait(false)).Any(p => p.Name == session.Name && p.Draining)
+                && await store.ReplacePlacementAsync(pool.Name, placed, [.. placed, session.Name], cancellationToken).ConfigureAwait(false))
+            {
+                placements = await store.ListPlacementsAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        foreach (var location in locations)
         {
             if (location.LiveRelease is { } release && PlacedHere(location.Name))
             {

@@ -534,6 +534,20 @@ internal sealed class TaskDispatcher(IMetadataStore store, ITaskQueue queue, Fun
     private async Task<string?> RefusalAsync(AgentCallTask call, CancellationToken cancellationToken)
     {
         var (pool, task) = (call.Pool, call.Task);
+        // What the caller's SDK checks (PoolReference, DeployedTaskCaller), checked again for a caller whose SDK does not: an
+        // empty pin is a prefix of every release, and an input over the limit makes a run_task over the code server's frame
+        // limit, which it drops with an error that names no request.
+        if (call.Pin is { } given && (given.Length is < Sdk.Tasks.PoolReference.MinPrefixLength or > 64 || !given.All(char.IsAsciiHexDigitLower)))
+        {
+            return $"'{pool}@{given}' does not pin a release: a pin is {Sdk.Tasks.PoolReference.MinPrefixLength} to 64 lowercase hex digits of the release's digest, as `skiff history {pool}` shows it ('{pool}@1a2b3c4d'). "
+                + "The calling run's Skiff SDK should have refused it: build it with the SDK of the platform's version.";
+        }
+
+        if (Encoding.UTF8.GetByteCount(call.Input?.ToJsonString() ?? "null") is var bytes && bytes > Sdk.Protocol.ProtocolInfo.MaxTaskPayloadBytes)
+        {
+            return $"its input is {bytes} bytes of JSON, and a deployed task's input can be at most {Sdk.Protocol.ProtocolInfo.MaxTaskPayloadBytes} bytes. Pass a reference instead (a blob or a file path the task reads).";
+        }
+
         var location = await store.GetLocationAsync(pool, cancellationToken).ConfigureAwait(false);
         if (location?.LiveRelease is not { } live)
         {

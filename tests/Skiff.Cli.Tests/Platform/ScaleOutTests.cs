@@ -355,7 +355,9 @@ public sealed partial class ScaleOutTests(PostgresServer postgres, ITestOutputHe
             File.WriteAllText(Path.Combine(data, "token"), token);
         }
 
-        var server = Start(["server", "--data", data, "--port", "0", "--metadata", metadata, "--blobs", _blobs, .. options]);
+        // A port of its own when given (a server started again where its agents look for it), a free one otherwise.
+        string[] port = options.Contains("--port") ? [] : ["--port", "0"];
+        var server = Start(["server", "--data", data, .. port, "--metadata", metadata, "--blobs", _blobs, .. options]);
         using var deadline = new CancellationTokenSource(Deadline);
         while (await server.StandardOutput.ReadLineAsync(deadline.Token) is { } line)
         {

@@ -30,7 +30,7 @@ public abstract class TaskFlowTests(ITestOutputHelper output) : IDisposable
     // tasks of no length at all the workers are idle nearly always (the calls arrive slower than three workers take them),
     // and a worker busy when it is killed would be rare luck rather than the test's case. The caller's op calls it for its
     // range of numbers at once and checks every answer.
-    private const string Program = """
+    internal const string Program = """
             jobs.Task("square", async (TaskContext context, int n) =>
             {
                 await Task.Delay(n % 100 == 50 ? 1000 : 50, context.CancellationToken);
