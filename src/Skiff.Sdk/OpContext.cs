@@ -117,8 +117,8 @@ public sealed class OpContext
     /// <param name="cancellationToken">Stops waiting and cancels the task sooner than the run's <see cref="CancellationToken"/>, which always does.</param>
     /// <returns>The task's output, read back from its JSON.</returns>
     /// <exception cref="ArgumentException"><paramref name="pool"/> is not a pool reference or <paramref name="task"/> not a task name.</exception>
-    /// <exception cref="TaskCallException">No pool serves the task, it failed on its last attempt, or task calls are not
-    /// available where this run runs (deployed runs, for now).</exception>
+    /// <exception cref="TaskCallException">No pool serves the task (the call is refused, nothing queued), it failed on its
+    /// last attempt, or its queue gave up on it after its delivery limit; the message says which and what to do.</exception>
     /// <exception cref="OperationCanceledException">The run (or <paramref name="cancellationToken"/>) was canceled.</exception>
     public async Task<TOutput> CallAsync<TInput, TOutput>(string pool, string task, TInput input, CancellationToken cancellationToken = default)
     {

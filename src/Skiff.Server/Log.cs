@@ -9,8 +9,8 @@ internal static partial class Log
 {
     // 1xxx: hosting and the API.
 
-    [LoggerMessage(1000, LogLevel.Information, "skiff server {Server} listening on {Url}; metadata in {Metadata}, blobs in {Blobs}")]
-    public static partial void ServerStarted(ILogger logger, string server, Uri url, string metadata, string blobs);
+    [LoggerMessage(1000, LogLevel.Information, "skiff server {Server} listening on {Url}; metadata in {Metadata}, blobs in {Blobs}, task calls on {TaskQueue}")]
+    public static partial void ServerStarted(ILogger logger, string server, Uri url, string metadata, string blobs, string taskQueue);
 
     [LoggerMessage(1001, LogLevel.Error, "{Method} {Path} failed with an unexpected error (request {RequestId}, token {Token}); answered 500")]
     public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path, string requestId, string token);

@@ -26,16 +26,24 @@ internal static class RunCommands
         var job = new Argument<string>("job") { Description = "The job." };
         var parameters = new Option<string[]>("--param", "-p") { Description = "A parameter, NAME=VALUE; repeat for more.", AllowMultipleArgumentsPerToken = false };
         var detach = new Option<bool>("--detach") { Description = "Print the run id and return at once instead of following the run." };
+        // Following is what run does anyway; the option is taken so that `run … --follow`, as `logs RUN --follow` is
+        // written, does not fail as an unknown argument.
+        var follow = new Option<bool>("--follow", "-f") { Description = "Follow the run's events until it ends: the default, unless --detach." };
         var json = new Option<bool>("--json") { Description = "Print the events as JSON lines (with --detach: {\"run\"})." };
         var client = new ClientOptions();
         var command = new Command("run", "Run a job on a location's live version and follow its events; the exit code is the outcome (0 succeeded, 1 failed, 130 canceled).")
         {
-            location, job, parameters, detach, json,
+            location, job, parameters, detach, follow, json,
         };
         client.AddTo(command);
         command.SetAction((parse, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
             // Checked before the server is looked for, so a typo is answered as one.
+            if (parse.GetValue(follow) && parse.GetValue(detach))
+            {
+                throw new ClientException("--follow and --detach ask for opposite things: run follows the run's events by default; --detach prints its id and returns (follow it later with `skiff logs RUN --follow`). Give one of them.", usage: true);
+            }
+
             var given = Parameters(parse.GetValue(parameters));
             using var api = client.Connect(parse);
             var started = await StartAsync(api, parse.GetValue(location)!, parse.GetValue(job)!, given, cancellationToken).ConfigureAwait(false);

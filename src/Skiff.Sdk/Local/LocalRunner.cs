@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Threading.Channels;
 using Skiff.Sdk.Definitions;
 using Skiff.Sdk.Events;
 using Skiff.Sdk.Execution;
@@ -72,17 +73,32 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
 
         var console = new ConsoleEventWriter(output);
         var runId = "local-" + Guid.NewGuid().ToString("N")[..12];
-        var events = new RunEventStream(runId, time, e =>
+        // The stream only queues its events; one printer writes them, in order, outside the stream's lock. Printing
+        // under that lock deadlocked: .NET's Unix console locks Console.Out (here the capturing writer) to write, and
+        // an op or task inside Console.WriteLine holds that lock while it waits for the stream's to emit its line.
+        var printing = Channel.CreateUnbounded<RunEvent>(new UnboundedChannelOptions { SingleReader = true });
+        var printer = Task.Run(async () =>
         {
-            if (json)
+            await foreach (var e in printing.Reader.ReadAllAsync().ConfigureAwait(false))
             {
-                output.WriteLine(JsonSerializer.Serialize(e, SdkJson.Options));
-            }
-            else
-            {
-                console.Write(e);
+                try
+                {
+                    if (json)
+                    {
+                        output.WriteLine(JsonSerializer.Serialize(e, SdkJson.Options));
+                    }
+                    else
+                    {
+                        console.Write(e);
+                    }
+                }
+                catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+                {
+                    // A console that went away (a closed pipe) must not fail the run; its outcome still counts.
+                }
             }
         });
+        var events = new RunEventStream(runId, time, e => printing.Writer.TryWrite(e));
 
         using var cancellation = new CancellationTokenSource();
         // The first Ctrl-C cancels the run and lets its ops stop cleanly; a second one ends the process.
@@ -94,9 +110,19 @@ internal sealed class LocalRunner(IReadOnlyList<JobDefinition> jobs, TextWriter 
                 cancellation.Cancel();
             }
         });
-        var outcome = await new RunExecutor(time) { Tasks = tasks }
-            .ExecuteAsync(job, parameters, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellation.Token)
-            .ConfigureAwait(false);
+        RunOutcome outcome;
+        try
+        {
+            outcome = await new RunExecutor(time) { Tasks = tasks }
+                .ExecuteAsync(job, parameters, Environment.GetEnvironmentVariable("SKIFF_RELEASE"), events, cancellation.Token)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            printing.Writer.TryComplete();
+            await printer.ConfigureAwait(false);
+        }
+
         return outcome switch
         {
             RunOutcome.Succeeded => ExitCodes.Success,

@@ -294,7 +294,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 if (fleet.Connected.Count > 0 && !fleet.Profiles.Values.Any(p =>
                         !p.Draining && placement.Admits(p.Labels) && !fleet.Connected.ContainsKey(p.Name) && !fleet.IsGone(p.Name, gracePeriod)))
                 {
-                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target));
+                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target) + ScaledToZeroHint(placement));
                 }
 
                 try
@@ -309,7 +309,7 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target));
+                    throw new AgentUnavailableException(Refusal(location, placement.Sized(needed), fleet, target) + ScaledToZeroHint(placement));
                 }
             }
 
@@ -450,6 +450,14 @@ internal sealed class AgentHub(IMetadataStore store, RunService runs, IServerBus
     /// One connected to another server counts as caught up: only the server holding its connection knows.
     /// </summary>
     private bool CatchingUp(string agent) => SessionOf(agent) is { IsCaughtUp: false };
+
+    /// <summary>
+    /// What to do when a deploy of a pool that scales to zero finds no agent: its Deployment under KEDA is at zero, so no
+    /// agent runs, yet the deploy needs one, as the release's health and tasks are learnt from an activation.
+    /// </summary>
+    private static string ScaledToZeroHint(Placement placement) => placement.MinReplicas == 0
+        ? " A pool that scales to zero (--replicas 0..N) still needs one such agent connected while it is deployed: its release's health and tasks are learnt from an activation. Start one (for a pool's Deployment that KEDA scales, `kubectl scale deployment NAME --replicas=1`) and deploy again; the pool goes back to zero once idle."
+        : "";
 
     /// <summary>Why a location cannot be placed, naming the constraint and every agent checked.</summary>
     private static string Refusal(string location, Placement placement, Fleet fleet, IReadOnlyList<string> usable)

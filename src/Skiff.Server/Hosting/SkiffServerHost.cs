@@ -275,7 +275,9 @@ internal static class SkiffServerHost
                 serverId,
                 url,
                 store is PostgresMetadataStore shared ? shared.Database : options.DatabasePath,
-                options.S3Blobs is { } s3 ? $"S3 ({s3.Bucket}{(s3.Prefix.Length > 0 ? "/" + s3.Prefix : "")})" : options.BlobDirectory);
+                options.S3Blobs is { } s3 ? $"S3 ({s3.Bucket}{(s3.Prefix.Length > 0 ? "/" + s3.Prefix : "")})" : options.BlobDirectory,
+                // Authority: host and port, without the user info, which holds the broker's password.
+                options.RabbitMqTasks is { } rabbit ? $"RabbitMQ ({rabbit.Uri.Authority}{rabbit.Uri.AbsolutePath})" : "the metadata store's queue");
             return new RunningServer(app, url, token, store, blobs, taskQueue, presence, folderLock);
         }
         catch

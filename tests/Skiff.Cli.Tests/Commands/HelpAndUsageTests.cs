@@ -97,6 +97,19 @@ public sealed class HelpAndUsageTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_takes_follow_as_logs_does_and_refuses_it_beside_detach()
+    {
+        // No server anywhere: --follow alone gets as far as looking for one; with --detach it is a usage error first.
+        var follow = await SkiffAsync("run", "analytics", "etl", "--follow", "--server", "http://127.0.0.1:9", "--token", "t");
+        var both = await SkiffAsync("run", "analytics", "etl", "--follow", "--detach");
+
+        follow.Stderr.ShouldNotContain("Unrecognized", Case.Insensitive, follow.ToString());
+        follow.ExitCode.ShouldBe(1, follow.ToString());
+        both.ExitCode.ShouldBe(2, both.ToString());
+        both.Stderr.ShouldContain("--follow and --detach ask for opposite things");
+    }
+
+    [Fact]
     public void Table_columns_stay_aligned_whatever_the_widest_value()
     {
         string[] healths = ["healthy", "none", "restarting", "unhealthy", "activation_failed"];

@@ -69,6 +69,64 @@ public sealed partial class LocalTaskRunTests
         result.Events.Count(e => e.GetProperty("type").GetString() == "task_retrying").ShouldBe(1);
     }
 
+    [Fact]
+    public async Task Run_WithOneTaskInsideConsoleWriteLine_WhileAnotherLogs_DoesNotDeadlock()
+    {
+        // .NET's Unix console locks Console.Out to write, and Console.Out is then the capturing writer, whose caller holds
+        // that same lock while its line is emitted. This stands for both: a lock the printing writer takes, held by a task
+        // while it emits a line, and the runner printing another task's log meanwhile.
+        var consoleLock = new object();
+        using var held = new ManualResetEventSlim();
+        using var printingWhileHeld = new ManualResetEventSlim();
+        using var output = new ConsoleLikeWriter(consoleLock, held, printingWhileHeld);
+        using var error = new StringWriter();
+
+        var exitCode = await SkiffApp.RunAsync(["run", "both"], jobs =>
+        {
+            jobs.Job("both").Op("call", context => Task.WhenAll(
+                context.CallAsync<int, int>("local", "writes", 1),
+                context.CallAsync<int, int>("local", "logs", 2)));
+            jobs.Task("writes", (TaskContext context, int input) =>
+            {
+                lock (consoleLock)
+                {
+                    held.Set();
+                    printingWhileHeld.Wait(TestRun.Deadline).ShouldBeTrue("the runner never printed while the console was held");
+                    Skiff.Sdk.Execution.OutputScope.Current!.Write(Skiff.Sdk.Execution.OutputScope.Stdout, "written while the console is held\n");
+                }
+
+                return Task.FromResult(input);
+            });
+            jobs.Task("logs", (TaskContext context, int input) =>
+            {
+                held.Wait(TestRun.Deadline).ShouldBeTrue();
+                context.Logger.LogInformation("logged meanwhile");
+                return Task.FromResult(input);
+            });
+        }, output, error, new ManualTimeProvider()).WaitAsync(TestRun.Deadline);
+
+        exitCode.ShouldBe(0, output.ToString() + error);
+        Readable(output.ToString()).ShouldContain("call > local/writes stdout written while the console is held");
+        Readable(output.ToString()).ShouldContain("call > local/logs info  logged meanwhile");
+    }
+
+    /// <summary>A console whose writes take a lock, as the real one's take Console.Out's; says when it writes while that lock is held.</summary>
+    private sealed class ConsoleLikeWriter(object consoleLock, ManualResetEventSlim held, ManualResetEventSlim printingWhileHeld) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            if (held.IsSet)
+            {
+                printingWhileHeld.Set();
+            }
+
+            lock (consoleLock)
+            {
+                base.WriteLine(value);
+            }
+        }
+    }
+
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         using var output = new StringWriter();

@@ -108,6 +108,20 @@ public sealed class AgentPlacementTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_deploy_of_a_pool_that_scales_to_zero_with_no_agent_says_to_start_one()
+    {
+        await ConnectAsync("cpu-1", "zone=a");
+        using var caller = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+
+        var refusal = await Should.ThrowAsync<AgentUnavailableException>(() => _agents.ActivateAsync(
+            "analytics", Release.ToString(), null, new Placement(8, new Dictionary<string, string> { ["pool"] = "meshing" }) { MinReplicas = 0 }, null, null, null, caller.Token));
+
+        refusal.Message.ShouldStartWith("'analytics' needs an agent with pool=meshing, and none can host it; checked cpu-1 (no pool).");
+        refusal.Message.ShouldContain("A pool that scales to zero (--replicas 0..N) still needs one such agent connected while it is deployed");
+        refusal.Message.ShouldContain("kubectl scale deployment NAME --replicas=1");
+    }
+
+    [Fact]
     public async Task A_deploy_no_connected_agent_fits_is_refused_at_once_when_no_fitting_agent_is_away()
     {
         await ConnectAsync("cpu-1", "zone=a");
