@@ -33,9 +33,10 @@ lane() {
       selection=(--filter "$filter" --logger "trx;LogFileName=$name.trx")
     fi
     # Several tests send SIGINT to the programs they start (Ctrl-C during `skiff run`, `skiff exec`, a job run by
-    # hand). A shell started in the background ignores SIGINT and SIGQUIT, every child inherits that, and .NET
-    # then (rightly) never sees the signal: give the test run the default dispositions whatever started it.
-    env --default-signal=INT,QUIT dotnet test "$item" --no-build --nologo "${selection[@]}" --results-directory "$results" "${test_args[@]}" || lane_status=1
+    # hand), and SIGHUP (`skiff exec`). A shell started in the background ignores SIGINT and SIGQUIT, `nohup` ignores
+    # SIGHUP, every child inherits that, and .NET then (rightly) never sees the signal: give the test run the default
+    # dispositions whatever started it.
+    env --default-signal=INT,QUIT,HUP dotnet test "$item" --no-build --nologo "${selection[@]}" --results-directory "$results" "${test_args[@]}" || lane_status=1
   done
   return $lane_status
 }

@@ -65,17 +65,33 @@ public sealed class ScaleOutTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
         var portA = ServerPorts.Free().ToString(CultureInfo.InvariantCulture);
         var (serverA, urlA) = await StartServerAsync("server-a", "--port", portA);
         var (_, urlB) = await StartServerAsync("server-b");
-        StartAgent("caller", "role=caller", urlB);
+        // Unsandboxed, so that the calling runs see the gate file in the test's folder.
+        StartAgent("caller", "role=caller", urlB, "--no-sandbox");
         StartAgent("pool-1", "role=pool", urlA);
         StartAgent("pool-2", "role=pool", urlB);
         StartAgent("pool-3", "role=pool", $"{urlA},{urlB}");
         using var http = new HttpClient { BaseAddress = new Uri(urlB) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _token);
         await TaskFlowTests.WaitUntilAsync(async () => (await GetArrayAsync(http, "api/v1/agents")).Count(a => (string?)a["state"] == "ready") == 4, "four agents ready");
-        // TaskFlowTests' program, calling the pool its run is given.
+        // TaskFlowTests' program, calling the pool its run is given, once the gate file its run is given exists: every run is
+        // posted before any task is called, so the flow cannot be over before the test disrupts it (posting ten runs on a
+        // loaded machine took long enough for 841 of the 1,000 tasks to finish first). Its tasks take 100 ms, not 50, for
+        // the same reason.
+        var gate = _workspace.PathTo("gate");
         var program = TaskFlowTests.Program
             .Replace("""context.CallAsync<int, Squared>("pool", "square", n)""", """context.CallAsync<int, Squared>(context.Parameters.Get<string>("pool"), "square", n)""", StringComparison.Ordinal)
-            .Replace(""".Parameter("from", 0)""", """.Parameter("pool", "pool").Parameter("from", 0)""", StringComparison.Ordinal);
+            .Replace(""".Parameter("from", 0)""", """.Parameter("pool", "pool").Parameter("gate", "").Parameter("from", 0)""", StringComparison.Ordinal)
+            .Replace("""var from = context.Parameters.Get<int>("from");""", """
+                    while (!File.Exists(context.Parameters.Get<string>("gate")))
+                    {
+                        await Task.Delay(50, context.CancellationToken);
+                    }
+
+                    var from = context.Parameters.Get<int>("from");
+            """, StringComparison.Ordinal)
+            .Replace("n % 100 == 50 ? 1000 : 50", "n % 100 == 50 ? 1000 : 100", StringComparison.Ordinal);
+        program.ShouldContain("File.Exists");
+        program.ShouldContain("? 1000 : 100");
         var project = PlatformFixture.SharedVariant("task-flow-pools", text => text.Replace("    // A small ETL as a DAG", program, StringComparison.Ordinal)
             + "\npublic sealed record Squared(int N, long Square);\n");
         await DeployAsync(project, urlA, _pool, "--on", "role=pool", "--replicas", "3");
@@ -88,13 +104,14 @@ public sealed class ScaleOutTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
             {
                 ["location"] = "callers",
                 ["job"] = "fan_out",
-                ["params"] = new JsonObject { ["pool"] = _pool, ["from"] = i * CallsPerRun, ["count"] = CallsPerRun },
+                ["params"] = new JsonObject { ["pool"] = _pool, ["gate"] = gate, ["from"] = i * CallsPerRun, ["count"] = CallsPerRun },
             });
             var body = await response.Content.ReadAsStringAsync();
             response.IsSuccessStatusCode.ShouldBeTrue(body);
             runs.Add((string)JsonNode.Parse(body)!["run"]!);
         }
 
+        await File.WriteAllTextAsync(gate, "go");
         // Early: a look at the results opens a PostgreSQL connection, slow on a loaded machine, while the flow goes on.
         await WaitForResultsAsync(Tasks / 50);
         var before = await CountAsync();
@@ -174,9 +191,9 @@ public sealed class ScaleOutTaskFlowTests(RabbitMqBroker broker, ITestOutputHelp
         throw new InvalidOperationException($"the server ended before it listened: {await server.StandardError.ReadToEndAsync()}");
     }
 
-    private void StartAgent(string name, string label, string servers)
+    private void StartAgent(string name, string label, string servers, params string[] options)
     {
-        var agent = Start("agent", "--server", servers, "--token", _token, "--cache", _workspace.PathTo("agent-" + name), "--name", name, "--label", label);
+        var agent = Start(["agent", "--server", servers, "--token", _token, "--cache", _workspace.PathTo("agent-" + name), "--name", name, "--label", label, .. options]);
         _ = agent.StandardOutput.ReadToEndAsync(CancellationToken.None);
         _ = agent.StandardError.ReadToEndAsync(CancellationToken.None);
         _agents[name] = agent;
